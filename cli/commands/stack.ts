@@ -1,0 +1,50 @@
+import type { Command } from 'commander';
+import { formatStatus, stackDown, stackStatus, stackUp } from '../../infra/local-stack/stack.js';
+import { loadStackSettings, SERVICE_NAMES, type ServiceName } from '../../infra/local-stack/settings.js';
+import { UsageError } from '../exit.js';
+
+const say = (message: string) => process.stderr.write(`${message}\n`);
+
+function parseServices(value: string | undefined): ServiceName[] | undefined {
+  if (!value) return undefined;
+  const names = value.split(',').map((v) => v.trim());
+  const unknown = names.filter((n) => !(SERVICE_NAMES as readonly string[]).includes(n));
+  if (unknown.length > 0) throw new UsageError(`unknown service ${unknown.join(', ')}; known: ${SERVICE_NAMES.join(', ')}`);
+  return names as ServiceName[];
+}
+
+export function registerStack(program: Command): void {
+  const stack = program
+    .command('stack')
+    .description('start, stop and inspect the local Kafka, schema registry, ClickHouse and S3 services (no Docker needed)');
+
+  stack
+    .command('up')
+    .description('provision what is missing, start every service not running, wait until each is healthy')
+    .option('--only <services>', `comma-separated subset of ${SERVICE_NAMES.join(',')} (dependencies are added)`)
+    .action(async (opts: { only?: string }) => {
+      const settings = loadStackSettings();
+      const started = Date.now();
+      const rows = await stackUp(settings, say, parseServices(opts.only));
+      say(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      process.stdout.write(`${formatStatus(rows)}\n`);
+    });
+
+  stack
+    .command('down')
+    .description('stop exactly the processes `stack up` started (by pid); data is kept')
+    .action(async () => {
+      await stackDown(loadStackSettings(), say);
+    });
+
+  stack
+    .command('status')
+    .description('state, endpoint, pid and log file of each service')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (opts: { json?: boolean }) => {
+      const rows = await stackStatus(loadStackSettings());
+      process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : `${formatStatus(rows)}\n`);
+      // Non-zero when anything is not healthy, so scripts can wait on it.
+      if (rows.some((r) => r.state !== 'healthy')) process.exitCode = 3;
+    });
+}

@@ -1,0 +1,21 @@
+import { AuditlineError } from '../core/errors.js';
+
+/** Exit codes of the `auditline` command (docs/cli.md). */
+export const EXIT = { ok: 0, failure: 1, usage: 2, unhealthy: 3 } as const;
+
+/** Wrong arguments: printed without a stack trace, exit code 2. */
+export class UsageError extends Error {}
+
+/** Prints an error for a person and returns the exit code. */
+export function reportError(err: unknown): number {
+  if (err instanceof UsageError) {
+    process.stderr.write(`auditline: ${err.message}\n`);
+    return EXIT.usage;
+  }
+  if (err instanceof AuditlineError) {
+    process.stderr.write(`auditline: ${err.code}: ${err.message}\n`);
+    return err.code === 'CONFIG_INVALID' ? EXIT.usage : EXIT.failure;
+  }
+  process.stderr.write(`auditline: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return EXIT.failure;
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerSetup } from './commands/setup.js';
+import { registerStack } from './commands/stack.js';
+import { reportError } from './exit.js';
+import { readFileSync } from 'node:fs';
+import { assetPath } from '../core/paths.js';
+
+// The S3 SDK warns on every run that releases after January 2027 need Node 22;
+// package.json pins a release that supports Node 20 (docs/compatibility.md).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+const { version } = JSON.parse(readFileSync(assetPath('package.json'), 'utf8')) as { version: string };
+
+const program = new Command('auditline')
+  .description('Auditline: event-streaming audit trail for workflow systems')
+  .version(version)
+  .showHelpAfterError()
+  .addHelpText(
+    'after',
+    '\nEndpoints come from AUDITLINE_* environment variables (docs/configuration.md);\nwith none set, the local stack of `auditline stack up` is used.',
+  );
+
+registerStack(program);
+registerSetup(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.exitCode = reportError(err);
+});

@@ -1,0 +1,28 @@
+import kafkajs, { type KafkaConfig, type LogEntry } from 'kafkajs';
+
+// kafkajs is CommonJS: its runtime values come through the default export under ESM.
+const { Kafka, logLevel } = kafkajs;
+import type { Endpoints } from '../endpoints.js';
+import type { Logger } from '../logger.js';
+
+/**
+ * A kafkajs client from validated endpoint settings. kafkajs' own log lines
+ * go to the given pino logger (warnings and errors only) or nowhere.
+ */
+export function createKafka(config: Endpoints['kafka'], logger?: Logger, overrides: Partial<KafkaConfig> = {}): InstanceType<typeof Kafka> {
+  return new Kafka({
+    clientId: config.clientId,
+    brokers: config.brokers,
+    ssl: config.ssl,
+    ...(config.sasl ? { sasl: config.sasl as KafkaConfig['sasl'] } : {}),
+    logLevel: logger ? logLevel.WARN : logLevel.NOTHING,
+    logCreator: () => (entry: LogEntry) => {
+      if (!logger) return;
+      const { message, ...rest } = entry.log;
+      const fields = { kafkajs: entry.namespace, ...rest };
+      if (entry.level <= logLevel.ERROR) logger.error(fields, message);
+      else logger.warn(fields, message);
+    },
+    ...overrides,
+  });
+}

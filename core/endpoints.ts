@@ -1,0 +1,139 @@
+import { z } from 'zod';
+import { AuditlineError } from './errors.js';
+import { boolVar, parseEnv, urlVar } from './env.js';
+
+/**
+ * Where Auditline finds Kafka, the schema registry, ClickHouse and S3.
+ *
+ * Every endpoint comes from the environment (docs/configuration.md lists
+ * them). When none of the endpoint variables is set, the local stack's
+ * defaults apply and `usesLocalStack` is true: `npm start` and `npm test`
+ * then start the local services themselves.
+ */
+export interface Endpoints {
+  usesLocalStack: boolean;
+  kafka: {
+    brokers: string[];
+    clientId: string;
+    ssl: boolean;
+    sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  };
+  registry: { url: string; username?: string; password?: string };
+  clickhouse: { url: string; username: string; password: string; database: string };
+  s3: {
+    endpoint?: string;
+    region: string;
+    bucket: string;
+    forcePathStyle: boolean;
+    /** Static credentials; when absent the AWS SDK's default provider chain is used. */
+    credentials?: { accessKeyId: string; secretAccessKey: string };
+  };
+}
+
+/** Local stack defaults; docker-compose.yml publishes the same ports. */
+export const LOCAL_DEFAULTS = {
+  kafkaBrokers: '127.0.0.1:9092',
+  registryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7',
+  clickhouseUrl: 'http://127.0.0.1:8123',
+  s3Endpoint: 'http://127.0.0.1:9000',
+  /** The local S3 endpoints accept these; they guard nothing. */
+  s3AccessKeyId: 'auditline',
+  s3SecretAccessKey: 'auditline-local-secret',
+} as const;
+
+const ENDPOINT_VARS = [
+  'AUDITLINE_KAFKA_BROKERS',
+  'AUDITLINE_SCHEMA_REGISTRY_URL',
+  'AUDITLINE_CLICKHOUSE_URL',
+  'AUDITLINE_S3_ENDPOINT',
+] as const;
+
+const shape = {
+  AUDITLINE_KAFKA_BROKERS: z
+    .string()
+    .default(LOCAL_DEFAULTS.kafkaBrokers)
+    .refine((v) => v.split(',').every((b) => /^[^\s:,]+:\d{1,5}$/.test(b.trim())), 'must be host:port[,host:port...]'),
+  AUDITLINE_KAFKA_CLIENT_ID: z.string().default('auditline'),
+  AUDITLINE_KAFKA_SSL: boolVar(false),
+  AUDITLINE_KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+  AUDITLINE_KAFKA_SASL_USERNAME: z.string().optional(),
+  AUDITLINE_KAFKA_SASL_PASSWORD: z.string().optional(),
+  AUDITLINE_SCHEMA_REGISTRY_URL: urlVar(LOCAL_DEFAULTS.registryUrl),
+  AUDITLINE_SCHEMA_REGISTRY_USERNAME: z.string().optional(),
+  AUDITLINE_SCHEMA_REGISTRY_PASSWORD: z.string().optional(),
+  AUDITLINE_CLICKHOUSE_URL: urlVar(LOCAL_DEFAULTS.clickhouseUrl),
+  AUDITLINE_CLICKHOUSE_USER: z.string().default('default'),
+  AUDITLINE_CLICKHOUSE_PASSWORD: z.string().default(''),
+  AUDITLINE_CLICKHOUSE_DATABASE: z
+    .string()
+    .default('audit')
+    .refine((v) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(v), 'must be a plain identifier'),
+  AUDITLINE_S3_ENDPOINT: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || /^https?:\/\/\S+$/.test(v), 'must be an http:// or https:// URL'),
+  AUDITLINE_S3_REGION: z.string().default('us-east-1'),
+  AUDITLINE_S3_BUCKET: z
+    .string()
+    .default('auditline-archive')
+    .refine((v) => /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(v), 'must be a valid S3 bucket name'),
+  AUDITLINE_S3_FORCE_PATH_STYLE: boolVar(true),
+  AUDITLINE_S3_ACCESS_KEY_ID: z.string().optional(),
+  AUDITLINE_S3_SECRET_ACCESS_KEY: z.string().optional(),
+};
+
+/** Reads and validates the endpoint settings. Throws CONFIG_INVALID naming the variable. */
+export function loadEndpoints(env: NodeJS.ProcessEnv = process.env): Endpoints {
+  const c = parseEnv(shape, env);
+  const usesLocalStack = ENDPOINT_VARS.every((name) => !env[name] || env[name]?.trim() === '');
+  const sasl = c.AUDITLINE_KAFKA_SASL_MECHANISM
+    ? {
+        mechanism: c.AUDITLINE_KAFKA_SASL_MECHANISM,
+        username: required(c.AUDITLINE_KAFKA_SASL_USERNAME, 'AUDITLINE_KAFKA_SASL_USERNAME'),
+        password: required(c.AUDITLINE_KAFKA_SASL_PASSWORD, 'AUDITLINE_KAFKA_SASL_PASSWORD'),
+      }
+    : undefined;
+  const s3Endpoint = c.AUDITLINE_S3_ENDPOINT ?? (usesLocalStack ? LOCAL_DEFAULTS.s3Endpoint : undefined);
+  const staticKeys =
+    c.AUDITLINE_S3_ACCESS_KEY_ID && c.AUDITLINE_S3_SECRET_ACCESS_KEY
+      ? { accessKeyId: c.AUDITLINE_S3_ACCESS_KEY_ID, secretAccessKey: c.AUDITLINE_S3_SECRET_ACCESS_KEY }
+      : usesLocalStack
+        ? { accessKeyId: LOCAL_DEFAULTS.s3AccessKeyId, secretAccessKey: LOCAL_DEFAULTS.s3SecretAccessKey }
+        : undefined;
+  return {
+    usesLocalStack,
+    kafka: {
+      brokers: c.AUDITLINE_KAFKA_BROKERS.split(',').map((b) => b.trim()),
+      clientId: c.AUDITLINE_KAFKA_CLIENT_ID,
+      ssl: c.AUDITLINE_KAFKA_SSL,
+      ...(sasl ? { sasl } : {}),
+    },
+    registry: {
+      url: c.AUDITLINE_SCHEMA_REGISTRY_URL,
+      ...(c.AUDITLINE_SCHEMA_REGISTRY_USERNAME ? { username: c.AUDITLINE_SCHEMA_REGISTRY_USERNAME } : {}),
+      ...(c.AUDITLINE_SCHEMA_REGISTRY_PASSWORD ? { password: c.AUDITLINE_SCHEMA_REGISTRY_PASSWORD } : {}),
+    },
+    clickhouse: {
+      url: c.AUDITLINE_CLICKHOUSE_URL,
+      username: c.AUDITLINE_CLICKHOUSE_USER,
+      password: c.AUDITLINE_CLICKHOUSE_PASSWORD,
+      database: c.AUDITLINE_CLICKHOUSE_DATABASE,
+    },
+    s3: {
+      ...(s3Endpoint ? { endpoint: s3Endpoint } : {}),
+      region: c.AUDITLINE_S3_REGION,
+      bucket: c.AUDITLINE_S3_BUCKET,
+      forcePathStyle: c.AUDITLINE_S3_FORCE_PATH_STYLE,
+      ...(staticKeys ? { credentials: staticKeys } : {}),
+    },
+  };
+}
+
+function required(value: string | undefined, name: string): string {
+  if (!value) {
+    throw new AuditlineError('CONFIG_INVALID', `invalid setting ${name}: required when AUDITLINE_KAFKA_SASL_MECHANISM is set`, {
+      details: { setting: name },
+    });
+  }
+  return value;
+}

@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { AuditlineError } from './errors.js';
+
+/**
+ * Validates a set of environment variables once, at start, into a typed
+ * object. A bad value fails fast with the variable's name and the reason;
+ * secret values are never echoed back.
+ */
+export function parseEnv<S extends z.ZodRawShape>(
+  shape: S,
+  env: NodeJS.ProcessEnv = process.env,
+): z.infer<z.ZodObject<S>> {
+  const input: Record<string, string | undefined> = {};
+  for (const key of Object.keys(shape)) {
+    const raw = env[key];
+    input[key] = raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+  }
+  const result = z.object(shape).safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new AuditlineError('CONFIG_INVALID', `invalid setting ${problems.join('; ')}`, {
+      details: { setting: String(result.error.issues[0]?.path[0] ?? '') },
+    });
+  }
+  return result.data;
+}
+
+/** A TCP port number given as a string. */
+export const portVar = (fallback: number) =>
+  z.coerce.number().int('must be an integer').min(1, 'must be a port 1-65535').max(65535, 'must be a port 1-65535').default(fallback);
+
+/** "true"/"false"/"1"/"0"/"yes"/"no", case-insensitive. */
+export const boolVar = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', 'TRUE', 'FALSE', 'YES', 'NO'], {
+      message: 'must be true or false',
+    })
+    .optional()
+    .transform((v) => (v === undefined ? fallback : ['true', '1', 'yes'].includes(v.toLowerCase())));
+
+/** An http(s) URL without trailing slash. */
+export const urlVar = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((v) => /^https?:\/\/[^\s]+$/.test(v), 'must be an http:// or https:// URL')
+    .transform((v) => v.replace(/\/+$/, ''));

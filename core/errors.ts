@@ -1,0 +1,57 @@
+/**
+ * Typed errors shared by every Auditline module.
+ *
+ * Every error carries a stable `code` (documented in docs/errors.md), a
+ * `retriable` flag and an optional `cause`. Retriability decides what a
+ * consumer does with a record: retry with backoff (true) or dead-letter it
+ * (false). Messages name ids, settings and offsets, never payload values.
+ */
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'SCHEMA_INVALID'
+  | 'SCHEMA_INCOMPATIBLE'
+  | 'SCHEMA_NOT_FOUND'
+  | 'REGISTRY_UNAVAILABLE'
+  | 'ENCODE_FAILED'
+  | 'DECODE_FAILED'
+  | 'WIRE_FORMAT_INVALID'
+  | 'KAFKA_UNAVAILABLE'
+  | 'CLICKHOUSE_UNAVAILABLE'
+  | 'MIGRATION_FAILED'
+  | 'S3_UNAVAILABLE'
+  | 'S3_BOOTSTRAP_FAILED'
+  | 'RETENTION_INVALID'
+  | 'STACK_PROVISION_FAILED'
+  | 'STACK_START_FAILED'
+  | 'STACK_PORT_IN_USE';
+
+export interface AuditlineErrorOptions {
+  retriable?: boolean;
+  cause?: unknown;
+  /** Non-sensitive context (ids, offsets, setting names) for logs. */
+  details?: Record<string, string | number | boolean | undefined>;
+}
+
+export class AuditlineError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+  readonly details: Record<string, string | number | boolean | undefined>;
+
+  constructor(code: ErrorCode, message: string, options: AuditlineErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AuditlineError';
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+    this.details = options.details ?? {};
+  }
+}
+
+/** True when `err` is an AuditlineError with the given code. */
+export function isAuditlineError(err: unknown, code?: ErrorCode): err is AuditlineError {
+  return err instanceof AuditlineError && (code === undefined || err.code === code);
+}
+
+/** Message of any thrown value, for error text that must not carry payloads. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

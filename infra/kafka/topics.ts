@@ -1,0 +1,141 @@
+import kafkajs, { type Admin } from 'kafkajs';
+
+const { ConfigResourceTypes } = kafkajs;
+import type { RetentionSettings } from '../retention.js';
+
+/** Names of the Auditline topics (docs/topics.md). */
+export const TOPICS = { raw: 'audit.raw', events: 'audit.events', dlq: 'audit.dlq' } as const;
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  replicationFactor: number;
+  /** Topic-level configs, all as strings as Kafka reports them. */
+  config: Record<string, string>;
+}
+
+export interface TopicLayout {
+  /** Partitions of audit.raw and audit.events: the parallelism ceiling of every consumer group. */
+  partitions: number;
+  /** Partitions of audit.dlq (low volume). */
+  dlqPartitions: number;
+  replicationFactor: number;
+  /** Optional prefix, e.g. for isolated test topics. */
+  prefix?: string;
+}
+
+export const DEFAULT_LAYOUT: TopicLayout = { partitions: 6, dlqPartitions: 1, replicationFactor: 1 };
+
+/**
+ * The Auditline topics derived from the retention settings. Retention of
+ * every topic comes from the settings file, never from this code.
+ */
+export function auditTopics(retention: RetentionSettings, layout: TopicLayout = DEFAULT_LAYOUT): TopicSpec[] {
+  const minIsr = String(Math.min(2, layout.replicationFactor));
+  const base = (name: string, partitions: number): TopicSpec => {
+    const ms = retention.topicRetentionMs[name];
+    if (ms === undefined) throw new Error(`retention settings ${retention.file} define no retention for topic ${name}`);
+    return {
+      name: `${layout.prefix ?? ''}${name}`,
+      partitions,
+      replicationFactor: layout.replicationFactor,
+      config: {
+        'cleanup.policy': 'delete',
+        'retention.ms': String(ms),
+        'min.insync.replicas': minIsr,
+        // Producers compress; the broker keeps their batches as they are.
+        'compression.type': 'producer',
+        // Producer timestamps are event times; brokers must not rewrite them.
+        'message.timestamp.type': 'CreateTime',
+      },
+    };
+  };
+  return [base(TOPICS.raw, layout.partitions), base(TOPICS.events, layout.partitions), base(TOPICS.dlq, layout.dlqPartitions)];
+}
+
+export interface ApplyResult {
+  created: string[];
+  updated: string[];
+  unchanged: string[];
+  /** Topics with more partitions than the spec (partitions can never shrink). */
+  warnings: string[];
+}
+
+/**
+ * Makes the cluster match the specs: creates missing topics, raises
+ * partition counts, and rewrites configs that differ. Running it again
+ * changes nothing.
+ */
+export async function applyTopics(admin: Admin, specs: TopicSpec[]): Promise<ApplyResult> {
+  const result: ApplyResult = { created: [], updated: [], unchanged: [], warnings: [] };
+  const existing = new Set(await admin.listTopics());
+  const missing = specs.filter((s) => !existing.has(s.name));
+  if (missing.length > 0) {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((s) => ({
+        topic: s.name,
+        numPartitions: s.partitions,
+        replicationFactor: s.replicationFactor,
+        configEntries: Object.entries(s.config).map(([name, value]) => ({ name, value })),
+      })),
+    });
+    result.created.push(...missing.map((s) => s.name));
+  }
+  const present = specs.filter((s) => existing.has(s.name));
+  if (present.length === 0) return result;
+
+  const metadata = await admin.fetchTopicMetadata({ topics: present.map((s) => s.name) });
+  const partitionCount = new Map(metadata.topics.map((t) => [t.name, t.partitions.length]));
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: present.map((s) => ({ type: ConfigResourceTypes.TOPIC, name: s.name, configNames: Object.keys(s.config) })),
+  });
+  const current = new Map(
+    described.resources.map((r) => [r.resourceName, Object.fromEntries(r.configEntries.map((e) => [e.configName, e.configValue]))]),
+  );
+  for (const spec of present) {
+    let changed = false;
+    const have = partitionCount.get(spec.name) ?? 0;
+    if (have < spec.partitions) {
+      await admin.createPartitions({ topicPartitions: [{ topic: spec.name, count: spec.partitions }] });
+      changed = true;
+    } else if (have > spec.partitions) {
+      result.warnings.push(`${spec.name} has ${have} partitions, more than the ${spec.partitions} configured; partitions cannot shrink`);
+    }
+    const cfg = current.get(spec.name) ?? {};
+    if (Object.entries(spec.config).some(([k, v]) => cfg[k] !== v)) {
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: ConfigResourceTypes.TOPIC,
+            name: spec.name,
+            configEntries: Object.entries(spec.config).map(([name, value]) => ({ name, value })),
+          },
+        ],
+      });
+      changed = true;
+    }
+    (changed ? result.updated : result.unchanged).push(spec.name);
+  }
+  return result;
+}
+
+/** Reads back partitions and configs of topics, e.g. for `retention plan` and tests. */
+export async function describeTopics(admin: Admin, names: string[]): Promise<Map<string, { partitions: number; config: Record<string, string> }>> {
+  const metadata = await admin.fetchTopicMetadata({ topics: names });
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name })),
+  });
+  const out = new Map<string, { partitions: number; config: Record<string, string> }>();
+  for (const t of metadata.topics) {
+    const r = described.resources.find((x) => x.resourceName === t.name);
+    out.set(t.name, {
+      partitions: t.partitions.length,
+      config: Object.fromEntries((r?.configEntries ?? []).map((e) => [e.configName, e.configValue])),
+    });
+  }
+  return out;
+}

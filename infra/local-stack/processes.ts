@@ -1,0 +1,158 @@
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import net from 'node:net';
+
+/** What the launcher remembers about a process it started. */
+export interface PidRecord {
+  pid: number;
+  /** Kernel start time of the process (/proc/<pid>/stat field 22): tells our process from a reused pid. */
+  startTicks: string | null;
+  command: string[];
+  logFile: string;
+  startedAt: string;
+}
+
+/** Start time of a live process, or null when it does not exist (or /proc is absent). */
+export function processStartTicks(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces; fields after its closing paren are space separated.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** True when the recorded process still runs (same pid AND same start time). */
+export function isRunning(record: PidRecord): boolean {
+  if (!isAlive(record.pid)) return false;
+  const ticks = processStartTicks(record.pid);
+  if (record.startTicks === null || ticks === null) return true;
+  return ticks === record.startTicks;
+}
+
+export function readPidFile(file: string): PidRecord | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as PidRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Starts a command detached in its own process group, output appended to
+ * `logFile`, and records it in `pidFile`.
+ */
+export function startDetached(opts: {
+  command: string;
+  args: string[];
+  cwd: string;
+  env?: NodeJS.ProcessEnv;
+  logFile: string;
+  pidFile: string;
+}): PidRecord {
+  mkdirSync(path.dirname(opts.logFile), { recursive: true });
+  mkdirSync(opts.cwd, { recursive: true });
+  const fd = openSync(opts.logFile, 'a');
+  try {
+    const child = spawn(opts.command, opts.args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      detached: true,
+      stdio: ['ignore', fd, fd],
+    });
+    if (child.pid === undefined) throw new Error(`could not spawn ${opts.command}`);
+    child.unref();
+    const record: PidRecord = {
+      pid: child.pid,
+      startTicks: processStartTicks(child.pid),
+      command: [opts.command, ...opts.args],
+      logFile: opts.logFile,
+      startedAt: new Date().toISOString(),
+    };
+    writeFileSync(opts.pidFile, JSON.stringify(record, null, 2));
+    return record;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Stops a recorded process group: SIGTERM, then SIGKILL after `graceMs`.
+ * Only the group of the recorded pid is signalled, and only if the pid
+ * still belongs to the process that was started.
+ */
+export async function stopRecorded(record: PidRecord, graceMs = 20_000): Promise<'stopped' | 'killed' | 'not-running'> {
+  if (!isRunning(record)) return 'not-running';
+  signalGroup(record.pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(record.pid) && !groupAlive(record.pid)) return 'stopped';
+    await sleep(200);
+  }
+  signalGroup(record.pid, 'SIGKILL');
+  for (let i = 0; i < 50 && (isAlive(record.pid) || groupAlive(record.pid)); i++) await sleep(100);
+  return 'killed';
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function removeFile(file: string): void {
+  rmSync(file, { force: true });
+}
+
+/** Last `lines` lines of a log file (or a note that it is empty/missing). */
+export function tailFile(file: string, lines = 25): string {
+  if (!existsSync(file) || statSync(file).size === 0) return `(log ${file} is empty)`;
+  const text = readFileSync(file, 'utf8');
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+export function portInUse(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host });
+    const done = (inUse: boolean) => {
+      socket.destroy();
+      resolve(inUse);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,73 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { parseEnv, portVar } from '../../core/env.js';
+import { packageRoot } from '../../core/paths.js';
+
+/** Services of the local stack, in start order. */
+export const SERVICE_NAMES = ['kafka', 'registry', 'clickhouse', 's3'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+/**
+ * Settings of the local stack launcher (docs/local-stack.md). Every value
+ * has a fixed, documented default; docker-compose.yml publishes the same ports.
+ */
+export interface StackSettings {
+  /** Pid files, logs and service data. */
+  stackDir: string;
+  /** Downloaded services (outside the work tree), shared by every clone on the machine. */
+  cacheDir: string;
+  java: string;
+  python: string;
+  startTimeoutMs: number;
+  kafka: { version: string; port: number; controllerPort: number; heap: string };
+  registry: { version: string; port: number; heap: string };
+  clickhouse: { version: string; port: number };
+  s3: { motoVersion: string; port: number };
+}
+
+const shape = {
+  AUDITLINE_STACK_DIR: z.string().optional(),
+  AUDITLINE_CACHE_DIR: z.string().optional(),
+  XDG_CACHE_HOME: z.string().optional(),
+  JAVA_HOME: z.string().optional(),
+  AUDITLINE_STACK_JAVA: z.string().optional(),
+  AUDITLINE_STACK_PYTHON: z.string().default('python3'),
+  AUDITLINE_STACK_START_TIMEOUT_S: z.coerce.number().int().min(5, 'must be at least 5 seconds').default(180),
+  AUDITLINE_STACK_KAFKA_VERSION: z
+    .string()
+    .default('3.9.1')
+    .refine((v) => /^[34]\.\d+\.\d+$/.test(v), 'must be a Kafka 3.x or 4.x version such as 3.9.1'),
+  AUDITLINE_STACK_KAFKA_PORT: portVar(9092),
+  AUDITLINE_STACK_KAFKA_CONTROLLER_PORT: portVar(9093),
+  AUDITLINE_STACK_KAFKA_HEAP: z.string().regex(/^\d+[mg]$/, 'must look like 512m or 1g').default('512m'),
+  AUDITLINE_STACK_REGISTRY_VERSION: z.string().default('3.0.9'),
+  AUDITLINE_STACK_REGISTRY_PORT: portVar(8081),
+  AUDITLINE_STACK_REGISTRY_HEAP: z.string().regex(/^\d+[mg]$/, 'must look like 384m or 1g').default('384m'),
+  AUDITLINE_STACK_CLICKHOUSE_VERSION: z.string().default('26.7.3-stable.1'),
+  AUDITLINE_STACK_CLICKHOUSE_PORT: portVar(8123),
+  AUDITLINE_STACK_MOTO_VERSION: z.string().default('5.2.5'),
+  AUDITLINE_STACK_S3_PORT: portVar(9000),
+};
+
+/** Reads the launcher settings; a bad value fails with the variable's name. */
+export function loadStackSettings(env: NodeJS.ProcessEnv = process.env): StackSettings {
+  const c = parseEnv(shape, env);
+  const cacheBase = c.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache');
+  return {
+    stackDir: path.resolve(c.AUDITLINE_STACK_DIR ?? path.join(packageRoot, '.auditline', 'stack')),
+    cacheDir: path.resolve(c.AUDITLINE_CACHE_DIR ?? path.join(cacheBase, 'auditline')),
+    java: c.AUDITLINE_STACK_JAVA ?? (c.JAVA_HOME ? path.join(c.JAVA_HOME, 'bin', 'java') : 'java'),
+    python: c.AUDITLINE_STACK_PYTHON,
+    startTimeoutMs: c.AUDITLINE_STACK_START_TIMEOUT_S * 1000,
+    kafka: {
+      version: c.AUDITLINE_STACK_KAFKA_VERSION,
+      port: c.AUDITLINE_STACK_KAFKA_PORT,
+      controllerPort: c.AUDITLINE_STACK_KAFKA_CONTROLLER_PORT,
+      heap: c.AUDITLINE_STACK_KAFKA_HEAP,
+    },
+    registry: { version: c.AUDITLINE_STACK_REGISTRY_VERSION, port: c.AUDITLINE_STACK_REGISTRY_PORT, heap: c.AUDITLINE_STACK_REGISTRY_HEAP },
+    clickhouse: { version: c.AUDITLINE_STACK_CLICKHOUSE_VERSION, port: c.AUDITLINE_STACK_CLICKHOUSE_PORT },
+    s3: { motoVersion: c.AUDITLINE_STACK_MOTO_VERSION, port: c.AUDITLINE_STACK_S3_PORT },
+  };
+}

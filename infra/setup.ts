@@ -1,0 +1,62 @@
+import { createClickHouse } from '../core/clients/clickhouse.js';
+import { createKafka } from '../core/clients/kafka.js';
+import { createS3 } from '../core/clients/s3.js';
+import type { Endpoints } from '../core/endpoints.js';
+import { auditEventSchema, valueSubject } from '../schemas/catalog.js';
+import { RegistryClient } from '../schemas/registry.js';
+import { migrate } from './clickhouse/migrate.js';
+import { applyTopics, auditTopics, TOPICS, type TopicLayout, DEFAULT_LAYOUT } from './kafka/topics.js';
+import { retentionDaysFor, type RetentionSettings } from './retention.js';
+import { bootstrapBucket } from './s3/bootstrap.js';
+
+export type SetupProgress = (message: string) => void;
+
+/** Variables every ClickHouse migration may use, derived from the retention settings. */
+export function migrationVariables(retention: RetentionSettings): Record<string, number> {
+  return {
+    ttl_days_pii: retentionDaysFor(retention, 'pii'),
+    ttl_days_sox: retentionDaysFor(retention, 'sox'),
+    ttl_days_internal: retentionDaysFor(retention, 'internal'),
+  };
+}
+
+/**
+ * Brings every store to the state the code expects, idempotently: Kafka
+ * topics, schema subjects with their compatibility, ClickHouse migrations,
+ * and the archive bucket. Safe to run at every start.
+ */
+export async function setupAll(endpoints: Endpoints, retention: RetentionSettings, progress: SetupProgress, layout: TopicLayout = DEFAULT_LAYOUT): Promise<void> {
+  const admin = createKafka(endpoints.kafka).admin();
+  await admin.connect();
+  try {
+    const topics = await applyTopics(admin, auditTopics(retention, layout));
+    progress(`kafka topics: created [${topics.created.join(', ')}] updated [${topics.updated.join(', ')}] unchanged [${topics.unchanged.join(', ')}]`);
+    topics.warnings.forEach((w) => progress(`kafka topics: warning: ${w}`));
+  } finally {
+    await admin.disconnect();
+  }
+
+  const registry = new RegistryClient(endpoints.registry);
+  for (const topic of [TOPICS.raw, TOPICS.events]) {
+    const id = await registry.register(valueSubject(topic), auditEventSchema().text);
+    progress(`schema registry: ${valueSubject(topic)} -> schema id ${id} (BACKWARD)`);
+  }
+
+  const clickhouse = createClickHouse(endpoints.clickhouse);
+  try {
+    const result = await migrate(clickhouse, { database: endpoints.clickhouse.database, variables: migrationVariables(retention) });
+    progress(`clickhouse migrations: ${result.applied.length} applied, ${result.skipped.length} already applied (database ${endpoints.clickhouse.database})`);
+  } finally {
+    await clickhouse.close();
+  }
+
+  const s3 = createS3(endpoints.s3);
+  try {
+    const state = await bootstrapBucket(s3, { bucket: endpoints.s3.bucket, retention });
+    progress(
+      `s3 bucket ${state.bucket}: versioning ${state.versioning}, object lock ${state.objectLock.enabled ? `${state.objectLock.mode} ${state.objectLock.days} days` : 'off'}, ${state.lifecycleRules.length} lifecycle rules`,
+    );
+  } finally {
+    s3.destroy();
+  }
+}

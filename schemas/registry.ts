@@ -1,0 +1,123 @@
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import avro from 'avsc';
+import { AuditlineError, errorMessage } from '../core/errors.js';
+import type { Endpoints } from '../core/endpoints.js';
+import { SUBJECT_COMPATIBILITY } from './catalog.js';
+
+export type Compatibility = 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' | 'FORWARD_TRANSITIVE' | 'FULL' | 'FULL_TRANSITIVE' | 'NONE';
+
+/**
+ * Thin wrapper over the Confluent-compatible registry API: registration with
+ * a compatibility level, lookups by id, and errors mapped to Auditline codes
+ * (SCHEMA_INVALID, SCHEMA_INCOMPATIBLE, SCHEMA_NOT_FOUND, REGISTRY_UNAVAILABLE).
+ */
+export class RegistryClient {
+  readonly client: SchemaRegistry;
+  private readonly url: string;
+  private readonly authHeader: string | undefined;
+
+  constructor(config: Endpoints['registry']) {
+    this.url = config.url;
+    const auth = config.username ? { username: config.username, password: config.password ?? '' } : undefined;
+    this.authHeader = auth ? `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` : undefined;
+    this.client = new SchemaRegistry({ host: config.url, clientId: 'auditline', retry: { retries: 3 }, ...(auth ? { auth } : {}) });
+  }
+
+  /**
+   * Sets the subject's compatibility, then registers the schema (idempotent:
+   * registering the same schema again returns the same id).
+   */
+  async register(subject: string, schema: string | Record<string, unknown>, compatibility: Compatibility = SUBJECT_COMPATIBILITY): Promise<number> {
+    const text = typeof schema === 'string' ? schema : JSON.stringify(schema);
+    validateAvro(subject, text);
+    await this.setCompatibility(subject, compatibility);
+    try {
+      const { id } = await this.client.register({ type: 'AVRO' as never, schema: text }, { subject, compatibility: compatibility as never });
+      return id;
+    } catch (err) {
+      throw mapRegistryError(err, subject);
+    }
+  }
+
+  /** PUT /config/{subject}. */
+  async setCompatibility(subject: string, compatibility: Compatibility): Promise<void> {
+    await this.http('PUT', `/config/${encodeURIComponent(subject)}`, subject, { compatibility });
+  }
+
+  /** The subject's own compatibility level, or undefined when only the global default applies. */
+  async getCompatibility(subject: string): Promise<Compatibility | undefined> {
+    const body = (await this.http('GET', `/config/${encodeURIComponent(subject)}`, subject)) as { compatibilityLevel?: Compatibility } | undefined;
+    return body?.compatibilityLevel;
+  }
+
+  /** Raw schema text registered under an id. */
+  async schemaText(id: number): Promise<string> {
+    const body = (await this.http('GET', `/schemas/ids/${id}`, `id ${id}`)) as { schema?: string } | undefined;
+    if (!body?.schema) throw new AuditlineError('SCHEMA_NOT_FOUND', `schema id ${id} is not registered`);
+    return body.schema;
+  }
+
+  /** Versions registered under a subject. */
+  async versions(subject: string): Promise<number[]> {
+    return ((await this.http('GET', `/subjects/${encodeURIComponent(subject)}/versions`, subject)) as number[] | undefined) ?? [];
+  }
+
+  private async http(method: string, path: string, what: string, body?: unknown): Promise<unknown> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}${path}`, {
+        method,
+        headers: {
+          'Content-Type': 'application/vnd.schemaregistry.v1+json',
+          ...(this.authHeader ? { Authorization: this.authHeader } : {}),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (err) {
+      throw new AuditlineError('REGISTRY_UNAVAILABLE', `schema registry unreachable (${method} ${path}): ${errorMessage(err)}`, {
+        retriable: true,
+        cause: err,
+      });
+    }
+    if (res.status === 404 && method === 'GET') return undefined;
+    const text = await res.text();
+    if (!res.ok) {
+      throw mapRegistryError({ status: res.status, message: text }, what);
+    }
+    return text ? JSON.parse(text) : undefined;
+  }
+}
+
+/** Parses an Avro schema locally so that a broken schema fails with avsc's reason before any request. */
+export function validateAvro(subject: string, text: string): avro.Type {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new AuditlineError('SCHEMA_INVALID', `schema for ${subject} is not valid JSON: ${errorMessage(err)}`);
+  }
+  try {
+    return avro.Type.forSchema(parsed as avro.Schema);
+  } catch (err) {
+    throw new AuditlineError('SCHEMA_INVALID', `schema for ${subject} is not a valid Avro schema: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+function mapRegistryError(err: unknown, what: string): AuditlineError {
+  if (err instanceof AuditlineError) return err;
+  const status = typeof err === 'object' && err !== null && 'status' in err ? Number((err as { status: unknown }).status) : undefined;
+  const message = typeof err === 'object' && err !== null && 'message' in err ? String((err as { message: unknown }).message) : String(err);
+  if (status === 409) {
+    return new AuditlineError('SCHEMA_INCOMPATIBLE', `registry rejected the schema for ${what} as incompatible: ${message}`, { cause: err });
+  }
+  if (status === 422 || status === 400) {
+    return new AuditlineError('SCHEMA_INVALID', `registry rejected the schema for ${what} as invalid: ${message}`, { cause: err });
+  }
+  if (status === 404) {
+    return new AuditlineError('SCHEMA_NOT_FOUND', `registry has no ${what}: ${message}`, { cause: err });
+  }
+  return new AuditlineError('REGISTRY_UNAVAILABLE', `schema registry request for ${what} failed${status ? ` (HTTP ${status})` : ''}: ${message}`, {
+    retriable: status === undefined || status >= 500,
+    cause: err,
+  });
+}
