@@ -97,7 +97,7 @@ export function validateAvro(subject: string, text: string): avro.Type {
     throw new AuditlineError('SCHEMA_INVALID', `schema for ${subject} is not valid JSON: ${errorMessage(err)}`);
   }
   try {
-    return avro.Type.forSchema(parsed as avro.Schema);
+    return avro.Type.forSchema(parsed as avro.Schema, { noAnonymousTypes: true });
   } catch (err) {
     throw new AuditlineError('SCHEMA_INVALID', `schema for ${subject} is not a valid Avro schema: ${errorMessage(err)}`, { cause: err });
   }

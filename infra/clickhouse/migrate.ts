@@ -9,6 +9,7 @@ export const DEFAULT_MIGRATIONS_DIR = assetPath('infra', 'clickhouse', 'migratio
 
 /** A migration file: `NNNN_description.sql`, statements separated by `;` at line ends. */
 export interface Migration {
+  file: string;
   version: number;
   name: string;
   sql: string;
@@ -41,7 +42,7 @@ export function readMigrations(dir: string, variables: Record<string, string | n
     if (seen.has(version)) throw new AuditlineError('MIGRATION_FAILED', `two migrations share version ${version}`);
     seen.add(version);
     const sql = render(readFileSync(path.join(dir, file), 'utf8'), variables, file);
-    return { version, name: m[2]!, sql, checksum: createHash('sha256').update(sql).digest('hex') };
+    return { file, version, name: m[2]!, sql, checksum: createHash('sha256').update(sql).digest('hex') };
   });
 }
 
@@ -68,13 +69,13 @@ export async function migrate(client: ClickHouseClient, options: MigrateOptions)
     const recorded = applied.get(m.version);
     if (recorded !== undefined) {
       if (recorded !== m.checksum) {
-        throw new AuditlineError('MIGRATION_FAILED', `migration ${m.version}_${m.name} changed after it was applied; add a new migration instead`);
+        throw new AuditlineError('MIGRATION_FAILED', `migration ${m.file} changed after it was applied; add a new migration instead`);
       }
       result.skipped.push(m);
       continue;
     }
     for (const statement of splitStatements(m.sql)) {
-      await exec(client, statement, `migration ${m.version}_${m.name}`);
+      await exec(client, statement, `migration ${m.file}`);
     }
     await client.insert({
       table: `${db}.schema_migrations`,

@@ -37,9 +37,12 @@ export async function provisionKafka(s: StackSettings, progress: Progress): Prom
   const libs = path.join(dir, 'libs');
   await once(dir, 'kafka', progress, `Kafka ${s.kafka.version} jars from Maven Central (~70 MB)`, async (tmp) => {
     // Kafka 3.x logs through slf4j 1.7 + log4j 1.x API (reload4j); 4.x through slf4j 2 + log4j2.
+    // kafka_2.13 4.x still declares slf4j-api 1.7.36, which Maven would pick over the 2.x that
+    // log4j-slf4j2-impl needs (same depth, declared first): slf4j 1.7 ignores that provider and the
+    // broker logs nothing (NOP logger). Declaring slf4j-api 2 here wins; its logger API is unchanged.
     const logging = s.kafka.version.startsWith('3.')
       ? dep('org.slf4j', 'slf4j-reload4j', '1.7.36')
-      : `${dep('org.apache.logging.log4j', 'log4j-slf4j2-impl', '2.24.3')}${dep('org.apache.logging.log4j', 'log4j-core', '2.24.3')}`;
+      : `${dep('org.slf4j', 'slf4j-api', '2.0.16')}${dep('org.apache.logging.log4j', 'log4j-slf4j2-impl', '2.24.3')}${dep('org.apache.logging.log4j', 'log4j-core', '2.24.3')}`;
     writeFileSync(path.join(tmp, 'pom.xml'), pom('auditline-kafka', `${dep('org.apache.kafka', 'kafka_2.13', s.kafka.version)}${logging}`));
     await run('kafka', 'mvn', ['-q', '-B', 'dependency:copy-dependencies', `-DoutputDirectory=${path.join(tmp, 'libs')}`], tmp);
   });

@@ -1,0 +1,22 @@
+import type { Consumer, KafkaMessage } from 'kafkajs';
+
+/**
+ * Runs `consumer` until `count` messages arrived or `timeoutMs` passed;
+ * resolves with the messages in arrival order (rejects on timeout).
+ */
+export async function consumeCount(consumer: Consumer, count: number, timeoutMs = 20_000): Promise<{ partition: number; message: KafkaMessage }[]> {
+  const got: { partition: number; message: KafkaMessage }[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  await new Promise<void>((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`received ${got.length} of ${count} messages within ${timeoutMs} ms`)), timeoutMs);
+    consumer
+      .run({
+        eachMessage: async ({ partition, message }) => {
+          got.push({ partition, message });
+          if (got.length >= count) resolve();
+        },
+      })
+      .catch(reject);
+  }).finally(() => clearTimeout(timer));
+  return got;
+}

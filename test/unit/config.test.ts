@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadEndpoints, LOCAL_DEFAULTS } from '../../core/endpoints.js';
+import { isAuditlineError } from '../../core/errors.js';
+import { loadStackSettings } from '../../infra/local-stack/settings.js';
+
+test('with no endpoint set, the local stack defaults apply', () => {
+  const e = loadEndpoints({});
+  assert.equal(e.usesLocalStack, true);
+  assert.deepEqual(e.kafka.brokers, ['127.0.0.1:9092']);
+  assert.equal(e.registry.url, LOCAL_DEFAULTS.registryUrl);
+  assert.equal(e.clickhouse.database, 'audit');
+  assert.equal(e.s3.endpoint, LOCAL_DEFAULTS.s3Endpoint);
+  assert.deepEqual(e.s3.credentials, { accessKeyId: LOCAL_DEFAULTS.s3AccessKeyId, secretAccessKey: LOCAL_DEFAULTS.s3SecretAccessKey });
+});
+
+test('configured endpoints switch the local stack off and keep the AWS provider chain', () => {
+  const e = loadEndpoints({ AUDITLINE_KAFKA_BROKERS: 'k1:9092, k2:9092', AUDITLINE_S3_BUCKET: 'prod-audit' });
+  assert.equal(e.usesLocalStack, false);
+  assert.deepEqual(e.kafka.brokers, ['k1:9092', 'k2:9092']);
+  assert.equal(e.s3.endpoint, undefined);
+  assert.equal(e.s3.credentials, undefined);
+});
+
+test('a bad setting fails with the variable name and never echoes a secret', () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ AUDITLINE_KAFKA_BROKERS: 'no-port' }, /AUDITLINE_KAFKA_BROKERS: must be host:port/],
+    [{ AUDITLINE_CLICKHOUSE_URL: 'ftp://x' }, /AUDITLINE_CLICKHOUSE_URL: must be an http/],
+    [{ AUDITLINE_KAFKA_SSL: 'maybe' }, /AUDITLINE_KAFKA_SSL: must be true or false/],
+    [{ AUDITLINE_S3_BUCKET: 'Bad_Bucket' }, /AUDITLINE_S3_BUCKET: must be a valid S3 bucket name/],
+    [{ AUDITLINE_KAFKA_SASL_MECHANISM: 'plain', AUDITLINE_KAFKA_SASL_PASSWORD: 'hunter2' }, /AUDITLINE_KAFKA_SASL_USERNAME: required/],
+  ];
+  for (const [env, message] of cases) {
+    assert.throws(
+      () => loadEndpoints(env),
+      (e) => isAuditlineError(e, 'CONFIG_INVALID') && message.test(e.message) && !e.message.includes('hunter2'),
+      JSON.stringify(Object.keys(env)),
+    );
+  }
+});
+
+test('stack settings: defaults, overrides and a bad port named', () => {
+  const s = loadStackSettings({ HOME: '/home/x' });
+  assert.equal(s.kafka.port, 9092);
+  assert.equal(s.kafka.version, '3.9.1');
+  assert.equal(s.registry.port, 8081);
+  assert.equal(s.clickhouse.port, 8123);
+  assert.equal(s.s3.port, 9000);
+  const o = loadStackSettings({ AUDITLINE_STACK_KAFKA_PORT: '19092', AUDITLINE_CACHE_DIR: '/tmp/c', AUDITLINE_STACK_DIR: '/tmp/s' });
+  assert.equal(o.kafka.port, 19092);
+  assert.equal(o.cacheDir, '/tmp/c');
+  assert.equal(o.stackDir, '/tmp/s');
+  assert.throws(() => loadStackSettings({ AUDITLINE_STACK_S3_PORT: '70000' }), /AUDITLINE_STACK_S3_PORT: must be a port/);
+  assert.throws(() => loadStackSettings({ AUDITLINE_STACK_KAFKA_VERSION: '2.8.0' }), /AUDITLINE_STACK_KAFKA_VERSION/);
+});
