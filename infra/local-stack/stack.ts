@@ -65,6 +65,7 @@ export async function stackUp(s: StackSettings, progress: Progress, only?: Servi
   }
   const results = await Promise.allSettled(names.map((n) => healthy.get(n)!));
   const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [{ name: names[i]!, error: r.reason as unknown }] : []));
+  if (failures.length === 1 && failures[0]!.error instanceof AuditlineError) throw failures[0]!.error;
   if (failures.length > 0) {
     const message = failures.map((f) => errorMessage(f.error)).join('\n\n');
     throw new AuditlineError('STACK_START_FAILED', message, {

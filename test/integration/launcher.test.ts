@@ -1,0 +1,100 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { assetPath } from '../../core/paths.js';
+
+const run = promisify(execFile);
+const cli = assetPath('dist', 'cli', 'main.js');
+
+/** Runs `auditline stack ...` against a private stack directory and ports, never the shared stack. */
+async function stack(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, 'stack', ...args], { env: { ...process.env, ...env }, timeout: 240_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+function privateStack(s3Port: number, extra: Record<string, string> = {}): Record<string, string> {
+  return { AUDITLINE_STACK_DIR: mkdtempSync(path.join(os.tmpdir(), 'auditline-stack-')), AUDITLINE_STACK_S3_PORT: String(s3Port), ...extra };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('up twice starts one process; status shows it; down stops exactly it', async () => {
+  const env = privateStack(29400);
+  const first = await stack(env, 'up', '--only', 's3');
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stderr, /s3: started \(pid (\d+)\)/);
+  const pid = Number(/s3: started \(pid (\d+)\)/.exec(first.stderr)![1]);
+  assert.ok(alive(pid));
+
+  const second = await stack(env, 'up', '--only', 's3');
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stderr, new RegExp(`s3: already running \\(pid ${pid}\\)`));
+  assert.doesNotMatch(second.stderr, /started/);
+
+  const status = await stack(env, 'status', '--json');
+  const rows = JSON.parse(status.stdout) as { service: string; state: string; pid: number | null; endpoint: string; logFile: string }[];
+  const s3 = rows.find((r) => r.service === 's3')!;
+  assert.deepEqual([s3.state, s3.pid, s3.endpoint], ['healthy', pid, 'http://127.0.0.1:29400']);
+  assert.ok(readFileSync(s3.logFile, 'utf8').length > 0, 'the log file named by status exists and has output');
+  assert.equal(rows.find((r) => r.service === 'kafka')!.state, 'stopped');
+  assert.equal(status.code, 3, 'status exits 3 while some service is not healthy');
+
+  const down = await stack(env, 'down');
+  assert.equal(down.code, 0, down.stderr);
+  assert.match(down.stderr, new RegExp(`s3: stopped \\(pid ${pid}\\)`));
+  assert.equal(alive(pid), false, 'the started process is gone');
+  const after = JSON.parse((await stack(env, 'status', '--json')).stdout) as { service: string; state: string }[];
+  assert.ok(after.every((r) => r.state === 'stopped'));
+});
+
+test('a stale pid file is replaced, not trusted', async () => {
+  const env = privateStack(29401);
+  mkdirSync(path.join(env.AUDITLINE_STACK_DIR!, 'run'), { recursive: true });
+  // A pid that cannot belong to a live process of ours.
+  writeFileSync(path.join(env.AUDITLINE_STACK_DIR!, 'run', 's3.pid'), JSON.stringify({ pid: 2 ** 22 - 3, startTicks: '1', command: [], logFile: '', startedAt: '' }));
+  const up = await stack(env, 'up', '--only', 's3');
+  assert.equal(up.code, 0, up.stderr);
+  assert.match(up.stderr, /s3: removing stale pid file/);
+  assert.match(up.stderr, /s3: started/);
+  await stack(env, 'down');
+});
+
+test('a port taken by a foreign process is refused, naming the service and port', async () => {
+  const server = net.createServer().listen(29402, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  try {
+    const up = await stack(privateStack(29402), 'up', '--only', 's3');
+    assert.equal(up.code, 1);
+    assert.match(up.stderr, /STACK_PORT_IN_USE: s3: port 29402 is already in use by a process this stack did not start/);
+  } finally {
+    server.close();
+  }
+});
+
+test('a service that dies during start is named, with the tail of its log', async () => {
+  // A JVM heap too small to boot: Kafka exits at once.
+  const env = privateStack(29403, { AUDITLINE_STACK_KAFKA_PORT: '29492', AUDITLINE_STACK_KAFKA_CONTROLLER_PORT: '29493', AUDITLINE_STACK_KAFKA_HEAP: '1m' });
+  const up = await stack(env, 'up', '--only', 'kafka');
+  assert.equal(up.code, 1);
+  assert.match(up.stderr, /STACK_START_FAILED: kafka: process \d+ exited during start\. Last lines of .*kafka\.log:/);
+  assert.match(up.stderr, /heap/i, 'the JVM reason from the log is shown');
+  const status = JSON.parse((await stack(env, 'status', '--json')).stdout) as { service: string; state: string }[];
+  assert.equal(status.find((r) => r.service === 'kafka')!.state, 'stopped');
+});
