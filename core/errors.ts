@@ -23,7 +23,14 @@ export type ErrorCode =
   | 'RETENTION_INVALID'
   | 'STACK_PROVISION_FAILED'
   | 'STACK_START_FAILED'
-  | 'STACK_PORT_IN_USE';
+  | 'STACK_PORT_IN_USE'
+  | 'PRODUCER_INVALID_OPTIONS'
+  | 'PRODUCER_INVALID_INPUT'
+  | 'PRODUCER_CLOSED'
+  | 'EXECUTION_FINISHED'
+  | 'AUDIT_UNAVAILABLE'
+  | 'AUDIT_REJECTED'
+  | 'SPOOL_FAILED';
 
 export interface AuditlineErrorOptions {
   retriable?: boolean;

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
+import { isProcessAlive } from '../../core/process-alive.js';
 
 /** What the launcher remembers about a process it started. */
 export interface PidRecord {
@@ -25,18 +26,9 @@ export function processStartTicks(pid: number): string | null {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** True when the recorded process still runs (same pid AND same start time). */
 export function isRunning(record: PidRecord): boolean {
-  if (!isAlive(record.pid)) return false;
+  if (!isProcessAlive(record.pid)) return false;
   const ticks = processStartTicks(record.pid);
   if (record.startTicks === null || ticks === null) return true;
   return ticks === record.startTicks;
@@ -99,11 +91,11 @@ export async function stopRecorded(record: PidRecord, graceMs = 20_000): Promise
   signalGroup(record.pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
-    if (!isAlive(record.pid) && !groupAlive(record.pid)) return 'stopped';
+    if (!isProcessAlive(record.pid) && !groupAlive(record.pid)) return 'stopped';
     await sleep(200);
   }
   signalGroup(record.pid, 'SIGKILL');
-  for (let i = 0; i < 50 && (isAlive(record.pid) || groupAlive(record.pid)); i++) await sleep(100);
+  for (let i = 0; i < 50 && (isProcessAlive(record.pid) || groupAlive(record.pid)); i++) await sleep(100);
   return 'killed';
 }
 

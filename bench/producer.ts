@@ -1,0 +1,134 @@
+/**
+ * `npm run bench -- producer`: the producer client against raw kafkajs.
+ *
+ * Client: C concurrent workflows (default: one batch worth), each recording an execution through the
+ * client (startExecution, step, decision, finish; ack = broker), latency
+ * taken per recording call. Baseline, same run and topic layout: the same
+ * number of events, pre-encoded by the same codec, sent by a raw kafkajs
+ * idempotent producer with the same acks (-1), compression (GZIP) and batch
+ * size as the client, one batch in flight (what an idempotent producer with
+ * ordering allows). Last line: one JSON object.
+ */
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import kafkajs from 'kafkajs';
+import { createKafka } from '../core/clients/kafka.js';
+import { loadEndpoints } from '../core/endpoints.js';
+import { createAuditProducer } from '../producers/index.js';
+import { AuditEventCodec, RegistryClient, sampleExecution } from '../schemas/index.js';
+import { quantile, round, rssSampler } from './stats.js';
+
+const { CompressionTypes } = kafkajs;
+const BATCH = 500;
+const EXECUTIONS = Number(process.env.BENCH_EXECUTIONS ?? 4000);
+// As many workflows in flight as a batch holds, so that the client can fill
+// batches of the size the baseline sends (a closed loop with fewer workflows
+// measures concurrency, not the client).
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? BATCH);
+const EVENTS_PER_EXECUTION = 4;
+
+const endpoints = loadEndpoints();
+const kafka = createKafka(endpoints.kafka);
+const topic = `bench.producer.${Date.now().toString(36)}`;
+const say = (m: string) => process.stderr.write(`${m}\n`);
+
+async function clientRun(): Promise<{ seconds: number; latenciesMs: number[]; rssMb: number }> {
+  const audit = createAuditProducer({
+    brokers: endpoints.kafka.brokers,
+    schemaRegistryUrl: endpoints.registry.url,
+    service: 'bench-producer',
+    topic,
+    maxBatchEvents: BATCH,
+    spoolDir: path.join(os.tmpdir(), `auditline-bench-spool-${randomUUID()}`),
+  });
+  const latenciesMs: number[] = [];
+  const timed = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    const r = await fn();
+    latenciesMs.push(performance.now() - t0);
+    return r;
+  };
+  // Warm-up: schema registration and connections are not part of the figure.
+  const warm = await audit.startExecution({ workflowId: 'WF-BENCH', workflowName: 'warm-up', trigger: 'api', triggeredBy: { kind: 'service', id: 'bench' } });
+  await warm.finish('success');
+  latenciesMs.length = 0;
+
+  const rss = rssSampler();
+  let next = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    while (next < EXECUTIONS) {
+      const n = next++;
+      const run = await timed(() =>
+        audit.startExecution({
+          workflowId: `WF-${n % 10}`,
+          workflowName: 'Invoice sync',
+          trigger: 'webhook',
+          triggeredBy: { kind: 'user', id: 'u-42' },
+          input: { customer_email: 'ann@example.com', amount: 12000 + n },
+        }),
+      );
+      await timed(() => run.step('fetch-invoice', () => ({ invoice: n, amount: 12000 + n }), { input: { id: n } }));
+      await timed(() => run.decision({ condition: 'amount > 10000', taken: 'manual-approval', reason: 'amount exceeds 10000', values: { amount: 12000 + n } }));
+      await timed(() => run.finish('success', { output: { approved: false } }));
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  const rssMb = rss.stop();
+  await audit.close();
+  return { seconds, latenciesMs, rssMb };
+}
+
+async function baselineRun(): Promise<{ seconds: number; batchMs: number[]; avgBytes: number }> {
+  const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), topic);
+  await codec.init();
+  const messages: { key: string; value: Buffer }[] = [];
+  while (messages.length < EXECUTIONS * EVENTS_PER_EXECUTION) {
+    for (const e of sampleExecution()) messages.push({ key: e.execution_id, value: codec.encode(e) });
+  }
+  const avgBytes = messages.reduce((s, m) => s + m.value.length, 0) / messages.length;
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: messages.slice(0, 1) });
+  const batchMs: number[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < messages.length; i += BATCH) {
+    const b0 = performance.now();
+    await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: messages.slice(i, i + BATCH) });
+    batchMs.push(performance.now() - b0);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await producer.disconnect();
+  return { seconds, batchMs, avgBytes };
+}
+
+const admin = kafka.admin();
+await admin.connect();
+await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 6, replicationFactor: 1 }] });
+const events = EXECUTIONS * EVENTS_PER_EXECUTION;
+say(`producer bench: ${EXECUTIONS} executions (${events} events), ${CONCURRENCY} concurrent workflows, topic ${topic}`);
+const baseline = await baselineRun();
+say(`baseline (raw kafkajs, pre-encoded, ${BATCH}/batch): ${round(events / baseline.seconds, 0)} events/s`);
+const client = await clientRun();
+say(`client: ${round(events / client.seconds, 0)} events/s`);
+await admin.deleteTopics({ topics: [topic] });
+await admin.disconnect();
+
+const result = {
+  bench: 'producer',
+  executions: EXECUTIONS,
+  events,
+  concurrency: CONCURRENCY,
+  events_per_s: round(events / client.seconds, 0),
+  baseline_events_per_s: round(events / baseline.seconds, 0),
+  ratio: round(baseline.seconds / client.seconds, 3),
+  p50_ms: round(quantile(client.latenciesMs, 0.5)),
+  p99_ms: round(quantile(client.latenciesMs, 0.99)),
+  baseline_batch_p50_ms: round(quantile(baseline.batchMs, 0.5)),
+  baseline_batch_p99_ms: round(quantile(baseline.batchMs, 0.99)),
+  avg_event_bytes: round(baseline.avgBytes, 0),
+  rss_mb: round(client.rssMb, 1),
+};
+console.log(JSON.stringify(result));

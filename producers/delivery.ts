@@ -1,0 +1,106 @@
+import { AuditlineError, errorMessage, isAuditlineError } from '../core/errors.js';
+import type { KafkaSender } from './kafka-sender.js';
+import type { ProducerLogger } from './logger.js';
+import type { ProducerMetrics } from './metrics.js';
+import type { AckMode } from './options.js';
+import { auditUnavailable } from './producer-errors.js';
+import type { QueuedRecord, Settlement } from './record-queue.js';
+import type { Spool } from './spool.js';
+
+/**
+ * Decides where one batch goes and settles its acknowledgements:
+ * - ack 'spool', or anything still in the spool: append to the spool
+ *   (fdatasync) - the spool is then the ordered path to Kafka;
+ * - otherwise send to Kafka; on a retriable failure append to the spool;
+ *   records Kafka refuses for good are retried one by one so that only the
+ *   refused one fails (AUDIT_REJECTED).
+ * An event that can be neither sent nor spooled fails with
+ * AUDIT_UNAVAILABLE; the failure policy is applied by the caller.
+ */
+export class Delivery {
+  constructor(
+    private readonly ack: AckMode,
+    private readonly sender: KafkaSender,
+    private readonly spool: () => Spool | undefined,
+    private readonly spooledHook: () => void,
+    private readonly metrics: ProducerMetrics,
+    private readonly logger: ProducerLogger,
+  ) {}
+
+  async deliver(batch: QueuedRecord[]): Promise<void> {
+    const spool = this.spool();
+    if (spool && (this.ack === 'spool' || spool.pendingEvents > 0)) {
+      await this.toSpool(spool, batch, undefined);
+      return;
+    }
+    try {
+      await this.send(batch);
+    } catch (err) {
+      if (isAuditlineError(err, 'AUDIT_REJECTED')) {
+        await this.oneByOne(batch, spool);
+        return;
+      }
+      await this.fallback(spool, batch, err);
+    }
+  }
+
+  private async send(batch: QueuedRecord[]): Promise<void> {
+    const started = performance.now();
+    try {
+      await this.sender.send(batch.map((r) => r.record));
+    } catch (err) {
+      this.metrics.sendFailed(err instanceof AuditlineError && err.retriable);
+      throw err;
+    }
+    this.metrics.sendTook((performance.now() - started) / 1000);
+    this.metrics.delivered(batch.length, 'direct');
+    settle(batch, 'delivered');
+  }
+
+  private async oneByOne(batch: QueuedRecord[], spool: Spool | undefined): Promise<void> {
+    for (let i = 0; i < batch.length; i++) {
+      const record = batch[i]!;
+      try {
+        await this.send([record]);
+      } catch (err) {
+        if (isAuditlineError(err, 'AUDIT_REJECTED')) {
+          this.logger.error({ eventId: record.eventId, executionId: record.executionId, error: errorMessage(err) }, 'Kafka refused an audit event');
+          record.ack.reject(err);
+          continue;
+        }
+        await this.fallback(spool, batch.slice(i), err);
+        return;
+      }
+    }
+  }
+
+  private async fallback(spool: Spool | undefined, batch: QueuedRecord[], kafkaError: unknown): Promise<void> {
+    if (spool) {
+      await this.toSpool(spool, batch, kafkaError);
+      return;
+    }
+    const err = auditUnavailable('Kafka is unavailable and spooling is disabled (spoolDir false)', kafkaError);
+    for (const r of batch) r.ack.reject(err);
+  }
+
+  private async toSpool(spool: Spool, batch: QueuedRecord[], kafkaError: unknown): Promise<void> {
+    try {
+      await spool.append(batch.map((r) => r.record));
+    } catch (err) {
+      const reason = kafkaError === undefined ? 'the spool failed' : 'Kafka is unavailable and the spool failed';
+      const failure = auditUnavailable(`${reason}: ${errorMessage(err)}`, err, { spoolDir: spool.dir });
+      for (const r of batch) r.ack.reject(failure);
+      return;
+    }
+    this.metrics.spooled(batch.length);
+    if (kafkaError !== undefined) {
+      this.logger.warn({ events: batch.length, spooledEvents: spool.pendingEvents, error: errorMessage(kafkaError) }, 'Kafka unavailable; audit events spooled');
+    }
+    settle(batch, 'spooled');
+    this.spooledHook();
+  }
+}
+
+function settle(batch: QueuedRecord[], outcome: Settlement): void {
+  for (const r of batch) r.ack.resolve(outcome);
+}

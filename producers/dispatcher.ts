@@ -1,0 +1,86 @@
+import type { QueuedRecord, RecordQueue } from './record-queue.js';
+import { Signal } from './signal.js';
+
+export interface DispatcherOptions {
+  lingerMs: number;
+  maxBatchEvents: number;
+  maxBatchBytes: number;
+}
+
+/**
+ * The batching loop: takes events from the queue in order and hands one
+ * batch at a time to `deliver`, which settles every event's
+ * acknowledgement. A batch leaves when it is full, when its oldest event
+ * waited lingerMs, or at once during flush. One batch in flight at a time
+ * keeps the order of events (and so of each execution) intact.
+ */
+export class Dispatcher {
+  private readonly wakeup = new Signal();
+  private readonly idle = new Signal();
+  private flushing = 0;
+  private inFlight = false;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly queue: RecordQueue,
+    private readonly options: DispatcherOptions,
+    private readonly deliver: (batch: QueuedRecord[]) => Promise<void>,
+    private readonly monotonic: () => number,
+  ) {}
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Called after each push. */
+  wake(): void {
+    this.wakeup.notify();
+  }
+
+  /** Resolves once every event queued so far was handed over and settled, skipping the linger wait. */
+  async drain(): Promise<void> {
+    this.flushing += 1;
+    this.wakeup.notify();
+    try {
+      while (this.queue.total > 0 || this.inFlight) await this.idle.wait();
+    } finally {
+      this.flushing -= 1;
+    }
+  }
+
+  /** Delivers what is queued, then ends the loop. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wakeup.notify();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    for (;;) {
+      if (this.queue.size === 0) {
+        this.idle.notify();
+        if (this.stopped) return;
+        await this.wakeup.wait();
+        continue;
+      }
+      const full = this.queue.size >= this.options.maxBatchEvents || this.queue.bytes >= this.options.maxBatchBytes;
+      const waited = this.monotonic() - this.queue.oldest!.enqueuedAt;
+      const lingerLeft = full || this.flushing > 0 || this.stopped ? 0 : this.options.lingerMs - waited;
+      if (lingerLeft > 0) {
+        await this.wakeup.wait(lingerLeft);
+        continue;
+      }
+      const batch = this.queue.take(this.options.maxBatchEvents, this.options.maxBatchBytes);
+      this.inFlight = true;
+      try {
+        await this.deliver(batch);
+      } catch (err) {
+        // deliver settles every acknowledgement itself; this only guards against a bug leaving callers hanging.
+        for (const r of batch) r.ack.reject(err);
+      } finally {
+        this.inFlight = false;
+      }
+    }
+  }
+}

@@ -1,0 +1,110 @@
+import { createHmac } from 'node:crypto';
+import type { PiiMode } from './options.js';
+
+const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
+const MIN_KNOWN_LENGTH = 3;
+
+/**
+ * What the producer does with values of PII fields (keys named in
+ * `piiFields`, case-insensitive, at any depth of a JSON payload):
+ * - cleartext: leaves them (the tokenizer downstream protects them);
+ * - hash: replaces each with `{"$pii":"hmac-sha256:<hex>"}`, keyed by
+ *   piiHashKey (strings are hashed as they are, other values as canonical
+ *   JSON), so equal values still match without being readable;
+ * - mask: replaces each with a display form such as `a***@example.com`.
+ * In hash and mask modes the values seen in an execution's payloads are
+ * also removed from its free text (error messages, branch reasons), along
+ * with anything that looks like an e-mail address.
+ */
+export class PiiPolicy {
+  private readonly fields: ReadonlySet<string>;
+
+  constructor(
+    fields: readonly string[],
+    readonly mode: PiiMode,
+    private readonly hashKey?: string,
+  ) {
+    this.fields = new Set(fields.map((f) => f.toLowerCase()));
+    if (mode === 'hash' && !hashKey) throw new Error('piiMode hash needs a key');
+  }
+
+  /** True when `key` names a PII field. */
+  isPiiField(key: string): boolean {
+    return this.fields.has(key.toLowerCase());
+  }
+
+  /** True when values leave the process transformed (hash or mask). */
+  get protects(): boolean {
+    return this.mode !== 'cleartext';
+  }
+
+  /**
+   * The value to write in place of a PII field's value. Records the
+   * strings it hides in `known` so that free text can be scrubbed of them.
+   */
+  protect(value: unknown, known: Set<string>): unknown {
+    if (this.mode === 'cleartext') return value;
+    // Nested members may still carry toJSON (dates); work on their JSON form.
+    const plain: unknown = value !== null && typeof value === 'object' ? JSON.parse(JSON.stringify(value) ?? 'null') : value;
+    collectStrings(plain, known);
+    if (this.mode === 'hash') return { $pii: this.hash(plain) };
+    return maskValue(plain);
+  }
+
+  /** Free text with known PII values and e-mail addresses replaced (hash and mask modes only). */
+  scrubText(text: string, known: ReadonlySet<string>): string {
+    if (this.mode === 'cleartext' || text === '') return text;
+    let out = text;
+    const values = [...known].filter((v) => v.length >= MIN_KNOWN_LENGTH).sort((a, b) => b.length - a.length);
+    for (const value of values) {
+      if (out.includes(value)) out = out.split(value).join(this.textReplacement(value));
+    }
+    return out.replace(EMAIL, (match) => this.textReplacement(match));
+  }
+
+  private textReplacement(value: string): string {
+    return this.mode === 'hash' ? `[pii:${this.hash(value)}]` : maskString(value);
+  }
+
+  private hash(value: unknown): string {
+    const text = typeof value === 'string' ? value : canonicalJson(value);
+    return `hmac-sha256:${createHmac('sha256', this.hashKey!).update(text, 'utf8').digest('hex')}`;
+  }
+}
+
+/** Masked display form: strings per maskString, other scalars as ***, structure kept. */
+export function maskValue(value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return maskString(value);
+  if (Array.isArray(value)) return value.map(maskValue);
+  if (typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskValue(v)]));
+  return '***';
+}
+
+/**
+ * `ann@example.com` → `a***@example.com`; a phone number → `***67` (last two
+ * digits); other text → first letter of each word, e.g. `A*** S***`.
+ */
+export function maskString(value: string): string {
+  const email = /^([^@\s])[^@\s]*@([^@\s]+)$/.exec(value);
+  if (email) return `${email[1]}***@${email[2]}`;
+  const digits = value.replace(/\D/g, '');
+  if (/^[+\d\s().-]+$/.test(value) && digits.length >= 6) return `***${digits.slice(-2)}`;
+  return value.replace(/\S+/g, (word) => `${word.slice(0, 1)}***`);
+}
+
+/** JSON with object keys sorted, so equal values hash equally whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  ) ?? 'null';
+}
+
+function collectStrings(value: unknown, into: Set<string>): void {
+  if (typeof value === 'string') into.add(value);
+  else if (typeof value === 'number' && String(value).length >= 6) into.add(String(value));
+  else if (Array.isArray(value)) value.forEach((v) => collectStrings(v, into));
+  else if (value !== null && typeof value === 'object') Object.values(value).forEach((v) => collectStrings(v, into));
+}

@@ -1,0 +1,83 @@
+import type { Deferred } from './signal.js';
+import type { SpoolRecord } from './spool-format.js';
+
+/** Where an event ended up when its acknowledgement settled. */
+export type Settlement = 'delivered' | 'spooled';
+
+/** One encoded event waiting for delivery. */
+export interface QueuedRecord {
+  record: SpoolRecord;
+  bytes: number;
+  /** Monotonic milliseconds, for the linger timer. */
+  enqueuedAt: number;
+  ack: Deferred<Settlement>;
+  eventId: string;
+  executionId: string;
+}
+
+/**
+ * FIFO of encoded events with a memory bound. Events beyond maxEvents /
+ * maxBytes wait in line, unbatched, until earlier ones were delivered; their
+ * callers' promises stay pending meanwhile, which is the backpressure.
+ * Order is never changed: waiting events are admitted first-in first-out.
+ */
+export class RecordQueue {
+  private admitted: QueuedRecord[] = [];
+  private admittedBytes = 0;
+  private waiting: QueuedRecord[] = [];
+
+  constructor(
+    private readonly maxEvents: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  push(record: QueuedRecord): void {
+    this.waiting.push(record);
+    this.admit();
+  }
+
+  /** Removes the oldest admitted events, at most maxEvents and maxBytes (always at least one). */
+  take(maxEvents: number, maxBytes: number): QueuedRecord[] {
+    let count = 0;
+    let bytes = 0;
+    while (count < this.admitted.length && count < maxEvents) {
+      const next = this.admitted[count]!;
+      if (count > 0 && bytes + next.bytes > maxBytes) break;
+      bytes += next.bytes;
+      count += 1;
+    }
+    const batch = this.admitted.splice(0, count);
+    this.admittedBytes -= bytes;
+    this.admit();
+    return batch;
+  }
+
+  /** Admitted events (those a batch may take). */
+  get size(): number {
+    return this.admitted.length;
+  }
+
+  get bytes(): number {
+    return this.admittedBytes;
+  }
+
+  /** Events held in memory, admitted or waiting. */
+  get total(): number {
+    return this.admitted.length + this.waiting.length;
+  }
+
+  get oldest(): QueuedRecord | undefined {
+    return this.admitted[0];
+  }
+
+  private admit(): void {
+    while (this.waiting.length > 0) {
+      const next = this.waiting[0]!;
+      const fits = this.admitted.length < this.maxEvents && this.admittedBytes + next.bytes <= this.maxBytes;
+      if (!fits && this.admitted.length > 0) return;
+      this.waiting.shift();
+      this.admitted.push(next);
+      this.admittedBytes += next.bytes;
+    }
+  }
+}

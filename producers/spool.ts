@@ -1,0 +1,305 @@
+import { mkdir, open, readdir, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { ProducerLogger } from './logger.js';
+import { spoolFailed } from './producer-errors.js';
+import { encodeRecords, parseRecords, type SpoolRecord } from './spool-format.js';
+import { isProcessAlive } from '../core/process-alive.js';
+
+/** Segment files: `<pid>-<instance id>-<number>.spool`; the pid tells others whether the owner still runs. */
+const SEGMENT_FILE = /^(\d+)-([0-9a-f-]{36})-(\d{6,})\.spool$/;
+/** Producer instances of this process that hold a spool, so that a sibling never claims their files. */
+const liveInstances = new Set<string>();
+const SCAN_CHUNK = 1024 * 1024;
+const noop = (): void => {};
+
+/** One segment file and how far Kafka has taken it. */
+export interface Segment {
+  path: string;
+  fh: FileHandle;
+  /** Bytes of complete, fsync'ed records. */
+  size: number;
+  /** Bytes already acknowledged by Kafka. */
+  cursor: number;
+  pending: number;
+  /** The segment appends go to; sealed segments are deleted once sent. */
+  active: boolean;
+}
+
+/** Records read from the spool for one send; hand it back to commit() once Kafka acknowledged them. */
+export interface SpoolBatch {
+  readonly records: SpoolRecord[];
+  readonly segment: Segment;
+  readonly end: number;
+}
+
+export interface SpoolOptions {
+  dir: string;
+  instanceId: string;
+  /** Appends beyond this many bytes on disk fail. */
+  maxBytes: number;
+  /** An active segment larger than this is sealed and a new one started. */
+  segmentBytes?: number;
+  logger: ProducerLogger;
+}
+
+/**
+ * The durable spool: an ordered list of append-only segment files in one
+ * directory. `append` writes and fdatasyncs before it resolves; `read` and
+ * `commit` hand records to Kafka in the order they were appended, and a
+ * segment is deleted (the active one truncated) once everything in it was
+ * acknowledged. On open, segments left by a process that no longer runs
+ * (crash, SIGKILL) are claimed by an atomic rename and replayed first.
+ */
+export class Spool {
+  private readonly segments: Segment[] = [];
+  private counter = 0;
+  private pendingCount = 0;
+  private lock: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private readonly segmentBytes: number;
+
+  private constructor(private readonly options: SpoolOptions) {
+    this.segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
+  }
+
+  /** Opens the spool directory (creating it) and claims orphaned segments. Throws SPOOL_FAILED. */
+  static async open(options: SpoolOptions): Promise<Spool> {
+    const spool = new Spool(options);
+    liveInstances.add(options.instanceId);
+    try {
+      await mkdir(options.dir, { recursive: true });
+      await spool.claimOrphans();
+    } catch (err) {
+      liveInstances.delete(options.instanceId);
+      await Promise.all(spool.segments.map((s) => s.fh.close().catch(noop)));
+      throw spoolFailed(`directory ${options.dir} cannot be opened`, err, { spoolDir: options.dir });
+    }
+    return spool;
+  }
+
+  /** Events written and not yet acknowledged by Kafka. */
+  get pendingEvents(): number {
+    return this.pendingCount;
+  }
+
+  /** Bytes the spool holds on disk. */
+  get bytes(): number {
+    return this.segments.reduce((sum, s) => sum + s.size, 0);
+  }
+
+  get dir(): string {
+    return this.options.dir;
+  }
+
+  /** Appends records in order and fdatasyncs them; resolves only once they are durable. */
+  append(records: readonly SpoolRecord[]): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.closed) throw spoolFailed('is closed');
+      const data = encodeRecords(records);
+      if (this.bytes + data.length > this.options.maxBytes) {
+        throw spoolFailed(`is full (maxSpoolBytes ${this.options.maxBytes})`, undefined, { spoolDir: this.options.dir });
+      }
+      let segment = this.segments.find((s) => s.active);
+      if (!segment || (segment.size >= this.segmentBytes && segment.cursor < segment.size)) segment = await this.startSegment();
+      try {
+        await writeAll(segment.fh, data, segment.size);
+        await segment.fh.datasync();
+      } catch (err) {
+        // Cut a partial write off so the file stays a sequence of whole records.
+        await segment.fh.truncate(segment.size).catch(noop);
+        throw spoolFailed('write failed', err, { spoolDir: this.options.dir });
+      }
+      segment.size += data.length;
+      segment.pending += records.length;
+      this.pendingCount += records.length;
+    });
+  }
+
+  /** The oldest unsent records (one segment at a time), or null when everything was sent. */
+  async read(maxRecords: number, maxBytes: number): Promise<SpoolBatch | null> {
+    const segment = this.segments.find((s) => s.cursor < s.size);
+    if (!segment) return null;
+    let want = Math.min(segment.size - segment.cursor, Math.max(maxBytes, 64 * 1024));
+    for (;;) {
+      const buf = await readAt(segment.fh, segment.cursor, want);
+      const parsed = parseRecords(buf, maxRecords, maxBytes);
+      if (parsed.records.length > 0) {
+        return { segment, records: parsed.records.map((r) => r.record), end: segment.cursor + parsed.consumed };
+      }
+      if (parsed.stop?.reason === 'incomplete' && segment.cursor + parsed.stop.needed <= segment.size) {
+        want = parsed.stop.needed;
+        continue;
+      }
+      throw spoolFailed(`segment ${path.basename(segment.path)} is corrupt at byte ${segment.cursor}`, undefined, { spoolDir: this.options.dir });
+    }
+  }
+
+  /** Marks a batch as acknowledged by Kafka; removes what is no longer needed. */
+  commit(batch: SpoolBatch): Promise<void> {
+    return this.exclusive(async () => {
+      const segment = batch.segment;
+      segment.cursor = batch.end;
+      segment.pending -= batch.records.length;
+      this.pendingCount -= batch.records.length;
+      if (segment.cursor < segment.size) return;
+      if (segment.active) {
+        // Caught up: start the file over instead of creating a new one per batch.
+        await segment.fh.truncate(0);
+        segment.size = 0;
+        segment.cursor = 0;
+      } else {
+        await segment.fh.close();
+        await unlink(segment.path);
+        this.segments.splice(this.segments.indexOf(segment), 1);
+      }
+    });
+  }
+
+  /**
+   * Moves records Kafka refused for good to `rejected-<time>-<instance>.spool`
+   * (same format, never replayed automatically) and commits them, so one bad
+   * record cannot block the spool. Returns the file written.
+   */
+  async quarantine(batch: SpoolBatch): Promise<string> {
+    const file = path.join(this.options.dir, `rejected-${Date.now()}-${this.options.instanceId}.spool`);
+    const fh = await open(file, 'a');
+    try {
+      await fh.write(encodeRecords(batch.records));
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await this.commit(batch);
+    return file;
+  }
+
+  /** Closes the files; unsent segments stay for the next producer on this directory. */
+  close(): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.closed) return;
+      this.closed = true;
+      for (const segment of this.segments) {
+        await segment.fh.close().catch(noop);
+        if (segment.cursor >= segment.size) await unlink(segment.path).catch(noop);
+      }
+      this.segments.length = 0;
+      liveInstances.delete(this.options.instanceId);
+    });
+  }
+
+  private async claimOrphans(): Promise<void> {
+    const found: { name: string; owner: string; number: number; mtime: number }[] = [];
+    for (const name of await readdir(this.options.dir)) {
+      const m = SEGMENT_FILE.exec(name);
+      if (!m) continue;
+      const pid = Number(m[1]);
+      const instance = m[2]!;
+      const orphan = pid === process.pid ? !liveInstances.has(instance) : !isProcessAlive(pid);
+      if (!orphan) continue;
+      const info = await stat(path.join(this.options.dir, name)).catch(() => undefined);
+      if (info) found.push({ name, owner: `${pid}-${instance}`, number: Number(m[3]), mtime: info.mtimeMs });
+    }
+    // Oldest owner first; within an owner, its segments in the order it wrote them.
+    const firstSeen = new Map<string, number>();
+    for (const f of found) firstSeen.set(f.owner, Math.min(firstSeen.get(f.owner) ?? Infinity, f.mtime));
+    found.sort((a, b) => firstSeen.get(a.owner)! - firstSeen.get(b.owner)! || a.owner.localeCompare(b.owner) || a.number - b.number);
+    for (const f of found) {
+      const target = path.join(this.options.dir, this.nextName());
+      try {
+        await rename(path.join(this.options.dir, f.name), target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // another producer claimed it first
+        throw err;
+      }
+      const segment = await this.openClaimed(target);
+      if (segment.pending === 0) {
+        await segment.fh.close();
+        await unlink(target);
+      } else {
+        this.segments.push(segment);
+        this.pendingCount += segment.pending;
+      }
+    }
+    if (this.pendingCount > 0) {
+      this.options.logger.info({ spoolDir: this.options.dir, events: this.pendingCount }, 'claimed spooled audit events of a previous producer');
+    }
+  }
+
+  /** Counts a claimed segment's records and cuts off a torn or corrupt tail (kept aside for inspection). */
+  private async openClaimed(file: string): Promise<Segment> {
+    const fh = await open(file, 'r+');
+    const size = (await fh.stat()).size;
+    let offset = 0;
+    let count = 0;
+    let chunk = SCAN_CHUNK;
+    while (offset < size) {
+      const parsed = parseRecords(await readAt(fh, offset, Math.min(chunk, size - offset)));
+      count += parsed.records.length;
+      offset += parsed.consumed;
+      if (!parsed.stop) continue;
+      if (parsed.stop.reason === 'corrupt' || offset + parsed.stop.needed > size) break;
+      chunk = Math.max(chunk, parsed.stop.needed);
+    }
+    if (offset < size) {
+      const tail = await readAt(fh, offset, size - offset);
+      const aside = path.join(this.options.dir, `${path.basename(file, '.spool')}.corrupt`);
+      await writeFile(aside, tail);
+      await fh.truncate(offset);
+      this.options.logger.warn({ spoolDir: this.options.dir, file: path.basename(aside), bytes: size - offset }, 'spool segment ended in an incomplete record; moved aside');
+    }
+    return { path: file, fh, size: offset, cursor: 0, pending: count, active: false };
+  }
+
+  private async startSegment(): Promise<Segment> {
+    for (const s of this.segments) s.active = false;
+    const file = path.join(this.options.dir, this.nextName());
+    const fh = await open(file, 'wx+');
+    await syncDir(this.options.dir);
+    const segment: Segment = { path: file, fh, size: 0, cursor: 0, pending: 0, active: true };
+    this.segments.push(segment);
+    return segment;
+  }
+
+  private nextName(): string {
+    this.counter += 1;
+    return `${process.pid}-${this.options.instanceId}-${String(this.counter).padStart(6, '0')}.spool`;
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn);
+    this.lock = run.catch(noop);
+    return run;
+  }
+}
+
+async function writeAll(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+  let written = 0;
+  while (written < data.length) {
+    const { bytesWritten } = await fh.write(data, written, data.length - written, position + written);
+    written += bytesWritten;
+  }
+}
+
+async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let read = 0;
+  while (read < length) {
+    const { bytesRead } = await fh.read(buf, read, length - read, position + read);
+    if (bytesRead === 0) break;
+    read += bytesRead;
+  }
+  return buf.subarray(0, read);
+}
+
+/** Makes a new directory entry durable (a no-op where directories cannot be fsync'ed). */
+async function syncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // Some platforms refuse fsync on directories; the data itself is still synced.
+  } finally {
+    await fh?.close().catch(noop);
+  }
+}

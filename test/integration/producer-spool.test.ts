@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createAuditProducer, type AuditReceipt } from '../../producers/index.js';
+import { parseRecords } from '../../producers/spool-format.js';
+import { AuditEventCodec, RegistryClient } from '../../schemas/index.js';
+import { connection, createTopic, deleteTopic, endpoints, readEvents, recordCount } from '../helpers/producer-kafka.js';
+import { uniqueName } from '../helpers/names.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const DEAD_BROKER = '127.0.0.1:1';
+const segments = (dir: string): string[] => readdirSync(dir).filter((f) => /^\d+-.*\.spool$/.test(f));
+
+test('Kafka unreachable: events are spooled durably; a new producer on the spool replays them in order, exactly once', { timeout: 20_000 }, async () => {
+  const topic = uniqueName('it-producer-spool');
+  await createTopic(topic);
+  const spoolDir = tempDir('auditline-it-spool');
+  const offline = createAuditProducer({ ...connection, brokers: [DEAD_BROKER], service: 'billing-worker', topic, spoolDir, sendTimeoutMs: 1_000, replayBackoffMs: 60_000, replayBackoffMaxMs: 60_000 });
+
+  const receipts: AuditReceipt[] = [];
+  const runs = await Promise.all([1, 2].map((n) => offline.startExecution({ workflowId: 'WF-003', trigger: 'api', triggeredBy: { kind: 'service', id: 'gateway' }, input: { n } })));
+  receipts.push(...runs.map((r) => r.started));
+  for (const run of runs) {
+    await run.step('fetch', async () => ({ ok: true }));
+    receipts.push(await run.recordStep({ name: 'charge', status: 'success', startTime: Date.now() - 5, endTime: Date.now() }));
+    receipts.push(await run.decision({ condition: 'ok', taken: 'yes' }));
+    receipts.push(await run.finish('success'));
+  }
+  assert.deepEqual([...new Set(receipts.map((r) => r.outcome))], ['spooled'], "ack 'broker' falls back to the spool when Kafka is down");
+
+  // Every acknowledged event is already in the file, whole and checksummed, when its call resolved.
+  const files = segments(spoolDir);
+  assert.equal(files.length, 1);
+  const onDisk = parseRecords(readFileSync(path.join(spoolDir, files[0]!)));
+  assert.equal(onDisk.stop, undefined, 'no torn record');
+  assert.equal(onDisk.records.length, 10);
+  const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), topic);
+  const spooled = await Promise.all(onDisk.records.map((r) => codec.decode(r.record.value)));
+  assert.deepEqual(onDisk.records.map((r) => r.record.key.toString()), spooled.map((e) => e.execution_id), 'key = execution id');
+  for (const r of receipts) assert.ok(spooled.some((e) => e.event_id === r.eventId), `receipt ${r.eventId} is in the spool`);
+
+  assert.deepEqual(await offline.close(), { spooledEvents: 10 }, 'close reports what is left');
+  assert.deepEqual(segments(spoolDir), files, 'the spool outlives the producer');
+  assert.equal(await recordCount(topic), 0);
+
+  const online = createAuditProducer({ ...connection, service: 'billing-worker', topic, spoolDir });
+  await online.ready();
+  assert.deepEqual(await online.flush(), { spooledEvents: 0 });
+  const later = await online.startExecution({ workflowId: 'WF-003', trigger: 'api', triggeredBy: { kind: 'service', id: 'gateway' } });
+  assert.equal(later.started.outcome, 'delivered', 'direct again once the spool is empty');
+  await online.close();
+  assert.deepEqual(segments(spoolDir), [], 'spool removed after replay');
+
+  const records = await readEvents(topic, 11);
+  assert.equal(await recordCount(topic), 11, 'each spooled event exactly once, plus the new one');
+  for (const run of runs) {
+    const own = records.filter((r) => r.key === run.executionId).map((r) => r.event);
+    assert.deepEqual(own.map((e) => e.sequence), [1, 2, 3, 4, 5], 'in order, no gaps');
+    assert.deepEqual(own.map((e) => e.event_id), spooled.filter((e) => e.execution_id === run.executionId).map((e) => e.event_id), 'the very events that were spooled');
+  }
+  await deleteTopic(topic);
+});
+
+test("spooling disabled and fail closed: an event Kafka cannot take fails the workflow call with AUDIT_UNAVAILABLE", { timeout: 20_000 }, async () => {
+  const topic = uniqueName('it-producer-closed');
+  const strict = createAuditProducer({ ...connection, brokers: [DEAD_BROKER], service: 'billing-worker', topic, spoolDir: false, sendTimeoutMs: 500 });
+  await assert.rejects(
+    strict.startExecution({ workflowId: 'WF-003', trigger: 'api', triggeredBy: { kind: 'service', id: 'gateway' } }),
+    (e) => (e as { code?: string; retriable?: boolean }).code === 'AUDIT_UNAVAILABLE' && (e as { retriable: boolean }).retriable === true,
+  );
+  await strict.close();
+
+  const lenient = createAuditProducer({ ...connection, brokers: [DEAD_BROKER], service: 'billing-worker', topic, spoolDir: false, sendTimeoutMs: 500, onAuditFailure: 'continue' });
+  const run = await lenient.startExecution({ workflowId: 'WF-003', trigger: 'api', triggeredBy: { kind: 'service', id: 'gateway' } });
+  assert.equal(run.started.outcome, 'dropped');
+  assert.equal(await run.step('work', () => 42), 42, 'the workflow goes on');
+  assert.equal((await run.finish('success')).outcome, 'dropped');
+  await lenient.close();
+});

@@ -1,0 +1,115 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import path from 'node:path';
+import { Registry } from 'prom-client';
+import { isAuditlineError } from '../../core/errors.js';
+import { createLogger } from '../../core/logger.js';
+import { createAuditProducer, producerOptionsFromEnv, resolveProducerOptions, type ProducerOptions } from '../../producers/index.js';
+
+const base: ProducerOptions = { brokers: ['127.0.0.1:9092'], schemaRegistryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7/', service: 'billing-worker' };
+
+function rejects(options: unknown, option: string, rule: RegExp): void {
+  assert.throws(
+    () => resolveProducerOptions(options as ProducerOptions),
+    (e) => {
+      assert.ok(isAuditlineError(e, 'PRODUCER_INVALID_OPTIONS'), String(e));
+      assert.equal(e.details.option, option);
+      assert.match(e.message, new RegExp(`invalid producer option ${option.replace(/[[\]()]/g, '\\$&')}: ${rule.source}`));
+      return true;
+    },
+  );
+}
+
+test('defaults fill every optional setting; undefined counts as not given', () => {
+  const o = resolveProducerOptions({ ...base, lingerMs: undefined });
+  assert.equal(o.topic, 'audit.raw');
+  assert.equal(o.clientId, 'auditline-billing-worker');
+  assert.equal(o.schemaRegistryUrl, 'http://127.0.0.1:8081/apis/ccompat/v7', 'trailing slash removed');
+  assert.equal(o.ack, 'broker');
+  assert.equal(o.onAuditFailure, 'throw');
+  assert.equal(o.spoolDir, path.join(os.tmpdir(), 'auditline-spool', 'billing-worker'));
+  assert.equal(o.piiMode, 'cleartext');
+  assert.deepEqual(o.piiFields, ['customer_email', 'customer_name', 'phone_number', 'billing_address']);
+  assert.equal(o.maxPayloadBytes, 256 * 1024);
+  assert.equal(o.lingerMs, 5);
+  assert.equal(o.sendTimeoutMs, 5000);
+  assert.ok(Object.isFrozen(o));
+});
+
+test('missing required options are named, with their environment variable', () => {
+  rejects({}, 'brokers', /required \(or set AUDITLINE_KAFKA_BROKERS\)/);
+  rejects({ ...base, service: undefined }, 'service', /required \(or set AUDITLINE_PRODUCER_SERVICE\)/);
+  assert.throws(() => createAuditProducer({} as ProducerOptions), (e) => isAuditlineError(e, 'PRODUCER_INVALID_OPTIONS'));
+});
+
+test('unknown and malformed options are rejected with their path', () => {
+  rejects({ ...base, lingerMS: 5 }, 'lingerMS', /unknown option/);
+  rejects({ ...base, brokers: ['127.0.0.1:9092', 'localhost'] }, 'brokers[1]', /must be host:port/);
+  rejects({ ...base, brokers: [] }, 'brokers', /must name at least one broker/);
+  rejects({ ...base, sasl: { mechanism: 'md5', username: 'u', password: 'p' } }, 'sasl.mechanism', /Invalid option/);
+  rejects({ ...base, lingerMs: -1 }, 'lingerMs', /must be at least 0/);
+  rejects({ ...base, maxPayloadBytes: 1.5 }, 'maxPayloadBytes', /must be an integer/);
+  rejects({ ...base, ack: 'disk' }, 'ack', /Invalid option/);
+  rejects({ ...base, service: 'billing worker' }, 'service', /must be 1-100 characters/);
+  rejects({ ...base, logger: console.log }, 'logger', /must have debug, info, warn and error functions/);
+  rejects({ ...base, metrics: {} }, 'metrics', /must be a prom-client Registry/);
+  rejects('brokers=x', '(root)', /must be an object/);
+});
+
+test('cross-option rules: hash mode needs a key, spool acks need a spool', () => {
+  rejects({ ...base, piiMode: 'hash' }, 'piiHashKey', /required when piiMode is 'hash'/);
+  rejects({ ...base, ack: 'spool', spoolDir: false }, 'spoolDir', /must be a directory when ack is 'spool'/);
+  rejects({ ...base, maxBatchEvents: 20, maxQueuedEvents: 10 }, 'maxBatchEvents', /must not exceed maxQueuedEvents/);
+});
+
+test('secrets never appear in an option error', () => {
+  const secret = 'short-secret';
+  assert.throws(
+    () => resolveProducerOptions({ ...base, piiMode: 'hash', piiHashKey: secret.slice(0, 10) }),
+    (e) => isAuditlineError(e, 'PRODUCER_INVALID_OPTIONS') && /piiHashKey: must be at least 16 characters/.test(e.message) && !e.message.includes('short-secr'),
+  );
+});
+
+test('a pino logger and a prom-client registry are accepted as they are', () => {
+  const logger = createLogger('unit', 'silent');
+  const metrics = new Registry();
+  const o = resolveProducerOptions({ ...base, logger, metrics });
+  assert.equal(o.logger, logger);
+  assert.equal(o.metrics, metrics);
+});
+
+test('options from environment variables: only set ones, typed, then validated like any option', () => {
+  const env = {
+    AUDITLINE_KAFKA_BROKERS: 'k1:9092, k2:9093',
+    AUDITLINE_SCHEMA_REGISTRY_URL: 'http://registry:8081',
+    AUDITLINE_PRODUCER_SERVICE: 'billing-worker',
+    AUDITLINE_PRODUCER_ACK: 'spool',
+    AUDITLINE_PRODUCER_ON_AUDIT_FAILURE: 'continue',
+    AUDITLINE_PRODUCER_PII_MODE: 'mask',
+    AUDITLINE_PRODUCER_PII_FIELDS: 'customer_email,iban',
+    AUDITLINE_PRODUCER_LINGER_MS: '20',
+    AUDITLINE_KAFKA_SSL: 'true',
+    AUDITLINE_PRODUCER_TOPIC: ' ',
+  };
+  const fromEnv = producerOptionsFromEnv(env);
+  assert.deepEqual(fromEnv, {
+    brokers: ['k1:9092', 'k2:9093'],
+    schemaRegistryUrl: 'http://registry:8081',
+    service: 'billing-worker',
+    ack: 'spool',
+    onAuditFailure: 'continue',
+    piiMode: 'mask',
+    piiFields: ['customer_email', 'iban'],
+    lingerMs: 20,
+    ssl: true,
+  });
+  const resolved = resolveProducerOptions(fromEnv as ProducerOptions);
+  assert.equal(resolved.topic, 'audit.raw');
+  assert.equal(producerOptionsFromEnv({ AUDITLINE_PRODUCER_SPOOL_DIR: 'off' }).spoolDir, false);
+  assert.throws(
+    () => producerOptionsFromEnv({ AUDITLINE_PRODUCER_LINGER_MS: 'soon' }),
+    (e) => isAuditlineError(e, 'CONFIG_INVALID') && /AUDITLINE_PRODUCER_LINGER_MS/.test(e.message) && !e.message.includes('soon'),
+  );
+  rejects({ ...fromEnv, lingerMs: -5 }, 'lingerMs', /must be at least 0/);
+});

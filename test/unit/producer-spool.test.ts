@@ -1,0 +1,129 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { isAuditlineError } from '../../core/errors.js';
+import { silentLogger } from '../../producers/logger.js';
+import { Spool } from '../../producers/spool.js';
+import { encodeRecord, encodeRecords, parseRecords, type SpoolRecord } from '../../producers/spool-format.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const tmp = (): string => tempDir('auditline-spool-unit');
+const rec = (i: number): SpoolRecord => ({
+  key: Buffer.from(`exec-${i % 3}`),
+  value: Buffer.from(`value-${i}-${'x'.repeat(i % 7)}`),
+  headers: { 'auditline-pii-mode': 'hash', n: String(i) },
+});
+const open = (dir: string, extra: Partial<Parameters<typeof Spool.open>[0]> = {}) =>
+  Spool.open({ dir, instanceId: randomUUID(), maxBytes: 1024 * 1024, logger: silentLogger, ...extra });
+const spoolFiles = (dir: string): string[] => readdirSync(dir).filter((f) => f.endsWith('.spool') && !f.startsWith('rejected-'));
+const values = (records: SpoolRecord[]): string[] => records.map((r) => r.value.toString());
+
+/** Reads everything the spool holds, committing as it goes, like the replayer. */
+async function drainAll(spool: Spool, batch = 2): Promise<SpoolRecord[]> {
+  const out: SpoolRecord[] = [];
+  for (let b = await spool.read(batch, 1 << 20); b; b = await spool.read(batch, 1 << 20)) {
+    out.push(...b.records);
+    await spool.commit(b);
+  }
+  return out;
+}
+
+test('record format: round trip with key and headers; torn and corrupt records are detected', () => {
+  const records = [rec(1), rec(2), rec(3)];
+  const bytes = encodeRecords(records);
+  const parsed = parseRecords(bytes);
+  assert.equal(parsed.consumed, bytes.length);
+  assert.equal(parsed.stop, undefined);
+  assert.deepEqual(parsed.records.map((r) => r.record), records);
+
+  const torn = bytes.subarray(0, bytes.length - 3);
+  const tornParsed = parseRecords(torn);
+  assert.equal(tornParsed.records.length, 2);
+  assert.equal(tornParsed.stop?.reason, 'incomplete');
+
+  const flipped = Buffer.from(bytes);
+  flipped[encodeRecord(records[0]!).length + 12]! ^= 0xff;
+  const corrupt = parseRecords(flipped);
+  assert.equal(corrupt.records.length, 1);
+  assert.deepEqual(corrupt.stop, { reason: 'corrupt' });
+
+  assert.equal(parseRecords(bytes, 2).records.length, 2, 'maxRecords');
+  assert.equal(parseRecords(bytes, 10, 1).records.length, 1, 'always at least one record');
+});
+
+test('append is durable on disk before it resolves; reads come back in order; caught up means an empty file', async () => {
+  const dir = tmp();
+  const spool = await open(dir);
+  assert.deepEqual(spoolFiles(dir), [], 'no file until something is spooled');
+  await spool.append([rec(1), rec(2)]);
+  await spool.append([rec(3)]);
+  const [file] = spoolFiles(dir);
+  assert.ok(file);
+  assert.deepEqual(readFileSync(path.join(dir, file)), encodeRecords([rec(1), rec(2), rec(3)]), 'exact bytes on disk');
+  assert.equal(spool.pendingEvents, 3);
+
+  const first = await spool.read(2, 1 << 20);
+  assert.deepEqual(values(first!.records), ['value-1-x', 'value-2-xx']);
+  await spool.commit(first!);
+  assert.equal(spool.pendingEvents, 1);
+  await spool.append([rec(4)]);
+  assert.deepEqual(values(await drainAll(spool)), ['value-3-xxx', 'value-4-xxxx']);
+  assert.equal(spool.pendingEvents, 0);
+  assert.equal(readFileSync(path.join(dir, file)).length, 0, 'truncated once everything was sent');
+  await spool.close();
+  assert.deepEqual(spoolFiles(dir), [], 'an empty spool leaves no file');
+});
+
+test('a new spool claims what a closed or dead producer left, replays it first, and never touches a live one', async () => {
+  const dir = tmp();
+  const closed = await open(dir);
+  await closed.append([rec(1), rec(2), rec(3)]);
+  const live = await open(dir);
+  await live.append([rec(90)]);
+  assert.equal(live.pendingEvents, 1, 'a sibling still open is not an orphan');
+  await closed.close();
+
+  // A segment of a process that died in the middle of a write (SIGKILL): the torn record was never acknowledged.
+  const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+  const deadFile = path.join(dir, `${deadPid}-${randomUUID()}-000001.spool`);
+  const whole = encodeRecords([rec(4), rec(5)]);
+  writeFileSync(deadFile, Buffer.concat([whole, encodeRecord(rec(6)).subarray(0, 11)]));
+
+  const next = await open(dir);
+  assert.equal(next.pendingEvents, 5, '3 of the closed producer + 2 whole records of the dead one');
+  assert.equal(live.pendingEvents, 1);
+  const replayed = values(await drainAll(next));
+  assert.deepEqual(replayed.slice().sort(), ['value-1-x', 'value-2-xx', 'value-3-xxx', 'value-4-xxxx', 'value-5-xxxxx']);
+  assert.deepEqual(replayed.filter((v) => /value-[123]-/.test(v)), ['value-1-x', 'value-2-xx', 'value-3-xxx'], 'in order within a producer');
+  assert.equal(readdirSync(dir).filter((f) => f.endsWith('.corrupt')).length, 1, 'the torn tail is kept aside');
+  assert.deepEqual(values(await drainAll(live)), ['value-90-xxxxxx'], 'the live sibling kept its own');
+  await next.close();
+  await live.close();
+  assert.deepEqual(spoolFiles(dir), []);
+});
+
+test('a full spool refuses appends with SPOOL_FAILED', async () => {
+  const spool = await open(tmp(), { maxBytes: 1024 * 1024 });
+  await spool.append([{ key: Buffer.from('k'), value: Buffer.alloc(1000 * 1024), headers: {} }]);
+  await assert.rejects(spool.append([{ key: Buffer.from('k'), value: Buffer.alloc(100 * 1024), headers: {} }]), (e) => isAuditlineError(e, 'SPOOL_FAILED') && /is full/.test(e.message));
+  assert.equal(spool.pendingEvents, 1);
+  await spool.close();
+});
+
+test('segments roll over and are deleted once sent; refused records are quarantined, not lost', async () => {
+  const dir = tmp();
+  const spool = await open(dir, { segmentBytes: 100 });
+  for (let i = 1; i <= 6; i++) await spool.append([rec(i)]);
+  assert.ok(spoolFiles(dir).length >= 2, 'several segments');
+  const first = await spool.read(1, 1 << 20);
+  const file = await spool.quarantine(first!);
+  assert.ok(path.basename(file).startsWith('rejected-'));
+  assert.deepEqual(values(parseRecords(readFileSync(file)).records.map((r) => r.record)), ['value-1-x']);
+  assert.deepEqual(values(await drainAll(spool, 10)), ['value-2-xx', 'value-3-xxx', 'value-4-xxxx', 'value-5-xxxxx', 'value-6-xxxxxx']);
+  assert.equal(spoolFiles(dir).length, 1, 'sealed segments deleted, the active one kept (empty)');
+  await spool.close();
+  assert.deepEqual(spoolFiles(dir), []);
+});
