@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerQuery } from './commands/query.js';
+import { registerRun } from './commands/run.js';
 import { registerSetup } from './commands/setup.js';
 import { registerStack } from './commands/stack.js';
 import { reportError } from './exit.js';
@@ -23,6 +25,8 @@ const program = new Command('auditline')
 
 registerStack(program);
 registerSetup(program);
+registerRun(program);
+registerQuery(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.exitCode = reportError(err);

@@ -30,7 +30,12 @@ export type ErrorCode =
   | 'EXECUTION_FINISHED'
   | 'AUDIT_UNAVAILABLE'
   | 'AUDIT_REJECTED'
-  | 'SPOOL_FAILED';
+  | 'SPOOL_FAILED'
+  | 'ROW_REJECTED'
+  | 'DLQ_UNAVAILABLE'
+  | 'SERVICE_START_FAILED'
+  | 'STORE_NOT_INITIALIZED'
+  | 'QUERY_FAILED';
 
 export interface AuditlineErrorOptions {
   retriable?: boolean;

@@ -1,0 +1,163 @@
+import type { Command } from 'commander';
+import { createClickHouse } from '../../core/clients/clickhouse.js';
+import { loadEndpoints } from '../../core/endpoints.js';
+import { decisionPath, executionInputs, executionKnown, failedExecutions } from '../../consumers/hotstore/index.js';
+import { UsageError } from '../exit.js';
+
+/** Exit codes of `auditline query` beyond the common ones (docs/cli.md, docs/hotstore.md). */
+export const QUERY_EXIT = { noMatch: 4, unknownExecution: 5 } as const;
+
+export const OUTPUT_FORMATS = ['table', 'json', 'csv'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400 };
+/** Longer than any retention of the hot store, and small enough for the UInt32 parameter. */
+const MAX_SINCE_SECONDS = 400 * 86_400;
+
+/** `30s`, `15m`, `1h`, `7d` -> seconds; UsageError otherwise. */
+export function parseSince(text: string): number {
+  const m = /^(\d+)\s*([smhd])$/.exec(text.trim());
+  const seconds = m ? Number(m[1]) * UNITS[m[2]!]! : NaN;
+  if (!Number.isSafeInteger(seconds) || seconds <= 0 || seconds > MAX_SINCE_SECONDS) {
+    throw new UsageError(`--since ${JSON.stringify(text)}: expected a positive duration like 30s, 15m, 1h or 7d (at most 400d)`);
+  }
+  return seconds;
+}
+
+/** Renders rows for a person (table), a program (json) or a spreadsheet (csv); `columns` fixes order and header. */
+export function renderRows(rows: readonly Record<string, unknown>[], columns: readonly string[], format: OutputFormat): string {
+  if (format === 'json') return `${JSON.stringify(rows.map((r) => Object.fromEntries(columns.map((c) => [c, r[c] ?? null]))), null, 2)}\n`;
+  const cell = (v: unknown): string => (v === null || v === undefined ? '' : typeof v === 'string' ? v : String(v));
+  if (format === 'csv') {
+    const quote = (s: string) => (/[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+    return [columns.map(quote).join(','), ...rows.map((r) => columns.map((c) => quote(cell(r[c]))).join(','))].join('\r\n') + '\r\n';
+  }
+  const text = rows.map((r) => columns.map((c) => cell(r[c]).replace(/\r?\n/g, '\\n')));
+  const widths = columns.map((c, i) => Math.max(c.length, ...text.map((t) => t[i]!.length)));
+  const line = (cells: readonly string[]) => cells.map((s, i) => s.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(columns.map((c) => c.toUpperCase())), ...text.map(line)].join('\n') + '\n';
+}
+
+function parseFormat(value: string): OutputFormat {
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(value)) throw new UsageError(`--format ${value}: expected one of ${OUTPUT_FORMATS.join(', ')}`);
+  return value as OutputFormat;
+}
+
+function parseLimit(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new UsageError(`--limit ${value}: expected an integer 1-100000`);
+  return n;
+}
+
+function requireExecutionId(value: string): string {
+  const id = value.trim();
+  if (id === '' || id.length > 200) throw new UsageError('execution id: expected a non-empty id (a UUID) of at most 200 characters');
+  return id;
+}
+
+const say = (message: string) => process.stderr.write(`${message}\n`);
+
+/** Runs `fn` with a ClickHouse client of the configured endpoint, closed afterwards. */
+async function withClickHouse<T>(fn: (client: ReturnType<typeof createClickHouse>, database: string) => Promise<T>): Promise<T> {
+  const { clickhouse } = loadEndpoints();
+  const client = createClickHouse(clickhouse);
+  try {
+    return await fn(client, clickhouse.database);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Prints rows, or explains why there are none and sets the documented exit code. */
+async function printOrExplain(
+  rows: readonly Record<string, unknown>[],
+  columns: readonly string[],
+  format: OutputFormat,
+  whenEmpty: () => Promise<{ message: string; code: number }>,
+): Promise<void> {
+  if (rows.length > 0) {
+    process.stdout.write(renderRows(rows, columns, format));
+    return;
+  }
+  const { message, code } = await whenEmpty();
+  say(message);
+  if (format === 'json') process.stdout.write('[]\n');
+  process.exitCode = code;
+}
+
+const unknownExecution = (id: string) => ({
+  message: `execution ${id} is not in the hot store (never recorded, not consumed yet, or older than the retention)`,
+  code: QUERY_EXIT.unknownExecution,
+});
+
+export function registerQuery(program: Command): void {
+  const query = program
+    .command('query')
+    .description('query the hot store (ClickHouse): failed executions, inputs and decision path of an execution')
+    .addHelpText(
+      'after',
+      `\nExit codes: 0 rows printed, 1 failure, 2 wrong usage, ${QUERY_EXIT.noMatch} nothing matches, ${QUERY_EXIT.unknownExecution} unknown execution id.\nSQL of every query: docs/hotstore.md.`,
+    );
+
+  query
+    .command('failed')
+    .description('failed executions of a workflow that ended within --since, newest first')
+    .requiredOption('--workflow <id>', 'workflow id, e.g. WF-003')
+    .option('--since <duration>', 'lookback on the end time: 30s, 15m, 1h, 7d', '1h')
+    .option('--limit <n>', 'most rows printed', '100')
+    .option('--format <format>', `output: ${OUTPUT_FORMATS.join(' | ')}`, 'table')
+    .action(async (opts: { workflow: string; since: string; limit: string; format: string }) => {
+      const format = parseFormat(opts.format);
+      const sinceSeconds = parseSince(opts.since);
+      const limit = parseLimit(opts.limit);
+      if (opts.workflow.trim() === '') throw new UsageError('--workflow: expected a workflow id');
+      await withClickHouse(async (client, database) => {
+        const rows = await failedExecutions(client, database, { workflowId: opts.workflow, sinceSeconds, limit });
+        await printOrExplain(rows as unknown as Record<string, unknown>[], ['execution_id', 'start_time', 'end_time', 'duration_ms', 'error_type', 'error_message'], format, async () => ({
+          message: `no failed executions of ${opts.workflow} ended in the last ${opts.since}`,
+          code: QUERY_EXIT.noMatch,
+        }));
+      });
+    });
+
+  query
+    .command('inputs')
+    .description("the execution's input and every step attempt's input, as stored (tokenized)")
+    .argument('<execution_id>', 'execution id (UUID)')
+    .option('--reveal', 'show cleartext instead of tokens (not available yet)')
+    .option('--format <format>', `output: ${OUTPUT_FORMATS.join(' | ')}`, 'table')
+    .action(async (rawId: string, opts: { reveal?: boolean; format: string }) => {
+      if (opts.reveal) {
+        throw new UsageError(
+          '--reveal is not available yet: revealing cleartext is a privileged, logged operation of the tokenizer, which is not built yet. Without --reveal, values are shown as stored (tokenized).',
+        );
+      }
+      const format = parseFormat(opts.format);
+      const id = requireExecutionId(rawId);
+      await withClickHouse(async (client, database) => {
+        const rows = await executionInputs(client, database, id);
+        await printOrExplain(rows as unknown as Record<string, unknown>[], ['source', 'step_id', 'step_name', 'attempt', 'status', 'start_time', 'truncated', 'input'], format, async () =>
+          (await executionKnown(client, database, id)) ? { message: `execution ${id} has no recorded inputs yet`, code: QUERY_EXIT.noMatch } : unknownExecution(id),
+        );
+      });
+    });
+
+  query
+    .command('decisions')
+    .description('the decision path of an execution: step, condition, branch taken, reason, in the order taken')
+    .argument('<execution_id>', 'execution id (UUID)')
+    .option('--format <format>', `output: ${OUTPUT_FORMATS.join(' | ')}`, 'table')
+    .action(async (rawId: string, opts: { format: string }) => {
+      const format = parseFormat(opts.format);
+      const id = requireExecutionId(rawId);
+      await withClickHouse(async (client, database) => {
+        const rows = await decisionPath(client, database, id);
+        await printOrExplain(
+          rows as unknown as Record<string, unknown>[],
+          ['step_id', 'step_name', 'branch_condition', 'branch_taken', 'branch_reason', 'condition_values', 'sequence', 'decided_at'],
+          format,
+          async () => ((await executionKnown(client, database, id)) ? { message: `execution ${id} has no recorded decisions`, code: QUERY_EXIT.noMatch } : unknownExecution(id)),
+        );
+      });
+    });
+}

@@ -1,0 +1,161 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { AuditlineError } from '../../core/errors.js';
+import { classifyClickHouseError } from './clickhouse-errors.js';
+
+/**
+ * The hot store's query patterns as SQL (docs/hotstore.md prints the same
+ * text for `audit`), each served by an index: see the EXPLAIN test in
+ * test/integration/hotstore-explain.test.ts. FINAL collapses redelivered
+ * copies of an event (same ReplacingMergeTree key, event_id included).
+ * Values are bound as query parameters, never spliced into the text.
+ */
+export const HOTSTORE_SQL = {
+  /** Failed executions of a workflow that ended within the last N seconds (key: workflow_id, status, end_time). */
+  failed: (db: string) => `SELECT
+    execution_id,
+    status,
+    end_time - toIntervalMillisecond(duration_ms) AS start_time,
+    end_time,
+    duration_ms,
+    error_type,
+    error_message
+FROM ${db}.execution_results FINAL
+WHERE workflow_id = {workflow_id:String}
+  AND status = 'failed'
+  AND end_time >= now64(3) - toIntervalSecond({since_seconds:UInt32})
+ORDER BY end_time DESC
+LIMIT {limit:UInt32}`,
+
+  /**
+   * The execution's input and every step attempt's input, as stored (tokenized). executions: bloom filter; steps: key prefix execution_id.
+   * The skip index is allowed under FINAL explicitly (the default differs between ClickHouse versions); it is exact here
+   * because the copies FINAL collapses are identical, so skipping any of them cannot change the result.
+   */
+  inputs: (db: string) => `WITH (
+    SELECT any(status) FROM ${db}.execution_results FINAL WHERE execution_id = {execution_id:String}
+) AS outcome
+SELECT source, step_id, step_name, attempt, status, start_time, input, truncated
+FROM
+(
+    SELECT 'execution' AS source, toInt32(0) AS step_id, '' AS step_name, toInt32(0) AS attempt,
+           if(outcome = '', 'running', outcome) AS status, start_time, input, input_truncated AS truncated
+    FROM ${db}.executions FINAL
+    WHERE execution_id = {execution_id:String}
+    UNION ALL
+    SELECT 'step', step_id, step_name, attempt, status, start_time, input_data, data_truncated
+    FROM ${db}.steps FINAL
+    WHERE execution_id = {execution_id:String}
+)
+ORDER BY step_id, attempt, start_time
+SETTINGS use_skip_indexes_if_final = 1`,
+
+  /** Decisions of an execution in the order they were taken (key: execution_id, sequence), with the step name. */
+  decisions: (db: string) => `SELECT
+    d.step_id AS step_id,
+    s.step_name AS step_name,
+    d.branch_condition AS branch_condition,
+    d.branch_taken AS branch_taken,
+    d.branch_reason AS branch_reason,
+    d.condition_values AS condition_values,
+    d.sequence AS sequence,
+    d.event_time AS decided_at
+FROM ${db}.decisions AS d FINAL
+LEFT JOIN
+(
+    SELECT step_id, any(step_name) AS step_name
+    FROM ${db}.steps
+    WHERE execution_id = {execution_id:String}
+    GROUP BY step_id
+) AS s ON s.step_id = d.step_id
+WHERE d.execution_id = {execution_id:String}
+ORDER BY d.sequence`,
+
+  /** Whether the hot store holds any event of the execution (key prefix execution_id of `events`). */
+  known: (db: string) => `SELECT count() AS events
+FROM ${db}.events
+WHERE execution_id = {execution_id:String}`,
+} as const;
+
+export interface FailedExecution {
+  execution_id: string;
+  status: string;
+  start_time: string;
+  end_time: string;
+  duration_ms: number;
+  error_type: string;
+  error_message: string;
+}
+
+export interface ExecutionInput {
+  source: 'execution' | 'step';
+  step_id: number;
+  step_name: string;
+  attempt: number;
+  status: string;
+  start_time: string;
+  input: string;
+  truncated: boolean;
+}
+
+export interface DecisionStep {
+  step_id: number | null;
+  step_name: string;
+  branch_condition: string;
+  branch_taken: string;
+  branch_reason: string;
+  condition_values: string;
+  sequence: number;
+  decided_at: string;
+}
+
+/** Failed executions of `workflowId` that ended in the last `sinceSeconds`, newest first. */
+export async function failedExecutions(
+  client: ClickHouseClient,
+  database: string,
+  q: { workflowId: string; sinceSeconds: number; limit: number },
+): Promise<FailedExecution[]> {
+  const rows = await run<FailedExecution>(client, database, HOTSTORE_SQL.failed(database), {
+    workflow_id: q.workflowId,
+    since_seconds: q.sinceSeconds,
+    limit: q.limit,
+  });
+  return rows.map((r) => ({ ...r, duration_ms: Number(r.duration_ms) }));
+}
+
+/** Inputs of one execution: the execution's own input first, then each step attempt in order. */
+export async function executionInputs(client: ClickHouseClient, database: string, executionId: string): Promise<ExecutionInput[]> {
+  const rows = await run<ExecutionInput>(client, database, HOTSTORE_SQL.inputs(database), { execution_id: executionId });
+  return rows.map((r) => ({ ...r, step_id: Number(r.step_id), attempt: Number(r.attempt), truncated: Boolean(r.truncated) }));
+}
+
+/** The decision path of one execution, in the order the branches were taken. */
+export async function decisionPath(client: ClickHouseClient, database: string, executionId: string): Promise<DecisionStep[]> {
+  const rows = await run<DecisionStep>(client, database, HOTSTORE_SQL.decisions(database), { execution_id: executionId });
+  return rows.map((r) => ({ ...r, step_id: r.step_id === null ? null : Number(r.step_id), sequence: Number(r.sequence) }));
+}
+
+/** True when the hot store holds at least one event of the execution. */
+export async function executionKnown(client: ClickHouseClient, database: string, executionId: string): Promise<boolean> {
+  const rows = await run<{ events: number | string }>(client, database, HOTSTORE_SQL.known(database), { execution_id: executionId });
+  return Number(rows[0]?.events ?? 0) > 0;
+}
+
+async function run<T>(client: ClickHouseClient, database: string, query: string, params: Record<string, unknown>): Promise<T[]> {
+  try {
+    const rs = await client.query({ query, query_params: params, format: 'JSONEachRow' });
+    return await rs.json<T>();
+  } catch (err) {
+    throw queryError(err, database);
+  }
+}
+
+function queryError(err: unknown, database: string): AuditlineError {
+  const failure = classifyClickHouseError(err);
+  if (failure.type === 'UNKNOWN_TABLE' || failure.type === 'UNKNOWN_DATABASE') {
+    return new AuditlineError('STORE_NOT_INITIALIZED', `the hot store tables do not exist in database ${database}; run \`npx auditline setup\``, { cause: err });
+  }
+  if (failure.code === '') {
+    return new AuditlineError('CLICKHOUSE_UNAVAILABLE', `ClickHouse cannot be reached: ${failure.summary}`, { retriable: true, cause: err });
+  }
+  return new AuditlineError('QUERY_FAILED', `hot store query failed: ${failure.summary}`, { cause: err });
+}

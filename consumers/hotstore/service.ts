@@ -1,0 +1,122 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Registry } from 'prom-client';
+import { createClickHouse } from '../../core/clients/clickhouse.js';
+import { createKafka } from '../../core/clients/kafka.js';
+import { AuditlineError, errorMessage, isAuditlineError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import {
+  BatchConsumer,
+  ConsumerMetrics,
+  DlqPublisher,
+  retryRetriable,
+  type ManagedService,
+  type ReadinessReport,
+} from '../../core/service/index.js';
+import { AuditEventCodec, RegistryClient } from '../../schemas/index.js';
+import type { HotstoreConfig } from './config.js';
+import { createHotstoreHandler } from './handler.js';
+import { HotstoreMetrics } from './metrics.js';
+import { HotstoreWriter } from './writer.js';
+
+/**
+ * The hot store service: audit.events -> ClickHouse. Wires the codec, the
+ * writer and the DLQ into the shared batch consumer, and reports readiness
+ * (group joined, ClickHouse answering).
+ */
+export class HotstoreService implements ManagedService {
+  readonly consumerMetrics: ConsumerMetrics;
+  readonly failed: Promise<Error>;
+  private readonly kafka: ReturnType<typeof createKafka>;
+  private readonly clickhouse: ClickHouseClient;
+  private readonly writer: HotstoreWriter;
+  private readonly dlq: DlqPublisher;
+  private readonly consumer: BatchConsumer;
+
+  constructor(
+    private readonly config: HotstoreConfig,
+    private readonly deps: { logger: Logger; registry: Registry },
+  ) {
+    const { runtime, endpoints } = config;
+    this.kafka = createKafka(endpoints.kafka, deps.logger);
+    this.clickhouse = createClickHouse(endpoints.clickhouse, { requestTimeoutMs: config.insertTimeoutMs });
+    const metrics = new HotstoreMetrics(deps.registry);
+    this.consumerMetrics = new ConsumerMetrics(deps.registry, runtime.service);
+    this.writer = new HotstoreWriter(this.clickhouse, config.database, metrics);
+    this.dlq = new DlqPublisher(this.kafka, { topic: runtime.dlqTopic, service: runtime.service });
+    const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), runtime.sourceTopic);
+    this.consumer = new BatchConsumer({
+      kafka: this.kafka,
+      settings: runtime,
+      handler: createHotstoreHandler({ codec, writer: this.writer, metrics }),
+      dlq: this.dlq,
+      metrics: this.consumerMetrics,
+      logger: deps.logger,
+    });
+    this.failed = this.consumer.failed;
+  }
+
+  /**
+   * Waits (with backoff) until ClickHouse and Kafka answer, fails fast when
+   * the tables or topics are missing (`auditline setup` creates them), then
+   * joins the consumer group.
+   */
+  async start(signal: AbortSignal): Promise<void> {
+    const { logger } = this.deps;
+    const { runtime } = this.config;
+    logger.info(
+      { topic: runtime.sourceTopic, dlq: runtime.dlqTopic, group: runtime.groupId, database: this.config.database, batchSize: runtime.batchSize, flushMs: runtime.flushMs },
+      'hot store starting',
+    );
+    const untilReady = <T>(what: string, fn: () => Promise<T>) =>
+      retryRetriable(fn, {
+        backoff: runtime.retry,
+        signal,
+        isRetriable: (err) => isAuditlineError(err) && err.retriable,
+        onRetry: (err, attempt, delayMs) => logger.warn({ attempt, delayMs, err: errorMessage(err) }, `${what} not reachable yet; retrying`),
+      });
+    await untilReady('ClickHouse', () => this.writer.checkSchema());
+    await untilReady('Kafka', () => this.checkTopics());
+    await this.dlq.connect();
+    await this.consumer.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.stop().catch((err: unknown) => this.deps.logger.warn({ err: errorMessage(err) }, 'consumer stop failed'));
+    await this.dlq.disconnect();
+    await this.clickhouse.close();
+  }
+
+  async readiness(): Promise<ReadinessReport> {
+    const kafka = this.consumer.isJoined;
+    const clickhouse = await this.writer.ping().catch(() => false);
+    const ready = kafka && clickhouse;
+    this.consumerMetrics.setReady(ready);
+    return {
+      ready,
+      checks: {
+        kafka: kafka ? { ok: true } : { ok: false, detail: `not a member of consumer group ${this.config.runtime.groupId}` },
+        clickhouse: clickhouse ? { ok: true } : { ok: false, detail: 'ClickHouse does not answer a ping' },
+      },
+    };
+  }
+
+  private async checkTopics(): Promise<void> {
+    const { sourceTopic, dlqTopic } = this.config.runtime;
+    const admin = this.kafka.admin();
+    let existing: string[];
+    try {
+      await admin.connect();
+      existing = await admin.listTopics();
+    } catch (err) {
+      throw new AuditlineError('KAFKA_UNAVAILABLE', `cannot list Kafka topics: ${errorMessage(err)}`, { retriable: true, cause: err });
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    const missing = [sourceTopic, dlqTopic].filter((t) => !existing.includes(t));
+    if (missing.length > 0) {
+      throw new AuditlineError('SERVICE_START_FAILED', `Kafka topic ${missing.join(', ')} does not exist (auto-creation is off); run \`npx auditline setup\``, {
+        details: { topics: missing.join(',') },
+      });
+    }
+  }
+}

@@ -1,0 +1,131 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { AuditlineError } from '../../core/errors.js';
+import { classifyClickHouseError } from './clickhouse-errors.js';
+import type { HotstoreMetrics } from './metrics.js';
+import { HOTSTORE_TABLES, TABLE_COLUMNS, type EventRows, type HotstoreTable } from './rows.js';
+
+/** An event whose rows ClickHouse refused, by its index in the written list. */
+export interface RejectedEvent {
+  index: number;
+  /** Names the ClickHouse error type and code only (server messages may quote row data). */
+  reason: string;
+}
+
+/**
+ * Writes mapped events to ClickHouse, one synchronous insert per table.
+ *
+ * Idempotent by design: every row carries its event_id at the end of the
+ * table's ReplacingMergeTree key, so writing an event twice (redelivery,
+ * a retried batch) yields one row in FINAL query results.
+ *
+ * When ClickHouse refuses a batch for its data, the batch is split in
+ * halves until the refusing events are isolated; they are returned as
+ * rejected and everything else is written. Any other failure throws
+ * CLICKHOUSE_UNAVAILABLE (retriable): the caller retries the whole batch.
+ * `events` (provenance) is inserted last, so an event refused by its
+ * detail table leaves no provenance row behind.
+ */
+export class HotstoreWriter {
+  constructor(
+    private readonly client: ClickHouseClient,
+    readonly database: string,
+    private readonly metrics?: HotstoreMetrics,
+  ) {}
+
+  async write(events: readonly EventRows[]): Promise<{ rejected: RejectedEvent[] }> {
+    const rejected: RejectedEvent[] = [];
+    await this.writeGroup(events.map((rows, index) => ({ rows, index })), rejected);
+    return { rejected: rejected.sort((a, b) => a.index - b.index) };
+  }
+
+  /** True when ClickHouse answers a ping within `timeoutMs`. */
+  async ping(timeoutMs = 2_000): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    try {
+      return await Promise.race([this.client.ping().then((r) => r.success), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Checks that every table and column the writer needs exists. Throws
+   * STORE_NOT_INITIALIZED (not retriable) naming what is missing, or
+   * CLICKHOUSE_UNAVAILABLE (retriable) when ClickHouse does not answer.
+   */
+  async checkSchema(): Promise<void> {
+    let rows: { table: string; name: string }[];
+    try {
+      const rs = await this.client.query({
+        query: 'SELECT table, name FROM system.columns WHERE database = {db:String} AND table IN {tables:Array(String)}',
+        query_params: { db: this.database, tables: [...HOTSTORE_TABLES] },
+        format: 'JSONEachRow',
+      });
+      rows = await rs.json<{ table: string; name: string }>();
+    } catch (err) {
+      throw unavailable(err, 'checking the hot store tables');
+    }
+    const have = new Set(rows.map((r) => `${r.table}.${r.name}`));
+    const missing = HOTSTORE_TABLES.flatMap((t) => (TABLE_COLUMNS[t] as readonly string[]).filter((c) => !have.has(`${t}.${c}`)).map((c) => `${t}.${c}`));
+    if (missing.length > 0) {
+      const tables = [...new Set(missing.map((m) => m.split('.')[0]))];
+      throw new AuditlineError(
+        'STORE_NOT_INITIALIZED',
+        `database ${this.database} lacks ${missing.length} hot store columns (tables ${tables.join(', ')}); run \`npx auditline setup\` to apply the ClickHouse migrations`,
+        { details: { database: this.database } },
+      );
+    }
+  }
+
+  private async writeGroup(group: { rows: EventRows; index: number }[], rejected: RejectedEvent[]): Promise<void> {
+    if (group.length === 0) return;
+    try {
+      await this.insertAll(group.map((g) => g.rows));
+    } catch (err) {
+      const failure = classifyClickHouseError(err);
+      if (failure.retriable) {
+        this.metrics?.insertFailed('retriable');
+        throw unavailable(err, `inserting ${group.length} events`);
+      }
+      this.metrics?.insertFailed('rejected');
+      if (group.length === 1) {
+        rejected.push({ index: group[0]!.index, reason: `ClickHouse refused the rows of event ${group[0]!.rows.eventId}: ${failure.type} (code ${failure.code})` });
+        return;
+      }
+      const middle = Math.ceil(group.length / 2);
+      await this.writeGroup(group.slice(0, middle), rejected);
+      await this.writeGroup(group.slice(middle), rejected);
+    }
+  }
+
+  private async insertAll(events: readonly EventRows[]): Promise<void> {
+    for (const table of HOTSTORE_TABLES) {
+      const values: object[] =
+        table === 'events' ? events.map((e) => e.event) : events.filter((e) => e.detail.table === table).map((e) => e.detail.row);
+      if (values.length === 0) continue;
+      const began = performance.now();
+      await this.client.insert({
+        table: `${this.database}.${table}`,
+        values,
+        format: 'JSONEachRow',
+        clickhouse_settings: {
+          // Acknowledged means written: the offset commit depends on it.
+          async_insert: 0,
+          // A column the table lacks must fail the insert, never be dropped silently.
+          input_format_skip_unknown_fields: 0,
+        },
+      });
+      this.metrics?.inserted(table as HotstoreTable, values.length, (performance.now() - began) / 1000);
+    }
+  }
+}
+
+function unavailable(err: unknown, what: string): AuditlineError {
+  const failure = classifyClickHouseError(err);
+  return new AuditlineError('CLICKHOUSE_UNAVAILABLE', `ClickHouse failed ${what}: ${failure.summary}`, {
+    retriable: true,
+    cause: err,
+    details: { type: failure.type },
+  });
+}

@@ -1,0 +1,177 @@
+import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import type { createKafka } from '../clients/kafka.js';
+import { errorMessage, isAuditlineError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ConsumerMetrics, RetryStage } from './consumer-metrics.js';
+import type { DlqPublisher } from './dlq.js';
+import { retryRetriable, StoppedError } from './retry.js';
+import type { ServiceRuntimeSettings } from './settings.js';
+import type { DeadLetter, SourceRecord } from './types.js';
+
+/**
+ * Handles one batch of records. It must be idempotent (a batch can be handed
+ * over again after a crash or a retry) and must settle every record: either
+ * done, or returned as a dead letter. Throwing means "nothing of this batch
+ * is settled": the batch is retried with backoff and its offsets are not
+ * committed.
+ */
+export type BatchHandler = (records: readonly SourceRecord[], context: { signal: AbortSignal }) => Promise<{ deadLetters: DeadLetter[] }>;
+
+export interface BatchConsumerOptions {
+  kafka: ReturnType<typeof createKafka>;
+  settings: ServiceRuntimeSettings;
+  handler: BatchHandler;
+  dlq: DlqPublisher;
+  metrics: ConsumerMetrics;
+  logger: Logger;
+}
+
+/** The partition moved to another member while a batch was retried: leave the batch uncommitted to its new owner. */
+class AbandonedError extends Error {}
+
+/**
+ * A Kafka consumer group member that hands records to a {@link BatchHandler}
+ * in batches of at most `batchSize` and commits a batch's offsets only after
+ * the handler settled it and its dead letters reached the DLQ. Retriable
+ * failures are retried with backoff in place (the partition waits, its lag
+ * grows, nothing is skipped). `stop()` stops fetching, lets the batch in
+ * flight finish and commit, and leaves the group; a batch still waiting for
+ * a retry is abandoned uncommitted and redelivered later.
+ */
+export class BatchConsumer {
+  private readonly consumer: Consumer;
+  private readonly stopping = new AbortController();
+  private joined = false;
+  private fail: (err: Error) => void = () => undefined;
+  /** Settles when the consumer crashed and kafkajs gave up restarting it. */
+  readonly failed: Promise<Error>;
+
+  constructor(private readonly options: BatchConsumerOptions) {
+    const { settings } = options;
+    this.consumer = options.kafka.consumer({
+      groupId: settings.groupId,
+      // Handler retries heartbeat between waits; a single insert may still take its full request timeout.
+      sessionTimeout: 60_000,
+      heartbeatInterval: 3_000,
+      // The broker holds a fetch until 1 MiB is there or flushMs passed: batches grow under load, latency stays bounded.
+      minBytes: 1 << 20,
+      maxWaitTimeInMs: settings.flushMs,
+      allowAutoTopicCreation: false,
+    });
+    this.failed = new Promise((resolve) => (this.fail = resolve));
+    const { GROUP_JOIN, CRASH, DISCONNECT, STOP } = this.consumer.events;
+    this.consumer.on(GROUP_JOIN, () => (this.joined = true));
+    this.consumer.on(DISCONNECT, () => (this.joined = false));
+    this.consumer.on(STOP, () => (this.joined = false));
+    this.consumer.on(CRASH, ({ payload }) => {
+      this.joined = false;
+      options.logger.error({ err: errorMessage(payload.error), restart: payload.restart }, 'kafka consumer crashed');
+      if (!payload.restart) this.fail(payload.error);
+    });
+  }
+
+  /** True while the consumer is a member of its group. */
+  get isJoined(): boolean {
+    return this.joined;
+  }
+
+  /** Connects, subscribes and starts consuming; resolves once the group was joined. */
+  async start(): Promise<void> {
+    const { settings } = this.options;
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [settings.sourceTopic], fromBeginning: settings.fromBeginning });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+  }
+
+  /** Stops fetching, finishes and commits the batch in flight, leaves the group. */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await this.consumer.disconnect();
+  }
+
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    const records = batch.messages.map((m) => toSourceRecord(topic, partition, m));
+    const size = this.options.settings.batchSize;
+    for (let start = 0; start < records.length; start += size) {
+      if (this.stopping.signal.aborted || !isRunning() || isStale()) return;
+      const chunk = records.slice(start, start + size);
+      const began = performance.now();
+      const deadLettered = await this.settle(chunk, heartbeat);
+      if (deadLettered === undefined) return;
+      const last = chunk[chunk.length - 1]!.offset;
+      resolveOffset(last);
+      const next = (BigInt(last) + 1n).toString();
+      // The batch's own commit function: consumer.commitOffsets() is a silent no-op once stop() began (kafkajs 2.2.4),
+      // which would lose the commit of exactly the batch a graceful shutdown finishes.
+      const commit = () => commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
+      if (!(await this.commit(commit, partition, next, heartbeat))) return;
+      this.options.metrics.batchCommitted(chunk.length, deadLettered, (performance.now() - began) / 1000);
+      this.options.logger.debug({ partition, firstOffset: chunk[0]!.offset, lastOffset: last, records: chunk.length, deadLettered }, 'batch committed');
+      this.options.metrics.lagAfterCommit(partition, Number(BigInt(batch.highWatermark) - BigInt(next)));
+    }
+  }
+
+  /** Handles a batch and dead-letters what it refused; the number of dead letters, or undefined when abandoned. */
+  private async settle(chunk: SourceRecord[], heartbeat: () => Promise<void>): Promise<number | undefined> {
+    const { handler, dlq, metrics, logger, settings } = this.options;
+    const signal = this.stopping.signal;
+    const where = { partition: chunk[0]!.partition, firstOffset: chunk[0]!.offset, lastOffset: chunk[chunk.length - 1]!.offset };
+    const retrying = (stage: RetryStage) => async (err: unknown, attempt: number, delayMs: number) => {
+      metrics.retried(stage);
+      logger.warn({ stage, attempt, delayMs, code: isAuditlineError(err) ? err.code : undefined, err: errorMessage(err), ...where }, 'retriable failure; retrying the batch without committing');
+      try {
+        await heartbeat();
+      } catch (hbErr) {
+        logger.warn({ err: errorMessage(hbErr), ...where }, 'heartbeat failed while retrying (rebalance?); leaving the batch uncommitted');
+        throw new AbandonedError();
+      }
+    };
+    try {
+      const { deadLetters } = await retryRetriable(() => handler(chunk, { signal }), { backoff: settings.retry, signal, onRetry: retrying('handle') });
+      if (deadLetters.length > 0) {
+        await retryRetriable(() => dlq.publish(deadLetters), { backoff: settings.retry, signal, onRetry: retrying('dead_letter') });
+        for (const letter of deadLetters) {
+          metrics.deadLettered(letter.code);
+          logger.warn({ partition: letter.record.partition, offset: letter.record.offset, code: letter.code, reason: letter.reason, dlq: dlq.topic }, 'record dead-lettered');
+        }
+      }
+      return deadLetters.length;
+    } catch (err) {
+      if (err instanceof StoppedError || err instanceof AbandonedError) {
+        logger.info({ ...where }, 'batch left uncommitted; it will be delivered again');
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
+  /** Commits `offset` (the next one to read); false when the commit failed for good (the records are then redelivered). */
+  private async commit(commit: () => Promise<void>, partition: number, offset: string, heartbeat: () => Promise<void>): Promise<boolean> {
+    const { metrics, logger, settings } = this.options;
+    try {
+      await retryRetriable(commit, {
+        backoff: { initialMs: settings.retry.initialMs, maxMs: settings.retry.initialMs * 4 },
+        isRetriable: () => true,
+        onRetry: async (err, attempt) => {
+          metrics.retried('commit');
+          logger.warn({ partition, offset, attempt, err: errorMessage(err) }, 'offset commit failed; retrying');
+          if (attempt >= 3) throw err;
+          await heartbeat();
+        },
+      });
+      return true;
+    } catch (err) {
+      logger.error({ partition, offset, err: errorMessage(err) }, 'offset commit failed; the batch is written and will be delivered again (idempotent)');
+      return false;
+    }
+  }
+}
+
+function toSourceRecord(topic: string, partition: number, m: KafkaMessage): SourceRecord {
+  return { topic, partition, offset: m.offset, key: m.key ?? null, value: m.value ?? null, headers: m.headers ?? {}, timestamp: m.timestamp };
+}

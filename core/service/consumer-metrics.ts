@@ -1,0 +1,78 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Stages a batch consumer retries (label `stage`). */
+export type RetryStage = 'handle' | 'dead_letter' | 'commit';
+
+/**
+ * Metrics of a batch consumer, named `auditline_<service>_*` with fixed
+ * label sets (docs/metrics.md). No ids or payload values ever become labels.
+ */
+export function consumerMetricDefinitions(service: string) {
+  const p = `auditline_${service}_`;
+  return {
+    records: { name: `${p}records_total`, help: 'Source records finished, by outcome: processed (stored) or dead_lettered.', labelNames: ['outcome'] },
+    deadLetters: { name: `${p}dead_letters_total`, help: 'Records published to the dead-letter topic, by error code.', labelNames: ['error_code'] },
+    batches: { name: `${p}batches_total`, help: 'Batches handled and committed.', labelNames: [] },
+    batchRecords: { name: `${p}batch_records`, help: 'Records per committed batch.', labelNames: [] },
+    batchDuration: { name: `${p}batch_duration_seconds`, help: 'Time from the start of a batch to its committed offset, retries included.', labelNames: [] },
+    retries: { name: `${p}retries_total`, help: 'Retries after a retriable failure, by stage (handle, dead_letter, commit).', labelNames: ['stage'] },
+    lag: { name: `${p}consumer_lag_records`, help: 'Records behind the partition end after the last commit (high watermark minus committed offset).', labelNames: ['partition'] },
+    lastCommit: { name: `${p}last_commit_timestamp_seconds`, help: 'Unix time of the last successful offset commit.', labelNames: [] },
+    ready: { name: `${p}ready`, help: '1 while /readyz reports ready, else 0.', labelNames: [] },
+  } as const;
+}
+
+/** The batch consumer's metrics on a prom-client registry. */
+export class ConsumerMetrics {
+  private readonly records: Counter<string>;
+  private readonly deadLetters: Counter<string>;
+  private readonly batches: Counter<string>;
+  private readonly batchRecords: Histogram<string>;
+  private readonly batchDuration: Histogram<string>;
+  private readonly retries: Counter<string>;
+  private readonly lag: Gauge<string>;
+  private readonly lastCommit: Gauge<string>;
+  readonly readyGauge: Gauge<string>;
+
+  constructor(registry: Registry, service: string) {
+    const d = consumerMetricDefinitions(service);
+    const registers = [registry];
+    this.records = new Counter({ ...d.records, labelNames: [...d.records.labelNames], registers });
+    this.deadLetters = new Counter({ ...d.deadLetters, labelNames: [...d.deadLetters.labelNames], registers });
+    this.batches = new Counter({ name: d.batches.name, help: d.batches.help, registers });
+    this.batchRecords = new Histogram({ name: d.batchRecords.name, help: d.batchRecords.help, buckets: [1, 10, 100, 500, 1000, 5000, 10000, 50000], registers });
+    this.batchDuration = new Histogram({ name: d.batchDuration.name, help: d.batchDuration.help, buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers });
+    this.retries = new Counter({ ...d.retries, labelNames: [...d.retries.labelNames], registers });
+    this.lag = new Gauge({ ...d.lag, labelNames: [...d.lag.labelNames], registers });
+    this.lastCommit = new Gauge({ name: d.lastCommit.name, help: d.lastCommit.help, registers });
+    this.readyGauge = new Gauge({ name: d.ready.name, help: d.ready.help, registers });
+    // Both outcomes exist from the start, so a dashboard sees 0 rather than no series.
+    this.records.inc({ outcome: 'processed' }, 0);
+    this.records.inc({ outcome: 'dead_lettered' }, 0);
+  }
+
+  batchCommitted(records: number, deadLettered: number, seconds: number): void {
+    this.records.inc({ outcome: 'processed' }, records - deadLettered);
+    if (deadLettered > 0) this.records.inc({ outcome: 'dead_lettered' }, deadLettered);
+    this.batches.inc();
+    this.batchRecords.observe(records);
+    this.batchDuration.observe(seconds);
+    this.lastCommit.set(Date.now() / 1000);
+  }
+
+  deadLettered(code: string): void {
+    this.deadLetters.inc({ error_code: code });
+  }
+
+  retried(stage: RetryStage): void {
+    this.retries.inc({ stage });
+  }
+
+  lagAfterCommit(partition: number, records: number): void {
+    this.lag.set({ partition: String(partition) }, Math.max(0, records));
+  }
+
+  setReady(ready: boolean): void {
+    this.readyGauge.set(ready ? 1 : 0);
+  }
+}

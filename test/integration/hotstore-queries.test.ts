@@ -1,0 +1,173 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { assetPath } from '../../core/paths.js';
+import { decisionPath, executionInputs, executionKnown, failedExecutions } from '../../consumers/hotstore/queries.js';
+import { eventToRows, type EventRows } from '../../consumers/hotstore/rows.js';
+import { HotstoreWriter } from '../../consumers/hotstore/writer.js';
+import type { AuditEvent } from '../../schemas/index.js';
+import { buildExecution, idOf } from '../helpers/hotstore-fixtures.js';
+import { clickhouse, createHotstoreDatabase } from '../helpers/hotstore-stack.js';
+
+const client = clickhouse();
+const MIN = 60_000;
+let database: string;
+let writer: HotstoreWriter;
+
+// WF-003: A failed 10 min ago (a retried step, decisions on two steps), B failed 40 min ago,
+// C failed 2 h ago, D succeeded, E still running; WF-004: F failed.
+const now = Date.now();
+const A = buildExecution({
+  workflowId: 'WF-003',
+  status: 'failed',
+  startedAgoMs: 10 * MIN,
+  now,
+  steps: [{ name: 'validate', status: 'success' }, { name: 'charge', status: 'failed', attempts: 2 }],
+  decisions: [
+    { step: 1, condition: 'amount > 10000', taken: 'manual-approval', reason: 'amount exceeds 10000' },
+    { step: 2, condition: 'attempts < 3', taken: 'give-up', reason: 'charge failed twice' },
+  ],
+});
+const B = buildExecution({ workflowId: 'WF-003', status: 'failed', startedAgoMs: 40 * MIN, now, steps: [{ name: 'fetch', status: 'failed' }] });
+const C = buildExecution({ workflowId: 'WF-003', status: 'failed', startedAgoMs: 120 * MIN, now, steps: [{ name: 'fetch', status: 'failed' }] });
+const D = buildExecution({ workflowId: 'WF-003', status: 'success', startedAgoMs: 5 * MIN, now, steps: [{ name: 'validate', status: 'success' }] });
+const E = buildExecution({
+  workflowId: 'WF-003',
+  status: 'running',
+  startedAgoMs: 3 * MIN,
+  now,
+  steps: [{ name: 'validate', status: 'success' }],
+  decisions: [{ step: 1, condition: 'amount > 10000', taken: 'auto-approve', reason: 'trusted customer' }],
+});
+const F = buildExecution({ workflowId: 'WF-004', status: 'failed', startedAgoMs: 5 * MIN, now, steps: [{ name: 'fetch', status: 'failed' }] });
+const ALL = [A, B, C, D, E, F];
+
+const rowsOf = (events: readonly AuditEvent[], offset = 0): EventRows[] => events.map((e, i) => eventToRows(e, { topic: 'audit.events', partition: 0, offset: String(offset + i) }));
+
+before(async () => {
+  database = await createHotstoreDatabase(client);
+  writer = new HotstoreWriter(client, database);
+  const all = ALL.flat();
+  // Written three times in different batch shapes, as redelivery and retried batches would: results must not change.
+  assert.deepEqual(await writer.write(rowsOf(all)), { rejected: [] });
+  assert.deepEqual(await writer.write(rowsOf(all.slice(0, 9), 100)), { rejected: [] });
+  for (const e of ALL) await writer.write(rowsOf(e, 200));
+});
+
+after(async () => {
+  await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+  await client.close();
+});
+
+test('failed executions of WF-003 in the last hour: exactly the failures that ended in the window, newest first, once each', async () => {
+  const lastHour = await failedExecutions(client, database, { workflowId: 'WF-003', sinceSeconds: 3600, limit: 100 });
+  assert.deepEqual(lastHour.map((r) => r.execution_id), [idOf(A), idOf(B)]);
+  const a = lastHour[0]!;
+  assert.equal(a.status, 'failed');
+  assert.equal(a.error_type, 'TimeoutError');
+  const started = A[0]!.event_time;
+  assert.equal(Date.parse(`${a.start_time}Z`), started, 'start time = end time - duration');
+  assert.ok(a.duration_ms > 0);
+
+  const threeHours = await failedExecutions(client, database, { workflowId: 'WF-003', sinceSeconds: 3 * 3600, limit: 100 });
+  assert.deepEqual(threeHours.map((r) => r.execution_id), [idOf(A), idOf(B), idOf(C)]);
+  assert.deepEqual((await failedExecutions(client, database, { workflowId: 'WF-004', sinceSeconds: 3600, limit: 100 })).map((r) => r.execution_id), [idOf(F)]);
+  assert.deepEqual(await failedExecutions(client, database, { workflowId: 'WF-003', sinceSeconds: 3600, limit: 1 }).then((r) => r.length), 1);
+});
+
+test('inputs of an execution: its input, then every step attempt in order, tokenized as stored; a running one says so', async () => {
+  const inputs = await executionInputs(client, database, idOf(A));
+  assert.deepEqual(
+    inputs.map((r) => [r.source, r.step_id, r.step_name, r.attempt, r.status]),
+    [
+      ['execution', 0, '', 0, 'failed'],
+      ['step', 1, 'validate', 1, 'success'],
+      ['step', 2, 'charge', 1, 'failed'],
+      ['step', 2, 'charge', 2, 'failed'],
+    ],
+  );
+  assert.match(inputs[0]!.input, /"customer_email":\{"token":"tok_/);
+  assert.equal(inputs[2]!.input, JSON.stringify({ step: 'charge', attempt: 1 }));
+
+  const running = await executionInputs(client, database, idOf(E));
+  assert.deepEqual(running.map((r) => [r.source, r.status]), [['execution', 'running'], ['step', 'success']]);
+});
+
+test('decision path: every decision across steps, in the order taken, with its step', async () => {
+  const path = await decisionPath(client, database, idOf(A));
+  assert.deepEqual(
+    path.map((d) => [d.step_id, d.step_name, d.branch_condition, d.branch_taken, d.branch_reason]),
+    [
+      [1, 'validate', 'amount > 10000', 'manual-approval', 'amount exceeds 10000'],
+      [2, 'charge', 'attempts < 3', 'give-up', 'charge failed twice'],
+    ],
+  );
+  assert.ok(path[0]!.sequence < path[1]!.sequence);
+  assert.deepEqual(await decisionPath(client, database, idOf(B)), []);
+  assert.equal(await executionKnown(client, database, idOf(B)), true);
+  assert.equal(await executionKnown(client, database, '00000000-0000-4000-8000-000000000000'), false);
+});
+
+test('rows ClickHouse refuses are isolated to their event; the rest of the batch is stored', async () => {
+  const good = buildExecution({ workflowId: 'WF-REJ', status: 'failed', startedAgoMs: MIN, steps: [{ name: 'a', status: 'failed' }] });
+  const rows = rowsOf(good, 500);
+  // A lone UTF-16 surrogate cannot come out of Avro, but it is a real refusal: CANNOT_PARSE_ESCAPE_SEQUENCE.
+  const bad = structuredClone(rows[1]!);
+  bad.eventId = 'bad-event';
+  bad.event.event_id = 'bad-event';
+  if (bad.detail.table !== 'steps') throw new Error('fixture: expected a step');
+  bad.detail.row = { ...bad.detail.row, event_id: 'bad-event', step_name: 'step \ud800' };
+  const result = await writer.write([...rows, bad]);
+  assert.deepEqual(result.rejected.map((r) => r.index), [rows.length]);
+  assert.match(result.rejected[0]!.reason, /^ClickHouse refused the rows of event bad-event: CANNOT_PARSE_ESCAPE_SEQUENCE \(code 25\)$/);
+  assert.equal((await executionInputs(client, database, idOf(good))).length, 2);
+  const leftovers = await (await client.query({ query: `SELECT count() AS n FROM ${database}.events WHERE event_id = 'bad-event'`, format: 'JSONEachRow' })).json<{ n: number }>();
+  assert.equal(Number(leftovers[0]!.n), 0, 'no provenance row for the refused event');
+});
+
+const cli = assetPath('dist', 'cli', 'main.js');
+async function auditline(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args], { env: { ...process.env, AUDITLINE_CLICKHOUSE_DATABASE: database } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+test('`auditline query`: json, csv and table output; documented exit codes for no match, unknown execution and --reveal', async () => {
+  const json = await auditline('query', 'failed', '--workflow', 'WF-003', '--since', '1h', '--format', 'json');
+  assert.equal(json.code, 0, json.stderr);
+  assert.deepEqual((JSON.parse(json.stdout) as { execution_id: string }[]).map((r) => r.execution_id), [idOf(A), idOf(B)]);
+
+  const csv = await auditline('query', 'decisions', idOf(A), '--format', 'csv');
+  assert.equal(csv.code, 0, csv.stderr);
+  const lines = csv.stdout.trimEnd().split('\r\n');
+  assert.equal(lines[0], 'step_id,step_name,branch_condition,branch_taken,branch_reason,condition_values,sequence,decided_at');
+  assert.match(lines[1]!, /^1,validate,amount > 10000,manual-approval,amount exceeds 10000,"\{""amount"":12000\}",\d+,/);
+  assert.equal(lines.length, 3);
+
+  const table = await auditline('query', 'inputs', idOf(E));
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /^SOURCE\s+STEP_ID\s+STEP_NAME\s+ATTEMPT\s+STATUS/);
+  assert.match(table.stdout, /\nexecution\s+0\s+0\s+running/);
+
+  const none = await auditline('query', 'failed', '--workflow', 'WF-999', '--since', '1h');
+  assert.equal(none.code, 4);
+  assert.match(none.stderr, /no failed executions of WF-999 ended in the last 1h/);
+  const noDecisions = await auditline('query', 'decisions', idOf(B));
+  assert.equal(noDecisions.code, 4);
+  assert.match(noDecisions.stderr, /has no recorded decisions/);
+  const unknown = await auditline('query', 'inputs', '00000000-0000-4000-8000-000000000000');
+  assert.equal(unknown.code, 5);
+  assert.match(unknown.stderr, /is not in the hot store/);
+  const reveal = await auditline('query', 'inputs', idOf(A), '--reveal');
+  assert.equal(reveal.code, 2);
+  assert.match(reveal.stderr, /--reveal is not available yet: .*tokenizer/);
+  assert.equal(reveal.stdout, '');
+  const badSince = await auditline('query', 'failed', '--workflow', 'WF-003', '--since', 'yesterday');
+  assert.equal(badSince.code, 2);
+  assert.match(badSince.stderr, /--since "yesterday"/);
+});
