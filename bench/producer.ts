@@ -10,6 +10,7 @@
  * ordering allows). Last line: one JSON object.
  */
 import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import kafkajs from 'kafkajs';
@@ -34,13 +35,14 @@ const topic = `bench.producer.${Date.now().toString(36)}`;
 const say = (m: string) => process.stderr.write(`${m}\n`);
 
 async function clientRun(): Promise<{ seconds: number; latenciesMs: number[]; rssMb: number }> {
+  const spoolDir = path.join(os.tmpdir(), `auditline-bench-spool-${randomUUID()}`);
   const audit = createAuditProducer({
     brokers: endpoints.kafka.brokers,
     schemaRegistryUrl: endpoints.registry.url,
     service: 'bench-producer',
     topic,
     maxBatchEvents: BATCH,
-    spoolDir: path.join(os.tmpdir(), `auditline-bench-spool-${randomUUID()}`),
+    spoolDir,
   });
   const latenciesMs: number[] = [];
   const timed = async <T>(fn: () => Promise<T>): Promise<T> => {
@@ -78,6 +80,8 @@ async function clientRun(): Promise<{ seconds: number; latenciesMs: number[]; rs
   const seconds = (performance.now() - t0) / 1000;
   const rssMb = rss.stop();
   await audit.close();
+  // Scratch spool of this run only; every run makes a new one.
+  await rm(spoolDir, { recursive: true, force: true });
   return { seconds, latenciesMs, rssMb };
 }
 

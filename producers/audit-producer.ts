@@ -46,6 +46,8 @@ export class AuditProducer {
   private readonly queue: RecordQueue;
   private readonly dispatcher: Dispatcher;
   private readonly host: ExecutionHost<Prepared>;
+  /** The two header sets an event can carry (PII found or not), shared by every record. */
+  private readonly headers: Readonly<Record<'found' | 'none', Readonly<Record<string, string>>>>;
   private spool: Spool | undefined;
   private replayer: SpoolReplayer | undefined;
   private readyPromise: Promise<void> | undefined;
@@ -63,6 +65,10 @@ export class AuditProducer {
     this.codec = new AuditEventCodec(registry, options.topic);
     this.sender = new KafkaSender(options, this.logger);
     this.queue = new RecordQueue(options.maxQueuedEvents, options.maxQueuedBytes);
+    this.headers = {
+      found: Object.freeze({ [PII_MODE_HEADER]: options.piiMode, [PII_FOUND_HEADER]: 'true' }),
+      none: Object.freeze({ [PII_MODE_HEADER]: options.piiMode, [PII_FOUND_HEADER]: 'false' }),
+    };
     const delivery = new Delivery(options.ack, this.sender, () => this.spool, () => this.replayer?.wake(), this.metrics, this.logger);
     this.dispatcher = new Dispatcher(this.queue, options, (batch) => delivery.deliver(batch), clock.monotonic);
     this.dispatcher.start();
@@ -104,9 +110,10 @@ export class AuditProducer {
    */
   async startExecution(input: StartExecutionInput): Promise<Execution> {
     this.assertOpen('startExecution');
-    validateStart(input);
+    // Validated before start-up so that bad input fails the same way whether or not the registry answers.
+    const valid = validateStart(input);
     await this.ready();
-    const { execution, ack } = Execution.begin(this.host, input);
+    const { execution, ack } = Execution.beginValidated(this.host, valid);
     execution.started = await ack;
     return execution;
   }
@@ -196,7 +203,7 @@ export class AuditProducer {
     this.assertOpen('record');
     const value = this.codec.encode(event);
     const key = Buffer.from(event.execution_id, 'utf8');
-    const headers = { [PII_MODE_HEADER]: this.options.piiMode, [PII_FOUND_HEADER]: String(meta.piiFound) };
+    const headers = meta.piiFound ? this.headers.found : this.headers.none;
     return {
       queued: {
         record: { key, value, headers },

@@ -19,6 +19,8 @@ export class Dispatcher {
   private readonly idle = new Signal();
   private flushing = 0;
   private inFlight = false;
+  /** What the loop is waiting for, so that a push wakes it only when that push ends the wait. */
+  private waitingFor: 'events' | 'linger' | undefined;
   private stopped = false;
   private loop: Promise<void> | undefined;
 
@@ -33,9 +35,13 @@ export class Dispatcher {
     this.loop ??= this.run();
   }
 
-  /** Called after each push. */
+  /**
+   * Called after each push. Only the first event into an empty queue and
+   * the one that fills a batch end a wait; waking the loop on every other
+   * push would cost a timer and a promise per event.
+   */
   wake(): void {
-    this.wakeup.notify();
+    if (this.waitingFor === 'events' || (this.waitingFor === 'linger' && this.full())) this.wakeup.notify();
   }
 
   /** Resolves once every event queued so far was handed over and settled, skipping the linger wait. */
@@ -61,14 +67,13 @@ export class Dispatcher {
       if (this.queue.size === 0) {
         this.idle.notify();
         if (this.stopped) return;
-        await this.wakeup.wait();
+        await this.waitFor('events');
         continue;
       }
-      const full = this.queue.size >= this.options.maxBatchEvents || this.queue.bytes >= this.options.maxBatchBytes;
       const waited = this.monotonic() - this.queue.oldest!.enqueuedAt;
-      const lingerLeft = full || this.flushing > 0 || this.stopped ? 0 : this.options.lingerMs - waited;
+      const lingerLeft = this.full() || this.flushing > 0 || this.stopped ? 0 : this.options.lingerMs - waited;
       if (lingerLeft > 0) {
-        await this.wakeup.wait(lingerLeft);
+        await this.waitFor('linger', lingerLeft);
         continue;
       }
       const batch = this.queue.take(this.options.maxBatchEvents, this.options.maxBatchBytes);
@@ -81,6 +86,19 @@ export class Dispatcher {
       } finally {
         this.inFlight = false;
       }
+    }
+  }
+
+  private full(): boolean {
+    return this.queue.size >= this.options.maxBatchEvents || this.queue.bytes >= this.options.maxBatchBytes;
+  }
+
+  private async waitFor(what: 'events' | 'linger', ms?: number): Promise<void> {
+    this.waitingFor = what;
+    try {
+      await this.wakeup.wait(ms);
+    } finally {
+      this.waitingFor = undefined;
     }
   }
 }

@@ -3,11 +3,12 @@ import { createKafka } from '../core/clients/kafka.js';
 import { AuditlineError, errorMessage } from '../core/errors.js';
 import type { ProducerLogger } from './logger.js';
 import type { ResolvedProducerOptions } from './options.js';
+import { Murmur2Partitioner } from './partitioner.js';
 import { auditRejected } from './producer-errors.js';
 import type { SpoolRecord } from './spool-format.js';
 
 // kafkajs is CommonJS: its runtime values come through the default export under ESM.
-const { CompressionTypes, Partitioners, logLevel } = kafkajs;
+const { CompressionTypes, logLevel } = kafkajs;
 
 /** Kafka error types a resend can never fix: the records themselves are refused. */
 const REFUSED_RECORD_TYPES = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE', 'INVALID_TIMESTAMP']);
@@ -97,7 +98,8 @@ export class KafkaSender {
         // Idempotence keeps per-partition order across retries only with one request in flight.
         maxInFlightRequests: 1,
         allowAutoTopicCreation: false,
-        createPartitioner: Partitioners.DefaultPartitioner,
+        // The default partitioner's partitions, computed without 64-bit Long objects (see partitioner.ts).
+        createPartitioner: Murmur2Partitioner,
         retry: { retries: 2, initialRetryTime: 100, maxRetryTime: Math.max(200, Math.floor(this.options.sendTimeoutMs / 4)) },
       });
       const connecting = producer.connect().then(

@@ -18,6 +18,8 @@ const MIN_KNOWN_LENGTH = 3;
  */
 export class PiiPolicy {
   private readonly fields: ReadonlySet<string>;
+  /** The lower-cased field names when all are printable ASCII that JSON writes unescaped (see mayHoldField). */
+  private readonly plainFields: readonly string[] | undefined;
 
   constructor(
     fields: readonly string[],
@@ -25,12 +27,29 @@ export class PiiPolicy {
     private readonly hashKey?: string,
   ) {
     this.fields = new Set(fields.map((f) => f.toLowerCase()));
+    const lower = [...this.fields];
+    this.plainFields = lower.every((f) => /^[\x21\x23-\x5b\x5d-\x7e]+$/.test(f)) ? lower : undefined;
     if (mode === 'hash' && !hashKey) throw new Error('piiMode hash needs a key');
   }
 
   /** True when `key` names a PII field. */
   isPiiField(key: string): boolean {
     return this.fields.has(key.toLowerCase());
+  }
+
+  /**
+   * False only when no key written in `jsonText` (JSON.stringify output) can
+   * be a PII field; true means "maybe" (a name may also occur inside a
+   * string). Sound because JSON.stringify writes a key's characters as they
+   * are unless they are quotes, backslashes or control characters, and a key
+   * lower-cases to a plain ASCII name only character by character (no
+   * context-dependent mapping yields ASCII), so the lower-cased text then
+   * contains the name. Always true for field names outside that alphabet.
+   */
+  mayHoldField(jsonText: string): boolean {
+    if (!this.plainFields) return true;
+    const lower = jsonText.toLowerCase();
+    return this.plainFields.some((f) => lower.includes(f));
   }
 
   /** True when values leave the process transformed (hash or mask). */

@@ -74,6 +74,22 @@ test('events are batched: one send carries everything queued within the linger t
   await p.stop();
 });
 
+test('a batch that fills leaves at once; a partial one waits for the linger time; events pushed while one is in flight form the next', async () => {
+  const p = await pipeline('broker', { lingerMs: 300, maxBatchEvents: 3 });
+  let t0 = performance.now();
+  await Promise.all(['f1', 'f2', 'f3'].map(p.send));
+  assert.ok(performance.now() - t0 < 250, 'the full batch did not wait for the linger timer');
+
+  t0 = performance.now();
+  assert.equal(await p.send('lone'), 'delivered');
+  assert.ok(performance.now() - t0 >= 290, 'a lone event waits for others to share its batch');
+
+  const outcomes = await Promise.all(['a', 'b', 'c', 'd', 'e', 'f', 'g'].map(p.send));
+  assert.ok(outcomes.every((o) => o === 'delivered'));
+  assert.deepEqual(p.kafka.acked, [['f1', 'f2', 'f3'], ['lone'], ['a', 'b', 'c'], ['d', 'e', 'f'], ['g']]);
+  await p.stop();
+});
+
 test('while anything is spooled, newer events queue behind it, and Kafka gets them all in order', async () => {
   const p = await pipeline('broker');
   p.kafka.down = true;

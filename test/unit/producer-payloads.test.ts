@@ -52,6 +52,42 @@ test('cleartext mode leaves values for the tokenizer but still knows PII was the
   assert.equal(enc.json({ amount: 1 }, 'input', new Set()).piiFound, false);
 });
 
+test('cleartext mode: whether PII was there is decided exactly as by walking every key, without walking payloads that cannot hold one', () => {
+  const fields = [...FIELDS, 'kind'];
+  const enc = new PayloadEncoder(new PiiPolicy(fields, 'cleartext'), 256 * 1024);
+  // Reference: some PII key is written (JSON drops members whose value is undefined or a function).
+  const walked = (value: unknown): boolean => {
+    let found = false;
+    JSON.stringify(value, function (this: unknown, key, v: unknown) {
+      if (!Array.isArray(this) && fields.includes(key.toLowerCase()) && v !== undefined && typeof v !== 'function') found = true;
+      return v;
+    });
+    return found;
+  };
+  const cases: unknown[] = [
+    { amount: 1 },
+    [{ customer_email: 'a@b.c' }],
+    { nested: [{ deeper: { PHONE_NUMBER: 1 } }] },
+    { note: 'the customer_email field is empty' },
+    ['customer_email'],
+    { customer_emails: 1 },
+    { 'customer_email\u0000': 1 },
+    { '\u212aind': 'Kelvin sign: lower-cases to k' },
+    { at: new Date(0), toJSONd: { toJSON: () => ({ customer_name: 'x' }) } },
+    { customer_email: undefined, customer_name: () => 'x', amount: 1 },
+    { customer_email: undefined, note: 'customer_email' },
+    { customer_email: null },
+    'customer_name',
+    null,
+    42,
+  ];
+  for (const value of cases) {
+    const out = enc.json(value, 'input', new Set());
+    assert.equal(out.text, JSON.stringify(value), JSON.stringify(value));
+    assert.equal(out.piiFound, walked(value), JSON.stringify(value));
+  }
+});
+
 test('free text of an execution is scrubbed of the PII values its payloads carried', () => {
   for (const mode of ['hash', 'mask'] as const) {
     const enc = new PayloadEncoder(new PiiPolicy(FIELDS, mode, KEY), 256 * 1024);
