@@ -3,7 +3,7 @@ import { AuditlineError, errorMessage } from '../core/errors.js';
 import { auditEventSchema, valueSubject } from './catalog.js';
 import type { RegistryClient } from './registry.js';
 import type { AuditEvent } from './types.js';
-import { frame, unframe } from './wire-format.js';
+import { HEADER_SIZE, unframe, writeHeader } from './wire-format.js';
 
 /**
  * Encodes and decodes audit events in the Confluent wire format.
@@ -17,6 +17,7 @@ export class AuditEventCodec {
   private readonly type: avro.Type;
   private schemaId: number | undefined;
   private readonly readers = new Map<number, Promise<avro.Resolver | null>>();
+  private scratch: Buffer = Buffer.allocUnsafe(16 * 1024);
 
   constructor(
     private readonly registry: RegistryClient,
@@ -42,13 +43,21 @@ export class AuditEventCodec {
   /** Avro-encodes and frames one event. Throws ENCODE_FAILED naming the offending fields (never their values). */
   encode(event: AuditEvent): Buffer {
     const id = this.id;
-    let body: Buffer;
+    // Encoding into a reused scratch buffer after the header leaves one
+    // allocation and one copy per event instead of two of each (producer hot path).
+    let end: number;
     try {
-      body = this.type.toBuffer(event);
+      end = this.type.encode(event, this.scratch, HEADER_SIZE);
+      if (end < 0) {
+        // avsc returns minus the number of missing bytes.
+        this.scratch = Buffer.allocUnsafe(Math.max(this.scratch.length * 2, this.scratch.length - end));
+        end = this.type.encode(event, this.scratch, HEADER_SIZE);
+      }
     } catch (err) {
       throw encodeError(this.type, event, err);
     }
-    return frame(id, body);
+    writeHeader(this.scratch, id);
+    return Buffer.from(this.scratch.subarray(0, end));
   }
 
   /** Decodes one framed message. DECODE_FAILED and WIRE_FORMAT_INVALID are not retriable; registry outages are. */

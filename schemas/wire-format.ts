@@ -4,11 +4,16 @@ import { AuditlineError } from '../core/errors.js';
 export const MAGIC_BYTE = 0;
 export const HEADER_SIZE = 5;
 
+/** Writes the Confluent header into the first 5 bytes of `target`. */
+export function writeHeader(target: Buffer, schemaId: number): void {
+  target.writeUInt8(MAGIC_BYTE, 0);
+  target.writeInt32BE(schemaId, 1);
+}
+
 /** Prefixes an Avro body with the Confluent header. */
 export function frame(schemaId: number, body: Buffer): Buffer {
   const out = Buffer.allocUnsafe(HEADER_SIZE + body.length);
-  out.writeUInt8(MAGIC_BYTE, 0);
-  out.writeInt32BE(schemaId, 1);
+  writeHeader(out, schemaId);
   body.copy(out, HEADER_SIZE);
   return out;
 }

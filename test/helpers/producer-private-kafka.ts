@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { assetPath } from '../../core/paths.js';
+import { readPidFile, stopRecorded } from '../../infra/local-stack/processes.js';
 import { tempDir } from './temp-dir.js';
 
 const run = promisify(execFile);
@@ -42,14 +42,9 @@ export class PrivateKafka {
    * The pid file stays behind, stale, as after a crash; `up()` replaces it.
    */
   async stop(graceMs = 20_000): Promise<void> {
-    const { pid } = JSON.parse(readFileSync(path.join(this.stackDir, 'run', 'kafka.pid'), 'utf8')) as { pid: number };
-    signalGroup(pid, 'SIGTERM');
-    const deadline = Date.now() + graceMs;
-    while (groupAlive(pid) && Date.now() < deadline) await sleep(100);
-    if (groupAlive(pid)) {
-      signalGroup(pid, 'SIGKILL');
-      while (groupAlive(pid)) await sleep(100);
-    }
+    const record = readPidFile(path.join(this.stackDir, 'run', 'kafka.pid'));
+    if (!record) throw new Error(`no kafka pid file in ${this.stackDir}`);
+    await stopRecorded(record, graceMs);
   }
 
   /** `stack down` on the private stack: stops whatever it still runs; safe to call in any state. */
@@ -65,25 +60,4 @@ export class PrivateKafka {
       throw new Error(`auditline stack ${args.join(' ')} failed: ${e.stderr?.slice(-2000) || e.message}`);
     }
   }
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // Already gone.
-  }
-}
-
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

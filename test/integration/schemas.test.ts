@@ -62,3 +62,20 @@ test('garbage and unknown schema ids fail decode with non-retriable errors', asy
   await assert.rejects(codec.decode(frame(id, Buffer.from([0xff, 0xff, 0xff]))), (e) => isAuditlineError(e, 'DECODE_FAILED') && !e.retriable);
   await assert.rejects(codec.decode(frame(987654321, Buffer.from([1]))), (e) => isAuditlineError(e, 'SCHEMA_NOT_FOUND'));
 });
+
+test('events larger than the encoder scratch buffer, and small ones after them, round-trip intact', async () => {
+  const codec = new AuditEventCodec(registry, uniqueName('it-codec'));
+  await codec.init();
+  const [started, step] = sampleExecution();
+  const big = structuredClone(started!);
+  const payload = (big.payload as Record<string, { input: string }>)['io.auditline.events.ExecutionStarted']!;
+  payload.input = JSON.stringify({ blob: 'x'.repeat(200_000) });
+  const bigBytes = codec.encode(big);
+  const smallBytes = codec.encode(step!);
+  assert.ok(bigBytes.length > 200_000);
+  assert.deepEqual(plain(await codec.decode(bigBytes)), big);
+  assert.deepEqual(plain(await codec.decode(smallBytes)), step);
+  // Returned buffers are copies: encoding more events does not change earlier ones.
+  codec.encode(started!);
+  assert.deepEqual(plain(await codec.decode(smallBytes)), step);
+});
