@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerErase } from './commands/erase.js';
 import { registerQuery } from './commands/query.js';
+import { registerReveal } from './commands/reveal.js';
 import { registerRun } from './commands/run.js';
 import { registerSetup } from './commands/setup.js';
 import { registerStack } from './commands/stack.js';
@@ -27,6 +29,8 @@ registerStack(program);
 registerSetup(program);
 registerRun(program);
 registerQuery(program);
+registerReveal(program);
+registerErase(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.exitCode = reportError(err);

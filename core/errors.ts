@@ -35,7 +35,11 @@ export type ErrorCode =
   | 'DLQ_UNAVAILABLE'
   | 'SERVICE_START_FAILED'
   | 'STORE_NOT_INITIALIZED'
-  | 'QUERY_FAILED';
+  | 'QUERY_FAILED'
+  | 'TOKENIZE_FAILED'
+  | 'PRODUCER_FENCED'
+  | 'PII_DECRYPT_FAILED'
+  | 'SUBJECT_ON_LEGAL_HOLD';
 
 export interface AuditlineErrorOptions {
   retriable?: boolean;

@@ -14,6 +14,10 @@ export const SERVICES: Readonly<Record<string, RunnableService>> = {
     description: 'audit.events -> ClickHouse hot store (docs/hotstore.md)',
     run: async () => (await import('../../consumers/hotstore/index.js')).runHotstore(),
   },
+  tokenizer: {
+    description: 'audit.raw -> audit.events: PII tokenized and encrypted, exactly once (docs/tokenizer.md)',
+    run: async () => (await import('../../consumers/tokenizer/index.js')).runTokenizer(),
+  },
 };
 
 /** A grace period for log lines to flush; then the process ends even if a client library left a handle open. */

@@ -112,6 +112,9 @@ export class HotstoreWriter {
         clickhouse_settings: {
           // Acknowledged means written: the offset commit depends on it.
           async_insert: 0,
+          // Same on a cluster (Distributed tables, infra/clickhouse/cluster-ddl.ts): the insert returns once
+          // the shards have the rows, not when they are queued on this node. No effect on a single node.
+          distributed_foreground_insert: 1,
           // A column the table lacks must fail the insert, never be dropped silently.
           input_format_skip_unknown_fields: 0,
         },

@@ -17,6 +17,16 @@ import type { DeadLetter, SourceRecord } from './types.js';
  */
 export type BatchHandler = (records: readonly SourceRecord[], context: { signal: AbortSignal }) => Promise<{ deadLetters: DeadLetter[] }>;
 
+/**
+ * Who commits a batch's offsets and publishes its dead letters:
+ * - `consumer` (default): the batch consumer, after the handler settled the
+ *   batch (dead letters to the DLQ first, then the offset commit);
+ * - `handler`: the handler itself, e.g. in a Kafka transaction together with
+ *   its output (exactly-once). The dead letters it returns were already
+ *   published; the consumer only counts and logs them, and commits nothing.
+ */
+export type CommitMode = 'consumer' | 'handler';
+
 export interface BatchConsumerOptions {
   kafka: ReturnType<typeof createKafka>;
   settings: ServiceRuntimeSettings;
@@ -24,10 +34,25 @@ export interface BatchConsumerOptions {
   dlq: DlqPublisher;
   metrics: ConsumerMetrics;
   logger: Logger;
+  /** @default 'consumer' */
+  commitMode?: CommitMode;
+  /** Consumer group session timeout: how long a dead member keeps its partitions. @default 60000 */
+  sessionTimeoutMs?: number;
+  /** Told the partitions of each topic assigned to this member after every rebalance (kafkajs GROUP_JOIN). */
+  onAssignment?: (assignment: Record<string, number[]>) => void;
 }
 
-/** The partition moved to another member while a batch was retried: leave the batch uncommitted to its new owner. */
-class AbandonedError extends Error {}
+/**
+ * Thrown by a handler (or used internally) to leave a batch uncommitted
+ * without retrying it: the partition moved to another member, or this
+ * member was fenced. The batch is delivered again to the partition's owner.
+ */
+export class BatchAbandonedError extends Error {
+  constructor(message = 'batch abandoned; it will be delivered again') {
+    super(message);
+    this.name = 'BatchAbandonedError';
+  }
+}
 
 /**
  * A Kafka consumer group member that hands records to a {@link BatchHandler}
@@ -51,7 +76,7 @@ export class BatchConsumer {
     this.consumer = options.kafka.consumer({
       groupId: settings.groupId,
       // Handler retries heartbeat between waits; a single insert may still take its full request timeout.
-      sessionTimeout: 60_000,
+      sessionTimeout: options.sessionTimeoutMs ?? 60_000,
       heartbeatInterval: 3_000,
       // The broker holds a fetch until 1 MiB is there or flushMs passed: batches grow under load, latency stays bounded.
       minBytes: 1 << 20,
@@ -60,7 +85,10 @@ export class BatchConsumer {
     });
     this.failed = new Promise((resolve) => (this.fail = resolve));
     const { GROUP_JOIN, CRASH, DISCONNECT, STOP } = this.consumer.events;
-    this.consumer.on(GROUP_JOIN, () => (this.joined = true));
+    this.consumer.on(GROUP_JOIN, ({ payload }) => {
+      this.joined = true;
+      options.onAssignment?.(payload.memberAssignment);
+    });
     this.consumer.on(DISCONNECT, () => (this.joined = false));
     this.consumer.on(STOP, () => (this.joined = false));
     this.consumer.on(CRASH, ({ payload }) => {
@@ -68,6 +96,10 @@ export class BatchConsumer {
       options.logger.error({ err: errorMessage(payload.error), restart: payload.restart }, 'kafka consumer crashed');
       if (!payload.restart) this.fail(payload.error);
     });
+  }
+
+  private get commitMode(): CommitMode {
+    return this.options.commitMode ?? 'consumer';
   }
 
   /** True while the consumer is a member of its group. */
@@ -106,10 +138,12 @@ export class BatchConsumer {
       const last = chunk[chunk.length - 1]!.offset;
       resolveOffset(last);
       const next = (BigInt(last) + 1n).toString();
-      // The batch's own commit function: consumer.commitOffsets() is a silent no-op once stop() began (kafkajs 2.2.4),
-      // which would lose the commit of exactly the batch a graceful shutdown finishes.
-      const commit = () => commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
-      if (!(await this.commit(commit, partition, next, heartbeat))) return;
+      if (this.commitMode === 'consumer') {
+        // The batch's own commit function: consumer.commitOffsets() is a silent no-op once stop() began (kafkajs 2.2.4),
+        // which would lose the commit of exactly the batch a graceful shutdown finishes.
+        const commit = () => commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
+        if (!(await this.commit(commit, partition, next, heartbeat))) return;
+      }
       this.options.metrics.batchCommitted(chunk.length, deadLettered, (performance.now() - began) / 1000);
       this.options.logger.debug({ partition, firstOffset: chunk[0]!.offset, lastOffset: last, records: chunk.length, deadLettered }, 'batch committed');
       this.options.metrics.lagAfterCommit(partition, Number(BigInt(batch.highWatermark) - BigInt(next)));
@@ -128,13 +162,20 @@ export class BatchConsumer {
         await heartbeat();
       } catch (hbErr) {
         logger.warn({ err: errorMessage(hbErr), ...where }, 'heartbeat failed while retrying (rebalance?); leaving the batch uncommitted');
-        throw new AbandonedError();
+        throw new BatchAbandonedError();
       }
     };
     try {
-      const { deadLetters } = await retryRetriable(() => handler(chunk, { signal }), { backoff: settings.retry, signal, onRetry: retrying('handle') });
+      const { deadLetters } = await retryRetriable(() => handler(chunk, { signal }), {
+        backoff: settings.retry,
+        signal,
+        isRetriable: (err) => !(err instanceof BatchAbandonedError),
+        onRetry: retrying('handle'),
+      });
       if (deadLetters.length > 0) {
-        await retryRetriable(() => dlq.publish(deadLetters), { backoff: settings.retry, signal, onRetry: retrying('dead_letter') });
+        if (this.commitMode === 'consumer') {
+          await retryRetriable(() => dlq.publish(deadLetters), { backoff: settings.retry, signal, onRetry: retrying('dead_letter') });
+        }
         for (const letter of deadLetters) {
           metrics.deadLettered(letter.code);
           logger.warn({ partition: letter.record.partition, offset: letter.record.offset, code: letter.code, reason: letter.reason, dlq: dlq.topic }, 'record dead-lettered');
@@ -142,7 +183,7 @@ export class BatchConsumer {
       }
       return deadLetters.length;
     } catch (err) {
-      if (err instanceof StoppedError || err instanceof AbandonedError) {
+      if (err instanceof StoppedError || err instanceof BatchAbandonedError) {
         logger.info({ ...where }, 'batch left uncommitted; it will be delivered again');
         return undefined;
       }

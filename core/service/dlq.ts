@@ -64,6 +64,15 @@ export class DlqPublisher {
     return this.options.topic;
   }
 
+  /**
+   * The DLQ records of `letters` without publishing them, for a caller that
+   * sends them itself, e.g. inside a Kafka transaction with its output.
+   */
+  messages(letters: readonly DeadLetter[]): Message[] {
+    const now = new Date();
+    return letters.map((l) => deadLetterMessage(l, this.options.service, now));
+  }
+
   async connect(): Promise<void> {
     if (this.connected) return;
     await this.producer.connect();

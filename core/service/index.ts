@@ -4,7 +4,7 @@
  * with backoff, metrics and the /metrics, /healthz, /readyz endpoints, and
  * graceful shutdown (docs/hotstore.md shows it in use).
  */
-export { BatchConsumer, type BatchConsumerOptions, type BatchHandler } from './batch-consumer.js';
+export { BatchAbandonedError, BatchConsumer, type BatchConsumerOptions, type BatchHandler, type CommitMode } from './batch-consumer.js';
 export { ConsumerMetrics, consumerMetricDefinitions, type RetryStage } from './consumer-metrics.js';
 export { DLQ_HEADERS, DlqPublisher, deadLetterMessage, MAX_REASON_LENGTH } from './dlq.js';
 export { startServiceHttpServer, type ServiceHttpOptions, type ServiceHttpServer } from './http-server.js';
@@ -12,3 +12,4 @@ export { backoffDelay, retryRetriable, sleep, StoppedError, type BackoffOptions,
 export { runService, SERVICE_EXIT, type ManagedService, type RunServiceOptions } from './runtime.js';
 export { loadServiceRuntimeSettings, settingsPrefix, type ServiceDefaults, type ServiceRuntimeSettings } from './settings.js';
 export type { DeadLetter, ReadinessReport, SourceRecord } from './types.js';
+export { decodeFailureReason, decodeOrDeadLetter } from './decode.js';

@@ -6,13 +6,23 @@ The engine must run on a normal thread stack, which ctypes on the main thread
 gives (Node FFI does not). The second statement blocks forever to keep the
 listener open; the launcher stops the server by signalling this process.
 
+Users and grants: `auditline stack up` passes --config-file=<config.xml>, whose
+<users_config> names a users.xml generated from infra/clickhouse/access.ts
+(the engine cannot create users by SQL). Without it, clickhouse-local's
+built-in `default` user (no password, every privilege) is the only user.
+
 usage: clickhouse-launcher.py <libchdb.so> <data dir> <http port> [extra clickhouse args...]
 """
 import ctypes
+import os
 import sys
 
 lib_path, data_dir, http_port = sys.argv[1:4]
 extra = sys.argv[4:]
+for arg in extra:
+    # A missing config file would silently start the server without its users.
+    if arg.startswith("--config-file=") and not os.path.isfile(arg.split("=", 1)[1]):
+        sys.exit("clickhouse-launcher: config file %s does not exist" % arg.split("=", 1)[1])
 lib = ctypes.CDLL(lib_path)
 args = [
     "clickhouse",

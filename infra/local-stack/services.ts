@@ -5,6 +5,7 @@ import path from 'node:path';
 import { createKafka } from '../../core/clients/kafka.js';
 import { AuditlineError } from '../../core/errors.js';
 import { assetPath } from '../../core/paths.js';
+import { localConfigXml, localUsersXml } from '../clickhouse/access-xml.js';
 import { provisionClickHouse, provisionKafka, provisionMoto, provisionRegistry, type Progress } from './provision.js';
 import type { ServiceName, StackSettings } from './settings.js';
 
@@ -168,9 +169,14 @@ function clickhouse(s: StackSettings): ServiceDef {
       const cwd = path.join(dir, 'cwd');
       mkdirSync(dataDir, { recursive: true });
       mkdirSync(cwd, { recursive: true });
+      // Users and grants come from a users file (the local engine has no writable access storage for SQL users).
+      const usersXml = path.join(dir, 'users.xml');
+      const configXml = path.join(dir, 'config.xml');
+      writeFileSync(usersXml, localUsersXml({ database: s.clickhouse.database, passwords: s.clickhouse.passwords }), { mode: 0o600 });
+      writeFileSync(configXml, localConfigXml(usersXml), { mode: 0o600 });
       return {
         command: s.python,
-        args: [assetPath('infra', 'local-stack', 'clickhouse-launcher.py'), lib, dataDir + '/', String(s.clickhouse.port)],
+        args: [assetPath('infra', 'local-stack', 'clickhouse-launcher.py'), lib, dataDir + '/', String(s.clickhouse.port), `--config-file=${configXml}`],
         cwd,
       };
     },

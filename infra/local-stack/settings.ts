@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { parseEnv, portVar } from '../../core/env.js';
 import { packageRoot } from '../../core/paths.js';
+import type { PrincipalName } from '../clickhouse/access.js';
 
 /** Services of the local stack, in start order. */
 export const SERVICE_NAMES = ['kafka', 'registry', 'clickhouse', 's3'] as const;
@@ -22,7 +23,14 @@ export interface StackSettings {
   startTimeoutMs: number;
   kafka: { version: string; port: number; controllerPort: number; heap: string };
   registry: { version: string; port: number; heap: string };
-  clickhouse: { version: string; port: number };
+  clickhouse: {
+    version: string;
+    port: number;
+    /** Database the users' grants name (the one AUDITLINE_CLICKHOUSE_DATABASE gives the services). */
+    database: string;
+    /** Passwords of the Auditline users of the local server (infra/clickhouse/access.ts); the `default` user keeps none. */
+    passwords: Record<PrincipalName, string>;
+  };
   s3: { motoVersion: string; port: number };
 }
 
@@ -46,6 +54,13 @@ const shape = {
   AUDITLINE_STACK_REGISTRY_HEAP: z.string().regex(/^\d+[mg]$/, 'must look like 384m or 1g').default('384m'),
   AUDITLINE_STACK_CLICKHOUSE_VERSION: z.string().default('26.7.3-stable.1'),
   AUDITLINE_STACK_CLICKHOUSE_PORT: portVar(8123),
+  AUDITLINE_CLICKHOUSE_DATABASE: z
+    .string()
+    .default('audit')
+    .refine((v) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(v), 'must be a plain identifier'),
+  AUDITLINE_STACK_CLICKHOUSE_WRITER_PASSWORD: z.string().default('auditline-writer-local'),
+  AUDITLINE_STACK_CLICKHOUSE_OPERATIONAL_PASSWORD: z.string().default('auditline-operational-local'),
+  AUDITLINE_STACK_CLICKHOUSE_COMPLIANCE_PASSWORD: z.string().default('auditline-compliance-local'),
   AUDITLINE_STACK_MOTO_VERSION: z.string().default('5.2.5'),
   AUDITLINE_STACK_S3_PORT: portVar(9000),
 };
@@ -67,7 +82,16 @@ export function loadStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
       heap: c.AUDITLINE_STACK_KAFKA_HEAP,
     },
     registry: { version: c.AUDITLINE_STACK_REGISTRY_VERSION, port: c.AUDITLINE_STACK_REGISTRY_PORT, heap: c.AUDITLINE_STACK_REGISTRY_HEAP },
-    clickhouse: { version: c.AUDITLINE_STACK_CLICKHOUSE_VERSION, port: c.AUDITLINE_STACK_CLICKHOUSE_PORT },
+    clickhouse: {
+      version: c.AUDITLINE_STACK_CLICKHOUSE_VERSION,
+      port: c.AUDITLINE_STACK_CLICKHOUSE_PORT,
+      database: c.AUDITLINE_CLICKHOUSE_DATABASE,
+      passwords: {
+        writer: c.AUDITLINE_STACK_CLICKHOUSE_WRITER_PASSWORD,
+        operational: c.AUDITLINE_STACK_CLICKHOUSE_OPERATIONAL_PASSWORD,
+        compliance: c.AUDITLINE_STACK_CLICKHOUSE_COMPLIANCE_PASSWORD,
+      },
+    },
     s3: { motoVersion: c.AUDITLINE_STACK_MOTO_VERSION, port: c.AUDITLINE_STACK_S3_PORT },
   };
 }

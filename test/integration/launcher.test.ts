@@ -1,12 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { assetPath } from '../../core/paths.js';
+import { loadStackSettings } from '../../infra/local-stack/settings.js';
+import { startPrivateClickHouse } from '../helpers/hotstore-private-clickhouse.js';
 
 const run = promisify(execFile);
 const cli = assetPath('dist', 'cli', 'main.js');
@@ -97,4 +99,37 @@ test('a service that dies during start is named, with the tail of its log', asyn
   assert.match(up.stderr, /heap/i, 'the JVM reason from the log is shown');
   const status = JSON.parse((await stack(env, 'status', '--json')).stdout) as { service: string; state: string }[];
   assert.equal(status.find((r) => r.service === 'kafka')!.state, 'stopped');
+});
+
+test('clickhouse starts with the generated users file: default unchanged, the Auditline users log in with the configured passwords', async () => {
+  const writerPassword = `w-${Date.now().toString(36)}`;
+  const ch = await startPrivateClickHouse([29605, 29606, 29607, 29608, 29609], { AUDITLINE_STACK_CLICKHOUSE_WRITER_PASSWORD: writerPassword });
+  try {
+    const dir = path.join(ch.stackDir, 'clickhouse');
+    const usersXml = readFileSync(path.join(dir, 'users.xml'), 'utf8');
+    assert.match(readFileSync(path.join(dir, 'config.xml'), 'utf8'), new RegExp(`<users_config>${path.join(dir, 'users.xml')}</users_config>`));
+    assert.ok(!usersXml.includes(writerPassword), 'passwords are stored hashed');
+    assert.equal(statSync(path.join(dir, 'users.xml')).mode & 0o077, 0, 'users.xml is readable by its owner only');
+    const { command } = JSON.parse(readFileSync(path.join(ch.stackDir, 'run', 'clickhouse.pid'), 'utf8')) as { command: string[] };
+    assert.ok(command.includes(`--config-file=${path.join(dir, 'config.xml')}`), 'the launcher passes the config file');
+
+    const ask = async (user: string, password: string, query: string) => {
+      const res = await fetch(`${ch.url}/?query=${encodeURIComponent(query)}`, { headers: { 'X-ClickHouse-User': user, 'X-ClickHouse-Key': password } });
+      return { status: res.status, body: (await res.text()).trim() };
+    };
+    assert.deepEqual(await ask('default', '', 'SELECT currentUser()'), { status: 200, body: 'default' });
+    const defaultGrants = await ask('default', '', 'SHOW GRANTS');
+    assert.match(defaultGrants.body, /GRANT .*\bCREATE\b.*\bDROP\b.* ON \*\.\* TO default/);
+    assert.match(defaultGrants.body, /NAMED COLLECTION ON \* TO default/);
+    const passwords = loadStackSettings({ ...process.env, ...ch.env }).clickhouse.passwords;
+    assert.equal(passwords.writer, writerPassword);
+    assert.deepEqual(await ask('auditline_writer', writerPassword, 'SELECT currentUser()'), { status: 200, body: 'auditline_writer' });
+    const other = await ask('auditline_writer', loadStackSettings({}).clickhouse.passwords.writer, 'SELECT 1');
+    assert.match(other.body, /AUTHENTICATION_FAILED/, 'the default writer password is replaced by the setting');
+    assert.deepEqual(await ask('auditline_operational', passwords.operational, 'SELECT currentUser()'), { status: 200, body: 'auditline_operational' });
+    assert.deepEqual(await ask('auditline_compliance', passwords.compliance, 'SELECT currentUser()'), { status: 200, body: 'auditline_compliance' });
+  } finally {
+    const down = await ch.stop();
+    assert.match(down, /clickhouse: stopped \(pid \d+\)/);
+  }
 });

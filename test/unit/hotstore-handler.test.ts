@@ -4,7 +4,8 @@ import { ClickHouseError } from '@clickhouse/client';
 import { AuditlineError } from '../../core/errors.js';
 import type { SourceRecord } from '../../core/service/index.js';
 import { classifyClickHouseError } from '../../consumers/hotstore/clickhouse-errors.js';
-import { createHotstoreHandler, decodeFailureReason } from '../../consumers/hotstore/handler.js';
+import { createHotstoreHandler } from '../../consumers/hotstore/handler.js';
+import { decodeFailureReason } from '../../core/service/index.js';
 import type { EventRows } from '../../consumers/hotstore/rows.js';
 import { sampleExecution, type AuditEvent } from '../../schemas/index.js';
 

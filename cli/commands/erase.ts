@@ -1,0 +1,105 @@
+import type { Command } from 'commander';
+import { createClickHouse } from '../../core/clients/clickhouse.js';
+import { loadEndpoints } from '../../core/endpoints.js';
+import { isAuditlineError } from '../../core/errors.js';
+import { loadRetention, retentionDaysFor } from '../../infra/retention.js';
+import {
+  eraseSubjects,
+  ExecutionSubjects,
+  expireKeys,
+  loadTokenKey,
+  setLegalHold,
+  SubjectKeyStore,
+  TokenizerAuditLog,
+  TokenKey,
+  type ErasureDeps,
+} from '../../consumers/tokenizer/index.js';
+import { UsageError } from '../exit.js';
+
+/** Exit code of `auditline erase` when the subject is under legal hold (docs/cli.md). */
+export const ERASE_EXIT = { legalHold: 6 } as const;
+
+const say = (message: string) => process.stderr.write(`${message}\n`);
+
+async function withErasureDeps<T>(fn: (deps: ErasureDeps) => Promise<T>): Promise<T> {
+  const endpoints = loadEndpoints();
+  const tokenKey = loadTokenKey();
+  const client = createClickHouse(endpoints.clickhouse);
+  const database = endpoints.clickhouse.database;
+  try {
+    return await fn({
+      client,
+      database,
+      tokenKey: new TokenKey(tokenKey),
+      keys: new SubjectKeyStore(client, database, undefined, { cacheTtlMs: 0, rotationMs: 0 }),
+      executions: new ExecutionSubjects(client, database, 100),
+      log: new TokenizerAuditLog(client, database),
+    });
+  } finally {
+    await client.close();
+  }
+}
+
+function requireText(value: string | undefined, option: string): string {
+  if (value === undefined || value.trim() === '') throw new UsageError(`${option} is required`);
+  return value.trim();
+}
+
+export function registerErase(program: Command): void {
+  program
+    .command('erase')
+    .description("erase a data subject's PII everywhere by destroying its keys (crypto-shredding), or expire keys older than the GDPR retention")
+    .option('--email <address>', "the subject's e-mail address (as in customer_email)")
+    .option('--customer-id <id>', "the subject's customer id (AUDITLINE_TOKENIZER_SUBJECT_ID_FIELD)")
+    .option('--expired', 'destroy every key older than the GDPR retention, except subjects under legal hold')
+    .option('--retention <file>', 'retention settings file for --expired (default: AUDITLINE_RETENTION_FILE or infra/retention.yaml)')
+    .option('--as <principal>', 'who erases (your user id), recorded in the erasure record')
+    .option('--reason <text>', 'why, e.g. the erasure request id, recorded in the erasure record')
+    .addHelpText(
+      'after',
+      `\nEvery erasure is recorded (who, when, subject token, key ids, reason) in the erasures table.\nRunning tokenizers forget a cached key within AUDITLINE_TOKENIZER_KEY_CACHE_TTL_MS.\nExit codes: 0 done, 1 failure, 2 wrong usage, ${ERASE_EXIT.legalHold} refused: the subject is under legal hold.`,
+    )
+    .action(async (opts: { email?: string; customerId?: string; expired?: boolean; retention?: string; as?: string; reason?: string }) => {
+      const bySubject = opts.email !== undefined || opts.customerId !== undefined;
+      if (bySubject === Boolean(opts.expired)) throw new UsageError('give either --email/--customer-id (one subject) or --expired');
+      const principal = requireText(opts.as, '--as');
+      if (opts.expired) {
+        const retention = loadRetention(opts.retention ?? process.env.AUDITLINE_RETENTION_FILE);
+        const retentionDays = retentionDaysFor(retention, 'pii');
+        const result = await withErasureDeps((deps) => expireKeys(deps, { retentionDays, principal }));
+        process.stdout.write(`expired ${result.keys} key(s) of ${result.subjects} subject(s) older than ${retentionDays} days; ${result.held} expired key(s) kept under legal hold\n`);
+        return;
+      }
+      const reason = requireText(opts.reason, '--reason');
+      const selector = { ...(opts.email !== undefined ? { email: requireText(opts.email, '--email') } : {}), ...(opts.customerId !== undefined ? { customerId: requireText(opts.customerId, '--customer-id') } : {}) };
+      try {
+        const results = await withErasureDeps((deps) => eraseSubjects(deps, { ...selector, principal, reason }));
+        for (const r of results) {
+          process.stdout.write(`erased subject ${r.subject}: ${r.keyIds.length} key(s) destroyed${r.keyIds.length > 0 ? ` (${r.keyIds.join(', ')})` : ''}\n`);
+        }
+        say('every stored copy of these subjects\' PII is now undecryptable; the erasure is recorded in the erasures table');
+      } catch (err) {
+        if (!isAuditlineError(err, 'SUBJECT_ON_LEGAL_HOLD')) throw err;
+        say(`erasure refused: ${err.message}`);
+        process.exitCode = ERASE_EXIT.legalHold;
+      }
+    });
+
+  program
+    .command('legal-hold')
+    .description("put a data subject under legal hold (its keys neither expire nor can be erased), or release it")
+    .option('--email <address>', "the subject's e-mail address")
+    .option('--customer-id <id>', "the subject's customer id")
+    .option('--release', 'release the hold instead of setting it')
+    .option('--as <principal>', 'who sets the hold, recorded')
+    .option('--reason <text>', 'why, e.g. the case number, recorded')
+    .action(async (opts: { email?: string; customerId?: string; release?: boolean; as?: string; reason?: string }) => {
+      if (opts.email === undefined && opts.customerId === undefined) throw new UsageError('name the subject with --email and/or --customer-id');
+      const principal = requireText(opts.as, '--as');
+      const reason = requireText(opts.reason, '--reason');
+      const subjects = await withErasureDeps((deps) =>
+        setLegalHold(deps, { ...(opts.email !== undefined ? { email: opts.email } : {}), ...(opts.customerId !== undefined ? { customerId: opts.customerId } : {}), hold: !opts.release, principal, reason }),
+      );
+      process.stdout.write(`${opts.release ? 'released' : 'set'} legal hold on subject(s) ${subjects.join(', ')}\n`);
+    });
+}

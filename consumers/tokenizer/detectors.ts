@@ -1,0 +1,89 @@
+/**
+ * Detectors of personal data in free text (error messages, branch reasons,
+ * string values inside JSON payloads): e-mail addresses and phone numbers.
+ *
+ * Phone numbers are recognised only in shapes people write them in
+ * (international `+…`, North American `(555) 123-4567`, national numbers
+ * with a leading 0 and separators, or any 8-15 digit number right after a
+ * word like "phone" or "tel"), so that ids, UUIDs, amounts, dates, times,
+ * IP and version numbers are not taken for phone numbers. A bare digit
+ * string without such context is never a phone number here: the cost is a
+ * missed `5551234567` in prose, the gain is no tokenized order numbers.
+ */
+export type DetectionKind = 'email' | 'phone';
+export const DETECTION_KINDS: readonly DetectionKind[] = ['email', 'phone'];
+
+export interface Detection {
+  kind: DetectionKind;
+  /** Offsets into the text, `end` exclusive. */
+  start: number;
+  end: number;
+}
+
+const LABEL = String.raw`[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?`;
+const EMAIL = new RegExp(String.raw`(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:${LABEL}\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])`, 'g');
+/** A whole value that is an e-mail address. */
+export const EMAIL_EXACT = new RegExp(String.raw`^[A-Za-z0-9._%+-]{1,64}@(?:${LABEL}\.)+[A-Za-z]{2,24}$`);
+
+// Boundaries shared by the phone shapes: not glued to letters, digits or id punctuation.
+const BEFORE = String.raw`(?<![\w+\-./:#@])`;
+const AFTER = String.raw`(?![\w@]|[\-./:]\d)`;
+const PHONE_SHAPES: RegExp[] = [
+  // International: +CC then groups, e.g. +49 30 1234 5678, +1-555-123-4567, +44 (0)20 7946 0958.
+  new RegExp(String.raw`${BEFORE}\+\d{1,3}(?:[ .\-]?\(?\d{1,5}\)?){2,6}${AFTER}`, 'g'),
+  // North American: (555) 123-4567, 555-123-4567, 555.123.4567, 555 123 4567.
+  new RegExp(String.raw`${BEFORE}(?:\(\d{3}\)[ ]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}${AFTER}`, 'g'),
+  // National with trunk prefix 0 and separators: 030 1234567, 0171-1234567, 020 7946 0958, 06 12 34 56 78.
+  new RegExp(String.raw`${BEFORE}0\d{1,4}(?:[ /\-]\d{2,8}){1,4}${AFTER}`, 'g'),
+];
+/** A bare number right after a phone word: "phone 5551234567", "tel: 030-1234567". */
+const PHONE_CONTEXT = /\b(?:phone|tel|telephone|mobile|cell|fax|whatsapp|sms|call)\b[^0-9+\n]{0,12}(\+?\d[\d .\-()]{6,20}\d)(?![\w@]|[\-./:]\d)/gi;
+const DATE_LIKE = /^\d{1,4}[ ./\-]\d{1,2}[ ./\-]\d{1,4}$/;
+
+/** Digits of a phone number with its leading `+`, e.g. `+4930123456`. */
+export function phoneDigits(text: string): string {
+  return `${text.trim().startsWith('+') ? '+' : ''}${text.replace(/\D/g, '')}`;
+}
+
+function plausiblePhone(candidate: string): boolean {
+  const digits = candidate.replace(/\D/g, '').length;
+  if (digits < 8 || digits > 15) return false;
+  if (DATE_LIKE.test(candidate.trim())) return false;
+  return true;
+}
+
+/** True when the whole value is a phone number in one of the recognised shapes. */
+export function isPhoneNumber(value: string): boolean {
+  const v = value.trim();
+  if (v.length > 40) return false;
+  return detectPii(v, new Set(['phone'])).some((d) => d.start === 0 && d.end === v.length);
+}
+
+/**
+ * Spans of e-mail addresses and phone numbers in `text`, sorted, never
+ * overlapping (an e-mail address wins over digits inside it; of two
+ * overlapping phone matches the longer one is kept).
+ */
+export function detectPii(text: string, kinds: ReadonlySet<DetectionKind> = new Set(DETECTION_KINDS)): Detection[] {
+  // Cheap pre-checks: most text holds neither an @ nor a run of digits.
+  const found: Detection[] = [];
+  if (kinds.has('email') && text.includes('@')) {
+    for (const m of text.matchAll(EMAIL)) found.push({ kind: 'email', start: m.index, end: m.index + m[0].length });
+  }
+  if (kinds.has('phone') && /\d{2}/.test(text)) {
+    const phones: Detection[] = [];
+    for (const shape of PHONE_SHAPES) {
+      for (const m of text.matchAll(shape)) {
+        if (plausiblePhone(m[0])) phones.push({ kind: 'phone', start: m.index, end: m.index + m[0].length });
+      }
+    }
+    for (const m of text.matchAll(PHONE_CONTEXT)) {
+      const number = m[1]!;
+      const start = m.index + m[0].length - number.length;
+      if (plausiblePhone(number)) phones.push({ kind: 'phone', start, end: start + number.length });
+    }
+    phones.sort((a, b) => a.start - b.start || b.end - a.end);
+    for (const p of phones) if (!found.some((f) => f.start < p.end && p.start < f.end)) found.push(p);
+  }
+  return found.sort((a, b) => a.start - b.start);
+}

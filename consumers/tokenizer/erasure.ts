@@ -1,0 +1,141 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { AuditlineError } from '../../core/errors.js';
+import type { TokenizerAuditLog } from './audit-log.js';
+import { chCall, chTime, database, selectRows } from './clickhouse.js';
+import type { TokenKey } from './crypto.js';
+import type { ExecutionSubjects } from './execution-subjects.js';
+import type { SubjectKeyStore } from './key-store.js';
+import { subjectId } from './tokenize-event.js';
+
+export interface ErasureDeps {
+  client: ClickHouseClient;
+  database: string;
+  tokenKey: TokenKey;
+  keys: Pick<SubjectKeyStore, 'keyIdsOf' | 'deleteKeys'>;
+  executions: Pick<ExecutionSubjects, 'deleteSubject'>;
+  log: Pick<TokenizerAuditLog, 'recordErasures'>;
+  now?: () => number;
+}
+
+/** How a data subject is named on the command line. */
+export interface SubjectSelector {
+  email?: string;
+  customerId?: string;
+}
+
+/** Subject ids (`email:…`, `id:…`) of a selector, as the tokenizer derives them. */
+export function subjectIdsOf(selector: SubjectSelector): string[] {
+  const ids = [selector.email !== undefined ? subjectId('email', selector.email) : undefined, selector.customerId !== undefined ? subjectId('id', selector.customerId) : undefined];
+  return ids.filter((id): id is string => id !== undefined);
+}
+
+export interface ErasureResult {
+  /** Subject token. */
+  subject: string;
+  keyIds: string[];
+  at: number;
+}
+
+/**
+ * Erases data subjects by destroying their keys (crypto-shredding): every
+ * stored copy of their PII (audit.events, hot store, archive) stays as
+ * ciphertext nobody can decrypt. Refused with SUBJECT_ON_LEGAL_HOLD when a
+ * subject is under legal hold. The keys and the execution mappings are
+ * physically deleted (synchronous mutations), then one erasure record per
+ * subject is appended (who, when, subject token, key ids, reason), also
+ * when the subject had no keys (the request is on record).
+ */
+export async function eraseSubjects(deps: ErasureDeps, request: SubjectSelector & { principal: string; reason: string }): Promise<ErasureResult[]> {
+  const subjects = subjectIdsOf(request).map((id) => deps.tokenKey.subject(id));
+  if (subjects.length === 0) throw new AuditlineError('CONFIG_INVALID', 'name the data subject: --email and/or --customer-id');
+  const held = await heldSubjects(deps.client, deps.database, subjects);
+  if (held.size > 0) {
+    throw new AuditlineError('SUBJECT_ON_LEGAL_HOLD', `the data subject is under legal hold; release the hold (\`auditline legal-hold --release\`) before erasing`, {
+      details: { subjects: held.size },
+    });
+  }
+  const results: ErasureResult[] = [];
+  for (const subject of subjects) {
+    const keyIds = await deps.keys.keyIdsOf(subject);
+    await deps.keys.deleteKeys({ subject });
+    await deps.executions.deleteSubject(subject);
+    const left = await deps.keys.keyIdsOf(subject);
+    if (left.length > 0) throw new AuditlineError('CLICKHOUSE_UNAVAILABLE', `${left.length} keys of the subject are still present after the delete mutation`, { retriable: true });
+    results.push({ subject, keyIds, at: (deps.now ?? Date.now)() });
+  }
+  await deps.log.recordErasures(results.map((r) => ({ at: r.at, kind: 'request', principal: request.principal, subject: r.subject, keyIds: r.keyIds, reason: request.reason })));
+  return results;
+}
+
+export interface ExpiryResult {
+  /** Subjects whose keys expired. */
+  subjects: number;
+  keys: number;
+  /** Expired keys kept because their subject is under legal hold. */
+  held: number;
+}
+
+/**
+ * Destroys every key created more than `retentionDays` ago (the GDPR
+ * retention of retentionDaysFor(settings, 'pii')) unless its subject is
+ * under legal hold, and appends one erasure record (kind `expiry`) per
+ * subject. Run it daily (`npx auditline erase --expired`); running it again
+ * finds nothing new.
+ */
+export async function expireKeys(deps: ErasureDeps, options: { retentionDays: number; principal: string }): Promise<ExpiryResult> {
+  const db = database(deps.database);
+  const now = (deps.now ?? Date.now)();
+  const cutoff = now - options.retentionDays * 86_400_000;
+  const rows = await selectRows<{ subject: string; key_id: string; held: number | string }>(
+    deps.client,
+    'finding expired subject keys',
+    `SELECT k.subject AS subject, k.key_id AS key_id, k.subject IN (${heldSubquery(db)}) AS held
+     FROM ${db}.subject_keys AS k WHERE k.created_at < fromUnixTimestamp64Milli({cutoff:Int64})`,
+    { cutoff },
+  );
+  const expired = rows.filter((r) => Number(r.held) === 0);
+  const bySubject = new Map<string, string[]>();
+  for (const r of expired) bySubject.set(r.subject, [...(bySubject.get(r.subject) ?? []), r.key_id]);
+  if (expired.length > 0) {
+    await deps.keys.deleteKeys({ keyIds: expired.map((r) => r.key_id) });
+    await deps.log.recordErasures(
+      [...bySubject].map(([subject, keyIds]) => ({ at: now, kind: 'expiry' as const, principal: options.principal, subject, keyIds, reason: `older than the GDPR retention of ${options.retentionDays} days` })),
+    );
+  }
+  return { subjects: bySubject.size, keys: expired.length, held: rows.length - expired.length };
+}
+
+/** Puts subjects under legal hold (their keys neither expire nor can be erased) or releases them; appended to `subject_legal_holds`. */
+export async function setLegalHold(
+  deps: Pick<ErasureDeps, 'client' | 'database' | 'tokenKey' | 'now'>,
+  request: SubjectSelector & { hold: boolean; principal: string; reason: string },
+): Promise<string[]> {
+  const db = database(deps.database);
+  const subjects = subjectIdsOf(request).map((id) => deps.tokenKey.subject(id));
+  if (subjects.length === 0) throw new AuditlineError('CONFIG_INVALID', 'name the data subject: --email and/or --customer-id');
+  const at = chTime((deps.now ?? Date.now)());
+  await chCall('writing the legal hold', () =>
+    deps.client.insert({
+      table: `${db}.subject_legal_holds`,
+      values: subjects.map((subject) => ({ subject, hold: request.hold, set_at: at, principal: request.principal, reason: request.reason })),
+      format: 'JSONEachRow',
+    }),
+  );
+  return subjects;
+}
+
+/** Subjects among `subjects` whose latest legal-hold entry holds them. */
+export async function heldSubjects(client: ClickHouseClient, databaseName: string, subjects: readonly string[]): Promise<Set<string>> {
+  const db = database(databaseName);
+  const rows = await selectRows<{ subject: string }>(
+    client,
+    'reading legal holds',
+    `SELECT subject FROM ${db}.subject_legal_holds WHERE subject IN {subjects:Array(String)} GROUP BY subject HAVING argMax(hold, set_at) = 1`,
+    { subjects: [...subjects] },
+  );
+  return new Set(rows.map((r) => r.subject));
+}
+
+function heldSubquery(db: string): string {
+  return `SELECT subject FROM ${db}.subject_legal_holds GROUP BY subject HAVING argMax(hold, set_at) = 1`;
+}

@@ -1,0 +1,173 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { chCall, chTime, database, selectRows } from './clickhouse.js';
+import { newDataKey, newKeyId } from './crypto.js';
+import type { KeyWrapper } from './key-wrapper.js';
+
+/** An unwrapped data encryption key of one data subject. */
+export interface SubjectKey {
+  /** Subject token (HMAC of the subject id), never the subject's identifier. */
+  subject: string;
+  keyId: string;
+  key: KeyObject;
+  /** Epoch ms. */
+  createdAt: number;
+}
+
+export interface SubjectKeyStoreOptions {
+  /** How long a key looked up or created stays in memory before the store is asked again. */
+  cacheTtlMs: number;
+  /** A key encrypts new values only while younger than this; then a new key is made (see docs/tokenizer.md, "Expiry"). */
+  rotationMs: number;
+  now?: () => number;
+  /** Told about cache hits and misses and created keys (metrics). */
+  onLookup?: (hits: number, misses: number, created: number) => void;
+}
+
+interface KeyRow {
+  subject: string;
+  key_id: string;
+  wrapped_key: string;
+  created_ms: string | number;
+}
+
+/**
+ * The per-data-subject keys in ClickHouse (`subject_keys`): each row a DEK
+ * wrapped by the master key (KeyWrapper), keyed by the subject token. Keys
+ * in use are cached in memory for `cacheTtlMs`. A subject may have several
+ * keys (rotation, or two instances creating one at the same time); every
+ * ciphertext names the key it used. Deleting a subject's rows makes all of
+ * its ciphertexts unreadable (crypto-shredding).
+ */
+export class SubjectKeyStore {
+  private readonly db: string;
+  private readonly cache = new Map<string, { key: SubjectKey; fetchedAt: number }>();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly client: ClickHouseClient,
+    databaseName: string,
+    /** Needed to create and unwrap keys; erasure and expiry work without it. */
+    private readonly wrapperOrNone: KeyWrapper | undefined,
+    private readonly options: SubjectKeyStoreOptions,
+  ) {
+    this.db = database(databaseName);
+    this.now = options.now ?? Date.now;
+  }
+
+  private get wrapper(): KeyWrapper {
+    if (!this.wrapperOrNone) throw new Error('this SubjectKeyStore has no KeyWrapper: it can delete keys but not create or unwrap them');
+    return this.wrapperOrNone;
+  }
+
+  /**
+   * The key each subject's new values are encrypted with: a cached one, the
+   * oldest stored key still within the rotation window (so that instances
+   * converge on one), or a new one, stored before it is returned (a
+   * ciphertext never exists without its key having been written).
+   */
+  async activeKeys(subjects: Iterable<string>): Promise<Map<string, SubjectKey>> {
+    const now = this.now();
+    const out = new Map<string, SubjectKey>();
+    const missing: string[] = [];
+    for (const subject of new Set(subjects)) {
+      const hit = this.cache.get(subject);
+      if (hit && hit.fetchedAt + this.options.cacheTtlMs > now && hit.key.createdAt + this.options.rotationMs > now) out.set(subject, hit.key);
+      else missing.push(subject);
+    }
+    let created = 0;
+    if (missing.length > 0) {
+      const rows = await selectRows<KeyRow>(
+        this.client,
+        'looking up subject keys',
+        `SELECT subject, key_id, wrapped_key, toUnixTimestamp64Milli(created_at) AS created_ms
+         FROM ${this.db}.subject_keys
+         WHERE subject IN {subjects:Array(String)} AND wrap_key_id = {wrap:String} AND created_at > fromUnixTimestamp64Milli({since:Int64})
+         ORDER BY subject, created_at, key_id`,
+        { subjects: missing, wrap: this.wrapper.keyId, since: now - this.options.rotationMs },
+      );
+      for (const row of rows) {
+        if (out.has(row.subject)) continue;
+        const key = await this.unwrapRow(row).catch(() => undefined);
+        if (key) out.set(row.subject, key);
+      }
+      const fresh = missing.filter((s) => !out.has(s));
+      if (fresh.length > 0) {
+        const made = await Promise.all(fresh.map((subject) => this.newKey(subject, now)));
+        await chCall('storing new subject keys', () =>
+          this.client.insert({ table: `${this.db}.subject_keys`, values: made.map((m) => m.row), format: 'JSONEachRow' }),
+        );
+        for (const m of made) out.set(m.key.subject, m.key);
+        created = made.length;
+      }
+      for (const subject of missing) this.cache.set(subject, { key: out.get(subject)!, fetchedAt: now });
+    }
+    this.options.onLookup?.(out.size - missing.length, missing.length, created);
+    return out;
+  }
+
+  /**
+   * Keys by id, unwrapped, for decryption. Ids that are absent (erased,
+   * expired, never written) or do not unwrap are missing from the result.
+   */
+  async keysById(keyIds: readonly string[]): Promise<Map<string, SubjectKey>> {
+    const out = new Map<string, SubjectKey>();
+    if (keyIds.length === 0) return out;
+    const rows = await selectRows<KeyRow>(
+      this.client,
+      'looking up subject keys by id',
+      `SELECT subject, key_id, wrapped_key, toUnixTimestamp64Milli(created_at) AS created_ms
+       FROM ${this.db}.subject_keys WHERE key_id IN {ids:Array(String)}`,
+      { ids: [...new Set(keyIds)] },
+    );
+    for (const row of rows) {
+      const key = await this.unwrapRow(row).catch(() => undefined);
+      if (key) out.set(row.key_id, key);
+    }
+    return out;
+  }
+
+  /** Ids of every stored key of a subject. */
+  async keyIdsOf(subject: string): Promise<string[]> {
+    const rows = await selectRows<{ key_id: string }>(this.client, 'listing subject keys', `SELECT key_id FROM ${this.db}.subject_keys WHERE subject = {subject:String} ORDER BY created_at`, {
+      subject,
+    });
+    return rows.map((r) => r.key_id);
+  }
+
+  /**
+   * Physically deletes keys: an ALTER TABLE … DELETE mutation that waits
+   * until the rewritten parts replaced the old ones (mutations_sync = 2),
+   * so the rows are gone from every replica, not flagged. Old parts are
+   * removed from disk after the table's old_parts_lifetime (30 s).
+   */
+  async deleteKeys(where: { subject: string } | { keyIds: readonly string[] }): Promise<void> {
+    if ('keyIds' in where && where.keyIds.length === 0) return;
+    const [condition, params] = 'subject' in where ? ['subject = {subject:String}', { subject: where.subject }] : ['key_id IN {ids:Array(String)}', { ids: [...where.keyIds] }];
+    await chCall('deleting subject keys', () =>
+      this.client.command({ query: `ALTER TABLE ${this.db}.subject_keys DELETE WHERE ${condition}`, query_params: params, clickhouse_settings: { mutations_sync: '2' } }),
+    );
+    if ('subject' in where) this.cache.delete(where.subject);
+    else for (const [subject, entry] of this.cache) if (where.keyIds.includes(entry.key.keyId)) this.cache.delete(subject);
+  }
+
+  /** Drops a subject from the in-memory cache. */
+  forget(subject: string): void {
+    this.cache.delete(subject);
+  }
+
+  private async newKey(subject: string, now: number): Promise<{ key: SubjectKey; row: Record<string, string> }> {
+    const dek = newDataKey();
+    const keyId = newKeyId();
+    const wrapped = await this.wrapper.wrap(dek, `${subject}/${keyId}`);
+    return {
+      key: { subject, keyId, key: createSecretKey(dek), createdAt: now },
+      row: { subject, key_id: keyId, wrapped_key: wrapped.toString('base64'), wrap_key_id: this.wrapper.keyId, created_at: chTime(now) },
+    };
+  }
+
+  private async unwrapRow(row: KeyRow): Promise<SubjectKey> {
+    const dek = await this.wrapper.unwrap(Buffer.from(row.wrapped_key, 'base64'), `${row.subject}/${row.key_id}`);
+    return { subject: row.subject, keyId: row.key_id, key: createSecretKey(dek), createdAt: Number(row.created_ms) };
+  }
+}

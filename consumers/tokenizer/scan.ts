@@ -1,0 +1,247 @@
+import type { KeyObject } from 'node:crypto';
+import { piiAad, sealValues, type TokenKey } from './crypto.js';
+import { detectPii, type DetectionKind } from './detectors.js';
+import { maskString, maskValue } from './mask.js';
+import { inlineMarker, isProtectedValue, PII_KEY, splitMarkers, type PiiToken } from './pii-format.js';
+
+/** What counts as PII in a field. */
+export interface ScanOptions {
+  /** Lower-cased JSON key names whose values are PII at any depth. */
+  piiFields: ReadonlySet<string>;
+  /** Free-text detectors to run on text and on JSON strings and keys. */
+  detectors: ReadonlySet<DetectionKind>;
+  /** True when the producer already hashed or masked the values of PII keys (header auditline-pii-mode): leave them. */
+  keyedValuesProtected: boolean;
+}
+
+/** One PII value found by a scan; sealing gives it its token. */
+export class PiiSlot {
+  token: PiiToken | undefined;
+  mask: unknown;
+
+  constructor(
+    readonly value: unknown,
+    /** JSON key or detector kind. */
+    readonly field: string,
+    /** True for a detection inside text (rendered as an inline marker). */
+    readonly inline: boolean,
+  ) {}
+}
+
+/** Text with detected values cut out. */
+class TextParts {
+  constructor(readonly parts: readonly (string | PiiSlot)[]) {}
+
+  render(): string {
+    return this.parts.map((p) => (typeof p === 'string' ? p : inlineMarker(String(p.mask), p.token!))).join('');
+  }
+}
+
+/** A JSON object with at least one key that holds PII. */
+class KeyedObject {
+  constructor(readonly entries: readonly [string | TextParts, unknown][]) {}
+}
+
+/** A field with PII in it: its slots, and how to write it once they are sealed. */
+export interface FieldScan {
+  slots: PiiSlot[];
+  render(): string;
+}
+
+/**
+ * Finds the PII of one pii-tagged field. Text that parses as a JSON object
+ * or array is walked: values of PII keys (any type, any depth) become one
+ * slot each, strings and keys are run through the detectors; other text is
+ * free text for the detectors. Values already protected (`{"$pii": …}`,
+ * inline markers) are left alone. Null when the field holds no PII: it is
+ * then written back byte for byte.
+ */
+export function scanField(text: string, options: ScanOptions): FieldScan | null {
+  const slots: PiiSlot[] = [];
+  const first = text.trimStart()[0];
+  if (first === '{' || first === '[') {
+    let parsed: unknown;
+    let isJson = true;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      isJson = false;
+    }
+    if (isJson) {
+      const scanned = scanJson(parsed, options, slots);
+      return slots.length === 0 ? null : { slots, render: () => JSON.stringify(materialize(scanned)) };
+    }
+  }
+  const scanned = scanText(text, options, slots);
+  return scanned === null ? null : { slots, render: () => scanned.render() };
+}
+
+function scanText(text: string, options: ScanOptions, slots: PiiSlot[]): TextParts | null {
+  if (text.length === 0) return null;
+  const parts: (string | PiiSlot)[] = [];
+  let found = false;
+  for (const part of splitMarkers(text)) {
+    if (part.marker) {
+      parts.push(part.text);
+      continue;
+    }
+    let at = 0;
+    for (const span of textSpans(part.text, options)) {
+      if (span.start > at) parts.push(part.text.slice(at, span.start));
+      const slot = new PiiSlot(part.text.slice(span.start, span.end), span.field, true);
+      slots.push(slot);
+      parts.push(slot);
+      at = span.end;
+      found = true;
+    }
+    if (at < part.text.length) parts.push(part.text.slice(at));
+  }
+  return found ? new TextParts(parts) : null;
+}
+
+const KEY_IN_TEXT = /"([A-Za-z0-9_.$-]{1,100})"\s*:\s*/g;
+
+/**
+ * PII spans of plain text: values of PII keys written as JSON inside the
+ * text (a truncated payload's preview, an error message quoting a request
+ * body), then the detectors on what is left. A quoted value's span is the
+ * text between the quotes, so its token equals the token of the same value
+ * elsewhere; an object, array or number is taken up to its end (or the end
+ * of the text, when it was cut).
+ */
+function textSpans(text: string, options: ScanOptions): { start: number; end: number; field: string }[] {
+  const spans: { start: number; end: number; field: string }[] = [];
+  if (!options.keyedValuesProtected && options.piiFields.size > 0 && text.includes('"')) {
+    for (const m of text.matchAll(KEY_IN_TEXT)) {
+      if (!options.piiFields.has(m[1]!.toLowerCase())) continue;
+      const start = m.index + m[0].length;
+      if (spans.length > 0 && start < spans[spans.length - 1]!.end) continue;
+      const span = jsonValueSpan(text, start);
+      if (span && span.end > span.start) spans.push({ ...span, field: m[1]! });
+    }
+  }
+  if (options.detectors.size > 0) {
+    let at = 0;
+    const gaps = [...spans.map((s) => [s.start, s.end] as const), [text.length, text.length] as const];
+    for (const [gapEnd, next] of gaps) {
+      for (const d of detectPii(text.slice(at, gapEnd), options.detectors)) spans.push({ start: at + d.start, end: at + d.end, field: d.kind });
+      at = next;
+    }
+  }
+  return spans.sort((a, b) => a.start - b.start);
+}
+
+/** Span of the JSON value starting at `start` (inside the quotes for a string); undefined for null, true, false. */
+function jsonValueSpan(text: string, start: number): { start: number; end: number } | undefined {
+  const c = text[start];
+  if (c === '"') {
+    let i = start + 1;
+    while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+    return { start: start + 1, end: Math.min(i, text.length) };
+  }
+  if (c === '{' || c === '[') {
+    let depth = 0;
+    let inString = false;
+    for (let i = start; i < text.length; i++) {
+      const ch = text[i];
+      if (inString) {
+        if (ch === '\\') i++;
+        else if (ch === '"') inString = false;
+      } else if (ch === '"') inString = true;
+      else if (ch === '{' || ch === '[') depth++;
+      else if ((ch === '}' || ch === ']') && --depth === 0) return { start, end: i + 1 };
+    }
+    return { start, end: text.length };
+  }
+  const literal = /^-?[0-9][0-9.eE+-]*/.exec(text.slice(start, start + 64));
+  return literal ? { start, end: start + literal[0].length } : undefined;
+}
+
+/** Returns `value` itself when nothing in it is PII, else a tree with slots. */
+function scanJson(value: unknown, options: ScanOptions, slots: PiiSlot[]): unknown {
+  if (typeof value === 'string') return scanText(value, options, slots) ?? value;
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    let changed = false;
+    const out = value.map((v) => {
+      const s = scanJson(v, options, slots);
+      if (s !== v) changed = true;
+      return s;
+    });
+    return changed ? out : value;
+  }
+  if (isProtectedValue(value)) return value;
+  let changed = false;
+  let keysChanged = false;
+  const entries: [string | TextParts, unknown][] = [];
+  for (const [k, v] of Object.entries(value)) {
+    const key = scanText(k, options, slots) ?? k;
+    if (key !== k) keysChanged = true;
+    let out: unknown;
+    if (options.piiFields.has(k.toLowerCase())) {
+      const leave = v === null || v === '' || isProtectedValue(v) || options.keyedValuesProtected;
+      out = leave ? v : new PiiSlot(v, k, false);
+      if (!leave) slots.push(out as PiiSlot);
+    } else {
+      out = scanJson(v, options, slots);
+    }
+    if (out !== v) changed = true;
+    entries.push([key, out]);
+  }
+  if (keysChanged) return new KeyedObject(entries);
+  return changed ? Object.fromEntries(entries as [string, unknown][]) : value;
+}
+
+/** The plain JSON value of a scanned tree, once its slots are sealed. */
+function materialize(value: unknown): unknown {
+  if (value instanceof PiiSlot) return { [PII_KEY]: { ...value.token!, m: value.mask } };
+  if (value instanceof TextParts) return value.render();
+  if (value instanceof KeyedObject) {
+    return Object.fromEntries(value.entries.map(([k, v]) => [typeof k === 'string' ? k : k.render(), materialize(v)]));
+  }
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(materialize);
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, materialize(v)]));
+}
+
+/** What sealing one field needs. */
+export interface SealContext {
+  tokenKey: TokenKey;
+  keyId: string;
+  key: KeyObject;
+  executionId: string;
+  /** Tokens computed so far (normalized value → token), shared across a batch. */
+  tokenCache?: Map<unknown, string>;
+}
+
+/**
+ * Gives every slot of one field its token, mask and position, and encrypts
+ * all their values in one AES-GCM call (one bundle per field and subject
+ * key); the first slot carries the ciphertext.
+ */
+export function sealSlots(slots: readonly PiiSlot[], ctx: SealContext): void {
+  if (slots.length === 0) return;
+  const c = sealValues(ctx.key, slots.map((s) => s.value), piiAad(ctx.keyId, ctx.executionId));
+  slots.forEach((slot, i) => {
+    slot.mask = slot.inline ? maskString(String(slot.value)) : maskValue(slot.value);
+    slot.token = {
+      v: 1,
+      t: tokenOf(slot.value, ctx),
+      f: slot.field,
+      k: ctx.keyId,
+      ...(i === 0 ? { c } : {}),
+      ...(slots.length > 1 ? { i } : {}),
+    };
+  });
+}
+
+function tokenOf(value: unknown, ctx: SealContext): string {
+  if (typeof value !== 'string' || !ctx.tokenCache) return ctx.tokenKey.token(value);
+  let token = ctx.tokenCache.get(value);
+  if (token === undefined) {
+    token = ctx.tokenKey.token(value);
+    if (ctx.tokenCache.size > 50_000) ctx.tokenCache.clear();
+    ctx.tokenCache.set(value, token);
+  }
+  return token;
+}

@@ -1,0 +1,171 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Admin } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import { createClickHouse } from '../../core/clients/clickhouse.js';
+import { createKafka } from '../../core/clients/kafka.js';
+import { AuditlineError, errorMessage, isAuditlineError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import { BatchConsumer, ConsumerMetrics, DlqPublisher, retryRetriable, type ManagedService, type ReadinessReport } from '../../core/service/index.js';
+import { AuditEventCodec, RegistryClient } from '../../schemas/index.js';
+import { checkTokenizerTables } from './clickhouse.js';
+import type { TokenizerConfig } from './config.js';
+import { TokenKey } from './crypto.js';
+import { ExecutionSubjects } from './execution-subjects.js';
+import { createTokenizerHandler } from './handler.js';
+import { LocalKeyWrapper, type KeyWrapper } from './key-wrapper.js';
+import { SubjectKeyStore } from './key-store.js';
+import { TokenizerMetrics } from './metrics.js';
+import { piiFieldPaths } from './tokenize-event.js';
+import { PartitionTransactions } from './transactions.js';
+
+/**
+ * The tokenizer service: audit.raw -> audit.events, exactly once. Wires the
+ * codecs, the key store, the per-partition transactional producers and the
+ * handler into the shared batch consumer (handler-managed commits), and
+ * reports readiness (group joined, ClickHouse answering).
+ */
+export class TokenizerService implements ManagedService {
+  readonly consumerMetrics: ConsumerMetrics;
+  readonly failed: Promise<Error>;
+  private readonly kafka: ReturnType<typeof createKafka>;
+  private readonly clickhouse: ClickHouseClient;
+  private readonly admin: Admin;
+  private readonly encoder: AuditEventCodec;
+  private readonly transactions: PartitionTransactions;
+  private readonly consumer: BatchConsumer;
+
+  constructor(
+    private readonly config: TokenizerConfig,
+    private readonly deps: { logger: Logger; registry: Registry; wrapper?: KeyWrapper },
+  ) {
+    const { runtime, endpoints } = config;
+    this.kafka = createKafka(endpoints.kafka, deps.logger);
+    this.admin = this.kafka.admin();
+    this.clickhouse = createClickHouse(endpoints.clickhouse, { requestTimeoutMs: config.clickhouseTimeoutMs });
+    const metrics = new TokenizerMetrics(deps.registry);
+    this.consumerMetrics = new ConsumerMetrics(deps.registry, runtime.service);
+    const registry = new RegistryClient(endpoints.registry);
+    this.encoder = new AuditEventCodec(registry, config.eventsTopic);
+    const keys = new SubjectKeyStore(this.clickhouse, config.database, deps.wrapper ?? new LocalKeyWrapper(config.keys.masterKey), {
+      cacheTtlMs: config.keyCacheTtlMs,
+      rotationMs: config.keyRotationMs,
+      onLookup: (hits, misses, created) => metrics.keyLookup(hits, misses, created),
+    });
+    this.transactions = new PartitionTransactions({
+      kafka: this.kafka,
+      admin: this.admin,
+      sourceTopic: runtime.sourceTopic,
+      groupId: runtime.groupId,
+      transactionalIdPrefix: config.transactionalIdPrefix,
+      transactionTimeoutMs: config.transactionTimeoutMs,
+      logger: deps.logger,
+      metrics,
+    });
+    const dlq = new DlqPublisher(this.kafka, { topic: runtime.dlqTopic, service: runtime.service });
+    const handler = createTokenizerHandler({
+      codec: new AuditEventCodec(registry, runtime.sourceTopic),
+      encoder: this.encoder,
+      keys,
+      executions: new ExecutionSubjects(this.clickhouse, config.database, config.executionCacheSize),
+      tokenKey: new TokenKey(config.keys.tokenKey),
+      policy: {
+        piiFields: new Set(config.piiFields),
+        detectors: new Set(config.detectors),
+        subjectEmailField: config.subjectEmailField,
+        ...(config.subjectIdField ? { subjectIdField: config.subjectIdField } : {}),
+      },
+      paths: piiFieldPaths(),
+      transactions: this.transactions,
+      dlq,
+      eventsTopic: config.eventsTopic,
+      metrics,
+    });
+    this.consumer = new BatchConsumer({
+      kafka: this.kafka,
+      settings: runtime,
+      handler,
+      dlq,
+      metrics: this.consumerMetrics,
+      logger: deps.logger,
+      commitMode: 'handler',
+      sessionTimeoutMs: config.sessionTimeoutMs,
+      onAssignment: (assignment) => this.transactions.assign(assignment[runtime.sourceTopic] ?? []),
+    });
+    this.failed = this.consumer.failed;
+  }
+
+  /**
+   * Waits (with backoff) until ClickHouse, the registry and Kafka answer,
+   * fails fast when the tables or topics are missing (`auditline setup`),
+   * registers the event schema under the events topic, then joins the group.
+   */
+  async start(signal: AbortSignal): Promise<void> {
+    const { logger } = this.deps;
+    const { runtime } = this.config;
+    logger.info(
+      { topic: runtime.sourceTopic, events: this.config.eventsTopic, dlq: runtime.dlqTopic, group: runtime.groupId, database: this.config.database, batchSize: runtime.batchSize },
+      'tokenizer starting',
+    );
+    const untilReady = <T>(what: string, fn: () => Promise<T>) =>
+      retryRetriable(fn, {
+        backoff: runtime.retry,
+        signal,
+        isRetriable: (err) => isAuditlineError(err) && err.retriable,
+        onRetry: (err, attempt, delayMs) => logger.warn({ attempt, delayMs, err: errorMessage(err) }, `${what} not reachable yet; retrying`),
+      });
+    await untilReady('ClickHouse', () => checkTokenizerTables(this.clickhouse, this.config.database));
+    await untilReady('Kafka', () => this.checkTopics());
+    await untilReady('schema registry', () => this.encoder.init());
+    await this.consumer.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.stop().catch((err: unknown) => this.deps.logger.warn({ err: errorMessage(err) }, 'consumer stop failed'));
+    await this.transactions.close();
+    await this.admin.disconnect().catch(() => undefined);
+    await this.clickhouse.close();
+  }
+
+  async readiness(): Promise<ReadinessReport> {
+    const kafka = this.consumer.isJoined;
+    const clickhouse = await ping(this.clickhouse);
+    const ready = kafka && clickhouse;
+    this.consumerMetrics.setReady(ready);
+    return {
+      ready,
+      checks: {
+        kafka: kafka ? { ok: true } : { ok: false, detail: `not a member of consumer group ${this.config.runtime.groupId}` },
+        clickhouse: clickhouse ? { ok: true } : { ok: false, detail: 'ClickHouse does not answer a ping' },
+      },
+    };
+  }
+
+  private async checkTopics(): Promise<void> {
+    const { sourceTopic, dlqTopic } = this.config.runtime;
+    let existing: string[];
+    try {
+      await this.admin.connect();
+      existing = await this.admin.listTopics();
+    } catch (err) {
+      throw new AuditlineError('KAFKA_UNAVAILABLE', `cannot list Kafka topics: ${errorMessage(err)}`, { retriable: true, cause: err });
+    }
+    const missing = [sourceTopic, this.config.eventsTopic, dlqTopic].filter((t) => !existing.includes(t));
+    if (missing.length > 0) {
+      throw new AuditlineError('SERVICE_START_FAILED', `Kafka topic ${missing.join(', ')} does not exist (auto-creation is off); run \`npx auditline setup\``, {
+        details: { topics: missing.join(',') },
+      });
+    }
+  }
+}
+
+async function ping(client: ClickHouseClient, timeoutMs = 2_000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+  try {
+    return await Promise.race([client.ping().then((r) => r.success), timeout]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}

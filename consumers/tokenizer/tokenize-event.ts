@@ -1,0 +1,136 @@
+import type { IHeaders } from 'kafkajs';
+import { auditEventSchema, dataClassIndex, unwrapPayload, type AuditEvent, type EventKind } from '../../schemas/index.js';
+import { canonicalJson } from './crypto.js';
+import type { DetectionKind } from './detectors.js';
+import { PII_KEY, isProtectedValue } from './pii-format.js';
+import { scanField, sealSlots, type FieldScan, type SealContext } from './scan.js';
+
+/** Header the producer sets to its PII mode (docs/producer.md). */
+export const PII_MODE_HEADER = 'auditline-pii-mode';
+
+/** What the tokenizer treats as PII and how it finds an execution's data subject. */
+export interface TokenizePolicy {
+  /** Lower-cased JSON keys whose values are PII at any depth. */
+  piiFields: ReadonlySet<string>;
+  detectors: ReadonlySet<DetectionKind>;
+  /** Lower-cased key of a customer id in the ExecutionStarted input; preferred over the e-mail. */
+  subjectIdField?: string;
+  /** Lower-cased key of the customer's e-mail address in the ExecutionStarted input. */
+  subjectEmailField: string;
+}
+
+/** Dotted schema paths of the fields tagged `pii`, by event kind (from the schema's dataClass tags). */
+export function piiFieldPaths(): Map<EventKind, string[][]> {
+  const byKind = new Map<EventKind, string[][]>();
+  for (const [path, cls] of dataClassIndex(auditEventSchema().raw)) {
+    if (cls !== 'pii') continue;
+    const [root, kind, ...rest] = path.split('.');
+    // Envelope fields are sox/internal today; a pii envelope field would need handling here first.
+    if (root !== 'payload' || !kind || rest.length === 0) throw new Error(`pii field ${path} is outside the event payloads; the tokenizer cannot handle it yet`);
+    const list = byKind.get(kind as EventKind) ?? [];
+    list.push(rest);
+    byKind.set(kind as EventKind, list);
+  }
+  return byKind;
+}
+
+/** The PII found in one event, before sealing. */
+export interface EventScan {
+  event: AuditEvent;
+  kind: EventKind;
+  fields: { holder: Record<string, unknown>; key: string; path: string; scan: FieldScan }[];
+  /** Number of PII values found. */
+  values: number;
+  /** Subject id the event's own values name (ExecutionStarted: its input; others: a subject key among their PII). */
+  ownSubject: string | undefined;
+}
+
+/**
+ * Scans an event's pii-tagged fields. String fields are scanned (JSON or
+ * free text); record fields (an error) are skipped as such, their string
+ * members have their own tags.
+ */
+export function scanEvent(event: AuditEvent, headers: IHeaders, policy: TokenizePolicy, paths: Map<EventKind, string[][]>): EventScan {
+  const { kind, value } = unwrapPayload(event.payload);
+  const mode = headerText(headers[PII_MODE_HEADER]);
+  const options = { piiFields: policy.piiFields, detectors: policy.detectors, keyedValuesProtected: mode === 'hash' || mode === 'mask' };
+  const fields: EventScan['fields'] = [];
+  let values = 0;
+  for (const segments of paths.get(kind) ?? []) {
+    let holder: unknown = value;
+    for (const s of segments.slice(0, -1)) holder = holder !== null && typeof holder === 'object' ? (holder as Record<string, unknown>)[s] : undefined;
+    if (holder === null || typeof holder !== 'object') continue;
+    const key = segments[segments.length - 1]!;
+    const text = (holder as Record<string, unknown>)[key];
+    if (typeof text !== 'string') continue;
+    const scan = scanField(text, options);
+    if (!scan) continue;
+    fields.push({ holder: holder as Record<string, unknown>, key, path: segments.join('.'), scan });
+    values += scan.slots.length;
+  }
+  let ownSubject: string | undefined;
+  if (kind === 'ExecutionStarted') {
+    ownSubject = subjectInJson((value as { input: string }).input, policy);
+  } else {
+    const slots = fields.flatMap((f) => f.scan.slots).filter((s) => !s.inline);
+    const pick = (field: string | undefined) => (field === undefined ? undefined : slots.find((s) => s.field.toLowerCase() === field));
+    const id = pick(policy.subjectIdField);
+    const email = pick(policy.subjectEmailField);
+    ownSubject = id ? subjectId('id', id.value) : email ? subjectId('email', email.value) : undefined;
+  }
+  return { event, kind, fields, values, ownSubject };
+}
+
+/** Seals every field of a scan under one subject key and writes the tokenized text into the event. */
+export function sealEvent(scan: EventScan, ctx: Omit<SealContext, 'executionId'>): void {
+  for (const field of scan.fields) {
+    sealSlots(field.scan.slots, { ...ctx, executionId: scan.event.execution_id });
+    field.holder[field.key] = field.scan.render();
+  }
+}
+
+/**
+ * The subject id of a value: `id:<id>` for a customer id, `email:<address>`
+ * (trimmed, lower-cased) for an e-mail address, `hashed:<producer hash>`
+ * when the producer already hashed it.
+ */
+export function subjectId(kind: 'id' | 'email', value: unknown): string | undefined {
+  if (value === null || value === undefined || value === '') return undefined;
+  if (isProtectedValue(value)) {
+    const inner = (value as Record<string, unknown>)[PII_KEY];
+    return typeof inner === 'string' ? `hashed:${inner}` : undefined;
+  }
+  if (typeof value !== 'string') return `${kind}:${canonicalJson(value)}`;
+  return kind === 'email' ? `email:${value.normalize('NFC').trim().toLowerCase()}` : `id:${value.normalize('NFC').trim()}`;
+}
+
+/** First subject id named in a JSON text: the id field anywhere, else the e-mail field anywhere (depth first). */
+export function subjectInJson(text: string, policy: TokenizePolicy): string | undefined {
+  const first = text.trimStart()[0];
+  if (first !== '{' && first !== '[') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const find = (node: unknown, field: string): unknown => {
+    if (node === null || typeof node !== 'object' || isProtectedValue(node)) return undefined;
+    for (const [k, v] of Object.entries(node)) {
+      if (!Array.isArray(node) && k.toLowerCase() === field && v !== null && v !== '') return v;
+      const inner = find(v, field);
+      if (inner !== undefined) return inner;
+    }
+    return undefined;
+  };
+  if (policy.subjectIdField) {
+    const id = subjectId('id', find(parsed, policy.subjectIdField));
+    if (id) return id;
+  }
+  return subjectId('email', find(parsed, policy.subjectEmailField));
+}
+
+function headerText(value: IHeaders[string]): string | undefined {
+  const first = Array.isArray(value) ? value[0] : value;
+  return first === undefined ? undefined : Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
+}

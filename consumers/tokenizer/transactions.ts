@@ -1,0 +1,172 @@
+import kafkajs, { type Admin, type Message, type Producer } from 'kafkajs';
+import type { createKafka } from '../../core/clients/kafka.js';
+import { AuditlineError, errorMessage } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { TokenizerMetrics } from './metrics.js';
+
+// kafkajs is CommonJS: its runtime values come through the default export under ESM.
+const { CompressionTypes, Partitioners } = kafkajs;
+
+/** Records for one topic, written inside a transaction. */
+export interface TransactionalOutput {
+  topic: string;
+  messages: Message[];
+}
+
+export interface PartitionTransactionsOptions {
+  kafka: ReturnType<typeof createKafka>;
+  /** Connected admin client (committed offsets). */
+  admin: Admin;
+  sourceTopic: string;
+  groupId: string;
+  transactionalIdPrefix: string;
+  transactionTimeoutMs: number;
+  logger: Logger;
+  metrics: TokenizerMetrics;
+}
+
+const FENCED_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);
+const FENCED_CODES = new Set([47, 49, 90]);
+
+/** True when a kafkajs error (or one of its causes) says a newer producer with the same transactional id took over. */
+export function isFencedError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
+    const { type, code } = e as { type?: unknown; code?: unknown };
+    if ((typeof type === 'string' && FENCED_TYPES.has(type)) || (typeof code === 'number' && FENCED_CODES.has(code))) return true;
+    e = (e as { cause?: unknown; originalError?: unknown }).cause ?? (e as { originalError?: unknown }).originalError;
+  }
+  return false;
+}
+
+/**
+ * One transactional producer per source partition, with the transactional
+ * id `<prefix>-<source topic>-<partition>`. Whoever owns a partition uses
+ * the same id, so a new owner's InitProducerId bumps the epoch: the previous
+ * owner (a zombie after a pause, or a killed process) is fenced and its
+ * open transaction aborted. After that, the partition's committed offset is
+ * read again: records below it were committed by a predecessor (or by this
+ * instance in a commit whose answer was lost) and are skipped.
+ *
+ * Output records, dead letters and the source offsets are committed in one
+ * transaction (`sendOffsets`): consumers reading with isolation level
+ * read_committed (kafkajs' default) see every source record's output
+ * exactly once.
+ */
+export class PartitionTransactions {
+  private readonly producers = new Map<number, { producer: Producer; ready: Promise<bigint> }>();
+
+  constructor(private readonly options: PartitionTransactionsOptions) {}
+
+  transactionalId(partition: number): string {
+    return `${this.options.transactionalIdPrefix}-${this.options.sourceTopic}-${partition}`;
+  }
+
+  /** After a rebalance: fences the predecessors of the assigned partitions at once (their open transactions would hold back read_committed consumers) and closes the others. */
+  assign(partitions: readonly number[]): void {
+    for (const p of [...this.producers.keys()]) if (!partitions.includes(p)) void this.drop(p);
+    for (const p of partitions) {
+      this.ready(p).catch((err: unknown) => this.options.logger.warn({ partition: p, err: errorMessage(err) }, 'transactional producer not ready yet; the next batch retries'));
+    }
+  }
+
+  /**
+   * Resolves, once this instance holds the partition's transactional id
+   * (predecessors fenced), with the first offset not yet committed.
+   */
+  ready(partition: number): Promise<bigint> {
+    const existing = this.producers.get(partition);
+    if (existing) return existing.ready;
+    const { kafka, transactionTimeoutMs } = this.options;
+    const producer = kafka.producer({
+      transactionalId: this.transactionalId(partition),
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: transactionTimeoutMs,
+      allowAutoTopicCreation: false,
+      // Java-compatible murmur2 on the key (the execution id), as the producer client partitions.
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    const entry = {
+      producer,
+      ready: (async () => {
+        try {
+          await producer.connect();
+          // producer.transaction() sends InitProducerId for the transactional id: this is the fencing step.
+          await (await producer.transaction()).abort();
+          return await this.committedOffset(partition);
+        } catch (err) {
+          throw new AuditlineError('KAFKA_UNAVAILABLE', `cannot initialise the transactional producer of partition ${partition}: ${errorMessage(err)}`, {
+            retriable: true,
+            cause: err,
+            details: { partition },
+          });
+        }
+      })(),
+    };
+    this.producers.set(partition, entry);
+    entry.ready.catch(() => {
+      if (this.producers.get(partition) === entry) void this.drop(partition);
+    });
+    return entry.ready;
+  }
+
+  /**
+   * Writes `outputs` and commits `nextOffset` for the partition in one
+   * transaction. On any failure the transaction is aborted and the producer
+   * dropped (its state is unknown); the next attempt starts a new one, which
+   * first re-reads the committed offset. Throws PRODUCER_FENCED when another
+   * instance took the partition, KAFKA_UNAVAILABLE (retriable) otherwise.
+   */
+  async commit(partition: number, outputs: readonly TransactionalOutput[], nextOffset: string): Promise<void> {
+    await this.ready(partition);
+    const entry = this.producers.get(partition);
+    if (!entry) throw new AuditlineError('KAFKA_UNAVAILABLE', `transactional producer of partition ${partition} was closed`, { retriable: true });
+    const { metrics, groupId, sourceTopic } = this.options;
+    let txn: Awaited<ReturnType<Producer['transaction']>> | undefined;
+    try {
+      txn = await entry.producer.transaction();
+      for (const out of outputs) {
+        if (out.messages.length > 0) await txn.send({ topic: out.topic, messages: out.messages, acks: -1, compression: CompressionTypes.GZIP });
+      }
+      await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: sourceTopic, partitions: [{ partition, offset: nextOffset }] }] });
+      await txn.commit();
+      metrics.transaction('committed');
+    } catch (err) {
+      const fenced = isFencedError(err);
+      if (!fenced && txn?.isActive()) await txn.abort().catch(() => undefined);
+      await this.drop(partition);
+      metrics.transaction(fenced ? 'fenced' : 'aborted');
+      if (fenced) {
+        throw new AuditlineError('PRODUCER_FENCED', `another tokenizer instance took over ${this.transactionalId(partition)}; the batch is left to it`, {
+          cause: err,
+          details: { partition },
+        });
+      }
+      throw new AuditlineError('KAFKA_UNAVAILABLE', `transaction of partition ${partition} failed and was aborted: ${errorMessage(err)}`, {
+        retriable: true,
+        cause: err,
+        details: { partition },
+      });
+    }
+  }
+
+  /** Disconnects every producer. */
+  async close(): Promise<void> {
+    await Promise.all([...this.producers.keys()].map((p) => this.drop(p)));
+  }
+
+  private async drop(partition: number): Promise<void> {
+    const entry = this.producers.get(partition);
+    if (!entry) return;
+    this.producers.delete(partition);
+    await entry.producer.disconnect().catch(() => undefined);
+  }
+
+  private async committedOffset(partition: number): Promise<bigint> {
+    const { admin, groupId, sourceTopic } = this.options;
+    const [topic] = await admin.fetchOffsets({ groupId, topics: [sourceTopic] });
+    const offset = topic?.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
+    const n = BigInt(offset);
+    return n < 0n ? 0n : n;
+  }
+}

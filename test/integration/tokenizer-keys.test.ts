@@ -1,0 +1,89 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LocalKeyWrapper, SubjectKeyStore, TokenizerAuditLog, TokenKey } from '../../consumers/tokenizer/index.js';
+import { testKeys } from '../helpers/tokenizer-fixtures.js';
+import { clickhouse, createTokenizerDatabase, retentionFileWithGdprDays, runCli } from '../helpers/tokenizer-stack.js';
+
+const client = clickhouse();
+const keys = testKeys();
+const tokenKey = new TokenKey(Buffer.from(keys.tokenKey, 'base64'));
+const wrapper = new LocalKeyWrapper(Buffer.from(keys.masterKey, 'base64'));
+const DAY = 86_400_000;
+let database: string;
+let env: Record<string, string>;
+
+before(async () => {
+  database = await createTokenizerDatabase(client);
+  env = { AUDITLINE_CLICKHOUSE_DATABASE: database, AUDITLINE_TOKENIZER_MASTER_KEY: keys.masterKey, AUDITLINE_TOKENIZER_TOKEN_KEY: keys.tokenKey };
+});
+
+after(async () => {
+  await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+  await client.close();
+});
+
+const store = (now: () => number, rotationMs = DAY) => new SubjectKeyStore(client, database, wrapper, { cacheTtlMs: 60_000, rotationMs, now });
+const subject = (email: string) => tokenKey.subject(`email:${email}`);
+async function keyRows(s: string): Promise<string[]> {
+  const rs = await client.query({ query: `SELECT key_id FROM ${database}.subject_keys WHERE subject = {s:String} ORDER BY created_at`, query_params: { s }, format: 'JSONEachRow' });
+  return (await rs.json<{ key_id: string }>()).map((r) => r.key_id);
+}
+
+test('keys: one per subject until the rotation window passes, shared by instances, found again by id', async () => {
+  const now = Date.now();
+  const HOUR = DAY / 24;
+  // Younger than the 1-day retention of the next test, so its expiry leaves them alone.
+  const a = store(() => now - 20 * HOUR, 10 * HOUR);
+  const first = (await a.activeKeys([subject('rot@example.com')])).get(subject('rot@example.com'))!;
+  const b = store(() => now - 20 * HOUR + 1_000, 10 * HOUR);
+  assert.equal((await b.activeKeys([subject('rot@example.com')])).get(subject('rot@example.com'))!.keyId, first.keyId, 'a second instance uses the stored key');
+  const later = (await store(() => now, 10 * HOUR).activeKeys([subject('rot@example.com')])).get(subject('rot@example.com'))!;
+  assert.notEqual(later.keyId, first.keyId, 'past the rotation window a new key encrypts new values');
+  assert.deepEqual(await keyRows(subject('rot@example.com')), [first.keyId, later.keyId]);
+  const byId = await store(() => now).keysById([first.keyId, later.keyId, 'kUNKNOWN']);
+  assert.deepEqual([...byId.keys()].sort(), [first.keyId, later.keyId].sort(), 'old keys still decrypt what they encrypted');
+  assert.equal(byId.get(first.keyId)!.key.export().equals(first.key.export()), true);
+  const rows = await (await client.query({ query: `SELECT wrapped_key, wrap_key_id FROM ${database}.subject_keys`, format: 'JSONEachRow' })).json<{ wrapped_key: string; wrap_key_id: string }>();
+  assert.ok(rows.every((r) => r.wrap_key_id === wrapper.keyId && !Buffer.from(r.wrapped_key, 'base64').includes(first.key.export())), 'only wrapped keys are stored');
+});
+
+test('expiry: keys older than the GDPR retention are destroyed unless the subject is under legal hold; erasure of a held subject is refused', { timeout: 60_000 }, async () => {
+  const old = Date.now() - 3 * DAY;
+  await store(() => old).activeKeys([subject('old@example.com'), subject('held@example.com')]);
+  await store(() => Date.now()).activeKeys([subject('new@example.com')]);
+  const heldKeys = await keyRows(subject('held@example.com'));
+  const oldKeys = await keyRows(subject('old@example.com'));
+
+  const hold = await runCli(['legal-hold', '--email', 'Held@Example.com', '--as', 'legal-1', '--reason', 'litigation case 9'], env);
+  assert.equal(hold.code, 0, hold.stderr);
+  const refused = await runCli(['erase', '--email', 'held@example.com', '--as', 'dpo-1', '--reason', 'GDPR request 12'], env);
+  assert.equal(refused.code, 6);
+  assert.match(refused.stderr, /erasure refused: .*legal hold/);
+  assert.deepEqual(await keyRows(subject('held@example.com')), heldKeys, 'a held subject keeps its keys');
+
+  const retention = retentionFileWithGdprDays(1);
+  const expired = await runCli(['erase', '--expired', '--retention', retention, '--as', 'ops-cron'], env);
+  assert.equal(expired.code, 0, expired.stderr);
+  assert.match(expired.stdout, /expired 1 key\(s\) of 1 subject\(s\) older than 1 days; 1 expired key\(s\) kept under legal hold/);
+  assert.deepEqual(await keyRows(subject('old@example.com')), [], 'expired keys are physically deleted');
+  assert.deepEqual(await keyRows(subject('held@example.com')), heldKeys);
+  assert.equal((await keyRows(subject('new@example.com'))).length, 1, 'young keys stay');
+  const log = new TokenizerAuditLog(client, database);
+  const [record] = await log.erasureRecords(subject('old@example.com'));
+  assert.deepEqual([record!.kind, record!.principal, record!.keyIds], ['expiry', 'ops-cron', oldKeys]);
+  assert.match(record!.reason, /GDPR retention of 1 days/);
+
+  const again = await runCli(['erase', '--expired', '--retention', retention, '--as', 'ops-cron'], env);
+  assert.match(again.stdout, /expired 0 key\(s\)/, 'running expiry again finds nothing new');
+
+  assert.equal((await runCli(['legal-hold', '--email', 'held@example.com', '--release', '--as', 'legal-1', '--reason', 'case 9 closed'], env)).code, 0);
+  const released = await runCli(['erase', '--expired', '--retention', retention, '--as', 'ops-cron'], env);
+  assert.match(released.stdout, /expired 1 key\(s\) of 1 subject\(s\)/);
+  assert.deepEqual(await keyRows(subject('held@example.com')), []);
+
+  const usage = await runCli(['erase', '--email', 'x@example.com', '--expired', '--as', 'a'], env);
+  assert.equal(usage.code, 2, 'a subject and --expired together is wrong usage');
+  const noKey = await runCli(['erase', '--email', 'x@example.com', '--as', 'a', '--reason', 'r'], { ...env, AUDITLINE_TOKENIZER_TOKEN_KEY: '' });
+  assert.equal(noKey.code, 2);
+  assert.match(noKey.stderr, /AUDITLINE_TOKENIZER_TOKEN_KEY: required/);
+});

@@ -1,0 +1,98 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { HOTSTORE_TABLES } from '../../consumers/hotstore/index.js';
+import { clusterDdl, columnNames, orderBy, parseCreateTable } from '../../infra/clickhouse/cluster-ddl.js';
+import { clusterStatements, REPLICATED_EVERYWHERE } from '../../infra/clickhouse/ddl-scripts.js';
+import { DEFAULT_MIGRATIONS_DIR, readMigrations, splitStatements } from '../../infra/clickhouse/migrate.js';
+import { loadRetention } from '../../infra/retention.js';
+
+const variables = { database: 'audit', ttl_days_pii: 30, ttl_days_sox: 2557, ttl_days_internal: 90 };
+const migrations = readMigrations(DEFAULT_MIGRATIONS_DIR, variables);
+const originals = migrations.flatMap((m) => splitStatements(m.sql)).map((s) => parseCreateTable(s)!);
+const ddl = clusterDdl(migrations, { cluster: 'auditline', database: 'audit' });
+
+test('every table of the real migrations becomes a replicated local table plus a Distributed table', () => {
+  assert.deepEqual(
+    ddl.tables.map((t) => [t.table, t.layout, t.local]),
+    originals.map((t) => [t.table, 'sharded', `${t.table}_local`]),
+  );
+  for (const table of HOTSTORE_TABLES) assert.ok(ddl.tables.some((t) => t.table === table), table);
+  assert.equal(ddl.statements[0], "CREATE DATABASE IF NOT EXISTS audit ON CLUSTER 'auditline'");
+  assert.equal(ddl.statements.length, 1 + 2 * originals.length);
+});
+
+test('the replicated table keeps columns, codecs, column TTLs, indexes, partitioning, ORDER BY and table TTL; engine args name shard, database, table and replica', () => {
+  for (const [i, original] of originals.entries()) {
+    const sql = ddl.statements[1 + 2 * i]!;
+    assert.ok(sql.startsWith(`CREATE TABLE IF NOT EXISTS audit.${original.table}_local ON CLUSTER 'auditline'\n`), original.table);
+    const local = parseCreateTable(sql.replace(" ON CLUSTER 'auditline'", ''))!;
+    assert.deepEqual(local.elements, original.elements, `${original.table}: columns and indexes`);
+    assert.equal(local.clauses, original.clauses, `${original.table}: PARTITION BY, ORDER BY, TTL`);
+    assert.deepEqual(local.engine, { name: `Replicated${original.engine.name}`, args: `'/clickhouse/tables/{shard}/{database}/${original.table}', '{replica}'` });
+    if ((HOTSTORE_TABLES as readonly string[]).includes(original.table)) assert.equal(local.engine.name, 'ReplicatedReplacingMergeTree');
+    assert.equal(orderBy(local), orderBy(original));
+  }
+  const executions = ddl.statements[1]!;
+  assert.match(executions, /\n    input String CODEC\(ZSTD\(3\)\) TTL toDateTime\(event_time\) \+ INTERVAL 30 DAY,\n/);
+  assert.match(executions, /\n    INDEX idx_execution_id execution_id TYPE bloom_filter\(0\.01\) GRANULARITY 1\n\)/);
+  assert.match(executions, /\nPARTITION BY toYYYYMM\(start_time\)\nORDER BY \(workflow_id, start_time, execution_id, event_id\)\nTTL toDateTime\(event_time\) \+ INTERVAL 90 DAY$/);
+});
+
+test('the Distributed table keeps the service-facing name and shards by execution_id, else by the first sorting key expression', () => {
+  for (const [i, original] of originals.entries()) {
+    const t = original.table;
+    const key = columnNames(original).includes('execution_id') ? 'execution_id' : /^\(?([^,)]+)/.exec(orderBy(original)!)![1];
+    if ((HOTSTORE_TABLES as readonly string[]).includes(t)) assert.equal(key, 'execution_id', t);
+    assert.equal(
+      ddl.statements[2 + 2 * i],
+      `CREATE TABLE IF NOT EXISTS audit.${t} ON CLUSTER 'auditline' AS audit.${t}_local\nENGINE = Distributed('auditline', 'audit', '${t}_local', cityHash64(${key}))`,
+    );
+  }
+});
+
+test('the cluster script keeps the tables the tokenizer deletes from as one replicated copy per node, without a Distributed table', () => {
+  const script = clusterStatements({ cluster: 'c', database: 'audit', retention: loadRetention() });
+  for (const table of REPLICATED_EVERYWHERE) {
+    const create = script.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS audit.${table} ON CLUSTER 'c'\n`))!;
+    assert.match(create, new RegExp(`ENGINE = Replicated\\w*MergeTree\\('/clickhouse/tables/all/\\{database\\}/${table}', '\\{shard\\}-\\{replica\\}'`));
+    assert.ok(!script.some((s) => s.includes(`audit.${table}_local`) || s.includes(`'${table}_local'`)), `${table} has no local/Distributed pair`);
+  }
+  for (const table of HOTSTORE_TABLES) assert.ok(script.some((s) => s.includes(`ENGINE = Distributed('c', 'audit', '${table}_local'`)), table);
+});
+
+test('TTLs in the cluster DDL follow the retention settings', () => {
+  const retention = loadRetention();
+  retention.requirements.gdpr!.retention_days = 14;
+  retention.requirements.operational!.retention_days = 60;
+  const script = clusterStatements({ cluster: 'c', database: 'audit', retention }).join('\n');
+  assert.match(script, /input String CODEC\(ZSTD\(3\)\) TTL toDateTime\(event_time\) \+ INTERVAL 14 DAY/);
+  assert.match(script, /TTL toDateTime\(event_time\) \+ INTERVAL 60 DAY/);
+  assert.doesNotMatch(script, /INTERVAL (30|90) DAY/);
+  assert.match(script, /ALTER ROLE auditline_write ON CLUSTER 'c' SETTINGS distributed_foreground_insert = 1/);
+  assert.match(script, /ALTER ROLE auditline_read_operational ON CLUSTER 'c' SETTINGS distributed_product_mode = 'local'/);
+});
+
+test('engine arguments are kept, other engines and other statements are refused naming the migration', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cluster-ddl-'));
+  writeFileSync(
+    path.join(dir, '0001_versioned.sql'),
+    "-- a comment with a ; and a (\nCREATE TABLE {{database}}.t (id String, v UInt64, note String DEFAULT 'a, (b)') ENGINE = ReplacingMergeTree(v) ORDER BY id SETTINGS index_granularity = 1024;\n",
+  );
+  const out = clusterDdl(readMigrations(dir, { database: 'db' }), { cluster: '{cluster}', database: 'db' });
+  assert.match(out.statements[1]!, /ENGINE = ReplicatedReplacingMergeTree\('\/clickhouse\/tables\/\{shard\}\/\{database\}\/t', '\{replica\}', v\)\nORDER BY id SETTINGS index_granularity = 1024$/);
+  assert.match(out.statements[1]!, /note String DEFAULT 'a, \(b\)'\n\)/);
+  assert.match(out.statements[2]!, /Distributed\('\{cluster\}', 'db', 't_local', cityHash64\(id\)\)$/);
+  const replicated = clusterDdl(readMigrations(dir, { database: 'db' }), { cluster: 'c', database: 'db', layout: () => 'replicated' });
+  assert.equal(replicated.statements.length, 2);
+  assert.match(replicated.statements[1]!, /^CREATE TABLE IF NOT EXISTS db\.t ON CLUSTER 'c'\n[\s\S]*ENGINE = ReplicatedReplacingMergeTree\('\/clickhouse\/tables\/all\/\{database\}\/t', '\{shard\}-\{replica\}', v\)/);
+
+  writeFileSync(path.join(dir, '0002_alter.sql'), 'ALTER TABLE {{database}}.t ADD COLUMN x UInt8;\n');
+  assert.throws(() => clusterDdl(readMigrations(dir, { database: 'db' }), { cluster: 'c', database: 'db' }), /migration 0002_alter\.sql has a statement other than CREATE TABLE \(ALTER TABLE db\.t ADD\)/);
+  writeFileSync(path.join(dir, '0002_alter.sql'), 'CREATE TABLE {{database}}.m (x UInt8) ENGINE = Memory;\n');
+  assert.throws(() => clusterDdl(readMigrations(dir, { database: 'db' }), { cluster: 'c', database: 'db' }), /0002_alter\.sql: table m has engine Memory/);
+  assert.throws(() => clusterDdl(migrations, { cluster: 'c', database: 'other' }), /creates audit\.executions, outside database other/);
+  assert.throws(() => clusterDdl(migrations, { cluster: "c' --", database: 'audit' }), /cluster name/);
+});

@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSecretKey, randomBytes } from 'node:crypto';
+import { isAuditlineError } from '../../core/errors.js';
+import { newDataKey, open, openValues, piiAad, seal, sealValues, TokenKey } from '../../consumers/tokenizer/crypto.js';
+import { LocalKeyWrapper } from '../../consumers/tokenizer/key-wrapper.js';
+
+const tokenKey = new TokenKey(Buffer.alloc(32, 7));
+
+test('tokens are deterministic per key, equal for equal (normalized) values, different otherwise', () => {
+  const t = tokenKey.token('ann@example.com');
+  assert.match(t, /^[A-Za-z0-9_-]{43}$/);
+  assert.equal(tokenKey.token('ann@example.com'), t);
+  assert.equal(tokenKey.token(' Ann@Example.COM '), t, 'e-mail addresses are compared lower-cased and trimmed');
+  assert.equal(tokenKey.token('+49 30 1234-5678'), tokenKey.token('+4930 12345678'), 'phone numbers by their digits');
+  assert.notEqual(tokenKey.token('ann@example.org'), t);
+  assert.notEqual(new TokenKey(Buffer.alloc(32, 8)).token('ann@example.com'), t, 'another key gives other tokens');
+  assert.equal(tokenKey.token({ b: 1, a: 2 }), tokenKey.token({ a: 2, b: 1 }), 'objects by canonical JSON');
+  assert.notEqual(tokenKey.token('123'), tokenKey.token(123));
+  assert.notEqual(tokenKey.subject('email:ann@example.com'), t, 'subject tokens live in their own domain');
+});
+
+test('AES-256-GCM round trip with a DEK wrapped by the master key', async () => {
+  const wrapper = new LocalKeyWrapper(randomBytes(32));
+  assert.match(wrapper.keyId, /^local:[0-9a-f]{16}$/);
+  const dek = newDataKey();
+  const wrapped = await wrapper.wrap(dek, 'subject-1/k1');
+  assert.notDeepEqual(wrapped.subarray(12, 44), dek, 'the wrapped form does not contain the key');
+  const unwrapped = await wrapper.unwrap(wrapped, 'subject-1/k1');
+  assert.deepEqual(unwrapped, dek);
+  const key = createSecretKey(unwrapped);
+  const aad = piiAad('k1', 'exec-1');
+  const sealed = sealValues(key, ['ann@example.com', { street: 'Main St 1' }, 42], aad);
+  assert.deepEqual(openValues(createSecretKey(dek), sealed, aad), ['ann@example.com', { street: 'Main St 1' }, 42]);
+  assert.notEqual(sealValues(key, ['ann@example.com'], aad), sealValues(key, ['ann@example.com'], aad), 'a random IV per encryption');
+});
+
+test('tampered ciphertext, a wrong key, another context or a wrong master key fail authentication', async () => {
+  const key = createSecretKey(newDataKey());
+  const aad = piiAad('k1', 'exec-1');
+  const sealed = seal(key, Buffer.from('canary@example.com'), aad);
+  const raw = Buffer.from(sealed, 'base64');
+  raw[20] = raw[20]! ^ 1;
+  const failed = (e: unknown) => isAuditlineError(e, 'PII_DECRYPT_FAILED') && !String((e as Error).message).includes('canary');
+  assert.throws(() => open(key, raw.toString('base64'), aad), failed, 'flipped ciphertext bit');
+  assert.throws(() => open(createSecretKey(newDataKey()), sealed, aad), failed, 'another key');
+  assert.throws(() => open(key, sealed, piiAad('k1', 'exec-2')), failed, 'moved to another execution');
+  assert.throws(() => open(key, sealed.slice(0, 10), aad), failed, 'truncated');
+  const wrapper = new LocalKeyWrapper(randomBytes(32));
+  const wrapped = await wrapper.wrap(newDataKey(), 's/k');
+  await assert.rejects(new LocalKeyWrapper(randomBytes(32)).unwrap(wrapped, 's/k'), failed, 'another master key');
+  await assert.rejects(wrapper.unwrap(wrapped, 's/k2'), failed, 'a wrapped key moved to another row');
+});

@@ -1,0 +1,149 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Message } from 'kafkajs';
+import { AuditlineError, isAuditlineError } from '../../core/errors.js';
+import { BatchAbandonedError, deadLetterMessage, type DeadLetter, type SourceRecord } from '../../core/service/index.js';
+import { loadTokenizerConfig } from '../../consumers/tokenizer/config.js';
+import { TokenKey } from '../../consumers/tokenizer/crypto.js';
+import { createTokenizerHandler, TOKENIZED_HEADER } from '../../consumers/tokenizer/handler.js';
+import { rewriteTokens, type PiiToken } from '../../consumers/tokenizer/pii-format.js';
+import { piiFieldPaths } from '../../consumers/tokenizer/tokenize-event.js';
+import type { TransactionalOutput } from '../../consumers/tokenizer/transactions.js';
+import type { AuditEvent } from '../../schemas/index.js';
+import { canaryValues, MemoryKeys, piiExecution, testKeys } from '../helpers/tokenizer-fixtures.js';
+
+const tokenKey = new TokenKey(Buffer.alloc(32, 9));
+const policy = { piiFields: new Set(['customer_email', 'customer_name', 'phone_number', 'billing_address']), detectors: new Set(['email', 'phone'] as const), subjectEmailField: 'customer_email' };
+
+function record(offset: number, value: Buffer | null, key = 'k'): SourceRecord {
+  return { topic: 'raw', partition: 2, offset: String(offset), key: Buffer.from(key), value, headers: { origin: 'test' }, timestamp: '1700000000000' };
+}
+const enc = (e: AuditEvent) => Buffer.from(`E${JSON.stringify(e)}`);
+
+function harness(options: { floor?: bigint; commitError?: unknown; stored?: Record<string, string> } = {}) {
+  const commits: { partition: number; outputs: readonly TransactionalOutput[]; next: string }[] = [];
+  const saved: { executionId: string; subject: string }[] = [];
+  const memory = new Map<string, string>();
+  const keys = new MemoryKeys();
+  const handler = createTokenizerHandler({
+    codec: {
+      decode: async (b) => {
+        const text = b.toString();
+        if (text === 'registry-down') throw new AuditlineError('REGISTRY_UNAVAILABLE', 'down', { retriable: true });
+        if (!text.startsWith('E')) throw new AuditlineError('WIRE_FORMAT_INVALID', `magic byte is ${b[0]}`);
+        return JSON.parse(text.slice(1)) as AuditEvent;
+      },
+    },
+    encoder: { encode: (e) => Buffer.from(JSON.stringify(e)) },
+    keys,
+    executions: {
+      get: (id) => memory.get(id),
+      remember: (id, s) => void memory.set(id, s),
+      load: async (ids) => {
+        let n = 0;
+        for (const id of ids) if (options.stored?.[id]) memory.set(id, options.stored[id]!), n++;
+        return n;
+      },
+      save: async (rows) => void saved.push(...rows),
+    },
+    tokenKey,
+    policy,
+    paths: piiFieldPaths(),
+    transactions: {
+      ready: async () => options.floor ?? 0n,
+      commit: async (partition, outputs, next) => {
+        if (options.commitError) throw options.commitError;
+        commits.push({ partition, outputs, next });
+      },
+    },
+    dlq: { topic: 'dlq', messages: (letters: readonly DeadLetter[]) => letters.map((l) => deadLetterMessage(l, 'tokenizer')) },
+    eventsTopic: 'events',
+  });
+  return { handler, commits, saved, keys, run: (records: SourceRecord[]) => handler(records, { signal: new AbortController().signal }) };
+}
+
+const tokensOf = (m: Message): PiiToken[] => {
+  const out: PiiToken[] = [];
+  const event = JSON.parse(String(m.value)) as AuditEvent;
+  const value = Object.values(event.payload)[0] as Record<string, unknown>;
+  for (const v of Object.values(value)) if (typeof v === 'string') rewriteTokens(v, (t) => void out.push(t));
+  return out;
+};
+
+test('a batch: events tokenized under their subject, poison records dead-lettered, all in one commit with the next offset', async () => {
+  const a = piiExecution({ status: 'failed' });
+  const b = piiExecution({ status: 'failed' });
+  const bSubject = tokenKey.subject('email:someone-else@example.com');
+  const h = harness({ stored: { [b[0]!.execution_id]: bSubject } });
+  const records = [record(10, enc(a[0]!)), record(11, Buffer.from('garbage')), record(12, enc(a[1]!)), record(13, null), record(14, enc(b[1]!)), record(15, enc(a[2]!))];
+  const { deadLetters } = await h.run(records);
+
+  assert.deepEqual(deadLetters.map((d) => [d.record.offset, d.code]), [['11', 'WIRE_FORMAT_INVALID'], ['13', 'WIRE_FORMAT_INVALID']]);
+  assert.match(deadLetters[0]!.reason, /not in the Confluent wire format/);
+  assert.equal(h.commits.length, 1);
+  const [{ outputs, next, partition }] = h.commits as [(typeof h.commits)[number]];
+  assert.equal(partition, 2);
+  assert.equal(next, '16');
+  const [events, dlq] = outputs as [TransactionalOutput, TransactionalOutput];
+  assert.equal(events.topic, 'events');
+  assert.equal(events.messages.length, 4);
+  assert.equal(dlq.topic, 'dlq');
+  assert.equal(dlq.messages.length, 2);
+  assert.equal(String(events.messages[0]!.headers![TOKENIZED_HEADER]), 'v1');
+  assert.equal(String(events.messages[0]!.headers!.origin), 'test', 'source headers are kept');
+  assert.equal(events.messages[0]!.timestamp, '1700000000000', 'source timestamp kept');
+
+  const all = events.messages.map((m) => String(m.value)).join('\n');
+  for (const canary of [...canaryValues(a), ...canaryValues(b)]) assert.ok(!all.includes(canary), `no cleartext ${canary.slice(0, 6)}…`);
+
+  const aKey = h.keys.bySubject.get(tokenKey.subject(`email:${canaryValues(a)[0]}`))!;
+  const keyIds = (i: number) => [...new Set(tokensOf(events.messages[i]!).map((t) => t.k))];
+  assert.deepEqual([keyIds(0), keyIds(1), keyIds(3)], [[aKey.keyId], [aKey.keyId], [aKey.keyId]], 'the execution subject keys its later events');
+  assert.deepEqual(keyIds(2), [h.keys.bySubject.get(bSubject)!.keyId], 'a later event of an execution started elsewhere: subject from the store');
+  assert.deepEqual(h.saved, [{ executionId: a[0]!.execution_id, subject: aKey.subject }]);
+  assert.equal(tokensOf(events.messages[0]!).find((t) => t.f === 'customer_email')!.t, tokenKey.token(canaryValues(a)[0]));
+});
+
+test('records below the committed offset (a predecessor committed them) are skipped; nothing left means no transaction', async () => {
+  const a = piiExecution();
+  const h = harness({ floor: 12n });
+  await h.run([record(10, enc(a[0]!)), record(11, enc(a[1]!)), record(12, enc(a[2]!)), record(13, enc(a[3]!))]);
+  assert.equal(h.commits[0]!.outputs[0]!.messages.length, 2);
+  assert.equal(h.commits[0]!.next, '14');
+  const none = harness({ floor: 20n });
+  assert.deepEqual(await none.run([record(10, enc(a[0]!))]), { deadLetters: [] });
+  assert.equal(none.commits.length, 0);
+});
+
+test('a fenced producer abandons the batch; a retriable failure throws for a retry; nothing is committed', async () => {
+  const a = piiExecution();
+  const fenced = harness({ commitError: new AuditlineError('PRODUCER_FENCED', 'taken over') });
+  await assert.rejects(fenced.run([record(1, enc(a[0]!))]), (e) => e instanceof BatchAbandonedError);
+  const down = harness();
+  await assert.rejects(down.run([record(1, enc(a[0]!)), record(2, Buffer.from('registry-down'))]), (e) => isAuditlineError(e, 'REGISTRY_UNAVAILABLE'));
+  assert.equal(down.commits.length, 0);
+});
+
+test('tokenizer settings: keys required and validated without echoing them, topics distinct, retry below the session timeout', () => {
+  const keys = testKeys();
+  const env = { AUDITLINE_TOKENIZER_MASTER_KEY: keys.masterKey, AUDITLINE_TOKENIZER_TOKEN_KEY: keys.tokenKey };
+  const config = loadTokenizerConfig(env);
+  assert.equal(config.runtime.groupId, 'auditline-tokenizer');
+  assert.equal(config.runtime.sourceTopic, 'audit.raw');
+  assert.equal(config.eventsTopic, 'audit.events');
+  assert.equal(config.transactionalIdPrefix, 'auditline-tokenizer');
+  assert.deepEqual(config.piiFields, ['customer_email', 'customer_name', 'phone_number', 'billing_address']);
+  assert.equal(config.keys.masterKey.length, 32);
+  const refused = (over: Record<string, string | undefined>, pattern: RegExp) =>
+    assert.throws(
+      () => loadTokenizerConfig({ ...env, ...over }),
+      (e) => isAuditlineError(e, 'CONFIG_INVALID') && pattern.test(e.message) && !e.message.includes(keys.masterKey) && !e.message.includes('c2VjcmV0'),
+    );
+  refused({ AUDITLINE_TOKENIZER_MASTER_KEY: undefined }, /AUDITLINE_TOKENIZER_MASTER_KEY: required/);
+  refused({ AUDITLINE_TOKENIZER_MASTER_KEY: 'c2VjcmV0' }, /AUDITLINE_TOKENIZER_MASTER_KEY: must be exactly 32 bytes/);
+  refused({ AUDITLINE_TOKENIZER_TOKEN_KEY: keys.masterKey }, /TOKEN_KEY: must differ/);
+  refused({ AUDITLINE_TOKENIZER_MASTER_KEY_FILE: '/nonexistent' }, /not both/);
+  refused({ AUDITLINE_TOKENIZER_EVENTS_TOPIC: 'audit.raw' }, /EVENTS_TOPIC: must differ/);
+  refused({ AUDITLINE_TOKENIZER_SESSION_TIMEOUT_MS: '6000' }, /RETRY_MAX_MS: must be at most half/);
+  refused({ AUDITLINE_TOKENIZER_DETECTORS: 'email,ssn' }, /DETECTORS/);
+});

@@ -1,0 +1,184 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSecretKey } from 'node:crypto';
+import { newDataKey, TokenKey } from '../../consumers/tokenizer/crypto.js';
+import { rewriteTokens, type PiiToken } from '../../consumers/tokenizer/pii-format.js';
+import { decideReveal, DEFAULT_REVEAL_POLICY, parseRevealPolicy, reveal } from '../../consumers/tokenizer/reveal.js';
+import { scanField, sealSlots, type ScanOptions } from '../../consumers/tokenizer/scan.js';
+import { piiFieldPaths, scanEvent, sealEvent } from '../../consumers/tokenizer/tokenize-event.js';
+import { unwrapPayload, type ExecutionStarted, type StepFinished } from '../../schemas/index.js';
+import { MemoryAccessLog, MemoryKeys, piiExecution } from '../helpers/tokenizer-fixtures.js';
+
+const options: ScanOptions = {
+  piiFields: new Set(['customer_email', 'customer_name', 'phone_number', 'billing_address']),
+  detectors: new Set(['email', 'phone']),
+  keyedValuesProtected: false,
+};
+const tokenKey = new TokenKey(Buffer.alloc(32, 3));
+const ctx = () => ({ tokenKey, keyId: 'kTEST', key: createSecretKey(newDataKey()), executionId: 'exec-1' });
+
+/** Every token object in a JSON text, in document order. */
+function tokensIn(text: string): PiiToken[] {
+  const out: PiiToken[] = [];
+  rewriteTokens(text, (t) => void out.push(t));
+  return out;
+}
+
+test('PII keys are tokenized at any depth, whatever their case and type; everything else stays byte-identical in value', () => {
+  const input = {
+    customer_email: 'ann@example.com',
+    nested: { deeper: [{ Customer_Name: 'Ann Smith', keep: 'x' }, { billing_address: { street: 'Main St 1', zip: '10115' } }] },
+    phone_number: '+49 30 1234 5678',
+    order_id: 'ORD-2024-000123',
+    amount: 12000,
+    id: '123e4567-e89b-12d3-a456-426614174000',
+    empty: { customer_email: null },
+    when: '2024-01-15T10:30:00Z',
+  };
+  const scan = scanField(JSON.stringify(input), options)!;
+  assert.equal(scan.slots.length, 4);
+  sealSlots(scan.slots, ctx());
+  const out = JSON.parse(scan.render()) as Record<string, unknown> & { nested: { deeper: [Record<string, unknown>, Record<string, unknown>] } };
+  assert.deepEqual(
+    { ...out, customer_email: 'X', phone_number: 'X', nested: { deeper: [{ ...out.nested.deeper[0], Customer_Name: 'X' }, { billing_address: 'X' }] } },
+    { ...input, customer_email: 'X', phone_number: 'X', nested: { deeper: [{ Customer_Name: 'X', keep: 'x' }, { billing_address: 'X' }] } },
+    'non-PII members keep their values and order',
+  );
+  const email = (out.customer_email as { $pii: PiiToken }).$pii;
+  assert.equal(email.t, tokenKey.token('ann@example.com'));
+  assert.equal(email.m, 'a***@example.com');
+  assert.equal(email.f, 'customer_email');
+  assert.equal(email.k, 'kTEST');
+  assert.equal(typeof email.c, 'string', 'the first value carries the bundle');
+  assert.equal(email.i, 0);
+  const address = (out.nested.deeper[1].billing_address as { $pii: PiiToken }).$pii;
+  assert.deepEqual(address.m, { street: 'M*** S*** 1***', zip: '1***' });
+  assert.equal(address.c, undefined, 'one AES-GCM bundle per field: later values point into it');
+  assert.equal(address.i, 2);
+  assert.doesNotMatch(scan.render(), /ann@example\.com|Ann Smith|Main St|1234 5678/);
+});
+
+test('free text: detected e-mail addresses and phone numbers become inline markers; the rest of the text stays', () => {
+  const text = 'card of Ann@Example.com declined; call +49 30 1234 5678 after 2024-01-15 (order ORD-2024-000123, 12000 EUR)';
+  const scan = scanField(text, options)!;
+  assert.deepEqual(scan.slots.map((s) => [s.field, s.value]), [['email', 'Ann@Example.com'], ['phone', '+49 30 1234 5678']]);
+  sealSlots(scan.slots, ctx());
+  const out = scan.render();
+  assert.match(out, /^card of \[\[pii:A\*\*\*@Example\.com\|[A-Za-z0-9_-]+\]\] declined; call \[\[pii:\*\*\*78\|[A-Za-z0-9_-]+\]\] after 2024-01-15 \(order ORD-2024-000123, 12000 EUR\)$/);
+  assert.deepEqual(tokensIn(out).map((t) => t.t), [tokenKey.token('ann@example.com'), tokenKey.token('+4930 12345678')]);
+  assert.equal(scanField(out, options), null, 'tokenized text is never tokenized again');
+  assert.equal(scanField('Timeout after 30000 ms, HTTP 504', options), null, 'no PII: the field is left as it is');
+});
+
+test('JSON strings and keys are scanned too; producer-hashed and already tokenized values are left alone', () => {
+  const input = JSON.stringify({
+    note: 'ping bob@example.org',
+    recipients: { 'carol@example.net': 'sent' },
+    customer_email: { $pii: 'hmac-sha256:0123abcd' },
+    customer_name: { $pii: { v: 1, t: 'x', f: 'customer_name', k: 'k1', c: 'AAAA' } },
+  });
+  const scan = scanField(input, options)!;
+  assert.deepEqual(scan.slots.map((s) => s.value), ['bob@example.org', 'carol@example.net']);
+  sealSlots(scan.slots, ctx());
+  const out = JSON.parse(scan.render()) as Record<string, unknown>;
+  assert.deepEqual(out.customer_email, { $pii: 'hmac-sha256:0123abcd' });
+  assert.deepEqual(out.customer_name, { $pii: { v: 1, t: 'x', f: 'customer_name', k: 'k1', c: 'AAAA' } });
+  assert.match(out.note as string, /^ping \[\[pii:b\*\*\*@example\.org\|/);
+  assert.match(Object.keys(out.recipients as object)[0]!, /^\[\[pii:c\*\*\*@example\.net\|/);
+  const masked = scanField(JSON.stringify({ customer_email: 'a***@example.com', note: 'hi' }), { ...options, keyedValuesProtected: true });
+  assert.equal(masked, null, 'in the producer\'s mask mode, values of PII keys are already masked');
+});
+
+test('PII keys written as JSON inside text (a truncated preview, an error quoting a body) are found, even when cut off', () => {
+  const full = JSON.stringify({ customer_name: 'Ann Smith', billing_address: { street: 'Main St 1', city: 'Berlin' }, phone_number: '030 1234567', customer_email: 'ann@exa' });
+  const truncated = JSON.stringify({ $truncated: true, original_size_bytes: 900, sha256: 'ab'.repeat(32), preview: full.slice(0, -3) });
+  const scan = scanField(truncated, options)!;
+  assert.deepEqual(scan.slots.map((s) => [s.field, s.value]), [
+    ['customer_name', 'Ann Smith'],
+    ['billing_address', '{"street":"Main St 1","city":"Berlin"}'],
+    ['phone_number', '030 1234567'],
+    ['customer_email', 'ann@ex'],
+  ]);
+  sealSlots(scan.slots, ctx());
+  const out = scan.render();
+  assert.doesNotMatch(out, /Ann Smith|Main St|1234567|ann@ex/);
+  assert.equal(JSON.parse(out).original_size_bytes, 900);
+  assert.equal(tokensIn(out)[0]!.t, tokenKey.token('Ann Smith'), 'same token as the value anywhere else');
+  const message = scanField('400 Bad Request: {"customer_email": "bob@example.org", "amount": 5}', options)!;
+  assert.deepEqual(message.slots.map((s) => [s.field, s.value]), [['customer_email', 'bob@example.org']]);
+});
+
+test('an event: every pii-tagged field of every kind is tokenized; the subject comes from the ExecutionStarted input', async () => {
+  const events = piiExecution({ email: 'Dora@Example.com', status: 'failed' });
+  const paths = piiFieldPaths();
+  assert.deepEqual(paths.get('StepFinished')!.map((p) => p.join('.')).sort(), ['error', 'error.message', 'input_data', 'output_data']);
+  const policy = { piiFields: options.piiFields, detectors: options.detectors, subjectEmailField: 'customer_email' };
+  const keys = new MemoryKeys();
+  const scans = events.map((e) => scanEvent(e, {}, policy, paths));
+  assert.equal(scans[0]!.ownSubject, 'email:dora@example.com');
+  assert.equal(scans[1]!.ownSubject, 'email:dora@example.com', 'a later event names the subject by its own customer_email key');
+  assert.deepEqual(scans.map((s) => s.values), [4, 4, 1, 0]);
+  const key = (await keys.activeKeys(['s1'])).get('s1')!;
+  for (const s of scans) sealEvent(s, { tokenKey, keyId: key.keyId, key: key.key });
+  const text = JSON.stringify(events);
+  assert.doesNotMatch(text, /dora@example\.com|Canaryname|Canarystreet|5550 1234/i);
+  assert.match(text, /ORD-2024-000123/);
+  const step = unwrapPayload(events[1]!.payload).value as StepFinished;
+  assert.match(step.error!.message, /^card of \[\[pii:D\*\*\*@Example\.com\|/);
+  assert.equal(step.error!.type, 'PaymentError', 'internal fields are untouched');
+  const started = unwrapPayload(events[0]!.payload).value as ExecutionStarted;
+  assert.equal(JSON.parse(started.input).amount, 12000);
+});
+
+test('reveal: policy by role and status, every attempt logged, cleartext restored exactly, erased keys leave tokens', async () => {
+  assert.deepEqual(parseRevealPolicy('engineering:failed|partial, compliance:any'), { engineering: ['failed', 'partial'], compliance: 'any' });
+  assert.throws(() => parseRevealPolicy('engineering'), /AUDITLINE_REVEAL_POLICY/);
+  const base = { principal: 'u-7', purpose: 'INC-1234 reproduce failure', executionId: 'e1' };
+  assert.deepEqual(decideReveal(DEFAULT_REVEAL_POLICY, { ...base, role: 'engineering', status: 'failed' }), { allowed: true });
+  assert.match((decideReveal(DEFAULT_REVEAL_POLICY, { ...base, role: 'engineering', status: 'success' }) as { reason: string }).reason, /only FAILED executions; execution e1 is success/);
+  assert.match((decideReveal(DEFAULT_REVEAL_POLICY, { ...base, role: 'marketing', status: 'failed' }) as { reason: string }).reason, /role "marketing" may not reveal/);
+  assert.match((decideReveal(DEFAULT_REVEAL_POLICY, { ...base, purpose: 'x', role: 'legal', status: 'failed' }) as { reason: string }).reason, /reason of at least 8/);
+
+  const input = JSON.stringify({ customer_email: 'eve@example.com', nested: { billing_address: { street: 'Main St 1' } }, amount: 5 });
+  const message = 'card of eve@example.com declined; call +49 30 1234 5678';
+  const keys = new MemoryKeys();
+  const key = (await keys.activeKeys(['subject-eve'])).get('subject-eve')!;
+  const seal = (text: string) => {
+    const scan = scanField(text, options)!;
+    sealSlots(scan.slots, { tokenKey, keyId: key.keyId, key: key.key, executionId: 'e1' });
+    return scan.render();
+  };
+  const fields = [
+    { name: 'execution.input', text: seal(input) },
+    { name: 'step[1].attempt[1].error_message', text: seal(message) },
+  ];
+  const log = new MemoryAccessLog();
+  const allowed = await reveal({ ...base, role: 'engineering', status: 'failed', fields }, { keys, log });
+  assert.equal(allowed.outcome, 'allowed');
+  assert.deepEqual(JSON.parse(allowed.fields[0]!.text), JSON.parse(input));
+  assert.equal(allowed.fields[1]!.text, message);
+  assert.deepEqual(allowed.fields.map((f) => [f.revealed, f.unrecoverable]), [[2, 0], [2, 0]]);
+
+  const refused = await reveal({ ...base, role: 'engineering', status: 'success', fields }, { keys, log });
+  assert.equal(refused.outcome, 'refused');
+  assert.deepEqual(refused.fields, []);
+
+  const moved = await reveal({ ...base, executionId: 'e2', role: 'legal', status: 'success', fields }, { keys, log });
+  assert.equal(moved.outcome, 'unrecoverable', 'ciphertext bound to its execution');
+
+  keys.erase('subject-eve');
+  const erased = await reveal({ ...base, role: 'compliance', status: 'success', fields }, { keys, log });
+  assert.equal(erased.outcome, 'unrecoverable');
+  assert.equal(erased.fields[0]!.text, fields[0]!.text, 'tokens stay when the key is gone');
+  assert.deepEqual(
+    log.records.map((r) => [r.role, r.executionStatus, r.outcome, r.valuesRevealed, r.valuesUnrecoverable]),
+    [
+      ['engineering', 'failed', 'allowed', 4, 0],
+      ['engineering', 'success', 'refused', 0, 0],
+      ['legal', 'success', 'unrecoverable', 0, 4],
+      ['compliance', 'success', 'unrecoverable', 0, 4],
+    ],
+  );
+  assert.deepEqual(log.records[0]!.fields, ['execution.input', 'step[1].attempt[1].error_message']);
+  assert.match(log.records[1]!.detail, /only FAILED/);
+});
