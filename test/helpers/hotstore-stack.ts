@@ -7,7 +7,7 @@ import { migrate } from '../../infra/clickhouse/migrate.js';
 import { loadRetention } from '../../infra/retention.js';
 import { migrationVariables } from '../../infra/setup.js';
 import { AuditEventCodec, RegistryClient, type AuditEvent } from '../../schemas/index.js';
-import { consumeCount } from './kafka.js';
+import { consumeCount, createTestTopics } from './kafka.js';
 import { uniqueName } from './names.js';
 
 /** Endpoints of the running services. */
@@ -29,19 +29,10 @@ export function clickhouse(): ClickHouseClient {
 export async function createHotstoreTopics(prefix: string, partitions = 3): Promise<{ topic: string; dlq: string; group: string }> {
   const topic = uniqueName(`it-${prefix}`);
   const names = { topic, dlq: `${topic}.dlq`, group: `${topic}-group` };
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        { topic: names.topic, numPartitions: partitions, replicationFactor: 1 },
-        { topic: names.dlq, numPartitions: 1, replicationFactor: 1 },
-      ],
-    });
-  } finally {
-    await admin.disconnect();
-  }
+  await createTestTopics(kafka, [
+    { name: names.topic, partitions },
+    { name: names.dlq, partitions: 1 },
+  ]);
   return names;
 }
 

@@ -1,4 +1,4 @@
-import type { Consumer, KafkaMessage } from 'kafkajs';
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 
 /**
  * Runs `consumer` until `count` messages arrived or `timeoutMs` passed;
@@ -19,4 +19,18 @@ export async function consumeCount(consumer: Consumer, count: number, timeoutMs 
       .catch(reject);
   }).finally(() => clearTimeout(timer));
   return got;
+}
+
+/** Creates test topics (auto-creation is off on the local broker) and waits for their leaders. */
+export async function createTestTopics(kafka: Kafka, topics: { name: string; partitions: number }[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: topics.map((t) => ({ topic: t.name, numPartitions: t.partitions, replicationFactor: 1 })),
+    });
+  } finally {
+    await admin.disconnect();
+  }
 }

@@ -11,6 +11,7 @@ import { migrate } from '../../infra/clickhouse/migrate.js';
 import { DEFAULT_RETENTION_FILE, loadRetention } from '../../infra/retention.js';
 import { migrationVariables } from '../../infra/setup.js';
 import { AuditEventCodec, RegistryClient, type AuditEvent } from '../../schemas/index.js';
+import { createTestTopics } from './kafka.js';
 import { uniqueName } from './names.js';
 import { tempDir } from './temp-dir.js';
 import { testKeys } from './tokenizer-fixtures.js';
@@ -40,20 +41,11 @@ export interface TokenizerNames {
 export async function createTokenizerTopics(prefix: string, partitions = 3): Promise<TokenizerNames> {
   const base = uniqueName(`it-${prefix}`);
   const names = { raw: `${base}.raw`, events: `${base}.events`, dlq: `${base}.dlq`, group: `${base}-tokenizer` };
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        { topic: names.raw, numPartitions: partitions, replicationFactor: 1 },
-        { topic: names.events, numPartitions: partitions, replicationFactor: 1 },
-        { topic: names.dlq, numPartitions: 1, replicationFactor: 1 },
-      ],
-    });
-  } finally {
-    await admin.disconnect();
-  }
+  await createTestTopics(kafka, [
+    { name: names.raw, partitions },
+    { name: names.events, partitions },
+    { name: names.dlq, partitions: 1 },
+  ]);
   return names;
 }
 
