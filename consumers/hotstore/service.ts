@@ -7,7 +7,9 @@ import type { Logger } from '../../core/logger.js';
 import {
   BatchConsumer,
   ConsumerMetrics,
+  consumerReadiness,
   DlqPublisher,
+  requireTopics,
   retryRetriable,
   type ManagedService,
   type ReadinessReport,
@@ -87,36 +89,16 @@ export class HotstoreService implements ManagedService {
   }
 
   async readiness(): Promise<ReadinessReport> {
-    const kafka = this.consumer.isJoined;
     const clickhouse = await this.writer.ping().catch(() => false);
-    const ready = kafka && clickhouse;
-    this.consumerMetrics.setReady(ready);
-    return {
-      ready,
-      checks: {
-        kafka: kafka ? { ok: true } : { ok: false, detail: `not a member of consumer group ${this.config.runtime.groupId}` },
-        clickhouse: clickhouse ? { ok: true } : { ok: false, detail: 'ClickHouse does not answer a ping' },
-      },
-    };
+    return consumerReadiness({ joined: this.consumer.isJoined, groupId: this.config.runtime.groupId, clickhouse }, this.consumerMetrics);
   }
 
   private async checkTopics(): Promise<void> {
-    const { sourceTopic, dlqTopic } = this.config.runtime;
     const admin = this.kafka.admin();
-    let existing: string[];
     try {
-      await admin.connect();
-      existing = await admin.listTopics();
-    } catch (err) {
-      throw new AuditlineError('KAFKA_UNAVAILABLE', `cannot list Kafka topics: ${errorMessage(err)}`, { retriable: true, cause: err });
+      await requireTopics(admin, [this.config.runtime.sourceTopic, this.config.runtime.dlqTopic]);
     } finally {
       await admin.disconnect().catch(() => undefined);
-    }
-    const missing = [sourceTopic, dlqTopic].filter((t) => !existing.includes(t));
-    if (missing.length > 0) {
-      throw new AuditlineError('SERVICE_START_FAILED', `Kafka topic ${missing.join(', ')} does not exist (auto-creation is off); run \`npx auditline setup\``, {
-        details: { topics: missing.join(',') },
-      });
     }
   }
 }

@@ -5,7 +5,16 @@ import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { createKafka } from '../../core/clients/kafka.js';
 import { AuditlineError, errorMessage, isAuditlineError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { BatchConsumer, ConsumerMetrics, DlqPublisher, retryRetriable, type ManagedService, type ReadinessReport } from '../../core/service/index.js';
+import {
+  BatchConsumer,
+  ConsumerMetrics,
+  consumerReadiness,
+  DlqPublisher,
+  requireTopics,
+  retryRetriable,
+  type ManagedService,
+  type ReadinessReport,
+} from '../../core/service/index.js';
 import { AuditEventCodec, RegistryClient } from '../../schemas/index.js';
 import { checkTokenizerTables } from './clickhouse.js';
 import type { TokenizerConfig } from './config.js';
@@ -127,34 +136,13 @@ export class TokenizerService implements ManagedService {
   }
 
   async readiness(): Promise<ReadinessReport> {
-    const kafka = this.consumer.isJoined;
     const clickhouse = await ping(this.clickhouse);
-    const ready = kafka && clickhouse;
-    this.consumerMetrics.setReady(ready);
-    return {
-      ready,
-      checks: {
-        kafka: kafka ? { ok: true } : { ok: false, detail: `not a member of consumer group ${this.config.runtime.groupId}` },
-        clickhouse: clickhouse ? { ok: true } : { ok: false, detail: 'ClickHouse does not answer a ping' },
-      },
-    };
+    return consumerReadiness({ joined: this.consumer.isJoined, groupId: this.config.runtime.groupId, clickhouse }, this.consumerMetrics);
   }
 
   private async checkTopics(): Promise<void> {
     const { sourceTopic, dlqTopic } = this.config.runtime;
-    let existing: string[];
-    try {
-      await this.admin.connect();
-      existing = await this.admin.listTopics();
-    } catch (err) {
-      throw new AuditlineError('KAFKA_UNAVAILABLE', `cannot list Kafka topics: ${errorMessage(err)}`, { retriable: true, cause: err });
-    }
-    const missing = [sourceTopic, this.config.eventsTopic, dlqTopic].filter((t) => !existing.includes(t));
-    if (missing.length > 0) {
-      throw new AuditlineError('SERVICE_START_FAILED', `Kafka topic ${missing.join(', ')} does not exist (auto-creation is off); run \`npx auditline setup\``, {
-        details: { topics: missing.join(',') },
-      });
-    }
+    await requireTopics(this.admin, [sourceTopic, this.config.eventsTopic, dlqTopic]);
   }
 }
 

@@ -1,0 +1,38 @@
+import type { Admin } from 'kafkajs';
+import { AuditlineError, errorMessage } from '../errors.js';
+import type { ConsumerMetrics } from './consumer-metrics.js';
+import type { ReadinessReport } from './types.js';
+
+/**
+ * Fails start when a topic the service needs is missing (auto-creation is
+ * off). Listing topics failing is retriable (Kafka unreachable); a missing
+ * topic is not. Connects `admin` if needed and leaves it connected.
+ */
+export async function requireTopics(admin: Admin, topics: string[]): Promise<void> {
+  let existing: string[];
+  try {
+    await admin.connect();
+    existing = await admin.listTopics();
+  } catch (err) {
+    throw new AuditlineError('KAFKA_UNAVAILABLE', `cannot list Kafka topics: ${errorMessage(err)}`, { retriable: true, cause: err });
+  }
+  const missing = topics.filter((t) => !existing.includes(t));
+  if (missing.length > 0) {
+    throw new AuditlineError('SERVICE_START_FAILED', `Kafka topic ${missing.join(', ')} does not exist (auto-creation is off); run \`npx auditline setup\``, {
+      details: { topics: missing.join(',') },
+    });
+  }
+}
+
+/** The /readyz report of a consumer service writing to ClickHouse; also sets the ready gauge. */
+export function consumerReadiness(state: { joined: boolean; groupId: string; clickhouse: boolean }, metrics: ConsumerMetrics): ReadinessReport {
+  const ready = state.joined && state.clickhouse;
+  metrics.setReady(ready);
+  return {
+    ready,
+    checks: {
+      kafka: state.joined ? { ok: true } : { ok: false, detail: `not a member of consumer group ${state.groupId}` },
+      clickhouse: state.clickhouse ? { ok: true } : { ok: false, detail: 'ClickHouse does not answer a ping' },
+    },
+  };
+}
