@@ -7,7 +7,9 @@
  * number of events, pre-encoded by the same codec, sent by a raw kafkajs
  * idempotent producer with the same acks (-1), compression (GZIP) and batch
  * size as the client, one batch in flight (what an idempotent producer with
- * ordering allows). Last line: one JSON object.
+ * ordering allows). Both sides are set up and warmed once, then measured in
+ * BENCH_ROUNDS interleaved rounds (default 5); figures are per-side medians.
+ * Last line: one JSON object.
  */
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
@@ -30,13 +32,21 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? BATCH);
 const EVENTS_PER_EXECUTION = 4;
 /** Executions run before measuring, on both sides (connections, schema registration, JIT). */
 const WARMUP_EXECUTIONS = Number(process.env.BENCH_WARMUP_EXECUTIONS ?? BATCH);
+/** Measured rounds per side, interleaved (odd count: the median is one round's figure). */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 const endpoints = loadEndpoints();
 const kafka = createKafka(endpoints.kafka);
 const topic = `bench.producer.${Date.now().toString(36)}`;
 const say = (m: string) => process.stderr.write(`${m}\n`);
 
-async function clientRun(): Promise<{ seconds: number; latenciesMs: number[]; rssMb: number }> {
+/** A side of the comparison, set up and warmed once; `measure` times one round of EXECUTIONS executions' events. */
+interface Side {
+  measure(round: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function clientSide(latenciesMs: number[]): Promise<Side> {
   const spoolDir = path.join(os.tmpdir(), `auditline-bench-spool-${randomUUID()}`);
   const audit = createAuditProducer({
     brokers: endpoints.kafka.brokers,
@@ -46,7 +56,6 @@ async function clientRun(): Promise<{ seconds: number; latenciesMs: number[]; rs
     maxBatchEvents: BATCH,
     spoolDir,
   });
-  const latenciesMs: number[] = [];
   const timed = async <T>(fn: () => Promise<T>): Promise<T> => {
     const t0 = performance.now();
     const r = await fn();
@@ -78,19 +87,22 @@ async function clientRun(): Promise<{ seconds: number; latenciesMs: number[]; rs
   };
   // Warm-up (schema registration, connections, JIT), not part of the figures.
   await runExecutions(0, WARMUP_EXECUTIONS, false);
-
-  const rss = rssSampler();
-  const t0 = performance.now();
-  await runExecutions(WARMUP_EXECUTIONS, WARMUP_EXECUTIONS + EXECUTIONS, true);
-  const seconds = (performance.now() - t0) / 1000;
-  const rssMb = rss.stop();
-  await audit.close();
-  // Scratch spool of this run only; every run makes a new one.
-  await rm(spoolDir, { recursive: true, force: true });
-  return { seconds, latenciesMs, rssMb };
+  return {
+    async measure(round) {
+      const from = WARMUP_EXECUTIONS + round * EXECUTIONS;
+      const t0 = performance.now();
+      await runExecutions(from, from + EXECUTIONS, true);
+      return (performance.now() - t0) / 1000;
+    },
+    async close() {
+      await audit.close();
+      // Scratch spool of this run only; every run makes a new one.
+      await rm(spoolDir, { recursive: true, force: true });
+    },
+  };
 }
 
-async function baselineRun(): Promise<{ seconds: number; batchMs: number[]; avgBytes: number }> {
+async function baselineSide(batchMs: number[]): Promise<Side & { avgBytes: number }> {
   const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), topic);
   await codec.init();
   const messages: { key: string; value: Buffer }[] = [];
@@ -102,18 +114,21 @@ async function baselineRun(): Promise<{ seconds: number; batchMs: number[]; avgB
   await producer.connect();
   // Warm-up with as many events as the client's warm-up, not part of the figures.
   for (let i = 0; i < WARMUP_EXECUTIONS * EVENTS_PER_EXECUTION; i += BATCH) {
-    await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: messages.slice(i, i + BATCH) });
+    await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: messages.slice(i % messages.length, (i % messages.length) + BATCH) });
   }
-  const batchMs: number[] = [];
-  const t0 = performance.now();
-  for (let i = 0; i < messages.length; i += BATCH) {
-    const b0 = performance.now();
-    await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: messages.slice(i, i + BATCH) });
-    batchMs.push(performance.now() - b0);
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  await producer.disconnect();
-  return { seconds, batchMs, avgBytes };
+  return {
+    avgBytes,
+    async measure() {
+      const t0 = performance.now();
+      for (let i = 0; i < messages.length; i += BATCH) {
+        const b0 = performance.now();
+        await producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages: messages.slice(i, i + BATCH) });
+        batchMs.push(performance.now() - b0);
+      }
+      return (performance.now() - t0) / 1000;
+    },
+    close: () => producer.disconnect(),
+  };
 }
 
 const admin = kafka.admin();
@@ -121,26 +136,46 @@ await admin.connect();
 await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 6, replicationFactor: 1 }] });
 const events = EXECUTIONS * EVENTS_PER_EXECUTION;
 say(`producer bench: ${EXECUTIONS} executions (${events} events), ${CONCURRENCY} concurrent workflows, topic ${topic}`);
-const baseline = await baselineRun();
-say(`baseline (raw kafkajs, pre-encoded, ${BATCH}/batch): ${round(events / baseline.seconds, 0)} events/s`);
-const client = await clientRun();
-say(`client: ${round(events / client.seconds, 0)} events/s`);
+const latenciesMs: number[] = [];
+const batchMs: number[] = [];
+const rss = rssSampler();
+const baseline = await baselineSide(batchMs);
+const client = await clientSide(latenciesMs);
+// Interleaved rounds, alternating which side goes first, so that a change in
+// the machine's load (it is shared) hits both sides alike; figures are medians.
+const baselineSeconds: number[] = [];
+const clientSeconds: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  const order = r % 2 === 0 ? (['baseline', 'client'] as const) : (['client', 'baseline'] as const);
+  for (const side of order) {
+    const seconds = side === 'baseline' ? await baseline.measure(r) : await client.measure(r);
+    (side === 'baseline' ? baselineSeconds : clientSeconds).push(seconds);
+    say(`round ${r + 1}/${ROUNDS} ${side}: ${round(events / seconds, 0)} events/s`);
+  }
+}
+const rssMb = rss.stop();
+await client.close();
+await baseline.close();
 await admin.deleteTopics({ topics: [topic] });
 await admin.disconnect();
 
+const baselineMedian = quantile(baselineSeconds, 0.5);
+const clientMedian = quantile(clientSeconds, 0.5);
 const result = {
   bench: 'producer',
   executions: EXECUTIONS,
   events,
+  rounds: ROUNDS,
   concurrency: CONCURRENCY,
-  events_per_s: round(events / client.seconds, 0),
-  baseline_events_per_s: round(events / baseline.seconds, 0),
-  ratio: round(baseline.seconds / client.seconds, 3),
-  p50_ms: round(quantile(client.latenciesMs, 0.5)),
-  p99_ms: round(quantile(client.latenciesMs, 0.99)),
-  baseline_batch_p50_ms: round(quantile(baseline.batchMs, 0.5)),
-  baseline_batch_p99_ms: round(quantile(baseline.batchMs, 0.99)),
+  events_per_s: round(events / clientMedian, 0),
+  baseline_events_per_s: round(events / baselineMedian, 0),
+  ratio: round(baselineMedian / clientMedian, 3),
+  round_ratios: baselineSeconds.map((b, i) => round(b / clientSeconds[i]!, 3)),
+  p50_ms: round(quantile(latenciesMs, 0.5)),
+  p99_ms: round(quantile(latenciesMs, 0.99)),
+  baseline_batch_p50_ms: round(quantile(batchMs, 0.5)),
+  baseline_batch_p99_ms: round(quantile(batchMs, 0.99)),
   avg_event_bytes: round(baseline.avgBytes, 0),
-  rss_mb: round(client.rssMb, 1),
+  rss_mb: round(rssMb, 1),
 };
 console.log(JSON.stringify(result));

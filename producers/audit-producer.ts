@@ -18,7 +18,7 @@ import { Spool } from './spool.js';
 import { SpoolReplayer } from './spool-replayer.js';
 import type { AuditReceipt, DeliveryOutcome, FlushResult, StartExecutionInput } from './types.js';
 
-/** Kafka record headers every event carries: how PII fields were written, and whether there were any. */
+/** Kafka record headers: how PII fields were written (absent: cleartext), and whether there were any (absent: none). */
 export const PII_MODE_HEADER = 'auditline-pii-mode';
 export const PII_FOUND_HEADER = 'auditline-pii-found';
 
@@ -65,9 +65,12 @@ export class AuditProducer {
     this.codec = new AuditEventCodec(registry, options.topic);
     this.sender = new KafkaSender(options, this.logger);
     this.queue = new RecordQueue(options.maxQueuedEvents, options.maxQueuedBytes);
+    // Default values are not sent (absent = cleartext / not found): each header
+    // costs kafkajs ~4 us of encoding per record, a third of a record's cost.
+    const mode: Record<string, string> = options.piiMode === 'cleartext' ? {} : { [PII_MODE_HEADER]: options.piiMode };
     this.headers = {
-      found: Object.freeze({ [PII_MODE_HEADER]: options.piiMode, [PII_FOUND_HEADER]: 'true' }),
-      none: Object.freeze({ [PII_MODE_HEADER]: options.piiMode, [PII_FOUND_HEADER]: 'false' }),
+      found: Object.freeze({ ...mode, [PII_FOUND_HEADER]: 'true' }),
+      none: Object.freeze({ ...mode }),
     };
     const delivery = new Delivery(options.ack, this.sender, () => this.spool, () => this.replayer?.wake(), this.metrics, this.logger);
     this.dispatcher = new Dispatcher(this.queue, options, (batch) => delivery.deliver(batch), clock.monotonic);
