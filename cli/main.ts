@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerDemo } from './commands/demo.js';
 import { registerErase } from './commands/erase.js';
+import { registerPipeline } from './commands/pipeline.js';
 import { registerQuery } from './commands/query.js';
 import { registerReveal } from './commands/reveal.js';
 import { registerRun } from './commands/run.js';
@@ -9,6 +11,7 @@ import { registerStack } from './commands/stack.js';
 import { reportError } from './exit.js';
 import { readFileSync } from 'node:fs';
 import { assetPath } from '../core/paths.js';
+import { applyLocalSecrets } from '../infra/local-stack/secrets.js';
 
 // The S3 SDK warns on every run that releases after January 2027 need Node 22;
 // package.json pins a release that supports Node 20 (docs/compatibility.md).
@@ -25,12 +28,20 @@ const program = new Command('auditline')
     '\nEndpoints come from AUDITLINE_* environment variables (docs/configuration.md);\nwith none set, the local stack of `auditline stack up` is used.',
   );
 
+// With the local stack, keys the services need are generated once and shared
+// by every command (infra/local-stack/secrets.ts); never with real endpoints.
+program.hook('preAction', () => {
+  applyLocalSecrets(process.env);
+});
+
 registerStack(program);
 registerSetup(program);
 registerRun(program);
+registerPipeline(program);
 registerQuery(program);
 registerReveal(program);
 registerErase(program);
+registerDemo(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.exitCode = reportError(err);

@@ -1,8 +1,12 @@
 // `npm start`: the main job. Compiles, starts the local stack when no
 // endpoints are configured, brings topics, schemas, migrations and the archive
-// bucket to their expected state, and proves the pipeline's path with a smoke
-// run. Later issues add the consumer services here.
-import { build, cli, run, usesLocalStack } from './lib.mjs';
+// bucket to their expected state, then runs the whole pipeline in the
+// foreground (`auditline pipeline`: every consumer service as its own
+// process) with a short demo once it is ready, until Ctrl-C.
+// Arguments go to `auditline pipeline`, e.g. `npm start -- --demo 0` or
+// `npm start -- --exit-after-demo` (docs/cli.md).
+import { spawn } from 'node:child_process';
+import { build, cli, root, run, usesLocalStack } from './lib.mjs';
 
 const step = (title, args) => {
   console.error(`\n== ${title}`);
@@ -18,7 +22,21 @@ if (usesLocalStack()) step('local stack (no AUDITLINE_* endpoints configured)', 
 else console.error('npm start: using the configured AUDITLINE_* endpoints');
 step('setup: topics, schemas, ClickHouse migrations, archive bucket', ['setup']);
 step('smoke run: publish and read back one execution', ['smoke']);
-console.error(`
-Auditline is set up. Next:
+
+console.error('\n== pipeline: every consumer service, then a short demo (Ctrl-C stops everything)');
+const args = process.argv.slice(2);
+const pipeline = spawn(process.execPath, [cli, 'pipeline', ...(args.some((a) => a.startsWith('--demo')) ? [] : ['--demo', '30']), ...args], {
+  cwd: root,
+  stdio: 'inherit',
+});
+// Ctrl-C reaches both processes; the pipeline stops its services and exits, this script waits for it.
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => pipeline.kill(signal));
+pipeline.on('exit', (code, signal) => {
+  if (usesLocalStack()) {
+    console.error(`
+The local services keep running:
   npx auditline stack status     services, endpoints, pids and logs
-  npx auditline stack down       stop the local services (data is kept in .auditline/stack)`);
+  npx auditline stack down       stop them (data is kept in .auditline/stack)`);
+  }
+  process.exit(code ?? (signal ? 1 : 0));
+});

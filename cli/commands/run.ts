@@ -4,6 +4,8 @@ import { UsageError } from '../exit.js';
 /** A long-running service `auditline run <name>` can start. */
 export interface RunnableService {
   description: string;
+  /** Default port of its /metrics, /healthz and /readyz (AUDITLINE_<SERVICE>_METRICS_PORT overrides it). */
+  metricsPort: number;
   /** Runs until SIGTERM/SIGINT; resolves with the process exit code. Loaded lazily so other commands stay light. */
   run: () => Promise<number>;
 }
@@ -12,10 +14,12 @@ export interface RunnableService {
 export const SERVICES: Readonly<Record<string, RunnableService>> = {
   hotstore: {
     description: 'audit.events -> ClickHouse hot store (docs/hotstore.md)',
+    metricsPort: 9464,
     run: async () => (await import('../../consumers/hotstore/index.js')).runHotstore(),
   },
   tokenizer: {
     description: 'audit.raw -> audit.events: PII tokenized and encrypted, exactly once (docs/tokenizer.md)',
+    metricsPort: 9465,
     run: async () => (await import('../../consumers/tokenizer/index.js')).runTokenizer(),
   },
 };

@@ -1,0 +1,129 @@
+import type { Command } from 'commander';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { portVar } from '../../core/env.js';
+import { packageRoot } from '../../core/paths.js';
+import { settingsPrefix } from '../../core/service/settings.js';
+import { UsageError } from '../exit.js';
+import { intOption } from '../options.js';
+import { Supervisor, type ServiceStatus, type SupervisedService } from '../pipeline/supervisor.js';
+import { demoCommand } from './demo.js';
+import { SERVICES } from './run.js';
+
+export interface PipelineOptions {
+  services?: string;
+  logDir: string;
+  readyTimeout: number;
+  demo: number;
+  demoRate: number;
+  exitAfterDemo: boolean;
+}
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+const cliEntry = fileURLToPath(new URL('../main.js', import.meta.url));
+
+/** The services to run, each with its effective metrics port. */
+export function pipelineServices(list: string | undefined, env: NodeJS.ProcessEnv = process.env): SupervisedService[] {
+  const known = Object.keys(SERVICES);
+  const names = list ? list.split(',').map((s) => s.trim()).filter(Boolean) : known;
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length > 0) throw new UsageError(`--services: unknown ${unknown.join(', ')}; known: ${known.join(', ')}`);
+  return names.map((name) => {
+    const variable = `${settingsPrefix(name)}METRICS_PORT`;
+    const parsed = portVar(SERVICES[name]!.metricsPort).safeParse(env[variable]);
+    if (!parsed.success) throw new UsageError(`${variable}: must be a port number`);
+    return { name, metricsPort: parsed.data };
+  });
+}
+
+export function renderStatus(statuses: readonly ServiceStatus[]): string {
+  const rows = statuses.map((s) => [s.name, s.state, s.pid ? String(s.pid) : '-', String(s.restarts), `${s.metricsUrl}/metrics`, s.log]);
+  const header = ['SERVICE', 'STATE', 'PID', 'RESTARTS', 'METRICS', 'LOG'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+export async function pipelineCommand(options: PipelineOptions): Promise<number> {
+  const services = pipelineServices(options.services);
+  let printTimer: NodeJS.Timeout | undefined;
+  let lastPrinted = '';
+  const supervisor = new Supervisor(services, {
+    cli: cliEntry,
+    logDir: options.logDir,
+    env: process.env,
+    // State changes come in bursts (every service starting at once): print the table once per burst.
+    onChange: () => {
+      clearTimeout(printTimer);
+      printTimer = setTimeout(() => {
+        const table = renderStatus(supervisor.status());
+        if (table !== lastPrinted) say(`\n${table}`);
+        lastPrinted = table;
+      }, 300);
+    },
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = (why: string) => {
+    if (!stopping) {
+      say(`\npipeline: ${why}: stopping every service (SIGTERM, graceful shutdown)`);
+      stopping = supervisor.stop();
+    }
+    return stopping;
+  };
+  let signalled: (name: string) => void = () => undefined;
+  const signal = new Promise<string>((resolve) => (signalled = resolve));
+  const onSignal = (name: NodeJS.Signals) => signalled(name);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    say(`pipeline: starting ${services.map((s) => s.name).join(', ')} (each its own process; logs in ${options.logDir})`);
+    supervisor.start();
+    const ready = await Promise.race([supervisor.waitReady(options.readyTimeout * 1_000).then(() => 'ready'), signal]);
+    if (ready !== 'ready') {
+      await stop(`${ready} received`);
+      return 0;
+    }
+    say(`\n${renderStatus(supervisor.status())}\n\npipeline: every service is ready. Ctrl-C stops them all.`);
+    lastPrinted = renderStatus(supervisor.status());
+    let demoCode = 0;
+    if (options.demo > 0) {
+      say('');
+      demoCode = await demoCommand({ executions: options.demo, rate: options.demoRate, concurrency: 50, seed: Math.floor(Math.random() * 1e6), wait: 90 });
+      if (!options.exitAfterDemo) say('\npipeline: still running; more traffic: npx auditline demo --executions 500 --rate 50   Ctrl-C stops every service.');
+    }
+    if (options.exitAfterDemo) {
+      await stop('demo finished');
+      return demoCode;
+    }
+    const name = await signal;
+    await stop(`${name} received`);
+    return 0;
+  } catch (err) {
+    await stop('start failed');
+    throw err;
+  } finally {
+    clearTimeout(printTimer);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    say(`\n${renderStatus(supervisor.status())}`);
+  }
+}
+
+
+export function registerPipeline(program: Command): void {
+  program
+    .command('pipeline')
+    .description('run every consumer service as its own process, show their state, restart any that exits, stop them all on Ctrl-C')
+    .option('--services <list>', `comma-separated subset (default: all of ${Object.keys(SERVICES).join(', ')})`)
+    .option('--log-dir <dir>', 'where each service appends its log (<service>.log)', path.join(packageRoot, '.auditline', 'pipeline', 'logs'))
+    .option('--ready-timeout <seconds>', 'give up when the services are not all ready by then', intOption('--ready-timeout', 5, 3_600), 180)
+    .option('--demo <executions>', 'once ready, drive this many demo executions through the pipeline (0: none)', intOption('--demo', 0, 1_000_000), 0)
+    .option('--demo-rate <r>', 'demo executions started per second', intOption('--demo-rate', 1, 100_000), 10)
+    .option('--exit-after-demo', 'stop every service once the demo has run (for scripts)', false)
+    .addHelpText(
+      'after',
+      '\n`npm start` runs this after starting the local stack (when no AUDITLINE_* endpoints are set) and `auditline setup`.\nEach service serves /metrics, /healthz and /readyz on its port (docs/metrics.md); a service that exits is restarted\nwith a backoff of 1 s doubling to 30 s. Exit codes: 0 stopped cleanly, 1 a service never became ready or the demo failed, 2 wrong usage.',
+    )
+    .action(async (opts: PipelineOptions) => {
+      process.exitCode = await pipelineCommand(opts);
+    });
+}

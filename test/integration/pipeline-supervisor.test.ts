@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { test } from 'node:test';
+import { pipelineServices, renderStatus } from '../../cli/commands/pipeline.js';
+import { Supervisor, type ServiceStatus } from '../../cli/pipeline/supervisor.js';
+import { assetPath } from '../../core/paths.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const fakeCli = assetPath('test', 'fixtures', 'pipeline', 'fake-cli.mjs');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+test('the supervisor starts each service, restarts one that exits, and stops all with SIGTERM', async () => {
+  const dir = tempDir('auditline-supervisor-');
+  const ports = { alpha: await freePort(), beta: await freePort() };
+  const changes: ServiceStatus[][] = [];
+  const supervisor = new Supervisor(
+    [
+      { name: 'alpha', metricsPort: ports.alpha },
+      { name: 'beta', metricsPort: ports.beta },
+    ],
+    {
+      cli: fakeCli,
+      logDir: path.join(dir, 'logs'),
+      env: { ...process.env, FAKE_PORT_ALPHA: String(ports.alpha), FAKE_PORT_BETA: String(ports.beta), FAKE_CRASH_DIR: dir },
+      onChange: (s) => changes.push(s),
+      pollMs: 100,
+    },
+  );
+  supervisor.start();
+  try {
+    // Each fake service exits with code 3 once (after 300 ms) and is restarted after the 1 s backoff.
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    await supervisor.waitReady(20_000);
+    const status = supervisor.status();
+    assert.deepEqual(status.map((s) => [s.name, s.state, s.restarts]), [
+      ['alpha', 'ready', 1],
+      ['beta', 'ready', 1],
+    ]);
+    assert.ok(status.every((s) => s.lastExit === 'exit 3' && typeof s.pid === 'number'));
+    assert.ok(changes.some((c) => c.some((s) => s.state === 'restarting')), 'a restarting state was reported');
+    assert.match(renderStatus(status), /^SERVICE\s+STATE\s+PID\s+RESTARTS\s+METRICS\s+LOG\nalpha\s+ready\s+\d+\s+1\s+http:\/\/127\.0\.0\.1:\d+\/metrics/);
+  } finally {
+    await supervisor.stop();
+  }
+  assert.deepEqual(supervisor.status().map((s) => s.state), ['stopped', 'stopped']);
+  assert.ok(existsSync(path.join(dir, 'alpha.stopped')) && existsSync(path.join(dir, 'beta.stopped')), 'both stopped gracefully on SIGTERM');
+});
+
+test('waitReady names the services that never became ready', async () => {
+  const dir = tempDir('auditline-supervisor-');
+  const port = await freePort();
+  // The fake listens on FAKE_PORT_GAMMA; the supervisor probes another port, so it never looks ready.
+  const supervisor = new Supervisor([{ name: 'gamma', metricsPort: await freePort() }], {
+    cli: fakeCli,
+    logDir: dir,
+    env: { ...process.env, FAKE_PORT_GAMMA: String(port) },
+    onChange: () => undefined,
+    pollMs: 100,
+  });
+  supervisor.start();
+  try {
+    await assert.rejects(supervisor.waitReady(1_000), /not ready after 1 s: gamma \(starting; log .*gamma\.log\)/);
+  } finally {
+    await supervisor.stop();
+  }
+});
+
+test('pipelineServices takes the metrics port overrides and refuses unknown services', () => {
+  assert.deepEqual(pipelineServices('hotstore', { AUDITLINE_HOTSTORE_METRICS_PORT: '19464' }), [{ name: 'hotstore', metricsPort: 19464 }]);
+  assert.deepEqual(pipelineServices('tokenizer', {}), [{ name: 'tokenizer', metricsPort: 9465 }]);
+  assert.throws(() => pipelineServices('hotstore,nope', {}), /unknown nope/);
+  assert.throws(() => pipelineServices('hotstore', { AUDITLINE_HOTSTORE_METRICS_PORT: 'x' }), /AUDITLINE_HOTSTORE_METRICS_PORT: must be a port number/);
+});
