@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { pipelineServices, renderStatus } from '../../cli/commands/pipeline.js';
 import { Supervisor, type ServiceStatus } from '../../cli/pipeline/supervisor.js';
 import { assetPath } from '../../core/paths.js';
+import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const fakeCli = assetPath('test', 'fixtures', 'pipeline', 'fake-cli.mjs');
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 test('the supervisor starts each service, restarts one that exits, and stops all with SIGTERM', async () => {
   const dir = tempDir('auditline-supervisor-');
