@@ -33,8 +33,9 @@ export function registerStack(program: Command): void {
   stack
     .command('down')
     .description('stop exactly the processes `stack up` started (by pid); data is kept')
-    .action(async () => {
-      await stackDown(loadStackSettings(), say);
+    .option('--only <services>', `comma-separated subset of ${SERVICE_NAMES.join(',')} (the others keep running, e.g. to rehearse an outage)`)
+    .action(async (opts: { only?: string }) => {
+      await stackDown(loadStackSettings(), say, parseServices(opts.only));
     });
 
   stack

@@ -194,6 +194,15 @@ export class Supervisor {
     }
   }
 
+  /** Sends `signal` to one service's process (e.g. SIGKILL to rehearse a crash); it is restarted like any exit. Returns the pid signalled. */
+  kill(name: string, signal: NodeJS.Signals): number | undefined {
+    const p = this.processes.find((x) => x.service.name === name);
+    if (!p) throw new Error(`no service ${name}`);
+    const pid = p.child?.pid;
+    p.child?.kill(signal);
+    return pid;
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.pollTimer);

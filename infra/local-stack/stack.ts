@@ -138,9 +138,11 @@ async function waitHealthy(s: StackSettings, def: ServiceDef, record: PidRecord)
 /**
  * Stops the processes this stack started, dependants first, each by its
  * recorded pid (never by name). Data stays in the stack directory.
+ * `only` stops just those services (their dependants keep running and
+ * retry, which is how outages are rehearsed).
  */
-export async function stackDown(s: StackSettings, progress: Progress): Promise<void> {
-  for (const name of [...SERVICE_NAMES].reverse()) {
+export async function stackDown(s: StackSettings, progress: Progress, only?: ServiceName[]): Promise<void> {
+  for (const name of [...SERVICE_NAMES].reverse().filter((n) => !only || only.includes(n))) {
     const file = pidFile(s, name);
     const record = readPidFile(file);
     if (!record) continue;

@@ -1,0 +1,250 @@
+/**
+ * `npm run bench -- pipeline`: sustained events/s through every consumer
+ * service on this machine.
+ *
+ * The services run as `npm start` runs them (each its own process under the
+ * pipeline supervisor) on isolated topics and database. Sample executions
+ * (with PII) are published pre-encoded to the raw topic at a fixed rate for
+ * a step (BENCH_STEP_S, default 180 s: "lag stays flat for 3 minutes"); the
+ * rate rises by half after each step whose summed consumer lag stayed flat,
+ * until one does not (or BENCH_MAX_STEPS). events_per_s is the highest flat
+ * rate. During each step: freshness (publish -> queryable in the hot store)
+ * of one probe execution per second, CPU and peak RSS of every service.
+ * Baseline, same run: a no-op kafkajs consumer reading the whole raw topic
+ * (everything the steps published) from the beginning.
+ *
+ * Settings: BENCH_START_RATE (events/s, default 400), BENCH_STEP_S,
+ * BENCH_MAX_STEPS (default 5).
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import kafkajs from 'kafkajs';
+import { Supervisor } from '../cli/pipeline/supervisor.js';
+import { createClickHouse } from '../core/clients/clickhouse.js';
+import { createKafka } from '../core/clients/kafka.js';
+import { loadEndpoints } from '../core/endpoints.js';
+import { assetPath } from '../core/paths.js';
+import { settingsPrefix } from '../core/service/settings.js';
+import { AuditEventCodec, RegistryClient, sampleExecution } from '../schemas/index.js';
+import { createPipelineEnv } from '../test/helpers/pipeline-env.js';
+import { tempDir } from '../test/helpers/temp-dir.js';
+import { quantile, round } from './stats.js';
+
+const { CompressionTypes, logLevel } = kafkajs;
+const START_RATE = Number(process.env.BENCH_START_RATE ?? 400);
+const STEP_S = Number(process.env.BENCH_STEP_S ?? 180);
+const MAX_STEPS = Number(process.env.BENCH_MAX_STEPS ?? 5);
+const say = (m: string) => process.stderr.write(`${m}\n`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const endpoints = loadEndpoints();
+const kafka = createKafka(endpoints.kafka, undefined, { logLevel: logLevel.NOTHING });
+const pipeline = await createPipelineEnv('bench-pipeline', { partitions: 3 });
+const { names } = pipeline;
+const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), names.raw);
+await codec.init();
+const clickhouse = createClickHouse(endpoints.clickhouse);
+
+const supervisor = new Supervisor(pipeline.services, {
+  cli: assetPath('dist', 'cli', 'main.js'),
+  logDir: path.join(tempDir('auditline-bench-pipeline'), 'logs'),
+  env: { ...process.env, ...pipeline.env, ...Object.fromEntries(pipeline.services.map((s) => [`${settingsPrefix(s.name)}LOG_LEVEL`, 'warn'])) },
+  onChange: () => undefined,
+});
+
+/** Consumer groups and the topic each reads, from the pipeline's settings. */
+const groups = pipeline.services.map((s) => ({ service: s.name, group: pipeline.env[`${settingsPrefix(s.name)}GROUP_ID`]!, topic: pipeline.env[`${settingsPrefix(s.name)}TOPIC`]! }));
+
+async function totalLag(): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    let sum = 0;
+    for (const g of groups) {
+      const [ends, [committed]] = await Promise.all([admin.fetchTopicOffsets(g.topic), admin.fetchOffsets({ groupId: g.group, topics: [g.topic] })]);
+      for (const p of ends) {
+        const c = Number(committed?.partitions.find((x) => x.partition === p.partition)?.offset ?? -1);
+        sum += Math.max(0, Number(p.high) - Math.max(c, Number(p.low)));
+      }
+    }
+    return sum;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** CPU seconds (user + system) and RSS (MB) of a process, from /proc. */
+function procStats(pid: number): { cpuS: number; rssMb: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    return { cpuS: ticks / 100, rssMb: rssKb / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Least-squares slope (per second) of (t, y) samples. */
+function slope(samples: { t: number; y: number }[]): number {
+  const n = samples.length;
+  const mt = samples.reduce((s, p) => s + p.t, 0) / n;
+  const my = samples.reduce((s, p) => s + p.y, 0) / n;
+  const num = samples.reduce((s, p) => s + (p.t - mt) * (p.y - my), 0);
+  const den = samples.reduce((s, p) => s + (p.t - mt) ** 2, 0);
+  return den === 0 ? 0 : num / den;
+}
+
+interface StepResult {
+  rate: number;
+  published: number;
+  flat: boolean;
+  lagSlope: number;
+  lagEnd: number;
+  freshnessMs: number[];
+  services: Record<string, { cpu_pct: number; rss_mb: number }>;
+}
+
+async function runStep(rate: number): Promise<StepResult> {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const t0 = Date.now();
+  const pids = new Map(supervisor.status().map((s) => [s.name, s.pid]));
+  const cpu0 = new Map([...pids].map(([n, pid]) => [n, pid ? procStats(pid)?.cpuS ?? 0 : 0]));
+  const peakRss = new Map<string, number>();
+  const lagSamples: { t: number; y: number }[] = [];
+  const freshnessMs: number[] = [];
+  let published = 0;
+  let running = true;
+
+  const publisher = (async () => {
+    // Every 100 ms, the events due by then, as whole executions (4 events each).
+    for (let tick = 1; running; tick++) {
+      const due = Math.floor((rate * tick) / 10);
+      const messages: { key: string; value: Buffer }[] = [];
+      while (published + messages.length < due) for (const e of sampleExecution()) messages.push({ key: e.execution_id, value: codec.encode(e) });
+      if (messages.length > 0) await producer.send({ topic: names.raw, acks: -1, compression: CompressionTypes.GZIP, messages });
+      published += messages.length;
+      const wait = t0 + tick * 100 - Date.now();
+      if (wait > 0) await sleep(wait);
+    }
+  })();
+
+  const prober = (async () => {
+    // One probe execution a second: publish, then poll the hot store until it is queryable.
+    while (running) {
+      const events = sampleExecution({ workflowId: 'WF-PROBE' });
+      const id = events[0]!.execution_id;
+      const sent = Date.now();
+      await producer.send({ topic: names.raw, acks: -1, messages: [{ key: id, value: codec.encode(events[0]!) }] });
+      for (;;) {
+        const rs = await clickhouse.query({ query: `SELECT count() AS n FROM ${names.database}.executions WHERE execution_id = {id:String}`, query_params: { id }, format: 'JSONEachRow' });
+        const [row] = await rs.json<{ n: number | string }>();
+        if (Number(row?.n) > 0) break;
+        if (Date.now() - sent > 60_000 || !running) break;
+        await sleep(50);
+      }
+      if (running) freshnessMs.push(Date.now() - sent);
+      await sleep(Math.max(0, 1_000 - (Date.now() - sent)));
+    }
+  })();
+
+  const sampler = (async () => {
+    while (running) {
+      lagSamples.push({ t: (Date.now() - t0) / 1_000, y: await totalLag() });
+      for (const [name, pid] of pids) {
+        const s = pid ? procStats(pid) : undefined;
+        if (s) peakRss.set(name, Math.max(peakRss.get(name) ?? 0, s.rssMb));
+      }
+      await sleep(5_000);
+    }
+  })();
+
+  await sleep(STEP_S * 1_000);
+  running = false;
+  await Promise.all([publisher, prober, sampler]);
+  await producer.disconnect();
+  const seconds = (Date.now() - t0) / 1_000;
+  // Flat: judged on the second half of the step (the first absorbs the rate change); the lag may not
+  // grow faster than 2 % of the rate, and what remains must be under 10 s of input.
+  const tail = lagSamples.filter((s) => s.t >= STEP_S / 2);
+  const lagSlope = slope(tail.length >= 3 ? tail : lagSamples);
+  const lagEnd = lagSamples[lagSamples.length - 1]?.y ?? 0;
+  const flat = lagSlope <= rate * 0.02 && lagEnd <= rate * 10;
+  const services: StepResult['services'] = {};
+  for (const [name, pid] of pids) {
+    const cpu1 = pid ? procStats(pid)?.cpuS : undefined;
+    services[name] = { cpu_pct: round(cpu1 === undefined ? Number.NaN : (100 * (cpu1 - (cpu0.get(name) ?? 0))) / seconds, 1), rss_mb: round(peakRss.get(name) ?? Number.NaN, 1) };
+  }
+  return { rate, published, flat, lagSlope, lagEnd, freshnessMs, services };
+}
+
+/** A no-op consumer reading the whole raw topic from the start: events/s. */
+async function baseline(): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(names.raw);
+  await admin.disconnect();
+  const total = ends.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+  const consumer = kafka.consumer({ groupId: `${names.prefix}-noop`, maxBytes: 16 * 1024 * 1024, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [names.raw], fromBeginning: true });
+  let seen = 0;
+  const t0 = performance.now();
+  await new Promise<void>((resolve) => {
+    void consumer.run({
+      eachBatch: async ({ batch }) => {
+        seen += batch.messages.length;
+        if (seen >= total) resolve();
+      },
+    });
+  });
+  const seconds = (performance.now() - t0) / 1_000;
+  await consumer.disconnect();
+  return total / seconds;
+}
+
+supervisor.start();
+const steps: StepResult[] = [];
+try {
+  await supervisor.waitReady(120_000);
+  say(`pipeline bench: services ${pipeline.services.map((s) => s.name).join(', ')}; steps of ${STEP_S} s from ${START_RATE} events/s`);
+  let rate = START_RATE;
+  for (let i = 0; i < MAX_STEPS; i++) {
+    const step = await runStep(rate);
+    steps.push(step);
+    say(
+      `step ${i + 1}: ${rate} events/s, lag ${step.flat ? 'flat' : 'GROWING'} (slope ${round(step.lagSlope, 1)}/s, end ${step.lagEnd}), freshness p99 ${round(quantile(step.freshnessMs, 0.99), 0)} ms, ` +
+        Object.entries(step.services)
+          .map(([n, s]) => `${n} ${s.cpu_pct}% ${s.rss_mb} MB`)
+          .join(', '),
+    );
+    if (!step.flat) break;
+    rate = Math.round(rate * 1.5);
+    // Let the lag of the last step drain before the next one.
+    for (let t = 0; t < 60 && (await totalLag()) > 0; t++) await sleep(1_000);
+  }
+} finally {
+  await supervisor.stop();
+}
+const baselineRate = await baseline();
+say(`baseline (no-op consumer of the raw topic): ${round(baselineRate, 0)} events/s`);
+await clickhouse.close();
+await pipeline.drop();
+
+const best = [...steps].reverse().find((s) => s.flat);
+const reported = best ?? steps[0]!;
+const result = {
+  bench: 'pipeline',
+  step_s: STEP_S,
+  steps: steps.map((s) => ({ rate: s.rate, flat: s.flat, lag_slope_per_s: round(s.lagSlope, 1), lag_end: s.lagEnd })),
+  events_per_s: best ? best.rate : 0,
+  baseline_events_per_s: round(baselineRate, 0),
+  ratio: round((best ? best.rate : 0) / baselineRate, 3),
+  freshness_p50_ms: round(quantile(reported.freshnessMs, 0.5), 0),
+  freshness_p99_ms: round(quantile(reported.freshnessMs, 0.99), 0),
+  alert_p99_ms: null as number | null,
+  services: reported.services,
+};
+console.log(JSON.stringify(result));
