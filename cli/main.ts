@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerAccessReview } from './commands/access-review.js';
 import { registerErase } from './commands/erase.js';
 import { registerQuery } from './commands/query.js';
+import { registerReport } from './commands/report.js';
+import { registerRetention } from './commands/retention.js';
 import { registerReveal } from './commands/reveal.js';
 import { registerRun } from './commands/run.js';
 import { registerSetup } from './commands/setup.js';
@@ -31,6 +34,9 @@ registerRun(program);
 registerQuery(program);
 registerReveal(program);
 registerErase(program);
+registerReport(program);
+registerAccessReview(program);
+registerRetention(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.exitCode = reportError(err);
