@@ -33,7 +33,7 @@ export async function runProduce(
   const started = Date.now();
   let lastProgress = started;
   const onRow = (rows: number) => {
-    if (settings.progressSeconds <= 0 || rows % 1_000 !== 0) return;
+    if (settings.progressSeconds <= 0) return;
     const now = Date.now();
     if (now - lastProgress < settings.progressSeconds * 1_000) return;
     lastProgress = now;

@@ -116,7 +116,7 @@ export function accessReviewDocument(review: { rows: ReviewRow[]; notes: string[
     notes: review.notes,
     columns: ACCESS_REVIEW_COLUMNS,
     rows: (async function* () {
-      yield* review.rows as unknown as Record<string, unknown>[];
+      yield review.rows as unknown as Record<string, unknown>[];
     })(),
     totals: { countBy: ['entry', 'flag'] },
   };

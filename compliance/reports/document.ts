@@ -14,7 +14,8 @@ export interface ReportDocument {
   /** Shown in the PDF header and under `report` in JSON, in this order. */
   parameters: [name: string, value: string][];
   columns: readonly ReportColumn[];
-  rows: AsyncIterable<Record<string, unknown>>;
+  /** Rows in batches as they arrive (one batch per ClickHouse chunk): per-batch iteration keeps the per-row cost low. */
+  rows: AsyncIterable<readonly Record<string, unknown>[]>;
   totals: TotalsSpec;
   /** Remarks printed in the PDF under the parameters (e.g. where data could not be read). */
   notes?: string[];

@@ -62,15 +62,17 @@ export async function writePdf(doc: ReportDocument, out: Writable, totals: Total
 
   let shown = 0;
   let rows = 0;
-  for await (const row of doc.rows) {
-    rows += 1;
-    if (shown >= maxRows) continue;
-    if (y > bottom()) {
-      newPage();
-      tableHeader();
+  for await (const batch of doc.rows) {
+    rows += batch.length;
+    for (const row of batch) {
+      if (shown >= maxRows) break;
+      if (y > bottom()) {
+        newPage();
+        tableHeader();
+      }
+      line(pdfRowLine(columns, row));
+      shown += 1;
     }
-    line(pdfRowLine(columns, row));
-    shown += 1;
   }
 
   const closing = [

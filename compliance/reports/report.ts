@@ -82,20 +82,23 @@ function looksTokenized(text: string): boolean {
   return text.includes('[[pii:') || text.includes('"$pii"');
 }
 
-async function* revealRows(rows: AsyncIterable<Record<string, unknown>>, kind: ReportKind, r: ReportReveal, header: [string, string][]): AsyncGenerator<Record<string, unknown>> {
-  const requestId = header.find(([k]) => k === 'request id')?.[1] ?? '';
-  for await (const row of rows) {
-    const fields = kind.piiColumns.filter((c) => typeof row[c] === 'string' && looksTokenized(row[c] as string)).map((c) => ({ name: `${kind.name}.${c}`, text: row[c] as string }));
-    if (fields.length === 0) {
-      yield row;
-      continue;
-    }
-    const result = await reveal(
-      { principal: r.principal, role: r.role, purpose: `${r.reason} (report ${requestId})`, executionId: String(row.execution_id), status: String(row.execution_status ?? 'unknown'), fields },
-      { ...r.deps, policy: r.policy },
-    );
-    const out = { ...row };
-    for (const field of result.fields) out[field.name.slice(kind.name.length + 1)] = field.text;
+async function* revealRows(batches: AsyncIterable<readonly Record<string, unknown>[]>, kind: ReportKind, r: ReportReveal, header: [string, string][]): AsyncGenerator<Record<string, unknown>[]> {
+  for await (const batch of batches) {
+    const out: Record<string, unknown>[] = [];
+    for (const row of batch) out.push(await revealRow(row, kind, r, header));
     yield out;
   }
+}
+
+async function revealRow(row: Record<string, unknown>, kind: ReportKind, r: ReportReveal, header: [string, string][]): Promise<Record<string, unknown>> {
+  const requestId = header.find(([k]) => k === 'request id')?.[1] ?? '';
+  const fields = kind.piiColumns.filter((c) => typeof row[c] === 'string' && looksTokenized(row[c] as string)).map((c) => ({ name: `${kind.name}.${c}`, text: row[c] as string }));
+  if (fields.length === 0) return row;
+  const result = await reveal(
+    { principal: r.principal, role: r.role, purpose: `${r.reason} (report ${requestId})`, executionId: String(row.execution_id), status: String(row.execution_status ?? 'unknown'), fields },
+    { ...r.deps, policy: r.policy },
+  );
+  const out = { ...row };
+  for (const field of result.fields) out[field.name.slice(kind.name.length + 1)] = field.text;
+  return out;
 }

@@ -11,7 +11,7 @@ export type ReportFormat = (typeof REPORT_FORMATS)[number];
 export interface WriteOptions {
   /** Most table rows in a PDF (totals still cover every row). */
   pdfMaxRows: number;
-  /** Called after each row with the number of rows so far (progress). */
+  /** Called after each batch of rows with the number of rows so far (progress). */
   onRow?: (rows: number) => void;
   /** End `out` when done (false for process.stdout). @default true */
   endOutput?: boolean;
@@ -47,11 +47,11 @@ export async function writeReport(doc: ReportDocument, format: ReportFormat, out
   const totals = new TotalsAccumulator(doc.totals);
   let rows = 0;
   const counted = (async function* () {
-    for await (const row of doc.rows) {
-      totals.add(row);
-      rows += 1;
+    for await (const batch of doc.rows) {
+      for (const row of batch) totals.add(row);
+      rows += batch.length;
       options.onRow?.(rows);
-      yield row;
+      yield batch;
     }
   })();
   const outDone = endOutput ? finished(out) : finished(hasher);
@@ -82,33 +82,28 @@ export function csvField(value: unknown): string {
   return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-async function writeCsv(doc: ReportDocument, rows: AsyncIterable<Record<string, unknown>>, write: (text: string) => Promise<void>): Promise<void> {
+async function writeCsv(doc: ReportDocument, batches: AsyncIterable<readonly Record<string, unknown>[]>, write: (text: string) => Promise<void>): Promise<void> {
   const keys = doc.columns.map((c) => c.key);
   await write(`${keys.join(',')}\r\n`);
-  let chunk = '';
-  for await (const row of rows) {
-    chunk += `${keys.map((k) => csvField(row[k])).join(',')}\r\n`;
-    if (chunk.length >= 64 * 1024) {
-      await write(chunk);
-      chunk = '';
-    }
+  for await (const batch of batches) {
+    let chunk = '';
+    for (const row of batch) chunk += `${keys.map((k) => csvField(row[k])).join(',')}\r\n`;
+    await write(chunk);
   }
-  if (chunk) await write(chunk);
 }
 
-async function writeJson(doc: ReportDocument, rows: AsyncIterable<Record<string, unknown>>, write: (text: string) => Promise<void>, totals: TotalsAccumulator): Promise<void> {
+async function writeJson(doc: ReportDocument, batches: AsyncIterable<readonly Record<string, unknown>[]>, write: (text: string) => Promise<void>, totals: TotalsAccumulator): Promise<void> {
   const keys = doc.columns.map((c) => c.key);
   const head = { title: doc.title, parameters: Object.fromEntries(doc.parameters), columns: keys, ...(doc.notes?.length ? { notes: doc.notes } : {}) };
   await write(`{"report":${JSON.stringify(head)},\n"rows":[`);
-  let chunk = '';
   let first = true;
-  for await (const row of rows) {
-    chunk += `${first ? '\n' : ',\n'}${JSON.stringify(Object.fromEntries(keys.map((k) => [k, row[k] ?? null])))}`;
-    first = false;
-    if (chunk.length >= 64 * 1024) {
-      await write(chunk);
-      chunk = '';
+  for await (const batch of batches) {
+    let chunk = '';
+    for (const row of batch) {
+      chunk += `${first ? '\n' : ',\n'}${JSON.stringify(Object.fromEntries(keys.map((k) => [k, row[k] ?? null])))}`;
+      first = false;
     }
+    await write(chunk);
   }
-  await write(`${chunk}\n],\n"totals":${JSON.stringify(totals.totals)}}\n`);
+  await write(`\n],\n"totals":${JSON.stringify(totals.totals)}}\n`);
 }

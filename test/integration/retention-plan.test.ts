@@ -9,6 +9,9 @@ import type { EnforcementRow, RetentionPlan } from '../../compliance/index.js';
 import { uniqueName } from '../helpers/names.js';
 import { clickhouse, createTokenizerDatabase, endpoints, kafka, runCli } from '../helpers/tokenizer-stack.js';
 
+// The S3 SDK warns on Node 20 about releases after January 2027 (docs/compatibility.md).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const client = clickhouse();
 const s3 = createS3(endpoints.s3);
 const retention = loadRetention();
