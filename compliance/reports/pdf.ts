@@ -34,6 +34,7 @@ export async function writePdf(doc: ReportDocument, out: Writable, totals: Total
   const pdf = new PDFDocument({ size: 'A4', layout: 'landscape', margin: MARGIN, bufferPages: true, info: { Title: doc.title, Producer: 'Auditline', Creator: 'auditline report' } });
   pdf.pipe(out);
   const done = finished(out);
+  done.catch(() => undefined);
   const width = pdf.page.width - 2 * MARGIN;
   const lineChars = columns.reduce((n, c) => n + c.width + 1, -1);
   const fontSize = Math.min(MAX_FONT, width / (lineChars * CHAR_EM));

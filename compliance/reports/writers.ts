@@ -55,6 +55,8 @@ export async function writeReport(doc: ReportDocument, format: ReportFormat, out
     }
   })();
   const outDone = endOutput ? finished(out) : finished(hasher);
+  // Awaited below on success; on a failure the caller destroys the output, which must not surface as an unhandled rejection.
+  outDone.catch(() => undefined);
   let shownRows: number;
   try {
     if (format === 'pdf') {
