@@ -4,6 +4,8 @@ import { scanField, sealSlots } from '../../consumers/tokenizer/scan.js';
 import { chTimestamp } from '../../compliance/clickhouse.js';
 
 const HOUR = 3_600_000;
+/** The data subject of the seeded execution x2. */
+export const REPORT_SUBJECT = 'report-subject@example.com';
 
 /** Inserts rows into a table of the test database. */
 export async function seed(client: ClickHouseClient, database: string, table: string, rows: Record<string, unknown>[]): Promise<void> {
@@ -14,7 +16,7 @@ export async function seed(client: ClickHouseClient, database: string, table: st
 export async function tokenizedText(client: ClickHouseClient, database: string, keys: { masterKey: string; tokenKey: string }, text: string, executionId: string): Promise<string> {
   const tokenKey = new TokenKey(Buffer.from(keys.tokenKey, 'base64'));
   const store = new SubjectKeyStore(client, database, new LocalKeyWrapper(Buffer.from(keys.masterKey, 'base64')), { cacheTtlMs: 0, rotationMs: 24 * HOUR });
-  const subject = tokenKey.subject('email:report-subject@example.com');
+  const subject = tokenKey.subject(`email:${REPORT_SUBJECT}`);
   const key = (await store.activeKeys([subject])).get(subject)!;
   const scan = scanField(text, { piiFields: new Set(), detectors: new Set(['email']), keyedValuesProtected: false })!;
   sealSlots(scan.slots, { tokenKey, keyId: key.keyId, key: key.key, executionId });
@@ -94,6 +96,10 @@ export async function seedReportData(client: ClickHouseClient, database: string,
     delivery(base + HOUR + 11_000, 'slack', 1, 'failed', 503),
     delivery(base + HOUR + 21_000, 'slack', 2, 'delivered', 200),
     delivery(base + HOUR + 11_000, 'webhook', 1, 'delivered', 200),
+  ]);
+  // x2 belongs to the data subject whose e-mail its decision quotes (what the tokenizer learns from ExecutionStarted).
+  await seed(client, database, 'execution_subjects', [
+    { execution_id: ids.x2, subject: new TokenKey(Buffer.from(keys.tokenKey, 'base64')).subject(`email:${REPORT_SUBJECT}`), created_at: t(base + HOUR) },
   ]);
   return { base, ids, piiReason };
 }

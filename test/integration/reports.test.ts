@@ -5,7 +5,7 @@ import path from 'node:path';
 import { chTimestamp } from '../../compliance/clickhouse.js';
 import { reportDocument, reportKind, reportParameters, resolvePeriod, type Period } from '../../compliance/index.js';
 import { runProduce } from '../../cli/commands/report-output.js';
-import { parseCsv, seedReportData, type SeededData } from '../helpers/report-fixtures.js';
+import { parseCsv, REPORT_SUBJECT, seedReportData, type SeededData } from '../helpers/report-fixtures.js';
 import { pdfPages } from '../helpers/pdf-text.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { testKeys } from '../helpers/tokenizer-fixtures.js';
@@ -118,11 +118,11 @@ function assertRows(actual: string[][], want: string[][], what: string): void {
 }
 
 /** One report produced in this process, as `auditline report` does. */
-async function produceHere(kind: string, format: 'csv' | 'json' | 'pdf', workflows: string[] = []): Promise<{ file: string; requestId: string }> {
+async function produceHere(kind: string, format: 'csv' | 'json' | 'pdf', workflows: string[] = [], subjects: string[] = []): Promise<{ file: string; requestId: string }> {
   const file = path.join(dir, `${kind}-${format}-${Math.random().toString(36).slice(2)}.${format}`);
   const k = reportKind(kind)!;
   const p = resolvePeriod({ from: period[1], to: period[3] }) as Period;
-  const filter = { from: p.from, to: p.to, workflows, subjects: [] };
+  const filter = { from: p.from, to: p.to, workflows, subjects };
   const result = await runProduce(
     { principal: 'carol', role: 'compliance', reason: 'SOX-2026 Q4 audit', command: 'report', kind, format, parameters: reportParameters(k, filter, false) },
     file,
@@ -181,6 +181,17 @@ test('report --workflow filters, and a capped PDF still totals every row', { tim
   assert.equal(lines.filter((l) => l.startsWith('rpt-x')).length, 1, 'one table row');
   assert.ok(lines.some((l) => l.startsWith('The PDF shows the first 1 of 3 rows')), lines.join('\n'));
   assert.ok(lines.includes('Totals (all 3 rows)') && lines.includes('rows: 3') && lines.includes('sum of duration_ms: 4000'));
+});
+
+test('report --subject takes an e-mail address, tokenizes it like the tokenizer, and keeps only that subject\'s executions and accesses', { timeout: 60_000 }, async () => {
+  const r = await runCli(['report', '--kind', 'executions', ...period, '--format', 'json', ...asCompliance, '--subject', REPORT_SUBJECT.toUpperCase()], env);
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as { report: { parameters: Record<string, string> }; rows: { execution_id: string }[] };
+  assert.deepEqual(doc.rows.map((x) => x.execution_id), [data.ids.x2]);
+  assert.doesNotMatch(r.stdout, /report-subject@/i, 'the subject appears as its token only');
+  const token = doc.report.parameters['subjects (tokens)']!;
+  const access = await produceHere('access', 'csv', [], [token]);
+  assert.deepEqual(parseCsv(readFileSync(access.file, 'utf8')).slice(1).map((x) => x[2]), ['rv-1'], 'the reveal of x2 only');
 });
 
 test('PII is revealed only with --reveal for a role the reveal policy allows, and each reveal is recorded', { timeout: 60_000 }, async () => {
