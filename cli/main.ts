@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerAccessReview } from './commands/access-review.js';
 import { registerDemo } from './commands/demo.js';
 import { registerErase } from './commands/erase.js';
 import { registerPipeline } from './commands/pipeline.js';
 import { registerQuery } from './commands/query.js';
+import { registerReport } from './commands/report.js';
+import { registerRetention } from './commands/retention.js';
 import { registerReveal } from './commands/reveal.js';
 import { registerRun } from './commands/run.js';
 import { registerSetup } from './commands/setup.js';
@@ -42,6 +45,9 @@ registerQuery(program);
 registerReveal(program);
 registerErase(program);
 registerDemo(program);
+registerReport(program);
+registerAccessReview(program);
+registerRetention(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.exitCode = reportError(err);

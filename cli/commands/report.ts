@@ -1,0 +1,150 @@
+import type { Command } from 'commander';
+import { createClickHouse } from '../../core/clients/clickhouse.js';
+import { loadEndpoints } from '../../core/endpoints.js';
+import {
+  loadMasterKey,
+  loadRevealPolicy,
+  loadTokenKey,
+  LocalKeyWrapper,
+  MIN_REASON_LENGTH,
+  SubjectKeyStore,
+  subjectId,
+  TokenizerAuditLog,
+  TokenKey,
+} from '../../consumers/tokenizer/index.js';
+import { fileSha256, REPORT_FORMATS, REPORT_KIND_NAMES, reportDocument, reportKind, reportParameters, ReportRecords, resolvePeriod, type ReportFilter } from '../../compliance/index.js';
+import { UsageError } from '../exit.js';
+import { COMPLIANCE_EXIT, parseReportFormat, runProduce } from './report-output.js';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+interface ReportOptions {
+  kind?: string;
+  from?: string;
+  to?: string;
+  quarter?: string;
+  format: string;
+  as?: string;
+  role?: string;
+  reason?: string;
+  workflow?: string[];
+  execution?: string;
+  subject?: string[];
+  reveal?: boolean;
+  output?: string;
+}
+
+/**
+ * `--subject` values as subject tokens: an e-mail address or `id:<customer
+ * id>` is tokenized with the tokenization key (AUDITLINE_TOKENIZER_TOKEN_KEY),
+ * anything else is taken as a subject token as stored.
+ */
+function subjectTokens(values: readonly string[]): string[] {
+  if (values.length === 0) return [];
+  const needsKey = values.some((v) => v.includes('@') || v.startsWith('id:'));
+  const key = needsKey ? new TokenKey(loadTokenKey()) : undefined;
+  return values.map((v) => {
+    if (!key || !(v.includes('@') || v.startsWith('id:'))) return v;
+    const id = v.startsWith('id:') ? subjectId('id', v.slice(3)) : subjectId('email', v);
+    if (id === undefined) throw new UsageError(`--subject: empty subject`);
+    return key.subject(id);
+  });
+}
+
+export function registerReport(program: Command): void {
+  const report = program
+    .command('report')
+    .description('compliance report (executions, decisions, failures, access, erasures, alerts) as CSV, JSON or PDF; the request is recorded, the file\'s SHA-256 too')
+    .option('--kind <kind>', `one of ${REPORT_KIND_NAMES.join(', ')}`)
+    .option('--from <date>', 'start of the period: 2026-07-01 or an ISO date-time with zone')
+    .option('--to <date>', 'end of the period: a date includes that whole day; a date-time is exclusive')
+    .option('--quarter <YYYYQn>', 'the period as a quarter, e.g. 2026Q3 (instead of --from/--to)')
+    .option('--format <format>', `output: ${REPORT_FORMATS.join(' | ')}`, 'csv')
+    .option('--as <principal>', 'who is asking (your user id), recorded with the request')
+    .option('--role <role>', 'the role you act in; AUDITLINE_REPORT_ROLES may request reports (default compliance, legal, security)')
+    .option('--reason <text>', `why, e.g. a ticket id (at least ${MIN_REASON_LENGTH} characters), recorded with the request`)
+    .option('--workflow <id>', 'only this workflow (repeat for several); executions, decisions, failures', collect)
+    .option('--execution <id>', 'only this execution; decisions')
+    .option('--subject <subject>', 'only this data subject: e-mail address, id:<customer id>, or a subject token (repeat for several); executions, decisions, failures, access, erasures', collect)
+    .option('--reveal', 'show PII in cleartext where the reveal policy allows your role (each reveal is recorded in pii_access_log); default: tokenized')
+    .option('--output <file>', 'write the report to a file instead of stdout')
+    .addHelpText(
+      'after',
+      `\nColumns of every kind: docs/reports.md. Check a report file later with \`auditline report verify <file>\`.\nExit codes: 0 produced, 1 failure, 2 wrong usage, ${COMPLIANCE_EXIT.refused} refused (the role may not request reports; the refusal is recorded).`,
+    )
+    .action(async (opts: ReportOptions) => {
+      const kind = reportKind(opts.kind ?? '');
+      if (!kind) throw new UsageError(`--kind: expected one of ${REPORT_KIND_NAMES.join(', ')}`);
+      const format = parseReportFormat(opts.format);
+      const period = resolvePeriod(opts);
+      if (typeof period === 'string') throw new UsageError(period);
+      for (const [flag, given, filter] of [
+        ['--workflow', (opts.workflow ?? []).length > 0, 'workflow'],
+        ['--execution', opts.execution !== undefined, 'execution'],
+        ['--subject', (opts.subject ?? []).length > 0, 'subject'],
+      ] as const) {
+        if (given && !kind.filters.includes(filter)) throw new UsageError(`${flag} does not apply to report kind ${kind.name}`);
+      }
+      if (opts.as === undefined || opts.role === undefined || opts.reason === undefined) throw new UsageError('--as, --role and --reason are required');
+      const filter: ReportFilter = {
+        from: period.from,
+        to: period.to,
+        workflows: opts.workflow ?? [],
+        ...(opts.execution !== undefined ? { executionId: opts.execution.trim() } : {}),
+        subjects: subjectTokens(opts.subject ?? []),
+      };
+      const policy = loadRevealPolicy();
+      const masterKey = opts.reveal ? loadMasterKey() : undefined;
+      await runProduce(
+        { principal: opts.as, role: opts.role, reason: opts.reason, command: 'report', kind: kind.name, format, parameters: reportParameters(kind, filter, Boolean(opts.reveal)) },
+        opts.output,
+        async ({ client, database, header }) =>
+          reportDocument(kind, filter, {
+            client,
+            database,
+            header,
+            ...(masterKey
+              ? {
+                  revealWith: {
+                    principal: opts.as!,
+                    role: opts.role!,
+                    reason: opts.reason!,
+                    policy,
+                    deps: { keys: new SubjectKeyStore(client, database, new LocalKeyWrapper(masterKey), { cacheTtlMs: 60_000, rotationMs: 0 }), log: new TokenizerAuditLog(client, database) },
+                  },
+                }
+              : {}),
+          }),
+      );
+    });
+
+  report
+    .command('verify')
+    .description('check a report file against the SHA-256 recorded when it was produced')
+    .argument('<file>', 'the report file (CSV, JSON or PDF)')
+    .option('--request <id>', 'also require that it is the report of this request id')
+    .addHelpText('after', `\nExit codes: 0 the file is a report this system produced (its record is printed), 1 failure, 2 wrong usage, ${COMPLIANCE_EXIT.noMatch} no recorded report has this SHA-256 (changed, or not produced here).`)
+    .action(async (file: string, opts: { request?: string }) => {
+      const sha256 = await fileSha256(file).catch((err: NodeJS.ErrnoException) => {
+        throw new UsageError(`cannot read ${file} (${err.code ?? err.message})`);
+      });
+      const { clickhouse } = loadEndpoints();
+      const client = createClickHouse(clickhouse);
+      try {
+        const records = new ReportRecords(client, clickhouse.database);
+        const matches = (await records.digestsBySha256(sha256)).filter((d) => opts.request === undefined || d.request_id === opts.request);
+        if (matches.length === 0) {
+          const expected = opts.request !== undefined ? await records.digestOfRequest(opts.request) : undefined;
+          process.stderr.write(
+            `report verify: NO MATCH: no report with sha256 ${sha256} was recorded${opts.request !== undefined ? ` for request ${opts.request}` : ''}${expected ? ` (that request's report has sha256 ${expected.sha256})` : ''}\n`,
+          );
+          process.exitCode = COMPLIANCE_EXIT.noMatch;
+          return;
+        }
+        process.stdout.write(`${JSON.stringify({ file, sha256, match: true, records: matches.map((m) => ({ ...m, parameters: JSON.parse(m.parameters) as unknown })) }, null, 2)}\n`);
+        process.stderr.write(`report verify: OK: ${file} is the ${matches[0]!.format} ${matches[0]!.command} ${matches[0]!.kind} of request ${matches[0]!.request_id}, produced ${matches[0]!.generated_at} UTC for ${matches[0]!.principal}\n`);
+      } finally {
+        await client.close();
+      }
+    });
+}

@@ -1,0 +1,104 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { reveal, type RevealDeps, type RevealPolicy } from '../../consumers/tokenizer/index.js';
+import { chTimestamp, streamRows } from '../clickhouse.js';
+import type { ReportDocument } from './document.js';
+import { REPORT_KINDS, type ReportFilter, type ReportKind } from './kinds.js';
+import { isoTime } from './produce.js';
+
+/** Reveal settings of a report: who asks, and the tokenizer's reveal dependencies (key store, access log, policy). */
+export interface ReportReveal {
+  principal: string;
+  role: string;
+  reason: string;
+  policy: RevealPolicy;
+  deps: Omit<RevealDeps, 'policy'>;
+}
+
+/** The report kind of a name, or undefined. */
+export function reportKind(name: string): ReportKind | undefined {
+  return Object.prototype.hasOwnProperty.call(REPORT_KINDS, name) ? REPORT_KINDS[name] : undefined;
+}
+
+/** Parameters of a report as recorded and printed (subjects as tokens, never identifiers). */
+export function reportParameters(kind: ReportKind, f: ReportFilter, revealRequested: boolean): Record<string, unknown> {
+  return {
+    kind: kind.name,
+    from: isoTime(f.from),
+    to: isoTime(f.to),
+    workflows: [...f.workflows],
+    ...(f.executionId !== undefined ? { execution_id: f.executionId } : {}),
+    subjects: [...f.subjects],
+    reveal: revealRequested,
+  };
+}
+
+/** The query parameters of a kind's SQL. */
+export function reportQueryParams(f: ReportFilter): Record<string, unknown> {
+  return { from: chTimestamp(f.from), to: chTimestamp(f.to), workflows: [...f.workflows], subjects: [...f.subjects], ...(f.executionId !== undefined ? { execution_id: f.executionId } : {}) };
+}
+
+/**
+ * A report of one kind over a period as a document whose rows stream from
+ * ClickHouse. PII columns stay tokenized unless `revealWith` is given and
+ * the reveal policy allows the role for the row's execution: then the
+ * tokenizer's reveal() decrypts them and records one access record per
+ * execution row (allowed or refused) in pii_access_log.
+ */
+export function reportDocument(
+  kind: ReportKind,
+  f: ReportFilter,
+  ctx: { client: ClickHouseClient; database: string; header: [string, string][]; revealWith?: ReportReveal },
+): ReportDocument {
+  const revealWith = ctx.revealWith;
+  const canReveal = revealWith !== undefined && kind.piiColumns.length > 0 && Object.prototype.hasOwnProperty.call(revealWith.policy, revealWith.role);
+  const pii =
+    kind.piiColumns.length === 0
+      ? 'this kind has no PII columns'
+      : canReveal
+        ? `revealed where the reveal policy allows role ${revealWith.role} (each reveal recorded in pii_access_log); tokenized elsewhere`
+        : revealWith
+          ? `tokenized: role ${revealWith.role} may not reveal PII (AUDITLINE_REVEAL_POLICY)`
+          : 'tokenized (as stored)';
+  const rows = streamRows<Record<string, unknown>>(ctx.client, `reading the ${kind.name} report`, kind.sql(ctx.database, f), reportQueryParams(f));
+  return {
+    title: `Auditline report: ${kind.title}`,
+    parameters: [
+      ['kind', kind.name],
+      ['period', `${isoTime(f.from)} to ${isoTime(f.to)} (end exclusive)`],
+      ...(kind.filters.includes('workflow') ? [['workflows', f.workflows.length > 0 ? f.workflows.join(', ') : 'all'] as [string, string]] : []),
+      ...(f.executionId !== undefined ? [['execution', f.executionId] as [string, string]] : []),
+      ...(f.subjects.length > 0 ? [['subjects (tokens)', f.subjects.join(', ')] as [string, string]] : []),
+      ['PII', pii],
+      ...ctx.header,
+    ],
+    columns: kind.columns,
+    rows: canReveal ? revealRows(rows, kind, revealWith, ctx.header) : rows,
+    totals: kind.totals,
+  };
+}
+
+/** Stored forms of a tokenized value (docs/tokenizer.md "Format"): JSON `{"$pii": …}` or inline `[[pii:…|…]]`. */
+function looksTokenized(text: string): boolean {
+  return text.includes('[[pii:') || text.includes('"$pii"');
+}
+
+async function* revealRows(batches: AsyncIterable<readonly Record<string, unknown>[]>, kind: ReportKind, r: ReportReveal, header: [string, string][]): AsyncGenerator<Record<string, unknown>[]> {
+  for await (const batch of batches) {
+    const out: Record<string, unknown>[] = [];
+    for (const row of batch) out.push(await revealRow(row, kind, r, header));
+    yield out;
+  }
+}
+
+async function revealRow(row: Record<string, unknown>, kind: ReportKind, r: ReportReveal, header: [string, string][]): Promise<Record<string, unknown>> {
+  const requestId = header.find(([k]) => k === 'request id')?.[1] ?? '';
+  const fields = kind.piiColumns.filter((c) => typeof row[c] === 'string' && looksTokenized(row[c] as string)).map((c) => ({ name: `${kind.name}.${c}`, text: row[c] as string }));
+  if (fields.length === 0) return row;
+  const result = await reveal(
+    { principal: r.principal, role: r.role, purpose: `${r.reason} (report ${requestId})`, executionId: String(row.execution_id), status: String(row.execution_status ?? 'unknown'), fields },
+    { ...r.deps, policy: r.policy },
+  );
+  const out = { ...row };
+  for (const field of result.fields) out[field.name.slice(kind.name.length + 1)] = field.text;
+  return out;
+}

@@ -1,0 +1,103 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { chTimestamp } from '../../compliance/clickhouse.js';
+import { accessReview, accessReviewDocument, quarterOf, quarterPeriod, type Period } from '../../compliance/index.js';
+import { DEFAULT_REVEAL_POLICY } from '../../consumers/tokenizer/index.js';
+import { runProduce } from '../../cli/commands/report-output.js';
+import { seed } from '../helpers/report-fixtures.js';
+import { pdfPages } from '../helpers/pdf-text.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { clickhouse, createTokenizerDatabase, runCli } from '../helpers/tokenizer-stack.js';
+
+const client = clickhouse();
+const dir = tempDir('access-review');
+let database: string;
+let env: Record<string, string>;
+const quarter = quarterOf(Date.now());
+
+before(async () => {
+  database = await createTokenizerDatabase(client);
+  env = { AUDITLINE_CLICKHOUSE_DATABASE: database, AUDITLINE_REPORT_PROGRESS_SECONDS: '0' };
+  Object.assign(process.env, env);
+  // Inside the current quarter, a minute ago (the quarter started at least a minute ago unless the test runs right at its start).
+  const at = chTimestamp(Math.max(Date.now() - 60_000, quarterPeriod(quarter)!.from));
+  const reveal = (id: string, principal: string, role: string, status: string, outcome: string, detail: string) => ({
+    at, request_id: id, principal, role, execution_id: `x-${id}`, execution_status: status, fields: ['execution.input'], reason: 'INC-1 debugging', outcome, detail, values_revealed: 0, values_unrecoverable: 0,
+  });
+  await seed(client, database, 'pii_access_log', [
+    reveal('r1', 'eve', 'engineering', 'failed', 'allowed', ''),
+    reveal('r2', 'mallory', 'marketing', 'success', 'refused', 'role "marketing" may not reveal PII'),
+    reveal('r3', 'dave', 'engineering', 'success', 'refused', 'role engineering may reveal only FAILED executions'),
+  ]);
+  await seed(client, database, 'report_requests', [
+    { at, request_id: 'q1', principal: 'carol', role: 'compliance', command: 'report', kind: 'executions', format: 'csv', parameters: '{}', reason: 'SOX-1 audit', outcome: 'allowed', detail: '' },
+  ]);
+});
+
+after(async () => {
+  await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+  await client.close();
+});
+
+interface Row {
+  entry: string;
+  holder: string;
+  role: string;
+  access: string;
+  object: string;
+  uses: number | null;
+  flag: string;
+  finding: string;
+}
+
+test('access-review names the unused grants and the accesses outside a role, and is itself recorded', { timeout: 60_000 }, async () => {
+  const file = path.join(dir, 'review.json');
+  const r = await runCli(['access-review', '--quarter', quarter, '--format', 'json', '--as', 'sam', '--role', 'security', '--reason', 'quarterly access review', '--output', file], env);
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as { report: { title: string; notes: string[] }; rows: Row[]; totals: { by: { flag: Record<string, number> } } };
+  assert.equal(doc.report.title, `Auditline access review ${quarter}`);
+  const holding = (role: string, access: string) => doc.rows.find((x) => x.entry === 'holding' && x.role === role && x.access === access);
+
+  assert.equal(holding('legal', 'reveal PII')?.flag, 'UNUSED', 'legal may reveal and did not');
+  assert.equal(holding('legal', 'request reports')?.flag, 'UNUSED');
+  assert.equal(holding('compliance', 'reveal PII')?.flag, 'UNUSED');
+  assert.deepEqual([holding('engineering', 'reveal PII')?.flag, holding('engineering', 'reveal PII')?.uses], ['', 1], 'eve revealed a failed execution');
+  assert.deepEqual([holding('compliance', 'request reports')?.flag, holding('compliance', 'request reports')?.uses], ['', 1]);
+  assert.deepEqual([holding('security', 'request reports')?.flag, holding('security', 'request reports')?.uses], ['', 1], 'the review request itself counts');
+
+  const outside = doc.rows.filter((x) => x.flag === 'OUTSIDE_ROLE').map((x) => [x.holder, x.role, x.object, x.finding]);
+  assert.deepEqual(outside, [
+    ['dave', 'engineering', 'executions: success (refused)', 'role engineering may reveal only failed executions, not success'],
+    ['mallory', 'marketing', 'executions: success (refused)', 'role marketing holds no reveal permission'],
+  ]);
+  assert.equal(doc.totals.by.flag.OUTSIDE_ROLE, 2);
+
+  const hasQueryLog = await (await client.query({ query: "SELECT count() AS n FROM system.tables WHERE database = 'system' AND name = 'query_log'", format: 'JSONEachRow' })).json<{ n: number | string }>();
+  const clickhouseRows = doc.rows.filter((x) => x.finding.includes('source: clickhouse system tables'));
+  assert.ok(clickhouseRows.some((x) => x.holder === 'default' && x.object === '*.*'), 'the default user holds global privileges (read live from system.grants)');
+  if (Number(hasQueryLog[0]!.n) === 0) {
+    assert.ok(doc.report.notes.some((n) => n.includes('system.query_log does not exist')), 'says that ClickHouse reads cannot be counted');
+    assert.ok(clickhouseRows.every((x) => x.flag === 'UNKNOWN_USE' && x.uses === null));
+  }
+
+  const recorded = await (await client.query({ query: `SELECT principal, command, kind, outcome FROM ${database}.report_requests WHERE principal = 'sam'`, format: 'JSONEachRow' })).json();
+  assert.deepEqual(recorded, [{ principal: 'sam', command: 'access-review', kind: 'quarter', outcome: 'allowed' }]);
+});
+
+test('the access review as a PDF lists the same findings', { timeout: 60_000 }, async () => {
+  const file = path.join(dir, 'review.pdf');
+  const period = quarterPeriod(quarter) as Period;
+  const result = await runProduce(
+    { principal: 'sam', role: 'security', reason: 'quarterly access review', command: 'access-review', kind: 'quarter', format: 'pdf', parameters: { quarter, subjects: [] } },
+    file,
+    async ({ client: c, database: db, header }) => accessReviewDocument(await accessReview({ client: c, database: db, period, policy: DEFAULT_REVEAL_POLICY, reportRoles: ['compliance', 'legal', 'security'] }), quarter, period, header),
+  );
+  assert.equal(result.outcome, 'produced');
+  const lines = (await pdfPages(file)).flat();
+  assert.equal(lines[0], `Auditline access review ${quarter}`);
+  assert.ok(lines.some((l) => /^use mallory marketing reveal PII executions: success \(refused\) 1 .* OUTSIDE_ROLE role marketing holds no reveal/.test(l)), lines.join('\n'));
+  assert.ok(lines.some((l) => /^holding \* legal reveal PII executions: any status 0 UNUSED/.test(l)), lines.join('\n'));
+  assert.ok(lines.includes('flag OUTSIDE_ROLE: 2'));
+});

@@ -1,0 +1,79 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DeleteBucketCommand } from '@aws-sdk/client-s3';
+import { createS3 } from '../../core/clients/s3.js';
+import { applyTopics, auditTopics, DEFAULT_LAYOUT } from '../../infra/kafka/topics.js';
+import { loadRetention } from '../../infra/retention.js';
+import { bootstrapBucket } from '../../infra/s3/bootstrap.js';
+import type { EnforcementRow, RetentionPlan } from '../../compliance/index.js';
+import { uniqueName } from '../helpers/names.js';
+import { clickhouse, createTokenizerDatabase, endpoints, kafka, runCli } from '../helpers/tokenizer-stack.js';
+
+// The S3 SDK warns on Node 20 about releases after January 2027 (docs/compatibility.md).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+const client = clickhouse();
+const s3 = createS3(endpoints.s3);
+const retention = loadRetention();
+const prefix = `${uniqueName('it-rp')}.`;
+const bucket = uniqueName('it-rp');
+const layout = { ...DEFAULT_LAYOUT, partitions: 1, prefix };
+let database: string;
+let env: Record<string, string>;
+
+before(async () => {
+  database = await createTokenizerDatabase(client);
+  const admin = kafka.admin();
+  await admin.connect();
+  await applyTopics(admin, auditTopics(retention, layout)).finally(() => admin.disconnect());
+  await bootstrapBucket(s3, { bucket, retention });
+  env = { AUDITLINE_CLICKHOUSE_DATABASE: database, AUDITLINE_S3_BUCKET: bucket };
+});
+
+after(async () => {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics: auditTopics(retention, layout).map((t) => t.name) }).catch(() => undefined);
+  await admin.disconnect();
+  await s3.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined);
+  s3.destroy();
+  await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+  await client.close();
+});
+
+async function plan(): Promise<{ code: number | null; plan: RetentionPlan; stderr: string }> {
+  const r = await runCli(['retention', 'plan', '--topic-prefix', prefix, '--format', 'json'], env);
+  return { code: r.code, plan: JSON.parse(r.stdout) as RetentionPlan, stderr: r.stderr };
+}
+
+test('retention plan reads every store back, matches the settings, then flags a TTL changed by hand', { timeout: 90_000 }, async () => {
+  const before = await plan();
+  assert.equal(before.code, 0, `${before.stderr}\n${JSON.stringify(before.plan.enforcement.filter((r) => r.status !== 'ok'), null, 1)}`);
+  assert.deepEqual(before.plan.requirements.map((r) => [r.requirement, r.source, r.retention_days, r.access]), [
+    ['sox', 'Finance', 2557, 'restricted'],
+    ['gdpr', 'Legal', 30, 'restricted'],
+    ['operational', 'Engineering', 90, 'open'],
+  ]);
+  const by = (store: string) => before.plan.enforcement.filter((r) => r.store === store);
+  assert.deepEqual(by('kafka').map((r) => [r.object, r.actual]), [
+    [`topic ${prefix}audit.raw`, String(24 * 3_600_000)],
+    [`topic ${prefix}audit.events`, String(168 * 3_600_000)],
+    [`topic ${prefix}audit.dlq`, String(30 * 86_400_000)],
+  ]);
+  const executionsTtl = by('clickhouse').find((r) => r.object === `${database}.executions` && r.enforced_by === 'table TTL')!;
+  assert.deepEqual([executionsTtl.expected, executionsTtl.actual, executionsTtl.status], ['90 days', '90 days', 'ok']);
+  assert.ok(by('clickhouse').some((r) => r.object === `${database}.report_requests` && r.actual === '2557 days'), 'the report tables keep the SOX retention');
+  assert.deepEqual(by('s3').map((r) => r.status), ['ok', 'ok', 'ok']);
+  assert.equal(by('s3')[0]!.actual, 'COMPLIANCE 2557 days');
+  assert.equal(by('keys')[0]!.status, 'ok');
+
+  await client.command({ query: `ALTER TABLE ${database}.executions MODIFY TTL toDateTime(event_time) + INTERVAL 5 DAY` });
+  const afterChange = await plan();
+  assert.equal(afterChange.code, 8, afterChange.stderr);
+  const differing = afterChange.plan.enforcement.filter((r) => r.status !== 'ok');
+  assert.deepEqual(differing, [
+    { store: 'clickhouse', object: `${database}.executions`, enforced_by: 'table TTL', requirement: 'operational (data class internal)', expected: '90 days', actual: '5 days', status: 'DIFFERS' } satisfies EnforcementRow,
+  ]);
+  assert.equal(afterChange.plan.differences, 1);
+  assert.match(afterChange.stderr, /1 enforced value\(s\) differ/);
+});

@@ -1,0 +1,64 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { csvField, declaredTtls, decideReportRequest, judgeUse, loadComplianceSettings, pdfRowLine, quarterOf, resolvePeriod, serverTtls, TotalsAccumulator } from '../../compliance/index.js';
+import { DEFAULT_MIGRATIONS_DIR } from '../../infra/clickhouse/migrate.js';
+import { DEFAULT_REVEAL_POLICY } from '../../consumers/tokenizer/index.js';
+
+test('periods: a date-only --to includes its day, a date-time --to is exclusive, quarters are whole', () => {
+  assert.deepEqual(resolvePeriod({ from: '2026-07-01', to: '2026-09-30' }), { from: Date.UTC(2026, 6, 1), to: Date.UTC(2026, 9, 1) });
+  assert.deepEqual(resolvePeriod({ from: '2026-07-01T08:00:00Z', to: '2026-07-01T09:30:00+01:00' }), { from: Date.UTC(2026, 6, 1, 8), to: Date.UTC(2026, 6, 1, 8, 30) });
+  assert.deepEqual(resolvePeriod({ quarter: '2026Q4' }), { from: Date.UTC(2026, 9, 1), to: Date.UTC(2027, 0, 1) });
+  assert.equal(quarterOf(Date.UTC(2026, 10, 28)), '2026Q4');
+  assert.match(resolvePeriod({ from: '2026-02-30', to: '2026-03-01' }) as string, /--from/);
+  assert.match(resolvePeriod({ from: '2026-07-01T08:00:00', to: '2026-07-02' }) as string, /with zone/);
+  assert.match(resolvePeriod({ from: '2026-07-02', to: '2026-07-01' }) as string, /after/);
+  assert.match(resolvePeriod({ quarter: '2026Q5' }) as string, /YYYYQn/);
+  assert.match(resolvePeriod({ quarter: '2026Q1', from: '2026-01-01' }) as string, /not both/);
+});
+
+test('report requests: only the configured roles, with a principal and a reason', () => {
+  const roles = loadComplianceSettings({}).reportRoles;
+  assert.deepEqual(roles, ['compliance', 'legal', 'security']);
+  assert.deepEqual(decideReportRequest(roles, { principal: 'carol', role: 'legal', reason: 'case 2026-17' }), { allowed: true });
+  assert.match((decideReportRequest(roles, { principal: 'bob', role: 'engineering', reason: 'case 2026-17' }) as { reason: string }).reason, /may not request reports/);
+  assert.match((decideReportRequest(roles, { principal: 'carol', role: 'legal', reason: 'short' }) as { reason: string }).reason, /at least 8/);
+  assert.throws(() => loadComplianceSettings({ AUDITLINE_REPORT_ROLES: 'Compliance!' }), /AUDITLINE_REPORT_ROLES/);
+  assert.throws(() => loadComplianceSettings({ AUDITLINE_REPORT_PDF_MAX_ROWS: '0' }), /AUDITLINE_REPORT_PDF_MAX_ROWS/);
+});
+
+test('TTLs: the migrations declare one per table and per PII column; the server form is read back in days', () => {
+  const declared = declaredTtls(DEFAULT_MIGRATIONS_DIR);
+  assert.deepEqual(declared.filter((d) => d.table === 'executions'), [
+    { table: 'executions', column: 'input', variable: 'ttl_days_pii' },
+    { table: 'executions', variable: 'ttl_days_internal' },
+  ]);
+  assert.ok(declared.some((d) => d.table === 'report_digests' && d.column === undefined && d.variable === 'ttl_days_sox'));
+  assert.equal(declared.filter((d) => d.table === 'subject_keys').length, 0, 'the key store expires by `erase --expired`, not a TTL');
+  const server =
+    "CREATE TABLE db.executions (`execution_id` String, `start_time` DateTime64(3, 'UTC'), `input` String CODEC(ZSTD(3)) TTL toDateTime(event_time) + toIntervalDay(30), `event_time` DateTime64(3, 'UTC'), INDEX idx execution_id TYPE bloom_filter(0.01) GRANULARITY 1) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(start_time) ORDER BY (execution_id) TTL toDateTime(event_time) + toIntervalHour(12) SETTINGS index_granularity = 8192";
+  assert.deepEqual(serverTtls('executions', server), [
+    { table: 'executions', column: 'input', days: 30 },
+    { table: 'executions', days: 0.5 },
+  ]);
+});
+
+test('access review: uses outside the role are named, refusals within it are not', () => {
+  const use = (role: string, object: string, outcome = 'refused') => ({ principal: 'p', role, access: 'reveal PII', object, outcome, uses: 1, last_used: '', detail: 'no reason' });
+  assert.deepEqual(judgeUse(use('marketing', 'executions: success'), DEFAULT_REVEAL_POLICY, []), { flag: 'OUTSIDE_ROLE', finding: 'role marketing holds no reveal permission' });
+  assert.equal(judgeUse(use('engineering', 'executions: success'), DEFAULT_REVEAL_POLICY, []).flag, 'OUTSIDE_ROLE');
+  assert.equal(judgeUse(use('engineering', 'executions: failed'), DEFAULT_REVEAL_POLICY, []).flag, 'REFUSED');
+  assert.equal(judgeUse(use('engineering', 'executions: failed', 'allowed'), DEFAULT_REVEAL_POLICY, []).flag, '');
+  assert.equal(judgeUse({ ...use('marketing', 'report executions'), access: 'request reports' }, DEFAULT_REVEAL_POLICY, ['compliance']).flag, 'OUTSIDE_ROLE');
+});
+
+test('writers: CSV quoting, PDF row cells padded and cut, totals per value and sums', () => {
+  assert.equal(csvField('a,b'), '"a,b"');
+  assert.equal(csvField('say "hi"'), '"say ""hi"""');
+  assert.equal(csvField(null), '');
+  assert.equal(csvField(['x', 'y']), 'x;y');
+  assert.equal(pdfRowLine([{ key: 'a', width: 4 }, { key: 'b', width: 3 }], { a: 'abcdef', b: 'x\ny' }), 'abc… x y');
+  const t = new TotalsAccumulator({ countBy: ['status'], sum: ['ms'] });
+  for (const row of [{ status: 'ok', ms: 5 }, { status: 'failed', ms: '7' }, { status: 'ok', ms: null }]) t.add(row);
+  assert.deepEqual(t.totals, { rows: 3, by: { status: { ok: 2, failed: 1 } }, sum: { ms: 12 } });
+  assert.deepEqual(t.lines(), ['rows: 3', 'status failed: 1', 'status ok: 2', 'sum of ms: 12']);
+});
