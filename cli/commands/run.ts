@@ -18,6 +18,10 @@ export const SERVICES: Readonly<Record<string, RunnableService>> = {
     description: 'audit.raw -> audit.events: PII tokenized and encrypted, exactly once (docs/tokenizer.md)',
     run: async () => (await import('../../consumers/tokenizer/index.js')).runTokenizer(),
   },
+  alerts: {
+    description: 'audit.events -> alert rules -> signed webhooks (docs/alerts.md)',
+    run: async () => (await import('../../consumers/alerts/index.js')).runAlerts(),
+  },
 };
 
 /** A grace period for log lines to flush; then the process ends even if a client library left a handle open. */
