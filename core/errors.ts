@@ -41,7 +41,6 @@ export type ErrorCode =
   | 'PII_DECRYPT_FAILED'
   | 'SUBJECT_ON_LEGAL_HOLD'
   // alerts service (docs/alerts.md)
-  | 'ALERT_RULES_INVALID'
   | 'ALERT_DELIVERY_FAILED'
   | 'SSRF_REFUSED';
 

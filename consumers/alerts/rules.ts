@@ -158,5 +158,5 @@ export function loadRulesFile(file: string, knownChannels?: ReadonlySet<string>)
 }
 
 function invalidRules(source: string, reason: string, details: Record<string, string> = {}): AuditlineError {
-  return new AuditlineError('ALERT_RULES_INVALID', `invalid alert rules in ${source}: ${reason}`, { details: { file: source, ...details } });
+  return new AuditlineError('CONFIG_INVALID', `invalid alert rules in ${source}: ${reason}`, { details: { file: source, ...details } });
 }
