@@ -1,6 +1,6 @@
 import { makeAlert, type Alert } from './alert.js';
 import type { Rule } from './rules.js';
-import type { Signal } from './signals.js';
+import { PII_SIGNAL_RULE, type Signal } from './signals.js';
 
 /** One persisted state entry (docs/alerts.md, "State"). `touched` is the wall time of the last change, for the idle sweep. */
 type Entry =
@@ -45,16 +45,19 @@ export class PartitionEngine {
 
   /** Applies one signal at wall time `now`; returns the alerts it fires. */
   apply(s: Signal, now: number): Alert[] {
+    if (s.rule === PII_SIGNAL_RULE) {
+      if (s.role === 'pii') this.put(`p||${s.key}`, { t: 'pii', touched: now });
+      else if (s.role === 'end') this.drop(`p||${s.key}`);
+      return [];
+    }
     const rule = this.rules.get(s.rule);
     if (!rule) return []; // a rule removed from the file since the signal was written
     const id = `${s.rule}|${s.key}`;
     switch (rule.kind) {
       case 'match': {
-        const pii = `p|${id}`;
-        if (rule.touchedPii && s.pii) this.put(pii, { t: 'pii', touched: now });
-        const touched = s.pii || this.entries.has(pii);
-        if (s.final) this.drop(pii);
-        if (s.role !== 'match' || (rule.touchedPii && !touched)) return [];
+        // The shared flag signal of this event comes after the rule signals: the event's own flag counts too.
+        const touched = s.pii || this.entries.has(`p||${s.key}`);
+        if (rule.touchedPii && !touched) return [];
         const summary = rule.touchedPii ? `${rule.name}: execution ${s.key} of ${s.workflow_id} matched and touched PII` : `${rule.name}: execution ${s.key} of ${s.workflow_id} matched`;
         return this.fire(rule, s.key, s.event_id, now, summary, { event_ids: [s.event_id], workflow_ids: [s.workflow_id], first_event_time: s.event_time, last_event_time: s.event_time, touched_pii: rule.touchedPii ? true : undefined, published_ms: s.published_ms }, [s.execution_id], 1);
       }
@@ -128,6 +131,10 @@ export class PartitionEngine {
       const [prefix, ruleName, ...rest] = k.split('|');
       const key = rest.join('|');
       const rule = ruleName === undefined ? undefined : this.rules.get(ruleName);
+      if (e.t === 'pii') {
+        if (now - e.touched > this.options.idleTtlMs) this.drop(k);
+        continue;
+      }
       if (e.t === 'fired') {
         if (!rule || now - e.at >= rule.throttleMs) this.drop(k);
         continue;
@@ -183,7 +190,8 @@ export class PartitionEngine {
       this.options.onSuppressed?.(rule.name);
       return [];
     }
-    this.put(k, { t: 'fired', touched: now, at: now, id: alert.alert_id });
+    // Without throttling nothing needs remembering (a redelivered cause repeats the same alert id, which receivers drop).
+    if (rule.throttleMs > 0) this.put(k, { t: 'fired', touched: now, at: now, id: alert.alert_id });
     return [alert];
   }
 

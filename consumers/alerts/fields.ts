@@ -43,11 +43,34 @@ export function fieldValue(event: AuditEvent, field: ConditionField | KeyField):
   }
 }
 
-/** True when every condition holds for the event. */
-export function matches(event: AuditEvent, where: Partial<Record<ConditionField, string[]>>): boolean {
-  for (const [field, accepted] of Object.entries(where) as [ConditionField, string[]][]) {
-    const v = fieldValue(event, field);
+/** Every condition and key field of an event, read once (rules then test the view, not the event). */
+export type EventView = Readonly<Partial<Record<ConditionField | KeyField, string>>>;
+
+export function eventView(event: AuditEvent): EventView {
+  const view: Partial<Record<ConditionField | KeyField, string>> = {};
+  for (const f of [...CONDITION_FIELDS, 'execution_id'] as const) {
+    const v = fieldValue(event, f);
+    if (v !== undefined) view[f] = v;
+  }
+  return view;
+}
+
+const compiled = new WeakMap<object, [ConditionField, string[]][]>();
+
+/** True when every condition holds for the event. Conditions are compiled to a list once per rule (hot path: events x rules). */
+export function matches(view: EventView, where: Partial<Record<ConditionField, string[]>>): boolean {
+  let list = compiled.get(where);
+  if (!list) {
+    list = Object.entries(where) as [ConditionField, string[]][];
+    compiled.set(where, list);
+  }
+  for (let i = 0; i < list.length; i++) {
+    const [field, accepted] = list[i]!;
+    const v = view[field];
     if (v === undefined || !accepted.includes(v)) return false;
   }
   return true;
 }
+
+/** Fields whose value is the same on every event of an execution (the envelope). */
+export const EXECUTION_FIELDS: readonly ConditionField[] = ['workflow_id', 'producer.service', 'producer.host'];

@@ -111,12 +111,10 @@ export class RuleStage {
     if (alerts.length === 0 && changes.length === 0 && nextOffset === st.checkpoint.nextOffset) return;
     try {
       const now = this.now;
-      if (alerts.length > 0) {
-        await this.o.producer.send({ topic: this.o.outboxTopic, acks: -1, messages: alerts.flatMap((a) => outboxMessages(a, now)) });
-        await this.o.store.recordFired(alerts);
-      }
+      // The outbox first: delivery may start while the records and the state are written (both before the commit).
+      if (alerts.length > 0) await this.o.producer.send({ topic: this.o.outboxTopic, acks: -1, messages: alerts.flatMap((a) => outboxMessages(a, now)) });
       const checkpoint = { nextOffset, version: st.checkpoint.version + 1 };
-      await this.o.store.saveState(partition, changes, checkpoint);
+      await Promise.all([this.o.store.recordFired(alerts), this.o.store.saveState(partition, changes, checkpoint)]);
       st.checkpoint = checkpoint;
     } catch (err) {
       // The in-memory state is ahead of what is stored: restore it before the retry.

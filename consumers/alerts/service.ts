@@ -83,6 +83,7 @@ export class AlertsService implements ManagedService {
       metrics: this.consumerMetrics,
       logger: deps.logger,
       sessionTimeoutMs: config.sessionTimeoutMs,
+      partitionsConcurrently: 4,
     });
     this.ruleStage = new RuleStage({
       rules: config.rules,
@@ -104,6 +105,8 @@ export class AlertsService implements ManagedService {
       logger: deps.logger,
       sessionTimeoutMs: config.sessionTimeoutMs,
       onAssignment: (assignment) => this.ruleStage.assign(assignment[config.signalsTopic] ?? []),
+      // Each partition's batch waits for its ClickHouse write: partitions proceed side by side.
+      partitionsConcurrently: 4,
     });
     this.delivery = new DeliveryWorker({
       kafka: this.kafka,

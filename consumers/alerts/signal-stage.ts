@@ -7,6 +7,9 @@ import type { PiiDetector } from './pii.js';
 import type { Rule } from './rules.js';
 import { eventSignals, signalMessage } from './signals.js';
 
+// Signals are ~300 bytes: 2000 stay well below the broker's 1 MiB request limit per partition.
+const SEND_CHUNK = 2_000;
+
 export interface SignalStageDeps {
   codec: { decode(message: Buffer): Promise<AuditEvent> };
   rules: readonly Rule[];
@@ -39,7 +42,10 @@ export function createSignalStageHandler(deps: SignalStageDeps): BatchHandler {
     }
     if (messages.length > 0) {
       try {
-        await deps.producer.send({ topic: deps.signalsTopic, acks: -1, messages });
+        // Chunks keep each request below the broker's message size limit.
+        for (let i = 0; i < messages.length; i += SEND_CHUNK) {
+          await deps.producer.send({ topic: deps.signalsTopic, acks: -1, messages: messages.slice(i, i + SEND_CHUNK) });
+        }
       } catch (err) {
         throw new AuditlineError('KAFKA_UNAVAILABLE', `cannot write ${messages.length} signals to ${deps.signalsTopic}: ${errorMessage(err)}`, { retriable: true, cause: err });
       }

@@ -1,6 +1,6 @@
 import type { Message } from 'kafkajs';
 import { unwrapPayload, type AuditEvent } from '../../schemas/index.js';
-import { fieldValue, matches } from './fields.js';
+import { eventView, EXECUTION_FIELDS, matches } from './fields.js';
 import type { PiiDetector } from './pii.js';
 import type { Rule } from './rules.js';
 
@@ -25,15 +25,19 @@ export interface Signal {
   published_ms: number;
 }
 
+/** Rule name of the shared per-execution PII signals (one per event, whatever the number of touched_pii rules). */
+export const PII_SIGNAL_RULE = '';
+
 /** The signals one event gives the rules; pure, in rule order. */
 export function eventSignals(event: AuditEvent, rules: readonly Rule[], detector: PiiDetector, publishedMs: number): Signal[] {
   const final = unwrapPayload(event.payload).kind === 'ExecutionFinished';
-  let pii: boolean | undefined;
-  const touches = () => (pii ??= detector.touchesPii(event));
+  const tracksPii = rules.some((r) => r.kind === 'match' && r.touchedPii);
+  const pii = tracksPii && detector.touchesPii(event);
+  const view = eventView(event);
   const out: Signal[] = [];
-  const emit = (rule: Rule, key: string, role: Signal['role']) =>
+  const emit = (rule: Rule | undefined, key: string, role: Signal['role']) =>
     out.push({
-      rule: rule.name,
+      rule: rule?.name ?? PII_SIGNAL_RULE,
       key,
       role,
       event_id: event.event_id,
@@ -41,47 +45,60 @@ export function eventSignals(event: AuditEvent, rules: readonly Rule[], detector
       workflow_id: event.workflow_id,
       event_time: event.event_time,
       sequence: event.sequence,
-      pii: pii ?? false,
+      pii,
       final,
       published_ms: publishedMs,
     });
   for (const rule of rules) {
     switch (rule.kind) {
-      case 'match': {
-        const matched = matches(event, rule.where);
-        if (!rule.touchedPii) {
-          if (matched) emit(rule, event.execution_id, 'match');
-        } else {
-          const carries = touches();
-          // Every PII-carrying event of the execution reaches the same key, so the flag is known when the match comes.
-          if (matched || carries || final) emit(rule, event.execution_id, matched ? 'match' : carries ? 'pii' : 'end');
-        }
+      case 'match':
+        if (matches(view, rule.where)) emit(rule, event.execution_id, 'match');
         break;
-      }
       case 'threshold': {
-        const key = matches(event, rule.where) ? fieldValue(event, rule.key) : undefined;
+        const key = matches(view, rule.where) ? view[rule.key] : undefined;
         if (key !== undefined) emit(rule, key, 'match');
         break;
       }
       case 'absence': {
         if (rule.start && rule.end) {
-          if (matches(event, rule.start)) emit(rule, event.execution_id, 'start');
-          else if (matches(event, rule.end)) emit(rule, event.execution_id, 'end');
-        } else if (matches(event, rule.where)) {
-          const key = fieldValue(event, rule.key);
+          if (matches(view, rule.start)) emit(rule, event.execution_id, 'start');
+          // An end only matters to executions whose start matched: the start's envelope conditions must hold too.
+          else if (matches(view, rule.end) && matches(view, envelope(rule.start))) emit(rule, event.execution_id, 'end');
+        } else if (matches(view, rule.where)) {
+          const key = view[rule.key];
           if (key !== undefined) emit(rule, key, 'seen');
         }
         break;
       }
       case 'gap':
-        if (matches(event, rule.where)) emit(rule, event.execution_id, 'seq');
+        if (matches(view, rule.where)) emit(rule, event.execution_id, 'seq');
         break;
     }
   }
+  // The execution's PII flag, shared by every touched_pii rule: set by an event carrying PII, dropped after the finish.
+  // Signals are keyed by the key value alone, so these meet the match signals of the same execution on one partition.
+  if (pii) emit(undefined, event.execution_id, 'pii');
+  if (tracksPii && final) emit(undefined, event.execution_id, 'end');
   return out;
 }
 
-/** The signal as a Kafka record: key `<rule>/<key>`, so one key's signals meet on one partition of the signals topic. */
+const envelopes = new WeakMap<object, Partial<Record<string, string[]>>>();
+
+/** The conditions of `where` on fields every event of an execution shares. */
+function envelope(where: Partial<Record<string, string[]>>): Partial<Record<string, string[]>> {
+  let e = envelopes.get(where);
+  if (!e) {
+    e = Object.fromEntries(Object.entries(where).filter(([f]) => (EXECUTION_FIELDS as readonly string[]).includes(f)));
+    envelopes.set(where, e);
+  }
+  return e;
+}
+
+/**
+ * The signal as a Kafka record keyed by the key value, so all signals of
+ * one key (of every rule: an execution's PII flag and its match signals)
+ * meet on one partition of the signals topic, in order.
+ */
 export function signalMessage(signal: Signal): Message {
-  return { key: `${signal.rule}/${signal.key}`, value: JSON.stringify(signal) };
+  return { key: signal.key, value: JSON.stringify(signal) };
 }
