@@ -65,7 +65,7 @@ export class DeliveryWorker {
   private joined = false;
 
   constructor(private readonly o: DeliveryOptions) {
-    this.consumer = o.kafka.consumer({ groupId: o.groupId, sessionTimeout: o.sessionTimeoutMs, heartbeatInterval: 1_000, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+    this.consumer = o.kafka.consumer({ groupId: o.groupId, sessionTimeout: o.sessionTimeoutMs, heartbeatInterval: 1_000, maxWaitTimeInMs: 20, allowAutoTopicCreation: false });
     this.producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
     const { GROUP_JOIN, DISCONNECT, STOP, CRASH } = this.consumer.events;
     this.consumer.on(GROUP_JOIN, () => (this.joined = true));
