@@ -39,7 +39,10 @@ export type ErrorCode =
   | 'TOKENIZE_FAILED'
   | 'PRODUCER_FENCED'
   | 'PII_DECRYPT_FAILED'
-  | 'SUBJECT_ON_LEGAL_HOLD';
+  | 'SUBJECT_ON_LEGAL_HOLD'
+  // alerts service (docs/alerts.md)
+  | 'ALERT_DELIVERY_FAILED'
+  | 'SSRF_REFUSED';
 
 export interface AuditlineErrorOptions {
   retriable?: boolean;

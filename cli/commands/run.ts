@@ -22,6 +22,11 @@ export const SERVICES: Readonly<Record<string, RunnableService>> = {
     metricsPort: 9465,
     run: async () => (await import('../../consumers/tokenizer/index.js')).runTokenizer(),
   },
+  alerts: {
+    description: 'audit.events -> alert rules -> signed webhooks (docs/alerts.md)',
+    metricsPort: 9467,
+    run: async () => (await import('../../consumers/alerts/index.js')).runAlerts(),
+  },
 };
 
 /** A grace period for log lines to flush; then the process ends even if a client library left a handle open. */

@@ -40,6 +40,8 @@ export interface BatchConsumerOptions {
   sessionTimeoutMs?: number;
   /** Told the partitions of each topic assigned to this member after every rebalance (kafkajs GROUP_JOIN). */
   onAssignment?: (assignment: Record<string, number[]>) => void;
+  /** Batches of different partitions handled at the same time (kafkajs partitionsConsumedConcurrently). @default 1 */
+  partitionsConcurrently?: number;
 }
 
 /**
@@ -115,6 +117,7 @@ export class BatchConsumer {
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.partitionsConcurrently ?? 1,
       eachBatch: (payload) => this.eachBatch(payload),
     });
   }

@@ -4,7 +4,14 @@ const { ConfigResourceTypes } = kafkajs;
 import type { RetentionSettings } from '../retention.js';
 
 /** Names of the Auditline topics (docs/topics.md). */
-export const TOPICS = { raw: 'audit.raw', events: 'audit.events', dlq: 'audit.dlq' } as const;
+export const TOPICS = {
+  raw: 'audit.raw',
+  events: 'audit.events',
+  dlq: 'audit.dlq',
+  // Alerts service (docs/alerts.md): events re-keyed by rule key, and the durable delivery outbox.
+  alertSignals: 'audit.alerts.signals',
+  alertOutbox: 'audit.alerts.outbox',
+} as const;
 
 export interface TopicSpec {
   name: string;
@@ -50,7 +57,13 @@ export function auditTopics(retention: RetentionSettings, layout: TopicLayout = 
       },
     };
   };
-  return [base(TOPICS.raw, layout.partitions), base(TOPICS.events, layout.partitions), base(TOPICS.dlq, layout.dlqPartitions)];
+  return [
+    base(TOPICS.raw, layout.partitions),
+    base(TOPICS.events, layout.partitions),
+    base(TOPICS.dlq, layout.dlqPartitions),
+    base(TOPICS.alertSignals, layout.partitions),
+    base(TOPICS.alertOutbox, layout.partitions),
+  ];
 }
 
 export interface ApplyResult {

@@ -31,7 +31,9 @@ test('the replicated table keeps columns, codecs, column TTLs, indexes, partitio
     const local = parseCreateTable(sql.replace(" ON CLUSTER 'auditline'", ''))!;
     assert.deepEqual(local.elements, original.elements, `${original.table}: columns and indexes`);
     assert.equal(local.clauses, original.clauses, `${original.table}: PARTITION BY, ORDER BY, TTL`);
-    assert.deepEqual(local.engine, { name: `Replicated${original.engine.name}`, args: `'/clickhouse/tables/{shard}/{database}/${original.table}', '{replica}'` });
+    // Engine parameters (e.g. the version column of ReplacingMergeTree(version)) follow the replication arguments.
+    const own = original.engine.args ? `, ${original.engine.args}` : '';
+    assert.deepEqual(local.engine, { name: `Replicated${original.engine.name}`, args: `'/clickhouse/tables/{shard}/{database}/${original.table}', '{replica}'${own}` });
     if ((HOTSTORE_TABLES as readonly string[]).includes(original.table)) assert.equal(local.engine.name, 'ReplicatedReplacingMergeTree');
     assert.equal(orderBy(local), orderBy(original));
   }

@@ -54,6 +54,8 @@ test('topic layout: prefix, partitions and min ISR follow the replication factor
     ['t1.audit.raw', 12, 3, '2'],
     ['t1.audit.events', 12, 3, '2'],
     ['t1.audit.dlq', 2, 3, '2'],
+    ['t1.audit.alerts.signals', 12, 3, '2'],
+    ['t1.audit.alerts.outbox', 12, 3, '2'],
   ]);
   assert.ok(specs.every((s) => s.config['cleanup.policy'] === 'delete'));
 });

@@ -1,0 +1,184 @@
+import kafkajs, { type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
+import type { createKafka } from '../../core/clients/kafka.js';
+import { errorMessage, isAuditlineError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import { backoffDelay, sleep, StoppedError, type DlqPublisher, type SourceRecord } from '../../core/service/index.js';
+import type { Alert } from './alert.js';
+import type { Channel } from './channels.js';
+import type { AlertsMetrics } from './metrics.js';
+import { TokenBucket } from './rate-limit.js';
+import type { TargetPolicy } from './ssrf.js';
+import type { AlertStore, DeliveryAttempt } from './store.js';
+import { postAlert, type PostResult } from './webhook.js';
+
+const { Partitioners } = kafkajs;
+
+/** One pending delivery of an alert to one channel: a record of the outbox topic (key = channel). */
+export interface OutboxEntry {
+  alert: Alert;
+  channel: string;
+  /** 1 for the first try. */
+  attempt: number;
+  /** Epoch ms of the first try: the retry horizon counts from here. */
+  first_at: number;
+  /** Not before this epoch ms. */
+  due_at: number;
+  last_error?: string;
+}
+
+/** The outbox records of a fired alert, one per channel. */
+export function outboxMessages(alert: Alert, now: number): { key: string; value: string }[] {
+  return alert.channels.map((channel) => ({ key: channel, value: JSON.stringify({ alert, channel, attempt: 1, first_at: now, due_at: now } satisfies OutboxEntry) }));
+}
+
+export interface DeliveryOptions {
+  kafka: ReturnType<typeof createKafka>;
+  groupId: string;
+  outboxTopic: string;
+  fromBeginning: boolean;
+  channels: ReadonlyMap<string, Channel>;
+  policy: TargetPolicy;
+  store: Pick<AlertStore, 'recordAttempts'>;
+  dlq: Pick<DlqPublisher, 'publish'>;
+  metrics: AlertsMetrics;
+  logger: Logger;
+  horizonMs: number;
+  backoff: { initialMs: number; maxMs: number };
+  timeoutMs: number;
+  sessionTimeoutMs: number;
+}
+
+/**
+ * Delivers the outbox (docs/alerts.md, "Delivery"): each record is tried
+ * when due, within the channel's rate limit; a failure is written back to
+ * the outbox as the next attempt (exponential backoff with jitter) before
+ * the record's offset is committed, so pending deliveries survive restarts.
+ * Past the horizon, or on a permanent refusal, the delivery goes to the
+ * dead-letter topic with its last error. At least once: a crash between the
+ * POST and the commit repeats the POST with the same idempotency id.
+ */
+export class DeliveryWorker {
+  private readonly consumer: Consumer;
+  private readonly producer: Producer;
+  private readonly stopping = new AbortController();
+  private readonly buckets = new Map<string, TokenBucket>();
+  private joined = false;
+
+  constructor(private readonly o: DeliveryOptions) {
+    this.consumer = o.kafka.consumer({ groupId: o.groupId, sessionTimeout: o.sessionTimeoutMs, heartbeatInterval: 1_000, maxWaitTimeInMs: 20, allowAutoTopicCreation: false });
+    this.producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    const { GROUP_JOIN, DISCONNECT, STOP, CRASH } = this.consumer.events;
+    this.consumer.on(GROUP_JOIN, () => (this.joined = true));
+    this.consumer.on(DISCONNECT, () => (this.joined = false));
+    this.consumer.on(STOP, () => (this.joined = false));
+    this.consumer.on(CRASH, ({ payload }) => o.logger.error({ err: errorMessage(payload.error), restart: payload.restart }, 'delivery consumer crashed'));
+    for (const c of o.channels.values()) this.buckets.set(c.name, new TokenBucket(c.ratePerMinute));
+  }
+
+  get isJoined(): boolean {
+    return this.joined;
+  }
+
+  async start(): Promise<void> {
+    await this.producer.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [this.o.outboxTopic], fromBeginning: this.o.fromBeginning });
+    await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 4, eachBatch: (p) => this.eachBatch(p) });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await this.consumer.disconnect().catch(() => undefined);
+    await this.producer.disconnect().catch(() => undefined);
+  }
+
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    const signal = this.stopping.signal;
+    const alive = () => !signal.aborted && isRunning() && !isStale();
+    for (const m of batch.messages) {
+      if (!alive()) return;
+      const record: SourceRecord = { topic, partition, offset: m.offset, key: m.key ?? null, value: m.value ?? null, headers: m.headers ?? {}, timestamp: m.timestamp };
+      try {
+        await this.handle(record, heartbeat, alive);
+      } catch (err) {
+        if (err instanceof StoppedError) return;
+        // Kafka or the DLQ unavailable: leave the record uncommitted; it is handled again after the retry.
+        this.o.logger.warn({ partition, offset: m.offset, err: errorMessage(err) }, 'delivery bookkeeping failed; retrying the record');
+        // Returning without resolving the offset makes kafkajs fetch the record again.
+        await sleep(this.o.backoff.initialMs, signal);
+        return;
+      }
+      resolveOffset(m.offset);
+      await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(m.offset) + 1n).toString() }] }] });
+      await heartbeat().catch(() => undefined);
+    }
+  }
+
+  private async handle(record: SourceRecord, heartbeat: () => Promise<void>, alive: () => boolean): Promise<void> {
+    const { logger, metrics } = this.o;
+    let entry: OutboxEntry;
+    try {
+      entry = JSON.parse(record.value?.toString('utf8') ?? '') as OutboxEntry;
+      if (typeof entry.alert?.alert_id !== 'string' || typeof entry.channel !== 'string') throw new Error('shape');
+    } catch {
+      await this.o.dlq.publish([{ record, code: 'ALERT_DELIVERY_FAILED', reason: 'outbox record is not a delivery (JSON with alert and channel)' }]);
+      return;
+    }
+    const channel = this.o.channels.get(entry.channel);
+    if (!channel) {
+      await this.deadLetter(record, entry, `channel ${entry.channel} is no longer configured`, 0, 0);
+      return;
+    }
+    // Wait until due, heartbeating: the partition (one channel's queue, in order) waits with it.
+    while (Date.now() < entry.due_at) {
+      if (!alive()) throw new StoppedError();
+      await sleep(Math.min(1_000, entry.due_at - Date.now()), this.stopping.signal);
+      await heartbeat().catch(() => undefined);
+    }
+    await this.buckets.get(channel.name)!.take(this.stopping.signal, () => heartbeat().catch(() => undefined));
+    if (!alive()) throw new StoppedError();
+    const began = performance.now();
+    let result: PostResult;
+    try {
+      result = await postAlert(channel, entry.alert, this.o.policy, this.o.timeoutMs);
+    } catch (err) {
+      if (isAuditlineError(err, 'SSRF_REFUSED')) {
+        metrics.ssrfRefused(channel.name);
+        logger.error({ channel: channel.name, alertId: entry.alert.alert_id, code: err.code }, err.message);
+        await this.deadLetter(record, entry, err.message, 0, performance.now() - began);
+        return;
+      }
+      result = { status: 0, ok: false, permanent: false, error: isAuditlineError(err) ? err.message : `error ${errorMessage(err)}` };
+    }
+    const latencyMs = performance.now() - began;
+    const now = Date.now();
+    if (result.ok) {
+      metrics.delivered(channel.name, (now - entry.alert.fired_at) / 1000);
+      await this.record({ attemptedAt: now, alertId: entry.alert.alert_id, channel: channel.name, attempt: entry.attempt, outcome: 'delivered', httpStatus: result.status, error: '', latencyMs });
+      return;
+    }
+    const delay = backoffDelay(entry.attempt, this.o.backoff);
+    if (result.permanent || now + delay > entry.first_at + this.o.horizonMs) {
+      await this.deadLetter(record, entry, result.permanent ? `refused with ${result.error}` : `retry horizon passed; last error: ${result.error}`, result.status, latencyMs);
+      return;
+    }
+    const next: OutboxEntry = { ...entry, attempt: entry.attempt + 1, due_at: now + delay, last_error: result.error };
+    await this.producer.send({ topic: this.o.outboxTopic, acks: -1, messages: [{ key: channel.name, value: JSON.stringify(next) }] });
+    metrics.deliveryFailed(channel.name);
+    logger.warn({ channel: channel.name, alertId: entry.alert.alert_id, attempt: entry.attempt, status: result.status, error: result.error, retryInMs: delay }, 'webhook delivery failed; retry scheduled');
+    await this.record({ attemptedAt: now, alertId: entry.alert.alert_id, channel: channel.name, attempt: entry.attempt, outcome: 'failed', httpStatus: result.status, error: result.error, latencyMs });
+  }
+
+  private async deadLetter(record: SourceRecord, entry: OutboxEntry, reason: string, status: number, latencyMs: number): Promise<void> {
+    await this.o.dlq.publish([{ record, code: 'ALERT_DELIVERY_FAILED', reason: `alert ${entry.alert.alert_id} to channel ${entry.channel} after ${entry.attempt} attempt(s): ${reason}` }]);
+    this.o.metrics.deadLettered(entry.channel);
+    this.o.logger.error({ channel: entry.channel, alertId: entry.alert.alert_id, attempt: entry.attempt }, `alert delivery dead-lettered: ${reason}`);
+    await this.record({ attemptedAt: Date.now(), alertId: entry.alert.alert_id, channel: entry.channel, attempt: entry.attempt, outcome: 'dead_lettered', httpStatus: status, error: reason.slice(0, 500), latencyMs });
+  }
+
+  /** Attempt records are bookkeeping: a ClickHouse outage is logged, it does not hold deliveries back. */
+  private async record(attempt: DeliveryAttempt): Promise<void> {
+    await this.o.store.recordAttempts([attempt]).catch((err: unknown) => this.o.logger.warn({ alertId: attempt.alertId, err: errorMessage(err) }, 'cannot record the delivery attempt'));
+  }
+}

@@ -1,0 +1,206 @@
+import { makeAlert, type Alert } from './alert.js';
+import type { Rule } from './rules.js';
+import { PII_SIGNAL_RULE, type Signal } from './signals.js';
+
+/** One persisted state entry (docs/alerts.md, "State"). `touched` is the wall time of the last change, for the idle sweep. */
+type Entry =
+  | { t: 'window'; touched: number; hits: [time: number, execution: string, event: string, workflow: string][] }
+  | { t: 'fired'; touched: number; at: number; id: string }
+  | { t: 'pii'; touched: number }
+  | { t: 'open'; touched: number; deadline: number; start: number; event: string; workflow: string }
+  | { t: 'seen'; touched: number; last: number; fired: boolean; workflow: string; execution: string }
+  | { t: 'seq'; touched: number; max: number; missing: [seq: number, noticed: number][]; workflow: string; final: boolean };
+
+export interface EngineOptions {
+  /** Entries idle for longer are dropped (executions that never finish, keys that went away). */
+  idleTtlMs: number;
+  linkBase?: string;
+  /** Told each alert suppressed by throttling. */
+  onSuppressed?: (rule: string) => void;
+}
+
+const MAX_MISSING = 100;
+
+/**
+ * The rule state of one partition of the signals topic and the transitions
+ * that fire alerts. Deterministic given the signals and the clock; tracks
+ * which entries changed since the last {@link takeChanges}, which the state
+ * store persists with the partition's offset.
+ */
+export class PartitionEngine {
+  private readonly entries = new Map<string, Entry>();
+  private readonly changed = new Set<string>();
+
+  constructor(
+    private readonly rules: ReadonlyMap<string, Rule>,
+    private readonly options: EngineOptions,
+    restored: Iterable<[string, string]> = [],
+  ) {
+    for (const [k, v] of restored) this.entries.set(k, JSON.parse(v) as Entry);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Applies one signal at wall time `now`; returns the alerts it fires. */
+  apply(s: Signal, now: number): Alert[] {
+    if (s.rule === PII_SIGNAL_RULE) {
+      if (s.role === 'pii') this.put(`p||${s.key}`, { t: 'pii', touched: now });
+      else if (s.role === 'end') this.drop(`p||${s.key}`);
+      return [];
+    }
+    const rule = this.rules.get(s.rule);
+    if (!rule) return []; // a rule removed from the file since the signal was written
+    const id = `${s.rule}|${s.key}`;
+    switch (rule.kind) {
+      case 'match': {
+        // The shared flag signal of this event comes after the rule signals: the event's own flag counts too.
+        const touched = s.pii || this.entries.has(`p||${s.key}`);
+        if (rule.touchedPii && !touched) return [];
+        const summary = rule.touchedPii ? `${rule.name}: execution ${s.key} of ${s.workflow_id} matched and touched PII` : `${rule.name}: execution ${s.key} of ${s.workflow_id} matched`;
+        return this.fire(rule, s.key, s.event_id, now, summary, { event_ids: [s.event_id], workflow_ids: [s.workflow_id], first_event_time: s.event_time, last_event_time: s.event_time, touched_pii: rule.touchedPii ? true : undefined, published_ms: s.published_ms }, [s.execution_id], 1);
+      }
+      case 'threshold': {
+        const k = `w|${id}`;
+        const w = (this.entries.get(k) as Extract<Entry, { t: 'window' }> | undefined) ?? { t: 'window', touched: now, hits: [] };
+        if (w.hits.some((h) => h[2] === s.event_id)) return []; // a redelivered signal
+        w.hits.push([s.event_time, s.execution_id, s.event_id, s.workflow_id]);
+        w.hits.sort((a, b) => a[0] - b[0]);
+        const newest = w.hits[w.hits.length - 1]![0];
+        w.hits = w.hits.filter((h) => h[0] > newest - rule.windowMs);
+        w.touched = now;
+        if (w.hits.length < rule.count) {
+          this.put(k, w);
+          return [];
+        }
+        // The window starts over after firing: the next alert needs `count` new events.
+        this.drop(k);
+        const hits = w.hits;
+        return this.fire(
+          rule,
+          s.key,
+          hits.map((h) => h[2]).sort().join(','),
+          now,
+          `${rule.name}: ${hits.length} matching events for ${rule.key} ${s.key} within ${Math.round(rule.windowMs / 1000)} s`,
+          {
+            event_ids: hits.map((h) => h[2]),
+            workflow_ids: [...new Set(hits.map((h) => h[3]))],
+            first_event_time: hits[0]![0],
+            last_event_time: newest,
+            window_ms: rule.windowMs,
+            threshold: rule.count,
+            published_ms: s.published_ms,
+          },
+          [...new Set(hits.map((h) => h[1]))],
+          hits.length,
+        );
+      }
+      case 'absence': {
+        const k = `a|${id}`;
+        if (rule.start) {
+          if (s.role === 'start') this.put(k, { t: 'open', touched: now, deadline: s.event_time + rule.withinMs, start: s.event_time, event: s.event_id, workflow: s.workflow_id });
+          else if (s.role === 'end') this.drop(k);
+        } else {
+          const prev = this.entries.get(k) as Extract<Entry, { t: 'seen' }> | undefined;
+          this.put(k, { t: 'seen', touched: now, last: Math.max(prev?.last ?? 0, s.event_time), fired: false, workflow: s.workflow_id, execution: s.execution_id });
+        }
+        return [];
+      }
+      case 'gap': {
+        const k = `g|${id}`;
+        const g = (this.entries.get(k) as Extract<Entry, { t: 'seq' }> | undefined) ?? { t: 'seq', touched: now, max: 0, missing: [], workflow: s.workflow_id, final: false };
+        if (s.sequence > g.max + 1) {
+          for (let n = g.max + 1; n < s.sequence && g.missing.length < MAX_MISSING; n++) g.missing.push([n, s.event_time]);
+        }
+        g.missing = g.missing.filter(([n]) => n !== s.sequence);
+        g.max = Math.max(g.max, s.sequence);
+        g.final ||= s.final;
+        g.touched = now;
+        if (g.final && g.missing.length === 0) this.drop(k);
+        else this.put(k, g);
+        return [];
+      }
+    }
+  }
+
+  /** Evaluates the timers at wall time `now` (absence deadlines, silence, gap grace periods) and sweeps idle entries. */
+  tick(now: number): Alert[] {
+    const alerts: Alert[] = [];
+    for (const [k, e] of [...this.entries]) {
+      const [prefix, ruleName, ...rest] = k.split('|');
+      const key = rest.join('|');
+      const rule = ruleName === undefined ? undefined : this.rules.get(ruleName);
+      if (e.t === 'pii') {
+        if (now - e.touched > this.options.idleTtlMs) this.drop(k);
+        continue;
+      }
+      if (e.t === 'fired') {
+        if (!rule || now - e.at >= rule.throttleMs) this.drop(k);
+        continue;
+      }
+      if (!rule) {
+        this.drop(k);
+        continue;
+      }
+      if (e.t === 'open' && rule.kind === 'absence' && now >= e.deadline) {
+        this.drop(k);
+        alerts.push(
+          ...this.fire(rule, key, e.event, now, `${rule.name}: execution ${key} of ${e.workflow} started without a finish within ${Math.round(rule.withinMs / 1000)} s`, { event_ids: [e.event], workflow_ids: [e.workflow], first_event_time: e.start, within_ms: rule.withinMs }, [key], 1),
+        );
+      } else if (e.t === 'seen' && rule.kind === 'absence' && !e.fired && now - e.last >= rule.withinMs) {
+        this.put(k, { ...e, fired: true, touched: now });
+        alerts.push(
+          ...this.fire(rule, key, String(e.last), now, `${rule.name}: no events for ${rule.key} ${key} since ${new Date(e.last).toISOString()}`, { event_ids: [], workflow_ids: [e.workflow], last_event_time: e.last, within_ms: rule.withinMs }, [e.execution], 0),
+        );
+      } else if (e.t === 'seq' && rule.kind === 'gap') {
+        const due = e.missing.filter(([, noticed]) => now - noticed >= rule.graceMs).map(([n]) => n);
+        if (due.length > 0) {
+          const remaining = e.missing.filter(([n]) => !due.includes(n));
+          if (remaining.length === 0 && e.final) this.drop(k);
+          else this.put(k, { ...e, missing: remaining, touched: now });
+          alerts.push(
+            ...this.fire(rule, key, due.join(','), now, `${rule.name}: execution ${key} of ${e.workflow} is missing sequence numbers ${due.join(', ')}`, { event_ids: [], workflow_ids: [e.workflow], missing_sequences: due }, [key], 0),
+          );
+          continue;
+        }
+      }
+      const current = this.entries.get(k);
+      if (current && now - current.touched > this.options.idleTtlMs && !(current.t === 'open')) this.drop(k);
+    }
+    return alerts;
+  }
+
+  /** Entries changed since the last call: value JSON, or null when deleted. */
+  takeChanges(): [string, string | null][] {
+    const out: [string, string | null][] = [...this.changed].map((k) => {
+      const e = this.entries.get(k);
+      return [k, e ? JSON.stringify(e) : null];
+    });
+    this.changed.clear();
+    return out;
+  }
+
+  private fire(rule: Rule, key: string, cause: string, now: number, summary: string, evidence: Parameters<typeof makeAlert>[5], executionIds: string[], count: number): Alert[] {
+    const alert = makeAlert(rule, key, cause, now, summary, evidence, executionIds, count, this.options.linkBase);
+    const k = `f|${rule.name}|${key}`;
+    const last = this.entries.get(k) as Extract<Entry, { t: 'fired' }> | undefined;
+    if (last?.id === alert.alert_id) return []; // the same cause again (a redelivered signal)
+    if (last && rule.throttleMs > 0 && now - last.at < rule.throttleMs) {
+      this.options.onSuppressed?.(rule.name);
+      return [];
+    }
+    // Without throttling nothing needs remembering (a redelivered cause repeats the same alert id, which receivers drop).
+    if (rule.throttleMs > 0) this.put(k, { t: 'fired', touched: now, at: now, id: alert.alert_id });
+    return [alert];
+  }
+
+  private put(k: string, e: Entry): void {
+    this.entries.set(k, e);
+    this.changed.add(k);
+  }
+
+  private drop(k: string): void {
+    if (this.entries.delete(k)) this.changed.add(k);
+  }
+}

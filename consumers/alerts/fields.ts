@@ -1,0 +1,76 @@
+import { unwrapPayload, type AuditEvent } from '../../schemas/index.js';
+
+/**
+ * Event fields rules may test. Only envelope and sox/internal fields: none
+ * is tagged pii in the schema, so conditions and keys never hold personal
+ * data (and alerts built from them do not either).
+ */
+export const CONDITION_FIELDS = ['event', 'workflow_id', 'workflow_name', 'status', 'trigger', 'step_name', 'error.type', 'producer.service', 'producer.host'] as const;
+export type ConditionField = (typeof CONDITION_FIELDS)[number];
+
+/** Fields a rule may group by (threshold counts, silence keys). */
+export const KEY_FIELDS = ['execution_id', 'workflow_id', 'producer.service', 'producer.host', 'step_name', 'error.type'] as const;
+export type KeyField = (typeof KEY_FIELDS)[number];
+
+/** The value of a condition or key field of an event, as text; undefined when the event kind has no such field. */
+export function fieldValue(event: AuditEvent, field: ConditionField | KeyField): string | undefined {
+  switch (field) {
+    case 'execution_id':
+      return event.execution_id;
+    case 'workflow_id':
+      return event.workflow_id;
+    case 'producer.service':
+      return event.producer.service;
+    case 'producer.host':
+      return event.producer.host;
+    default:
+      break;
+  }
+  const { kind, value } = unwrapPayload(event.payload);
+  const v = value as unknown as Record<string, unknown>;
+  switch (field) {
+    case 'event':
+      return kind;
+    case 'status':
+    case 'trigger':
+    case 'step_name':
+    case 'workflow_name':
+      return typeof v[field] === 'string' ? (v[field] as string) : undefined;
+    case 'error.type': {
+      const error = v.error as { type?: unknown } | null | undefined;
+      return typeof error?.type === 'string' ? error.type : undefined;
+    }
+  }
+}
+
+/** Every condition and key field of an event, read once (rules then test the view, not the event). */
+export type EventView = Readonly<Partial<Record<ConditionField | KeyField, string>>>;
+
+export function eventView(event: AuditEvent): EventView {
+  const view: Partial<Record<ConditionField | KeyField, string>> = {};
+  for (const f of [...CONDITION_FIELDS, 'execution_id'] as const) {
+    const v = fieldValue(event, f);
+    if (v !== undefined) view[f] = v;
+  }
+  return view;
+}
+
+const compiled = new WeakMap<object, [ConditionField, string[]][]>();
+
+/** True when every condition holds for the event. Conditions are compiled to a list once per rule (hot path: events x rules). */
+export function matches(view: EventView, where: Partial<Record<ConditionField, string[]>>): boolean {
+  let list = compiled.get(where);
+  if (!list) {
+    list = Object.entries(where) as [ConditionField, string[]][];
+    compiled.set(where, list);
+  }
+  for (let i = 0; i < list.length; i++) {
+    const [field, accepted] = list[i]!;
+    const v = view[field];
+    if (v === undefined || !accepted.includes(v)) return false;
+  }
+  return true;
+}
+
+/** Fields whose value is the same on every event of an execution (the envelope). */
+export const EXECUTION_FIELDS: readonly ConditionField[] = ['workflow_id', 'producer.service', 'producer.host'];

@@ -1,0 +1,155 @@
+import type { Producer } from 'kafkajs';
+import { AuditlineError, errorMessage } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { BatchHandler, DeadLetter } from '../../core/service/index.js';
+import type { Alert } from './alert.js';
+import { outboxMessages } from './delivery.js';
+import { PartitionEngine } from './engine.js';
+import type { AlertsMetrics } from './metrics.js';
+import type { Rule } from './rules.js';
+import type { Signal } from './signals.js';
+import type { AlertStore, Checkpoint } from './store.js';
+
+export interface RuleStageOptions {
+  rules: readonly Rule[];
+  store: Pick<AlertStore, 'loadState' | 'saveState' | 'recordFired'>;
+  producer: Pick<Producer, 'send'>;
+  outboxTopic: string;
+  idleTtlMs: number;
+  linkBase?: string;
+  metrics?: AlertsMetrics;
+  logger: Logger;
+  now?: () => number;
+}
+
+interface Loaded {
+  engine: PartitionEngine;
+  checkpoint: Checkpoint;
+}
+
+/**
+ * Stage 2 (signals topic): the rule state of each owned partition, restored
+ * from ClickHouse on first use after an assignment, advanced by signals
+ * (handler) and by the clock (tick). Every change is persisted as: outbox
+ * records (the alerts to deliver), alerts_fired rows, then the changed state
+ * entries together with the partition's next offset in one insert. A
+ * failure drops the partition's in-memory state; the retry restores it.
+ * Per partition, handler and tick run one at a time.
+ */
+export class RuleStage {
+  private readonly rules: ReadonlyMap<string, Rule>;
+  private readonly states = new Map<number, Promise<Loaded>>();
+  private readonly locks = new Map<number, Promise<unknown>>();
+  private owned = new Set<number>();
+  private ticking = false;
+
+  constructor(private readonly o: RuleStageOptions) {
+    this.rules = new Map(o.rules.map((r) => [r.name, r]));
+  }
+
+  private get now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+
+  /** After a rebalance: forget the partitions given away, restore the new ones in the background. */
+  assign(partitions: readonly number[]): void {
+    this.owned = new Set(partitions);
+    for (const p of [...this.states.keys()]) if (!this.owned.has(p)) this.states.delete(p);
+    for (const p of partitions) void this.exclusive(p, () => this.state(p)).catch((err: unknown) => this.o.logger.warn({ partition: p, err: errorMessage(err) }, 'rule state not restored yet; retried on use'));
+  }
+
+  handler(): BatchHandler {
+    return async (records) => {
+      const partition = records[0]!.partition;
+      return this.exclusive(partition, async () => {
+        const st = await this.state(partition);
+        const pending = records.filter((r) => BigInt(r.offset) >= BigInt(st.checkpoint.nextOffset));
+        if (pending.length === 0) return { deadLetters: [] };
+        const deadLetters: DeadLetter[] = [];
+        const alerts: Alert[] = [];
+        const now = this.now;
+        for (const record of pending) {
+          let signal: Signal;
+          try {
+            signal = JSON.parse(record.value?.toString('utf8') ?? '') as Signal;
+            if (typeof signal.rule !== 'string' || typeof signal.key !== 'string') throw new Error('shape');
+          } catch {
+            deadLetters.push({ record, code: 'DECODE_FAILED', reason: 'signal record is not JSON with rule and key' });
+            continue;
+          }
+          alerts.push(...st.engine.apply(signal, now));
+        }
+        const next = (BigInt(records[records.length - 1]!.offset) + 1n).toString();
+        await this.persist(partition, st, alerts, next);
+        return { deadLetters };
+      });
+    };
+  }
+
+  /** Evaluates the timers of every owned partition; a failing partition is logged and retried on the next tick. */
+  async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      for (const p of this.owned) {
+        await this.exclusive(p, async () => {
+          const st = await this.state(p);
+          const alerts = st.engine.tick(this.now);
+          await this.persist(p, st, alerts, st.checkpoint.nextOffset);
+        }).catch((err: unknown) => this.o.logger.warn({ partition: p, err: errorMessage(err) }, 'timer evaluation failed; retried on the next tick'));
+      }
+      let entries = 0;
+      for (const s of this.states.values()) entries += await s.then((l) => l.engine.size).catch(() => 0);
+      this.o.metrics?.stateSize(entries);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async persist(partition: number, st: Loaded, alerts: Alert[], nextOffset: string): Promise<void> {
+    const changes = st.engine.takeChanges();
+    if (alerts.length === 0 && changes.length === 0 && nextOffset === st.checkpoint.nextOffset) return;
+    try {
+      const now = this.now;
+      // The outbox first: delivery may start while the records and the state are written (both before the commit).
+      if (alerts.length > 0) await this.o.producer.send({ topic: this.o.outboxTopic, acks: -1, messages: alerts.flatMap((a) => outboxMessages(a, now)) });
+      const checkpoint = { nextOffset, version: st.checkpoint.version + 1 };
+      await Promise.all([this.o.store.recordFired(alerts), this.o.store.saveState(partition, changes, checkpoint)]);
+      st.checkpoint = checkpoint;
+    } catch (err) {
+      // The in-memory state is ahead of what is stored: restore it before the retry.
+      this.states.delete(partition);
+      if (err instanceof AuditlineError) throw err;
+      throw new AuditlineError('KAFKA_UNAVAILABLE', `cannot write ${alerts.length} alerts to ${this.o.outboxTopic}: ${errorMessage(err)}`, { retriable: true, cause: err });
+    }
+    for (const a of alerts) {
+      this.o.metrics?.fired(a.kind, a.severity);
+      this.o.logger.info({ alertId: a.alert_id, rule: a.rule, kind: a.kind, severity: a.severity, channels: a.channels, partition }, 'alert fired');
+    }
+  }
+
+  private state(partition: number): Promise<Loaded> {
+    let s = this.states.get(partition);
+    if (!s) {
+      s = this.o.store.loadState(partition).then(({ checkpoint, entries }) => ({
+        checkpoint,
+        engine: new PartitionEngine(this.rules, { idleTtlMs: this.o.idleTtlMs, ...(this.o.linkBase ? { linkBase: this.o.linkBase } : {}), onSuppressed: () => this.o.metrics?.suppressed() }, entries),
+      }));
+      this.states.set(partition, s);
+      s.catch(() => {
+        if (this.states.get(partition) === s) this.states.delete(partition);
+      });
+    }
+    return s;
+  }
+
+  private exclusive<T>(partition: number, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(partition) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    this.locks.set(
+      partition,
+      run.catch(() => undefined),
+    );
+    return run;
+  }
+}

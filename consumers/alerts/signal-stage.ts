@@ -1,0 +1,57 @@
+import type { Message, Producer } from 'kafkajs';
+import { AuditlineError, errorMessage } from '../../core/errors.js';
+import { decodeOrDeadLetter, type BatchHandler, type DeadLetter } from '../../core/service/index.js';
+import type { AuditEvent } from '../../schemas/index.js';
+import type { AlertsMetrics } from './metrics.js';
+import type { PiiDetector } from './pii.js';
+import type { Rule } from './rules.js';
+import { eventSignals, signalMessage } from './signals.js';
+
+// Signals are ~300 bytes: 2000 stay well below the broker's 1 MiB request limit per partition.
+const SEND_CHUNK = 2_000;
+
+export interface SignalStageDeps {
+  codec: { decode(message: Buffer): Promise<AuditEvent> };
+  rules: readonly Rule[];
+  detector: PiiDetector;
+  producer: Pick<Producer, 'send'>;
+  signalsTopic: string;
+  metrics?: AlertsMetrics;
+}
+
+/**
+ * Stage 1 (audit.events, group `auditline-alerts`): decodes each event,
+ * evaluates every rule's conditions, and writes the relevant ones as
+ * signals keyed by rule key before the offsets are committed. Stateless:
+ * a redelivered batch writes its signals again, which stage 2 drops by
+ * event id.
+ */
+export function createSignalStageHandler(deps: SignalStageDeps): BatchHandler {
+  return async (records) => {
+    const deadLetters: DeadLetter[] = [];
+    const messages: Message[] = [];
+    let events = 0;
+    for (const record of records) {
+      const decoded = await decodeOrDeadLetter(deps.codec, record);
+      if ('deadLetter' in decoded) {
+        deadLetters.push(decoded.deadLetter);
+        continue;
+      }
+      events += 1;
+      for (const s of eventSignals(decoded.event, deps.rules, deps.detector, Number(record.timestamp))) messages.push(signalMessage(s));
+    }
+    if (messages.length > 0) {
+      try {
+        // Chunks keep each request below the broker's message size limit.
+        for (let i = 0; i < messages.length; i += SEND_CHUNK) {
+          await deps.producer.send({ topic: deps.signalsTopic, acks: -1, messages: messages.slice(i, i + SEND_CHUNK) });
+        }
+      } catch (err) {
+        throw new AuditlineError('KAFKA_UNAVAILABLE', `cannot write ${messages.length} signals to ${deps.signalsTopic}: ${errorMessage(err)}`, { retriable: true, cause: err });
+      }
+    }
+    deps.metrics?.evaluated(events, deps.rules.length);
+    deps.metrics?.signalled(messages.length);
+    return { deadLetters };
+  };
+}

@@ -1,0 +1,108 @@
+import { createHmac } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import type { Alert } from './alert.js';
+import type { Channel } from './channels.js';
+import type { TargetPolicy } from './ssrf.js';
+
+/** Headers of every webhook request (docs/alerts.md, "Verifying a request"). */
+export const WEBHOOK_HEADERS = {
+  signature: 'x-auditline-signature',
+  timestamp: 'x-auditline-timestamp',
+  alertId: 'x-auditline-alert-id',
+  idempotencyKey: 'idempotency-key',
+} as const;
+
+/** `v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`; the timestamp is Unix seconds. */
+export function signature(secret: Buffer, timestamp: string, body: string): string {
+  return `v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+}
+
+/** The request body of an alert in the channel's format. */
+export function webhookBody(alert: Alert, format: Channel['format']): string {
+  if (format === 'slack') {
+    const ids = alert.execution_ids.slice(0, 10).join(', ');
+    const text = `[${alert.severity.toUpperCase()}] ${alert.summary}`;
+    return JSON.stringify({
+      text,
+      blocks: [
+        { type: 'section', text: { type: 'mrkdwn', text: `*${text}*` } },
+        {
+          type: 'context',
+          elements: [{ type: 'mrkdwn', text: `rule \`${alert.rule}\` · key \`${alert.key}\` · ${alert.event_count} event(s)${ids ? ` · executions ${ids}` : ''} · alert ${alert.alert_id}` }],
+        },
+        ...(alert.evidence.links.length > 0 ? [{ type: 'section', text: { type: 'mrkdwn', text: alert.evidence.links.map((l) => `\`${l}\``).join('\n') } }] : []),
+      ],
+    });
+  }
+  return JSON.stringify({
+    alert_id: alert.alert_id,
+    rule: alert.rule,
+    kind: alert.kind,
+    severity: alert.severity,
+    key: alert.key,
+    summary: alert.summary,
+    fired_at: new Date(alert.fired_at).toISOString(),
+    execution_ids: alert.execution_ids,
+    event_count: alert.event_count,
+    evidence: alert.evidence,
+  });
+}
+
+export interface PostResult {
+  /** HTTP status, 0 when no response came. */
+  status: number;
+  ok: boolean;
+  /** Retrying cannot help (a 4xx other than 408/425/429). */
+  permanent: boolean;
+  /** Error class or status line; never the response body. */
+  error: string;
+}
+
+/**
+ * POSTs a signed alert to a channel: the host is resolved and checked by the
+ * target policy first (SSRF_REFUSED is thrown), then the request connects
+ * to exactly that address.
+ */
+export async function postAlert(channel: Channel, alert: Alert, policy: TargetPolicy, timeoutMs: number, now: () => number = Date.now): Promise<PostResult> {
+  const target = await policy.resolve(channel.url, channel.name);
+  const body = webhookBody(alert, channel.format);
+  const timestamp = String(Math.floor(now() / 1000));
+  const headers = {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+    'user-agent': 'auditline-alerts',
+    [WEBHOOK_HEADERS.timestamp]: timestamp,
+    [WEBHOOK_HEADERS.signature]: signature(channel.secret, timestamp, body),
+    [WEBHOOK_HEADERS.alertId]: alert.alert_id,
+    [WEBHOOK_HEADERS.idempotencyKey]: alert.alert_id,
+  };
+  const client = channel.url.protocol === 'https:' ? https : http;
+  return new Promise<PostResult>((resolve) => {
+    const req = client.request(
+      channel.url,
+      {
+        method: 'POST',
+        headers,
+        timeout: timeoutMs,
+        // Pin the connection to the address the policy checked.
+        lookup: (_host, options, cb) => {
+          if ((options as { all?: boolean }).all) (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [target]);
+          else cb(null, target.address, target.family);
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          const ok = status >= 200 && status < 300;
+          resolve({ status, ok, permanent: !ok && status >= 400 && status < 500 && ![408, 425, 429].includes(status), error: ok ? '' : `HTTP ${status}` });
+        });
+        res.on('error', (err) => resolve({ status: res.statusCode ?? 0, ok: false, permanent: false, error: `response error ${(err as NodeJS.ErrnoException).code ?? err.name}` }));
+      },
+    );
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    req.on('error', (err) => resolve({ status: 0, ok: false, permanent: false, error: `request error ${(err as NodeJS.ErrnoException).code ?? err.name}` }));
+    req.end(body);
+  });
+}

@@ -1,0 +1,66 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { isAuditlineError } from '../../core/errors.js';
+import { signature, TargetPolicy, webhookBody, type Alert } from '../../consumers/alerts/index.js';
+import { alertId } from '../../consumers/alerts/alert.js';
+import { TokenBucket } from '../../consumers/alerts/rate-limit.js';
+
+const alert: Alert = {
+  alert_id: alertId('r', 'WF-1', 'e1'),
+  rule: 'r',
+  kind: 'threshold',
+  severity: 'high',
+  key: 'WF-1',
+  channels: ['c'],
+  summary: 'r: 5 matching events',
+  fired_at: Date.UTC(2026, 0, 1),
+  execution_ids: ['x1', 'x2'],
+  event_count: 5,
+  evidence: { event_ids: ['e1'], workflow_ids: ['WF-1'], links: ['npx auditline query failed --workflow WF-1 --since 1h'] },
+};
+
+test('the signature is HMAC-SHA256 over "<timestamp>.<body>" with the channel secret', () => {
+  const secret = Buffer.from('0123456789abcdef0123');
+  const expected = createHmac('sha256', secret).update('1700000000.{"a":1}').digest('hex');
+  assert.equal(signature(secret, '1700000000', '{"a":1}'), `v1=${expected}`);
+  assert.notEqual(signature(secret, '1700000001', '{"a":1}'), `v1=${expected}`, 'the timestamp is signed');
+});
+
+test('alert ids are deterministic per rule, key and cause', () => {
+  assert.equal(alertId('r', 'k', 'c'), alertId('r', 'k', 'c'));
+  assert.notEqual(alertId('r', 'k', 'c'), alertId('r', 'k', 'd'));
+  assert.match(alertId('r', 'k', 'c'), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+});
+
+test('payloads: Slack-compatible text/blocks, and generic JSON with rule, key and evidence', () => {
+  const slack = JSON.parse(webhookBody(alert, 'slack')) as { text: string; blocks: { type: string }[] };
+  assert.match(slack.text, /^\[HIGH\] r: 5 matching events$/);
+  assert.equal(slack.blocks[0]!.type, 'section');
+  const json = JSON.parse(webhookBody(alert, 'json')) as Record<string, unknown>;
+  assert.equal(json.alert_id, alert.alert_id);
+  assert.equal(json.key, 'WF-1');
+  assert.deepEqual(json.execution_ids, ['x1', 'x2']);
+  assert.equal(json.fired_at, '2026-01-01T00:00:00.000Z');
+  assert.deepEqual((json.evidence as { links: string[] }).links, alert.evidence.links);
+});
+
+test('SSRF: loopback, private, link-local and mapped addresses are refused unless allowed', async () => {
+  const p = new TargetPolicy();
+  for (const a of ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1']) {
+    assert.equal(p.permits(a), false, `${a} refused`);
+  }
+  for (const a of ['93.184.216.34', '8.8.8.8', '2606:4700::1111']) assert.equal(p.permits(a), true, `${a} allowed`);
+  await assert.rejects(p.resolve(new URL('http://localhost:8080/hook'), 'c'), (err: unknown) => isAuditlineError(err, 'SSRF_REFUSED'));
+  await assert.rejects(p.resolve(new URL('http://[::1]/hook'), 'c'), (err: unknown) => isAuditlineError(err, 'SSRF_REFUSED'));
+  const allowed = new TargetPolicy(['127.0.0.1/32']);
+  assert.deepEqual(await allowed.resolve(new URL('http://127.0.0.1:1/x'), 'c'), { address: '127.0.0.1', family: 4 });
+  assert.equal(allowed.permits('127.0.0.2'), false, 'only what is allowed');
+});
+
+test('the rate limit spaces requests of one channel', async () => {
+  const bucket = new TokenBucket(600, 1); // 10 a second, no burst
+  const t0 = performance.now();
+  for (let i = 0; i < 4; i++) await bucket.take(new AbortController().signal);
+  assert.ok(performance.now() - t0 >= 250, 'three waits of ~100 ms');
+});

@@ -1,0 +1,136 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parse } from 'yaml';
+import { PartitionEngine } from '../../consumers/alerts/engine.js';
+import { PiiDetector } from '../../consumers/alerts/pii.js';
+import { eventSignals, type Signal } from '../../consumers/alerts/signals.js';
+import { parseRules, type Rule } from '../../consumers/alerts/index.js';
+import { execution, finished, PII_VALUE, started, step } from '../helpers/alerts-fixtures.js';
+import type { AuditEvent } from '../../schemas/index.js';
+
+const RULES = parseRules(
+  parse(`
+rules:
+  - { name: pii, kind: match, severity: critical, channels: [s], where: { event: ExecutionFinished, status: failed }, touched_pii: true }
+  - { name: thr, kind: threshold, severity: high, channels: [c], where: { event: ExecutionFinished, status: failed }, key: workflow_id, count: 3, window: 10m, throttle: 1h }
+  - { name: open, kind: absence, severity: high, channels: [c], start: { event: ExecutionStarted }, end: { event: ExecutionFinished }, within: 1m }
+  - { name: quiet, kind: absence, severity: high, channels: [c], key: producer.service, within: 5m }
+  - { name: gap, kind: gap, severity: high, channels: [c], grace: 30s }
+`),
+  'test',
+);
+const detector = new PiiDetector();
+
+/** Runs events through stage 1 and a fresh (or given) stage-2 engine at wall time `now`; returns alerts by rule. */
+function run(events: AuditEvent[], now: number, engine = new PartitionEngine(new Map(RULES.map((r) => [r.name, r])), { idleTtlMs: 3_600_000 })) {
+  const signals: Signal[] = events.flatMap((e) => eventSignals(e, RULES, detector, now));
+  const alerts = signals.flatMap((s) => engine.apply(s, now));
+  return { engine, alerts, signals };
+}
+
+test('PII is known from tokens in pii-tagged fields only', () => {
+  assert.equal(detector.touchesPii(started({ customer_email: PII_VALUE })), true);
+  assert.equal(detector.touchesPii(started({ note: 'see [[pii:j***|eyJ2IjoxfQAAAAAA]]' })), true);
+  assert.equal(detector.touchesPii(started({ customer_email: { $pii: 'producer-hash' } })), true);
+  assert.equal(detector.touchesPii(started({ amount: 3 })), false);
+  // workflow_id is not a pii field: a marker-looking id is not evidence of PII.
+  assert.equal(detector.touchesPii(started({}, { workflowId: '"$pii"' })), false);
+});
+
+test('match with touched_pii: fires for a failed execution that carried PII earlier, not for the others', () => {
+  const now = Date.now();
+  const withPii = execution([(o) => started({ customer_email: PII_VALUE }, o), (o) => step('success', o), (o) => finished('failed', o)]);
+  const noPii = execution([(o) => started({}, o), (o) => finished('failed', o)]);
+  const succeeded = execution([(o) => started({ customer_email: PII_VALUE }, o), (o) => finished('success', o)]);
+  const { alerts, engine } = run([...withPii, ...noPii, ...succeeded], now);
+  const pii = alerts.filter((a) => a.rule === 'pii');
+  assert.deepEqual(pii.map((a) => a.key), [withPii[0]!.execution_id]);
+  assert.equal(pii[0]!.evidence.touched_pii, true);
+  // The per-execution PII flags are dropped when executions finish.
+  assert.ok(!engine.takeChanges().some(([k, v]) => k.startsWith('p|') && v !== null));
+});
+
+test('threshold: fires at the count within the window, once, then starts over; a redelivered event is not counted twice', () => {
+  const now = Date.now();
+  const fail = (wf: string, t: number) => execution([(o) => finished('failed', { ...o, workflowId: wf, time: t })]);
+  const engine = run([], now).engine;
+  const a = fail('WF-1', now - 50_000);
+  assert.equal(run([...a, ...a], now, engine).alerts.length, 0, 'the same event twice counts once');
+  assert.equal(run(fail('WF-1', now - 40_000), now, engine).alerts.length, 0);
+  assert.equal(run(fail('WF-2', now - 30_000), now, engine).alerts.length, 0, 'another key has its own window');
+  const fired = run(fail('WF-1', now - 20_000), now, engine).alerts.filter((x) => x.rule === 'thr');
+  assert.equal(fired.length, 1);
+  assert.equal(fired[0]!.event_count, 3);
+  assert.equal(run(fail('WF-1', now - 10_000), now, engine).alerts.filter((x) => x.rule === 'thr').length, 0, 'the window starts over');
+  // Events further apart than the window never reach the count.
+  const sparse = run([], now).engine;
+  for (const t of [0, 11, 22, 33].map((m) => now - 60 * 60_000 + m * 60_000)) assert.equal(run(fail('WF-3', t), now, sparse).alerts.filter((x) => x.rule === 'thr').length, 0);
+});
+
+test('throttling suppresses repeats for the same rule and key, not for other keys', () => {
+  const now = Date.now();
+  const suppressed: string[] = [];
+  const engine = new PartitionEngine(new Map(RULES.map((r) => [r.name, r])), { idleTtlMs: 3_600_000, onSuppressed: (r) => suppressed.push(r) });
+  const fail = (wf: string) => execution([(o) => finished('failed', { ...o, workflowId: wf })]);
+  const fire = (wf: string) => run([...fail(wf), ...fail(wf), ...fail(wf)], now, engine).alerts.filter((a) => a.rule === 'thr').length;
+  assert.equal(fire('WF-9'), 1);
+  assert.equal(fire('WF-9'), 0, 'within the 1 h throttle');
+  assert.deepEqual(suppressed, ['thr']);
+  assert.equal(fire('WF-8'), 1, 'another key');
+  engine.tick(now + 3_600_001);
+  assert.equal(run([...fail('WF-9'), ...fail('WF-9'), ...fail('WF-9')], now + 3_600_002, engine).alerts.filter((a) => a.rule === 'thr').length, 1, 'after the throttle period');
+});
+
+test('absence per execution: fires on the clock after the deadline unless the execution finished', () => {
+  const now = Date.now();
+  const open = execution([(o) => started({}, { ...o, time: now })]);
+  const closed = execution([(o) => started({}, { ...o, time: now }), (o) => finished('success', o)]);
+  const { engine } = run([...open, ...closed], now);
+  assert.equal(engine.tick(now + 59_000).filter((a) => a.rule === 'open').length, 0, 'before the deadline');
+  const fired = engine.tick(now + 60_000).filter((a) => a.rule === 'open');
+  assert.deepEqual(fired.map((a) => a.key), [open[0]!.execution_id]);
+  assert.equal(engine.tick(now + 120_000).filter((a) => a.rule === 'open').length, 0, 'once');
+});
+
+test('silence: a key that stops sending fires once after the limit, and again only after it came back', () => {
+  const now = Date.now();
+  const ev = (svc: string, t: number) => [started({}, { service: svc, time: t })];
+  const { engine } = run([...ev('a', now), ...ev('b', now)], now);
+  run(ev('b', now + 4 * 60_000), now + 4 * 60_000, engine);
+  const t1 = engine.tick(now + 5 * 60_000).filter((a) => a.rule === 'quiet');
+  assert.deepEqual(t1.map((a) => a.key), ['a']);
+  assert.equal(engine.tick(now + 6 * 60_000).filter((a) => a.rule === 'quiet' && a.key === 'a').length, 0, 'fired once');
+  run(ev('a', now + 7 * 60_000), now + 7 * 60_000, engine);
+  assert.deepEqual(engine.tick(now + 12 * 60_000).filter((a) => a.rule === 'quiet').map((a) => a.key).sort(), ['a', 'b']);
+});
+
+test('gap: a missing sequence number fires after the grace period unless it arrives', () => {
+  const now = Date.now();
+  const g = execution([(o) => started({}, o), (o) => step('success', o), (o) => step('success', { ...o, sequence: 4 }), (o) => finished('success', { ...o, sequence: 5 })]);
+  const late = execution([(o) => started({}, o), (o) => step('success', { ...o, sequence: 3 }), (o) => step('success', { ...o, sequence: 2 }), (o) => finished('success', { ...o, sequence: 4 })]);
+  const { engine } = run([...g.map((e) => ({ ...e, event_time: now })), ...late.map((e) => ({ ...e, event_time: now }))], now);
+  assert.equal(engine.tick(now + 29_000).filter((a) => a.rule === 'gap').length, 0, 'within grace');
+  const fired = engine.tick(now + 30_000).filter((a) => a.rule === 'gap');
+  assert.deepEqual(fired.map((a) => [a.key, a.evidence.missing_sequences]), [[g[0]!.execution_id, [3]]]);
+});
+
+test('state survives a restore: entries written by one engine rebuild the next', () => {
+  const now = Date.now();
+  const rules = new Map<string, Rule>(RULES.map((r) => [r.name, r]));
+  const first = new PartitionEngine(rules, { idleTtlMs: 3_600_000 });
+  const fail = () => execution([(o) => finished('failed', { ...o, workflowId: 'WF-R' })]);
+  for (const e of [...fail(), ...fail()]) for (const s of eventSignals(e, RULES, detector, now)) first.apply(s, now);
+  const stored = first.takeChanges().filter((c): c is [string, string] => c[1] !== null);
+  const second = new PartitionEngine(rules, { idleTtlMs: 3_600_000 }, stored);
+  const alerts = fail().flatMap((e) => eventSignals(e, RULES, detector, now)).flatMap((s) => second.apply(s, now));
+  assert.equal(alerts.filter((a) => a.rule === 'thr').length, 1);
+});
+
+test('alerts carry ids and counts, never payload values', () => {
+  const now = Date.now();
+  const evs = execution([(o) => started({ customer_email: PII_VALUE, customer_name: 'Jane Roe' }, o), (o) => finished('failed', o)]);
+  const { alerts } = run(evs, now);
+  const text = JSON.stringify(alerts);
+  assert.ok(alerts.length > 0);
+  assert.ok(!text.includes('Jane') && !text.includes('$pii') && !text.includes('customer_email'));
+});

@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parse } from 'yaml';
+import { isAuditlineError } from '../../core/errors.js';
+import { assetPath } from '../../core/paths.js';
+import { loadRulesFile, parseChannels, parseRules } from '../../consumers/alerts/index.js';
+
+const rulesOf = (yaml: string, channels = new Set(['security', 'compliance'])) => parseRules(parse(yaml), 'test.yaml', channels);
+const refused = (yaml: string, pattern: RegExp, channels?: Set<string>) =>
+  assert.throws(
+    () => rulesOf(yaml, channels),
+    (err: unknown) => isAuditlineError(err, 'CONFIG_INVALID') && pattern.test(err.message),
+  );
+
+test('the shipped rule file holds the rules the users asked for and validates', () => {
+  const rules = loadRulesFile(assetPath('infra', 'alerts', 'rules.yaml'), new Set(['security', 'compliance']));
+  const kinds = new Map(rules.map((r) => [r.name, r]));
+  const pii = kinds.get('failed-execution-touched-pii')!;
+  assert.equal(pii.kind, 'match');
+  assert.ok(pii.kind === 'match' && pii.touchedPii);
+  assert.deepEqual(pii.channels, ['security']);
+  const wf = kinds.get('wf003-repeated-failures')!;
+  assert.ok(wf.kind === 'threshold' && wf.count === 5 && wf.windowMs === 600_000 && wf.key === 'workflow_id');
+  assert.ok(rules.some((r) => r.kind === 'absence' && r.start !== undefined));
+  assert.ok(rules.some((r) => r.kind === 'absence' && r.start === undefined && r.key === 'producer.service'));
+  assert.ok(rules.some((r) => r.kind === 'gap'));
+});
+
+test('errors name the rule and the field', () => {
+  const head = 'rules:\n  - name: r1\n    severity: high\n    channels: [security]\n';
+  refused(`${head}    kind: threshold\n    where: { status: failed }\n    key: workflow_id\n    count: 5\n    window: soon\n`, /rule "r1" \(rules\[0\]\): field window: must be a duration/);
+  refused(`${head}    kind: threshold\n    where: { status: failed }\n    key: customer_email\n    count: 5\n    window: 1m\n`, /rule "r1".*field key: must be one of/);
+  refused(`${head}    kind: match\n    where: { input: x }\n`, /rule "r1".*field where.input: unknown field/);
+  refused(`${head}    kind: match\n    where: {}\n    colour: red\n`, /rule "r1".*colour/);
+  refused(`${head}    kind: sometimes\n`, /rule "r1".*field kind/);
+  refused(`${head}    kind: absence\n    within: 5m\n`, /rule "r1".*field key: required/);
+  refused(`${head}    kind: absence\n    within: 5m\n    start: { event: ExecutionStarted }\n`, /rule "r1".*field end: start and end go together/);
+  refused('rules:\n  - name: r2\n    kind: match\n    severity: high\n    channels: [pager]\n    where: {}\n', /rule "r2".*field channels.0: channel "pager" is not configured/);
+  refused('rules:\n  - name: r3\n    kind: match\n    severity: loud\n    channels: [security]\n    where: {}\n', /rule "r3".*field severity/);
+  refused(`${head}    kind: match\n    where: {}\n${head.slice(7)}    kind: match\n    where: {}\n`, /rule "r1" \(rules\[1\]\): field name: another rule has the same name/);
+});
+
+test('channel files: URLs and secrets come from the environment and are never echoed', () => {
+  const doc = parse('channels:\n  sec:\n    url_env: SEC_URL\n    format: slack\n    secret_env: SEC_SECRET\n');
+  const ok = parseChannels(doc, 'c.yaml', { SEC_URL: 'https://hooks.example.com/T/secret-path', SEC_SECRET: 'a-long-enough-secret' });
+  assert.equal(ok.get('sec')!.format, 'slack');
+  assert.throws(() => parseChannels(doc, 'c.yaml', { SEC_URL: 'https://hooks.example.com/x' }), /channel "sec": field secret_env: environment variable SEC_SECRET is not set/);
+  assert.throws(
+    () => parseChannels(doc, 'c.yaml', { SEC_URL: 'https://hooks.example.com/x', SEC_SECRET: 'short' }),
+    (err: unknown) => err instanceof Error && /at least 16/.test(err.message) && !err.message.includes('short'),
+  );
+  assert.throws(() => parseChannels(parse('channels:\n  sec:\n    url: ftp://x\n    secret_env: S\n'), 'c.yaml', { S: 'a-long-enough-secret' }), /field url: must be http or https/);
+});
