@@ -11,7 +11,7 @@ export const HOTSTORE_DEFAULTS: ServiceDefaults = {
   dlqTopic: TOPICS.dlq,
   // A new hot store (or a rebuild under a new group id) loads everything audit.events still holds.
   fromBeginning: true,
-  batchSize: 5_000,
+  batchSize: 10_000,
   flushMs: 1_000,
   metricsPort: 9464,
 };

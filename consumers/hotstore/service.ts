@@ -53,6 +53,10 @@ export class HotstoreService implements ManagedService {
       dlq: this.dlq,
       metrics: this.consumerMetrics,
       logger: deps.logger,
+      // A backlog is caught up in full batches (one ClickHouse part per table per batch), not 1 MiB slices.
+      maxBytesPerPartition: 16 << 20,
+      // The writer keeps no state between batches: up to 3 partitions' batches are decoded and inserted at once.
+      partitionsConcurrently: 3,
     });
     this.failed = this.consumer.failed;
   }
