@@ -6,6 +6,7 @@ import { AuditlineError } from '../../core/errors.js';
 import { loadServiceRuntimeSettings, type ServiceDefaults, type ServiceRuntimeSettings } from '../../core/service/index.js';
 import { TOPICS } from '../../infra/kafka/topics.js';
 import { DETECTION_KINDS, type DetectionKind } from './detectors.js';
+import { loadPrincipalDirectory, type PrincipalDirectory } from './principals.js';
 import { DEFAULT_REVEAL_POLICY, parseRevealPolicy, type RevealPolicy } from './reveal.js';
 
 /** Defaults of the shared service settings for the tokenizer (docs/tokenizer.md, "Settings"). */
@@ -168,4 +169,16 @@ function invalid(setting: string, reason: string): AuditlineError {
 export function loadRevealPolicy(env: NodeJS.ProcessEnv = process.env): RevealPolicy {
   const text = env.AUDITLINE_REVEAL_POLICY?.trim();
   return text ? parseRevealPolicy(text) : DEFAULT_REVEAL_POLICY;
+}
+
+/**
+ * How reveal callers are authenticated: AUDITLINE_REVEAL_PRINCIPALS_FILE (principals, their roles, OS accounts and
+ * token digests; unset: roles are only claimed) and AUDITLINE_REVEAL_TOKEN (the caller's bearer token; unset: the
+ * OS account identifies the caller). docs/tokenizer.md, "Who is asking".
+ */
+export function loadRevealAuth(env: NodeJS.ProcessEnv = process.env): { directory: PrincipalDirectory | undefined; token: string | undefined } {
+  const file = env.AUDITLINE_REVEAL_PRINCIPALS_FILE?.trim();
+  const token = env.AUDITLINE_REVEAL_TOKEN?.trim();
+  if (token && !file) throw invalid('AUDITLINE_REVEAL_TOKEN', 'is only used with AUDITLINE_REVEAL_PRINCIPALS_FILE, which is not set');
+  return { directory: file ? loadPrincipalDirectory(file) : undefined, token: token || undefined };
 }
