@@ -31,7 +31,7 @@ import { createHotstoreTopics, dropHotstoreTopics, endpoints, kafka } from '../t
 import { uniqueName } from '../test/helpers/names.js';
 import { publish } from '../test/helpers/tokenizer-stack.js';
 import { bulkLoad } from './lib/hotstore-load.js';
-import { quantile, round } from './stats.js';
+import { metricTotal, quantile, round, steadyState } from './stats.js';
 
 const LOAD_EXECUTIONS = Number(process.env.BENCH_LOAD_EXECUTIONS ?? 1_600_000);
 const INGEST_EXECUTIONS = Number(process.env.BENCH_INGEST_EXECUTIONS ?? 16_000);
@@ -92,11 +92,6 @@ async function directInsert(events: readonly AuditEvent[]): Promise<{ rows: numb
   return { rows: rowCount(mapped), seconds: (performance.now() - t0) / 1000 };
 }
 
-async function processed(registry: Registry): Promise<number> {
-  const m = await registry.getSingleMetric('auditline_hotstore_records_total')?.get();
-  return (m?.values ?? []).reduce((s, v) => s + v.value, 0);
-}
-
 async function startService(env: Record<string, string> = {}): Promise<{ service: HotstoreService; registry: Registry }> {
   const config = loadHotstoreConfig({
     ...process.env,
@@ -117,22 +112,10 @@ async function startService(env: Record<string, string> = {}): Promise<{ service
 async function serviceIngest(events: readonly AuditEvent[]): Promise<{ rows: number; seconds: number; registry: Registry }> {
   await publish(names.topic, events);
   const { registry } = await startService();
-  let first: { at: number; done: number } | undefined;
-  let end = 0;
-  for (;;) {
-    const done = await processed(registry);
-    const now = performance.now();
-    if (done > 0 && !first) first = { at: now, done };
-    if (done >= events.length) {
-      end = now;
-      break;
-    }
-    await sleep(10);
-  }
-  const steady = events.length - first!.done;
-  const batches = (await registry.getSingleMetric('auditline_hotstore_batches_total')?.get())?.values[0]?.value ?? 0;
+  const run = await steadyState(() => metricTotal(registry, 'auditline_hotstore_records_total'), events.length);
+  const batches = await metricTotal(registry, 'auditline_hotstore_batches_total');
   say(`  service: ${batches} batches, ${round(events.length / batches, 0)} events per batch on average`);
-  return { rows: steady * 2, seconds: (end - first!.at) / 1000, registry };
+  return { rows: run.items * 2, seconds: run.seconds, registry };
 }
 
 async function timeQueries(): Promise<Record<string, { p50: number; p95: number; rows: number }>> {

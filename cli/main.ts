@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerErase } from './commands/erase.js';
+import { registerKeys } from './commands/keys.js';
 import { registerQuery } from './commands/query.js';
 import { registerReveal } from './commands/reveal.js';
 import { registerRun } from './commands/run.js';
@@ -31,6 +32,7 @@ registerRun(program);
 registerQuery(program);
 registerReveal(program);
 registerErase(program);
+registerKeys(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.exitCode = reportError(err);

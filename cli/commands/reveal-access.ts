@@ -2,6 +2,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import {
   identifyRevealCaller,
   loadMasterKey,
+  loadPreviousMasterKeys,
   loadRevealAuth,
   loadRevealPolicy,
   LocalKeyWrapper,
@@ -39,7 +40,7 @@ export async function revealForCli(
   const caller = identifyRevealCaller(auth.directory, { as: claim.as }, { token: auth.token });
   return reveal(
     { principal: caller.principal, role: claim.role, purpose: claim.reason, heldRoles: caller.heldRoles, claimedPrincipal: caller.claimedPrincipal, ...target },
-    { keys: new SubjectKeyStore(client, database, new LocalKeyWrapper(masterKey), { cacheTtlMs: 0, rotationMs: 0 }), log: new TokenizerAuditLog(client, database), policy },
+    { keys: new SubjectKeyStore(client, database, new LocalKeyWrapper(masterKey), { cacheTtlMs: 0, rotationMs: 0, previousWrappers: loadPreviousMasterKeys().map((k) => new LocalKeyWrapper(k)) }), log: new TokenizerAuditLog(client, database), policy },
   );
 }
 

@@ -29,6 +29,8 @@ export interface KeyMaterial {
   masterKey: Buffer;
   /** At least 32 bytes: HMAC key of tokens and subject tokens. Must never change (tokens would stop matching). */
   tokenKey: Buffer;
+  /** Master keys being rotated out (AUDITLINE_TOKENIZER_PREVIOUS_MASTER_KEY): still unwrap the rows they wrapped. */
+  previousMasterKeys: Buffer[];
 }
 
 /** The tokenizer's fully resolved configuration. */
@@ -128,7 +130,18 @@ export function loadKeyMaterial(env: NodeJS.ProcessEnv = process.env): KeyMateri
   const masterKey = loadMasterKey(env);
   const tokenKey = loadTokenKey(env);
   if (masterKey.equals(tokenKey)) throw invalid(`${P}TOKEN_KEY`, `must differ from ${P}MASTER_KEY`);
-  return { masterKey, tokenKey };
+  return { masterKey, tokenKey, previousMasterKeys: loadPreviousMasterKeys(env) };
+}
+
+/**
+ * The master key being rotated out (AUDITLINE_TOKENIZER_PREVIOUS_MASTER_KEY or _FILE, 32 bytes base64; optional):
+ * during a rotation, rows it wrapped stay readable until `auditline keys rotate-master` rewrapped them.
+ */
+export function loadPreviousMasterKeys(env: NodeJS.ProcessEnv = process.env): Buffer[] {
+  if (!env[`${P}PREVIOUS_MASTER_KEY`]?.trim() && !env[`${P}PREVIOUS_MASTER_KEY_FILE`]?.trim()) return [];
+  const previous = secret(env, 'PREVIOUS_MASTER_KEY', (b) => b.length === 32, 'must be exactly 32 bytes, base64-encoded');
+  if (previous.equals(loadMasterKey(env))) throw invalid(`${P}PREVIOUS_MASTER_KEY`, `must differ from ${P}MASTER_KEY`);
+  return [previous];
 }
 
 /** The master key alone (what `reveal` needs). */
