@@ -26,3 +26,29 @@ export function rssSampler(intervalMs = 100): { stop(): number } {
     },
   };
 }
+
+/** Sum of every sample of a prom-client metric in `registry` (0 when absent). */
+export async function metricTotal(registry: { getSingleMetric(name: string): { get(): Promise<{ values: { value: number }[] }> } | undefined }, name: string): Promise<number> {
+  const m = await registry.getSingleMetric(name)?.get();
+  return (m?.values ?? []).reduce((s, v) => s + v.value, 0);
+}
+
+/**
+ * Polls `done()` every 10 ms until it reaches `total` and returns the
+ * steady-state rate window: from the first poll that saw progress (so group
+ * join and the first batch are left out) to the end, with the number of
+ * items finished in that window and the CPU time this process used in it.
+ */
+export async function steadyState(done: () => Promise<number>, total: number): Promise<{ items: number; seconds: number; cpuUs: number }> {
+  let first: { at: number; done: number; cpu: NodeJS.CpuUsage } | undefined;
+  for (;;) {
+    const n = await done();
+    const now = performance.now();
+    if (n > 0 && !first) first = { at: now, done: n, cpu: process.cpuUsage() };
+    if (n >= total) {
+      const cpu = process.cpuUsage(first!.cpu);
+      return { items: total - first!.done, seconds: (now - first!.at) / 1000, cpuUs: cpu.user + cpu.system };
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerAccessReview } from './commands/access-review.js';
 import { registerDemo } from './commands/demo.js';
 import { registerErase } from './commands/erase.js';
+import { registerKeys } from './commands/keys.js';
 import { registerPipeline } from './commands/pipeline.js';
 import { registerQuery } from './commands/query.js';
 import { registerReport } from './commands/report.js';
@@ -48,6 +49,7 @@ registerDemo(program);
 registerReport(program);
 registerAccessReview(program);
 registerRetention(program);
+registerKeys(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.exitCode = reportError(err);

@@ -3,6 +3,7 @@ import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { loadEndpoints } from '../../core/endpoints.js';
 import { decisionPath, executionInputs, executionKnown, failedExecutions } from '../../consumers/hotstore/index.js';
 import { UsageError } from '../exit.js';
+import { revealExitCode, revealForCli } from './reveal-access.js';
 
 /** Exit codes of `auditline query` beyond the common ones (docs/cli.md, docs/hotstore.md). */
 export const QUERY_EXIT = { noMatch: 4, unknownExecution: 5 } as const;
@@ -124,19 +125,39 @@ export function registerQuery(program: Command): void {
     .command('inputs')
     .description("the execution's input and every step attempt's input, as stored (tokenized)")
     .argument('<execution_id>', 'execution id (UUID)')
-    .option('--reveal', 'show cleartext instead of tokens (not available yet)')
+    .option('--reveal', 'show cleartext instead of tokens: checked by the tokenizer\'s reveal policy and recorded in the access log (needs --role and --reason)')
+    .option('--as <principal>', 'with --reveal: who is asking, recorded (with AUDITLINE_REVEAL_PRINCIPALS_FILE the caller is authenticated instead)')
+    .option('--role <role>', 'with --reveal: the role you act in, e.g. engineering (FAILED executions only), compliance, legal')
+    .option('--reason <text>', 'with --reveal: why, e.g. a ticket id (at least 8 characters), recorded')
     .option('--format <format>', `output: ${OUTPUT_FORMATS.join(' | ')}`, 'table')
-    .action(async (rawId: string, opts: { reveal?: boolean; format: string }) => {
-      if (opts.reveal) {
-        throw new UsageError(
-          '--reveal is not available yet: revealing cleartext is a privileged, logged operation of the tokenizer, which is not built yet. Without --reveal, values are shown as stored (tokenized).',
-        );
-      }
+    .addHelpText('after', '\nWith --reveal, exit codes as for `auditline reveal`: 6 refused (the reason is printed), 7 nothing decryptable, 5 unknown execution.')
+    .action(async (rawId: string, opts: { reveal?: boolean; as?: string; role?: string; reason?: string; format: string }) => {
       const format = parseFormat(opts.format);
       const id = requireExecutionId(rawId);
+      if (!opts.reveal && (opts.as !== undefined || opts.role !== undefined || opts.reason !== undefined)) throw new UsageError('--as, --role and --reason go with --reveal');
+      if (opts.reveal && (opts.role === undefined || opts.reason === undefined)) throw new UsageError('--reveal needs --role and --reason (and --as unless the caller is authenticated, docs/tokenizer.md)');
+      const columns = ['source', 'step_id', 'step_name', 'attempt', 'status', 'start_time', 'truncated', 'input'];
       await withClickHouse(async (client, database) => {
         const rows = await executionInputs(client, database, id);
-        await printOrExplain(rows as unknown as Record<string, unknown>[], ['source', 'step_id', 'step_name', 'attempt', 'status', 'start_time', 'truncated', 'input'], format, async () =>
+        if (opts.reveal) {
+          // Status for the policy: the execution's own row says failed/success/partial/running; no row at all means unknown.
+          const status = rows.find((r) => r.source === 'execution')?.status ?? (rows.length > 0 || (await executionKnown(client, database, id)) ? 'running' : undefined);
+          const fieldName = (r: (typeof rows)[number]) => (r.source === 'execution' ? 'execution.input' : `step[${r.step_id}].attempt[${r.attempt}].input_data`);
+          const result = await revealForCli(client, database, { as: opts.as, role: opts.role!, reason: opts.reason! }, { executionId: id, status, fields: rows.map((r) => ({ name: fieldName(r), text: r.input })) });
+          if (result.outcome === 'refused') {
+            say(`reveal refused: ${result.reason} (request ${result.requestId} recorded in the access log)`);
+            process.exitCode = revealExitCode(result, status);
+            return;
+          }
+          if (result.reason) say(`warning: ${result.reason}`);
+          say(`revealed for execution ${id} (${status}); request ${result.requestId} recorded in the access log`);
+          const revealed = rows.map((r, i) => ({ ...r, input: result.fields[i]!.text }));
+          process.stdout.write(renderRows(revealed as unknown as Record<string, unknown>[], columns, format));
+          const code = revealExitCode(result, status);
+          if (code !== undefined) process.exitCode = code;
+          return;
+        }
+        await printOrExplain(rows as unknown as Record<string, unknown>[], columns, format, async () =>
           (await executionKnown(client, database, id)) ? { message: `execution ${id} has no recorded inputs yet`, code: QUERY_EXIT.noMatch } : unknownExecution(id),
         );
       });

@@ -1,22 +1,12 @@
 import type { Command } from 'commander';
 import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { loadEndpoints } from '../../core/endpoints.js';
-import {
-  loadMasterKey,
-  loadRevealPolicy,
-  loadStoredExecution,
-  LocalKeyWrapper,
-  MIN_REASON_LENGTH,
-  reveal,
-  SubjectKeyStore,
-  TokenizerAuditLog,
-  type RevealResult,
-} from '../../consumers/tokenizer/index.js';
+import { loadStoredExecution, MIN_REASON_LENGTH, type RevealResult } from '../../consumers/tokenizer/index.js';
 import { UsageError } from '../exit.js';
-import { OUTPUT_FORMATS, QUERY_EXIT, renderRows, type OutputFormat } from './query.js';
+import { OUTPUT_FORMATS, renderRows, type OutputFormat } from './query.js';
+import { REVEAL_EXIT, revealExitCode, revealForCli } from './reveal-access.js';
 
-/** Exit codes of `auditline reveal` beyond the common ones (docs/cli.md). */
-export const REVEAL_EXIT = { unknownExecution: QUERY_EXIT.unknownExecution, refused: 6, unrecoverable: 7 } as const;
+export { REVEAL_EXIT } from './reveal-access.js';
 
 const say = (message: string) => process.stderr.write(`${message}\n`);
 
@@ -25,7 +15,7 @@ export function registerReveal(program: Command): void {
     .command('reveal')
     .description("show the cleartext of an execution's tokenized PII (privileged: checked against the reveal policy and logged, allowed or not)")
     .argument('<execution_id>', 'execution id (UUID)')
-    .requiredOption('--as <principal>', 'who is asking (your user id), recorded in the access log')
+    .option('--as <principal>', 'who is asking (your user id), recorded in the access log; with AUDITLINE_REVEAL_PRINCIPALS_FILE the caller is authenticated instead and --as may be omitted')
     .requiredOption('--role <role>', 'the role you act in, e.g. engineering, compliance, legal (AUDITLINE_REVEAL_POLICY)')
     .requiredOption('--reason <text>', `why, e.g. a ticket id (at least ${MIN_REASON_LENGTH} characters), recorded in the access log`)
     .option('--all', 'every PII column of the execution (outputs, errors, decisions), not only the inputs')
@@ -34,25 +24,20 @@ export function registerReveal(program: Command): void {
       'after',
       `\nDefault policy: engineering may reveal FAILED executions only; compliance and legal any execution; other roles are refused.\nReads the hot store (ClickHouse) and the subject keys; needs AUDITLINE_TOKENIZER_MASTER_KEY (docs/tokenizer.md).\nExit codes: 0 revealed, 1 failure, 2 wrong usage, ${REVEAL_EXIT.unknownExecution} unknown execution, ${REVEAL_EXIT.refused} refused, ${REVEAL_EXIT.unrecoverable} nothing decryptable (keys erased or expired).`,
     )
-    .action(async (rawId: string, opts: { as: string; role: string; reason: string; all?: boolean; format: string }) => {
+    .action(async (rawId: string, opts: { as?: string; role: string; reason: string; all?: boolean; format: string }) => {
       if (!(OUTPUT_FORMATS as readonly string[]).includes(opts.format)) throw new UsageError(`--format ${opts.format}: expected one of ${OUTPUT_FORMATS.join(', ')}`);
       const format = opts.format as OutputFormat;
       const executionId = rawId.trim();
       if (executionId === '' || executionId.length > 200) throw new UsageError('execution id: expected a non-empty id (a UUID) of at most 200 characters');
       const endpoints = loadEndpoints();
-      const masterKey = loadMasterKey();
-      const policy = loadRevealPolicy();
       const client = createClickHouse(endpoints.clickhouse);
       try {
         const database = endpoints.clickhouse.database;
         const stored = await loadStoredExecution(client, database, executionId, opts.all ? 'all' : 'inputs');
-        const result = await reveal(
-          { principal: opts.as, role: opts.role, purpose: opts.reason, executionId, status: stored.status, fields: stored.fields },
-          { keys: new SubjectKeyStore(client, database, new LocalKeyWrapper(masterKey), { cacheTtlMs: 0, rotationMs: 0 }), log: new TokenizerAuditLog(client, database), policy },
-        );
+        const result = await revealForCli(client, database, opts, { executionId, status: stored.status, fields: stored.fields });
         print(result, executionId, stored.status, format);
-        if (result.outcome === 'refused') process.exitCode = stored.status === undefined ? REVEAL_EXIT.unknownExecution : REVEAL_EXIT.refused;
-        if (result.outcome === 'unrecoverable') process.exitCode = REVEAL_EXIT.unrecoverable;
+        const code = revealExitCode(result, stored.status);
+        if (code !== undefined) process.exitCode = code;
       } finally {
         await client.close();
       }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { loadEndpoints, type Endpoints } from '../../core/endpoints.js';
-import { parseEnv } from '../../core/env.js';
+import { boolVar, parseEnv } from '../../core/env.js';
+import { AuditlineError } from '../../core/errors.js';
 import { loadServiceRuntimeSettings, type ServiceDefaults, type ServiceRuntimeSettings } from '../../core/service/index.js';
 import { TOPICS } from '../../infra/kafka/topics.js';
 
@@ -11,7 +12,7 @@ export const HOTSTORE_DEFAULTS: ServiceDefaults = {
   dlqTopic: TOPICS.dlq,
   // A new hot store (or a rebuild under a new group id) loads everything audit.events still holds.
   fromBeginning: true,
-  batchSize: 5_000,
+  batchSize: 10_000,
   flushMs: 1_000,
   metricsPort: 9464,
 };
@@ -24,6 +25,14 @@ export interface HotstoreConfig {
   database: string;
   /** Longest one ClickHouse request may take before it counts as failed (and is retried). */
   insertTimeoutMs: number;
+  /** How long a member that stopped heartbeating (crashed) keeps its partitions before another member takes them. */
+  sessionTimeoutMs: number;
+  /**
+   * Test-only (AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT, off by default): after the first batch's inserts were
+   * acknowledged and before its offsets are committed, the process logs and stops itself (SIGSTOP), so that a test
+   * can SIGKILL it exactly between insert and commit. Never set it in a deployment.
+   */
+  testPauseAfterInsert: boolean;
 }
 
 const own = {
@@ -31,9 +40,11 @@ const own = {
     .number()
     .int('must be an integer')
     .min(1_000, 'must be at least 1000')
-    // Stays below the consumer session timeout (60 s): an insert never outlives the group membership.
+    // Stays below the consumer session timeout (checked below): an insert never outlives the group membership.
     .max(50_000, 'must be at most 50000')
     .default(30_000),
+  AUDITLINE_HOTSTORE_SESSION_TIMEOUT_MS: z.coerce.number().int('must be an integer').min(6_000, 'must be at least 6000').max(300_000, 'must be at most 300000').default(60_000),
+  AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT: boolVar(false),
 };
 
 /** Reads and validates every hot store setting once; CONFIG_INVALID names the bad variable. */
@@ -41,5 +52,23 @@ export function loadHotstoreConfig(env: NodeJS.ProcessEnv = process.env): Hotsto
   const endpoints = loadEndpoints(env);
   const runtime = loadServiceRuntimeSettings('hotstore', HOTSTORE_DEFAULTS, env);
   const c = parseEnv(own, env);
-  return { runtime, endpoints, database: endpoints.clickhouse.database, insertTimeoutMs: c.AUDITLINE_HOTSTORE_INSERT_TIMEOUT_MS };
+  const sessionTimeoutMs = c.AUDITLINE_HOTSTORE_SESSION_TIMEOUT_MS;
+  if (c.AUDITLINE_HOTSTORE_INSERT_TIMEOUT_MS >= sessionTimeoutMs) {
+    throw invalid('AUDITLINE_HOTSTORE_INSERT_TIMEOUT_MS', `must be below AUDITLINE_HOTSTORE_SESSION_TIMEOUT_MS (${sessionTimeoutMs}): an insert never outlives the group membership`);
+  }
+  if (runtime.retry.maxMs * 2 > sessionTimeoutMs) {
+    throw invalid('AUDITLINE_HOTSTORE_RETRY_MAX_MS', `must be at most half of AUDITLINE_HOTSTORE_SESSION_TIMEOUT_MS (${sessionTimeoutMs}): the consumer heartbeats between retries`);
+  }
+  return {
+    runtime,
+    endpoints,
+    database: endpoints.clickhouse.database,
+    insertTimeoutMs: c.AUDITLINE_HOTSTORE_INSERT_TIMEOUT_MS,
+    sessionTimeoutMs,
+    testPauseAfterInsert: c.AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT,
+  };
+}
+
+function invalid(setting: string, reason: string): AuditlineError {
+  return new AuditlineError('CONFIG_INVALID', `invalid setting ${setting}: ${reason}`, { details: { setting } });
 }

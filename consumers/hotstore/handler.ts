@@ -10,6 +10,8 @@ export interface HotstoreHandlerDeps {
   codec: { decode(message: Buffer): Promise<AuditEvent> };
   writer: Pick<HotstoreWriter, 'write'>;
   metrics?: HotstoreMetrics;
+  /** Called after the batch's inserts were acknowledged, before the consumer commits (test hook, see HotstoreConfig.testPauseAfterInsert). */
+  afterWrite?: () => void;
 }
 
 /**
@@ -39,6 +41,7 @@ export function createHotstoreHandler(deps: HotstoreHandlerDeps): BatchHandler {
       }
     }
     const { rejected } = await deps.writer.write(mapped.map((m) => m.rows));
+    deps.afterWrite?.();
     for (const r of rejected) deadLetters.push({ record: mapped[r.index]!.record, code: 'ROW_REJECTED', reason: r.reason });
     return { deadLetters };
   };

@@ -49,10 +49,15 @@ export class HotstoreService implements ManagedService {
     this.consumer = new BatchConsumer({
       kafka: this.kafka,
       settings: runtime,
-      handler: createHotstoreHandler({ codec, writer: this.writer, metrics }),
+      handler: createHotstoreHandler({ codec, writer: this.writer, metrics, ...(config.testPauseAfterInsert ? { afterWrite: pauseOnce(deps.logger) } : {}) }),
       dlq: this.dlq,
       metrics: this.consumerMetrics,
       logger: deps.logger,
+      // A backlog is caught up in full batches (one ClickHouse part per table per batch), not 1 MiB slices.
+      sessionTimeoutMs: config.sessionTimeoutMs,
+      maxBytesPerPartition: 16 << 20,
+      // The writer keeps no state between batches: up to 3 partitions' batches are decoded and inserted at once.
+      partitionsConcurrently: 3,
     });
     this.failed = this.consumer.failed;
   }
@@ -101,4 +106,15 @@ export class HotstoreService implements ManagedService {
       await admin.disconnect().catch(() => undefined);
     }
   }
+}
+
+/** The test hook of AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT: the first time, log (synchronously) and stop this process. */
+function pauseOnce(logger: Logger): () => void {
+  let paused = false;
+  return () => {
+    if (paused) return;
+    paused = true;
+    logger.warn({ hook: 'AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT' }, 'test hook: insert acknowledged, pausing before the offset commit');
+    process.kill(process.pid, 'SIGSTOP');
+  };
 }

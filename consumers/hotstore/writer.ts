@@ -100,27 +100,33 @@ export class HotstoreWriter {
   }
 
   private async insertAll(events: readonly EventRows[]): Promise<void> {
-    for (const table of HOTSTORE_TABLES) {
-      const values: object[] =
-        table === 'events' ? events.map((e) => e.event) : events.filter((e) => e.detail.table === table).map((e) => e.detail.row);
-      if (values.length === 0) continue;
-      const began = performance.now();
-      await this.client.insert({
-        table: `${this.database}.${table}`,
-        values,
-        format: 'JSONEachRow',
-        clickhouse_settings: {
-          // Acknowledged means written: the offset commit depends on it.
-          async_insert: 0,
-          // Same on a cluster (Distributed tables, infra/clickhouse/cluster-ddl.ts): the insert returns once
-          // the shards have the rows, not when they are queued on this node. No effect on a single node.
-          distributed_foreground_insert: 1,
-          // A column the table lacks must fail the insert, never be dropped silently.
-          input_format_skip_unknown_fields: 0,
-        },
-      });
-      this.metrics?.inserted(table as HotstoreTable, values.length, (performance.now() - began) / 1000);
-    }
+    // Detail tables in parallel (independent parts), `events` strictly after all of them acknowledged.
+    const details = HOTSTORE_TABLES.filter((t) => t !== 'events');
+    const settled = await Promise.allSettled(details.map((table) => this.insertTable(table, events.filter((e) => e.detail.table === table).map((e) => e.detail.row))));
+    const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
+    // An outage wins over refused rows: the whole batch is retried rather than split.
+    if (failures.length > 0) throw failures.find((f) => classifyClickHouseError(f).retriable) ?? failures[0];
+    await this.insertTable('events', events.map((e) => e.event));
+  }
+
+  private async insertTable(table: HotstoreTable, values: object[]): Promise<void> {
+    if (values.length === 0) return;
+    const began = performance.now();
+    await this.client.insert({
+      table: `${this.database}.${table}`,
+      values,
+      format: 'JSONEachRow',
+      clickhouse_settings: {
+        // Acknowledged means written: the offset commit depends on it.
+        async_insert: 0,
+        // Same on a cluster (Distributed tables, infra/clickhouse/cluster-ddl.ts): the insert returns once
+        // the shards have the rows, not when they are queued on this node. No effect on a single node.
+        distributed_foreground_insert: 1,
+        // A column the table lacks must fail the insert, never be dropped silently.
+        input_format_skip_unknown_fields: 0,
+      },
+    });
+    this.metrics?.inserted(table, values.length, (performance.now() - began) / 1000);
   }
 }
 

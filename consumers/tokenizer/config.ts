@@ -6,6 +6,7 @@ import { AuditlineError } from '../../core/errors.js';
 import { loadServiceRuntimeSettings, type ServiceDefaults, type ServiceRuntimeSettings } from '../../core/service/index.js';
 import { TOPICS } from '../../infra/kafka/topics.js';
 import { DETECTION_KINDS, type DetectionKind } from './detectors.js';
+import { loadPrincipalDirectory, type PrincipalDirectory } from './principals.js';
 import { DEFAULT_REVEAL_POLICY, parseRevealPolicy, type RevealPolicy } from './reveal.js';
 
 /** Defaults of the shared service settings for the tokenizer (docs/tokenizer.md, "Settings"). */
@@ -28,6 +29,8 @@ export interface KeyMaterial {
   masterKey: Buffer;
   /** At least 32 bytes: HMAC key of tokens and subject tokens. Must never change (tokens would stop matching). */
   tokenKey: Buffer;
+  /** Master keys being rotated out (AUDITLINE_TOKENIZER_PREVIOUS_MASTER_KEY): still unwrap the rows they wrapped. */
+  previousMasterKeys: Buffer[];
 }
 
 /** The tokenizer's fully resolved configuration. */
@@ -127,7 +130,18 @@ export function loadKeyMaterial(env: NodeJS.ProcessEnv = process.env): KeyMateri
   const masterKey = loadMasterKey(env);
   const tokenKey = loadTokenKey(env);
   if (masterKey.equals(tokenKey)) throw invalid(`${P}TOKEN_KEY`, `must differ from ${P}MASTER_KEY`);
-  return { masterKey, tokenKey };
+  return { masterKey, tokenKey, previousMasterKeys: loadPreviousMasterKeys(env) };
+}
+
+/**
+ * The master key being rotated out (AUDITLINE_TOKENIZER_PREVIOUS_MASTER_KEY or _FILE, 32 bytes base64; optional):
+ * during a rotation, rows it wrapped stay readable until `auditline keys rotate-master` rewrapped them.
+ */
+export function loadPreviousMasterKeys(env: NodeJS.ProcessEnv = process.env): Buffer[] {
+  if (!env[`${P}PREVIOUS_MASTER_KEY`]?.trim() && !env[`${P}PREVIOUS_MASTER_KEY_FILE`]?.trim()) return [];
+  const previous = secret(env, 'PREVIOUS_MASTER_KEY', (b) => b.length === 32, 'must be exactly 32 bytes, base64-encoded');
+  if (previous.equals(loadMasterKey(env))) throw invalid(`${P}PREVIOUS_MASTER_KEY`, `must differ from ${P}MASTER_KEY`);
+  return [previous];
 }
 
 /** The master key alone (what `reveal` needs). */
@@ -168,4 +182,16 @@ function invalid(setting: string, reason: string): AuditlineError {
 export function loadRevealPolicy(env: NodeJS.ProcessEnv = process.env): RevealPolicy {
   const text = env.AUDITLINE_REVEAL_POLICY?.trim();
   return text ? parseRevealPolicy(text) : DEFAULT_REVEAL_POLICY;
+}
+
+/**
+ * How reveal callers are authenticated: AUDITLINE_REVEAL_PRINCIPALS_FILE (principals, their roles, OS accounts and
+ * token digests; unset: roles are only claimed) and AUDITLINE_REVEAL_TOKEN (the caller's bearer token; unset: the
+ * OS account identifies the caller). docs/tokenizer.md, "Who is asking".
+ */
+export function loadRevealAuth(env: NodeJS.ProcessEnv = process.env): { directory: PrincipalDirectory | undefined; token: string | undefined } {
+  const file = env.AUDITLINE_REVEAL_PRINCIPALS_FILE?.trim();
+  const token = env.AUDITLINE_REVEAL_TOKEN?.trim();
+  if (token && !file) throw invalid('AUDITLINE_REVEAL_TOKEN', 'is only used with AUDITLINE_REVEAL_PRINCIPALS_FILE, which is not set');
+  return { directory: file ? loadPrincipalDirectory(file) : undefined, token: token || undefined };
 }

@@ -1,5 +1,6 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
+import { AuditlineError } from '../../core/errors.js';
 import { chCall, chTime, database, selectRows } from './clickhouse.js';
 import { newDataKey, newKeyId } from './crypto.js';
 import type { KeyWrapper } from './key-wrapper.js';
@@ -20,6 +21,11 @@ export interface SubjectKeyStoreOptions {
   /** A key encrypts new values only while younger than this; then a new key is made (see docs/tokenizer.md, "Expiry"). */
   rotationMs: number;
   now?: () => number;
+  /**
+   * Master keys being rotated out (docs/tokenizer.md, "Master key rotation"): rows wrapped by one of them still
+   * unwrap (by their `wrap_key_id`) until `rewrapAll()` moved them under the current KeyWrapper.
+   */
+  previousWrappers?: readonly KeyWrapper[];
   /** Told about cache hits and misses and created keys (metrics). */
   onLookup?: (hits: number, misses: number, created: number) => void;
 }
@@ -28,6 +34,7 @@ interface KeyRow {
   subject: string;
   key_id: string;
   wrapped_key: string;
+  wrap_key_id: string;
   created_ms: string | number;
 }
 
@@ -80,7 +87,7 @@ export class SubjectKeyStore {
       const rows = await selectRows<KeyRow>(
         this.client,
         'looking up subject keys',
-        `SELECT subject, key_id, wrapped_key, toUnixTimestamp64Milli(created_at) AS created_ms
+        `SELECT subject, key_id, wrapped_key, wrap_key_id, toUnixTimestamp64Milli(created_at) AS created_ms
          FROM ${this.db}.subject_keys
          WHERE subject IN {subjects:Array(String)} AND wrap_key_id = {wrap:String} AND created_at > fromUnixTimestamp64Milli({since:Int64})
          ORDER BY subject, created_at, key_id`,
@@ -116,7 +123,7 @@ export class SubjectKeyStore {
     const rows = await selectRows<KeyRow>(
       this.client,
       'looking up subject keys by id',
-      `SELECT subject, key_id, wrapped_key, toUnixTimestamp64Milli(created_at) AS created_ms
+      `SELECT subject, key_id, wrapped_key, wrap_key_id, toUnixTimestamp64Milli(created_at) AS created_ms
        FROM ${this.db}.subject_keys WHERE key_id IN {ids:Array(String)}`,
       { ids: [...new Set(keyIds)] },
     );
@@ -166,8 +173,61 @@ export class SubjectKeyStore {
     };
   }
 
+  /**
+   * Master key rotation: every row not wrapped by the current KeyWrapper is unwrapped by the previous wrapper
+   * that wrapped it, wrapped again by the current one and written as a new row (same subject, key id and
+   * creation time) before the old row is deleted, so that a crash at any point leaves each key readable.
+   * Rows whose wrapper is not configured are left alone and counted as `unreadable`.
+   */
+  async rewrapAll(batchSize = 1_000): Promise<{ rewrapped: number; unreadable: number; from: string[] }> {
+    const current = this.wrapper.keyId;
+    const from = new Set<string>();
+    let rewrapped = 0;
+    let unreadable = 0;
+    const skipped: string[] = [];
+    for (;;) {
+      const rows = await selectRows<KeyRow & { created_text: string }>(
+        this.client,
+        'listing keys to rewrap',
+        `SELECT subject, key_id, wrapped_key, wrap_key_id, toUnixTimestamp64Milli(created_at) AS created_ms, toString(created_at) AS created_text
+         FROM ${this.db}.subject_keys WHERE wrap_key_id != {current:String} AND NOT has({skipped:Array(String)}, key_id) ORDER BY key_id LIMIT {n:UInt32}`,
+        { current, skipped, n: batchSize },
+      );
+      if (rows.length === 0) break;
+      const out: Record<string, string>[] = [];
+      const done: { keyId: string; wrap: string }[] = [];
+      for (const row of rows) {
+        from.add(row.wrap_key_id);
+        const key = await this.unwrapRow(row).catch(() => undefined);
+        if (!key) {
+          unreadable += 1;
+          skipped.push(row.key_id);
+          continue;
+        }
+        const wrapped = await this.wrapper.wrap(Buffer.from(key.key.export()), `${row.subject}/${row.key_id}`);
+        out.push({ subject: row.subject, key_id: row.key_id, wrapped_key: wrapped.toString('base64'), wrap_key_id: current, created_at: row.created_text });
+        done.push({ keyId: row.key_id, wrap: row.wrap_key_id });
+      }
+      if (out.length > 0) {
+        await chCall('storing rewrapped subject keys', () => this.client.insert({ table: `${this.db}.subject_keys`, values: out, format: 'JSONEachRow' }));
+        await chCall('deleting the old wrapping of subject keys', () =>
+          this.client.command({
+            query: `ALTER TABLE ${this.db}.subject_keys DELETE WHERE wrap_key_id != {current:String} AND key_id IN {ids:Array(String)}`,
+            query_params: { current, ids: done.map((d) => d.keyId) },
+            clickhouse_settings: { mutations_sync: '2' },
+          }),
+        );
+        rewrapped += out.length;
+      }
+    }
+    this.cache.clear();
+    return { rewrapped, unreadable, from: [...from].sort() };
+  }
+
   private async unwrapRow(row: KeyRow): Promise<SubjectKey> {
-    const dek = await this.wrapper.unwrap(Buffer.from(row.wrapped_key, 'base64'), `${row.subject}/${row.key_id}`);
+    const wrapper = [this.wrapper, ...(this.options.previousWrappers ?? [])].find((w) => w.keyId === row.wrap_key_id);
+    if (!wrapper) throw new AuditlineError('PII_DECRYPT_FAILED', `subject key ${row.key_id} is wrapped by master key ${row.wrap_key_id}, which is not configured`);
+    const dek = await wrapper.unwrap(Buffer.from(row.wrapped_key, 'base64'), `${row.subject}/${row.key_id}`);
     return { subject: row.subject, keyId: row.key_id, key: createSecretKey(dek), createdAt: Number(row.created_ms) };
   }
 }

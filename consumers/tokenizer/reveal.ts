@@ -36,6 +36,13 @@ export interface RevealRequest {
   principal: string;
   /** The role they act in. */
   role: string;
+  /**
+   * Roles the caller holds per the principals file (principals.ts), when the caller was authenticated;
+   * undefined when principal and role are only claimed (no principals file configured).
+   */
+  heldRoles?: readonly string[] | undefined;
+  /** A principal named on the command line (`--as`) that is not the authenticated caller: always refused. */
+  claimedPrincipal?: string | undefined;
   /** Why (recorded; e-mail addresses and phone numbers in it are masked). */
   purpose: string;
   executionId: string;
@@ -70,8 +77,20 @@ export interface RevealDeps {
 }
 
 /** Decides whether a request may see cleartext; the reason names the rule, never data. */
-export function decideReveal(policy: RevealPolicy, request: Pick<RevealRequest, 'principal' | 'role' | 'purpose' | 'executionId' | 'status'>): { allowed: true } | { allowed: false; reason: string } {
+export function decideReveal(
+  policy: RevealPolicy,
+  request: Pick<RevealRequest, 'principal' | 'role' | 'purpose' | 'executionId' | 'status' | 'heldRoles' | 'claimedPrincipal'>,
+): { allowed: true } | { allowed: false; reason: string } {
   if (request.principal.trim() === '') return { allowed: false, reason: 'no principal given (--as)' };
+  if (request.claimedPrincipal !== undefined) {
+    return { allowed: false, reason: `--as ${request.claimedPrincipal} is not the caller: authenticated as ${request.principal}` };
+  }
+  if (request.heldRoles !== undefined && !request.heldRoles.includes(request.role)) {
+    return {
+      allowed: false,
+      reason: `${request.principal} does not hold role ${JSON.stringify(request.role)} in the principals file (holds: ${request.heldRoles.join(', ') || 'none'})`,
+    };
+  }
   if (request.purpose.trim().length < MIN_REASON_LENGTH) return { allowed: false, reason: `a reason of at least ${MIN_REASON_LENGTH} characters is required (--reason)` };
   const rule = Object.prototype.hasOwnProperty.call(policy, request.role) ? policy[request.role] : undefined;
   if (rule === undefined) return { allowed: false, reason: `role ${JSON.stringify(request.role)} may not reveal PII (allowed roles: ${Object.keys(policy).join(', ')})` };

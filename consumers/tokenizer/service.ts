@@ -56,6 +56,7 @@ export class TokenizerService implements ManagedService {
     const registry = new RegistryClient(endpoints.registry);
     this.encoder = new AuditEventCodec(registry, config.eventsTopic);
     const keys = new SubjectKeyStore(this.clickhouse, config.database, deps.wrapper ?? new LocalKeyWrapper(config.keys.masterKey), {
+      previousWrappers: config.keys.previousMasterKeys.map((k) => new LocalKeyWrapper(k)),
       cacheTtlMs: config.keyCacheTtlMs,
       rotationMs: config.keyRotationMs,
       onLookup: (hits, misses, created) => metrics.keyLookup(hits, misses, created),

@@ -38,6 +38,18 @@ export interface BatchConsumerOptions {
   commitMode?: CommitMode;
   /** Consumer group session timeout: how long a dead member keeps its partitions. @default 60000 */
   sessionTimeoutMs?: number;
+  /**
+   * Most bytes one fetch takes from a partition. kafkajs' default (1 MiB) caps a batch at a few thousand
+   * records of a backlog, whatever `batchSize` says; a sink with a high cost per write (ClickHouse parts)
+   * raises it so that catching up writes full batches. @default 1048576
+   */
+  maxBytesPerPartition?: number;
+  /**
+   * Partitions whose batches are handled at the same time (kafkajs partitionsConsumedConcurrently): while one
+   * batch waits for its sink, the next partition's batch is fetched and decoded. Each partition still commits
+   * in order, so the handler must only be safe to run for different partitions at once. @default 1
+   */
+  partitionsConcurrently?: number;
   /** Told the partitions of each topic assigned to this member after every rebalance (kafkajs GROUP_JOIN). */
   onAssignment?: (assignment: Record<string, number[]>) => void;
   /** Batches of different partitions handled at the same time (kafkajs partitionsConsumedConcurrently). @default 1 */
@@ -83,6 +95,8 @@ export class BatchConsumer {
       // The broker holds a fetch until 1 MiB is there or flushMs passed: batches grow under load, latency stays bounded.
       minBytes: 1 << 20,
       maxWaitTimeInMs: settings.flushMs,
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 1 << 20,
+      maxBytes: Math.max(10 << 20, (options.maxBytesPerPartition ?? 0) * 4),
       allowAutoTopicCreation: false,
     });
     this.failed = new Promise((resolve) => (this.fail = resolve));

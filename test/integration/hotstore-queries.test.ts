@@ -137,7 +137,7 @@ async function auditline(...args: string[]): Promise<{ code: number; stdout: str
   }
 }
 
-test('`auditline query`: json, csv and table output; documented exit codes for no match, unknown execution and --reveal', async () => {
+test('`auditline query`: json, csv and table output; documented exit codes for no match, unknown execution and --reveal without --role/--reason', async () => {
   const json = await auditline('query', 'failed', '--workflow', 'WF-003', '--since', '1h', '--format', 'json');
   assert.equal(json.code, 0, json.stderr);
   assert.deepEqual((JSON.parse(json.stdout) as { execution_id: string }[]).map((r) => r.execution_id), [idOf(A), idOf(B)]);
@@ -165,7 +165,7 @@ test('`auditline query`: json, csv and table output; documented exit codes for n
   assert.match(unknown.stderr, /is not in the hot store/);
   const reveal = await auditline('query', 'inputs', idOf(A), '--reveal');
   assert.equal(reveal.code, 2);
-  assert.match(reveal.stderr, /--reveal is not available yet: .*tokenizer/);
+  assert.match(reveal.stderr, /--reveal needs --role and --reason/);
   assert.equal(reveal.stdout, '');
   const badSince = await auditline('query', 'failed', '--workflow', 'WF-003', '--since', 'yesterday');
   assert.equal(badSince.code, 2);

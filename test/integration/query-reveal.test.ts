@@ -1,0 +1,127 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { eventToRows, HotstoreWriter } from '../../consumers/hotstore/index.js';
+import { DEFAULT_PII_FIELDS, LocalKeyWrapper, SubjectKeyStore, TokenizerAuditLog, TokenKey, tokenDigest } from '../../consumers/tokenizer/index.js';
+import { DETECTION_KINDS } from '../../consumers/tokenizer/detectors.js';
+import { piiFieldPaths, scanEvent, sealEvent } from '../../consumers/tokenizer/tokenize-event.js';
+import type { AuditEvent } from '../../schemas/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { canaryValues, piiExecution, testKeys } from '../helpers/tokenizer-fixtures.js';
+import { clickhouse, createTokenizerDatabase, runCli } from '../helpers/tokenizer-stack.js';
+
+const client = clickhouse();
+const keys = testKeys();
+let database: string;
+let env: Record<string, string>;
+const failed = piiExecution({ status: 'failed' });
+const succeeded = piiExecution({ status: 'success' });
+const reason = 'INC-4711 reproduce the failure';
+
+/** Tokenizes events as the tokenizer does (scan, subject key from the real key store, seal) and stores them through the hot store writer. */
+async function tokenizeAndStore(events: readonly AuditEvent[]): Promise<void> {
+  const tokenKey = new TokenKey(Buffer.from(keys.tokenKey, 'base64'));
+  const store = new SubjectKeyStore(client, database, new LocalKeyWrapper(Buffer.from(keys.masterKey, 'base64')), { cacheTtlMs: 60_000, rotationMs: 86_400_000 });
+  const policy = { piiFields: new Set<string>(DEFAULT_PII_FIELDS), detectors: new Set(DETECTION_KINDS), subjectEmailField: 'customer_email' };
+  const paths = piiFieldPaths();
+  const email = canaryValues(events)[0]!;
+  const subject = tokenKey.subject(`email:${email.toLowerCase()}`);
+  const key = (await store.activeKeys([subject])).get(subject)!;
+  const tokenized = events.map((e) => {
+    const copy = structuredClone(e);
+    sealEvent(scanEvent(copy, {}, policy, paths), { tokenKey, keyId: key.keyId, key: key.key });
+    return copy;
+  });
+  const { rejected } = await new HotstoreWriter(client, database).write(tokenized.map((e, i) => eventToRows(e, { topic: 'test', partition: 0, offset: String(i) })));
+  assert.deepEqual(rejected, []);
+}
+
+before(async () => {
+  database = await createTokenizerDatabase(client);
+  env = { AUDITLINE_CLICKHOUSE_DATABASE: database, AUDITLINE_TOKENIZER_MASTER_KEY: keys.masterKey, AUDITLINE_TOKENIZER_TOKEN_KEY: keys.tokenKey };
+  await tokenizeAndStore(failed);
+  await tokenizeAndStore(succeeded);
+});
+
+after(async () => {
+  await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+  await client.close();
+});
+
+const idOf = (events: readonly AuditEvent[]) => events[0]!.execution_id;
+const records = (events: readonly AuditEvent[]) => new TokenizerAuditLog(client, database).accessRecords(idOf(events));
+
+test('query inputs --reveal: an allowed role sees the cleartext of a failed execution, a refused one gets the reason and exit 6; both are recorded', { timeout: 60_000 }, async () => {
+  const [email, name] = canaryValues(failed);
+  const plain = await runCli(['query', 'inputs', idOf(failed), '--format', 'json'], env);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.ok(!plain.stdout.includes(email!), 'without --reveal the inputs stay tokenized');
+
+  const allowed = await runCli(['query', 'inputs', idOf(failed), '--reveal', '--as', 'u-17', '--role', 'engineering', '--reason', reason, '--format', 'json'], env);
+  assert.equal(allowed.code, 0, allowed.stderr);
+  const rows = JSON.parse(allowed.stdout) as { source: string; step_id: number; input: string }[];
+  assert.deepEqual(rows.map((r) => [r.source, r.step_id]), [['execution', 0], ['step', 1]]);
+  const input = JSON.parse(rows[0]!.input) as { customer_email: string; customer_name: string };
+  assert.equal(input.customer_email, email);
+  assert.equal(input.customer_name, name);
+  assert.ok(rows[1]!.input.includes(email!), 'the step input is revealed too');
+  assert.match(allowed.stderr, /recorded in the access log/);
+
+  const refused = await runCli(['query', 'inputs', idOf(succeeded), '--reveal', '--as', 'u-17', '--role', 'engineering', '--reason', reason, '--format', 'json'], env);
+  assert.equal(refused.code, 6);
+  assert.match(refused.stderr, /reveal refused: role engineering may reveal only FAILED executions; execution \S+ is success/);
+  assert.equal(refused.stdout, '');
+  assert.ok(!refused.stderr.includes(canaryValues(succeeded)[0]!));
+
+  const [ok] = await records(failed);
+  assert.deepEqual([ok!.principal, ok!.role, ok!.outcome, ok!.executionStatus, ok!.reason], ['u-17', 'engineering', 'allowed', 'failed', reason]);
+  assert.deepEqual(ok!.fields, ['execution.input', 'step[1].attempt[1].input_data']);
+  assert.ok(ok!.valuesRevealed > 0);
+  const [no] = await records(succeeded);
+  assert.deepEqual([no!.principal, no!.outcome, no!.valuesRevealed], ['u-17', 'refused', 0]);
+  assert.match(no!.detail, /may reveal only FAILED/);
+
+  const usage = await runCli(['query', 'inputs', idOf(failed), '--role', 'engineering'], env);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /--as, --role and --reason go with --reveal/);
+});
+
+test('authenticated callers: with a principals file the role must be held by the OS account or token, --as cannot impersonate; refusals are recorded', { timeout: 60_000 }, async () => {
+  const file = path.join(tempDir('reveal-principals'), 'principals.yaml');
+  const token = 'dpo-token-0123456789abcdef';
+  writeFileSync(
+    file,
+    `principals:\n  u-17:\n    roles: [engineering]\n    os_users: [${JSON.stringify(os.userInfo().username)}]\n  dpo-1:\n    roles: [compliance]\n    token_sha256: [${tokenDigest(token)}]\n`,
+  );
+  const authEnv = { ...env, AUDITLINE_REVEAL_PRINCIPALS_FILE: file };
+  const before = (await records(succeeded)).length;
+
+  const claimsCompliance = await runCli(['query', 'inputs', idOf(succeeded), '--reveal', '--role', 'compliance', '--reason', reason], authEnv);
+  assert.equal(claimsCompliance.code, 6, 'the OS account is u-17, who holds engineering only');
+  assert.match(claimsCompliance.stderr, /reveal refused: u-17 does not hold role "compliance" in the principals file \(holds: engineering\)/);
+
+  const impersonates = await runCli(['reveal', idOf(succeeded), '--as', 'dpo-1', '--role', 'compliance', '--reason', reason], authEnv);
+  assert.equal(impersonates.code, 6);
+  assert.match(impersonates.stderr, /--as dpo-1 is not the caller: authenticated as u-17/);
+
+  const withToken = await runCli(['query', 'inputs', idOf(succeeded), '--reveal', '--role', 'compliance', '--reason', reason, '--format', 'json'], { ...authEnv, AUDITLINE_REVEAL_TOKEN: token });
+  assert.equal(withToken.code, 0, withToken.stderr);
+  assert.ok(withToken.stdout.includes(canaryValues(succeeded)[0]!), 'the token holder acts as dpo-1 with compliance');
+
+  const badToken = await runCli(['query', 'inputs', idOf(succeeded), '--reveal', '--role', 'compliance', '--reason', reason], { ...authEnv, AUDITLINE_REVEAL_TOKEN: 'guessed' });
+  assert.equal(badToken.code, 6);
+  assert.match(badToken.stderr, /token:unknown does not hold role "compliance" in the principals file \(holds: none\)/);
+
+  const log = (await records(succeeded)).slice(before);
+  assert.deepEqual(
+    log.map((r) => [r.principal, r.role, r.outcome]),
+    [
+      ['u-17', 'compliance', 'refused'],
+      ['u-17', 'compliance', 'refused'],
+      ['dpo-1', 'compliance', 'allowed'],
+      ['token:unknown', 'compliance', 'refused'],
+    ],
+  );
+});

@@ -1,0 +1,64 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { LocalKeyWrapper, SubjectKeyStore, TokenKey } from '../../consumers/tokenizer/index.js';
+import { testKeys } from '../helpers/tokenizer-fixtures.js';
+import { clickhouse, createTokenizerDatabase, runCli } from '../helpers/tokenizer-stack.js';
+
+const client = clickhouse();
+const keys = testKeys();
+const oldMaster = Buffer.from(keys.masterKey, 'base64');
+const newMaster = randomBytes(32);
+const tokenKey = new TokenKey(Buffer.from(keys.tokenKey, 'base64'));
+let database: string;
+
+before(async () => {
+  database = await createTokenizerDatabase(client);
+});
+
+after(async () => {
+  await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+  await client.close();
+});
+
+const store = (current: Buffer, previous: Buffer[] = []) =>
+  new SubjectKeyStore(client, database, new LocalKeyWrapper(current), { cacheTtlMs: 0, rotationMs: 86_400_000, previousWrappers: previous.map((k) => new LocalKeyWrapper(k)) });
+
+async function wrapIds(): Promise<string[]> {
+  const rs = await client.query({ query: `SELECT wrap_key_id FROM ${database}.subject_keys ORDER BY key_id`, format: 'JSONEachRow' });
+  return (await rs.json<{ wrap_key_id: string }>()).map((r) => r.wrap_key_id);
+}
+
+test('master key rotation: the old master stays readable during the rotation, `keys rotate-master` rewraps every subject key once, then the old master is no longer needed', { timeout: 60_000 }, async () => {
+  const subjects = Array.from({ length: 25 }, (_, i) => tokenKey.subject(`email:rot-${i}@example.com`));
+  const created = await store(oldMaster).activeKeys(subjects);
+  const ids = [...created.values()].map((k) => k.keyId);
+  const oldId = new LocalKeyWrapper(oldMaster).keyId;
+  const newId = new LocalKeyWrapper(newMaster).keyId;
+  assert.deepEqual(new Set(await wrapIds()), new Set([oldId]));
+
+  assert.equal((await store(newMaster).keysById(ids)).size, 0, 'the new master alone cannot unwrap keys the old one wrapped');
+  const during = await store(newMaster, [oldMaster]).keysById(ids);
+  assert.equal(during.size, ids.length, 'with the old master configured as previous, every key unwraps during the rotation');
+
+  const env = {
+    AUDITLINE_CLICKHOUSE_DATABASE: database,
+    AUDITLINE_TOKENIZER_MASTER_KEY: newMaster.toString('base64'),
+    AUDITLINE_TOKENIZER_PREVIOUS_MASTER_KEY: keys.masterKey,
+    AUDITLINE_TOKENIZER_TOKEN_KEY: keys.tokenKey,
+  };
+  const rotated = await runCli(['keys', 'rotate-master'], env);
+  assert.equal(rotated.code, 0, rotated.stderr);
+  assert.match(rotated.stdout, new RegExp(`rewrapped 25 subject key\\(s\\) under master key ${newId} \\(from ${oldId}\\)`));
+  assert.deepEqual(await wrapIds(), ids.map(() => newId), 'one row per key, all under the new master');
+
+  const after = await store(newMaster).keysById(ids);
+  assert.equal(after.size, ids.length, 'the new master alone now unwraps every key');
+  for (const [id, key] of after) assert.ok(key.key.export().equals(created.get(key.subject)!.key.export()), `key ${id} is the same data key`);
+  assert.equal((await store(oldMaster).keysById(ids)).size, 0, 'the old master unwraps nothing any more');
+
+  const again = await runCli(['keys', 'rotate-master'], env);
+  assert.match(again.stdout, /rewrapped 0 subject key\(s\)/, 'running it again finds nothing to do');
+  const missingPrevious = await runCli(['keys', 'rotate-master'], { ...env, AUDITLINE_TOKENIZER_PREVIOUS_MASTER_KEY: '' });
+  assert.equal(missingPrevious.code, 2);
+});
