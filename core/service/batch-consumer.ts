@@ -52,8 +52,6 @@ export interface BatchConsumerOptions {
   partitionsConcurrently?: number;
   /** Told the partitions of each topic assigned to this member after every rebalance (kafkajs GROUP_JOIN). */
   onAssignment?: (assignment: Record<string, number[]>) => void;
-  /** Batches of different partitions handled at the same time (kafkajs partitionsConsumedConcurrently). @default 1 */
-  partitionsConcurrently?: number;
 }
 
 /**
