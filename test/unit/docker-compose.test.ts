@@ -325,7 +325,9 @@ test('the Dockerfile: slim Node 20, non-root, `node dist/cli/main.js`, and every
   assert.match(runtime, /^ENTRYPOINT \["node", "dist\/cli\/main.js"\]$/m);
   const copied = [...runtime.matchAll(/^COPY (?:--from=\w+ )?(\S+) (\S+)$/gm)].map((m) => m[2]!.replace(/^\.\//, '').replace(/\/$/, ''));
   // Every first path segment the code passes to assetPath() (core/paths.ts) must be in the image.
-  const sources = ['core', 'consumers', 'producers', 'infra', 'cli', 'schemas'].flatMap((dir) => tsFiles(assetPath(dir)));
+  const sources = readdirSync(packageRoot)
+    .filter((d) => !['test', 'bench', 'node_modules', 'dist'].includes(d) && !d.startsWith('.') && statSync(assetPath(d)).isDirectory())
+    .flatMap((dir) => tsFiles(assetPath(dir)));
   const assets = new Set(sources.flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/assetPath\('([^']+)'/g)].map((m) => m[1]!)));
   assert.ok(assets.has('infra') && assets.has('schemas') && assets.has('package.json'), `assets found: ${[...assets].join(', ')}`);
   for (const asset of assets) assert.ok(copied.some((c) => c === asset || c.startsWith(`${asset}/`)), `the runtime stage must copy ${asset} (copies ${copied.join(', ')})`);
