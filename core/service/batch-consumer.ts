@@ -50,6 +50,14 @@ export interface BatchConsumerOptions {
    * in order, so the handler must only be safe to run for different partitions at once. @default 1
    */
   partitionsConcurrently?: number;
+  /**
+   * Who observes freshness (publish -> stored, `ConsumerMetrics.recordsStored`):
+   * `consumer` (default) when a batch is committed; `handler` when the handler
+   * stores records later than the batch that brought them (e.g. a file
+   * spanning batches) and observes them itself once they are stored.
+   * @default 'consumer'
+   */
+  freshness?: 'consumer' | 'handler';
   /** Told the partitions of each topic assigned to this member after every rebalance (kafkajs GROUP_JOIN). */
   onAssignment?: (assignment: Record<string, number[]>) => void;
 }
@@ -160,6 +168,7 @@ export class BatchConsumer {
         if (!(await this.commit(commit, partition, next, heartbeat))) return;
       }
       this.options.metrics.batchCommitted(chunk.length, deadLettered, (performance.now() - began) / 1000);
+      if ((this.options.freshness ?? 'consumer') === 'consumer') this.options.metrics.recordsStored(chunk);
       this.options.logger.debug({ partition, firstOffset: chunk[0]!.offset, lastOffset: last, records: chunk.length, deadLettered }, 'batch committed');
       this.options.metrics.lagAfterCommit(partition, Number(BigInt(batch.highWatermark) - BigInt(next)));
     }

@@ -19,7 +19,20 @@ export function consumerMetricDefinitions(service: string) {
     lag: { name: `${p}consumer_lag_records`, help: 'Records behind the partition end after the last commit (high watermark minus committed offset).', labelNames: ['partition'] },
     lastCommit: { name: `${p}last_commit_timestamp_seconds`, help: 'Unix time of the last successful offset commit.', labelNames: [] },
     ready: { name: `${p}ready`, help: '1 while /readyz reports ready, else 0.', labelNames: [] },
+    freshness: {
+      name: `${p}freshness_seconds`,
+      help: "From a record's Kafka timestamp (when it was published) to the moment this service stored it and committed its offset; one observation per record.",
+      labelNames: [],
+    },
   } as const;
+}
+
+/** Buckets of the freshness histogram: sub-second when healthy, up to an hour behind during an outage. */
+export const FRESHNESS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
+
+/** The part of a record freshness needs: its Kafka timestamp (ms since the epoch, as kafkajs gives it). */
+export interface TimestampedRecord {
+  timestamp: string;
 }
 
 /** The batch consumer's metrics on a prom-client registry. */
@@ -32,6 +45,7 @@ export class ConsumerMetrics {
   private readonly retries: Counter<string>;
   private readonly lag: Gauge<string>;
   private readonly lastCommit: Gauge<string>;
+  private readonly freshness: Histogram<string>;
   readonly readyGauge: Gauge<string>;
 
   constructor(registry: Registry, service: string) {
@@ -46,6 +60,7 @@ export class ConsumerMetrics {
     this.lag = new Gauge({ ...d.lag, labelNames: [...d.lag.labelNames], registers });
     this.lastCommit = new Gauge({ name: d.lastCommit.name, help: d.lastCommit.help, registers });
     this.readyGauge = new Gauge({ name: d.ready.name, help: d.ready.help, registers });
+    this.freshness = new Histogram({ name: d.freshness.name, help: d.freshness.help, buckets: FRESHNESS_BUCKETS, registers });
     // Both outcomes exist from the start, so a dashboard sees 0 rather than no series.
     this.records.inc({ outcome: 'processed' }, 0);
     this.records.inc({ outcome: 'dead_lettered' }, 0);
@@ -66,6 +81,21 @@ export class ConsumerMetrics {
 
   retried(stage: RetryStage): void {
     this.retries.inc({ stage });
+  }
+
+  /**
+   * Observes publish -> stored for each record, `nowMs` minus its Kafka
+   * timestamp. Called once the records are stored and committed: by the
+   * batch consumer after the commit, or by a handler that stores records
+   * later than their batch (BatchConsumerOptions.freshness = 'handler').
+   * Records without a timestamp are skipped; a producer clock ahead of ours
+   * counts as 0.
+   */
+  recordsStored(records: readonly TimestampedRecord[], nowMs: number = Date.now()): void {
+    for (const record of records) {
+      const publishedMs = Number(record.timestamp);
+      if (publishedMs > 0) this.freshness.observe(Math.max(0, nowMs - publishedMs) / 1000);
+    }
   }
 
   lagAfterCommit(partition: number, records: number): void {

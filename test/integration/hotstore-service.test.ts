@@ -7,6 +7,7 @@ import { decisionPath, executionInputs, failedExecutions } from '../../consumers
 import { HotstoreService } from '../../consumers/hotstore/service.js';
 import { AuditEventCodec, RegistryClient, frame } from '../../schemas/index.js';
 import { buildExecution, idOf } from '../helpers/hotstore-fixtures.js';
+import { readHistogram } from '../helpers/metrics.js';
 import {
   clickhouse,
   committedToEnd,
@@ -85,11 +86,16 @@ async function snapshot() {
 
 test('the service stores a batch, dead-letters its poison records with reasons, and redelivery or an offset reset duplicates nothing', { timeout: 45_000 }, async () => {
   const first = await startService();
+  const publishedAt = Date.now();
   await publish(names.topic, [...X1.slice(0, 2), { key: idOf(X1), raw: garbage }, outOfRange, ...X1.slice(2), { key: idOf(X1), raw: unknownSchema }, ...X2]);
 
   await waitFor('good events stored', async () => (await storedEvents(client, database)) === GOOD);
   const letters = await readDlq(names.dlq, 3);
   await waitFor('metrics', async () => (await recordsTotal(first.registry, 'processed')) === GOOD && (await recordsTotal(first.registry, 'dead_lettered')) === 3);
+  // Freshness (publish -> stored): one observation per settled record, each at most the time since the publish began.
+  const freshness = await readHistogram(first.registry, 'auditline_hotstore_freshness_seconds');
+  assert.equal(freshness.count, GOOD + 3);
+  assert.ok(freshness.sum > 0 && freshness.sum <= (freshness.count * (Date.now() - publishedAt)) / 1000, `freshness sum ${freshness.sum} s`);
 
   const partition = (await (await client.query({ query: `SELECT DISTINCT source_partition AS p FROM ${database}.events WHERE execution_id = {id:String}`, query_params: { id: idOf(X1) }, format: 'JSONEachRow' })).json<{ p: number }>())[0]!.p;
   const byCode = Object.fromEntries(letters.map((l) => [l.headers['auditline-dlq-error-code'], l]));

@@ -96,6 +96,8 @@ test('PII canary: nothing readable leaves the tokenizer (events, logs, metrics),
     assert.match(metrics, /auditline_tokenizer_dead_letters_total\{error_code="WIRE_FORMAT_INVALID"\} 1/);
     assert.match(metrics, /auditline_tokenizer_pii_values_total\{source="email"\} \d+/);
     assert.match(metrics, /auditline_tokenizer_transactions_total\{outcome="committed"\} [1-9]/);
+    // Freshness is observed in the transactional (handler-commit) mode too: every settled record, dead letters included.
+    assert.match(metrics, /^auditline_tokenizer_freshness_seconds_count 14$/m);
     assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
   } finally {
     child.process.kill('SIGTERM');
