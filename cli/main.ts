@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerArchive } from './commands/archive.js';
 import { registerErase } from './commands/erase.js';
 import { registerQuery } from './commands/query.js';
+import { registerReplay } from './commands/replay.js';
 import { registerReveal } from './commands/reveal.js';
 import { registerRun } from './commands/run.js';
 import { registerSetup } from './commands/setup.js';
@@ -31,6 +33,8 @@ registerRun(program);
 registerQuery(program);
 registerReveal(program);
 registerErase(program);
+registerArchive(program);
+registerReplay(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.exitCode = reportError(err);

@@ -39,7 +39,11 @@ export type ErrorCode =
   | 'TOKENIZE_FAILED'
   | 'PRODUCER_FENCED'
   | 'PII_DECRYPT_FAILED'
-  | 'SUBJECT_ON_LEGAL_HOLD';
+  | 'SUBJECT_ON_LEGAL_HOLD'
+  // archiver (docs/archiver.md)
+  | 'ARCHIVE_RECORD_REFUSED'
+  | 'ARCHIVE_RESTORE_PENDING'
+  | 'EXECUTION_NOT_FOUND';
 
 export interface AuditlineErrorOptions {
   retriable?: boolean;

@@ -18,6 +18,10 @@ export const SERVICES: Readonly<Record<string, RunnableService>> = {
     description: 'audit.raw -> audit.events: PII tokenized and encrypted, exactly once (docs/tokenizer.md)',
     run: async () => (await import('../../consumers/tokenizer/index.js')).runTokenizer(),
   },
+  archiver: {
+    description: 'audit.events -> S3 archive: Avro container files under Object Lock, signed digests, execution index (docs/archiver.md)',
+    run: async () => (await import('../../consumers/archiver/index.js')).runArchiver(),
+  },
 };
 
 /** A grace period for log lines to flush; then the process ends even if a client library left a handle open. */
