@@ -44,7 +44,7 @@ export class ArchiveIndex {
     try {
       await this.client.insert({
         table: `${this.database}.archive_index`,
-        values: rows.map((r) => ({ ...r, first_event_time: r.first_event_time / 1000, last_event_time: r.last_event_time / 1000 })),
+        values: rows.map((r) => ({ ...r, first_event_time: chTime(r.first_event_time), last_event_time: chTime(r.last_event_time), first_offset: Number(r.first_offset), last_offset: Number(r.last_offset) })),
         format: 'JSONEachRow',
         clickhouse_settings: { date_time_input_format: 'best_effort' },
       });
@@ -84,6 +84,9 @@ ORDER BY source_partition, first_offset`,
     }
   }
 }
+
+/** DateTime64(3) text ClickHouse parses in any input format setting. */
+const chTime = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
 
 function indexError(err: unknown, database: string, what: string): AuditlineError {
   const failure = classifyClickHouseError(err);

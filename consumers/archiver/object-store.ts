@@ -78,6 +78,7 @@ export class ObjectStore {
           Key: o.key,
           Body: o.body,
           ContentType: o.contentType,
+          ChecksumAlgorithm: 'SHA256',
           ChecksumSHA256: Buffer.from(o.sha256, 'hex').toString('base64'),
           Metadata: { ...o.metadata, sha256: o.sha256 },
           StorageClass: o.storageClass,

@@ -32,9 +32,10 @@ export async function replayExecution(deps: ReplayDeps, executionId: string, sou
     if (!record.started && record.steps.length === 0 && !record.result) throw notFound(executionId, 'the hot store');
     return { document: replayFromHotstore(executionId, record) };
   }
-  const objects = (await deps.index.objectsOf(executionId)).map((o) => o.object_key);
+  const indexed = await deps.index.objectsOf(executionId);
+  const objects = indexed.map((o) => o.object_key);
   if (objects.length === 0) throw notFound(executionId, source === 'archive' ? 'the archive index' : 'the hot store or the archive index');
-  const read = await readArchiveObjects(deps.s3, deps.store, objects, restore, auditEventSchema().raw as never);
+  const read = await readArchiveObjects(deps.s3, deps.store, objects, restore, auditEventSchema().raw as never, new Map(indexed.map((o) => [o.object_key, o.object_sha256])));
   if ('pending' in read) return { pending: read.pending, objects };
   const events = read.files.flatMap((f) => f.file.records as AuditEvent[]);
   return { document: replayFromEvents(executionId, events, objects) };

@@ -15,8 +15,14 @@ export interface HotstoreChild {
 }
 
 export function startHotstoreChild(env: Record<string, string>): HotstoreChild {
-  const child = spawn(process.execPath, [assetPath('dist', 'cli', 'main.js'), 'run', 'hotstore'], {
-    env: { ...process.env, AUDITLINE_HOTSTORE_METRICS_PORT: '0', AUDITLINE_HOTSTORE_METRICS_HOST: '127.0.0.1', ...env },
+  return startServiceChild('hotstore', env);
+}
+
+/** `node dist/cli/main.js run <service>` as a child process (metrics on a free port of 127.0.0.1), its log lines collected. */
+export function startServiceChild(service: string, env: Record<string, string>): HotstoreChild {
+  const prefix = `AUDITLINE_${service.toUpperCase()}_`;
+  const child = spawn(process.execPath, [assetPath('dist', 'cli', 'main.js'), 'run', service], {
+    env: { ...process.env, [`${prefix}METRICS_PORT`]: '0', [`${prefix}METRICS_HOST`]: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
