@@ -44,6 +44,8 @@ export interface ArchiverConfig {
   /** Records without the tokenizer's header are refused (dead-lettered): the archive never holds cleartext. */
   requireTokenized: boolean;
   deflateLevel: number;
+  /** Consumer group session timeout: how long the partitions of a crashed member wait before another takes them. */
+  sessionTimeoutMs: number;
   signingKey: KeyObject;
 }
 
@@ -59,6 +61,7 @@ const own = {
   [`${P}OBJECT_LOCK`]: boolVar(true),
   [`${P}REQUIRE_TOKENIZED`]: boolVar(true),
   [`${P}DEFLATE_LEVEL`]: int(6, 1, 9),
+  [`${P}SESSION_TIMEOUT_MS`]: int(30_000, 6_000, 300_000),
 };
 
 /** Reads and validates every archiver setting once; CONFIG_INVALID names the bad variable (never a key). */
@@ -81,6 +84,7 @@ export function loadArchiverConfig(env: NodeJS.ProcessEnv = process.env): Archiv
     objectLock: get<boolean>('OBJECT_LOCK'),
     requireTokenized: get<boolean>('REQUIRE_TOKENIZED'),
     deflateLevel: get<number>('DEFLATE_LEVEL'),
+    sessionTimeoutMs: get<number>('SESSION_TIMEOUT_MS'),
     signingKey: loadSigningKey(env),
   };
 }

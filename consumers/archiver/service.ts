@@ -65,6 +65,7 @@ export class ArchiverService implements ManagedService {
       settings: runtime,
       handler: this.archiver.handler,
       commitMode: 'handler',
+      sessionTimeoutMs: config.sessionTimeoutMs,
       dlq: this.dlq,
       metrics: this.consumerMetrics,
       logger: deps.logger,
