@@ -11,7 +11,7 @@ import { objectKey, objectKeyStart, parseObjectKey, sha256Hex, syncMarkerFor } f
 import type { ArchiverMetrics } from './metrics.js';
 import type { ObjectStore } from './object-store.js';
 import { OpenFile } from './open-file.js';
-import type { WriterSchema, WriterSchemas } from './writer-schemas.js';
+import type { IndexFields, WriterSchema, WriterSchemas } from './writer-schemas.js';
 
 export interface ArchiverSettings {
   storageClass: StorageClass;
@@ -26,7 +26,7 @@ export interface ArchiverSettings {
 }
 
 export interface ArchiverDeps {
-  schemas: Pick<WriterSchemas, 'get'>;
+  schemas: Pick<WriterSchemas, 'get' | 'cached'>;
   store: Pick<ObjectStore, 'putOnce' | 'list'>;
   index: Pick<ArchiveIndex, 'insert'>;
   chain: Pick<DigestChain, 'extend'>;
@@ -41,7 +41,7 @@ export interface ArchiverDeps {
 /** Content type of archive objects (Avro object container files). */
 export const ARCHIVE_CONTENT_TYPE = 'application/avro';
 
-type Decoded = { deadLetter: DeadLetter } | { writer: WriterSchema; value: { execution_id: string; workflow_id: string; event_time: number }; bytes: number };
+type Decoded = { deadLetter: DeadLetter } | { writer: WriterSchema; body: Buffer; fields: IndexFields };
 
 /**
  * Rolls each partition's records into Avro container files and uploads
@@ -53,8 +53,8 @@ type Decoded = { deadLetter: DeadLetter } | { writer: WriterSchema; value: { exe
  */
 export class Archiver {
   private readonly files = new Map<number, OpenFile>();
-  /** Highest offset of each partition taken into a file (or dead-lettered) since the partition was assigned. */
-  private readonly position = new Map<number, bigint>();
+  /** Highest offset of each partition taken into a file (or dead-lettered) since the partition was assigned (offsets stay far below 2^53). */
+  private readonly position = new Map<number, number>();
   private readonly locks = new Map<number, Promise<unknown>>();
   private readonly lastDigest = new Map<number, number>();
   private readonly stopping = new AbortController();
@@ -93,7 +93,7 @@ export class Archiver {
         if (dropped > 0) this.deps.logger.info({ partition: p, records: dropped }, 'partition revoked: its open file is dropped (the new owner archives it)');
       });
     }
-    for (const p of partitions) if (!this.position.has(p)) this.position.set(p, -1n);
+    for (const p of partitions) if (!this.position.has(p)) this.position.set(p, -1);
   }
 
   /** Uploads and commits every open file, writes due digests, and stops taking batches. */
@@ -116,17 +116,18 @@ export class Archiver {
     if (this.stopping.signal.aborted) throw new BatchAbandonedError('archiver stopping');
     const partition = records[0]!.partition;
     const deadLetters: DeadLetter[] = [];
+    let position = this.position.get(partition) ?? -1;
     for (const record of records) {
-      const offset = BigInt(record.offset);
-      if (offset <= (this.position.get(partition) ?? -1n)) continue;
+      const offset = Number(record.offset);
+      if (offset <= position) continue;
       const decoded = await this.decode(record);
       let file = this.files.get(partition);
       if ('deadLetter' in decoded) {
         await this.retry('dead letter', () => this.deps.dlq.publish([decoded.deadLetter]));
         deadLetters.push(decoded.deadLetter);
-        this.position.set(partition, offset);
+        this.position.set(partition, (position = offset));
         if (file) file.skip(record.offset);
-        else await this.commit(record.topic, partition, (offset + 1n).toString());
+        else await this.commit(record.topic, partition, String(offset + 1));
         if (file?.atAdoptedEnd) await this.roll(file);
         continue;
       }
@@ -135,8 +136,8 @@ export class Archiver {
         file = undefined;
       }
       if (!file) file = await this.open(record, decoded.writer);
-      file.add(record.offset, Number(record.timestamp), decoded.value, decoded.bytes, decoded.value);
-      this.position.set(partition, offset);
+      file.add(record.offset, Number(record.timestamp), decoded.body, decoded.fields);
+      this.position.set(partition, (position = offset));
       if (file.atAdoptedEnd || (file.adoptedLastOffset === undefined && file.bytes >= this.settings.rollBytes)) await this.roll(file);
     }
     return { deadLetters };
@@ -150,17 +151,14 @@ export class Archiver {
     }
     try {
       const { schemaId, body } = unframe(record.value);
-      const writer = await this.deps.schemas.get(schemaId);
-      let value: Record<string, unknown>;
+      const writer = this.deps.schemas.cached(schemaId) ?? (await this.deps.schemas.get(schemaId));
+      let fields: IndexFields;
       try {
-        value = writer.type.fromBuffer(body) as Record<string, unknown>;
+        fields = writer.readIndexFields(body);
       } catch (err) {
         throw new AuditlineError('DECODE_FAILED', `cannot decode with schema id ${schemaId}`, { cause: err, details: { schemaId } });
       }
-      if (typeof value.execution_id !== 'string' || typeof value.workflow_id !== 'string' || typeof value.event_time !== 'number') {
-        return refuse('ARCHIVE_RECORD_REFUSED', `writer schema id ${schemaId} has no execution_id, workflow_id or event_time: not an audit event`);
-      }
-      return { writer, value: value as { execution_id: string; workflow_id: string; event_time: number }, bytes: body.length };
+      return { writer, body, fields };
     } catch (err) {
       if (!isAuditlineError(err) || err.retriable) throw err;
       return refuse(err.code, decodeFailureReason(err));
@@ -191,7 +189,7 @@ export class Archiver {
     const key = objectKey(topic, partition, file.firstTimestamp, file.firstOffset, file.lastOffset);
     const body = await encodeContainerFile({
       schema: file.writer.schema,
-      records: file.records,
+      bodies: file.records,
       syncMarker: syncMarkerFor(key),
       deflateLevel: this.settings.deflateLevel,
       metadata: {

@@ -1,6 +1,5 @@
-import type { AuditEvent } from '../../schemas/index.js';
 import type { IndexRow } from './index-store.js';
-import type { WriterSchema } from './writer-schemas.js';
+import type { IndexFields, WriterSchema } from './writer-schemas.js';
 
 /**
  * The records of one partition waiting to become one archive object: one
@@ -8,7 +7,8 @@ import type { WriterSchema } from './writer-schemas.js';
  * the range count towards it), and what the index needs per execution.
  */
 export class OpenFile {
-  readonly records: unknown[] = [];
+  /** Avro bodies (writer schema encoding), as they came from Kafka. */
+  readonly records: Buffer[] = [];
   bytes = 0;
   lastOffset: string;
   maxTimestamp: number;
@@ -30,9 +30,9 @@ export class OpenFile {
     this.maxTimestamp = firstTimestamp;
   }
 
-  add(offset: string, timestamp: number, value: unknown, bodyBytes: number, event: Pick<AuditEvent, 'execution_id' | 'workflow_id' | 'event_time'>): void {
-    this.records.push(value);
-    this.bytes += bodyBytes;
+  add(offset: string, timestamp: number, body: Buffer, event: IndexFields): void {
+    this.records.push(body);
+    this.bytes += body.length;
     this.lastOffset = offset;
     if (timestamp > this.maxTimestamp) this.maxTimestamp = timestamp;
     const e = this.executions.get(event.execution_id);

@@ -5,8 +5,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import avro from 'avsc';
+import { deflateRaw } from 'node:zlib';
 import { pino } from 'pino';
-import { Archiver, decodeContainerFile, encodeContainerFile, objectKey, parseObjectKey, readDigest, signDigest, syncMarkerFor, DIGEST_FORMAT, type DigestBody } from '../../consumers/archiver/index.js';
+import { Archiver, WriterSchemas, decodeContainerFile, encodeContainerFile, objectKey, parseObjectKey, readDigest, signDigest, syncMarkerFor, DIGEST_FORMAT, type DigestBody } from '../../consumers/archiver/index.js';
 import { applyRevealed, piiFields, renderReplay } from '../../consumers/archiver/index.js';
 import { replayFromEvents } from '../../consumers/archiver/replay-document.js';
 import type { PutArchiveObject } from '../../consumers/archiver/object-store.js';
@@ -15,16 +16,32 @@ import { AuditlineError } from '../../core/errors.js';
 import type { DeadLetter, SourceRecord } from '../../core/service/index.js';
 import { auditEventSchema, frame, sampleExecution, type AuditEvent } from '../../schemas/index.js';
 
-const { raw, type } = auditEventSchema();
+const { raw, type, text } = auditEventSchema();
 const events = [...sampleExecution({ status: 'failed' }), ...sampleExecution()];
 
-test('a container file is a pure function of its inputs and reads back with avsc alone', async () => {
+test('a container file is a pure function of its inputs, byte for byte what avsc BlockEncoder writes, and reads back with avsc alone', async () => {
   const key = objectKey('audit.events', 3, Date.UTC(2026, 10, 28, 10), '100', '107');
-  const input = { schema: raw as avro.Schema, records: events, syncMarker: syncMarkerFor(key), metadata: { 'auditline.topic': 'audit.events' }, deflateLevel: 6 };
+  const many = Array.from({ length: 300 }, () => sampleExecution()).flat();
+  const input = { schema: raw as avro.Schema, bodies: many.map((e) => type.toBuffer(e)), syncMarker: syncMarkerFor(key), metadata: { 'auditline.topic': 'audit.events' }, deflateLevel: 6, blockSize: 16 * 1024 };
   const a = await encodeContainerFile(input);
   const b = await encodeContainerFile(input);
   assert.ok(a.equals(b), 'same key and records: same bytes');
   assert.ok(!a.equals(await encodeContainerFile({ ...input, syncMarker: syncMarkerFor(`${key}x`) })), 'the marker comes from the key');
+
+  const encoder = new avro.streams.BlockEncoder(raw as avro.Schema, {
+    codec: 'deflate',
+    codecs: { deflate: (buf: Buffer, cb: (err: Error | null, out: Buffer) => void) => deflateRaw(buf, { level: 6 }, cb) },
+    syncMarker: input.syncMarker,
+    blockSize: input.blockSize,
+    metadata: { 'auditline.topic': Buffer.from('audit.events') },
+  } as ConstructorParameters<typeof avro.streams.BlockEncoder>[1]);
+  const chunks: Buffer[] = [];
+  const done = new Promise<void>((resolve, reject) => encoder.on('data', (c: Buffer) => chunks.push(c)).on('end', resolve).on('error', reject));
+  for (const e of many) encoder.write(e);
+  encoder.end();
+  await done;
+  assert.ok(Buffer.concat(chunks).equals(a), 'identical to the file avsc writes from the decoded values');
+  const events = many;
 
   // Nothing but avsc and the file: the schema comes from the header.
   const dir = await mkdtemp(path.join(os.tmpdir(), 'archiver-unit-'));
@@ -86,11 +103,10 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
   const log: string[] = [];
   const indexed: IndexRow[] = [];
   const dead: DeadLetter[] = [];
-  const writer = { id: 1, schema: raw as avro.Schema, type };
   const archiver = new Archiver(
     { storageClass: 'GLACIER', rollBytes: 1_000_000, rollMs: 60_000, digestIntervalMs: 3_600_000, retentionDays: 2557, objectLock: true, requireTokenized: true, deflateLevel: 6, retry: { initialMs: 1, maxMs: 2 }, ...settings },
     {
-      schemas: { get: async (id: number) => (id === 1 ? writer : Promise.reject(new AuditlineError('SCHEMA_NOT_FOUND', `schema id ${id} is not registered`))) },
+      schemas: new WriterSchemas({ schemaText: async (id: number) => (id === 1 ? text : Promise.reject(new AuditlineError('SCHEMA_NOT_FOUND', `schema id ${id} is not registered`))) }),
       store: {
         putOnce: async (o) => {
           puts.push(o);
