@@ -5,9 +5,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import avro from 'avsc';
+import { readFileSync } from 'node:fs';
 import { deflateRaw } from 'node:zlib';
+import { assetPath } from '../../core/paths.js';
 import { pino } from 'pino';
-import { Archiver, WriterSchemas, decodeContainerFile, encodeContainerFile, objectKey, parseObjectKey, readDigest, signDigest, syncMarkerFor, DIGEST_FORMAT, type DigestBody } from '../../consumers/archiver/index.js';
+import { ARCHIVER_METRICS, Archiver, WriterSchemas, decodeContainerFile, encodeContainerFile, objectKey, parseObjectKey, readDigest, signDigest, syncMarkerFor, DIGEST_FORMAT, type DigestBody } from '../../consumers/archiver/index.js';
 import { applyRevealed, piiFields, renderReplay } from '../../consumers/archiver/index.js';
 import { replayFromEvents } from '../../consumers/archiver/replay-document.js';
 import type { PutArchiveObject } from '../../consumers/archiver/object-store.js';
@@ -179,4 +181,18 @@ test('replay documents rebuild an execution from its events; reveal substitutes 
   const revealed = applyRevealed(doc, new Map([['execution.input', '{"customer_email":"x@example.com"}']]));
   assert.deepEqual(renderReplay(revealed).input, { customer_email: 'x@example.com' });
   assert.equal(revealed.pii, 'revealed');
+});
+
+test('every archiver metric, setting and error code is documented', () => {
+  const doc = (name: string) => readFileSync(assetPath('docs', name), 'utf8');
+  const metrics = doc('metrics.md');
+  for (const { name } of Object.values(ARCHIVER_METRICS)) assert.ok(metrics.includes(`\`${name}\``), `${name} in docs/metrics.md`);
+  const source = readFileSync(assetPath('consumers', 'archiver', 'config.ts'), 'utf8');
+  const names = [...source.matchAll(/\$\{P\}([A-Z_]+)/g)].map((m) => `AUDITLINE_ARCHIVER_${m[1]}`);
+  assert.ok(names.length >= 8);
+  for (const name of new Set(names)) {
+    for (const file of ['archiver.md', 'configuration.md']) assert.ok(doc(file).includes(name), `${name} in docs/${file}`);
+  }
+  for (const code of ['ARCHIVE_RECORD_REFUSED', 'ARCHIVE_RESTORE_PENDING', 'EXECUTION_NOT_FOUND']) assert.ok(doc('errors.md').includes(`\`${code}\``), `${code} in docs/errors.md`);
+  for (const command of ['`run archiver`', '`archive verify', '`archive reindex', '`replay <execution_id>']) assert.ok(doc('cli.md').includes(command), `${command} in docs/cli.md`);
 });
