@@ -4,7 +4,6 @@ import { BatchAbandonedError, decodeFailureReason, retryRetriable, type BackoffO
 import { unframe } from '../../schemas/index.js';
 import { TOKENIZED_HEADER } from '../tokenizer/index.js';
 import type { StorageClass } from './config.js';
-import { encodeContainerFile } from './container-file.js';
 import type { DigestChain } from './digest-chain.js';
 import type { ArchiveIndex } from './index-store.js';
 import { objectKey, objectKeyStart, parseObjectKey, sha256Hex, syncMarkerFor } from './keys.js';
@@ -86,7 +85,7 @@ export class Archiver {
     for (const p of [...this.position.keys(), ...this.files.keys()]) {
       if (keep.has(p)) continue;
       void this.locked(p, async () => {
-        const dropped = this.files.get(p)?.records.length ?? 0;
+        const dropped = this.files.get(p)?.records ?? 0;
         this.files.delete(p);
         this.position.delete(p);
         this.lastDigest.delete(p);
@@ -108,7 +107,7 @@ export class Archiver {
   /** Number of records waiting in open files (for tests and the gauge). */
   get pendingRecords(): number {
     let n = 0;
-    for (const f of this.files.values()) n += f.records.length;
+    for (const f of this.files.values()) n += f.records;
     return n;
   }
 
@@ -172,7 +171,7 @@ export class Archiver {
     const earlier = await this.retry('listing earlier objects', () => this.deps.store.list(start));
     const adopted = earlier.map((o) => parseObjectKey(o.key)?.lastOffset).find((v) => v !== undefined);
     if (adopted !== undefined) this.deps.logger.info({ partition: record.partition, firstOffset: record.offset, lastOffset: adopted.toString() }, 'an object already starts here (a retry): rebuilding it to the same end');
-    const file = new OpenFile(record.topic, record.partition, writer, record.offset, timestamp, this.now(), adopted);
+    const file = new OpenFile(record.topic, record.partition, writer, record.offset, timestamp, this.now(), adopted, this.settings.deflateLevel);
     this.files.set(record.partition, file);
     return file;
   }
@@ -187,11 +186,9 @@ export class Archiver {
     const { topic, partition } = file;
     const began = performance.now();
     const key = objectKey(topic, partition, file.firstTimestamp, file.firstOffset, file.lastOffset);
-    const body = await encodeContainerFile({
+    const body = await file.builder.finish({
       schema: file.writer.schema,
-      bodies: file.records,
       syncMarker: syncMarkerFor(key),
-      deflateLevel: this.settings.deflateLevel,
       metadata: {
         'auditline.format': 'auditline-archive/1',
         'auditline.topic': topic,
@@ -211,7 +208,7 @@ export class Archiver {
         storageClass: this.settings.storageClass,
         retainUntil,
         contentType: ARCHIVE_CONTENT_TYPE,
-        metadata: { records: String(file.records.length), 'schema-id': String(file.writer.id) },
+        metadata: { records: String(file.records), 'schema-id': String(file.writer.id) },
       }),
     );
     if (put.outcome === 'conflict') {
@@ -220,8 +217,8 @@ export class Archiver {
     await this.retry('index', () => this.deps.index.insert(file.indexRows({ key, sha256, size: body.length, storageClass: this.settings.storageClass })));
     this.files.delete(partition);
     await this.commit(topic, partition, (BigInt(file.lastOffset) + 1n).toString());
-    this.deps.metrics?.objectWritten(put.outcome, file.records.length, file.bytes, body.length, (performance.now() - began) / 1000);
-    this.deps.logger.info({ key, partition, records: file.records.length, bytes: body.length, outcome: put.outcome }, 'archive object stored and committed');
+    this.deps.metrics?.objectWritten(put.outcome, file.records, file.bytes, body.length, (performance.now() - began) / 1000);
+    this.deps.logger.info({ key, partition, records: file.records, bytes: body.length, outcome: put.outcome }, 'archive object stored and committed');
     await this.digest(partition, false);
   }
 

@@ -43,29 +43,58 @@ const LONG = avro.Type.forSchema('long');
 const MAGIC = Buffer.from([0x4f, 0x62, 0x6a, 0x01]);
 const deflate = promisify(deflateRaw);
 
-export async function encodeContainerFile(input: ContainerFileInput): Promise<Buffer> {
-  if (input.syncMarker.length !== 16) throw new Error('sync marker must be 16 bytes');
-  // Key order as avsc writes it: schema, codec, then the caller's entries.
-  const meta: Record<string, Buffer> = { 'avro.schema': Buffer.from(JSON.stringify(input.schema), 'utf8'), 'avro.codec': Buffer.from('deflate', 'utf8') };
-  for (const [k, v] of Object.entries(input.metadata)) if (!k.startsWith('avro.')) meta[k] = Buffer.from(v, 'utf8');
-  const parts: Buffer[] = [HEADER.toBuffer({ magic: MAGIC, meta, sync: input.syncMarker })];
-  const blockSize = input.blockSize ?? 256 * 1024;
-  let block: Buffer[] = [];
-  let size = 0;
-  const flush = async () => {
-    const data = await deflate(Buffer.concat(block, size), { level: input.deflateLevel });
-    parts.push(LONG.toBuffer(block.length), LONG.toBuffer(data.length), data, input.syncMarker);
-    block = [];
-    size = 0;
-  };
-  for (const body of input.bodies) {
-    // Blocks end where avsc's BlockEncoder ends them (before the record that would overflow): same bytes as avsc would write.
-    if (size > 0 && size + body.length > blockSize) await flush();
-    block.push(body);
-    size += body.length;
+/**
+ * Builds one container file as records arrive: each full block is handed to
+ * zlib (libuv's thread pool) at once, so compressing a block overlaps with
+ * reading the next records; `finish` writes the header and the blocks in
+ * order. The output is the same as encodeContainerFile's for the same input.
+ */
+export class ContainerFileBuilder {
+  private readonly blocks: { count: number; data: Promise<Buffer> }[] = [];
+  private block: Buffer[] = [];
+  private size = 0;
+  private readonly blockSize: number;
+
+  constructor(private readonly options: { deflateLevel: number; blockSize?: number }) {
+    this.blockSize = options.blockSize ?? 256 * 1024;
   }
-  if (block.length > 0) await flush();
-  return Buffer.concat(parts);
+
+  add(body: Buffer): void {
+    // Blocks end where avsc's BlockEncoder ends them (before the record that would overflow): same bytes as avsc would write.
+    if (this.size > 0 && this.size + body.length > this.blockSize) this.seal();
+    this.block.push(body);
+    this.size += body.length;
+  }
+
+  async finish(header: { schema: avro.Schema; syncMarker: Buffer; metadata: Record<string, string> }): Promise<Buffer> {
+    if (header.syncMarker.length !== 16) throw new Error('sync marker must be 16 bytes');
+    if (this.block.length > 0) this.seal();
+    // Key order as avsc writes it: schema, codec, then the caller's entries.
+    const meta: Record<string, Buffer> = { 'avro.schema': Buffer.from(JSON.stringify(header.schema), 'utf8'), 'avro.codec': Buffer.from('deflate', 'utf8') };
+    for (const [k, v] of Object.entries(header.metadata)) if (!k.startsWith('avro.')) meta[k] = Buffer.from(v, 'utf8');
+    const parts: Buffer[] = [HEADER.toBuffer({ magic: MAGIC, meta, sync: header.syncMarker })];
+    for (const b of this.blocks) {
+      const data = await b.data;
+      parts.push(LONG.toBuffer(b.count), LONG.toBuffer(data.length), data, header.syncMarker);
+    }
+    return Buffer.concat(parts);
+  }
+
+  private seal(): void {
+    const data = deflate(Buffer.concat(this.block, this.size), { level: this.options.deflateLevel });
+    // Awaited in finish(); a failure must not surface as an unhandled rejection before that.
+    data.catch(() => undefined);
+    this.blocks.push({ count: this.block.length, data });
+    this.block = [];
+    this.size = 0;
+  }
+}
+
+/** A whole container file from a list of encoded records. */
+export async function encodeContainerFile(input: ContainerFileInput): Promise<Buffer> {
+  const builder = new ContainerFileBuilder({ deflateLevel: input.deflateLevel, ...(input.blockSize ? { blockSize: input.blockSize } : {}) });
+  for (const body of input.bodies) builder.add(body);
+  return builder.finish({ schema: input.schema, syncMarker: input.syncMarker, metadata: input.metadata });
 }
 
 export interface DecodedContainerFile {

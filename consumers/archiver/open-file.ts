@@ -1,3 +1,4 @@
+import { ContainerFileBuilder } from './container-file.js';
 import type { IndexRow } from './index-store.js';
 import type { IndexFields, WriterSchema } from './writer-schemas.js';
 
@@ -7,8 +8,9 @@ import type { IndexFields, WriterSchema } from './writer-schemas.js';
  * the range count towards it), and what the index needs per execution.
  */
 export class OpenFile {
-  /** Avro bodies (writer schema encoding), as they came from Kafka. */
-  readonly records: Buffer[] = [];
+  /** The container file being built from the Avro bodies (writer schema encoding) as they came from Kafka. */
+  readonly builder: ContainerFileBuilder;
+  records = 0;
   bytes = 0;
   lastOffset: string;
   maxTimestamp: number;
@@ -25,13 +27,16 @@ export class OpenFile {
     readonly openedAt: number,
     /** Last offset of an object that already starts at `firstOffset` (a retry): roll exactly there. */
     readonly adoptedLastOffset: bigint | undefined,
+    deflateLevel: number,
   ) {
+    this.builder = new ContainerFileBuilder({ deflateLevel });
     this.lastOffset = firstOffset;
     this.maxTimestamp = firstTimestamp;
   }
 
   add(offset: string, timestamp: number, body: Buffer, event: IndexFields): void {
-    this.records.push(body);
+    this.builder.add(body);
+    this.records += 1;
     this.bytes += body.length;
     this.lastOffset = offset;
     if (timestamp > this.maxTimestamp) this.maxTimestamp = timestamp;
