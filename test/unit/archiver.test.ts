@@ -196,3 +196,19 @@ test('every archiver metric, setting and error code is documented', () => {
   for (const code of ['ARCHIVE_RECORD_REFUSED', 'ARCHIVE_RESTORE_PENDING', 'EXECUTION_NOT_FOUND']) assert.ok(doc('errors.md').includes(`\`${code}\``), `${code} in docs/errors.md`);
   for (const command of ['`run archiver`', '`archive verify', '`archive reindex', '`replay <execution_id>']) assert.ok(doc('cli.md').includes(command), `${command} in docs/cli.md`);
 });
+
+test('after a crash, a file that starts where an object already starts ends where that object ended: same key, same bytes', async () => {
+  const records = events.map((e, i) => rec(i, encoded(e)));
+  const first = harness({ rollBytes: 1_500 });
+  await first.archiver.handler(records, { signal: new AbortController().signal });
+  const earlier = first.puts[0]!;
+  // The next run knows that object (it is in the bucket) but rolls by time, not size: it must still rebuild exactly that file.
+  const second = harness({ rollBytes: 1_000_000 });
+  second.puts.push(earlier);
+  await second.archiver.handler(records, { signal: new AbortController().signal });
+  await second.archiver.flushAndStop();
+  const again = second.puts.find((p, i) => i > 0 && p.key === earlier.key);
+  assert.ok(again, `rebuilt ${earlier.key}`);
+  assert.ok(again.body.equals(earlier.body), 'same bytes');
+  await first.archiver.flushAndStop();
+});
