@@ -155,6 +155,8 @@ const result = {
   mb_per_s: round(mb / archSeconds),
   baseline_mb_per_s: round(mb / baseSeconds),
   ratio: round(baseSeconds / archSeconds, 3),
+  // The machine is shared: each round pairs both sides back to back; the spread shows how much the load moved.
+  round_ratios: arch.map((a, i) => round(base[i]! / a, 3)),
   compression_ratio: round(rawBytes / archStored, 2),
   baseline_compression_ratio: round(rawBytes / baseStored, 2),
   e2e_mb_per_s: round(sampleMb / e2e.seconds),
