@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerAccessReview } from './commands/access-review.js';
+import { registerArchive } from './commands/archive.js';
 import { registerDemo } from './commands/demo.js';
 import { registerErase } from './commands/erase.js';
 import { registerKeys } from './commands/keys.js';
 import { registerPipeline } from './commands/pipeline.js';
 import { registerQuery } from './commands/query.js';
 import { registerReport } from './commands/report.js';
+import { registerReplay } from './commands/replay.js';
 import { registerRetention } from './commands/retention.js';
 import { registerReveal } from './commands/reveal.js';
 import { registerRun } from './commands/run.js';
@@ -50,6 +52,8 @@ registerReport(program);
 registerAccessReview(program);
 registerRetention(program);
 registerKeys(program);
+registerArchive(program);
+registerReplay(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.exitCode = reportError(err);

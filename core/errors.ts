@@ -42,7 +42,11 @@ export type ErrorCode =
   | 'SUBJECT_ON_LEGAL_HOLD'
   // alerts service (docs/alerts.md)
   | 'ALERT_DELIVERY_FAILED'
-  | 'SSRF_REFUSED';
+  | 'SSRF_REFUSED'
+  // archiver (docs/archiver.md)
+  | 'ARCHIVE_RECORD_REFUSED'
+  | 'ARCHIVE_RESTORE_PENDING'
+  | 'EXECUTION_NOT_FOUND';
 
 export interface AuditlineErrorOptions {
   retriable?: boolean;

@@ -10,17 +10,22 @@ export interface RunnableService {
   run: () => Promise<number>;
 }
 
-/** Every service of this package; a new consumer adds one line here. */
+/** Every service of this package, in pipeline start order; a new consumer adds one entry here. */
 export const SERVICES: Readonly<Record<string, RunnableService>> = {
+  tokenizer: {
+    description: 'audit.raw -> audit.events: PII tokenized and encrypted, exactly once (docs/tokenizer.md)',
+    metricsPort: 9465,
+    run: async () => (await import('../../consumers/tokenizer/index.js')).runTokenizer(),
+  },
   hotstore: {
     description: 'audit.events -> ClickHouse hot store (docs/hotstore.md)',
     metricsPort: 9464,
     run: async () => (await import('../../consumers/hotstore/index.js')).runHotstore(),
   },
-  tokenizer: {
-    description: 'audit.raw -> audit.events: PII tokenized and encrypted, exactly once (docs/tokenizer.md)',
-    metricsPort: 9465,
-    run: async () => (await import('../../consumers/tokenizer/index.js')).runTokenizer(),
+  archiver: {
+    description: 'audit.events -> S3 archive: Avro container files under Object Lock, signed digests, execution index (docs/archiver.md)',
+    metricsPort: 9466,
+    run: async () => (await import('../../consumers/archiver/index.js')).runArchiver(),
   },
   alerts: {
     description: 'audit.events -> alert rules -> signed webhooks (docs/alerts.md)',

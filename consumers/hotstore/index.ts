@@ -5,3 +5,4 @@ export { loadHotstoreConfig, HOTSTORE_DEFAULTS, type HotstoreConfig } from './co
 export { HotstoreWriter } from './writer.js';
 export { eventToRows, HOTSTORE_TABLES, TABLE_COLUMNS, type EventRows } from './rows.js';
 export * from './queries.js';
+export { classifyClickHouseError, type ClickHouseFailure } from './clickhouse-errors.js';

@@ -159,3 +159,70 @@ function queryError(err: unknown, database: string): AuditlineError {
   }
   return new AuditlineError('QUERY_FAILED', `hot store query failed: ${failure.summary}`, { cause: err });
 }
+
+/** Rows of one execution as the hot store keeps them, for `auditline replay` (every table, key or bloom filter on execution_id). */
+export interface StoredExecutionRecord {
+  started: {
+    workflow_id: string;
+    workflow_name: string;
+    workflow_version: string;
+    trigger: string;
+    triggered_by_kind: string;
+    triggered_by_id: string;
+    start_time: string;
+    parent_execution_id: string;
+    correlation_id: string;
+    input: string;
+    input_truncated: boolean;
+  } | null;
+  steps: {
+    step_id: number;
+    step_name: string;
+    attempt: number;
+    status: string;
+    start_time: string;
+    end_time: string;
+    duration_ms: number;
+    input_data: string;
+    output_data: string;
+    data_truncated: boolean;
+    error_type: string;
+    error_message: string;
+  }[];
+  decisions: DecisionStep[];
+  result: { status: string; end_time: string; duration_ms: number; output: string; error_type: string; error_message: string } | null;
+}
+
+/** Everything the hot store holds about one execution: start, step attempts (input, output, error), decisions, result. */
+export async function executionRecord(client: ClickHouseClient, database: string, executionId: string): Promise<StoredExecutionRecord> {
+  const params = { execution_id: executionId };
+  const [started] = await run<NonNullable<StoredExecutionRecord['started']>>(
+    client,
+    database,
+    `SELECT workflow_id, workflow_name, workflow_version, trigger, triggered_by_kind, triggered_by_id, start_time, parent_execution_id, correlation_id, input, input_truncated
+FROM ${database}.executions FINAL WHERE execution_id = {execution_id:String} ORDER BY event_time LIMIT 1
+SETTINGS use_skip_indexes_if_final = 1`,
+    params,
+  );
+  const steps = await run<StoredExecutionRecord['steps'][number]>(
+    client,
+    database,
+    `SELECT step_id, step_name, attempt, status, start_time, end_time, duration_ms, input_data, output_data, data_truncated, error_type, error_message
+FROM ${database}.steps FINAL WHERE execution_id = {execution_id:String} ORDER BY step_id, attempt, start_time`,
+    params,
+  );
+  const [result] = await run<NonNullable<StoredExecutionRecord['result']>>(
+    client,
+    database,
+    `SELECT status, end_time, duration_ms, output, error_type, error_message
+FROM ${database}.execution_results FINAL WHERE execution_id = {execution_id:String} ORDER BY event_time DESC LIMIT 1
+SETTINGS use_skip_indexes_if_final = 1`,
+    params,
+  );
+  return {
+    started: started ? { ...started, input_truncated: Boolean(started.input_truncated) } : null,
+    steps: steps.map((s) => ({ ...s, step_id: Number(s.step_id), attempt: Number(s.attempt), duration_ms: Number(s.duration_ms), data_truncated: Boolean(s.data_truncated) })),
+    decisions: await decisionPath(client, database, executionId),
+    result: result ? { ...result, duration_ms: Number(result.duration_ms) } : null,
+  };
+}

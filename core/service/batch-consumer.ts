@@ -142,6 +142,17 @@ export class BatchConsumer {
     });
   }
 
+  /**
+   * Commits `offset` (the next one to read) of one partition, for a handler
+   * in `handler` commit mode that settles records later than the batch that
+   * brought them (e.g. a file spanning batches, committed after its upload).
+   * Only while the consumer runs: kafkajs 2.2.4 ignores commits once stop()
+   * began, so such a handler flushes before calling stop().
+   */
+  async commitOffset(topic: string, partition: number, offset: string): Promise<void> {
+    await this.consumer.commitOffsets([{ topic, partition, offset }]);
+  }
+
   /** Stops fetching, finishes and commits the batch in flight, leaves the group. */
   async stop(): Promise<void> {
     this.stopping.abort();

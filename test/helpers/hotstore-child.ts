@@ -18,7 +18,7 @@ export function startHotstoreChild(env: Record<string, string>): HotstoreChild {
   return startServiceChild('hotstore', env);
 }
 
-/** `node dist/cli/main.js run <service>` as a child process, its /metrics port picked by the OS. */
+/** `node dist/cli/main.js run <service>` as a child process (metrics on a free port of 127.0.0.1), its log lines collected. */
 export function startServiceChild(service: string, env: Record<string, string>): HotstoreChild {
   const prefix = `AUDITLINE_${service.toUpperCase()}_`;
   const child = spawn(process.execPath, [assetPath('dist', 'cli', 'main.js'), 'run', service], {

@@ -48,8 +48,8 @@ export async function dropHotstoreTopics(names: { topic: string; dlq: string }, 
 /** A record to publish: an encoded event, or raw bytes (poison). */
 export type Outgoing = AuditEvent | { key: string; raw: Buffer };
 
-/** Publishes events (Avro through the registry, key = execution id) and raw records, in order, acks=all. */
-export async function publish(topic: string, records: readonly Outgoing[]): Promise<void> {
+/** Publishes events (Avro through the registry, key = execution id) and raw records, in order, acks=all, all with `headers`. */
+export async function publish(topic: string, records: readonly Outgoing[], headers: IHeaders = { origin: 'test' }): Promise<void> {
   const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), topic);
   await codec.init();
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -59,7 +59,7 @@ export async function publish(topic: string, records: readonly Outgoing[]): Prom
       topic,
       acks: -1,
       messages: records.map((r) =>
-        'raw' in r ? { key: r.key, value: r.raw, headers: { origin: 'test' } } : { key: r.execution_id, value: codec.encode(r), headers: { origin: 'test' } },
+        'raw' in r ? { key: r.key, value: r.raw, headers } : { key: r.execution_id, value: codec.encode(r), headers },
       ),
     });
   } finally {

@@ -1,0 +1,109 @@
+import { ListObjectVersionsCommand, RestoreObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type avro from 'avsc';
+import { sleep } from '../../core/service/index.js';
+import { decodeContainerFile, type DecodedContainerFile } from './container-file.js';
+import { sha256Hex } from './keys.js';
+import type { ObjectStore } from './object-store.js';
+import { s3Error, s3ErrorName } from './s3-errors.js';
+import { isReadable } from './verify.js';
+
+export interface RestoreOptions {
+  /** Wait (polling HEAD) until restored objects are readable, up to `waitTimeoutMs`. */
+  wait: boolean;
+  waitTimeoutMs: number;
+  pollMs: number;
+  /** Days a restored copy stays readable. */
+  restoreDays: number;
+  tier: 'Expedited' | 'Standard' | 'Bulk';
+}
+
+export type ReadOutcome = { files: { key: string; file: DecodedContainerFile }[] } | { pending: string[] };
+
+/**
+ * Reads archive objects. Objects in GLACIER or DEEP_ARCHIVE that are not
+ * restored get a RestoreObject request; without `wait` the call returns the
+ * pending keys (run it again later), with `wait` it polls until they are
+ * readable. GLACIER_IR and STANDARD objects are read at once.
+ */
+export async function readArchiveObjects(
+  s3: S3Client,
+  store: ObjectStore,
+  keys: readonly string[],
+  options: RestoreOptions,
+  readerSchema?: avro.Schema,
+  /** SHA-256 each key should have (from the index): a replaced current version is skipped for the original one. */
+  expected?: ReadonlyMap<string, string>,
+): Promise<ReadOutcome> {
+  let pending = await requestRestores(s3, store, keys, options);
+  const deadline = Date.now() + options.waitTimeoutMs;
+  while (pending.length > 0 && options.wait && Date.now() < deadline) {
+    await sleep(options.pollMs);
+    const still: string[] = [];
+    for (const key of pending) {
+      const head = await store.head(key);
+      if (!head || !isReadable(head.storageClass, head.restore)) still.push(key);
+    }
+    pending = still;
+  }
+  if (pending.length > 0) return { pending };
+  const files: { key: string; file: DecodedContainerFile }[] = [];
+  for (const key of keys) {
+    let bytes: Buffer;
+    try {
+      bytes = await store.get(key);
+      const want = expected?.get(key);
+      if (want && sha256Hex(bytes) !== want) {
+        const original = await originalVersion(s3, store, key, want, options);
+        if (original === 'pending') return { pending: [key] };
+        bytes = original;
+      }
+    } catch (err) {
+      throw s3Error(`GET s3://${store.bucket}/${key}`, err);
+    }
+    files.push({ key, file: await decodeContainerFile(bytes, readerSchema) });
+  }
+  return { files };
+}
+
+/**
+ * The version of `key` whose bytes hash to `sha256`: the current version
+ * was replaced (under Object Lock the archived version is still there).
+ */
+async function originalVersion(s3: S3Client, store: ObjectStore, key: string, sha256: string, options: RestoreOptions): Promise<Buffer | 'pending'> {
+  const listed = await s3.send(new ListObjectVersionsCommand({ Bucket: store.bucket, Prefix: key }));
+  for (const v of (listed.Versions ?? []).filter((x) => x.Key === key && !x.IsLatest)) {
+    const head = await store.head(key, v.VersionId);
+    if (!head || head.sha256 !== sha256) continue;
+    if (!isReadable(head.storageClass, head.restore)) {
+      if (head.restore === undefined) {
+        await s3.send(new RestoreObjectCommand({ Bucket: store.bucket, Key: key, VersionId: v.VersionId, RestoreRequest: { Days: options.restoreDays, GlacierJobParameters: { Tier: options.tier } } }));
+      }
+      const after = await store.head(key, v.VersionId);
+      if (!after || !isReadable(after.storageClass, after.restore)) return 'pending';
+    }
+    return store.get(key, v.VersionId);
+  }
+  throw Object.assign(new Error(`no version of ${key} has the SHA-256 the index recorded`), { name: 'ArchiveObjectChanged', $metadata: { httpStatusCode: 409 } });
+}
+
+/** Issues RestoreObject for every archived, unrestored object; returns the keys not readable yet. */
+async function requestRestores(s3: S3Client, store: ObjectStore, keys: readonly string[], options: RestoreOptions): Promise<string[]> {
+  const pending: string[] = [];
+  for (const key of keys) {
+    const head = await store.head(key);
+    if (!head) throw s3Error(`HEAD s3://${store.bucket}/${key}`, Object.assign(new Error('object listed by the index is missing'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }));
+    if (isReadable(head.storageClass, head.restore)) continue;
+    if (head.restore === undefined) {
+      try {
+        await s3.send(new RestoreObjectCommand({ Bucket: store.bucket, Key: key, RestoreRequest: { Days: options.restoreDays, GlacierJobParameters: { Tier: options.tier } } }));
+      } catch (err) {
+        if (s3ErrorName(err) !== 'RestoreAlreadyInProgress') throw s3Error(`RESTORE s3://${store.bucket}/${key}`, err);
+      }
+      // Restores can complete at once (moto) or take hours (Glacier): look again.
+      const after = await store.head(key);
+      if (after && isReadable(after.storageClass, after.restore)) continue;
+    }
+    pending.push(key);
+  }
+  return pending;
+}

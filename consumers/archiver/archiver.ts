@@ -1,0 +1,287 @@
+import { AuditlineError, errorMessage, isAuditlineError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import { BatchAbandonedError, decodeFailureReason, retryRetriable, type BackoffOptions, type BatchHandler, type DeadLetter, type DlqPublisher, type SourceRecord } from '../../core/service/index.js';
+import { unframe } from '../../schemas/index.js';
+import { TOKENIZED_HEADER } from '../tokenizer/index.js';
+import type { StorageClass } from './config.js';
+import type { DigestChain } from './digest-chain.js';
+import type { ArchiveIndex } from './index-store.js';
+import { objectKey, objectKeyStart, parseObjectKey, sha256Hex, syncMarkerFor } from './keys.js';
+import type { ArchiverMetrics } from './metrics.js';
+import type { ObjectStore } from './object-store.js';
+import { OpenFile } from './open-file.js';
+import type { IndexFields, WriterSchema, WriterSchemas } from './writer-schemas.js';
+
+export interface ArchiverSettings {
+  storageClass: StorageClass;
+  rollBytes: number;
+  rollMs: number;
+  digestIntervalMs: number;
+  retentionDays: number;
+  objectLock: boolean;
+  requireTokenized: boolean;
+  deflateLevel: number;
+  retry: BackoffOptions;
+}
+
+export interface ArchiverDeps {
+  schemas: Pick<WriterSchemas, 'get' | 'cached'>;
+  store: Pick<ObjectStore, 'putOnce' | 'list'>;
+  index: Pick<ArchiveIndex, 'insert'>;
+  chain: Pick<DigestChain, 'extend'>;
+  dlq: Pick<DlqPublisher, 'publish'>;
+  /** Commits `offset` (the next to read) of a partition; only called after the object and its index rows are stored. */
+  commit: (topic: string, partition: number, offset: string) => Promise<void>;
+  logger: Logger;
+  metrics?: ArchiverMetrics;
+  now?: () => number;
+}
+
+/** Content type of archive objects (Avro object container files). */
+export const ARCHIVE_CONTENT_TYPE = 'application/avro';
+
+type Decoded = { deadLetter: DeadLetter } | { writer: WriterSchema; body: Buffer; fields: IndexFields };
+
+/**
+ * Rolls each partition's records into Avro container files and uploads
+ * them; owns its offset commits (the batch consumer runs in `handler`
+ * mode), because a file spans several fetched batches: a partition's
+ * offsets are committed only after S3 acknowledged the object holding them
+ * and its index rows were written. Work on one partition is serialized
+ * (batches, the time-based roll and shutdown share a lock).
+ */
+export class Archiver {
+  private readonly files = new Map<number, OpenFile>();
+  /** Highest offset of each partition taken into a file (or dead-lettered) since the partition was assigned (offsets stay far below 2^53). */
+  private readonly position = new Map<number, number>();
+  private readonly locks = new Map<number, Promise<unknown>>();
+  private readonly lastDigest = new Map<number, number>();
+  private readonly stopping = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly settings: ArchiverSettings,
+    private readonly deps: ArchiverDeps,
+  ) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** The batch handler to run under a BatchConsumer in `handler` commit mode. */
+  readonly handler: BatchHandler = (records) => {
+    if (records.length === 0) return Promise.resolve({ deadLetters: [] });
+    return this.locked(records[0]!.partition, () => this.take(records));
+  };
+
+  /** Starts the time-based roll and the digest schedule. */
+  startTimer(): void {
+    const every = Math.max(50, Math.min(1_000, Math.floor(this.settings.rollMs / 4)));
+    this.timer = setInterval(() => void this.tick().catch((err: unknown) => this.deps.logger.warn({ err: errorMessage(err) }, 'archiver tick failed')), every);
+  }
+
+  /** Partitions of the source topic this member owns now: files of the others are dropped (their new owner reads them again). */
+  assigned(partitions: readonly number[]): void {
+    const keep = new Set(partitions);
+    for (const p of [...this.position.keys(), ...this.files.keys()]) {
+      if (keep.has(p)) continue;
+      void this.locked(p, async () => {
+        const dropped = this.files.get(p)?.records ?? 0;
+        this.files.delete(p);
+        this.position.delete(p);
+        this.lastDigest.delete(p);
+        if (dropped > 0) this.deps.logger.info({ partition: p, records: dropped }, 'partition revoked: its open file is dropped (the new owner archives it)');
+      });
+    }
+    for (const p of partitions) if (!this.position.has(p)) this.position.set(p, -1);
+  }
+
+  /** Uploads and commits every open file, writes due digests, and stops taking batches. */
+  async flushAndStop(): Promise<void> {
+    clearInterval(this.timer);
+    const open = [...this.files.keys()];
+    await Promise.all(open.map((p) => this.locked(p, () => this.rollIfOpen(p))));
+    this.stopping.abort();
+    await Promise.all(open.map((p) => this.locked(p, () => this.digest(p, true))));
+  }
+
+  /** Number of records waiting in open files (for tests and the gauge). */
+  get pendingRecords(): number {
+    let n = 0;
+    for (const f of this.files.values()) n += f.records;
+    return n;
+  }
+
+  private async take(records: readonly SourceRecord[]): Promise<{ deadLetters: DeadLetter[] }> {
+    if (this.stopping.signal.aborted) throw new BatchAbandonedError('archiver stopping');
+    const partition = records[0]!.partition;
+    const deadLetters: DeadLetter[] = [];
+    let position = this.position.get(partition) ?? -1;
+    for (const record of records) {
+      const offset = Number(record.offset);
+      if (offset <= position) continue;
+      const decoded = await this.decode(record);
+      let file = this.files.get(partition);
+      if ('deadLetter' in decoded) {
+        await this.retry('dead letter', () => this.deps.dlq.publish([decoded.deadLetter]));
+        deadLetters.push(decoded.deadLetter);
+        this.position.set(partition, (position = offset));
+        if (file) file.skip(record.offset);
+        else await this.commit(record.topic, partition, String(offset + 1));
+        if (file?.atAdoptedEnd) await this.roll(file);
+        continue;
+      }
+      if (file && file.writer.id !== decoded.writer.id) {
+        await this.roll(file);
+        file = undefined;
+      }
+      if (!file) file = await this.open(record, decoded.writer);
+      file.add(record.offset, Number(record.timestamp), decoded.body, decoded.fields);
+      this.position.set(partition, (position = offset));
+      if (file.atAdoptedEnd || (file.adoptedLastOffset === undefined && file.bytes >= this.settings.rollBytes)) await this.roll(file);
+    }
+    return { deadLetters };
+  }
+
+  private async decode(record: SourceRecord): Promise<Decoded> {
+    const refuse = (code: DeadLetter['code'], reason: string): Decoded => ({ deadLetter: { record, code, reason } });
+    if (record.value === null || record.value.length === 0) return refuse('WIRE_FORMAT_INVALID', 'record has no value (tombstone or empty)');
+    if (this.settings.requireTokenized && record.headers[TOKENIZED_HEADER] === undefined) {
+      return refuse('ARCHIVE_RECORD_REFUSED', `record has no ${TOKENIZED_HEADER} header: only events the tokenizer wrote are archived (never cleartext PII)`);
+    }
+    try {
+      const { schemaId, body } = unframe(record.value);
+      const writer = this.deps.schemas.cached(schemaId) ?? (await this.deps.schemas.get(schemaId));
+      let fields: IndexFields;
+      try {
+        fields = writer.readIndexFields(body);
+      } catch (err) {
+        throw new AuditlineError('DECODE_FAILED', `cannot decode with schema id ${schemaId}`, { cause: err, details: { schemaId } });
+      }
+      return { writer, body, fields };
+    } catch (err) {
+      if (!isAuditlineError(err) || err.retriable) throw err;
+      return refuse(err.code, decodeFailureReason(err));
+    }
+  }
+
+  /** Opens a file at `record`; when an earlier attempt already stored an object starting there, the new file ends where that one did. */
+  private async open(record: SourceRecord, writer: WriterSchema): Promise<OpenFile> {
+    const timestamp = Number(record.timestamp);
+    const start = objectKeyStart(record.topic, record.partition, timestamp, record.offset);
+    const earlier = await this.retry('listing earlier objects', () => this.deps.store.list(start));
+    const adopted = earlier.map((o) => parseObjectKey(o.key)?.lastOffset).find((v) => v !== undefined);
+    if (adopted !== undefined) this.deps.logger.info({ partition: record.partition, firstOffset: record.offset, lastOffset: adopted.toString() }, 'an object already starts here (a retry): rebuilding it to the same end');
+    const file = new OpenFile(record.topic, record.partition, writer, record.offset, timestamp, this.now(), adopted, this.settings.deflateLevel);
+    this.files.set(record.partition, file);
+    return file;
+  }
+
+  private async rollIfOpen(partition: number): Promise<void> {
+    const file = this.files.get(partition);
+    if (file) await this.roll(file);
+  }
+
+  /** Builds, uploads and indexes the file, then commits its offsets. */
+  private async roll(file: OpenFile): Promise<void> {
+    const { topic, partition } = file;
+    const began = performance.now();
+    const key = objectKey(topic, partition, file.firstTimestamp, file.firstOffset, file.lastOffset);
+    const body = await file.builder.finish({
+      schema: file.writer.schema,
+      syncMarker: syncMarkerFor(key),
+      metadata: {
+        'auditline.format': 'auditline-archive/1',
+        'auditline.topic': topic,
+        'auditline.partition': String(partition),
+        'auditline.first_offset': file.firstOffset,
+        'auditline.last_offset': file.lastOffset,
+        'auditline.schema_id': String(file.writer.id),
+      },
+    });
+    const sha256 = sha256Hex(body);
+    const retainUntil = this.settings.objectLock ? retentionDate(file.maxTimestamp, this.settings.retentionDays) : undefined;
+    const put = await this.retry('upload', () =>
+      this.deps.store.putOnce({
+        key,
+        body,
+        sha256,
+        storageClass: this.settings.storageClass,
+        retainUntil,
+        contentType: ARCHIVE_CONTENT_TYPE,
+        metadata: { records: String(file.records), 'schema-id': String(file.writer.id) },
+      }),
+    );
+    if (put.outcome === 'conflict') {
+      this.deps.logger.error({ key, partition }, 'the key already holds different bytes; kept as it is (a key never gets a second content)');
+    }
+    await this.retry('index', () => this.deps.index.insert(file.indexRows({ key, sha256, size: body.length, storageClass: this.settings.storageClass })));
+    this.files.delete(partition);
+    await this.commit(topic, partition, (BigInt(file.lastOffset) + 1n).toString());
+    this.deps.metrics?.objectWritten(put.outcome, file.records, file.bytes, body.length, (performance.now() - began) / 1000);
+    this.deps.logger.info({ key, partition, records: file.records, bytes: body.length, outcome: put.outcome }, 'archive object stored and committed');
+    await this.digest(partition, false);
+  }
+
+  private async commit(topic: string, partition: number, offset: string): Promise<void> {
+    try {
+      await this.deps.commit(topic, partition, offset);
+    } catch (err) {
+      // The object is stored; the records come again after a rebalance and rebuild the same key.
+      this.deps.logger.warn({ partition, offset, err: errorMessage(err) }, 'offset commit failed; the records will be delivered again (idempotent)');
+    }
+  }
+
+  /** Extends the partition's digest chain when its last digest is older than the interval (or `force`). Never throws. */
+  private async digest(partition: number, force: boolean): Promise<void> {
+    const last = this.lastDigest.get(partition);
+    if (!force && last !== undefined && this.now() - last < this.settings.digestIntervalMs) return;
+    this.lastDigest.set(partition, this.now());
+    try {
+      const written = await this.deps.chain.extend(partition, new Date(this.now()));
+      if (written) {
+        this.deps.metrics?.digestWritten();
+        this.deps.logger.info({ partition, sequence: written.sequence, objects: written.objects.length }, 'digest written');
+      }
+    } catch (err) {
+      this.lastDigest.delete(partition);
+      this.deps.logger.warn({ partition, err: errorMessage(err) }, 'digest not written; retried at the next roll or tick');
+    }
+  }
+
+  private async tick(): Promise<void> {
+    const now = this.now();
+    for (const [p, file] of this.files) {
+      if (file.adoptedLastOffset === undefined && now - file.openedAt >= this.settings.rollMs) {
+        await this.locked(p, () => (this.files.get(p) === file ? this.roll(file) : undefined));
+      }
+    }
+    for (const p of this.position.keys()) {
+      const last = this.lastDigest.get(p);
+      if (last !== undefined && now - last >= this.settings.digestIntervalMs) await this.locked(p, () => this.digest(p, false));
+    }
+  }
+
+  private retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return retryRetriable(fn, {
+      backoff: this.settings.retry,
+      signal: this.stopping.signal,
+      isRetriable: (err) => isAuditlineError(err) && err.retriable,
+      onRetry: (err, attempt, delayMs) => {
+        this.deps.metrics?.retried(what);
+        this.deps.logger.warn({ what, attempt, delayMs, err: errorMessage(err) }, 'retriable failure; retrying');
+      },
+    });
+  }
+
+  private locked<T>(partition: number, fn: () => Promise<T> | T): Promise<T> {
+    const previous = this.locks.get(partition) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    this.locks.set(partition, run.catch(() => undefined));
+    return run;
+  }
+}
+
+/** Retention date of an object: its newest record's time plus the retention, rounded up to a whole second (S3 keeps seconds). */
+export function retentionDate(newestRecordMs: number, days: number): Date {
+  return new Date(Math.ceil((newestRecordMs + days * 86_400_000) / 1000) * 1000);
+}

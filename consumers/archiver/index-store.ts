@@ -1,0 +1,97 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { AuditlineError } from '../../core/errors.js';
+import { classifyClickHouseError } from '../hotstore/index.js';
+
+/** One row of `archive_index`: the events of one execution inside one archive object. */
+export interface IndexRow {
+  execution_id: string;
+  object_key: string;
+  workflow_id: string;
+  /** Epoch ms. */
+  first_event_time: number;
+  last_event_time: number;
+  events: number;
+  source_topic: string;
+  source_partition: number;
+  first_offset: string;
+  last_offset: string;
+  storage_class: string;
+  object_sha256: string;
+  object_size: number;
+}
+
+/** An archive object that holds events of an execution, as the index knows it. */
+export interface IndexedObject {
+  object_key: string;
+  events: number;
+  storage_class: string;
+  object_sha256: string;
+}
+
+/**
+ * The execution -> objects index in ClickHouse (migration 0008). Inserts
+ * are idempotent (ReplacingMergeTree on execution_id, object_key); a
+ * failure is retriable unless ClickHouse refused the rows.
+ */
+export class ArchiveIndex {
+  constructor(
+    private readonly client: ClickHouseClient,
+    private readonly database: string,
+  ) {}
+
+  async insert(rows: readonly IndexRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    try {
+      await this.client.insert({
+        table: `${this.database}.archive_index`,
+        values: rows.map((r) => ({ ...r, first_event_time: chTime(r.first_event_time), last_event_time: chTime(r.last_event_time), first_offset: Number(r.first_offset), last_offset: Number(r.last_offset) })),
+        format: 'JSONEachRow',
+        clickhouse_settings: { date_time_input_format: 'best_effort' },
+      });
+    } catch (err) {
+      throw indexError(err, this.database, 'insert into');
+    }
+  }
+
+  /** Objects holding events of the execution, in offset order. */
+  async objectsOf(executionId: string): Promise<IndexedObject[]> {
+    try {
+      const rs = await this.client.query({
+        query: `SELECT object_key, sum(events) AS events, any(storage_class) AS storage_class, any(object_sha256) AS object_sha256
+FROM ${this.database}.archive_index FINAL
+WHERE execution_id = {id:String}
+GROUP BY object_key, source_partition, first_offset
+ORDER BY source_partition, first_offset`,
+        query_params: { id: executionId },
+        format: 'JSONEachRow',
+      });
+      return (await rs.json<IndexedObject>()).map((r) => ({ ...r, events: Number(r.events) }));
+    } catch (err) {
+      throw indexError(err, this.database, 'read');
+    }
+  }
+
+  async ping(): Promise<boolean> {
+    return (await this.client.ping()).success;
+  }
+
+  /** Fails (retriably) until the table exists: `auditline setup` creates it. */
+  async checkTable(): Promise<void> {
+    try {
+      await this.client.query({ query: `SELECT 1 FROM ${this.database}.archive_index LIMIT 0`, format: 'JSONEachRow' }).then((rs) => rs.json());
+    } catch (err) {
+      throw indexError(err, this.database, 'read');
+    }
+  }
+}
+
+/** DateTime64(3) text ClickHouse parses in any input format setting. */
+const chTime = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+
+function indexError(err: unknown, database: string, what: string): AuditlineError {
+  const failure = classifyClickHouseError(err);
+  if (failure.type === 'UNKNOWN_TABLE' || failure.type === 'UNKNOWN_DATABASE') {
+    return new AuditlineError('STORE_NOT_INITIALIZED', `table ${database}.archive_index does not exist; run \`npx auditline setup\``, { cause: err });
+  }
+  return new AuditlineError('CLICKHOUSE_UNAVAILABLE', `cannot ${what} ${database}.archive_index: ${failure.summary}`, { retriable: failure.retriable, cause: err });
+}

@@ -1,0 +1,177 @@
+import type { KeyObject } from 'node:crypto';
+import { ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { readDigest, type SignedDigest } from './digest.js';
+import { parseDigestKey, parseObjectKey, sha256Hex } from './keys.js';
+import type { ObjectStore } from './object-store.js';
+import { s3Error } from './s3-errors.js';
+
+/** One problem `archive verify` found; `subject` is the object or digest key it names. */
+export interface VerifyProblem {
+  kind: 'missing' | 'changed' | 'not_listed' | 'digest_invalid' | 'digest_missing' | 'chain_broken' | 'overwritten';
+  subject: string;
+  detail: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  digests: number;
+  objectsChecked: number;
+  /** Objects after the head of their chain, younger than the grace period: not listed yet, and not an error. */
+  pending: string[];
+  problems: VerifyProblem[];
+}
+
+export interface VerifyOptions {
+  publicKey: KeyObject;
+  /** Only digests written in [from, to] (and objects they list) are checked; the chain link into the range is checked too. */
+  from?: Date;
+  to?: Date;
+  /** Objects newer than this many ms that no digest lists yet are pending, not an error. */
+  pendingGraceMs: number;
+  /** Download readable objects and hash them, on top of comparing S3's SHA-256 checksum and size. */
+  deep: boolean;
+  now?: Date;
+}
+
+interface Version {
+  key: string;
+  versionId: string;
+  isLatest: boolean;
+  lastModified: Date;
+  size: number;
+  deleteMarker: boolean;
+}
+
+/**
+ * Checks the archive (docs/archiver.md, "Verify"): every digest chain
+ * (signature, sequence without gaps, hash link to the previous digest),
+ * every object a digest lists (present, same version, same SHA-256 and
+ * size), and that every object is listed by some digest. Names every
+ * object or digest that is missing, changed or not listed.
+ */
+export async function verifyArchive(s3: S3Client, store: ObjectStore, options: VerifyOptions): Promise<VerifyReport> {
+  const now = options.now ?? new Date();
+  const versions = await listVersions(s3, store.bucket);
+  const latest = new Map<string, Version>();
+  const count = new Map<string, number>();
+  for (const v of versions) {
+    if (v.isLatest) latest.set(v.key, v);
+    if (!v.deleteMarker) count.set(v.key, (count.get(v.key) ?? 0) + 1);
+  }
+  const problems: VerifyProblem[] = [];
+  const inRange = (t: Date) => (!options.from || t >= options.from) && (!options.to || t <= options.to);
+
+  // Chains, by partition.
+  const chains = new Map<string, { sequence: number; key: string }[]>();
+  for (const key of new Set(versions.map((v) => v.key))) {
+    const d = parseDigestKey(key);
+    if (!d) continue;
+    const id = `${d.topic}/${d.partition}`;
+    chains.set(id, [...(chains.get(id) ?? []), { sequence: d.sequence, key }]);
+  }
+  const listed = new Map<string, string>();
+  const heads = new Map<string, bigint>();
+  let digestsChecked = 0;
+  let objectsChecked = 0;
+  for (const [id, links] of chains) {
+    links.sort((a, b) => a.sequence - b.sequence);
+    let previous: { key: string; sha256: string } | undefined;
+    let expected = 0;
+    for (const link of links) {
+      if (link.sequence !== expected) problems.push({ kind: 'digest_missing', subject: link.key, detail: `chain ${id} has no digest ${expected} before ${link.sequence}` });
+      expected = link.sequence + 1;
+      const current = latest.get(link.key);
+      if (!current || current.deleteMarker) {
+        problems.push({ kind: 'digest_missing', subject: link.key, detail: 'digest deleted (its latest version is a delete marker)' });
+        previous = undefined;
+        continue;
+      }
+      if ((count.get(link.key) ?? 0) > 1) problems.push({ kind: 'overwritten', subject: link.key, detail: `digest has ${count.get(link.key)} versions` });
+      const file = await store.get(link.key);
+      const sha256 = sha256Hex(file);
+      let digest: SignedDigest;
+      let valid: boolean;
+      try {
+        ({ digest, valid } = readDigest(file, options.publicKey));
+      } catch (err) {
+        problems.push({ kind: 'digest_invalid', subject: link.key, detail: `not a digest: ${(err as Error).message}` });
+        previous = { key: link.key, sha256 };
+        continue;
+      }
+      const checkThis = inRange(new Date(digest.created_at));
+      if (!valid) problems.push({ kind: 'digest_invalid', subject: link.key, detail: 'signature does not verify (digest altered or signed by another key)' });
+      if (previous && (digest.previous?.key !== previous.key || digest.previous?.sha256 !== previous.sha256)) {
+        problems.push({ kind: 'chain_broken', subject: link.key, detail: `does not link to ${previous.key} as it is now (the previous digest was altered, or this one was)` });
+      }
+      if (!previous && link.sequence === 0 && digest.previous !== null) problems.push({ kind: 'chain_broken', subject: link.key, detail: 'first digest of the chain names a predecessor' });
+      previous = { key: link.key, sha256 };
+      if (checkThis) digestsChecked += 1;
+      for (const o of digest.objects) {
+        listed.set(o.key, link.key);
+        const last = BigInt(o.last_offset);
+        if (last > (heads.get(id) ?? -1n)) heads.set(id, last);
+        if (!checkThis) continue;
+        objectsChecked += 1;
+        const problem = await checkObject(store, o, latest.get(o.key), count.get(o.key) ?? 0, options.deep);
+        if (problem) problems.push(problem);
+      }
+    }
+  }
+
+  // Objects no digest lists.
+  const pending: string[] = [];
+  for (const [key, v] of latest) {
+    const parsed = parseObjectKey(key);
+    if (!parsed || v.deleteMarker || listed.has(key)) continue;
+    if (!inRange(v.lastModified)) continue;
+    const afterHead = parsed.firstOffset > (heads.get(`${parsed.topic}/${parsed.partition}`) ?? -1n);
+    if (afterHead && now.getTime() - v.lastModified.getTime() < options.pendingGraceMs) pending.push(key);
+    else problems.push({ kind: 'not_listed', subject: key, detail: afterHead ? 'no digest lists it, and it is older than the grace period' : 'no digest lists it, though later objects of its partition are listed' });
+  }
+  return { ok: problems.length === 0, digests: digestsChecked, objectsChecked, pending, problems };
+}
+
+async function checkObject(store: ObjectStore, o: SignedDigest['objects'][number], current: Version | undefined, versions: number, deep: boolean): Promise<VerifyProblem | undefined> {
+  if (!current) return { kind: 'missing', subject: o.key, detail: 'listed by a digest, not in the bucket' };
+  if (current.deleteMarker) return { kind: 'missing', subject: o.key, detail: 'deleted (its latest version is a delete marker)' };
+  const head = await store.head(o.key);
+  if (!head) return { kind: 'missing', subject: o.key, detail: 'listed by a digest, not readable' };
+  const reasons: string[] = [];
+  if (o.version_id && head.versionId && head.versionId !== o.version_id) reasons.push(`current version ${head.versionId} is not the listed ${o.version_id} (${versions} versions)`);
+  if (head.size !== o.size) reasons.push(`size ${head.size}, listed ${o.size}`);
+  if (head.sha256 !== o.sha256) reasons.push(head.sha256 ? 'SHA-256 differs from the listed one' : 'no SHA-256 checksum stored (not written by the archiver)');
+  if (deep && reasons.length === 0 && isReadable(head.storageClass, head.restore)) {
+    const actual = sha256Hex(await store.get(o.key));
+    if (actual !== o.sha256) reasons.push('content hashes to a different SHA-256');
+  }
+  return reasons.length > 0 ? { kind: 'changed', subject: o.key, detail: reasons.join('; ') } : undefined;
+}
+
+/** True when GetObject works without a restore. */
+export function isReadable(storageClass: string, restore: string | undefined): boolean {
+  if (storageClass !== 'GLACIER' && storageClass !== 'DEEP_ARCHIVE') return true;
+  return restore !== undefined && /ongoing-request="false"/.test(restore);
+}
+
+async function listVersions(s3: S3Client, bucket: string): Promise<Version[]> {
+  const out: Version[] = [];
+  let keyMarker: string | undefined;
+  let versionMarker: string | undefined;
+  for (;;) {
+    let page;
+    try {
+      page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, ...(keyMarker ? { KeyMarker: keyMarker } : {}), ...(versionMarker ? { VersionIdMarker: versionMarker } : {}) }));
+    } catch (err) {
+      throw s3Error(`LIST VERSIONS s3://${bucket}`, err);
+    }
+    for (const v of page.Versions ?? []) {
+      out.push({ key: v.Key!, versionId: v.VersionId ?? 'null', isLatest: Boolean(v.IsLatest), lastModified: v.LastModified ?? new Date(0), size: Number(v.Size ?? 0), deleteMarker: false });
+    }
+    for (const m of page.DeleteMarkers ?? []) {
+      out.push({ key: m.Key!, versionId: m.VersionId ?? 'null', isLatest: Boolean(m.IsLatest), lastModified: m.LastModified ?? new Date(0), size: 0, deleteMarker: true });
+    }
+    if (!page.IsTruncated) return out;
+    keyMarker = page.NextKeyMarker;
+    versionMarker = page.NextVersionIdMarker;
+  }
+}

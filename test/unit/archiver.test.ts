@@ -1,0 +1,214 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import avro from 'avsc';
+import { readFileSync } from 'node:fs';
+import { deflateRaw } from 'node:zlib';
+import { assetPath } from '../../core/paths.js';
+import { pino } from 'pino';
+import { ARCHIVER_METRICS, Archiver, WriterSchemas, decodeContainerFile, encodeContainerFile, objectKey, parseObjectKey, readDigest, signDigest, syncMarkerFor, DIGEST_FORMAT, type DigestBody } from '../../consumers/archiver/index.js';
+import { applyRevealed, piiFields, renderReplay } from '../../consumers/archiver/index.js';
+import { replayFromEvents } from '../../consumers/archiver/replay-document.js';
+import type { PutArchiveObject } from '../../consumers/archiver/object-store.js';
+import type { IndexRow } from '../../consumers/archiver/index-store.js';
+import { AuditlineError } from '../../core/errors.js';
+import type { DeadLetter, SourceRecord } from '../../core/service/index.js';
+import { auditEventSchema, frame, sampleExecution, type AuditEvent } from '../../schemas/index.js';
+
+const { raw, type, text } = auditEventSchema();
+const events = [...sampleExecution({ status: 'failed' }), ...sampleExecution()];
+
+test('a container file is a pure function of its inputs, byte for byte what avsc BlockEncoder writes, and reads back with avsc alone', async () => {
+  const key = objectKey('audit.events', 3, Date.UTC(2026, 10, 28, 10), '100', '107');
+  const many = Array.from({ length: 300 }, () => sampleExecution()).flat();
+  const input = { schema: raw as avro.Schema, bodies: many.map((e) => type.toBuffer(e)), syncMarker: syncMarkerFor(key), metadata: { 'auditline.topic': 'audit.events' }, deflateLevel: 6, blockSize: 16 * 1024 };
+  const a = await encodeContainerFile(input);
+  const b = await encodeContainerFile(input);
+  assert.ok(a.equals(b), 'same key and records: same bytes');
+  assert.ok(!a.equals(await encodeContainerFile({ ...input, syncMarker: syncMarkerFor(`${key}x`) })), 'the marker comes from the key');
+
+  const encoder = new avro.streams.BlockEncoder(raw as avro.Schema, {
+    codec: 'deflate',
+    codecs: { deflate: (buf: Buffer, cb: (err: Error | null, out: Buffer) => void) => deflateRaw(buf, { level: 6 }, cb) },
+    syncMarker: input.syncMarker,
+    blockSize: input.blockSize,
+    metadata: { 'auditline.topic': Buffer.from('audit.events') },
+  } as ConstructorParameters<typeof avro.streams.BlockEncoder>[1]);
+  const chunks: Buffer[] = [];
+  const done = new Promise<void>((resolve, reject) => encoder.on('data', (c: Buffer) => chunks.push(c)).on('end', resolve).on('error', reject));
+  for (const e of many) encoder.write(e);
+  encoder.end();
+  await done;
+  assert.ok(Buffer.concat(chunks).equals(a), 'identical to the file avsc writes from the decoded values');
+  const events = many;
+
+  // Nothing but avsc and the file: the schema comes from the header.
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'archiver-unit-'));
+  try {
+    const file = path.join(dir, 'f.avro');
+    await writeFile(file, a);
+    const read: unknown[] = [];
+    let codec = '';
+    await new Promise<void>((resolve, reject) =>
+      avro
+        .createFileDecoder(file)
+        .on('metadata', (_t: avro.Type, c: string) => (codec = c))
+        .on('data', (r: unknown) => read.push(r))
+        .on('end', resolve)
+        .on('error', reject),
+    );
+    assert.equal(codec, 'deflate');
+    assert.deepEqual(JSON.parse(JSON.stringify(read)), JSON.parse(JSON.stringify(events)));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const decoded = await decodeContainerFile(a);
+  assert.equal(decoded.metadata['auditline.topic'], 'audit.events');
+  assert.equal(decoded.records.length, events.length);
+});
+
+test('object keys are date-partitioned, ordered by offset and parse back', () => {
+  const key = objectKey('audit.events', 3, Date.UTC(2026, 10, 28, 23, 59), '100', '2000');
+  assert.equal(key, 'events/audit.events/p=0003/dt=2026-11-28/00000000000000000100-00000000000000002000.avro');
+  assert.deepEqual(parseObjectKey(key), { topic: 'audit.events', partition: 3, day: '2026-11-28', firstOffset: 100n, lastOffset: 2000n });
+  assert.equal(parseObjectKey('digests/x/p=0001/0000000001.json'), undefined);
+});
+
+test('a digest verifies under its key and not after any change or under another key', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const other = generateKeyPairSync('ed25519').publicKey;
+  const body: DigestBody = {
+    format: DIGEST_FORMAT,
+    topic: 'audit.events',
+    partition: 0,
+    sequence: 1,
+    created_at: '2026-11-28T00:00:00.000Z',
+    period_start: null,
+    previous: { key: 'digests/audit.events/p=0000/0000000000.json', sha256: 'a'.repeat(64) },
+    objects: [{ key: 'k', version_id: 'v', sha256: 'b'.repeat(64), size: 10, first_offset: '0', last_offset: '9' }],
+  };
+  const file = signDigest(body, privateKey);
+  assert.equal(readDigest(file, publicKey).valid, true);
+  assert.equal(readDigest(file, other).valid, false);
+  const altered = Buffer.from(file.toString().replace('"size": 10', '"size": 11'));
+  assert.notEqual(altered.toString(), file.toString());
+  assert.equal(readDigest(altered, publicKey).valid, false);
+});
+
+/** An Archiver over in-memory stand-ins for S3, ClickHouse and Kafka commits (the integration tests use the real ones). */
+function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = {}) {
+  const puts: PutArchiveObject[] = [];
+  const commits: string[] = [];
+  const log: string[] = [];
+  const indexed: IndexRow[] = [];
+  const dead: DeadLetter[] = [];
+  const archiver = new Archiver(
+    { storageClass: 'GLACIER', rollBytes: 1_000_000, rollMs: 60_000, digestIntervalMs: 3_600_000, retentionDays: 2557, objectLock: true, requireTokenized: true, deflateLevel: 6, retry: { initialMs: 1, maxMs: 2 }, ...settings },
+    {
+      schemas: new WriterSchemas({ schemaText: async (id: number) => (id === 1 ? text : Promise.reject(new AuditlineError('SCHEMA_NOT_FOUND', `schema id ${id} is not registered`))) }),
+      store: {
+        putOnce: async (o) => {
+          puts.push(o);
+          log.push(`put ${o.key}`);
+          return { outcome: 'uploaded', object: { key: o.key, versionId: 'v1', size: o.body.length, sha256: o.sha256, storageClass: o.storageClass, retainUntil: o.retainUntil, lockMode: 'COMPLIANCE', restore: undefined } };
+        },
+        list: async (prefix: string) => puts.filter((p) => p.key.startsWith(prefix)).map((p) => ({ key: p.key, size: p.body.length, lastModified: new Date() })),
+      },
+      index: { insert: async (rows) => void indexed.push(...rows) },
+      chain: { extend: async () => undefined },
+      dlq: { publish: async (letters) => void dead.push(...letters) },
+      commit: async (_t, p, offset) => {
+        log.push(`commit ${p}@${offset}`);
+        commits.push(offset);
+      },
+      logger: pino({ level: 'silent' }),
+    },
+  );
+  return { archiver, puts, commits, log, indexed, dead };
+}
+
+const rec = (offset: number, value: Buffer | null, tokenized = true): SourceRecord => ({
+  topic: 'audit.events',
+  partition: 0,
+  offset: String(offset),
+  key: null,
+  value,
+  headers: tokenized ? { 'auditline-tokenized': Buffer.from('v1') } : {},
+  timestamp: String(Date.UTC(2026, 10, 28, 12)),
+});
+const encoded = (e: AuditEvent) => frame(1, type.toBuffer(e));
+
+test('the archiver commits a partition only after its object was uploaded and indexed, and skips records it already holds', async () => {
+  const h = harness({ rollBytes: 1_500 });
+  const records = events.map((e, i) => rec(i, encoded(e)));
+  await h.archiver.handler(records.slice(0, 3), { signal: new AbortController().signal });
+  await h.archiver.handler(records.slice(0, 8), { signal: new AbortController().signal }); // a redelivery overlapping what is held
+  await h.archiver.flushAndStop();
+  assert.ok(h.puts.length >= 2, 'rolled by size and at shutdown');
+  const archived = (await Promise.all(h.puts.map(async (p) => (await decodeContainerFile(p.body)).records.length))).reduce((a, b) => a + b, 0);
+  assert.equal(archived, 8, 'each record once');
+  for (const p of h.puts) {
+    const parsed = parseObjectKey(p.key)!;
+    assert.ok(h.log.indexOf(`put ${p.key}`) < h.log.indexOf(`commit 0@${parsed.lastOffset + 1n}`), 'upload before commit');
+    assert.equal(p.storageClass, 'GLACIER');
+    assert.equal(p.retainUntil?.toISOString(), new Date(Date.UTC(2026, 10, 28, 12) + 2557 * 86_400_000).toISOString());
+  }
+  assert.equal(h.commits.at(-1), '8');
+  assert.equal(new Set(h.indexed.map((r) => r.execution_id)).size, 2);
+});
+
+test('records that cannot be archived are dead-lettered with a reason; the others are archived', async () => {
+  const h = harness();
+  await h.archiver.handler([rec(0, encoded(events[0]!)), rec(1, Buffer.from('garbage')), rec(2, encoded(events[1]!), false), rec(3, frame(9, Buffer.from([1]))), rec(4, frame(1, Buffer.from([1])))], { signal: new AbortController().signal });
+  await h.archiver.flushAndStop();
+  assert.deepEqual(h.dead.map((d) => [d.record.offset, d.code]), [['1', 'WIRE_FORMAT_INVALID'], ['2', 'ARCHIVE_RECORD_REFUSED'], ['3', 'SCHEMA_NOT_FOUND'], ['4', 'DECODE_FAILED']]);
+  assert.equal((await decodeContainerFile(h.puts[0]!.body)).records.length, 1);
+  assert.match(h.puts[0]!.key, /00000000000000000000-00000000000000000004\.avro$/, 'the range covers the dead letters inside it');
+});
+
+test('replay documents rebuild an execution from its events; reveal substitutes only named fields', () => {
+  const failed = sampleExecution({ status: 'failed' });
+  const doc = replayFromEvents(failed[0]!.execution_id, [...failed, failed[1]!, ...sampleExecution()], ['k']);
+  assert.equal(doc.status, 'failed');
+  assert.equal(doc.steps.length, 1, 'redelivered copy collapses');
+  assert.equal(doc.steps[0]!.error?.type, 'TimeoutError');
+  assert.equal(doc.decisions[0]!.branch_taken, 'manual-approval');
+  const fields = piiFields(doc);
+  assert.ok(fields.some((f) => f.name === 'execution.input'));
+  const revealed = applyRevealed(doc, new Map([['execution.input', '{"customer_email":"x@example.com"}']]));
+  assert.deepEqual(renderReplay(revealed).input, { customer_email: 'x@example.com' });
+  assert.equal(revealed.pii, 'revealed');
+});
+
+test('every archiver metric, setting and error code is documented', () => {
+  const doc = (name: string) => readFileSync(assetPath('docs', name), 'utf8');
+  const metrics = doc('metrics.md');
+  for (const { name } of Object.values(ARCHIVER_METRICS)) assert.ok(metrics.includes(`\`${name}\``), `${name} in docs/metrics.md`);
+  const source = readFileSync(assetPath('consumers', 'archiver', 'config.ts'), 'utf8');
+  const names = [...source.matchAll(/\$\{P\}([A-Z_]+)/g)].map((m) => `AUDITLINE_ARCHIVER_${m[1]}`);
+  assert.ok(names.length >= 8);
+  for (const name of new Set(names)) {
+    for (const file of ['archiver.md', 'configuration.md']) assert.ok(doc(file).includes(name), `${name} in docs/${file}`);
+  }
+  for (const code of ['ARCHIVE_RECORD_REFUSED', 'ARCHIVE_RESTORE_PENDING', 'EXECUTION_NOT_FOUND']) assert.ok(doc('errors.md').includes(`\`${code}\``), `${code} in docs/errors.md`);
+  for (const command of ['`run archiver`', '`archive verify', '`archive reindex', '`replay <execution_id>']) assert.ok(doc('cli.md').includes(command), `${command} in docs/cli.md`);
+});
+
+test('after a crash, a file that starts where an object already starts ends where that object ended: same key, same bytes', async () => {
+  const records = events.map((e, i) => rec(i, encoded(e)));
+  const first = harness({ rollBytes: 1_500 });
+  await first.archiver.handler(records, { signal: new AbortController().signal });
+  const earlier = first.puts[0]!;
+  // The next run knows that object (it is in the bucket) but rolls by time, not size: it must still rebuild exactly that file.
+  const second = harness({ rollBytes: 1_000_000 });
+  second.puts.push(earlier);
+  await second.archiver.handler(records, { signal: new AbortController().signal });
+  await second.archiver.flushAndStop();
+  const again = second.puts.find((p, i) => i > 0 && p.key === earlier.key);
+  assert.ok(again, `rebuilt ${earlier.key}`);
+  assert.ok(again.body.equals(earlier.body), 'same bytes');
+  await first.archiver.flushAndStop();
+});
