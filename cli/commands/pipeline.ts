@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadEndpoints } from '../../core/endpoints.js';
 import { portVar } from '../../core/env.js';
-import { packageRoot } from '../../core/paths.js';
+import { assetPath, packageRoot } from '../../core/paths.js';
 import { settingsPrefix } from '../../core/service/settings.js';
 import { UsageError } from '../exit.js';
 import { intOption } from '../options.js';
@@ -36,15 +37,51 @@ export function pipelineServices(list: string | undefined, env: NodeJS.ProcessEn
   });
 }
 
+/** Port of the local webhook sink `pipeline` runs for the alert channels (local stack only). */
+export const LOCAL_SINK_PORT = 9470;
+
+/**
+ * With the local stack and no webhook URLs configured, the alerts service's
+ * channels (infra/alerts/channels.yaml) point at a local webhook sink
+ * (infra/docker/webhook-sink.mjs, also used by docker-compose.yml) that logs
+ * every alert with its signature checked; loopback targets are allowed for
+ * it only then. Also rolls archive files every minute instead of five, so a
+ * demo shows archived objects soon. Returns the sink to supervise, if any.
+ */
+export function localPipelineDefaults(services: readonly SupervisedService[], env: NodeJS.ProcessEnv = process.env): SupervisedService | undefined {
+  if (!loadEndpoints(env).usesLocalStack) return undefined;
+  if (services.some((s) => s.name === 'archiver')) env.AUDITLINE_ARCHIVER_ROLL_MS ??= '60000';
+  const urls = ['AUDITLINE_ALERTS_SECURITY_WEBHOOK_URL', 'AUDITLINE_ALERTS_COMPLIANCE_WEBHOOK_URL'];
+  if (!services.some((s) => s.name === 'alerts') || urls.some((u) => env[u]?.trim())) return undefined;
+  const base = `http://127.0.0.1:${LOCAL_SINK_PORT}`;
+  env.AUDITLINE_ALERTS_SECURITY_WEBHOOK_URL = `${base}/security`;
+  env.AUDITLINE_ALERTS_COMPLIANCE_WEBHOOK_URL = `${base}/compliance`;
+  env.AUDITLINE_ALERTS_ALLOWED_TARGETS ??= '127.0.0.1/32';
+  return {
+    name: 'webhook-sink',
+    metricsPort: LOCAL_SINK_PORT,
+    args: [assetPath('infra', 'docker', 'webhook-sink.mjs')],
+    readyPath: '/healthz',
+    env: {
+      WEBHOOK_SINK_HOST: '127.0.0.1',
+      WEBHOOK_SINK_PORT: String(LOCAL_SINK_PORT),
+      WEBHOOK_SINK_SECRET_SECURITY: env.AUDITLINE_ALERTS_SECURITY_WEBHOOK_SECRET,
+      WEBHOOK_SINK_SECRET_COMPLIANCE: env.AUDITLINE_ALERTS_COMPLIANCE_WEBHOOK_SECRET,
+    },
+  };
+}
+
 export function renderStatus(statuses: readonly ServiceStatus[]): string {
-  const rows = statuses.map((s) => [s.name, s.state, s.pid ? String(s.pid) : '-', String(s.restarts), `${s.metricsUrl}/metrics`, s.log]);
-  const header = ['SERVICE', 'STATE', 'PID', 'RESTARTS', 'METRICS', 'LOG'];
+  const rows = statuses.map((s) => [s.name, s.state, s.pid ? String(s.pid) : '-', String(s.restarts), s.name === 'webhook-sink' ? `${s.metricsUrl}/<channel>` : `${s.metricsUrl}/metrics`, s.log]);
+  const header = ['SERVICE', 'STATE', 'PID', 'RESTARTS', 'URL', 'LOG'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
 
 export async function pipelineCommand(options: PipelineOptions): Promise<number> {
-  const services = pipelineServices(options.services);
+  const consumers = pipelineServices(options.services);
+  const sink = localPipelineDefaults(consumers);
+  const services = sink ? [sink, ...consumers] : consumers;
   let printTimer: NodeJS.Timeout | undefined;
   let lastPrinted = '';
   const supervisor = new Supervisor(services, {
@@ -88,6 +125,10 @@ export async function pipelineCommand(options: PipelineOptions): Promise<number>
     if (options.demo > 0) {
       say('');
       demoCode = await demoCommand({ executions: options.demo, rate: options.demoRate, concurrency: 50, seed: Math.floor(Math.random() * 1e6), wait: 90 });
+      if (sink) say(`\nAlerts delivered to the local webhook sink (signatures checked): tail -f ${path.join(options.logDir, 'webhook-sink.log')}`);
+      if (consumers.some((c) => c.name === 'archiver')) {
+        say(`Archive: objects roll every ${Math.round(Number(process.env.AUDITLINE_ARCHIVER_ROLL_MS ?? 300_000) / 1000)} s (AUDITLINE_ARCHIVER_ROLL_MS); then: npx auditline archive verify`);
+      }
       if (!options.exitAfterDemo) say('\npipeline: still running; more traffic: npx auditline demo --executions 500 --rate 50   Ctrl-C stops every service.');
     }
     if (options.exitAfterDemo) {

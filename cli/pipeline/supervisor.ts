@@ -7,6 +7,12 @@ export interface SupervisedService {
   name: string;
   /** Port of its /metrics, /healthz and /readyz. */
   metricsPort: number;
+  /** Node arguments of a helper process that is not a consumer service; default `<cli> run <name>`. */
+  args?: string[];
+  /** Path answering 200 when ready. @default '/readyz' */
+  readyPath?: string;
+  /** Extra environment of this process only. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export type ServiceState = 'starting' | 'ready' | 'not ready' | 'restarting' | 'stopping' | 'stopped';
@@ -77,8 +83,8 @@ class ServiceProcess {
 
   start(): void {
     const fd = openSync(this.log, 'a');
-    const child = spawn(process.execPath, [this.options.cli, 'run', this.service.name], {
-      env: this.options.env,
+    const child = spawn(process.execPath, this.service.args ?? [this.options.cli, 'run', this.service.name], {
+      env: { ...this.options.env, ...this.service.env },
       stdio: ['ignore', fd, fd],
       // Its own process group: a Ctrl-C in the terminal reaches the supervisor only, which stops
       // the services in order instead of racing their exits against its restart logic.
@@ -111,7 +117,7 @@ class ServiceProcess {
   /** Polls /readyz while running. */
   async poll(): Promise<void> {
     if (!this.child || this.state === 'stopping') return;
-    const ready = await probe(`${this.metricsUrl}/readyz`);
+    const ready = await probe(`${this.metricsUrl}${this.service.readyPath ?? '/readyz'}`);
     // The state may have changed while the probe ran.
     if (!this.child || (this.state as ServiceState) === 'stopping') return;
     if (ready) this.setState('ready');

@@ -1,4 +1,4 @@
-// Local webhook receiver of docker-compose.yml: the alerts service's channels
+// Local webhook receiver of docker-compose.yml and of `auditline pipeline`: the alerts service's channels
 // point here, so `docker compose logs webhook-sink` shows every delivered
 // alert. One JSON line per request, with the signature checked the way a
 // receiver should (docs/alerts.md, "Verifying a request"): header
@@ -10,6 +10,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 
 const port = Number(process.env.WEBHOOK_SINK_PORT ?? 8080);
+// 0.0.0.0 in its container; `auditline pipeline` runs it on 127.0.0.1.
+const host = process.env.WEBHOOK_SINK_HOST ?? '0.0.0.0';
 const secretOf = (channel) => process.env[`WEBHOOK_SINK_SECRET_${channel.toUpperCase().replace(/-/g, '_')}`];
 
 /** valid | invalid | unsigned | no-secret: how the request's signature compares with the channel's secret. */
@@ -54,5 +56,5 @@ const server = http.createServer((req, res) => {
     res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"ok":true}\n');
   });
 });
-server.listen(port, '0.0.0.0', () => process.stdout.write(`webhook sink listening on :${port}\n`));
+server.listen(port, host, () => process.stdout.write(`webhook sink listening on ${host}:${port}\n`));
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => server.close(() => process.exit(0)));

@@ -39,7 +39,7 @@ test('the supervisor starts each service, restarts one that exits, and stops all
     ]);
     assert.ok(status.every((s) => s.lastExit === 'exit 3' && typeof s.pid === 'number'));
     assert.ok(changes.some((c) => c.some((s) => s.state === 'restarting')), 'a restarting state was reported');
-    assert.match(renderStatus(status), /^SERVICE\s+STATE\s+PID\s+RESTARTS\s+METRICS\s+LOG\nalpha\s+ready\s+\d+\s+1\s+http:\/\/127\.0\.0\.1:\d+\/metrics/);
+    assert.match(renderStatus(status), /^SERVICE\s+STATE\s+PID\s+RESTARTS\s+URL\s+LOG\nalpha\s+ready\s+\d+\s+1\s+http:\/\/127\.0\.0\.1:\d+\/metrics/);
   } finally {
     await supervisor.stop();
   }

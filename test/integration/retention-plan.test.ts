@@ -59,6 +59,8 @@ test('retention plan reads every store back, matches the settings, then flags a 
     [`topic ${prefix}audit.raw`, String(24 * 3_600_000)],
     [`topic ${prefix}audit.events`, String(168 * 3_600_000)],
     [`topic ${prefix}audit.dlq`, String(30 * 86_400_000)],
+    [`topic ${prefix}audit.alerts.signals`, String(24 * 3_600_000)],
+    [`topic ${prefix}audit.alerts.outbox`, String(168 * 3_600_000)],
   ]);
   const executionsTtl = by('clickhouse').find((r) => r.object === `${database}.executions` && r.enforced_by === 'table TTL')!;
   assert.deepEqual([executionsTtl.expected, executionsTtl.actual, executionsTtl.status], ['90 days', '90 days', 'ok']);

@@ -11,8 +11,12 @@
  * times, the broker is restarted, ClickHouse is stopped for a minute.
  * At the end: every event the producer client wrote to audit.raw must be
  * exactly once in audit.events (read committed) and in the hot store, with
- * each execution's sequence complete, and the failed-executions query must
- * return exactly the failed executions. Prints a tally; exit 1 on any
+ * each execution's sequence complete, the failed-executions query must
+ * return exactly the failed executions, every execution must be in the
+ * archive index and `archive verify` must pass, and no alert may reach the
+ * webhook receiver twice. Not yet rehearsed here: an S3 outage and a
+ * failing webhook receiver during the load (the archiver and alerts
+ * integration tests cover each on its own). Prints a tally; exit 1 on any
  * difference.
  *
  * Settings: RELIABILITY_DURATION_S (load duration, default 240),
@@ -20,6 +24,7 @@
  * RELIABILITY_OUTAGE_S (ClickHouse outage, default 60),
  * RELIABILITY_KEEP=1 keeps the private stack running afterwards.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,6 +45,8 @@ import { loadRetention } from '../../infra/retention.js';
 import { setupAll } from '../../infra/setup.js';
 import { createAuditProducer } from '../../producers/index.js';
 import { AuditEventCodec, RegistryClient } from '../../schemas/index.js';
+import { Receiver } from '../helpers/alerts-fixtures.js';
+import { signingKeyPem } from '../helpers/archiver-stack.js';
 import { freePort } from '../helpers/ports.js';
 import { testKeys } from '../helpers/tokenizer-fixtures.js';
 
@@ -187,11 +194,30 @@ async function main(): Promise<number> {
   }
 }
 
+const receiver = new Receiver();
+let serviceEnv: Record<string, string> = {};
+
 async function underLoad(): Promise<number> {
 
   const names = Object.keys(SERVICES);
   const keys = testKeys();
-  const serviceEnv: Record<string, string> = { ...endpointEnv, AUDITLINE_TOKENIZER_MASTER_KEY: keys.masterKey, AUDITLINE_TOKENIZER_TOKEN_KEY: keys.tokenKey };
+  const archiveKeys = signingKeyPem();
+  // The alert channels post to a real receiver in this process.
+  await receiver.up();
+  serviceEnv = {
+    ...endpointEnv,
+    AUDITLINE_TOKENIZER_MASTER_KEY: keys.masterKey,
+    AUDITLINE_TOKENIZER_TOKEN_KEY: keys.tokenKey,
+    AUDITLINE_ARCHIVER_SIGNING_KEY: archiveKeys.privatePem,
+    AUDITLINE_ARCHIVER_PUBLIC_KEY: archiveKeys.publicPem,
+    AUDITLINE_ARCHIVER_ROLL_MS: '10000',
+    AUDITLINE_ARCHIVER_DIGEST_INTERVAL_MS: '10000',
+    AUDITLINE_ALERTS_SECURITY_WEBHOOK_URL: receiver.url('/security'),
+    AUDITLINE_ALERTS_COMPLIANCE_WEBHOOK_URL: receiver.url('/compliance'),
+    AUDITLINE_ALERTS_SECURITY_WEBHOOK_SECRET: 'reliability-security-secret',
+    AUDITLINE_ALERTS_COMPLIANCE_WEBHOOK_SECRET: 'reliability-compliance-secret',
+    AUDITLINE_ALERTS_ALLOWED_TARGETS: '127.0.0.1/32',
+  };
   const services: SupervisedService[] = [];
   for (const name of names) {
     const port = await freePort();
@@ -242,6 +268,8 @@ async function underLoad(): Promise<number> {
     const groups: [string, string][] = [
       ['auditline-tokenizer', TOPICS.raw],
       ['auditline-hotstore', TOPICS.events],
+      ['auditline-archiver', TOPICS.events],
+      ['auditline-alerts', TOPICS.events],
     ];
     // audit.events is written in transactions: each partition's last offset can be a commit marker
     // no consumer commits past, so "caught up" is a lag of at most one per partition, unchanged for 10 s.
@@ -302,11 +330,33 @@ async function underLoad(): Promise<number> {
     } finally {
       await clickhouse.close();
     }
+    // Archive: every execution indexed (its objects hold its events), and the digest chains verify.
+    const archived = await (async () => {
+      const ch = createClickHouse(endpoints.clickhouse);
+      try {
+        const rs = await ch.query({ query: `SELECT uniqExact(execution_id) AS n FROM ${database}.archive_index`, format: 'JSONEachRow' });
+        return Number((await rs.json<{ n: number | string }>())[0]?.n ?? 0);
+      } finally {
+        await ch.close();
+      }
+    })();
+    record('executions in the archive index', raw.sequences.size, archived);
+    // Alerts: each failed execution that touched PII alerts security once (by idempotency id); the throttle
+    // of the shipped rule (1 m) may merge several into one alert, so count the executions the alerts name.
+    const securityIds = new Set(receiver.on('/security').map((r) => String(r.headers['idempotency-key'])));
+    record('security alerts delivered more than once (same idempotency id)', 0, receiver.on('/security').length - securityIds.size);
+    say(`info: security alerts delivered: ${securityIds.size}; compliance: ${receiver.on('/compliance').length}`);
     const restarts = supervisor.status().map((s) => `${s.name} ${s.restarts}`);
     say(`restarts: ${restarts.join(', ')}`);
   } finally {
     await supervisor.stop();
+    await receiver.down();
   }
+  const verify = await new Promise<number>((resolve) => {
+    const child = spawn(process.execPath, [assetPath('dist', 'cli', 'main.js'), 'archive', 'verify', '--grace', '1'], { env: { ...stackEnv, ...serviceEnv }, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.once('exit', (code) => resolve(code ?? 1));
+  });
+  record('archive verify exit code', 0, verify);
   const diffs = tally.filter((t) => t.expected !== t.actual);
   console.log(`\n${'CHECK'.padEnd(62)} EXPECTED     ACTUAL\n${tally.map((t) => `${t.check.padEnd(62)} ${String(t.expected).padStart(8)} ${String(t.actual).padStart(10)}${t.expected === t.actual ? '' : '  <-- DIFF'}`).join('\n')}`);
   console.log(JSON.stringify({ suite: 'reliability', duration_s: DURATION_S, rate: RATE, checks: tally.length, differences: diffs.length }));
