@@ -9,7 +9,9 @@
  * rate rises by half after each step whose summed consumer lag stayed flat,
  * until one does not (or BENCH_MAX_STEPS). events_per_s is the highest flat
  * rate. During each step: freshness (publish -> queryable in the hot store)
- * of one probe execution per second, CPU and peak RSS of every service.
+ * of one probe execution per second, and alert latency (publish -> a real
+ * webhook receiver) of the same probes through a rule that fires on each,
+ * CPU and peak RSS of every service.
  * Baseline, same run: a no-op kafkajs consumer reading the whole raw topic
  * (everything the steps published) from the beginning.
  *
@@ -26,6 +28,7 @@ import { loadEndpoints } from '../core/endpoints.js';
 import { assetPath } from '../core/paths.js';
 import { settingsPrefix } from '../core/service/settings.js';
 import { AuditEventCodec, RegistryClient, sampleExecution } from '../schemas/index.js';
+import { Receiver } from '../test/helpers/alerts-fixtures.js';
 import { createPipelineEnv } from '../test/helpers/pipeline-env.js';
 import { tempDir } from '../test/helpers/temp-dir.js';
 import { quantile, round } from './stats.js';
@@ -39,7 +42,19 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const endpoints = loadEndpoints();
 const kafka = createKafka(endpoints.kafka, undefined, { logLevel: logLevel.NOTHING });
-const pipeline = await createPipelineEnv('bench-pipeline', { partitions: 3 });
+// Alerts: one rule fires for every probe execution, so alert latency is publish -> webhook received.
+const receiver = new Receiver();
+await receiver.up();
+const PROBE_RULES = `rules:
+  - name: probe-started
+    kind: match
+    severity: info
+    channels: [security]
+    where: { event: ExecutionStarted, workflow_id: WF-PROBE }
+`;
+const pipeline = await createPipelineEnv('bench-pipeline', { partitions: 3, webhookUrl: `http://127.0.0.1:${receiver.port}`, rulesYaml: PROBE_RULES });
+/** Publish time of each probe execution, for the alert latency. */
+const probeSent = new Map<string, number>();
 const { names } = pipeline;
 const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), names.raw);
 await codec.init();
@@ -96,8 +111,21 @@ function slope(samples: { t: number; y: number }[]): number {
   return den === 0 ? 0 : num / den;
 }
 
+/** Publish -> webhook latencies of the probes published from `since` on. */
+function alertLatencies(since: number): number[] {
+  const out: number[] = [];
+  for (const [id, sent] of probeSent) {
+    if (sent < since) continue;
+    const got = receiver.requests.find((r) => r.body.includes(id));
+    if (got) out.push(got.at - sent);
+  }
+  return out;
+}
+
 interface StepResult {
   rate: number;
+  alertMs: number[];
+  probes: number;
   published: number;
   flat: boolean;
   lagSlope: number;
@@ -137,6 +165,7 @@ async function runStep(rate: number): Promise<StepResult> {
       const events = sampleExecution({ workflowId: 'WF-PROBE' });
       const id = events[0]!.execution_id;
       const sent = Date.now();
+      probeSent.set(id, sent);
       await producer.send({ topic: names.raw, acks: -1, messages: [{ key: id, value: codec.encode(events[0]!) }] });
       for (;;) {
         const rs = await clickhouse.query({ query: `SELECT count() AS n FROM ${names.database}.executions WHERE execution_id = {id:String}`, query_params: { id }, format: 'JSONEachRow' });
@@ -177,7 +206,11 @@ async function runStep(rate: number): Promise<StepResult> {
     const cpu1 = pid ? procStats(pid)?.cpuS : undefined;
     services[name] = { cpu_pct: round(cpu1 === undefined ? Number.NaN : (100 * (cpu1 - (cpu0.get(name) ?? 0))) / seconds, 1), rss_mb: round(peakRss.get(name) ?? Number.NaN, 1) };
   }
-  return { rate, published, flat, lagSlope, lagEnd, freshnessMs, services };
+  // Give the last probes' alerts a few seconds to arrive.
+  await sleep(5_000);
+  const alertMs = alertLatencies(t0);
+  const probes = [...probeSent.values()].filter((sent) => sent >= t0).length;
+  return { rate, published, flat, lagSlope, lagEnd, freshnessMs, services, alertMs, probes };
 }
 
 /** A no-op consumer reading the whole raw topic from the start: events/s. */
@@ -215,7 +248,7 @@ try {
     const step = await runStep(rate);
     steps.push(step);
     say(
-      `step ${i + 1}: ${rate} events/s, lag ${step.flat ? 'flat' : 'GROWING'} (slope ${round(step.lagSlope, 1)}/s, end ${step.lagEnd}), freshness p99 ${round(quantile(step.freshnessMs, 0.99), 0)} ms, ` +
+      `step ${i + 1}: ${rate} events/s, lag ${step.flat ? 'flat' : 'GROWING'} (slope ${round(step.lagSlope, 1)}/s, end ${step.lagEnd}), freshness p99 ${round(quantile(step.freshnessMs, 0.99), 0)} ms, alert p99 ${round(quantile(step.alertMs, 0.99), 0)} ms (${step.alertMs.length}/${step.probes}), ` +
         Object.entries(step.services)
           .map(([n, s]) => `${n} ${s.cpu_pct}% ${s.rss_mb} MB`)
           .join(', '),
@@ -231,6 +264,7 @@ try {
 const baselineRate = await baseline();
 say(`baseline (no-op consumer of the raw topic): ${round(baselineRate, 0)} events/s`);
 await clickhouse.close();
+await receiver.down();
 await pipeline.drop();
 
 const best = [...steps].reverse().find((s) => s.flat);
@@ -244,7 +278,9 @@ const result = {
   ratio: round((best ? best.rate : 0) / baselineRate, 3),
   freshness_p50_ms: round(quantile(reported.freshnessMs, 0.5), 0),
   freshness_p99_ms: round(quantile(reported.freshnessMs, 0.99), 0),
-  alert_p99_ms: null as number | null,
+  alert_p50_ms: round(quantile(reported.alertMs, 0.5), 0),
+  alert_p99_ms: round(quantile(reported.alertMs, 0.99), 0),
+  alerts_received: `${reported.alertMs.length}/${reported.probes}`,
   services: reported.services,
 };
 console.log(JSON.stringify(result));

@@ -8,15 +8,16 @@
  * that it can stop the broker and ClickHouse without disturbing anything
  * else, and runs every consumer service under the pipeline supervisor (which
  * restarts what is killed). Meanwhile: each service is SIGKILLed several
- * times, the broker is restarted, ClickHouse is stopped for a minute.
+ * times, the broker is restarted, ClickHouse is stopped for a minute, the
+ * webhook receiver is down and S3 fails for a minute each.
  * At the end: every event the producer client wrote to audit.raw must be
  * exactly once in audit.events (read committed) and in the hot store, with
  * each execution's sequence complete, the failed-executions query must
  * return exactly the failed executions, every execution must be in the
- * archive index and `archive verify` must pass, and no alert may reach the
- * webhook receiver twice. Not yet rehearsed here: an S3 outage and a
- * failing webhook receiver during the load (the archiver and alerts
- * integration tests cover each on its own). Prints a tally; exit 1 on any
+ * archive index and `archive verify` must pass, every failed execution
+ * must have reached the security webhook and no alert may arrive twice.
+ * Also during the load: the webhook receiver is down and the S3 endpoint
+ * resets every connection, each for RELIABILITY_OUTAGE_S. Prints a tally; exit 1 on any
  * difference.
  *
  * Settings: RELIABILITY_DURATION_S (load duration, default 240),
@@ -46,6 +47,7 @@ import { setupAll } from '../../infra/setup.js';
 import { createAuditProducer } from '../../producers/index.js';
 import { AuditEventCodec, RegistryClient } from '../../schemas/index.js';
 import { Receiver } from '../helpers/alerts-fixtures.js';
+import { ClickHouseProxy } from '../helpers/hotstore-proxy.js';
 import { signingKeyPem } from '../helpers/archiver-stack.js';
 import { freePort } from '../helpers/ports.js';
 import { testKeys } from '../helpers/tokenizer-fixtures.js';
@@ -111,6 +113,24 @@ function chaosPlan(services: string[]): { at: number; what: string; run: (s: Sup
       await stackDown(settings, say, only(['kafka']));
       await sleep(5_000);
       await stackUp(settings, say, only(['kafka']));
+    },
+  });
+  plan.push({
+    at: Math.floor(DURATION_S * 0.4),
+    what: `webhook receiver down for ${OUTAGE_S} s`,
+    run: async () => {
+      await receiver.down();
+      await sleep(OUTAGE_S * 1_000);
+      await receiver.up();
+    },
+  });
+  plan.push({
+    at: Math.floor(DURATION_S * 0.75),
+    what: `S3 endpoint failing for ${OUTAGE_S} s (every connection reset)`,
+    run: async () => {
+      s3Proxy.set('down');
+      await sleep(OUTAGE_S * 1_000);
+      s3Proxy.set('up');
     },
   });
   plan.push({
@@ -195,6 +215,7 @@ async function main(): Promise<number> {
 }
 
 const receiver = new Receiver();
+const s3Proxy = new ClickHouseProxy({ host: '127.0.0.1', port: 29805 });
 let serviceEnv: Record<string, string> = {};
 
 async function underLoad(): Promise<number> {
@@ -204,8 +225,11 @@ async function underLoad(): Promise<number> {
   const archiveKeys = signingKeyPem();
   // The alert channels post to a real receiver in this process.
   await receiver.up();
+  // The services reach S3 through a proxy the suite can make fail (moto itself keeps its data only while it runs).
+  const s3ProxyUrl = await s3Proxy.start();
   serviceEnv = {
     ...endpointEnv,
+    AUDITLINE_S3_ENDPOINT: s3ProxyUrl,
     AUDITLINE_TOKENIZER_MASTER_KEY: keys.masterKey,
     AUDITLINE_TOKENIZER_TOKEN_KEY: keys.tokenKey,
     AUDITLINE_ARCHIVER_SIGNING_KEY: archiveKeys.privatePem,
@@ -344,6 +368,10 @@ async function underLoad(): Promise<number> {
     // Alerts: each failed execution that touched PII alerts security once (by idempotency id); the throttle
     // of the shipped rule (1 m) may merge several into one alert, so count the executions the alerts name.
     const securityIds = new Set(receiver.on('/security').map((r) => String(r.headers['idempotency-key'])));
+    // Every demo input carries PII, so each failed execution must have reached security once, the outage notwithstanding.
+    const failedIds = summary.outcomes.filter((o) => o.status === 'failed').map((o) => o.executionId);
+    const alerted = failedIds.filter((id) => receiver.on('/security').some((r) => r.body.includes(id)));
+    record('failed executions (all touched PII) alerted to security', failedIds.length, alerted.length);
     record('security alerts delivered more than once (same idempotency id)', 0, receiver.on('/security').length - securityIds.size);
     say(`info: security alerts delivered: ${securityIds.size}; compliance: ${receiver.on('/compliance').length}`);
     const restarts = supervisor.status().map((s) => `${s.name} ${s.restarts}`);
@@ -351,9 +379,10 @@ async function underLoad(): Promise<number> {
   } finally {
     await supervisor.stop();
     await receiver.down();
+    await s3Proxy.close();
   }
   const verify = await new Promise<number>((resolve) => {
-    const child = spawn(process.execPath, [assetPath('dist', 'cli', 'main.js'), 'archive', 'verify', '--grace', '1'], { env: { ...stackEnv, ...serviceEnv }, stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [assetPath('dist', 'cli', 'main.js'), 'archive', 'verify', '--grace', '1'], { env: { ...stackEnv, ...serviceEnv, AUDITLINE_S3_ENDPOINT: endpointEnv.AUDITLINE_S3_ENDPOINT }, stdio: ['ignore', 'inherit', 'inherit'] });
     child.once('exit', (code) => resolve(code ?? 1));
   });
   record('archive verify exit code', 0, verify);
