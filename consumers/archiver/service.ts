@@ -6,7 +6,7 @@ import { createKafka } from '../../core/clients/kafka.js';
 import { createS3 } from '../../core/clients/s3.js';
 import { errorMessage, isAuditlineError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { BatchConsumer, ConsumerMetrics, consumerReadiness, DlqPublisher, requireTopics, retryRetriable, type ManagedService, type ReadinessReport } from '../../core/service/index.js';
+import { BatchConsumer, ConsumerMetrics, consumerReadiness, DlqPublisher, requireTopicsOnce, retryRetriable, type ManagedService, type ReadinessReport } from '../../core/service/index.js';
 import { RegistryClient } from '../../schemas/index.js';
 import { Archiver } from './archiver.js';
 import type { ArchiverConfig } from './config.js';
@@ -91,7 +91,7 @@ export class ArchiverService implements ManagedService {
       });
     await untilReady('ClickHouse', () => this.index.checkTable());
     await untilReady('S3', () => this.store.list('digests/', 'digests/~'));
-    await untilReady('Kafka', () => this.checkTopics());
+    await untilReady('Kafka', () => requireTopicsOnce(this.kafka, [this.config.runtime.sourceTopic, this.config.runtime.dlqTopic]));
     await this.dlq.connect();
     await this.consumer.start();
     this.archiver.startTimer();
@@ -111,12 +111,4 @@ export class ArchiverService implements ManagedService {
     return consumerReadiness({ joined: this.consumer.isJoined, groupId: this.config.runtime.groupId, clickhouse }, this.consumerMetrics);
   }
 
-  private async checkTopics(): Promise<void> {
-    const admin = this.kafka.admin();
-    try {
-      await requireTopics(admin, [this.config.runtime.sourceTopic, this.config.runtime.dlqTopic]);
-    } finally {
-      await admin.disconnect().catch(() => undefined);
-    }
-  }
 }

@@ -9,7 +9,7 @@ import {
   ConsumerMetrics,
   consumerReadiness,
   DlqPublisher,
-  requireTopics,
+  requireTopicsOnce,
   retryRetriable,
   type ManagedService,
   type ReadinessReport,
@@ -82,7 +82,7 @@ export class HotstoreService implements ManagedService {
         onRetry: (err, attempt, delayMs) => logger.warn({ attempt, delayMs, err: errorMessage(err) }, `${what} not reachable yet; retrying`),
       });
     await untilReady('ClickHouse', () => this.writer.checkSchema());
-    await untilReady('Kafka', () => this.checkTopics());
+    await untilReady('Kafka', () => requireTopicsOnce(this.kafka, [this.config.runtime.sourceTopic, this.config.runtime.dlqTopic]));
     await this.dlq.connect();
     await this.consumer.start();
   }
@@ -98,14 +98,6 @@ export class HotstoreService implements ManagedService {
     return consumerReadiness({ joined: this.consumer.isJoined, groupId: this.config.runtime.groupId, clickhouse }, this.consumerMetrics);
   }
 
-  private async checkTopics(): Promise<void> {
-    const admin = this.kafka.admin();
-    try {
-      await requireTopics(admin, [this.config.runtime.sourceTopic, this.config.runtime.dlqTopic]);
-    } finally {
-      await admin.disconnect().catch(() => undefined);
-    }
-  }
 }
 
 /** The test hook of AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT: the first time, log (synchronously) and stop this process. */

@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { AuditlineError, errorMessage } from '../errors.js';
 import type { ConsumerMetrics } from './consumer-metrics.js';
 import type { ReadinessReport } from './types.js';
@@ -21,6 +21,16 @@ export async function requireTopics(admin: Admin, topics: string[]): Promise<voi
     throw new AuditlineError('SERVICE_START_FAILED', `Kafka topic ${missing.join(', ')} does not exist (auto-creation is off); run \`npx auditline setup\``, {
       details: { topics: missing.join(',') },
     });
+  }
+}
+
+/** requireTopics with a short-lived admin client of `kafka`, disconnected afterwards. */
+export async function requireTopicsOnce(kafka: Kafka, topics: string[]): Promise<void> {
+  const admin = kafka.admin();
+  try {
+    await requireTopics(admin, topics);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
   }
 }
 
