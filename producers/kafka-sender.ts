@@ -3,7 +3,7 @@ import { createKafka } from '../core/clients/kafka.js';
 import { AuditlineError, errorMessage } from '../core/errors.js';
 import type { ProducerLogger } from './logger.js';
 import type { ResolvedProducerOptions } from './options.js';
-import { Murmur2Partitioner } from './partitioner.js';
+import { Murmur2Partitioner } from '../core/clients/partitioner.js';
 import { auditRejected } from './producer-errors.js';
 import type { SpoolRecord } from './spool-format.js';
 

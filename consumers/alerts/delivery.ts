@@ -1,4 +1,4 @@
-import kafkajs, { type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
+import { type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import type { createKafka } from '../../core/clients/kafka.js';
 import { errorMessage, isAuditlineError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
@@ -10,8 +10,7 @@ import { TokenBucket } from './rate-limit.js';
 import type { TargetPolicy } from './ssrf.js';
 import type { AlertStore, DeliveryAttempt } from './store.js';
 import { postAlert, type PostResult } from './webhook.js';
-
-const { Partitioners } = kafkajs;
+import { Murmur2Partitioner } from '../../core/clients/partitioner.js';
 
 /** One pending delivery of an alert to one channel: a record of the outbox topic (key = channel). */
 export interface OutboxEntry {
@@ -66,7 +65,7 @@ export class DeliveryWorker {
 
   constructor(private readonly o: DeliveryOptions) {
     this.consumer = o.kafka.consumer({ groupId: o.groupId, sessionTimeout: o.sessionTimeoutMs, heartbeatInterval: 1_000, maxWaitTimeInMs: 20, allowAutoTopicCreation: false });
-    this.producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Murmur2Partitioner });
     const { GROUP_JOIN, DISCONNECT, STOP, CRASH } = this.consumer.events;
     this.consumer.on(GROUP_JOIN, () => (this.joined = true));
     this.consumer.on(DISCONNECT, () => (this.joined = false));

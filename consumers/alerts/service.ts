@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import kafkajs, { type Admin, type Producer } from 'kafkajs';
+import { type Admin, type Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { createKafka } from '../../core/clients/kafka.js';
@@ -24,8 +24,7 @@ import { RuleStage } from './rule-stage.js';
 import { createSignalStageHandler } from './signal-stage.js';
 import { TargetPolicy } from './ssrf.js';
 import { AlertStore } from './store.js';
-
-const { Partitioners } = kafkajs;
+import { Murmur2Partitioner } from '../../core/clients/partitioner.js';
 
 /** Consumer groups of the three stages: `<group>` reads audit.events, `<group>.rules` the signals, `<group>.delivery` the outbox. */
 export function alertGroups(groupId: string): { events: string; rules: string; delivery: string } {
@@ -65,7 +64,7 @@ export class AlertsService implements ManagedService {
     this.clickhouse = createClickHouse(endpoints.clickhouse, { requestTimeoutMs: 20_000 });
     this.metrics = new AlertsMetrics(deps.registry);
     this.consumerMetrics = new ConsumerMetrics(deps.registry, runtime.service);
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Murmur2Partitioner });
     this.store = new AlertStore(this.clickhouse, config.database, { group: groups.rules, topic: config.signalsTopic });
     this.dlq = new DlqPublisher(this.kafka, { topic: runtime.dlqTopic, service: runtime.service });
     this.signalConsumer = new BatchConsumer({

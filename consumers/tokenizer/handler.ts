@@ -6,6 +6,7 @@ import type { TokenKey } from './crypto.js';
 import type { ExecutionSubjects } from './execution-subjects.js';
 import type { SubjectKeyStore } from './key-store.js';
 import type { SubjectSource, TokenizerMetrics } from './metrics.js';
+import { SealCache } from './scan.js';
 import { scanEvent, sealEvent, type EventScan, type TokenizePolicy } from './tokenize-event.js';
 import type { PartitionTransactions, TransactionalOutput } from './transactions.js';
 
@@ -42,7 +43,7 @@ interface Scanned {
  * batch to the partition's new owner.
  */
 export function createTokenizerHandler(deps: TokenizerHandlerDeps): BatchHandler {
-  const tokenCache = new Map<unknown, string>();
+  const cache = new SealCache();
   return async (records) => {
     const partition = records[0]!.partition;
     const floor = await deps.transactions.ready(partition);
@@ -79,7 +80,7 @@ export function createTokenizerHandler(deps: TokenizerHandlerDeps): BatchHandler
       try {
         if (subject) {
           const key = keys.get(subject)!;
-          sealEvent(scan, { tokenKey: deps.tokenKey, keyId: key.keyId, key: key.key, tokenCache });
+          sealEvent(scan, { tokenKey: deps.tokenKey, keyId: key.keyId, key: key.key, cache });
           bundles += scan.fields.length;
           for (const f of scan.fields) for (const s of f.scan.slots) values[s.inline ? (s.field as 'email' | 'phone') : 'field'] += 1;
         }

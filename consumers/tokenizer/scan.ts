@@ -26,6 +26,11 @@ export class PiiSlot {
     /** True for a detection inside text (rendered as an inline marker). */
     readonly inline: boolean,
   ) {}
+
+  /** Its stored JSON form once sealed (JSON.stringify calls this: the scanned tree is written as it is). */
+  toJSON(): unknown {
+    return { [PII_KEY]: { ...this.token!, m: this.mask } };
+  }
 }
 
 /** Text with detected values cut out. */
@@ -33,13 +38,23 @@ class TextParts {
   constructor(readonly parts: readonly (string | PiiSlot)[]) {}
 
   render(): string {
-    return this.parts.map((p) => (typeof p === 'string' ? p : inlineMarker(String(p.mask), p.token!))).join('');
+    let out = '';
+    for (const p of this.parts) out += typeof p === 'string' ? p : inlineMarker(String(p.mask), p.token!);
+    return out;
+  }
+
+  toJSON(): string {
+    return this.render();
   }
 }
 
 /** A JSON object with at least one key that holds PII. */
 class KeyedObject {
   constructor(readonly entries: readonly [string | TextParts, unknown][]) {}
+
+  toJSON(): Record<string, unknown> {
+    return Object.fromEntries(this.entries.map(([k, v]) => [typeof k === 'string' ? k : k.render(), v]));
+  }
 }
 
 /** A field with PII in it: its slots, and how to write it once they are sealed. */
@@ -69,7 +84,8 @@ export function scanField(text: string, options: ScanOptions): FieldScan | null 
     }
     if (isJson) {
       const scanned = scanJson(parsed, options, slots);
-      return slots.length === 0 ? null : { slots, render: () => JSON.stringify(materialize(scanned)) };
+      // PiiSlot, TextParts and KeyedObject render themselves (toJSON); untouched subtrees are the parsed values.
+      return slots.length === 0 ? null : { slots, render: () => JSON.stringify(scanned) };
     }
   }
   const scanned = scanText(text, options, slots);
@@ -192,26 +208,38 @@ function scanJson(value: unknown, options: ScanOptions, slots: PiiSlot[]): unkno
   return changed ? Object.fromEntries(entries as [string, unknown][]) : value;
 }
 
-/** The plain JSON value of a scanned tree, once its slots are sealed. */
-function materialize(value: unknown): unknown {
-  if (value instanceof PiiSlot) return { [PII_KEY]: { ...value.token!, m: value.mask } };
-  if (value instanceof TextParts) return value.render();
-  if (value instanceof KeyedObject) {
-    return Object.fromEntries(value.entries.map(([k, v]) => [typeof k === 'string' ? k : k.render(), materialize(v)]));
-  }
-  if (value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map(materialize);
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, materialize(v)]));
-}
-
 /** What sealing one field needs. */
 export interface SealContext {
   tokenKey: TokenKey;
   keyId: string;
   key: KeyObject;
   executionId: string;
-  /** Tokens computed so far (normalized value → token), shared across a batch. */
-  tokenCache?: Map<unknown, string>;
+  /** Tokens and masks computed so far, shared across batches. */
+  cache?: SealCache;
+}
+
+/**
+ * Token and masked forms of string values already seen (the same customer's
+ * e-mail recurs in every event of an execution and across executions):
+ * normalizing, detecting the kind, HMAC and masking run once per distinct
+ * value. Bounded: cleared when it reaches `limit` entries. Holds cleartext
+ * PII in this process's memory only, as the batch itself does.
+ */
+export class SealCache {
+  private readonly values = new Map<string, { token: string; mask: string }>();
+
+  constructor(private readonly limit = 50_000) {}
+
+  /** A string's mask is the same inline and as a JSON value (maskValue of a string is maskString). */
+  get(value: string, tokenKey: TokenKey): { token: string; mask: string } {
+    let entry = this.values.get(value);
+    if (entry === undefined) {
+      entry = { token: tokenKey.token(value), mask: maskString(value) };
+      if (this.values.size >= this.limit) this.values.clear();
+      this.values.set(value, entry);
+    }
+    return entry;
+  }
 }
 
 /**
@@ -222,26 +250,20 @@ export interface SealContext {
 export function sealSlots(slots: readonly PiiSlot[], ctx: SealContext): void {
   if (slots.length === 0) return;
   const c = sealValues(ctx.key, slots.map((s) => s.value), piiAad(ctx.keyId, ctx.executionId));
-  slots.forEach((slot, i) => {
-    slot.mask = slot.inline ? maskString(String(slot.value)) : maskValue(slot.value);
-    slot.token = {
-      v: 1,
-      t: tokenOf(slot.value, ctx),
-      f: slot.field,
-      k: ctx.keyId,
-      ...(i === 0 ? { c } : {}),
-      ...(slots.length > 1 ? { i } : {}),
-    };
-  });
-}
-
-function tokenOf(value: unknown, ctx: SealContext): string {
-  if (typeof value !== 'string' || !ctx.tokenCache) return ctx.tokenKey.token(value);
-  let token = ctx.tokenCache.get(value);
-  if (token === undefined) {
-    token = ctx.tokenKey.token(value);
-    if (ctx.tokenCache.size > 50_000) ctx.tokenCache.clear();
-    ctx.tokenCache.set(value, token);
+  for (let i = 0; i < slots.length; i++) {
+    const slot = slots[i]!;
+    let t: string;
+    if (typeof slot.value === 'string' && ctx.cache) {
+      const cached = ctx.cache.get(slot.value, ctx.tokenKey);
+      t = cached.token;
+      slot.mask = cached.mask;
+    } else {
+      t = ctx.tokenKey.token(slot.value);
+      slot.mask = slot.inline ? maskString(String(slot.value)) : maskValue(slot.value);
+    }
+    const token: PiiToken = { v: 1, t, f: slot.field, k: ctx.keyId };
+    if (i === 0) token.c = c;
+    if (slots.length > 1) token.i = i;
+    slot.token = token;
   }
-  return token;
 }

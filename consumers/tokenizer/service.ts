@@ -98,6 +98,8 @@ export class TokenizerService implements ManagedService {
       metrics: this.consumerMetrics,
       logger: deps.logger,
       commitMode: 'handler',
+      // Each partition has its own transactional producer: while one waits for its commit, another is tokenized.
+      partitionsConcurrently: 3,
       sessionTimeoutMs: config.sessionTimeoutMs,
       onAssignment: (assignment) => this.transactions.assign(assignment[runtime.sourceTopic] ?? []),
     });

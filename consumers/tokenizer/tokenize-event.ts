@@ -83,8 +83,9 @@ export function scanEvent(event: AuditEvent, headers: IHeaders, policy: Tokenize
 
 /** Seals every field of a scan under one subject key and writes the tokenized text into the event. */
 export function sealEvent(scan: EventScan, ctx: Omit<SealContext, 'executionId'>): void {
+  const context: SealContext = { ...ctx, executionId: scan.event.execution_id };
   for (const field of scan.fields) {
-    sealSlots(field.scan.slots, { ...ctx, executionId: scan.event.execution_id });
+    sealSlots(field.scan.slots, context);
     field.holder[field.key] = field.scan.render();
   }
 }

@@ -3,9 +3,10 @@ import type { createKafka } from '../../core/clients/kafka.js';
 import { AuditlineError, errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { TokenizerMetrics } from './metrics.js';
+import { Murmur2Partitioner } from '../../core/clients/partitioner.js';
 
 // kafkajs is CommonJS: its runtime values come through the default export under ESM.
-const { CompressionTypes, Partitioners } = kafkajs;
+const { CompressionTypes } = kafkajs;
 
 /** Records for one topic, written inside a transaction. */
 export interface TransactionalOutput {
@@ -84,7 +85,7 @@ export class PartitionTransactions {
       transactionTimeout: transactionTimeoutMs,
       allowAutoTopicCreation: false,
       // Java-compatible murmur2 on the key (the execution id), as the producer client partitions.
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: Murmur2Partitioner,
     });
     const entry = {
       producer,

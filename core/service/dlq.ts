@@ -1,10 +1,8 @@
-import kafkajs, { type IHeaders, type Message, type Producer } from 'kafkajs';
+import { type IHeaders, type Message, type Producer } from 'kafkajs';
 import type { createKafka } from '../clients/kafka.js';
 import { AuditlineError, errorMessage } from '../errors.js';
 import type { DeadLetter } from './types.js';
-
-// kafkajs is CommonJS: its runtime values come through the default export under ESM.
-const { Partitioners } = kafkajs;
+import { Murmur2Partitioner } from '../clients/partitioner.js';
 
 /** Headers every dead letter carries (docs/topics.md, docs/hotstore.md). */
 export const DLQ_HEADERS = {
@@ -57,7 +55,7 @@ export class DlqPublisher {
     private readonly options: { topic: string; service: string },
   ) {
     // The Java-compatible murmur2 partitioner, as the producer client uses: dead letters of one key share a partition.
-    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Murmur2Partitioner });
   }
 
   get topic(): string {

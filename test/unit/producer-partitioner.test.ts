@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import kafkajs, { type PartitionMetadata } from 'kafkajs';
-import { murmur2, Murmur2Partitioner } from '../../producers/partitioner.js';
+import { murmur2, Murmur2Partitioner } from '../../core/clients/partitioner.js';
 
 const { Partitioners } = kafkajs;
 
