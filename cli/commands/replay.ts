@@ -4,11 +4,12 @@ import { createS3 } from '../../core/clients/s3.js';
 import { loadEndpoints } from '../../core/endpoints.js';
 import { isAuditlineError } from '../../core/errors.js';
 import { applyRevealed, ArchiveIndex, ObjectStore, piiFields, renderReplay, replayExecution, type ReplaySource } from '../../consumers/archiver/index.js';
-import { loadMasterKey, loadRevealPolicy, LocalKeyWrapper, MIN_REASON_LENGTH, reveal, SubjectKeyStore, TokenizerAuditLog } from '../../consumers/tokenizer/index.js';
+import { loadMasterKey, MIN_REASON_LENGTH } from '../../consumers/tokenizer/index.js';
 import { UsageError } from '../exit.js';
 import { ARCHIVE_EXIT, restoreOptions } from './archive.js';
 import { QUERY_EXIT } from './query.js';
 import { REVEAL_EXIT } from './reveal.js';
+import { revealForCli } from './reveal-access.js';
 
 const say = (message: string) => process.stderr.write(`${message}\n`);
 
@@ -22,8 +23,8 @@ export function registerReplay(program: Command): void {
     .option('--wait-timeout <seconds>', 'longest --wait waits', '43200')
     .option('--tier <tier>', 'Glacier restore tier: Expedited | Standard | Bulk', 'Standard')
     .option('--restore-days <days>', 'days a restored copy stays readable', '2')
-    .option('--reveal', 'cleartext PII, if the reveal policy grants it (needs --as, --role, --reason; logged either way)')
-    .option('--as <principal>', 'who is asking, for --reveal')
+    .option('--reveal', 'cleartext PII, if the reveal policy grants it (needs --role, --reason; logged either way)')
+    .option('--as <principal>', 'who is asking, for --reveal; with AUDITLINE_REVEAL_PRINCIPALS_FILE the caller is authenticated instead and --as may be omitted')
     .option('--role <role>', 'the role you act in, for --reveal')
     .option('--reason <text>', `why, for --reveal (at least ${MIN_REASON_LENGTH} characters)`)
     .addHelpText(
@@ -34,10 +35,11 @@ export function registerReplay(program: Command): void {
       const executionId = rawId.trim();
       if (executionId === '' || executionId.length > 200) throw new UsageError('execution id: expected a non-empty id (a UUID) of at most 200 characters');
       if (!['auto', 'hotstore', 'archive'].includes(opts.source)) throw new UsageError(`--source ${opts.source}: expected auto, hotstore or archive`);
-      if (opts.reveal && (!opts.as || !opts.role || !opts.reason)) throw new UsageError('--reveal needs --as, --role and --reason');
+      if (opts.reveal && (!opts.role || !opts.reason)) throw new UsageError('--reveal needs --role and --reason (and --as, unless AUDITLINE_REVEAL_PRINCIPALS_FILE identifies you)');
       const restore = restoreOptions(opts);
       const endpoints = loadEndpoints();
-      const masterKey = opts.reveal ? loadMasterKey() : undefined;
+      // Fails early (before any S3 restore) when --reveal cannot work at all.
+      if (opts.reveal) loadMasterKey();
       const s3 = createS3(endpoints.s3);
       const clickhouse = createClickHouse(endpoints.clickhouse);
       const database = endpoints.clickhouse.database;
@@ -59,10 +61,8 @@ export function registerReplay(program: Command): void {
         }
         let document = outcome.document;
         if (opts.reveal) {
-          const result = await reveal(
-            { principal: opts.as!, role: opts.role!, purpose: opts.reason!, executionId, status: document.status, fields: piiFields(document) },
-            { keys: new SubjectKeyStore(clickhouse, database, new LocalKeyWrapper(masterKey!), { cacheTtlMs: 0, rotationMs: 0 }), log: new TokenizerAuditLog(clickhouse, database), policy: loadRevealPolicy() },
-          );
+          // The CLI's one path to cleartext: the caller authenticated as for `auditline reveal`, the same policy and keys.
+          const result = await revealForCli(clickhouse, database, { as: opts.as, role: opts.role!, reason: opts.reason! }, { executionId, status: document.status, fields: piiFields(document) });
           if (result.outcome === 'refused') {
             say(`reveal refused: ${result.reason} (request ${result.requestId} recorded in the access log); PII stays tokenized`);
             process.exitCode = REVEAL_EXIT.refused;

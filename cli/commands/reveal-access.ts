@@ -9,6 +9,7 @@ import {
   reveal,
   SubjectKeyStore,
   TokenizerAuditLog,
+  type RevealRequest,
   type RevealResult,
 } from '../../consumers/tokenizer/index.js';
 
@@ -36,12 +37,23 @@ export async function revealForCli(
 ): Promise<RevealResult> {
   const masterKey = loadMasterKey();
   const policy = loadRevealPolicy();
-  const auth = loadRevealAuth();
-  const caller = identifyRevealCaller(auth.directory, { as: claim.as }, { token: auth.token });
   return reveal(
-    { principal: caller.principal, role: claim.role, purpose: claim.reason, heldRoles: caller.heldRoles, claimedPrincipal: caller.claimedPrincipal, ...target },
+    { ...identifyCliCaller(claim.as), role: claim.role, purpose: claim.reason, ...target },
     { keys: new SubjectKeyStore(client, database, new LocalKeyWrapper(masterKey), { cacheTtlMs: 0, rotationMs: 0, previousWrappers: loadPreviousMasterKeys().map((k) => new LocalKeyWrapper(k)) }), log: new TokenizerAuditLog(client, database), policy },
   );
+}
+
+/**
+ * Who is asking, for every CLI command that reveals (reveal, query inputs,
+ * replay, report): from the principals file by token or OS account when
+ * AUDITLINE_REVEAL_PRINCIPALS_FILE is set (`--as` may only repeat the
+ * authenticated name), else the claimed `--as`. Never the bare `--as` when
+ * a file is configured.
+ */
+export function identifyCliCaller(as: string | undefined): Pick<RevealRequest, 'principal' | 'heldRoles' | 'claimedPrincipal' | 'identifiedBy'> {
+  const auth = loadRevealAuth();
+  const caller = identifyRevealCaller(auth.directory, { as }, { token: auth.token });
+  return { principal: caller.principal, heldRoles: caller.heldRoles, claimedPrincipal: caller.claimedPrincipal, identifiedBy: caller.via };
 }
 
 /** The documented exit code of a reveal's outcome (undefined: 0). */

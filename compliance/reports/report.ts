@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { reveal, type RevealDeps, type RevealPolicy } from '../../consumers/tokenizer/index.js';
+import { reveal, type RevealDeps, type RevealPolicy, type RevealRequest } from '../../consumers/tokenizer/index.js';
 import { chTimestamp, streamRows } from '../clickhouse.js';
 import type { ReportDocument } from './document.js';
 import { REPORT_KINDS, type ReportFilter, type ReportKind } from './kinds.js';
@@ -7,7 +7,8 @@ import { isoTime } from './produce.js';
 
 /** Reveal settings of a report: who asks, and the tokenizer's reveal dependencies (key store, access log, policy). */
 export interface ReportReveal {
-  principal: string;
+  /** The caller as the CLI identified it (cli/commands/reveal-access.ts, identifyCliCaller). */
+  caller: Pick<RevealRequest, 'principal' | 'heldRoles' | 'claimedPrincipal' | 'identifiedBy'>;
   role: string;
   reason: string;
   policy: RevealPolicy;
@@ -95,7 +96,7 @@ async function revealRow(row: Record<string, unknown>, kind: ReportKind, r: Repo
   const fields = kind.piiColumns.filter((c) => typeof row[c] === 'string' && looksTokenized(row[c] as string)).map((c) => ({ name: `${kind.name}.${c}`, text: row[c] as string }));
   if (fields.length === 0) return row;
   const result = await reveal(
-    { principal: r.principal, role: r.role, purpose: `${r.reason} (report ${requestId})`, executionId: String(row.execution_id), status: String(row.execution_status ?? 'unknown'), fields },
+    { ...r.caller, role: r.role, purpose: `${r.reason} (report ${requestId})`, executionId: String(row.execution_id), status: String(row.execution_status ?? 'unknown'), fields },
     { ...r.deps, policy: r.policy },
   );
   const out = { ...row };

@@ -9,6 +9,8 @@ export interface AccessRecord {
   at: number;
   requestId: string;
   principal: string;
+  /** How the principal was identified: `token`, `os-user`, `claimed` (no principals file); empty on records older than migration 0016. */
+  identifiedBy: string;
   role: string;
   executionId: string;
   /** The execution's status as the reveal saw it (`unknown` when the execution was not found). */
@@ -60,6 +62,7 @@ export class TokenizerAuditLog {
             at: chTime(r.at),
             request_id: r.requestId,
             principal: r.principal,
+            identified_by: r.identifiedBy,
             role: r.role,
             execution_id: r.executionId,
             execution_status: r.executionStatus,
@@ -92,7 +95,7 @@ export class TokenizerAuditLog {
     const rows = await selectRows<Record<string, unknown>>(
       this.client,
       'reading access records',
-      `SELECT toUnixTimestamp64Milli(at) AS at, request_id, principal, role, execution_id, execution_status, fields, reason, outcome, detail, values_revealed, values_unrecoverable
+      `SELECT toUnixTimestamp64Milli(at) AS at, request_id, principal, identified_by, role, execution_id, execution_status, fields, reason, outcome, detail, values_revealed, values_unrecoverable
        FROM ${this.db}.pii_access_log WHERE execution_id = {id:String} ORDER BY at, request_id`,
       { id: executionId },
     );
@@ -100,6 +103,7 @@ export class TokenizerAuditLog {
       at: Number(r.at),
       requestId: String(r.request_id),
       principal: String(r.principal),
+      identifiedBy: String(r.identified_by),
       role: String(r.role),
       executionId: String(r.execution_id),
       executionStatus: String(r.execution_status),

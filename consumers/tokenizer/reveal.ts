@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AuditlineError, isAuditlineError } from '../../core/errors.js';
 import type { AccessRecord } from './audit-log.js';
+import type { RevealCaller } from './principals.js';
 import { openValues, piiAad } from './crypto.js';
 import type { SubjectKeyStore } from './key-store.js';
 import { rewriteTokens, type PiiToken } from './pii-format.js';
@@ -43,6 +44,8 @@ export interface RevealRequest {
   heldRoles?: readonly string[] | undefined;
   /** A principal named on the command line (`--as`) that is not the authenticated caller: always refused. */
   claimedPrincipal?: string | undefined;
+  /** How the caller was identified (principals.ts): `token`, `os-user`, or `claimed` (no principals file); recorded with the access. */
+  identifiedBy?: RevealCaller['via'] | undefined;
   /** Why (recorded; e-mail addresses and phone numbers in it are masked). */
   purpose: string;
   executionId: string;
@@ -118,6 +121,7 @@ export async function reveal(request: RevealRequest, deps: RevealDeps): Promise<
       at: now(),
       requestId,
       principal: request.principal,
+      identifiedBy: request.identifiedBy ?? (request.heldRoles === undefined ? 'claimed' : ''),
       role: request.role,
       executionId: request.executionId,
       executionStatus: request.status ?? 'unknown',

@@ -21,7 +21,9 @@ import { splitStatements, type Migration } from './migrate.js';
  * expression of its sorting key: every copy of an event (redelivery) lands
  * on the shard that already holds it, so ReplacingMergeTree still collapses
  * them and FINAL stays exact per shard, and one execution's rows of every
- * table sit on one shard (joins by execution_id stay local). Statements the
+ * table sit on one shard (joins by execution_id stay local). `ALTER TABLE
+ * ... ADD COLUMN` of a later migration is applied ON CLUSTER to the
+ * replicated table and to its Distributed table. Other statements the
  * generator cannot convert fail loudly, naming the migration, so that the
  * cluster DDL never silently lags behind the migrations.
  */
@@ -74,8 +76,16 @@ export function clusterDdl(migrations: readonly Migration[], options: ClusterDdl
   const tables: ClusterTable[] = [];
   for (const m of migrations) {
     for (const statement of splitStatements(m.sql)) {
+      const alter = parseAddColumn(statement);
+      if (alter) {
+        // A column added later reaches the replicated table and the Distributed table over it alike.
+        const target = tables.find((t) => t.table === alter.table);
+        if (alter.database !== options.database || !target) throw new Error(`cluster DDL: migration ${m.file} alters ${alter.database}.${alter.table}, which no earlier migration created`);
+        for (const name of target.local ? [target.local, target.table] : [target.table]) statements.push(`ALTER TABLE ${alter.database}.${name}${on} ${alter.action}`);
+        continue;
+      }
       const t = parseCreateTable(statement);
-      if (!t) throw new Error(`cluster DDL: migration ${m.file} has a statement other than CREATE TABLE (${firstWords(statement)}); extend infra/clickhouse/cluster-ddl.ts`);
+      if (!t) throw new Error(`cluster DDL: migration ${m.file} has a statement other than CREATE TABLE or ALTER TABLE ... ADD COLUMN (${firstWords(statement)}); extend infra/clickhouse/cluster-ddl.ts`);
       if (t.database !== options.database) throw new Error(`cluster DDL: migration ${m.file} creates ${t.database}.${t.table}, outside database ${options.database}`);
       const engine = /^(?!Replicated)([A-Za-z]*MergeTree)$/.exec(t.engine.name);
       if (!engine) throw new Error(`cluster DDL: migration ${m.file}: table ${t.table} has engine ${t.engine.name}, not a non-replicated MergeTree family engine`);
@@ -108,6 +118,12 @@ export function clusterDdl(migrations: readonly Migration[], options: ClusterDdl
     }
   }
   return { statements, tables };
+}
+
+/** Parses `ALTER TABLE db.t ADD COLUMN ...` (comments allowed); undefined for any other statement, other ALTERs included. */
+export function parseAddColumn(statement: string): { database: string; table: string; action: string } | undefined {
+  const m = /^ALTER\s+TABLE\s+([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s+(ADD\s+COLUMN\s[\s\S]*)$/i.exec(stripLineComments(statement).trim());
+  return m ? { database: m[1]!, table: m[2]!, action: m[3]!.trim() } : undefined;
 }
 
 /** Parses a CREATE TABLE statement (comments allowed); undefined for any other statement. */

@@ -76,7 +76,7 @@ test('query inputs --reveal: an allowed role sees the cleartext of a failed exec
   assert.ok(!refused.stderr.includes(canaryValues(succeeded)[0]!));
 
   const [ok] = await records(failed);
-  assert.deepEqual([ok!.principal, ok!.role, ok!.outcome, ok!.executionStatus, ok!.reason], ['u-17', 'engineering', 'allowed', 'failed', reason]);
+  assert.deepEqual([ok!.principal, ok!.identifiedBy, ok!.role, ok!.outcome, ok!.executionStatus, ok!.reason], ['u-17', 'claimed', 'engineering', 'allowed', 'failed', reason]);
   assert.deepEqual(ok!.fields, ['execution.input', 'step[1].attempt[1].input_data']);
   assert.ok(ok!.valuesRevealed > 0);
   const [no] = await records(succeeded);
@@ -114,14 +114,21 @@ test('authenticated callers: with a principals file the role must be held by the
   assert.equal(badToken.code, 6);
   assert.match(badToken.stderr, /token:unknown does not hold role "compliance" in the principals file \(holds: none\)/);
 
+  // replay --reveal goes through the same identification: --as does not make the OS account u-17 into dpo-1.
+  const replayImpersonates = await runCli(['replay', idOf(succeeded), '--source', 'hotstore', '--reveal', '--as', 'dpo-1', '--role', 'compliance', '--reason', reason], authEnv);
+  assert.equal(replayImpersonates.code, 6, replayImpersonates.stderr);
+  assert.match(replayImpersonates.stderr, /reveal refused: --as dpo-1 is not the caller: authenticated as u-17/);
+  assert.ok(!replayImpersonates.stdout.includes(canaryValues(succeeded)[0]!), 'nothing revealed');
+
   const log = (await records(succeeded)).slice(before);
   assert.deepEqual(
-    log.map((r) => [r.principal, r.role, r.outcome]),
+    log.map((r) => [r.principal, r.identifiedBy, r.role, r.outcome]),
     [
-      ['u-17', 'compliance', 'refused'],
-      ['u-17', 'compliance', 'refused'],
-      ['dpo-1', 'compliance', 'allowed'],
-      ['token:unknown', 'compliance', 'refused'],
+      ['u-17', 'os-user', 'compliance', 'refused'],
+      ['u-17', 'os-user', 'compliance', 'refused'],
+      ['dpo-1', 'token', 'compliance', 'allowed'],
+      ['token:unknown', 'token', 'compliance', 'refused'],
+      ['u-17', 'os-user', 'compliance', 'refused'],
     ],
   );
 });

@@ -4,14 +4,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HOTSTORE_TABLES } from '../../consumers/hotstore/index.js';
-import { clusterDdl, columnNames, orderBy, parseCreateTable } from '../../infra/clickhouse/cluster-ddl.js';
+import { clusterDdl, columnNames, orderBy, parseAddColumn, parseCreateTable } from '../../infra/clickhouse/cluster-ddl.js';
 import { clusterStatements, REPLICATED_EVERYWHERE } from '../../infra/clickhouse/ddl-scripts.js';
 import { DEFAULT_MIGRATIONS_DIR, readMigrations, splitStatements } from '../../infra/clickhouse/migrate.js';
 import { loadRetention } from '../../infra/retention.js';
 
 const variables = { database: 'audit', ttl_days_pii: 30, ttl_days_sox: 2557, ttl_days_internal: 90 };
 const migrations = readMigrations(DEFAULT_MIGRATIONS_DIR, variables);
-const originals = migrations.flatMap((m) => splitStatements(m.sql)).map((s) => parseCreateTable(s)!);
+const statements = migrations.flatMap((m) => splitStatements(m.sql));
+const originals = statements.flatMap((s) => parseCreateTable(s) ?? []);
+const additions = statements.flatMap((s) => parseAddColumn(s) ?? []);
 const ddl = clusterDdl(migrations, { cluster: 'auditline', database: 'audit' });
 
 test('every table of the real migrations becomes a replicated local table plus a Distributed table', () => {
@@ -21,13 +23,17 @@ test('every table of the real migrations becomes a replicated local table plus a
   );
   for (const table of HOTSTORE_TABLES) assert.ok(ddl.tables.some((t) => t.table === table), table);
   assert.equal(ddl.statements[0], "CREATE DATABASE IF NOT EXISTS audit ON CLUSTER 'auditline'");
-  assert.equal(ddl.statements.length, 1 + 2 * originals.length);
+  assert.equal(statements.length, originals.length + additions.length, 'every statement of the migrations is a CREATE TABLE or an ADD COLUMN');
+  assert.equal(ddl.statements.length, 1 + 2 * originals.length + 2 * additions.length);
+  // A later column (0016) reaches the replicated table and the Distributed one.
+  assert.ok(ddl.statements.includes("ALTER TABLE audit.pii_access_log_local ON CLUSTER 'auditline' ADD COLUMN IF NOT EXISTS identified_by LowCardinality(String) DEFAULT '' AFTER principal"));
+  assert.ok(ddl.statements.includes("ALTER TABLE audit.pii_access_log ON CLUSTER 'auditline' ADD COLUMN IF NOT EXISTS identified_by LowCardinality(String) DEFAULT '' AFTER principal"));
 });
 
 test('the replicated table keeps columns, codecs, column TTLs, indexes, partitioning, ORDER BY and table TTL; engine args name shard, database, table and replica', () => {
-  for (const [i, original] of originals.entries()) {
-    const sql = ddl.statements[1 + 2 * i]!;
-    assert.ok(sql.startsWith(`CREATE TABLE IF NOT EXISTS audit.${original.table}_local ON CLUSTER 'auditline'\n`), original.table);
+  for (const original of originals) {
+    const sql = ddl.statements.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS audit.${original.table}_local ON CLUSTER 'auditline'\n`));
+    assert.ok(sql, original.table);
     const local = parseCreateTable(sql.replace(" ON CLUSTER 'auditline'", ''))!;
     assert.deepEqual(local.elements, original.elements, `${original.table}: columns and indexes`);
     assert.equal(local.clauses, original.clauses, `${original.table}: PARTITION BY, ORDER BY, TTL`);
@@ -44,12 +50,12 @@ test('the replicated table keeps columns, codecs, column TTLs, indexes, partitio
 });
 
 test('the Distributed table keeps the service-facing name and shards by execution_id, else by the first sorting key expression', () => {
-  for (const [i, original] of originals.entries()) {
+  for (const original of originals) {
     const t = original.table;
     const key = columnNames(original).includes('execution_id') ? 'execution_id' : /^\(?([^,)]+)/.exec(orderBy(original)!)![1];
     if ((HOTSTORE_TABLES as readonly string[]).includes(t)) assert.equal(key, 'execution_id', t);
     assert.equal(
-      ddl.statements[2 + 2 * i],
+      ddl.statements.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS audit.${t} ON CLUSTER 'auditline' AS `)),
       `CREATE TABLE IF NOT EXISTS audit.${t} ON CLUSTER 'auditline' AS audit.${t}_local\nENGINE = Distributed('auditline', 'audit', '${t}_local', cityHash64(${key}))`,
     );
   }
@@ -91,8 +97,18 @@ test('engine arguments are kept, other engines and other statements are refused 
   assert.equal(replicated.statements.length, 2);
   assert.match(replicated.statements[1]!, /^CREATE TABLE IF NOT EXISTS db\.t ON CLUSTER 'c'\n[\s\S]*ENGINE = ReplicatedReplacingMergeTree\('\/clickhouse\/tables\/all\/\{database\}\/t', '\{shard\}-\{replica\}', v\)/);
 
-  writeFileSync(path.join(dir, '0002_alter.sql'), 'ALTER TABLE {{database}}.t ADD COLUMN x UInt8;\n');
-  assert.throws(() => clusterDdl(readMigrations(dir, { database: 'db' }), { cluster: 'c', database: 'db' }), /migration 0002_alter\.sql has a statement other than CREATE TABLE \(ALTER TABLE db\.t ADD\)/);
+  writeFileSync(path.join(dir, '0002_alter.sql'), '-- a later column\nALTER TABLE {{database}}.t ADD COLUMN IF NOT EXISTS x UInt8 DEFAULT 0 AFTER id;\n');
+  const added = clusterDdl(readMigrations(dir, { database: 'db' }), { cluster: 'c', database: 'db' }).statements.slice(3);
+  assert.deepEqual(added, [
+    "ALTER TABLE db.t_local ON CLUSTER 'c' ADD COLUMN IF NOT EXISTS x UInt8 DEFAULT 0 AFTER id",
+    "ALTER TABLE db.t ON CLUSTER 'c' ADD COLUMN IF NOT EXISTS x UInt8 DEFAULT 0 AFTER id",
+  ]);
+  const addedReplicated = clusterDdl(readMigrations(dir, { database: 'db' }), { cluster: 'c', database: 'db', layout: () => 'replicated' }).statements.slice(2);
+  assert.deepEqual(addedReplicated, ["ALTER TABLE db.t ON CLUSTER 'c' ADD COLUMN IF NOT EXISTS x UInt8 DEFAULT 0 AFTER id"]);
+  writeFileSync(path.join(dir, '0002_alter.sql'), 'ALTER TABLE {{database}}.t DROP COLUMN note;\n');
+  assert.throws(() => clusterDdl(readMigrations(dir, { database: 'db' }), { cluster: 'c', database: 'db' }), /migration 0002_alter\.sql has a statement other than CREATE TABLE or ALTER TABLE \.\.\. ADD COLUMN \(ALTER TABLE db\.t DROP\)/);
+  writeFileSync(path.join(dir, '0002_alter.sql'), 'ALTER TABLE {{database}}.nope ADD COLUMN x UInt8;\n');
+  assert.throws(() => clusterDdl(readMigrations(dir, { database: 'db' }), { cluster: 'c', database: 'db' }), /0002_alter\.sql alters db\.nope, which no earlier migration created/);
   writeFileSync(path.join(dir, '0002_alter.sql'), 'CREATE TABLE {{database}}.m (x UInt8) ENGINE = Memory;\n');
   assert.throws(() => clusterDdl(readMigrations(dir, { database: 'db' }), { cluster: 'c', database: 'db' }), /0002_alter\.sql: table m has engine Memory/);
   assert.throws(() => clusterDdl(migrations, { cluster: 'c', database: 'other' }), /creates audit\.executions, outside database other/);
