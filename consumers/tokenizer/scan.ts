@@ -92,8 +92,16 @@ export function scanField(text: string, options: ScanOptions): FieldScan | null 
   return scanned === null ? null : { slots, render: () => scanned.render() };
 }
 
+/**
+ * Text that cannot hold a span: every detection needs an `@` (e-mail), two
+ * digits in a row (phone shapes, and detectPii's own pre-check) or a `"`
+ * (a PII key quoted in text). Most JSON keys and short strings fail this
+ * test, and skip the span search and its allocations.
+ */
+const MAY_HOLD_PII = /[@"]|\d\d/;
+
 function scanText(text: string, options: ScanOptions, slots: PiiSlot[]): TextParts | null {
-  if (text.length === 0) return null;
+  if (text.length === 0 || !MAY_HOLD_PII.test(text)) return null;
   const parts: (string | PiiSlot)[] = [];
   let found = false;
   for (const part of splitMarkers(text)) {
