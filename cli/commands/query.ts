@@ -3,6 +3,7 @@ import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { loadEndpoints } from '../../core/endpoints.js';
 import { decisionPath, executionInputs, executionKnown, failedExecutions } from '../../consumers/hotstore/index.js';
 import { UsageError } from '../exit.js';
+import { intOption } from '../options.js';
 import { revealExitCode, revealForCli } from './reveal-access.js';
 
 /** Exit codes of `auditline query` beyond the common ones (docs/cli.md, docs/hotstore.md). */
@@ -42,12 +43,6 @@ export function renderRows(rows: readonly Record<string, unknown>[], columns: re
 function parseFormat(value: string): OutputFormat {
   if (!(OUTPUT_FORMATS as readonly string[]).includes(value)) throw new UsageError(`--format ${value}: expected one of ${OUTPUT_FORMATS.join(', ')}`);
   return value as OutputFormat;
-}
-
-function parseLimit(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new UsageError(`--limit ${value}: expected an integer 1-100000`);
-  return n;
 }
 
 function requireExecutionId(value: string): string {
@@ -110,7 +105,7 @@ export function registerQuery(program: Command): void {
     .action(async (opts: { workflow: string; since: string; limit: string; format: string }) => {
       const format = parseFormat(opts.format);
       const sinceSeconds = parseSince(opts.since);
-      const limit = parseLimit(opts.limit);
+      const limit = intOption('--limit', 1, 100_000)(opts.limit);
       if (opts.workflow.trim() === '') throw new UsageError('--workflow: expected a workflow id');
       await withClickHouse(async (client, database) => {
         const rows = await failedExecutions(client, database, { workflowId: opts.workflow, sinceSeconds, limit });
