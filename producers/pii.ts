@@ -1,4 +1,7 @@
 import { createHmac } from 'node:crypto';
+import { canonicalJson } from '../core/pii/canonical-json.js';
+// The producer's mask mode writes the same display forms as the tokenizer.
+import { maskString, maskValue } from '../core/pii/mask.js';
 import type { PiiMode } from './options.js';
 
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
@@ -89,36 +92,6 @@ export class PiiPolicy {
     const text = typeof value === 'string' ? value : canonicalJson(value);
     return `hmac-sha256:${createHmac('sha256', this.hashKey!).update(text, 'utf8').digest('hex')}`;
   }
-}
-
-/** Masked display form: strings per maskString, other scalars as ***, structure kept. */
-export function maskValue(value: unknown): unknown {
-  if (value === null || value === undefined) return null;
-  if (typeof value === 'string') return maskString(value);
-  if (Array.isArray(value)) return value.map(maskValue);
-  if (typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskValue(v)]));
-  return '***';
-}
-
-/**
- * `ann@example.com` → `a***@example.com`; a phone number → `***67` (last two
- * digits); other text → first letter of each word, e.g. `A*** S***`.
- */
-export function maskString(value: string): string {
-  const email = /^([^@\s])[^@\s]*@([^@\s]+)$/.exec(value);
-  if (email) return `${email[1]}***@${email[2]}`;
-  const digits = value.replace(/\D/g, '');
-  if (/^[+\d\s().-]+$/.test(value) && digits.length >= 6) return `***${digits.slice(-2)}`;
-  return value.replace(/\S+/g, (word) => `${word.slice(0, 1)}***`);
-}
-
-/** JSON with object keys sorted, so equal values hash equally whatever their key order. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  ) ?? 'null';
 }
 
 function collectStrings(value: unknown, into: Set<string>): void {

@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { chCall, chTime, database, selectRows } from './clickhouse.js';
-import { detectPii } from './detectors.js';
-import { maskString } from './mask.js';
+import { detectPii } from '../../core/pii/detectors.js';
+import { maskString } from '../../core/pii/mask.js';
 
 /** One attempt to reveal cleartext, allowed or not (table `pii_access_log`). */
 export interface AccessRecord {

@@ -5,7 +5,7 @@ import { parseEnv } from '../../core/env.js';
 import { AuditlineError } from '../../core/errors.js';
 import { loadServiceRuntimeSettings, type ServiceDefaults, type ServiceRuntimeSettings } from '../../core/service/index.js';
 import { TOPICS } from '../../infra/kafka/topics.js';
-import { DETECTION_KINDS, type DetectionKind } from './detectors.js';
+import { DETECTION_KINDS, type DetectionKind } from '../../core/pii/detectors.js';
 import { loadPrincipalDirectory, type PrincipalDirectory } from './principals.js';
 import { DEFAULT_REVEAL_POLICY, parseRevealPolicy, type RevealPolicy } from './reveal.js';
 

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { AuditlineError } from '../../core/errors.js';
-import { EMAIL_EXACT, isPhoneNumber, phoneDigits } from './detectors.js';
+import { canonicalJson } from '../../core/pii/canonical-json.js';
+import { EMAIL_EXACT, isPhoneNumber, phoneDigits } from '../../core/pii/detectors.js';
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -50,17 +51,6 @@ export function normalizeForToken(value: unknown): string {
     return `s:${v}`;
   }
   return `j:${canonicalJson(value)}`;
-}
-
-/** JSON with object keys sorted, so equal values give equal text whatever their key order. */
-export function canonicalJson(value: unknown): string {
-  return (
-    JSON.stringify(value, (_key, v: unknown) =>
-      v !== null && typeof v === 'object' && !Array.isArray(v)
-        ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-        : v,
-    ) ?? 'null'
-  );
 }
 
 /** Associated data of a PII ciphertext: binds it to its key id and execution, so it cannot be moved elsewhere. */

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { piiAad, sealValues, type TokenKey } from './crypto.js';
-import { detectPii, type DetectionKind } from './detectors.js';
-import { maskString, maskValue } from './mask.js';
+import { detectPii, type DetectionKind } from '../../core/pii/detectors.js';
+import { maskString, maskValue } from '../../core/pii/mask.js';
 import { inlineMarker, isProtectedValue, PII_KEY, splitMarkers, type PiiToken } from './pii-format.js';
 
 /** What counts as PII in a field. */

@@ -1,7 +1,7 @@
 import type { IHeaders } from 'kafkajs';
 import { auditEventSchema, dataClassIndex, unwrapPayload, type AuditEvent, type EventKind } from '../../schemas/index.js';
-import { canonicalJson } from './crypto.js';
-import type { DetectionKind } from './detectors.js';
+import { canonicalJson } from '../../core/pii/canonical-json.js';
+import type { DetectionKind } from '../../core/pii/detectors.js';
 import { PII_KEY, isProtectedValue } from './pii-format.js';
 import { scanField, sealSlots, type FieldScan, type SealContext } from './scan.js';
 

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { eventToRows, HotstoreWriter } from '../../consumers/hotstore/index.js';
 import { DEFAULT_PII_FIELDS, LocalKeyWrapper, SubjectKeyStore, TokenizerAuditLog, TokenKey, tokenDigest } from '../../consumers/tokenizer/index.js';
-import { DETECTION_KINDS } from '../../consumers/tokenizer/detectors.js';
+import { DETECTION_KINDS } from '../../core/pii/detectors.js';
 import { piiFieldPaths, scanEvent, sealEvent } from '../../consumers/tokenizer/tokenize-event.js';
 import type { AuditEvent } from '../../schemas/index.js';
 import { tempDir } from '../helpers/temp-dir.js';

@@ -4,7 +4,8 @@ import { createHash, createHmac } from 'node:crypto';
 import { isAuditlineError } from '../../core/errors.js';
 import { toJsonText } from '../../producers/json-text.js';
 import { describeError, PayloadEncoder } from '../../producers/payloads.js';
-import { maskString, PiiPolicy } from '../../producers/pii.js';
+import { maskString } from '../../core/pii/mask.js';
+import { PiiPolicy } from '../../producers/pii.js';
 import { capText, fitJson } from '../../producers/truncation.js';
 
 const FIELDS = ['customer_email', 'customer_name', 'phone_number', 'billing_address'];

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { detectPii, isPhoneNumber } from '../../consumers/tokenizer/detectors.js';
-import { maskString, maskValue } from '../../consumers/tokenizer/mask.js';
+import { detectPii, isPhoneNumber } from '../../core/pii/detectors.js';
+import { maskString, maskValue } from '../../core/pii/mask.js';
 
 const found = (text: string) => detectPii(text).map((d) => `${d.kind}:${text.slice(d.start, d.end)}`);
 

@@ -1,7 +1,7 @@
 import { EMAIL_EXACT, isPhoneNumber, phoneDigits } from './detectors.js';
 
 /**
- * Masked display forms, the same shapes the producer's `mask` mode writes:
+ * Masked display forms, used by the tokenizer and by the producer's `mask` mode alike:
  * `ann@example.com` → `a***@example.com`, a phone number → `***58` (last
  * two digits), other text → first character of each word (`Ann Smith` →
  * `A*** S***`), other scalars → `***`; objects and arrays keep their shape.
