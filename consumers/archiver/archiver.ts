@@ -3,6 +3,7 @@ import type { Logger } from '../../core/logger.js';
 import { BatchAbandonedError, decodeFailureReason, retryRetriable, type BackoffOptions, type BatchHandler, type DeadLetter, type DlqPublisher, type SourceRecord } from '../../core/service/index.js';
 import { unframe } from '../../schemas/index.js';
 import { TOKENIZED_HEADER } from '../tokenizer/index.js';
+import type { BlockCompression } from './codecs.js';
 import type { StorageClass } from './config.js';
 import type { DigestChain } from './digest-chain.js';
 import type { ArchiveIndex } from './index-store.js';
@@ -20,7 +21,8 @@ export interface ArchiverSettings {
   retentionDays: number;
   objectLock: boolean;
   requireTokenized: boolean;
-  deflateLevel: number;
+  /** Codec, level and block size of the files: the same settings must be used on a retry (same key, same bytes). */
+  compression: BlockCompression;
   retry: BackoffOptions;
 }
 
@@ -171,7 +173,7 @@ export class Archiver {
     const earlier = await this.retry('listing earlier objects', () => this.deps.store.list(start));
     const adopted = earlier.map((o) => parseObjectKey(o.key)?.lastOffset).find((v) => v !== undefined);
     if (adopted !== undefined) this.deps.logger.info({ partition: record.partition, firstOffset: record.offset, lastOffset: adopted.toString() }, 'an object already starts here (a retry): rebuilding it to the same end');
-    const file = new OpenFile(record.topic, record.partition, writer, record.offset, timestamp, this.now(), adopted, this.settings.deflateLevel);
+    const file = new OpenFile(record.topic, record.partition, writer, record.offset, timestamp, this.now(), adopted, this.settings.compression);
     this.files.set(record.partition, file);
     return file;
   }
