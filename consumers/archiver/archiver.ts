@@ -3,6 +3,7 @@ import type { Logger } from '../../core/logger.js';
 import { BatchAbandonedError, decodeFailureReason, retryRetriable, type BackoffOptions, type BatchHandler, type DeadLetter, type DlqPublisher, type SourceRecord } from '../../core/service/index.js';
 import { unframe } from '../../schemas/index.js';
 import { TOKENIZED_HEADER } from '../tokenizer/index.js';
+import type { BlockCompression } from './codecs.js';
 import type { StorageClass } from './config.js';
 import type { DigestChain } from './digest-chain.js';
 import type { ArchiveIndex } from './index-store.js';
@@ -20,7 +21,8 @@ export interface ArchiverSettings {
   retentionDays: number;
   objectLock: boolean;
   requireTokenized: boolean;
-  deflateLevel: number;
+  /** Codec, level and block size of the files: the same settings must be used on a retry (same key, same bytes). */
+  compression: BlockCompression;
   retry: BackoffOptions;
 }
 
@@ -119,7 +121,9 @@ export class Archiver {
     for (const record of records) {
       const offset = Number(record.offset);
       if (offset <= position) continue;
-      const decoded = await this.decode(record);
+      // Synchronous once the writer schema is cached: no promise per record on the hot path.
+      const pending = this.decode(record);
+      const decoded = pending instanceof Promise ? await pending : pending;
       let file = this.files.get(partition);
       if ('deadLetter' in decoded) {
         await this.retry('dead letter', () => this.deps.dlq.publish([decoded.deadLetter]));
@@ -142,26 +146,24 @@ export class Archiver {
     return { deadLetters };
   }
 
-  private async decode(record: SourceRecord): Promise<Decoded> {
-    const refuse = (code: DeadLetter['code'], reason: string): Decoded => ({ deadLetter: { record, code, reason } });
-    if (record.value === null || record.value.length === 0) return refuse('WIRE_FORMAT_INVALID', 'record has no value (tombstone or empty)');
+  private decode(record: SourceRecord): Decoded | Promise<Decoded> {
+    if (record.value === null || record.value.length === 0) return refuse(record, 'WIRE_FORMAT_INVALID', 'record has no value (tombstone or empty)');
     if (this.settings.requireTokenized && record.headers[TOKENIZED_HEADER] === undefined) {
-      return refuse('ARCHIVE_RECORD_REFUSED', `record has no ${TOKENIZED_HEADER} header: only events the tokenizer wrote are archived (never cleartext PII)`);
+      return refuse(record, 'ARCHIVE_RECORD_REFUSED', `record has no ${TOKENIZED_HEADER} header: only events the tokenizer wrote are archived (never cleartext PII)`);
     }
+    let framed: { schemaId: number; body: Buffer };
     try {
-      const { schemaId, body } = unframe(record.value);
-      const writer = this.deps.schemas.cached(schemaId) ?? (await this.deps.schemas.get(schemaId));
-      let fields: IndexFields;
-      try {
-        fields = writer.readIndexFields(body);
-      } catch (err) {
-        throw new AuditlineError('DECODE_FAILED', `cannot decode with schema id ${schemaId}`, { cause: err, details: { schemaId } });
-      }
-      return { writer, body, fields };
+      framed = unframe(record.value);
     } catch (err) {
-      if (!isAuditlineError(err) || err.retriable) throw err;
-      return refuse(err.code, decodeFailureReason(err));
+      return refused(record, err);
     }
+    const { schemaId, body } = framed;
+    const writer = this.deps.schemas.cached(schemaId);
+    if (writer) return checked(record, writer, body);
+    return this.deps.schemas.get(schemaId).then(
+      (w) => checked(record, w, body),
+      (err: unknown) => refused(record, err),
+    );
   }
 
   /** Opens a file at `record`; when an earlier attempt already stored an object starting there, the new file ends where that one did. */
@@ -171,7 +173,7 @@ export class Archiver {
     const earlier = await this.retry('listing earlier objects', () => this.deps.store.list(start));
     const adopted = earlier.map((o) => parseObjectKey(o.key)?.lastOffset).find((v) => v !== undefined);
     if (adopted !== undefined) this.deps.logger.info({ partition: record.partition, firstOffset: record.offset, lastOffset: adopted.toString() }, 'an object already starts here (a retry): rebuilding it to the same end');
-    const file = new OpenFile(record.topic, record.partition, writer, record.offset, timestamp, this.now(), adopted, this.settings.deflateLevel);
+    const file = new OpenFile(record.topic, record.partition, writer, record.offset, timestamp, this.now(), adopted, this.settings.compression);
     this.files.set(record.partition, file);
     return file;
   }
@@ -278,6 +280,25 @@ export class Archiver {
     const run = previous.then(fn, fn);
     this.locks.set(partition, run.catch(() => undefined));
     return run;
+  }
+}
+
+function refuse(record: SourceRecord, code: DeadLetter['code'], reason: string): Decoded {
+  return { deadLetter: { record, code, reason } };
+}
+
+/** A non-retriable failure dead-letters the record; a retriable one (registry down) is thrown and the batch retried. */
+function refused(record: SourceRecord, err: unknown): Decoded {
+  if (!isAuditlineError(err) || err.retriable) throw err;
+  return refuse(record, err.code, decodeFailureReason(err));
+}
+
+/** Reads the index fields, which decodes the whole body with its writer schema: a record that does not decode never reaches a file. */
+function checked(record: SourceRecord, writer: WriterSchema, body: Buffer): Decoded {
+  try {
+    return { writer, body, fields: writer.readIndexFields(body) };
+  } catch (err) {
+    return refused(record, new AuditlineError('DECODE_FAILED', `cannot decode with schema id ${writer.id}`, { cause: err, details: { schemaId: writer.id } }));
   }
 }
 

@@ -7,6 +7,7 @@ import { AuditlineError } from '../../core/errors.js';
 import { loadServiceRuntimeSettings, type ServiceDefaults, type ServiceRuntimeSettings } from '../../core/service/index.js';
 import { TOPICS } from '../../infra/kafka/topics.js';
 import { loadRetention, retentionDaysFor } from '../../infra/retention.js';
+import { ARCHIVE_CODECS, CODEC_LEVELS, type ArchiveCodec, type BlockCompression } from './codecs.js';
 
 /** Defaults of the shared service settings for the archiver (docs/archiver.md, "Settings"). */
 export const ARCHIVER_DEFAULTS: ServiceDefaults = {
@@ -43,7 +44,8 @@ export interface ArchiverConfig {
   objectLock: boolean;
   /** Records without the tokenizer's header are refused (dead-lettered): the archive never holds cleartext. */
   requireTokenized: boolean;
-  deflateLevel: number;
+  /** Codec, level and block size of the container files (docs/archiver.md, "Performance"). */
+  compression: BlockCompression;
   /** Consumer group session timeout: how long the partitions of a crashed member wait before another takes them. */
   sessionTimeoutMs: number;
   signingKey: KeyObject;
@@ -60,7 +62,10 @@ const own = {
   [`${P}DIGEST_INTERVAL_MS`]: int(3_600_000, 1_000, 86_400_000),
   [`${P}OBJECT_LOCK`]: boolVar(true),
   [`${P}REQUIRE_TOKENIZED`]: boolVar(true),
-  [`${P}DEFLATE_LEVEL`]: int(6, 1, 9),
+  [`${P}CODEC`]: z.enum(ARCHIVE_CODECS).default('zstandard'),
+  [`${P}DEFLATE_LEVEL`]: int(6, CODEC_LEVELS.deflate.min, CODEC_LEVELS.deflate.max),
+  [`${P}ZSTD_LEVEL`]: int(5, CODEC_LEVELS.zstandard.min, CODEC_LEVELS.zstandard.max),
+  [`${P}BLOCK_BYTES`]: z.coerce.number().int('must be an integer').min(16 * 1024, 'must be at least 16384').max(64 * 1024 * 1024, 'must be at most 67108864').optional(),
   [`${P}SESSION_TIMEOUT_MS`]: int(30_000, 6_000, 300_000),
 };
 
@@ -83,10 +88,17 @@ export function loadArchiverConfig(env: NodeJS.ProcessEnv = process.env): Archiv
     retentionDays: retentionDaysFor(retention, 'sox'),
     objectLock: get<boolean>('OBJECT_LOCK'),
     requireTokenized: get<boolean>('REQUIRE_TOKENIZED'),
-    deflateLevel: get<number>('DEFLATE_LEVEL'),
+    compression: compressionOf(get<ArchiveCodec>('CODEC'), get<number>('DEFLATE_LEVEL'), get<number>('ZSTD_LEVEL'), get<number | undefined>('BLOCK_BYTES')),
     sessionTimeoutMs: get<number>('SESSION_TIMEOUT_MS'),
     signingKey: loadSigningKey(env),
   };
+}
+
+/** Default uncompressed block size per codec: deflate looks back 32 KiB whatever the block; zstandard finds a returning customer's tokens megabytes back. */
+export const DEFAULT_BLOCK_BYTES: Record<ArchiveCodec, number> = { deflate: 256 * 1024, zstandard: 4 * 1024 * 1024 };
+
+function compressionOf(codec: ArchiveCodec, deflateLevel: number, zstdLevel: number, blockBytes: number | undefined): BlockCompression {
+  return { codec, level: codec === 'deflate' ? deflateLevel : zstdLevel, blockBytes: blockBytes ?? DEFAULT_BLOCK_BYTES[codec] };
 }
 
 /**

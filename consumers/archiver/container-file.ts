@@ -1,9 +1,9 @@
-import { promisify } from 'node:util';
-import { deflateRaw } from 'node:zlib';
 import avro from 'avsc';
+import { ARCHIVE_DECODER_CODECS, compressBlock, type BlockCompression } from './codecs.js';
 
 /**
- * Avro object container files (Avro 1.x specification, codec `deflate`):
+ * Avro object container files (Avro 1.x specification, codec `zstandard` or
+ * `deflate`, see codecs.ts):
  * the writer schema in the header, so a file is readable with any Avro
  * library and nothing else (the tests read them with avsc's file decoder).
  *
@@ -23,10 +23,7 @@ export interface ContainerFileInput {
   syncMarker: Buffer;
   /** Extra header entries (`auditline.*`), UTF-8. */
   metadata: Record<string, string>;
-  /** zlib level 1-9. */
-  deflateLevel: number;
-  /** Uncompressed bytes per block. @default 262144 */
-  blockSize?: number;
+  compression: BlockCompression;
 }
 
 /** The header record of the specification (`org.apache.avro.file.Header`). */
@@ -41,27 +38,25 @@ const HEADER = avro.Type.forSchema({
 });
 const LONG = avro.Type.forSchema('long');
 const MAGIC = Buffer.from([0x4f, 0x62, 0x6a, 0x01]);
-const deflate = promisify(deflateRaw);
 
 /**
  * Builds one container file as records arrive: each full block is handed to
- * zlib (libuv's thread pool) at once, so compressing a block overlaps with
- * reading the next records; `finish` writes the header and the blocks in
- * order. The output is the same as encodeContainerFile's for the same input.
+ * the codec (libuv's thread pool) at once, so compressing a block overlaps
+ * with reading the next records, and blocks of one file compress in
+ * parallel when a core is free; `finish` writes the header and the blocks in
+ * their order, so the bytes do not depend on which block finished first.
+ * The output is the same as encodeContainerFile's for the same input.
  */
 export class ContainerFileBuilder {
   private readonly blocks: { count: number; data: Promise<Buffer> }[] = [];
   private block: Buffer[] = [];
   private size = 0;
-  private readonly blockSize: number;
 
-  constructor(private readonly options: { deflateLevel: number; blockSize?: number }) {
-    this.blockSize = options.blockSize ?? 256 * 1024;
-  }
+  constructor(private readonly compression: BlockCompression) {}
 
   add(body: Buffer): void {
     // Blocks end where avsc's BlockEncoder ends them (before the record that would overflow): same bytes as avsc would write.
-    if (this.size > 0 && this.size + body.length > this.blockSize) this.seal();
+    if (this.size > 0 && this.size + body.length > this.compression.blockBytes) this.seal();
     this.block.push(body);
     this.size += body.length;
   }
@@ -70,7 +65,7 @@ export class ContainerFileBuilder {
     if (header.syncMarker.length !== 16) throw new Error('sync marker must be 16 bytes');
     if (this.block.length > 0) this.seal();
     // Key order as avsc writes it: schema, codec, then the caller's entries.
-    const meta: Record<string, Buffer> = { 'avro.schema': Buffer.from(JSON.stringify(header.schema), 'utf8'), 'avro.codec': Buffer.from('deflate', 'utf8') };
+    const meta: Record<string, Buffer> = { 'avro.schema': Buffer.from(JSON.stringify(header.schema), 'utf8'), 'avro.codec': Buffer.from(this.compression.codec, 'utf8') };
     for (const [k, v] of Object.entries(header.metadata)) if (!k.startsWith('avro.')) meta[k] = Buffer.from(v, 'utf8');
     const parts: Buffer[] = [HEADER.toBuffer({ magic: MAGIC, meta, sync: header.syncMarker })];
     for (const b of this.blocks) {
@@ -81,7 +76,7 @@ export class ContainerFileBuilder {
   }
 
   private seal(): void {
-    const data = deflate(Buffer.concat(this.block, this.size), { level: this.options.deflateLevel });
+    const data = compressBlock(this.compression, Buffer.concat(this.block, this.size));
     // Awaited in finish(); a failure must not surface as an unhandled rejection before that.
     data.catch(() => undefined);
     this.blocks.push({ count: this.block.length, data });
@@ -92,7 +87,7 @@ export class ContainerFileBuilder {
 
 /** A whole container file from a list of encoded records. */
 export async function encodeContainerFile(input: ContainerFileInput): Promise<Buffer> {
-  const builder = new ContainerFileBuilder({ deflateLevel: input.deflateLevel, ...(input.blockSize ? { blockSize: input.blockSize } : {}) });
+  const builder = new ContainerFileBuilder(input.compression);
   for (const body of input.bodies) builder.add(body);
   return builder.finish({ schema: input.schema, syncMarker: input.syncMarker, metadata: input.metadata });
 }
@@ -103,9 +98,9 @@ export interface DecodedContainerFile {
   records: unknown[];
 }
 
-/** Reads a container file from memory with avsc alone (what `replay` and `reindex` use); with `readerSchema`, records are resolved into it. */
+/** Reads a container file from memory with avsc and the archive's codecs (what `replay` and `reindex` use); with `readerSchema`, records are resolved into it. */
 export async function decodeContainerFile(file: Buffer, readerSchema?: avro.Schema): Promise<DecodedContainerFile> {
-  const decoder = new avro.streams.BlockDecoder(readerSchema ? { readerSchema } : {});
+  const decoder = new avro.streams.BlockDecoder({ codecs: ARCHIVE_DECODER_CODECS, ...(readerSchema ? { readerSchema } : {}) });
   const records: unknown[] = [];
   let metadata: Record<string, string> = {};
   let schema: avro.Schema = 'null';

@@ -2,8 +2,9 @@
 export { runArchiver } from './main.js';
 export { ArchiverService } from './service.js';
 export { Archiver, retentionDate, ARCHIVE_CONTENT_TYPE, type ArchiverSettings, type ArchiverDeps } from './archiver.js';
-export { loadArchiverConfig, loadSigningKey, loadVerifyKey, ARCHIVER_DEFAULTS, STORAGE_CLASSES, type ArchiverConfig, type StorageClass } from './config.js';
+export { loadArchiverConfig, loadSigningKey, loadVerifyKey, ARCHIVER_DEFAULTS, DEFAULT_BLOCK_BYTES, STORAGE_CLASSES, type ArchiverConfig, type StorageClass } from './config.js';
 export { ARCHIVER_METRICS, ArchiverMetrics } from './metrics.js';
+export { ARCHIVE_CODECS, ARCHIVE_DECODER_CODECS, compressBlock, type ArchiveCodec, type BlockCompression } from './codecs.js';
 export { encodeContainerFile, decodeContainerFile, type DecodedContainerFile } from './container-file.js';
 export { objectKey, parseObjectKey, digestKey, parseDigestKey, partitionPrefix, syncMarkerFor, sha256Hex } from './keys.js';
 export { signDigest, readDigest, keyId, DIGEST_FORMAT, type DigestBody, type SignedDigest } from './digest.js';

@@ -1,3 +1,4 @@
+import type { BlockCompression } from './codecs.js';
 import { ContainerFileBuilder } from './container-file.js';
 import type { IndexRow } from './index-store.js';
 import type { IndexFields, WriterSchema } from './writer-schemas.js';
@@ -27,9 +28,9 @@ export class OpenFile {
     readonly openedAt: number,
     /** Last offset of an object that already starts at `firstOffset` (a retry): roll exactly there. */
     readonly adoptedLastOffset: bigint | undefined,
-    deflateLevel: number,
+    compression: BlockCompression,
   ) {
-    this.builder = new ContainerFileBuilder({ deflateLevel });
+    this.builder = new ContainerFileBuilder(compression);
     this.lastOffset = firstOffset;
     this.maxTimestamp = firstTimestamp;
   }

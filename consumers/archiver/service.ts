@@ -79,7 +79,7 @@ export class ArchiverService implements ManagedService {
     const { logger } = this.deps;
     const { runtime } = this.config;
     logger.info(
-      { topic: runtime.sourceTopic, dlq: runtime.dlqTopic, group: runtime.groupId, bucket: this.config.bucket, storageClass: this.config.storageClass, rollBytes: this.config.rollBytes, rollMs: this.config.rollMs },
+      { topic: runtime.sourceTopic, dlq: runtime.dlqTopic, group: runtime.groupId, bucket: this.config.bucket, storageClass: this.config.storageClass, rollBytes: this.config.rollBytes, rollMs: this.config.rollMs, codec: this.config.compression.codec },
       'archiver starting',
     );
     const untilReady = <T>(what: string, fn: () => Promise<T>) =>

@@ -6,7 +6,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import avro from 'avsc';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../core/logger.js';
 import { assetPath } from '../../core/paths.js';
@@ -14,6 +13,7 @@ import { ArchiveIndex, ArchiverService, loadArchiverConfig, loadVerifyKey, Objec
 import { HotstoreService, loadHotstoreConfig } from '../../consumers/hotstore/index.js';
 import { TOKENIZED_HEADER } from '../../consumers/tokenizer/index.js';
 import { buildExecution, idOf } from '../helpers/hotstore-fixtures.js';
+import { readAvroFile } from '../helpers/avro-files.js';
 import { archivedRecords, archiverEnv, createArchiveBucket, listVersions, readObject, s3, signingKeyPem } from '../helpers/archiver-stack.js';
 import { clickhouse, committedToEnd, createHotstoreDatabase, createHotstoreTopics, dropHotstoreTopics, publish, readDlq, storedEvents, waitFor } from '../helpers/hotstore-stack.js';
 
@@ -72,13 +72,13 @@ test('the archiver writes every tokenized event to Object-Locked GLACIER objects
   const archivedIds = objects.flatMap((o) => o.records.map((r) => r.event_id as string)).sort();
   assert.deepEqual(archivedIds, events.map((e) => e.event_id).sort(), 'every tokenized event exactly once; nothing refused is archived');
 
-  // Read back with nothing but avsc and the file.
+  // Read back with nothing but avsc, the codec's decompressor (zstandard by default) and the file.
   const dir = await mkdtemp(path.join(os.tmpdir(), 'archiver-it-'));
   try {
     const file = path.join(dir, 'object.avro');
     await writeFile(file, await readObject(bucket, objects[0]!.key));
-    const read: unknown[] = [];
-    await new Promise<void>((resolve, reject) => avro.createFileDecoder(file).on('data', (r: unknown) => read.push(r)).on('end', resolve).on('error', reject));
+    const { codec, records: read } = await readAvroFile(file);
+    assert.equal(codec, 'zstandard', 'the default codec');
     const original = new Map(events.map((e) => [e.event_id, e]));
     assert.ok(read.length > 0);
     for (const r of read as { event_id: string }[]) assert.deepEqual(JSON.parse(JSON.stringify(r)), JSON.parse(JSON.stringify(original.get(r.event_id))));

@@ -6,69 +6,64 @@ import os from 'node:os';
 import path from 'node:path';
 import avro from 'avsc';
 import { readFileSync } from 'node:fs';
-import { deflateRaw } from 'node:zlib';
 import { assetPath } from '../../core/paths.js';
 import { pino } from 'pino';
-import { ARCHIVER_METRICS, Archiver, WriterSchemas, decodeContainerFile, encodeContainerFile, objectKey, parseObjectKey, readDigest, signDigest, syncMarkerFor, DIGEST_FORMAT, type DigestBody } from '../../consumers/archiver/index.js';
+import { ARCHIVER_METRICS, Archiver, WriterSchemas, compressBlock, decodeContainerFile, encodeContainerFile, objectKey, parseObjectKey, readDigest, signDigest, syncMarkerFor, DIGEST_FORMAT, type BlockCompression, type DigestBody } from '../../consumers/archiver/index.js';
 import { applyRevealed, piiFields, renderReplay } from '../../consumers/archiver/index.js';
 import { replayFromEvents } from '../../consumers/archiver/replay-document.js';
 import type { PutArchiveObject } from '../../consumers/archiver/object-store.js';
 import type { IndexRow } from '../../consumers/archiver/index-store.js';
 import { AuditlineError } from '../../core/errors.js';
+import { readAvroFile } from '../helpers/avro-files.js';
 import type { DeadLetter, SourceRecord } from '../../core/service/index.js';
 import { auditEventSchema, frame, sampleExecution, type AuditEvent } from '../../schemas/index.js';
 
 const { raw, type, text } = auditEventSchema();
 const events = [...sampleExecution({ status: 'failed' }), ...sampleExecution()];
 
-test('a container file is a pure function of its inputs, byte for byte what avsc BlockEncoder writes, and reads back with avsc alone', async () => {
-  const key = objectKey('audit.events', 3, Date.UTC(2026, 10, 28, 10), '100', '107');
-  const many = Array.from({ length: 300 }, () => sampleExecution()).flat();
-  const input = { schema: raw as avro.Schema, bodies: many.map((e) => type.toBuffer(e)), syncMarker: syncMarkerFor(key), metadata: { 'auditline.topic': 'audit.events' }, deflateLevel: 6, blockSize: 16 * 1024 };
-  const a = await encodeContainerFile(input);
-  const b = await encodeContainerFile(input);
-  assert.ok(a.equals(b), 'same key and records: same bytes');
-  assert.ok(!a.equals(await encodeContainerFile({ ...input, syncMarker: syncMarkerFor(`${key}x`) })), 'the marker comes from the key');
+for (const compression of [
+  { codec: 'deflate', level: 6, blockBytes: 16 * 1024 },
+  { codec: 'zstandard', level: 5, blockBytes: 16 * 1024 },
+] satisfies BlockCompression[]) {
+  test(`a ${compression.codec} container file is a pure function of its inputs, byte for byte what avsc BlockEncoder writes, and reads back with avsc alone`, async () => {
+    const key = objectKey('audit.events', 3, Date.UTC(2026, 10, 28, 10), '100', '107');
+    const many = Array.from({ length: 300 }, () => sampleExecution()).flat();
+    const input = { schema: raw as avro.Schema, bodies: many.map((e) => type.toBuffer(e)), syncMarker: syncMarkerFor(key), metadata: { 'auditline.topic': 'audit.events' }, compression };
+    const a = await encodeContainerFile(input);
+    const b = await encodeContainerFile(input);
+    assert.ok(a.equals(b), 'same key and records: same bytes');
+    assert.ok(!a.equals(await encodeContainerFile({ ...input, syncMarker: syncMarkerFor(`${key}x`) })), 'the marker comes from the key');
 
-  const encoder = new avro.streams.BlockEncoder(raw as avro.Schema, {
-    codec: 'deflate',
-    codecs: { deflate: (buf: Buffer, cb: (err: Error | null, out: Buffer) => void) => deflateRaw(buf, { level: 6 }, cb) },
-    syncMarker: input.syncMarker,
-    blockSize: input.blockSize,
-    metadata: { 'auditline.topic': Buffer.from('audit.events') },
-  } as ConstructorParameters<typeof avro.streams.BlockEncoder>[1]);
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((resolve, reject) => encoder.on('data', (c: Buffer) => chunks.push(c)).on('end', resolve).on('error', reject));
-  for (const e of many) encoder.write(e);
-  encoder.end();
-  await done;
-  assert.ok(Buffer.concat(chunks).equals(a), 'identical to the file avsc writes from the decoded values');
-  const events = many;
+    const encoder = new avro.streams.BlockEncoder(raw as avro.Schema, {
+      codec: compression.codec,
+      codecs: { [compression.codec]: (buf: Buffer, cb: (err: Error | null, out?: Buffer) => void) => void compressBlock(compression, buf).then((out) => cb(null, out), cb) },
+      syncMarker: input.syncMarker,
+      blockSize: compression.blockBytes,
+      metadata: { 'auditline.topic': Buffer.from('audit.events') },
+    } as ConstructorParameters<typeof avro.streams.BlockEncoder>[1]);
+    const chunks: Buffer[] = [];
+    const done = new Promise<void>((resolve, reject) => encoder.on('data', (c: Buffer) => chunks.push(c)).on('end', resolve).on('error', reject));
+    for (const e of many) encoder.write(e);
+    encoder.end();
+    await done;
+    assert.ok(Buffer.concat(chunks).equals(a), 'identical to the file avsc writes from the decoded values');
 
-  // Nothing but avsc and the file: the schema comes from the header.
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'archiver-unit-'));
-  try {
-    const file = path.join(dir, 'f.avro');
-    await writeFile(file, a);
-    const read: unknown[] = [];
-    let codec = '';
-    await new Promise<void>((resolve, reject) =>
-      avro
-        .createFileDecoder(file)
-        .on('metadata', (_t: avro.Type, c: string) => (codec = c))
-        .on('data', (r: unknown) => read.push(r))
-        .on('end', resolve)
-        .on('error', reject),
-    );
-    assert.equal(codec, 'deflate');
-    assert.deepEqual(JSON.parse(JSON.stringify(read)), JSON.parse(JSON.stringify(events)));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-  const decoded = await decodeContainerFile(a);
-  assert.equal(decoded.metadata['auditline.topic'], 'audit.events');
-  assert.equal(decoded.records.length, events.length);
-});
+    // Nothing but avsc, the codec's decompressor and the file: the schema comes from the header.
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'archiver-unit-'));
+    try {
+      const file = path.join(dir, 'f.avro');
+      await writeFile(file, a);
+      const { codec, records: read } = await readAvroFile(file);
+      assert.equal(codec, compression.codec);
+      assert.deepEqual(JSON.parse(JSON.stringify(read)), JSON.parse(JSON.stringify(many)));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const decoded = await decodeContainerFile(a);
+    assert.equal(decoded.metadata['auditline.topic'], 'audit.events');
+    assert.equal(decoded.records.length, many.length);
+  });
+}
 
 test('object keys are date-partitioned, ordered by offset and parse back', () => {
   const key = objectKey('audit.events', 3, Date.UTC(2026, 10, 28, 23, 59), '100', '2000');
@@ -106,7 +101,7 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
   const indexed: IndexRow[] = [];
   const dead: DeadLetter[] = [];
   const archiver = new Archiver(
-    { storageClass: 'GLACIER', rollBytes: 1_000_000, rollMs: 60_000, digestIntervalMs: 3_600_000, retentionDays: 2557, objectLock: true, requireTokenized: true, deflateLevel: 6, retry: { initialMs: 1, maxMs: 2 }, ...settings },
+    { storageClass: 'GLACIER', rollBytes: 1_000_000, rollMs: 60_000, digestIntervalMs: 3_600_000, retentionDays: 2557, objectLock: true, requireTokenized: true, compression: { codec: 'zstandard', level: 5, blockBytes: 64 * 1024 }, retry: { initialMs: 1, maxMs: 2 }, ...settings },
     {
       schemas: new WriterSchemas({ schemaText: async (id: number) => (id === 1 ? text : Promise.reject(new AuditlineError('SCHEMA_NOT_FOUND', `schema id ${id} is not registered`))) }),
       store: {
