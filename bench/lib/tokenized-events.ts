@@ -14,7 +14,7 @@
 import type { Message } from 'kafkajs';
 import { deadLetterMessage, type SourceRecord } from '../../core/service/index.js';
 import { createTokenizerHandler, TOKENIZED_HEADER } from '../../consumers/tokenizer/handler.js';
-import { piiFieldPaths } from '../../consumers/tokenizer/tokenize-event.js';
+import { piiFieldPaths, tokenizePolicy } from '../../consumers/tokenizer/tokenize-event.js';
 import { loadTokenizerConfig, TokenKey } from '../../consumers/tokenizer/index.js';
 import { seededRandom } from '../../demo/workflows.js';
 import { auditEventSchema, frame, unframe, type AuditEvent } from '../../schemas/index.js';
@@ -71,12 +71,7 @@ export async function tokenize(events: readonly AuditEvent[], topic = 'audit.eve
       save: async () => undefined,
     },
     tokenKey: new TokenKey(Buffer.from(keys.tokenKey, 'base64')),
-    policy: {
-      piiFields: new Set(config.piiFields),
-      detectors: new Set(config.detectors),
-      subjectEmailField: config.subjectEmailField,
-      ...(config.subjectIdField ? { subjectIdField: config.subjectIdField } : {}),
-    },
+    policy: tokenizePolicy(config),
     paths: piiFieldPaths(),
     transactions: {
       ready: async () => 0n,

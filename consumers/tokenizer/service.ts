@@ -24,7 +24,7 @@ import { createTokenizerHandler } from './handler.js';
 import { LocalKeyWrapper, type KeyWrapper } from './key-wrapper.js';
 import { SubjectKeyStore } from './key-store.js';
 import { TokenizerMetrics } from './metrics.js';
-import { piiFieldPaths } from './tokenize-event.js';
+import { piiFieldPaths, tokenizePolicy } from './tokenize-event.js';
 import { PartitionTransactions } from './transactions.js';
 
 /**
@@ -78,12 +78,7 @@ export class TokenizerService implements ManagedService {
       keys,
       executions: new ExecutionSubjects(this.clickhouse, config.database, config.executionCacheSize),
       tokenKey: new TokenKey(config.keys.tokenKey),
-      policy: {
-        piiFields: new Set(config.piiFields),
-        detectors: new Set(config.detectors),
-        subjectEmailField: config.subjectEmailField,
-        ...(config.subjectIdField ? { subjectIdField: config.subjectIdField } : {}),
-      },
+      policy: tokenizePolicy(config),
       paths: piiFieldPaths(),
       transactions: this.transactions,
       dlq,

@@ -1,6 +1,7 @@
 import type { IHeaders } from 'kafkajs';
 import { auditEventSchema, dataClassIndex, unwrapPayload, type AuditEvent, type EventKind } from '../../schemas/index.js';
 import { canonicalJson } from '../../core/pii/canonical-json.js';
+import type { TokenizerConfig } from './config.js';
 import type { DetectionKind } from '../../core/pii/detectors.js';
 import { PII_KEY, isProtectedValue } from './pii-format.js';
 import { scanField, sealSlots, type FieldScan, type SealContext } from './scan.js';
@@ -17,6 +18,16 @@ export interface TokenizePolicy {
   subjectIdField?: string;
   /** Lower-cased key of the customer's e-mail address in the ExecutionStarted input. */
   subjectEmailField: string;
+}
+
+/** The policy of the tokenizer's settings (AUDITLINE_TOKENIZER_PII_FIELDS, _DETECTORS, _SUBJECT_*_FIELD). */
+export function tokenizePolicy(config: Pick<TokenizerConfig, 'piiFields' | 'detectors' | 'subjectEmailField' | 'subjectIdField'>): TokenizePolicy {
+  return {
+    piiFields: new Set(config.piiFields),
+    detectors: new Set(config.detectors),
+    subjectEmailField: config.subjectEmailField,
+    ...(config.subjectIdField ? { subjectIdField: config.subjectIdField } : {}),
+  };
 }
 
 /** Dotted schema paths of the fields tagged `pii`, by event kind (from the schema's dataClass tags). */
