@@ -73,7 +73,9 @@ test('migration 0014 on a database created and filled before it: applied once, t
   const decisionsBefore = await rows(`SELECT * FROM ${db}.decisions FINAL WHERE execution_id = {id:String}`, { id: target });
 
   const result = await migrate(client, { database: db, variables });
-  assert.deepEqual(result.applied.map((m) => m.file), ['0014_hotstore_execution_id_skip_indexes.sql']);
+  // Later migrations (0015 ...) may follow it; none before it runs again.
+  assert.equal(result.applied[0]?.file, '0014_hotstore_execution_id_skip_indexes.sql');
+  assert.ok(result.applied.every((m) => m.version >= 14));
   await mutationsDone(db);
   assert.deepEqual(
     (await indexes()).map((i) => [i.table, i.name, i.type_full]),
