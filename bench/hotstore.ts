@@ -144,7 +144,12 @@ async function timeQueries(): Promise<Record<string, { p50: number; p95: number;
   return out;
 }
 
-/** Publishes one execution every 50 ms through a connected producer; one poller looks for them in `events` (written last by the service). */
+/**
+ * Publishes one execution every 50 ms through a connected producer; one poller looks for them in `events` (written last
+ * by the service). The latency is taken when a poll begins: the poll reads the parts that exist once it is planned, a
+ * few milliseconds later, so a row it returns was queryable by then; taken at the poll's end it would include the poll's
+ * own duration (hundreds of milliseconds on a saturated machine), which is not the service's latency.
+ */
 async function freshness(): Promise<number[]> {
   const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), names.topic);
   await codec.init();
@@ -156,14 +161,14 @@ async function freshness(): Promise<number[]> {
   const poller = (async () => {
     while (publishing || pending.size > 0) {
       if (pending.size > 0) {
+        const polledAt = Date.now();
         const rs = await client.query({
           query: `SELECT DISTINCT execution_id FROM ${database}.events WHERE execution_id IN {ids:Array(String)}`,
           query_params: { ids: [...pending.keys()] },
           format: 'JSONEachRow',
         });
-        const now = Date.now();
         for (const { execution_id } of await rs.json<{ execution_id: string }>()) {
-          latencies.push(now - pending.get(execution_id)!);
+          latencies.push(polledAt - pending.get(execution_id)!);
           pending.delete(execution_id);
         }
       }
@@ -182,7 +187,9 @@ async function freshness(): Promise<number[]> {
   } finally {
     publishing = false;
   }
-  await Promise.race([poller, sleep(30_000)]);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([poller, new Promise((resolve) => (timer = setTimeout(resolve, 30_000)))]);
+  clearTimeout(timer);
   await producer.disconnect();
   if (pending.size > 0) throw new Error(`${pending.size} executions were not queryable 30 s after the last publish`);
   return latencies;

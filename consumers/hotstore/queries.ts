@@ -7,6 +7,11 @@ import { classifyClickHouseError } from './clickhouse-errors.js';
  * text for `audit`), each served by an index: see the EXPLAIN test in
  * test/integration/hotstore-explain.test.ts. FINAL collapses redelivered
  * copies of an event (same ReplacingMergeTree key, event_id included).
+ * Lookups by execution_id allow skip indexes under FINAL explicitly (the
+ * default differs between ClickHouse versions): the bloom filters on
+ * execution_id skip the parts that do not hold the execution. That is exact
+ * because the copies FINAL collapses are identical rows with the same
+ * execution_id, so a skipped granule never holds a copy of a returned row.
  * Values are bound as query parameters, never spliced into the text.
  */
 export const HOTSTORE_SQL = {
@@ -26,11 +31,7 @@ WHERE workflow_id = {workflow_id:String}
 ORDER BY end_time DESC
 LIMIT {limit:UInt32}`,
 
-  /**
-   * The execution's input and every step attempt's input, as stored (tokenized). executions: bloom filter; steps: key prefix execution_id.
-   * The skip index is allowed under FINAL explicitly (the default differs between ClickHouse versions); it is exact here
-   * because the copies FINAL collapses are identical, so skipping any of them cannot change the result.
-   */
+  /** The execution's input and every step attempt's input, as stored (tokenized). executions, execution_results: bloom filter; steps: key prefix and bloom filter. */
   inputs: (db: string) => `WITH (
     SELECT any(status) FROM ${db}.execution_results FINAL WHERE execution_id = {execution_id:String}
 ) AS outcome
@@ -49,7 +50,7 @@ FROM
 ORDER BY step_id, attempt, start_time
 SETTINGS use_skip_indexes_if_final = 1`,
 
-  /** Decisions of an execution in the order they were taken (key: execution_id, sequence), with the step name. */
+  /** Decisions of an execution in the order they were taken (key prefix execution_id and bloom filter, both tables), with the step name. */
   decisions: (db: string) => `SELECT
     d.step_id AS step_id,
     s.step_name AS step_name,
@@ -68,9 +69,10 @@ LEFT JOIN
     GROUP BY step_id
 ) AS s ON s.step_id = d.step_id
 WHERE d.execution_id = {execution_id:String}
-ORDER BY d.sequence`,
+ORDER BY d.sequence
+SETTINGS use_skip_indexes_if_final = 1`,
 
-  /** Whether the hot store holds any event of the execution (key prefix execution_id of `events`). */
+  /** Whether the hot store holds any event of the execution (key prefix execution_id and bloom filter of `events`). */
   known: (db: string) => `SELECT count() AS events
 FROM ${db}.events
 WHERE execution_id = {execution_id:String}`,
@@ -160,7 +162,7 @@ function queryError(err: unknown, database: string): AuditlineError {
   return new AuditlineError('QUERY_FAILED', `hot store query failed: ${failure.summary}`, { cause: err });
 }
 
-/** Rows of one execution as the hot store keeps them, for `auditline replay` (every table, key or bloom filter on execution_id). */
+/** Rows of one execution as the hot store keeps them, for `auditline replay` (every table: bloom filter on execution_id, key prefix where keyed by it). */
 export interface StoredExecutionRecord {
   started: {
     workflow_id: string;
@@ -208,7 +210,8 @@ SETTINGS use_skip_indexes_if_final = 1`,
     client,
     database,
     `SELECT step_id, step_name, attempt, status, start_time, end_time, duration_ms, input_data, output_data, data_truncated, error_type, error_message
-FROM ${database}.steps FINAL WHERE execution_id = {execution_id:String} ORDER BY step_id, attempt, start_time`,
+FROM ${database}.steps FINAL WHERE execution_id = {execution_id:String} ORDER BY step_id, attempt, start_time
+SETTINGS use_skip_indexes_if_final = 1`,
     params,
   );
   const [result] = await run<NonNullable<StoredExecutionRecord['result']>>(

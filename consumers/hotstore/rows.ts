@@ -16,7 +16,7 @@ import {
  * the tokenizer); nothing here opens a socket.
  */
 
-/** Tables the hot store writes, in the order a batch inserts them (`events` last, see writer.ts). */
+/** Tables the hot store writes; a batch inserts them in the phases of INSERT_PHASES (writer.ts), `events` last. */
 export const HOTSTORE_TABLES = ['executions', 'execution_results', 'steps', 'decisions', 'events'] as const;
 export type HotstoreTable = (typeof HOTSTORE_TABLES)[number];
 /** The tables holding an event's payload (all but the provenance table). */

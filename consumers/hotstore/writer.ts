@@ -12,7 +12,22 @@ export interface RejectedEvent {
 }
 
 /**
- * Writes mapped events to ClickHouse, one synchronous insert per table.
+ * The order in which a batch's tables are written: the tables of one phase
+ * in parallel, each phase after the previous one was acknowledged. A step
+ * becomes queryable no later than the decisions and the outcome of the same
+ * batch that refer to it (so `decisions` never shows a decision of the batch
+ * without its step's name, nor `inputs` a finished execution without the
+ * steps that came with its outcome); `events`, which answers "is execution X
+ * known" and carries the provenance, comes last. A decision recorded while
+ * its step still runs arrives in an earlier batch than the step's
+ * StepFinished event and is queryable before it: no write order can change
+ * that (docs/hotstore.md, "Write order").
+ */
+export const INSERT_PHASES: readonly (readonly HotstoreTable[])[] = [['executions', 'steps'], ['decisions', 'execution_results'], ['events']];
+
+/**
+ * Writes mapped events to ClickHouse, one synchronous insert per table, in
+ * the phases of INSERT_PHASES.
  *
  * Idempotent by design: every row carries its event_id at the end of the
  * table's ReplacingMergeTree key, so writing an event twice (redelivery,
@@ -100,13 +115,12 @@ export class HotstoreWriter {
   }
 
   private async insertAll(events: readonly EventRows[]): Promise<void> {
-    // Detail tables in parallel (independent parts), `events` strictly after all of them acknowledged.
-    const details = HOTSTORE_TABLES.filter((t) => t !== 'events');
-    const settled = await Promise.allSettled(details.map((table) => this.insertTable(table, events.filter((e) => e.detail.table === table).map((e) => e.detail.row))));
-    const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
-    // An outage wins over refused rows: the whole batch is retried rather than split.
-    if (failures.length > 0) throw failures.find((f) => classifyClickHouseError(f).retriable) ?? failures[0];
-    await this.insertTable('events', events.map((e) => e.event));
+    for (const phase of INSERT_PHASES) {
+      const settled = await Promise.allSettled(phase.map((table) => this.insertTable(table, rowsOf(events, table))));
+      const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
+      // An outage wins over refused rows: the whole batch is retried rather than split.
+      if (failures.length > 0) throw failures.find((f) => classifyClickHouseError(f).retriable) ?? failures[0];
+    }
   }
 
   private async insertTable(table: HotstoreTable, values: object[]): Promise<void> {
@@ -128,6 +142,10 @@ export class HotstoreWriter {
     });
     this.metrics?.inserted(table, values.length, (performance.now() - began) / 1000);
   }
+}
+
+function rowsOf(events: readonly EventRows[], table: HotstoreTable): object[] {
+  return table === 'events' ? events.map((e) => e.event) : events.filter((e) => e.detail.table === table).map((e) => e.detail.row);
 }
 
 function unavailable(err: unknown, what: string): AuditlineError {

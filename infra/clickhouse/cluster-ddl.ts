@@ -21,11 +21,13 @@ import { splitStatements, type Migration } from './migrate.js';
  * expression of its sorting key: every copy of an event (redelivery) lands
  * on the shard that already holds it, so ReplacingMergeTree still collapses
  * them and FINAL stays exact per shard, and one execution's rows of every
- * table sit on one shard (joins by execution_id stay local). `ALTER TABLE
- * ... ADD COLUMN` of a later migration is applied ON CLUSTER to the
- * replicated table and to its Distributed table. Other statements the
- * generator cannot convert fail loudly, naming the migration, so that the
- * cluster DDL never silently lags behind the migrations.
+ * table sit on one shard (joins by execution_id stay local). Two kinds of
+ * ALTER of a later migration are converted: a skip index change (`ADD
+ * INDEX`, `MATERIALIZE INDEX`), sent to the replicated table ON CLUSTER, and
+ * `ADD COLUMN`, sent to the replicated table and to its Distributed table.
+ * Other statements the generator cannot convert fail loudly, naming the
+ * migration, so that the cluster DDL never silently lags behind the
+ * migrations.
  */
 export type ClusterLayout = 'sharded' | 'replicated';
 
@@ -76,16 +78,21 @@ export function clusterDdl(migrations: readonly Migration[], options: ClusterDdl
   const tables: ClusterTable[] = [];
   for (const m of migrations) {
     for (const statement of splitStatements(m.sql)) {
-      const alter = parseAddColumn(statement);
+      const alter = parseIndexAlter(statement);
       if (alter) {
+        statements.push(clusterIndexAlter(alter, tables, { file: m.file, database: options.database, on }));
+        continue;
+      }
+      const added = parseAddColumn(statement);
+      if (added) {
         // A column added later reaches the replicated table and the Distributed table over it alike.
-        const target = tables.find((t) => t.table === alter.table);
-        if (alter.database !== options.database || !target) throw new Error(`cluster DDL: migration ${m.file} alters ${alter.database}.${alter.table}, which no earlier migration created`);
-        for (const name of target.local ? [target.local, target.table] : [target.table]) statements.push(`ALTER TABLE ${alter.database}.${name}${on} ${alter.action}`);
+        const target = tables.find((t) => t.table === added.table);
+        if (added.database !== options.database || !target) throw new Error(`cluster DDL: migration ${m.file} alters ${added.database}.${added.table}, which no earlier migration created`);
+        for (const name of target.local ? [target.local, target.table] : [target.table]) statements.push(`ALTER TABLE ${added.database}.${name}${on} ${added.action}`);
         continue;
       }
       const t = parseCreateTable(statement);
-      if (!t) throw new Error(`cluster DDL: migration ${m.file} has a statement other than CREATE TABLE or ALTER TABLE ... ADD COLUMN (${firstWords(statement)}); extend infra/clickhouse/cluster-ddl.ts`);
+      if (!t) throw new Error(`cluster DDL: migration ${m.file} has a statement other than CREATE TABLE, an index ALTER or ADD COLUMN (${firstWords(statement)}); extend infra/clickhouse/cluster-ddl.ts`);
       if (t.database !== options.database) throw new Error(`cluster DDL: migration ${m.file} creates ${t.database}.${t.table}, outside database ${options.database}`);
       const engine = /^(?!Replicated)([A-Za-z]*MergeTree)$/.exec(t.engine.name);
       if (!engine) throw new Error(`cluster DDL: migration ${m.file}: table ${t.table} has engine ${t.engine.name}, not a non-replicated MergeTree family engine`);
@@ -123,7 +130,41 @@ export function clusterDdl(migrations: readonly Migration[], options: ClusterDdl
 /** Parses `ALTER TABLE db.t ADD COLUMN ...` (comments allowed); undefined for any other statement, other ALTERs included. */
 export function parseAddColumn(statement: string): { database: string; table: string; action: string } | undefined {
   const m = /^ALTER\s+TABLE\s+([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s+(ADD\s+COLUMN\s[\s\S]*)$/i.exec(stripLineComments(statement).trim());
-  return m ? { database: m[1]!, table: m[2]!, action: m[3]!.trim() } : undefined;
+  // One command per statement: a second one (`, DROP COLUMN ...`) might need other tables.
+  if (!m || /,\s*(?:ADD|DROP|MODIFY|MATERIALIZE|CLEAR|UPDATE|DELETE|RENAME)\s/i.test(stripQuoted(m[3]!))) return undefined;
+  return { database: m[1]!, table: m[2]!, action: m[3]!.trim() };
+}
+
+/** An `ALTER TABLE db.t ADD INDEX ... | MATERIALIZE INDEX ...` statement: the skip index changes a migration may make. */
+export interface ParsedIndexAlter {
+  database: string;
+  table: string;
+  /** Everything after the table name, as written (`ADD INDEX IF NOT EXISTS ...`, `MATERIALIZE INDEX ... SETTINGS ...`). */
+  command: string;
+}
+
+/**
+ * Parses an ALTER TABLE that adds or materializes a skip index (comments
+ * allowed); undefined for any other statement (ADD COLUMN: parseAddColumn).
+ */
+export function parseIndexAlter(statement: string): ParsedIndexAlter | undefined {
+  const sql = stripLineComments(statement).trim();
+  const m = /^ALTER\s+TABLE\s+([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s+((?:ADD|MATERIALIZE)\s+INDEX\s[\s\S]*)$/i.exec(sql);
+  if (!m || /,\s*(?:ADD|DROP|MODIFY|MATERIALIZE|CLEAR|UPDATE|DELETE|RENAME)\s/i.test(stripQuoted(m[3]!))) return undefined;
+  return { database: m[1]!, table: m[2]!, command: m[3]!.trim() };
+}
+
+/**
+ * A skip index lives in the data parts, so the ALTER goes to the replicated
+ * table (`<t>_local` of a pair, else `<t>`), ON CLUSTER; a Distributed table
+ * has no parts. Re-running the script repeats MATERIALIZE INDEX, a mutation
+ * that rebuilds the index of every part.
+ */
+function clusterIndexAlter(alter: ParsedIndexAlter, tables: readonly ClusterTable[], where: { file: string; database: string; on: string }): string {
+  if (alter.database !== where.database) throw new Error(`cluster DDL: migration ${where.file} alters ${alter.database}.${alter.table}, outside database ${where.database}`);
+  const target = tables.find((t) => t.table === alter.table);
+  if (!target) throw new Error(`cluster DDL: migration ${where.file} alters ${alter.table}, which no earlier migration creates`);
+  return `ALTER TABLE ${alter.database}.${target.local ?? target.table}${where.on} ${alter.command}`;
 }
 
 /** Parses a CREATE TABLE statement (comments allowed); undefined for any other statement. */
@@ -225,6 +266,19 @@ function stripLineComments(sql: string): string {
       while (i < sql.length && sql[i] !== '\n') i++;
       out += '\n';
     } else out += c;
+  }
+  return out;
+}
+
+/** The text with quoted parts blanked out, for looking at its keywords. */
+function stripQuoted(sql: string): string {
+  let out = '';
+  for (let i = 0; i < sql.length; i++) {
+    if (sql[i] === "'" || sql[i] === '`' || sql[i] === '"') {
+      const end = closingQuote(sql, i);
+      out += ' '.repeat(end - i + 1);
+      i = end;
+    } else out += sql[i];
   }
   return out;
 }

@@ -120,7 +120,8 @@ test('inputs of the failed execution are tokenized; decisions come back in order
   assert.match(input, /"customer_email":\{"\$pii":/);
   assert.equal(inputs[0]!.status, 'failed');
 
-  // The hot store writes its tables in parallel: a decision can be queryable a moment before the step it joins.
+  // A decision recorded while its step runs is published before that step's StepFinished, so it can be queryable
+  // (without its step name) a moment before the step it joins (docs/hotstore.md, "Write order").
   const decisions = await eventually('both decisions of the successful execution, with their steps', async () => {
     const rows = await decisionPath(clickhouse, db, ids.success!);
     return rows.length >= 2 && rows.every((r) => r.step_name !== '') ? rows : undefined;

@@ -126,6 +126,36 @@ test('rows ClickHouse refuses are isolated to their event; the rest of the batch
   assert.equal(Number(leftovers[0]!.n), 0, 'no provenance row for the refused event');
 });
 
+test('a batch writes steps before the decisions and outcomes that refer to them, provenance last (a decision was queryable before its step)', async () => {
+  // Many more step rows than decision rows: written in parallel, the decisions would be acknowledged (and stamped) first.
+  const batch = Array.from({ length: 400 }, () =>
+    buildExecution({
+      workflowId: 'WF-ORD',
+      status: 'failed',
+      startedAgoMs: MIN,
+      steps: Array.from({ length: 25 }, (_, i) => ({ name: `step-${i + 1}`, status: i === 24 ? ('failed' as const) : ('success' as const) })),
+      decisions: [{ step: 25, condition: 'retries > 3', taken: 'give-up', reason: 'too many retries' }],
+    }),
+  ).flat();
+  assert.deepEqual(await writer.write(rowsOf(batch, 1_000)), { rejected: [] });
+  // ingested_at is the server's now64(3) when it took each insert's rows.
+  const span = async (table: string) => {
+    const rs = await client.query({
+      query: `SELECT min(ingested_at) AS first, max(ingested_at) AS last, count() AS n FROM ${database}.${table} WHERE workflow_id = 'WF-ORD'`,
+      format: 'JSONEachRow',
+    });
+    const r = (await rs.json<{ first: string; last: string; n: string }>())[0]!;
+    return { first: Date.parse(`${r.first}Z`), last: Date.parse(`${r.last}Z`), n: Number(r.n) };
+  };
+  const [executions, steps, decisions, results, events] = [await span('executions'), await span('steps'), await span('decisions'), await span('execution_results'), await span('events')];
+  assert.deepEqual([executions.n, steps.n, decisions.n, results.n, events.n], [400, 10_000, 400, 400, batch.length]);
+  for (const [name, later] of Object.entries({ decisions, execution_results: results })) {
+    assert.ok(later.first >= steps.last, `${name} stamped ${later.first - steps.last} ms after the last step`);
+    assert.ok(later.first >= executions.last, `${name} stamped after the executions`);
+  }
+  assert.ok(events.first >= Math.max(decisions.last, results.last), 'events after every detail table');
+});
+
 const cli = assetPath('dist', 'cli', 'main.js');
 async function auditline(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isAuditlineError } from '../../core/errors.js';
 import { chTime, eventToRows, HOTSTORE_TABLES, TABLE_COLUMNS } from '../../consumers/hotstore/rows.js';
+import { INSERT_PHASES } from '../../consumers/hotstore/writer.js';
 import { payloadOf, sampleExecution, type AuditEvent } from '../../schemas/index.js';
 
 const source = { topic: 'audit.events', partition: 2, offset: '41' };
@@ -116,4 +117,12 @@ test('times are written as UTC text with milliseconds, inside 1900..2299 only', 
   assert.equal(chTime(Date.UTC(1900, 0, 1), 'f', 'e'), '1900-01-01 00:00:00.000');
   assert.throws(() => chTime(Date.UTC(1899, 11, 31), 'f', 'e'), /outside/);
   assert.throws(() => chTime(Number.NaN, 'f', 'e'), /outside/);
+});
+
+test('the write phases cover every table once: steps before decisions and outcomes, events alone and last', () => {
+  assert.deepEqual(INSERT_PHASES.flat().sort(), [...HOTSTORE_TABLES].sort());
+  const phaseOf = (t: string) => INSERT_PHASES.findIndex((p) => p.includes(t as never));
+  assert.ok(phaseOf('steps') < phaseOf('decisions') && phaseOf('steps') < phaseOf('execution_results'));
+  assert.ok(phaseOf('executions') < phaseOf('execution_results'));
+  assert.deepEqual(INSERT_PHASES.at(-1), ['events']);
 });

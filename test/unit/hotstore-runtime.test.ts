@@ -42,7 +42,7 @@ test('service settings: defaults, AUDITLINE_<SERVICE>_* overrides, and a bad val
   const s = loadServiceRuntimeSettings('hotstore', HOTSTORE_DEFAULTS, {});
   assert.deepEqual(
     { group: s.groupId, topic: s.sourceTopic, dlq: s.dlqTopic, batch: s.batchSize, flush: s.flushMs, port: s.http.port, retry: s.retry, fromBeginning: s.fromBeginning },
-    { group: 'auditline-hotstore', topic: 'audit.events', dlq: 'audit.dlq', batch: 10000, flush: 1000, port: 9464, retry: { initialMs: 500, maxMs: 10_000 }, fromBeginning: true },
+    { group: 'auditline-hotstore', topic: 'audit.events', dlq: 'audit.dlq', batch: 10000, flush: 250, port: 9464, retry: { initialMs: 500, maxMs: 10_000 }, fromBeginning: true },
   );
   const o = loadServiceRuntimeSettings('hotstore', HOTSTORE_DEFAULTS, {
     AUDITLINE_HOTSTORE_GROUP_ID: 'hs-2',
