@@ -45,7 +45,7 @@ async function rawRows(table: string): Promise<number> {
   return Number((await rs.json<{ n: string }>())[0]!.n);
 }
 
-test('SIGKILL between the acknowledged insert and the offset commit, then a restart: everything is redelivered and written again, query results hold no duplicates', { timeout: 150_000 }, async () => {
+test('SIGKILL between the acknowledged insert and the offset commit, then a restart: everything is redelivered and written again, query results hold no duplicates', { timeout: 240_000 }, async () => {
   const decisions = [
     { step: 1, condition: 'amount > 10000', taken: 'manual-approval', reason: 'amount exceeds 10000' },
     { step: 2, condition: 'approved', taken: 'charge', reason: 'approved by u-7' },
@@ -58,7 +58,8 @@ test('SIGKILL between the acknowledged insert and the offset commit, then a rest
   await publish(names.topic, events);
 
   const first = start({ AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT: 'true' });
-  await waitFor('the test hook paused the service after its insert', async () => first.logs.some((l) => l.msg === 'test hook: insert acknowledged, pausing before the offset commit'), 60_000).catch(
+  // Joining a fresh group took more than 60 s once when the whole suite ran at once on 2 CPUs (logs stopped at 'service started').
+  await waitFor('the test hook paused the service after its insert', async () => first.logs.some((l) => l.msg === 'test hook: insert acknowledged, pausing before the offset commit'), 120_000).catch(
     (err: Error) => {
       throw new Error(`${err.message}; the service logged: ${first.logs.map((l) => String(l.msg)).join(' | ')}${first.stderr()}`);
     },
