@@ -3,17 +3,17 @@ import { type Admin, type Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { createKafka } from '../../core/clients/kafka.js';
-import { errorMessage, isAuditlineError } from '../../core/errors.js';
+import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import {
   BatchConsumer,
   ConsumerMetrics,
   consumerReadiness,
   DlqPublisher,
-  requireTopics,
-  retryRetriable,
   type ManagedService,
   type ReadinessReport,
+  requireTopics,
+  startupWait,
 } from '../../core/service/index.js';
 import { AuditEventCodec, RegistryClient } from '../../schemas/index.js';
 import type { AlertsConfig } from './config.js';
@@ -134,13 +134,7 @@ export class AlertsService implements ManagedService {
       { topic: runtime.sourceTopic, signals: this.config.signalsTopic, outbox: this.config.outboxTopic, group: runtime.groupId, rules: this.config.rules.length, channels: [...this.config.channels.keys()], database: this.config.database },
       'alerts starting',
     );
-    const untilReady = <T>(what: string, fn: () => Promise<T>) =>
-      retryRetriable(fn, {
-        backoff: runtime.retry,
-        signal,
-        isRetriable: (err) => isAuditlineError(err) && err.retriable,
-        onRetry: (err, attempt, delayMs) => logger.warn({ attempt, delayMs, err: errorMessage(err) }, `${what} not reachable yet; retrying`),
-      });
+    const untilReady = startupWait(runtime, signal, logger);
     await untilReady('ClickHouse', () => this.store.checkTables());
     await untilReady('Kafka', () => requireTopics(this.admin, [runtime.sourceTopic, runtime.dlqTopic, this.config.signalsTopic, this.config.outboxTopic]));
     await this.producer.connect();

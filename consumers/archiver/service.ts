@@ -4,9 +4,9 @@ import type { Registry } from 'prom-client';
 import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { createKafka } from '../../core/clients/kafka.js';
 import { createS3 } from '../../core/clients/s3.js';
-import { errorMessage, isAuditlineError } from '../../core/errors.js';
+import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { BatchConsumer, ConsumerMetrics, consumerReadiness, DlqPublisher, requireTopicsOnce, retryRetriable, type ManagedService, type ReadinessReport } from '../../core/service/index.js';
+import { BatchConsumer, ConsumerMetrics, consumerReadiness, DlqPublisher, type ManagedService, type ReadinessReport, requireTopicsOnce, startupWait } from '../../core/service/index.js';
 import { RegistryClient } from '../../schemas/index.js';
 import { Archiver } from './archiver.js';
 import type { ArchiverConfig } from './config.js';
@@ -82,13 +82,7 @@ export class ArchiverService implements ManagedService {
       { topic: runtime.sourceTopic, dlq: runtime.dlqTopic, group: runtime.groupId, bucket: this.config.bucket, storageClass: this.config.storageClass, rollBytes: this.config.rollBytes, rollMs: this.config.rollMs, codec: this.config.compression.codec },
       'archiver starting',
     );
-    const untilReady = <T>(what: string, fn: () => Promise<T>) =>
-      retryRetriable(fn, {
-        backoff: runtime.retry,
-        signal,
-        isRetriable: (err) => isAuditlineError(err) && err.retriable,
-        onRetry: (err, attempt, delayMs) => logger.warn({ attempt, delayMs, err: errorMessage(err) }, `${what} not reachable yet; retrying`),
-      });
+    const untilReady = startupWait(runtime, signal, logger);
     await untilReady('ClickHouse', () => this.index.checkTable());
     await untilReady('S3', () => this.store.list('digests/', 'digests/~'));
     await untilReady('Kafka', () => requireTopicsOnce(this.kafka, [this.config.runtime.sourceTopic, this.config.runtime.dlqTopic]));

@@ -2,17 +2,17 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Registry } from 'prom-client';
 import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { createKafka } from '../../core/clients/kafka.js';
-import { AuditlineError, errorMessage, isAuditlineError } from '../../core/errors.js';
+import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import {
   BatchConsumer,
   ConsumerMetrics,
   consumerReadiness,
   DlqPublisher,
-  requireTopicsOnce,
-  retryRetriable,
   type ManagedService,
   type ReadinessReport,
+  requireTopicsOnce,
+  startupWait,
 } from '../../core/service/index.js';
 import { AuditEventCodec, RegistryClient } from '../../schemas/index.js';
 import type { HotstoreConfig } from './config.js';
@@ -74,13 +74,7 @@ export class HotstoreService implements ManagedService {
       { topic: runtime.sourceTopic, dlq: runtime.dlqTopic, group: runtime.groupId, database: this.config.database, batchSize: runtime.batchSize, flushMs: runtime.flushMs },
       'hot store starting',
     );
-    const untilReady = <T>(what: string, fn: () => Promise<T>) =>
-      retryRetriable(fn, {
-        backoff: runtime.retry,
-        signal,
-        isRetriable: (err) => isAuditlineError(err) && err.retriable,
-        onRetry: (err, attempt, delayMs) => logger.warn({ attempt, delayMs, err: errorMessage(err) }, `${what} not reachable yet; retrying`),
-      });
+    const untilReady = startupWait(runtime, signal, logger);
     await untilReady('ClickHouse', () => this.writer.checkSchema());
     await untilReady('Kafka', () => requireTopicsOnce(this.kafka, [this.config.runtime.sourceTopic, this.config.runtime.dlqTopic]));
     await this.dlq.connect();

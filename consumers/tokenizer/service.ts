@@ -3,17 +3,17 @@ import type { Admin } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { createKafka } from '../../core/clients/kafka.js';
-import { AuditlineError, errorMessage, isAuditlineError } from '../../core/errors.js';
+import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import {
   BatchConsumer,
   ConsumerMetrics,
   consumerReadiness,
   DlqPublisher,
-  requireTopics,
-  retryRetriable,
   type ManagedService,
   type ReadinessReport,
+  requireTopics,
+  startupWait,
 } from '../../core/service/index.js';
 import { AuditEventCodec, RegistryClient } from '../../schemas/index.js';
 import { checkTokenizerTables } from './clickhouse.js';
@@ -113,13 +113,7 @@ export class TokenizerService implements ManagedService {
       { topic: runtime.sourceTopic, events: this.config.eventsTopic, dlq: runtime.dlqTopic, group: runtime.groupId, database: this.config.database, batchSize: runtime.batchSize },
       'tokenizer starting',
     );
-    const untilReady = <T>(what: string, fn: () => Promise<T>) =>
-      retryRetriable(fn, {
-        backoff: runtime.retry,
-        signal,
-        isRetriable: (err) => isAuditlineError(err) && err.retriable,
-        onRetry: (err, attempt, delayMs) => logger.warn({ attempt, delayMs, err: errorMessage(err) }, `${what} not reachable yet; retrying`),
-      });
+    const untilReady = startupWait(runtime, signal, logger);
     await untilReady('ClickHouse', () => checkTokenizerTables(this.clickhouse, this.config.database));
     await untilReady('Kafka', () => this.checkTopics());
     await untilReady('schema registry', () => this.encoder.init());

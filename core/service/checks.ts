@@ -1,7 +1,27 @@
 import type { Admin, Kafka } from 'kafkajs';
-import { AuditlineError, errorMessage } from '../errors.js';
+import { AuditlineError, errorMessage, isAuditlineError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { ConsumerMetrics } from './consumer-metrics.js';
+import { retryRetriable } from './retry.js';
+import type { ServiceRuntimeSettings } from './settings.js';
 import type { ReadinessReport } from './types.js';
+
+/**
+ * The start-up wait of a service: runs a check (a dependency answering,
+ * its tables or topics present) until it passes, with the service's
+ * backoff, while its error is retriable (the dependency is down), logging
+ * each wait; a non-retriable error (a missing table or topic: run `auditline
+ * setup`) fails the start at once. Stops with `signal` (Ctrl-C while waiting).
+ */
+export function startupWait(runtime: Pick<ServiceRuntimeSettings, 'retry'>, signal: AbortSignal, logger: Logger) {
+  return <T>(what: string, check: () => Promise<T>): Promise<T> =>
+    retryRetriable(check, {
+      backoff: runtime.retry,
+      signal,
+      isRetriable: (err) => isAuditlineError(err) && err.retriable,
+      onRetry: (err, attempt, delayMs) => logger.warn({ attempt, delayMs, err: errorMessage(err) }, `${what} not reachable yet; retrying`),
+    });
+}
 
 /**
  * Fails start when a topic the service needs is missing (auto-creation is

@@ -13,4 +13,4 @@ export { runService, SERVICE_EXIT, type ManagedService, type RunServiceOptions }
 export { loadServiceRuntimeSettings, settingsPrefix, type ServiceDefaults, type ServiceRuntimeSettings } from './settings.js';
 export type { DeadLetter, ReadinessReport, SourceRecord } from './types.js';
 export { decodeFailureReason, decodeOrDeadLetter } from './decode.js';
-export { consumerReadiness, requireTopics, requireTopicsOnce } from './checks.js';
+export { consumerReadiness, requireTopics, requireTopicsOnce, startupWait } from './checks.js';
