@@ -8,7 +8,7 @@ import type { SubjectKeyStore } from './key-store.js';
 import type { SubjectSource, TokenizerMetrics } from './metrics.js';
 import { SealCache } from './scan.js';
 import { scanEvent, sealEvent, type EventScan, type TokenizePolicy } from './tokenize-event.js';
-import type { PartitionTransactions, TransactionalOutput } from './transactions.js';
+import { MAX_RECORD_BYTES, recordBytes, type PartitionTransactions, type TransactionalOutput } from './transactions.js';
 
 /** Header on every tokenized record: the token format version. */
 export const TOKENIZED_HEADER = 'auditline-tokenized';
@@ -84,7 +84,13 @@ export function createTokenizerHandler(deps: TokenizerHandlerDeps): BatchHandler
           bundles += scan.fields.length;
           for (const f of scan.fields) for (const s of f.scan.slots) values[s.inline ? (s.field as 'email' | 'phone') : 'field'] += 1;
         }
-        out.push({ key: record.key, value: deps.encoder.encode(scan.event), headers: { ...record.headers, [TOKENIZED_HEADER]: 'v1' }, timestamp: record.timestamp });
+        const message: Message = { key: record.key, value: deps.encoder.encode(scan.event), headers: { ...record.headers, [TOKENIZED_HEADER]: 'v1' }, timestamp: record.timestamp };
+        const bytes = recordBytes(message);
+        if (bytes > MAX_RECORD_BYTES) {
+          deadLetters.push({ record, code: 'TOKENIZE_FAILED', reason: `event ${scan.event.event_id} is ${bytes} bytes once tokenized, above the ${MAX_RECORD_BYTES} a record of the events topic may have` });
+          continue;
+        }
+        out.push(message);
         kinds.push(scan.kind);
       } catch (err) {
         const code = isAuditlineError(err) ? err.code : 'error';

@@ -8,7 +8,7 @@ import { TokenKey } from '../../consumers/tokenizer/crypto.js';
 import { createTokenizerHandler, TOKENIZED_HEADER } from '../../consumers/tokenizer/handler.js';
 import { rewriteTokens, type PiiToken } from '../../consumers/tokenizer/pii-format.js';
 import { piiFieldPaths } from '../../consumers/tokenizer/tokenize-event.js';
-import type { TransactionalOutput } from '../../consumers/tokenizer/transactions.js';
+import { chunkBySize, MAX_RECORD_BYTES, MAX_SEND_BYTES, recordBytes, type TransactionalOutput } from '../../consumers/tokenizer/transactions.js';
 import type { AuditEvent } from '../../schemas/index.js';
 import { canaryValues, MemoryKeys, piiExecution, testKeys } from '../helpers/tokenizer-fixtures.js';
 
@@ -146,4 +146,32 @@ test('tokenizer settings: keys required and validated without echoing them, topi
   refused({ AUDITLINE_TOKENIZER_EVENTS_TOPIC: 'audit.raw' }, /EVENTS_TOPIC: must differ/);
   refused({ AUDITLINE_TOKENIZER_SESSION_TIMEOUT_MS: '6000' }, /RETRY_MAX_MS: must be at most half/);
   refused({ AUDITLINE_TOKENIZER_DETECTORS: 'email,ssn' }, /DETECTORS/);
+});
+
+test('outputs are sent in runs the broker accepts: at most MAX_SEND_BYTES each, in order, none empty', () => {
+  const message = (i: number, bytes: number): Message => ({ key: `k${i}`, value: Buffer.alloc(bytes, 1), headers: { [TOKENIZED_HEADER]: 'v1' } });
+  // 2 000 tokenized events of 700 bytes: 1.4 MB, which one record batch may not hold.
+  const batch = Array.from({ length: 2000 }, (_, i) => message(i, 700));
+  const chunks = chunkBySize(batch);
+  assert.ok(chunks.length >= 3, `${chunks.length} runs`);
+  for (const c of chunks) assert.ok(c.length > 0 && c.reduce((s, m) => s + recordBytes(m), 0) <= MAX_SEND_BYTES);
+  assert.deepEqual(chunks.flat(), batch, 'every record once, in order');
+  assert.deepEqual(chunkBySize([]), []);
+  const big = message(0, MAX_SEND_BYTES + 1);
+  assert.deepEqual(chunkBySize([message(1, 10), big, message(2, 10)]).map((c) => c.length), [1, 1, 1], 'a record above the run size goes alone');
+});
+
+test('an event too large once tokenized is dead-lettered with its size; the rest of the batch is written', async () => {
+  const [started, step] = piiExecution({ status: 'failed' }) as [AuditEvent, AuditEvent];
+  const huge = structuredClone(step);
+  const payload = Object.values(huge.payload)[0] as { output_data: string | null };
+  // Raw it is below the limit; the tokenizer's output (same bytes plus tokens) is above it.
+  payload.output_data = JSON.stringify({ blob: 'x'.repeat(MAX_RECORD_BYTES) });
+  const h = harness();
+  const { deadLetters } = await h.run([record(1, enc(started)), record(2, enc(huge))]);
+  assert.deepEqual(deadLetters.map((d) => [d.record.offset, d.code]), [['2', 'TOKENIZE_FAILED']]);
+  assert.match(deadLetters[0]!.reason, new RegExp(`event ${huge.event_id} is \\d+ bytes once tokenized, above the ${MAX_RECORD_BYTES}`));
+  const [events, dlq] = h.commits[0]!.outputs as [TransactionalOutput, TransactionalOutput];
+  assert.equal(events.messages.length, 1);
+  assert.equal(dlq.messages.length, 1);
 });
