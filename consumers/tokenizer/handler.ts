@@ -8,7 +8,8 @@ import type { SubjectKeyStore } from './key-store.js';
 import type { SubjectSource, TokenizerMetrics } from './metrics.js';
 import { SealCache } from './scan.js';
 import { scanEvent, sealEvent, type EventScan, type TokenizePolicy } from './tokenize-event.js';
-import { MAX_RECORD_BYTES, recordBytes, type PartitionTransactions, type TransactionalOutput } from './transactions.js';
+import { MAX_RECORD_BYTES, recordBytes } from '../../core/clients/record-size.js';
+import type { PartitionTransactions, TransactionalOutput } from './transactions.js';
 
 /** Header on every tokenized record: the token format version. */
 export const TOKENIZED_HEADER = 'auditline-tokenized';

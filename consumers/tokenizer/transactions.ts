@@ -4,6 +4,7 @@ import { AuditlineError, errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { TokenizerMetrics } from './metrics.js';
 import { Murmur2Partitioner } from '../../core/clients/partitioner.js';
+import { chunkBySize } from '../../core/clients/record-size.js';
 
 // kafkajs is CommonJS: its runtime values come through the default export under ESM.
 const { CompressionTypes } = kafkajs;
@@ -24,50 +25,6 @@ export interface PartitionTransactionsOptions {
   transactionTimeoutMs: number;
   logger: Logger;
   metrics: TokenizerMetrics;
-}
-
-/**
- * Largest record the tokenizer writes, value plus key and headers: below the
- * 1 MiB a Kafka broker accepts by default (`message.max.bytes`, topic
- * `max.message.bytes` 1048588), with room for the batch framing. A tokenized
- * event is larger than its raw form (tokens, masks, ciphertext), so a raw
- * event near the limit can exceed it; such an event is dead-lettered.
- */
-export const MAX_RECORD_BYTES = 960 * 1024;
-
-/**
- * Largest sum of record sizes sent in one produce request of a transaction.
- * kafkajs puts a request's records for one partition into one record batch,
- * which the broker refuses as a whole above its limit, and a refused batch
- * would be retried forever: the outputs of a batch are split so that no
- * record batch can pass 1 MiB, even uncompressed.
- */
-export const MAX_SEND_BYTES = 512 * 1024;
-
-/** Bytes a record occupies before compression (value, key, headers), as the send size limits count them. */
-export function recordBytes(m: Message): number {
-  let n = 64 + (m.value ? Buffer.byteLength(m.value) : 0) + (m.key ? Buffer.byteLength(m.key) : 0);
-  for (const [k, v] of Object.entries(m.headers ?? {})) n += k.length + (v === undefined ? 0 : Array.isArray(v) ? v.reduce((s, x) => s + Buffer.byteLength(x), 0) : Buffer.byteLength(v));
-  return n;
-}
-
-/** Splits records into runs of at most `maxBytes` (by recordBytes), in order; a record above it goes alone. */
-export function chunkBySize(messages: readonly Message[], maxBytes = MAX_SEND_BYTES): Message[][] {
-  const chunks: Message[][] = [];
-  let current: Message[] = [];
-  let size = 0;
-  for (const m of messages) {
-    const n = recordBytes(m);
-    if (current.length > 0 && size + n > maxBytes) {
-      chunks.push(current);
-      current = [];
-      size = 0;
-    }
-    current.push(m);
-    size += n;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
 }
 
 const FENCED_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);

@@ -3,6 +3,7 @@ import type { createKafka } from '../clients/kafka.js';
 import { AuditlineError, errorMessage } from '../errors.js';
 import type { DeadLetter } from './types.js';
 import { Murmur2Partitioner } from '../clients/partitioner.js';
+import { chunkBySize } from '../clients/record-size.js';
 
 /** Headers every dead letter carries (docs/topics.md, docs/hotstore.md). */
 export const DLQ_HEADERS = {
@@ -81,7 +82,8 @@ export class DlqPublisher {
     if (letters.length === 0) return;
     try {
       await this.connect();
-      await this.producer.send({ topic: this.options.topic, acks: -1, messages: letters.map((l) => deadLetterMessage(l, this.options.service)) });
+      // In runs the broker accepts: one refused record batch would be retried forever (a retry may repeat the runs already sent).
+      for (const messages of chunkBySize(letters.map((l) => deadLetterMessage(l, this.options.service)))) await this.producer.send({ topic: this.options.topic, acks: -1, messages });
     } catch (err) {
       throw new AuditlineError('DLQ_UNAVAILABLE', `cannot publish ${letters.length} dead letters to ${this.options.topic}: ${errorMessage(err)}`, {
         retriable: true,

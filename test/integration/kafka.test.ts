@@ -1,6 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { createKafka } from '../../core/clients/kafka.js';
+import { DlqPublisher } from '../../core/service/index.js';
 import { loadEndpoints } from '../../core/endpoints.js';
 import { applyTopics, auditTopics, describeTopics } from '../../infra/kafka/topics.js';
 import { loadRetention } from '../../infra/retention.js';
@@ -70,4 +72,29 @@ test('topics as code: applied, read back from the broker, idempotent, and reconc
   assert.equal(after.partitions, 5);
 
   await admin.deleteTopics({ topics: specs.map((s) => s.name) });
+});
+
+test('dead letters above the broker limit together (1.8 MB, one key) are published in runs, every one of them', { timeout: 60_000 }, async () => {
+  const topic = uniqueName('it-dlq-size');
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, replicationFactor: 1 }] });
+  const dlq = new DlqPublisher(kafka, { topic, service: 'test' });
+  // 30 poison records of 60 kB under one key: one record batch of them would be refused (1 MiB default limit) and retried forever.
+  const letters = Array.from({ length: 30 }, (_, i) => ({
+    record: { topic: 'src', partition: 0, offset: String(i), key: Buffer.from('same-key'), value: randomBytes(60_000), headers: {}, timestamp: '1700000000000' },
+    code: 'DECODE_FAILED' as const,
+    reason: `poison ${i}`,
+  }));
+  try {
+    await dlq.publish(letters);
+  } finally {
+    await dlq.disconnect();
+  }
+  const consumer = kafka.consumer({ groupId: uniqueName('it-group') });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  const got = await consumeCount(consumer, letters.length);
+  await consumer.disconnect();
+  assert.deepEqual(got.map((g) => g.message.headers?.['auditline-dlq-source-offset']?.toString()), letters.map((l) => l.record.offset), 'all, in order');
+  assert.ok(got.every((g, i) => g.message.value?.equals(letters[i]!.record.value)), 'values kept byte for byte');
+  await admin.deleteTopics({ topics: [topic] });
 });

@@ -8,7 +8,8 @@ import { TokenKey } from '../../consumers/tokenizer/crypto.js';
 import { createTokenizerHandler, TOKENIZED_HEADER } from '../../consumers/tokenizer/handler.js';
 import { rewriteTokens, type PiiToken } from '../../consumers/tokenizer/pii-format.js';
 import { piiFieldPaths } from '../../consumers/tokenizer/tokenize-event.js';
-import { chunkBySize, MAX_RECORD_BYTES, MAX_SEND_BYTES, recordBytes, type TransactionalOutput } from '../../consumers/tokenizer/transactions.js';
+import { chunkBySize, MAX_RECORD_BYTES, MAX_SEND_BYTES, recordBytes } from '../../core/clients/record-size.js';
+import type { TransactionalOutput } from '../../consumers/tokenizer/transactions.js';
 import type { AuditEvent } from '../../schemas/index.js';
 import { canaryValues, MemoryKeys, piiExecution, testKeys } from '../helpers/tokenizer-fixtures.js';
 
