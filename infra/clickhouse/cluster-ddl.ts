@@ -88,7 +88,7 @@ export function clusterDdl(migrations: readonly Migration[], options: ClusterDdl
         // A column added later reaches the replicated table and the Distributed table over it alike.
         const target = tables.find((t) => t.table === added.table);
         if (added.database !== options.database || !target) throw new Error(`cluster DDL: migration ${m.file} alters ${added.database}.${added.table}, which no earlier migration created`);
-        for (const name of target.local ? [target.local, target.table] : [target.table]) statements.push(`ALTER TABLE ${added.database}.${name}${on} ${added.action}`);
+        for (const name of target.local ? [target.local, target.table] : [target.table]) statements.push(`ALTER TABLE ${added.database}.${name}${on} ${added.command}`);
         continue;
       }
       const t = parseCreateTable(statement);
@@ -127,19 +127,27 @@ export function clusterDdl(migrations: readonly Migration[], options: ClusterDdl
   return { statements, tables };
 }
 
-/** Parses `ALTER TABLE db.t ADD COLUMN ...` (comments allowed); undefined for any other statement, other ALTERs included. */
-export function parseAddColumn(statement: string): { database: string; table: string; action: string } | undefined {
-  const m = /^ALTER\s+TABLE\s+([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s+(ADD\s+COLUMN\s[\s\S]*)$/i.exec(stripLineComments(statement).trim());
-  // One command per statement: a second one (`, DROP COLUMN ...`) might need other tables.
+/**
+ * `ALTER TABLE db.t <command>` with exactly one command matching `command`
+ * (comments allowed): a second one (`, DROP COLUMN ...`) might need other
+ * tables, so such a statement is not taken apart.
+ */
+function parseSingleAlter(statement: string, command: RegExp): ParsedAlter | undefined {
+  const m = new RegExp(`^ALTER\\s+TABLE\\s+([A-Za-z_][A-Za-z0-9_]*)\\.([A-Za-z_][A-Za-z0-9_]*)\\s+((?:${command.source})\\s[\\s\\S]*)$`, 'i').exec(stripLineComments(statement).trim());
   if (!m || /,\s*(?:ADD|DROP|MODIFY|MATERIALIZE|CLEAR|UPDATE|DELETE|RENAME)\s/i.test(stripQuoted(m[3]!))) return undefined;
-  return { database: m[1]!, table: m[2]!, action: m[3]!.trim() };
+  return { database: m[1]!, table: m[2]!, command: m[3]!.trim() };
 }
 
-/** An `ALTER TABLE db.t ADD INDEX ... | MATERIALIZE INDEX ...` statement: the skip index changes a migration may make. */
-export interface ParsedIndexAlter {
+/** Parses `ALTER TABLE db.t ADD COLUMN ...`; undefined for any other statement, other ALTERs included. */
+export function parseAddColumn(statement: string): ParsedAlter | undefined {
+  return parseSingleAlter(statement, /ADD\s+COLUMN/);
+}
+
+/** An ALTER TABLE statement of one command that a migration may make: a skip index change, or ADD COLUMN. */
+export interface ParsedAlter {
   database: string;
   table: string;
-  /** Everything after the table name, as written (`ADD INDEX IF NOT EXISTS ...`, `MATERIALIZE INDEX ... SETTINGS ...`). */
+  /** Everything after the table name, as written (`ADD INDEX IF NOT EXISTS ...`, `MATERIALIZE INDEX ... SETTINGS ...`, `ADD COLUMN ...`). */
   command: string;
 }
 
@@ -147,11 +155,8 @@ export interface ParsedIndexAlter {
  * Parses an ALTER TABLE that adds or materializes a skip index (comments
  * allowed); undefined for any other statement (ADD COLUMN: parseAddColumn).
  */
-export function parseIndexAlter(statement: string): ParsedIndexAlter | undefined {
-  const sql = stripLineComments(statement).trim();
-  const m = /^ALTER\s+TABLE\s+([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s+((?:ADD|MATERIALIZE)\s+INDEX\s[\s\S]*)$/i.exec(sql);
-  if (!m || /,\s*(?:ADD|DROP|MODIFY|MATERIALIZE|CLEAR|UPDATE|DELETE|RENAME)\s/i.test(stripQuoted(m[3]!))) return undefined;
-  return { database: m[1]!, table: m[2]!, command: m[3]!.trim() };
+export function parseIndexAlter(statement: string): ParsedAlter | undefined {
+  return parseSingleAlter(statement, /(?:ADD|MATERIALIZE)\s+INDEX/);
 }
 
 /**
@@ -160,7 +165,7 @@ export function parseIndexAlter(statement: string): ParsedIndexAlter | undefined
  * has no parts. Re-running the script repeats MATERIALIZE INDEX, a mutation
  * that rebuilds the index of every part.
  */
-function clusterIndexAlter(alter: ParsedIndexAlter, tables: readonly ClusterTable[], where: { file: string; database: string; on: string }): string {
+function clusterIndexAlter(alter: ParsedAlter, tables: readonly ClusterTable[], where: { file: string; database: string; on: string }): string {
   if (alter.database !== where.database) throw new Error(`cluster DDL: migration ${where.file} alters ${alter.database}.${alter.table}, outside database ${where.database}`);
   const target = tables.find((t) => t.table === alter.table);
   if (!target) throw new Error(`cluster DDL: migration ${where.file} alters ${alter.table}, which no earlier migration creates`);
