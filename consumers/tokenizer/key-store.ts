@@ -74,12 +74,34 @@ export class SubjectKeyStore {
    * ciphertext never exists without its key having been written).
    */
   async activeKeys(subjects: Iterable<string>): Promise<Map<string, SubjectKey>> {
+    const wanted = [...new Set(subjects)];
+    const now = this.now();
+    if (wanted.every((subject) => this.cached(subject, now))) return this.lookUp(wanted);
+    // Misses are looked up (and keys created) one call at a time in this process: two batches in flight
+    // (partitions handled concurrently) that ask for the same new subject get one key, not one each.
+    const turn = this.missTurn.then(() => this.lookUp(wanted));
+    this.missTurn = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    return turn;
+  }
+
+  private missTurn: Promise<void> = Promise.resolve();
+
+  /** The cached key of a subject while it may still be used (cache TTL and rotation window), else undefined. */
+  private cached(subject: string, now: number): SubjectKey | undefined {
+    const hit = this.cache.get(subject);
+    return hit && hit.fetchedAt + this.options.cacheTtlMs > now && hit.key.createdAt + this.options.rotationMs > now ? hit.key : undefined;
+  }
+
+  private async lookUp(subjects: Iterable<string>): Promise<Map<string, SubjectKey>> {
     const now = this.now();
     const out = new Map<string, SubjectKey>();
     const missing: string[] = [];
     for (const subject of new Set(subjects)) {
-      const hit = this.cache.get(subject);
-      if (hit && hit.fetchedAt + this.options.cacheTtlMs > now && hit.key.createdAt + this.options.rotationMs > now) out.set(subject, hit.key);
+      const hit = this.cached(subject, now);
+      if (hit) out.set(subject, hit);
       else missing.push(subject);
     }
     let created = 0;
