@@ -15,9 +15,12 @@ export class RegistryClient {
   readonly client: SchemaRegistry;
   private readonly url: string;
   private readonly authHeader: string | undefined;
+  private readonly requestTimeoutMs: number;
 
-  constructor(config: Endpoints['registry']) {
+  /** `requestTimeoutMs`: how long one lookup may take before it fails as REGISTRY_UNAVAILABLE (retriable). */
+  constructor(config: Endpoints['registry'], options: { requestTimeoutMs?: number } = {}) {
     this.url = config.url;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     const auth = config.username ? { username: config.username, password: config.password ?? '' } : undefined;
     this.authHeader = auth ? `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` : undefined;
     this.client = new SchemaRegistry({ host: config.url, clientId: 'auditline', retry: { retries: 3 }, ...(auth ? { auth } : {}) });
@@ -64,6 +67,7 @@ export class RegistryClient {
 
   private async http(method: string, path: string, what: string, body?: unknown): Promise<unknown> {
     let res: Response;
+    let text: string;
     try {
       res = await fetch(`${this.url}${path}`, {
         method,
@@ -72,7 +76,10 @@ export class RegistryClient {
           ...(this.authHeader ? { Authorization: this.authHeader } : {}),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        // Without a deadline a registry that accepts the connection and never answers holds a consumer's batch forever, silently.
+        signal: AbortSignal.timeout(this.requestTimeoutMs),
       });
+      text = await res.text();
     } catch (err) {
       throw new AuditlineError('REGISTRY_UNAVAILABLE', `schema registry unreachable (${method} ${path}): ${errorMessage(err)}`, {
         retriable: true,
@@ -80,7 +87,6 @@ export class RegistryClient {
       });
     }
     if (res.status === 404 && method === 'GET') return undefined;
-    const text = await res.text();
     if (!res.ok) {
       throw mapRegistryError({ status: res.status, message: text }, what);
     }

@@ -94,7 +94,7 @@ export class HotstoreService implements ManagedService {
 
 }
 
-/** The test hook of AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT: the first time, log (synchronously) and stop this process. */
+/** The test hook of AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT: the first time, log (the logger writes synchronously, see createLogger) and stop this process. */
 function pauseOnce(logger: Logger): () => void {
   let paused = false;
   return () => {

@@ -15,13 +15,15 @@ export function createKafka(config: Endpoints['kafka'], logger?: Logger, overrid
     brokers: config.brokers,
     ssl: config.ssl,
     ...(config.sasl ? { sasl: config.sasl as KafkaConfig['sasl'] } : {}),
-    logLevel: logger ? logLevel.WARN : logLevel.NOTHING,
+    // At the service's `trace` level kafkajs' own debug lines (joins, fetches, commits) come through too.
+    logLevel: logger ? (logger.isLevelEnabled('trace') ? logLevel.DEBUG : logLevel.WARN) : logLevel.NOTHING,
     logCreator: () => (entry: LogEntry) => {
       if (!logger) return;
       const { message, ...rest } = entry.log;
       const fields = { kafkajs: entry.namespace, ...rest };
       if (entry.level <= logLevel.ERROR) logger.error(fields, message);
-      else logger.warn(fields, message);
+      else if (entry.level === logLevel.WARN) logger.warn(fields, message);
+      else logger.trace(fields, message);
     },
     ...overrides,
   });

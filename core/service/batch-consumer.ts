@@ -162,6 +162,7 @@ export class BatchConsumer {
   private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
     const records = batch.messages.map((m) => toSourceRecord(topic, partition, m));
+    this.options.logger.debug({ partition, records: records.length, firstOffset: batch.firstOffset(), highWatermark: batch.highWatermark }, 'batch fetched');
     const size = this.options.settings.batchSize;
     for (let start = 0; start < records.length; start += size) {
       if (this.stopping.signal.aborted || !isRunning() || isStale()) return;

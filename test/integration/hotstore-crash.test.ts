@@ -1,5 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
 import { decisionPath, executionInputs, failedExecutions } from '../../consumers/hotstore/index.js';
 import { buildExecution, idOf } from '../helpers/hotstore-fixtures.js';
 import { httpGet, sample, startHotstoreChild, type HotstoreChild } from '../helpers/hotstore-child.js';
@@ -61,7 +64,10 @@ test('SIGKILL between the acknowledged insert and the offset commit, then a rest
   // Joining a fresh group took more than 60 s once when the whole suite ran at once on 2 CPUs (logs stopped at 'service started').
   await waitFor('the test hook paused the service after its insert', async () => first.logs.some((l) => l.msg === 'test hook: insert acknowledged, pausing before the offset commit'), 120_000).catch(
     (err: Error) => {
-      throw new Error(`${err.message}; the service logged: ${first.logs.map((l) => String(l.msg)).join(' | ')}${first.stderr()}`);
+      // The whole log goes to a file (at AUDITLINE_HOTSTORE_LOG_LEVEL=trace it includes kafkajs' joins and fetches).
+      const file = join(mkdtempSync(join(os.tmpdir(), 'hs-crash-')), 'service.log');
+      writeFileSync(file, first.logs.map((l) => JSON.stringify(l)).join('\n'));
+      throw new Error(`${err.message}; the service logged (all of it in ${file}): ${first.logs.slice(-30).map((l) => String(l.msg)).join(' | ')}${first.stderr()}`);
     },
   );
   assert.equal(await storedEvents(client, database), events.length, 'ClickHouse acknowledged every row of the batch');
