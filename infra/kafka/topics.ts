@@ -34,6 +34,13 @@ export interface TopicLayout {
 export const DEFAULT_LAYOUT: TopicLayout = { partitions: 6, dlqPartitions: 1, replicationFactor: 1 };
 
 /**
+ * Record limit of audit.dlq (`max.message.bytes`), twice the broker default: a dead letter is its source record
+ * byte for byte plus the DLQ headers, so a source record near the 1 MiB default limit (a raw event that the
+ * tokenizer could not shrink below it) would otherwise be refused by the DLQ, retried forever, and stall its partition.
+ */
+export const DLQ_MAX_MESSAGE_BYTES = 2 * 1024 * 1024;
+
+/**
  * The Auditline topics derived from the retention settings. Retention of
  * every topic comes from the settings file, never from this code.
  */
@@ -60,10 +67,14 @@ export function auditTopics(retention: RetentionSettings, layout: TopicLayout = 
   return [
     base(TOPICS.raw, layout.partitions),
     base(TOPICS.events, layout.partitions),
-    base(TOPICS.dlq, layout.dlqPartitions),
+    withConfig(base(TOPICS.dlq, layout.dlqPartitions), { 'max.message.bytes': String(DLQ_MAX_MESSAGE_BYTES) }),
     base(TOPICS.alertSignals, layout.partitions),
     base(TOPICS.alertOutbox, layout.partitions),
   ];
+}
+
+function withConfig(spec: TopicSpec, config: Record<string, string>): TopicSpec {
+  return { ...spec, config: { ...spec.config, ...config } };
 }
 
 export interface ApplyResult {

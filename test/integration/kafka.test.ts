@@ -98,3 +98,34 @@ test('dead letters above the broker limit together (1.8 MB, one key) are publish
   assert.ok(got.every((g, i) => g.message.value?.equals(letters[i]!.record.value)), 'values kept byte for byte');
   await admin.deleteTopics({ topics: [topic] });
 });
+
+test('a dead letter of a source record near the 1 MiB default limit fits audit.dlq as set up (2 MiB), where a default topic refuses it', { timeout: 60_000 }, async () => {
+  const prefix = `${uniqueName('it-dlq-limit')}.`;
+  const dlqSpec = auditTopics(loadRetention(), { partitions: 1, dlqPartitions: 1, replicationFactor: 1, prefix }).find((s) => s.name === `${prefix}audit.dlq`)!;
+  await applyTopics(admin, [dlqSpec]);
+  const plain = uniqueName('it-default-limit');
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic: plain, numPartitions: 1, replicationFactor: 1 }] });
+  const record = { topic: plain, partition: 0, offset: '0', key: Buffer.from('exec-1'), value: randomBytes(1_048_200), headers: {}, timestamp: '1700000000000' };
+  const producer = kafka.producer();
+  const dlq = new DlqPublisher(kafka, { topic: dlqSpec.name, service: 'test' });
+  const refused = new DlqPublisher(kafka, { topic: plain, service: 'test' });
+  const letter = { record, code: 'TOKENIZE_FAILED' as const, reason: `event is ${'x'.repeat(400)} too large once tokenized` };
+  try {
+    // The premise: the record itself fits a topic with the broker's default limit ...
+    await producer.connect();
+    await producer.send({ topic: plain, acks: -1, messages: [{ key: record.key, value: record.value }] });
+    // ... but with the DLQ headers added it no longer does.
+    await assert.rejects(refused.publish([letter]), (err: Error) => /DLQ_UNAVAILABLE|too large|larger than/i.test(`${(err as { code?: string }).code} ${err.message}`));
+    await dlq.publish([letter]);
+  } finally {
+    await Promise.all([producer.disconnect(), dlq.disconnect(), refused.disconnect()]);
+  }
+  const consumer = kafka.consumer({ groupId: uniqueName('it-group') });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [dlqSpec.name], fromBeginning: true });
+  const got = await consumeCount(consumer, 1);
+  await consumer.disconnect();
+  assert.ok(got[0]!.message.value?.equals(record.value), 'the source value, byte for byte');
+  assert.equal(got[0]!.message.headers?.['auditline-dlq-error-code']?.toString(), 'TOKENIZE_FAILED');
+  await admin.deleteTopics({ topics: [dlqSpec.name, plain] });
+});
