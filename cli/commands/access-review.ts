@@ -3,6 +3,7 @@ import { loadRevealPolicy, MIN_REASON_LENGTH } from '../../consumers/tokenizer/i
 import { accessReview, accessReviewDocument, loadComplianceSettings, quarterOf, quarterPeriod, REPORT_FORMATS } from '../../compliance/index.js';
 import { UsageError } from '../exit.js';
 import { COMPLIANCE_EXIT, parseReportFormat, runProduce } from './report-output.js';
+import { identifyReportRequester } from './reveal-access.js';
 
 export function registerAccessReview(program: Command): void {
   program
@@ -10,7 +11,7 @@ export function registerAccessReview(program: Command): void {
     .description('quarterly access review: who holds which access (ClickHouse grants, reveal policy, report roles) and who used it; flags unused grants and use outside a role')
     .option('--quarter <YYYYQn>', 'the quarter to review, e.g. 2026Q4 (default: the current quarter)')
     .option('--format <format>', `output: ${REPORT_FORMATS.join(' | ')}`, 'csv')
-    .requiredOption('--as <principal>', 'who is asking (your user id), recorded with the request')
+    .option('--as <principal>', 'who is asking (your user id), recorded with the request; with AUDITLINE_REVEAL_PRINCIPALS_FILE the caller is authenticated instead and --as may be omitted')
     .requiredOption('--role <role>', 'the role you act in (AUDITLINE_REPORT_ROLES)')
     .requiredOption('--reason <text>', `why (at least ${MIN_REASON_LENGTH} characters), recorded with the request`)
     .option('--output <file>', 'write the review to a file instead of stdout')
@@ -18,15 +19,16 @@ export function registerAccessReview(program: Command): void {
       'after',
       `\nFlags: UNUSED (held, not used in the quarter), OUTSIDE_ROLE (an access the role does not hold), UNKNOWN_USE (no query log to count ClickHouse reads), REFUSED.\nColumns: docs/reports.md. Exit codes: 0 produced, 1 failure, 2 wrong usage, ${COMPLIANCE_EXIT.refused} refused (recorded).`,
     )
-    .action(async (opts: { quarter?: string; format: string; as: string; role: string; reason: string; output?: string }) => {
+    .action(async (opts: { quarter?: string; format: string; as?: string; role: string; reason: string; output?: string }) => {
       const format = parseReportFormat(opts.format);
       const label = opts.quarter ?? quarterOf(Date.now());
       const period = quarterPeriod(label);
       if (!period) throw new UsageError(`--quarter ${JSON.stringify(opts.quarter)}: expected YYYYQn, e.g. 2026Q4`);
+      const requester = identifyReportRequester(opts.as);
       const policy = loadRevealPolicy();
       const { reportRoles } = loadComplianceSettings();
       await runProduce(
-        { principal: opts.as, role: opts.role, reason: opts.reason, command: 'access-review', kind: 'quarter', format, parameters: { quarter: label.toUpperCase(), subjects: [] } },
+        { ...requester, role: opts.role, reason: opts.reason, command: 'access-review', kind: 'quarter', format, parameters: { quarter: label.toUpperCase(), subjects: [] } },
         opts.output,
         async ({ client, database, header }) => accessReviewDocument(await accessReview({ client, database, period, policy, reportRoles }), label.toUpperCase(), period, header),
       );

@@ -15,7 +15,7 @@ import {
 import { fileSha256, REPORT_FORMATS, REPORT_KIND_NAMES, reportDocument, reportKind, reportParameters, ReportRecords, resolvePeriod, type ReportFilter } from '../../compliance/index.js';
 import { UsageError } from '../exit.js';
 import { COMPLIANCE_EXIT, parseReportFormat, runProduce } from './report-output.js';
-import { identifyCliCaller } from './reveal-access.js';
+import { identifyCliCaller, identifyReportRequester } from './reveal-access.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -61,7 +61,7 @@ export function registerReport(program: Command): void {
     .option('--to <date>', 'end of the period: a date includes that whole day; a date-time is exclusive')
     .option('--quarter <YYYYQn>', 'the period as a quarter, e.g. 2026Q3 (instead of --from/--to)')
     .option('--format <format>', `output: ${REPORT_FORMATS.join(' | ')}`, 'csv')
-    .option('--as <principal>', 'who is asking (your user id), recorded with the request')
+    .option('--as <principal>', 'who is asking (your user id), recorded with the request; with AUDITLINE_REVEAL_PRINCIPALS_FILE the caller is authenticated instead and --as may be omitted')
     .option('--role <role>', 'the role you act in; AUDITLINE_REPORT_ROLES may request reports (default compliance, legal, security)')
     .option('--reason <text>', `why, e.g. a ticket id (at least ${MIN_REASON_LENGTH} characters), recorded with the request`)
     .option('--workflow <id>', 'only this workflow (repeat for several); executions, decisions, failures', collect)
@@ -86,7 +86,8 @@ export function registerReport(program: Command): void {
       ] as const) {
         if (given && !kind.filters.includes(filter)) throw new UsageError(`${flag} does not apply to report kind ${kind.name}`);
       }
-      if (opts.as === undefined || opts.role === undefined || opts.reason === undefined) throw new UsageError('--as, --role and --reason are required');
+      if (opts.role === undefined || opts.reason === undefined) throw new UsageError('--role and --reason are required');
+      const requester = identifyReportRequester(opts.as);
       const filter: ReportFilter = {
         from: period.from,
         to: period.to,
@@ -97,7 +98,7 @@ export function registerReport(program: Command): void {
       const policy = loadRevealPolicy();
       const masterKey = opts.reveal ? loadMasterKey() : undefined;
       await runProduce(
-        { principal: opts.as, role: opts.role, reason: opts.reason, command: 'report', kind: kind.name, format, parameters: reportParameters(kind, filter, Boolean(opts.reveal)) },
+        { ...requester, role: opts.role, reason: opts.reason, command: 'report', kind: kind.name, format, parameters: reportParameters(kind, filter, Boolean(opts.reveal)) },
         opts.output,
         async ({ client, database, header }) =>
           reportDocument(kind, filter, {

@@ -12,6 +12,8 @@ import {
   type RevealRequest,
   type RevealResult,
 } from '../../consumers/tokenizer/index.js';
+import type { ProduceRequest } from '../../compliance/index.js';
+import { UsageError } from '../exit.js';
 
 /** Exit codes of a reveal (`auditline reveal`, `auditline query inputs --reveal`) beyond the common ones (docs/cli.md). */
 export const REVEAL_EXIT = { unknownExecution: 5, refused: 6, unrecoverable: 7 } as const;
@@ -54,6 +56,20 @@ export function identifyCliCaller(as: string | undefined): Pick<RevealRequest, '
   const auth = loadRevealAuth();
   const caller = identifyRevealCaller(auth.directory, { as }, { token: auth.token });
   return { principal: caller.principal, heldRoles: caller.heldRoles, claimedPrincipal: caller.claimedPrincipal, identifiedBy: caller.via };
+}
+
+/**
+ * The requester of a report or an access review, identified as a reveal's
+ * caller is (identifyCliCaller), in the shape the report request records.
+ * Without a principals file `--as` is required: a request is never recorded
+ * without a name.
+ */
+export function identifyReportRequester(as: string | undefined): Pick<ProduceRequest, 'principal' | 'heldRoles' | 'claimedPrincipal' | 'identifiedBy'> {
+  const caller = identifyCliCaller(as);
+  if (caller.identifiedBy === 'claimed' && (as === undefined || as.trim() === '')) {
+    throw new UsageError('--as is required (who is asking), unless AUDITLINE_REVEAL_PRINCIPALS_FILE identifies the caller');
+  }
+  return { principal: caller.principal, heldRoles: caller.heldRoles, claimedPrincipal: caller.claimedPrincipal, identifiedBy: caller.identifiedBy };
 }
 
 /** The documented exit code of a reveal's outcome (undefined: 0). */

@@ -10,6 +10,12 @@ export interface ReportRequest {
   at: number;
   principal: string;
   role: string;
+  /** Roles the principals file gives the caller; undefined when identity and role are only claimed (no file). */
+  heldRoles?: readonly string[] | undefined;
+  /** Set when `--as` names someone other than the authenticated caller. */
+  claimedPrincipal?: string | undefined;
+  /** How the caller was identified: `token`, `os-user` or `claimed`. */
+  identifiedBy?: string | undefined;
   command: 'report' | 'access-review';
   kind: string;
   format: string;
@@ -33,8 +39,15 @@ export interface ReportDigest {
 }
 
 /** Decides whether a principal acting in a role may request reports; the reason names the rule, never data. */
-export function decideReportRequest(reportRoles: readonly string[], r: Pick<ReportRequest, 'principal' | 'role' | 'reason'>): { allowed: true } | { allowed: false; reason: string } {
+export function decideReportRequest(
+  reportRoles: readonly string[],
+  r: Pick<ReportRequest, 'principal' | 'role' | 'reason' | 'heldRoles' | 'claimedPrincipal'>,
+): { allowed: true } | { allowed: false; reason: string } {
+  if (r.claimedPrincipal !== undefined) return { allowed: false, reason: `--as ${r.claimedPrincipal} is not the caller: authenticated as ${r.principal}` };
   if (r.principal.trim() === '') return { allowed: false, reason: 'no principal given (--as)' };
+  if (r.heldRoles !== undefined && !r.heldRoles.includes(r.role)) {
+    return { allowed: false, reason: `${r.principal} does not hold role ${JSON.stringify(r.role)} in the principals file (holds: ${r.heldRoles.join(', ') || 'none'})` };
+  }
   if (r.reason.trim().length < MIN_REASON_LENGTH) return { allowed: false, reason: `a reason of at least ${MIN_REASON_LENGTH} characters is required (--reason)` };
   if (!reportRoles.includes(r.role)) return { allowed: false, reason: `role ${JSON.stringify(r.role)} may not request reports (allowed roles: ${reportRoles.join(', ')}; AUDITLINE_REPORT_ROLES)` };
   return { allowed: true };
@@ -57,6 +70,7 @@ export class ReportRecords {
         at: chTimestamp(r.at),
         request_id: r.requestId,
         principal: r.principal,
+        identified_by: r.identifiedBy ?? (r.heldRoles === undefined ? 'claimed' : ''),
         role: r.role,
         command: r.command,
         kind: r.kind,
@@ -79,6 +93,7 @@ export class ReportRecords {
         bytes: file.bytes,
         rows: file.rows,
         principal: r.principal,
+        identified_by: r.identifiedBy ?? (r.heldRoles === undefined ? 'claimed' : ''),
         role: r.role,
         command: r.command,
         kind: r.kind,

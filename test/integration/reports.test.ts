@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { chTimestamp } from '../../compliance/clickhouse.js';
 import { reportDocument, reportKind, reportParameters, resolvePeriod, type Period } from '../../compliance/index.js';
@@ -216,10 +217,10 @@ test('a role that may not request reports is refused, the refusal recorded, and 
   assert.match(r.stderr, /role "marketing" may not request reports/);
   assert.equal(existsSync(file), false);
   const rows = await (
-    await client.query({ query: `SELECT principal, role, command, kind, outcome, detail FROM ${database}.report_requests WHERE principal = 'mallory'`, format: 'JSONEachRow' })
+    await client.query({ query: `SELECT principal, identified_by, role, command, kind, outcome, detail FROM ${database}.report_requests WHERE principal = 'mallory'`, format: 'JSONEachRow' })
   ).json<Record<string, string>>();
   assert.equal(rows.length, 1);
-  assert.deepEqual({ ...rows[0], detail: undefined }, { principal: 'mallory', role: 'marketing', command: 'report', kind: 'executions', outcome: 'refused', detail: undefined });
+  assert.deepEqual({ ...rows[0], detail: undefined }, { principal: 'mallory', identified_by: 'claimed', role: 'marketing', command: 'report', kind: 'executions', outcome: 'refused', detail: undefined });
   assert.match(rows[0]!.detail!, /may not request reports/);
 });
 
@@ -239,4 +240,36 @@ test('a report file matches its recorded SHA-256; a changed copy does not', { ti
   const changed = await runCli(['report', 'verify', file], env);
   assert.equal(changed.code, 4);
   assert.match(changed.stderr, /NO MATCH/);
+});
+
+test('with a principals file the requester is authenticated: the role must be held, --as cannot name someone else, refusals and grants are recorded with how the caller was identified', { timeout: 60_000 }, async () => {
+  const file = path.join(dir, 'principals.yaml');
+  writeFileSync(file, `principals:\n  rita:\n    roles: [security]\n    os_users: [${JSON.stringify(os.userInfo().username)}]\n`);
+  const authEnv = { ...env, AUDITLINE_REVEAL_PRINCIPALS_FILE: file };
+  const reason = ['--reason', 'SEC-9 quarterly check'];
+
+  const claimsCompliance = await runCli(['report', '--kind', 'executions', ...period, '--format', 'csv', '--role', 'compliance', ...reason], authEnv);
+  assert.equal(claimsCompliance.code, 6, claimsCompliance.stderr);
+  assert.match(claimsCompliance.stderr, /rita does not hold role "compliance" in the principals file \(holds: security\)/);
+
+  const impersonates = await runCli(['access-review', '--format', 'json', '--as', 'carol', '--role', 'security', ...reason], authEnv);
+  assert.equal(impersonates.code, 6, impersonates.stderr);
+  assert.match(impersonates.stderr, /--as carol is not the caller: authenticated as rita/);
+
+  const review = await runCli(['access-review', '--format', 'json', '--role', 'security', ...reason], authEnv);
+  assert.equal(review.code, 0, review.stderr);
+
+  const rows = await (
+    await client.query({ query: `SELECT principal, identified_by, role, command, outcome FROM ${database}.report_requests WHERE reason = 'SEC-9 quarterly check' ORDER BY at`, format: 'JSONEachRow' })
+  ).json<Record<string, string>>();
+  assert.deepEqual(rows, [
+    { principal: 'rita', identified_by: 'os-user', role: 'compliance', command: 'report', outcome: 'refused' },
+    { principal: 'rita', identified_by: 'os-user', role: 'security', command: 'access-review', outcome: 'refused' },
+    { principal: 'rita', identified_by: 'os-user', role: 'security', command: 'access-review', outcome: 'allowed' },
+  ]);
+
+  // Without the file a name is still required, and the request says it was only claimed.
+  const anonymous = await runCli(['report', '--kind', 'executions', ...period, '--format', 'csv', '--role', 'security', ...reason], env);
+  assert.equal(anonymous.code, 2, anonymous.stderr);
+  assert.match(anonymous.stderr, /--as is required/);
 });

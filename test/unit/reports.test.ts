@@ -22,6 +22,11 @@ test('report requests: only the configured roles, with a principal and a reason'
   assert.deepEqual(decideReportRequest(roles, { principal: 'carol', role: 'legal', reason: 'case 2026-17' }), { allowed: true });
   assert.match((decideReportRequest(roles, { principal: 'bob', role: 'engineering', reason: 'case 2026-17' }) as { reason: string }).reason, /may not request reports/);
   assert.match((decideReportRequest(roles, { principal: 'carol', role: 'legal', reason: 'short' }) as { reason: string }).reason, /at least 8/);
+  // Authenticated through the principals file: the role must be held there, and --as cannot name someone else.
+  const authed = { principal: 'carol', role: 'legal', reason: 'case 2026-17', heldRoles: ['compliance'] };
+  assert.match((decideReportRequest(roles, authed) as { reason: string }).reason, /carol does not hold role "legal" in the principals file \(holds: compliance\)/);
+  assert.deepEqual(decideReportRequest(roles, { ...authed, role: 'compliance' }), { allowed: true });
+  assert.match((decideReportRequest(roles, { ...authed, role: 'compliance', claimedPrincipal: 'dpo-1' }) as { reason: string }).reason, /--as dpo-1 is not the caller: authenticated as carol/);
   assert.throws(() => loadComplianceSettings({ AUDITLINE_REPORT_ROLES: 'Compliance!' }), /AUDITLINE_REPORT_ROLES/);
   assert.throws(() => loadComplianceSettings({ AUDITLINE_REPORT_PDF_MAX_ROWS: '0' }), /AUDITLINE_REPORT_PDF_MAX_ROWS/);
 });
