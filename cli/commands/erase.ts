@@ -15,9 +15,10 @@ import {
   type ErasureDeps,
 } from '../../consumers/tokenizer/index.js';
 import { UsageError } from '../exit.js';
+import { identifyCliCaller } from './reveal-access.js';
 
-/** Exit code of `auditline erase` when the subject is under legal hold (docs/cli.md). */
-export const ERASE_EXIT = { legalHold: 6 } as const;
+/** Exit code of `auditline erase` and `legal-hold` when refused: the subject is under legal hold, or the caller is not who it claims (docs/cli.md). */
+export const ERASE_EXIT = { refused: 6 } as const;
 
 const say = (message: string) => process.stderr.write(`${message}\n`);
 
@@ -45,6 +46,23 @@ function requireText(value: string | undefined, option: string): string {
   return value.trim();
 }
 
+/**
+ * Who erases or holds, as recorded: with AUDITLINE_REVEAL_PRINCIPALS_FILE the
+ * authenticated caller (token or OS account, as for reveal; an unknown caller
+ * or `--as` naming someone else is refused), else `--as` (required).
+ */
+function actingPrincipal(as: string | undefined, command: string): string | undefined {
+  const caller = identifyCliCaller(as);
+  if (caller.identifiedBy === 'claimed') return requireText(as, '--as');
+  let refusal: string | undefined;
+  if (caller.claimedPrincipal !== undefined) refusal = `--as ${caller.claimedPrincipal} is not the caller: authenticated as ${caller.principal}`;
+  else if ((caller.heldRoles ?? []).length === 0) refusal = `${caller.principal} is not in the principals file (AUDITLINE_REVEAL_PRINCIPALS_FILE)`;
+  if (refusal === undefined) return caller.principal;
+  say(`${command} refused: ${refusal}`);
+  process.exitCode = ERASE_EXIT.refused;
+  return undefined;
+}
+
 export function registerErase(program: Command): void {
   program
     .command('erase')
@@ -53,16 +71,18 @@ export function registerErase(program: Command): void {
     .option('--customer-id <id>', "the subject's customer id (AUDITLINE_TOKENIZER_SUBJECT_ID_FIELD)")
     .option('--expired', 'destroy every key older than the GDPR retention, except subjects under legal hold')
     .option('--retention <file>', 'retention settings file for --expired (default: AUDITLINE_RETENTION_FILE or infra/retention.yaml)')
-    .option('--as <principal>', 'who erases (your user id), recorded in the erasure record')
+    .option('--as <principal>', 'who erases (your user id), recorded in the erasure record; with AUDITLINE_REVEAL_PRINCIPALS_FILE the caller is authenticated instead and --as may be omitted')
     .option('--reason <text>', 'why, e.g. the erasure request id, recorded in the erasure record')
     .addHelpText(
       'after',
-      `\nEvery erasure is recorded (who, when, subject token, key ids, reason) in the erasures table.\nRunning tokenizers forget a cached key within AUDITLINE_TOKENIZER_KEY_CACHE_TTL_MS.\nExit codes: 0 done, 1 failure, 2 wrong usage, ${ERASE_EXIT.legalHold} refused: the subject is under legal hold.`,
+      `\nEvery erasure is recorded (who, when, subject token, key ids, reason) in the erasures table.\nRunning tokenizers forget a cached key within AUDITLINE_TOKENIZER_KEY_CACHE_TTL_MS.\nExit codes: 0 done, 1 failure, 2 wrong usage, ${ERASE_EXIT.refused} refused: the subject is under legal hold, or the caller is not in the principals file (or --as names someone else).`,
     )
     .action(async (opts: { email?: string; customerId?: string; expired?: boolean; retention?: string; as?: string; reason?: string }) => {
       const bySubject = opts.email !== undefined || opts.customerId !== undefined;
       if (bySubject === Boolean(opts.expired)) throw new UsageError('give either --email/--customer-id (one subject) or --expired');
-      const principal = requireText(opts.as, '--as');
+      const reason = opts.expired ? '' : requireText(opts.reason, '--reason');
+      const principal = actingPrincipal(opts.as, 'erase');
+      if (principal === undefined) return;
       if (opts.expired) {
         const retention = loadRetention(opts.retention ?? process.env.AUDITLINE_RETENTION_FILE);
         const retentionDays = retentionDaysFor(retention, 'pii');
@@ -70,7 +90,6 @@ export function registerErase(program: Command): void {
         process.stdout.write(`expired ${result.keys} key(s) of ${result.subjects} subject(s) older than ${retentionDays} days; ${result.held} expired key(s) kept under legal hold\n`);
         return;
       }
-      const reason = requireText(opts.reason, '--reason');
       const selector = { ...(opts.email !== undefined ? { email: requireText(opts.email, '--email') } : {}), ...(opts.customerId !== undefined ? { customerId: requireText(opts.customerId, '--customer-id') } : {}) };
       try {
         const results = await withErasureDeps((deps) => eraseSubjects(deps, { ...selector, principal, reason }));
@@ -81,7 +100,7 @@ export function registerErase(program: Command): void {
       } catch (err) {
         if (!isAuditlineError(err, 'SUBJECT_ON_LEGAL_HOLD')) throw err;
         say(`erasure refused: ${err.message}`);
-        process.exitCode = ERASE_EXIT.legalHold;
+        process.exitCode = ERASE_EXIT.refused;
       }
     });
 
@@ -91,12 +110,13 @@ export function registerErase(program: Command): void {
     .option('--email <address>', "the subject's e-mail address")
     .option('--customer-id <id>', "the subject's customer id")
     .option('--release', 'release the hold instead of setting it')
-    .option('--as <principal>', 'who sets the hold, recorded')
+    .option('--as <principal>', 'who sets the hold, recorded; with AUDITLINE_REVEAL_PRINCIPALS_FILE the caller is authenticated instead and --as may be omitted')
     .option('--reason <text>', 'why, e.g. the case number, recorded')
     .action(async (opts: { email?: string; customerId?: string; release?: boolean; as?: string; reason?: string }) => {
       if (opts.email === undefined && opts.customerId === undefined) throw new UsageError('name the subject with --email and/or --customer-id');
-      const principal = requireText(opts.as, '--as');
       const reason = requireText(opts.reason, '--reason');
+      const principal = actingPrincipal(opts.as, 'legal-hold');
+      if (principal === undefined) return;
       const subjects = await withErasureDeps((deps) =>
         setLegalHold(deps, { ...(opts.email !== undefined ? { email: opts.email } : {}), ...(opts.customerId !== undefined ? { customerId: opts.customerId } : {}), hold: !opts.release, principal, reason }),
       );

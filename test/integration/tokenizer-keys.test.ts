@@ -1,5 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { LocalKeyWrapper, SubjectKeyStore, TokenizerAuditLog, TokenKey } from '../../consumers/tokenizer/index.js';
 import { testKeys } from '../helpers/tokenizer-fixtures.js';
 import { clickhouse, createTokenizerDatabase, retentionFileWithGdprDays, runCli } from '../helpers/tokenizer-stack.js';
@@ -86,4 +89,29 @@ test('expiry: keys older than the GDPR retention are destroyed unless the subjec
   const noKey = await runCli(['erase', '--email', 'x@example.com', '--as', 'a', '--reason', 'r'], { ...env, AUDITLINE_TOKENIZER_TOKEN_KEY: '' });
   assert.equal(noKey.code, 2);
   assert.match(noKey.stderr, /AUDITLINE_TOKENIZER_TOKEN_KEY: required/);
+});
+
+test('with a principals file, erase and legal-hold record the authenticated caller; an unknown caller or --as naming someone else is refused and nothing changes', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'erase-principals-'));
+  const known = path.join(dir, 'known.yaml');
+  writeFileSync(known, `principals:\n  dpo-7:\n    roles: [compliance]\n    os_users: [${JSON.stringify(os.userInfo().username)}]\n`);
+  const stranger = path.join(dir, 'stranger.yaml');
+  writeFileSync(stranger, 'principals:\n  dpo-8:\n    roles: [compliance]\n    os_users: [somebody-else]\n');
+  await store(() => Date.now()).activeKeys([subject('auth@example.com')]);
+  const keysBefore = await keyRows(subject('auth@example.com'));
+  assert.equal(keysBefore.length, 1);
+
+  const impersonating = await runCli(['erase', '--email', 'auth@example.com', '--as', 'mallory', '--reason', 'GDPR request 31'], { ...env, AUDITLINE_REVEAL_PRINCIPALS_FILE: known });
+  assert.equal(impersonating.code, 6, impersonating.stderr);
+  assert.match(impersonating.stderr, /erase refused: --as mallory is not the caller: authenticated as dpo-7/);
+  const unknown = await runCli(['legal-hold', '--email', 'auth@example.com', '--reason', 'litigation case 10'], { ...env, AUDITLINE_REVEAL_PRINCIPALS_FILE: stranger });
+  assert.equal(unknown.code, 6, unknown.stderr);
+  assert.match(unknown.stderr, /legal-hold refused: os-user:\S+ is not in the principals file/);
+  assert.deepEqual(await keyRows(subject('auth@example.com')), keysBefore, 'refused requests changed nothing');
+
+  const erased = await runCli(['erase', '--email', 'auth@example.com', '--reason', 'GDPR request 31'], { ...env, AUDITLINE_REVEAL_PRINCIPALS_FILE: known });
+  assert.equal(erased.code, 0, erased.stderr);
+  assert.deepEqual(await keyRows(subject('auth@example.com')), []);
+  const [record] = await new TokenizerAuditLog(client, database).erasureRecords(subject('auth@example.com'));
+  assert.deepEqual([record!.kind, record!.principal, record!.keyIds], ['request', 'dpo-7', keysBefore]);
 });
