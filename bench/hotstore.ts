@@ -27,7 +27,7 @@ import { migrationVariables } from '../infra/setup.js';
 import { decisionPath, eventToRows, executionInputs, failedExecutions, HOTSTORE_TABLES, HotstoreService, loadHotstoreConfig, type EventRows } from '../consumers/hotstore/index.js';
 import { AuditEventCodec, RegistryClient, type AuditEvent } from '../schemas/index.js';
 import { buildExecution, type StepSpec } from '../test/helpers/hotstore-fixtures.js';
-import { createHotstoreTopics, dropHotstoreTopics, endpoints, kafka } from '../test/helpers/hotstore-stack.js';
+import { createHotstoreTopics, dropHotstoreTopics, endpoints, hotstoreEnv, kafka } from '../test/helpers/hotstore-stack.js';
 import { uniqueName } from '../test/helpers/names.js';
 import { publish } from '../test/helpers/tokenizer-stack.js';
 import { bulkLoad } from './lib/hotstore-load.js';
@@ -93,14 +93,7 @@ async function directInsert(events: readonly AuditEvent[]): Promise<{ rows: numb
 }
 
 async function startService(env: Record<string, string> = {}): Promise<{ service: HotstoreService; registry: Registry }> {
-  const config = loadHotstoreConfig({
-    ...process.env,
-    AUDITLINE_CLICKHOUSE_DATABASE: database,
-    AUDITLINE_HOTSTORE_TOPIC: names.topic,
-    AUDITLINE_HOTSTORE_DLQ_TOPIC: names.dlq,
-    AUDITLINE_HOTSTORE_GROUP_ID: names.group,
-    ...env,
-  });
+  const config = loadHotstoreConfig({ ...process.env, ...hotstoreEnv(names, database, env) });
   const registry = new Registry();
   const service = new HotstoreService(config, { logger: createLogger('bench-hotstore', process.env.BENCH_DEBUG ? 'debug' : 'silent'), registry });
   services.push(service);

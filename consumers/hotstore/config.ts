@@ -14,7 +14,8 @@ export const HOTSTORE_DEFAULTS: ServiceDefaults = {
   fromBeginning: true,
   batchSize: 10_000,
   // At a trickle a fetch returns after flushMs (it waits for 1 MiB otherwise): a quarter second keeps publish ->
-  // queryable well under 2 s on a loaded machine, at most four parts per table per second per partition.
+  // queryable well under 2 s on a loaded machine, at most four parts per table per second (the small batches of
+  // one fetch share their INSERTs, CoalescingWriter).
   flushMs: 250,
   metricsPort: 9464,
 };
@@ -35,6 +36,8 @@ export interface HotstoreConfig {
    * can SIGKILL it exactly between insert and commit. Never set it in a deployment.
    */
   testPauseAfterInsert: boolean;
+  /** Batches below this many events, handed over by the same fetch, share their INSERTs (CoalescingWriter); 0: every batch writes alone. */
+  coalesceBelow: number;
 }
 
 const own = {
@@ -46,6 +49,7 @@ const own = {
     .max(50_000, 'must be at most 50000')
     .default(30_000),
   AUDITLINE_HOTSTORE_SESSION_TIMEOUT_MS: z.coerce.number().int('must be an integer').min(6_000, 'must be at least 6000').max(300_000, 'must be at most 300000').default(60_000),
+  AUDITLINE_HOTSTORE_COALESCE_BELOW: z.coerce.number().int('must be an integer').min(0, 'must be at least 0').max(100_000, 'must be at most 100000').default(1_000),
   AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT: boolVar(false),
 };
 
@@ -67,6 +71,7 @@ export function loadHotstoreConfig(env: NodeJS.ProcessEnv = process.env): Hotsto
     database: endpoints.clickhouse.database,
     insertTimeoutMs: c.AUDITLINE_HOTSTORE_INSERT_TIMEOUT_MS,
     sessionTimeoutMs,
+    coalesceBelow: c.AUDITLINE_HOTSTORE_COALESCE_BELOW,
     testPauseAfterInsert: c.AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT,
   };
 }

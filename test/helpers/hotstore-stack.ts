@@ -36,6 +36,17 @@ export async function createHotstoreTopics(prefix: string, partitions = 3): Prom
   return names;
 }
 
+/** Environment of a hot store on the given topics, group and database, plus `extra` (later keys win). */
+export function hotstoreEnv(names: { topic: string; dlq: string; group: string }, database: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    AUDITLINE_CLICKHOUSE_DATABASE: database,
+    AUDITLINE_HOTSTORE_TOPIC: names.topic,
+    AUDITLINE_HOTSTORE_DLQ_TOPIC: names.dlq,
+    AUDITLINE_HOTSTORE_GROUP_ID: names.group,
+    ...extra,
+  };
+}
+
 /** Deletes test topics and consumer groups, ignoring failures. */
 export async function dropHotstoreTopics(names: { topic: string; dlq: string }, groups: string[]): Promise<void> {
   const admin = kafka.admin();

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { decisionPath, executionInputs, failedExecutions } from '../../consumers/hotstore/index.js';
 import { buildExecution, idOf } from '../helpers/hotstore-fixtures.js';
 import { httpGet, sample, startHotstoreChild, type HotstoreChild } from '../helpers/hotstore-child.js';
-import { clickhouse, committedToEnd, createHotstoreDatabase, createHotstoreTopics, dropHotstoreTopics, groupOffsets, publish, storedEvents, waitFor } from '../helpers/hotstore-stack.js';
+import { clickhouse, committedToEnd, createHotstoreDatabase, createHotstoreTopics, dropHotstoreTopics, groupOffsets, hotstoreEnv, publish, storedEvents, waitFor } from '../helpers/hotstore-stack.js';
 
 const client = clickhouse();
 let database: string;
@@ -27,18 +27,16 @@ after(async () => {
 });
 
 function start(extra: Record<string, string> = {}): HotstoreChild {
-  const child = startHotstoreChild({
-    AUDITLINE_CLICKHOUSE_DATABASE: database,
-    AUDITLINE_HOTSTORE_TOPIC: names.topic,
-    AUDITLINE_HOTSTORE_DLQ_TOPIC: names.dlq,
-    AUDITLINE_HOTSTORE_GROUP_ID: names.group,
-    AUDITLINE_HOTSTORE_FLUSH_MS: '100',
-    // The dead member's partition goes to the restarted one after 10 s instead of 60 s; inserts may still take 9 s on a loaded machine.
-    AUDITLINE_HOTSTORE_SESSION_TIMEOUT_MS: '10000',
-    AUDITLINE_HOTSTORE_INSERT_TIMEOUT_MS: '9000',
-    AUDITLINE_HOTSTORE_RETRY_MAX_MS: '3000',
-    ...extra,
-  });
+  const child = startHotstoreChild(
+    hotstoreEnv(names, database, {
+      AUDITLINE_HOTSTORE_FLUSH_MS: '100',
+      // The dead member's partition goes to the restarted one after 10 s instead of 60 s; inserts may still take 9 s on a loaded machine.
+      AUDITLINE_HOTSTORE_SESSION_TIMEOUT_MS: '10000',
+      AUDITLINE_HOTSTORE_INSERT_TIMEOUT_MS: '9000',
+      AUDITLINE_HOTSTORE_RETRY_MAX_MS: '3000',
+      ...extra,
+    }),
+  );
   children.push(child);
   return child;
 }

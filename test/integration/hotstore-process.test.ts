@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildExecution } from '../helpers/hotstore-fixtures.js';
 import { httpGet, sample, startHotstoreChild, type HotstoreChild } from '../helpers/hotstore-child.js';
-import { clickhouse, committedToEnd, createHotstoreDatabase, createHotstoreTopics, dropHotstoreTopics, publish, storedEvents, waitFor } from '../helpers/hotstore-stack.js';
+import { clickhouse, committedToEnd, createHotstoreDatabase, createHotstoreTopics, dropHotstoreTopics, hotstoreEnv, publish, storedEvents, waitFor } from '../helpers/hotstore-stack.js';
 
 const client = clickhouse();
 let database: string;
@@ -23,14 +23,7 @@ after(async () => {
 });
 
 function start(extra: Record<string, string> = {}): HotstoreChild {
-  const child = startHotstoreChild({
-    AUDITLINE_CLICKHOUSE_DATABASE: database,
-    AUDITLINE_HOTSTORE_TOPIC: names.topic,
-    AUDITLINE_HOTSTORE_DLQ_TOPIC: names.dlq,
-    AUDITLINE_HOTSTORE_GROUP_ID: names.group,
-    AUDITLINE_HOTSTORE_FLUSH_MS: '100',
-    ...extra,
-  });
+  const child = startHotstoreChild(hotstoreEnv(names, database, { AUDITLINE_HOTSTORE_FLUSH_MS: '100', ...extra }));
   children.push(child);
   return child;
 }

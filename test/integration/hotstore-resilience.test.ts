@@ -6,7 +6,7 @@ import { loadHotstoreConfig } from '../../consumers/hotstore/config.js';
 import { HotstoreService } from '../../consumers/hotstore/service.js';
 import { buildExecution } from '../helpers/hotstore-fixtures.js';
 import { ClickHouseProxy } from '../helpers/hotstore-proxy.js';
-import { clickhouse, committedToEnd, createHotstoreDatabase, createHotstoreTopics, dropHotstoreTopics, endpoints, groupOffsets, publish, storedEvents, waitFor } from '../helpers/hotstore-stack.js';
+import { clickhouse, committedToEnd, createHotstoreDatabase, createHotstoreTopics, dropHotstoreTopics, endpoints, groupOffsets, hotstoreEnv, publish, storedEvents, waitFor } from '../helpers/hotstore-stack.js';
 
 const client = clickhouse();
 let database: string;
@@ -39,14 +39,7 @@ async function startService(names: { topic: string; dlq: string; group: string }
   const config = loadHotstoreConfig({
     ...process.env,
     AUDITLINE_CLICKHOUSE_URL: clickhouseUrl,
-    AUDITLINE_CLICKHOUSE_DATABASE: database,
-    AUDITLINE_HOTSTORE_TOPIC: names.topic,
-    AUDITLINE_HOTSTORE_DLQ_TOPIC: names.dlq,
-    AUDITLINE_HOTSTORE_GROUP_ID: names.group,
-    AUDITLINE_HOTSTORE_FLUSH_MS: '100',
-    AUDITLINE_HOTSTORE_RETRY_INITIAL_MS: '100',
-    AUDITLINE_HOTSTORE_RETRY_MAX_MS: '400',
-    ...extra,
+    ...hotstoreEnv(names, database, { AUDITLINE_HOTSTORE_FLUSH_MS: '100', AUDITLINE_HOTSTORE_RETRY_INITIAL_MS: '100', AUDITLINE_HOTSTORE_RETRY_MAX_MS: '400', ...extra }),
   });
   const registry = new Registry();
   const service = new HotstoreService(config, { logger: createLogger('hotstore-test', process.env.HS_DEBUG ? 'debug' : 'silent'), registry });

@@ -8,19 +8,7 @@ import { HotstoreService } from '../../consumers/hotstore/service.js';
 import { AuditEventCodec, RegistryClient, frame } from '../../schemas/index.js';
 import { buildExecution, idOf } from '../helpers/hotstore-fixtures.js';
 import { readHistogram } from '../helpers/metrics.js';
-import {
-  clickhouse,
-  committedToEnd,
-  createHotstoreDatabase,
-  createHotstoreTopics,
-  dropHotstoreTopics,
-  endpoints,
-  kafka,
-  publish,
-  readDlq,
-  storedEvents,
-  waitFor,
-} from '../helpers/hotstore-stack.js';
+import { clickhouse, committedToEnd, createHotstoreDatabase, createHotstoreTopics, dropHotstoreTopics, endpoints, hotstoreEnv, kafka, publish, readDlq, storedEvents, waitFor } from '../helpers/hotstore-stack.js';
 
 const client = clickhouse();
 let database: string;
@@ -40,15 +28,7 @@ after(async () => {
 });
 
 async function startService(): Promise<{ service: HotstoreService; registry: Registry }> {
-  const config = loadHotstoreConfig({
-    ...process.env,
-    AUDITLINE_CLICKHOUSE_DATABASE: database,
-    AUDITLINE_HOTSTORE_TOPIC: names.topic,
-    AUDITLINE_HOTSTORE_DLQ_TOPIC: names.dlq,
-    AUDITLINE_HOTSTORE_GROUP_ID: names.group,
-    AUDITLINE_HOTSTORE_FLUSH_MS: '100',
-    AUDITLINE_HOTSTORE_RETRY_INITIAL_MS: '100',
-  });
+  const config = loadHotstoreConfig({ ...process.env, ...hotstoreEnv(names, database, { AUDITLINE_HOTSTORE_FLUSH_MS: '100', AUDITLINE_HOTSTORE_RETRY_INITIAL_MS: '100' }) });
   const registry = new Registry();
   const service = new HotstoreService(config, { logger: createLogger('hotstore-test', 'silent'), registry });
   running.push(service);

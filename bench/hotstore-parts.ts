@@ -1,0 +1,97 @@
+/**
+ * `npm run bench -- hotstore-parts`: INSERTs per second the hot store sends to ClickHouse at a trickle.
+ *
+ * Every INSERT makes one part per table, which ClickHouse merges in the
+ * background; at a low, steady rate the number of INSERTs (not their size)
+ * is what costs. Two HotstoreServices with default settings, one after the
+ * other, each on its own fresh 6-partition topic (the default layout), are
+ * fed BENCH_RATE events/s (default 100: executions of four events) for
+ * BENCH_SECONDS (default 30):
+ * - baseline: AUDITLINE_HOTSTORE_COALESCE_BELOW=0, every partition's batch
+ *   written on its own;
+ * - service: the default, small batches of one fetch share their INSERTs
+ *   (consumers/hotstore/coalescing-writer.ts).
+ * INSERTs are counted from auditline_hotstore_insert_duration_seconds. Both
+ * runs must store every event. Last line: one JSON object (`ratio` =
+ * service INSERTs/s ÷ baseline INSERTs/s; lower is better).
+ */
+import { Registry } from 'prom-client';
+import { createClickHouse } from '../core/clients/clickhouse.js';
+import { createLogger } from '../core/logger.js';
+import { HOTSTORE_TABLES, HotstoreService, loadHotstoreConfig } from '../consumers/hotstore/index.js';
+import { buildExecution } from '../test/helpers/hotstore-fixtures.js';
+import { createHotstoreDatabase, createHotstoreTopics, dropHotstoreTopics, endpoints, hotstoreEnv, publish, storedEvents } from '../test/helpers/hotstore-stack.js';
+import type { AuditEvent } from '../schemas/index.js';
+import { metricTotal, round } from './stats.js';
+
+const RATE = Number(process.env.BENCH_RATE ?? 100);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
+const PARTITIONS = 6;
+const say = (m: string) => process.stderr.write(`${m}\n`);
+
+const client = createClickHouse(endpoints.clickhouse);
+
+async function insertCount(registry: Registry): Promise<number> {
+  const m = await registry.getSingleMetric('auditline_hotstore_insert_duration_seconds')?.get();
+  return (m?.values ?? []).filter((v) => (v as { metricName?: string }).metricName?.endsWith('_count')).reduce((s, v) => s + v.value, 0);
+}
+
+async function trickle(label: string, coalesceBelow: number): Promise<{ events: number; seconds: number; inserts: number }> {
+  const database = await createHotstoreDatabase(client, 'bench_hs_parts');
+  const names = await createHotstoreTopics(`bench-parts-${label}`, PARTITIONS);
+  const registry = new Registry();
+  const config = loadHotstoreConfig({ ...process.env, ...hotstoreEnv(names, database, { AUDITLINE_HOTSTORE_COALESCE_BELOW: String(coalesceBelow) }) });
+  const service = new HotstoreService(config, { logger: createLogger(`bench-parts-${label}`, 'silent'), registry });
+  await service.start(new AbortController().signal);
+  try {
+    let sent = 0;
+    const began = performance.now();
+    // Publishing in ticks of 100 ms keeps the rate steady; each tick's events are one produce request.
+    for (let tick = 1; performance.now() - began < SECONDS * 1_000; tick++) {
+      const events: AuditEvent[] = [];
+      while (sent + events.length < (RATE * tick) / 10) {
+        events.push(...buildExecution({ workflowId: `WF-${tick % 7}`, status: tick % 5 === 0 ? 'failed' : 'success', startedAgoMs: 1_000, steps: [{ name: 'fetch', status: 'success' }], decisions: [{ step: 1, condition: 'amount > 100', taken: 'auto', reason: 'small amount' }] }));
+      }
+      await publish(names.topic, events);
+      sent += events.length;
+      const wait = began + tick * 100 - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    const seconds = (performance.now() - began) / 1_000;
+    for (const deadline = Date.now() + 60_000; (await metricTotal(registry, 'auditline_hotstore_records_total')) < sent; ) {
+      if (Date.now() > deadline) throw new Error(`${label}: the service stored ${await metricTotal(registry, 'auditline_hotstore_records_total')} of ${sent} events within 60 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const inserts = await insertCount(registry);
+    const stored = await storedEvents(client, database);
+    if (stored !== sent) throw new Error(`${label}: ${stored} of ${sent} events are queryable`);
+    say(`${label}: ${sent} events in ${round(seconds, 1)} s, ${inserts} INSERTs (${round(inserts / seconds, 1)}/s)`);
+    return { events: sent, seconds, inserts };
+  } finally {
+    await service.stop();
+    await dropHotstoreTopics(names, [names.group]);
+    await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+  }
+}
+
+let result: Record<string, unknown>;
+try {
+  say(`hotstore-parts bench: ${RATE} events/s for ${SECONDS} s on ${PARTITIONS} partitions, each run`);
+  const base = await trickle('baseline', 0);
+  const svc = await trickle('service', loadHotstoreConfig(process.env).coalesceBelow);
+  result = {
+    bench: 'hotstore-parts',
+    rate: RATE,
+    seconds: SECONDS,
+    partitions: PARTITIONS,
+    flush_ms: loadHotstoreConfig(process.env).runtime.flushMs,
+    events: svc.events,
+    inserts_per_s: round(svc.inserts / svc.seconds, 1),
+    baseline_inserts_per_s: round(base.inserts / base.seconds, 1),
+    ratio: round(svc.inserts / svc.seconds / (base.inserts / base.seconds), 3),
+    inserts_per_table_per_s: round(svc.inserts / svc.seconds / HOTSTORE_TABLES.length, 1),
+  };
+} finally {
+  await client.close();
+}
+console.log(JSON.stringify(result));
