@@ -70,22 +70,29 @@ const supervisor = new Supervisor(pipeline.services, {
 /** Consumer groups and the topic each reads, from the pipeline's settings. */
 const groups = pipeline.services.map((s) => ({ service: s.name, group: pipeline.env[`${settingsPrefix(s.name)}GROUP_ID`]!, topic: pipeline.env[`${settingsPrefix(s.name)}TOPIC`]! }));
 
-async function totalLag(): Promise<number> {
+/** Consumer lag of each service's group (records not yet committed), keyed by service. */
+async function lagByService(): Promise<Record<string, number>> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    let sum = 0;
+    const lag: Record<string, number> = {};
     for (const g of groups) {
       const [ends, [committed]] = await Promise.all([admin.fetchTopicOffsets(g.topic), admin.fetchOffsets({ groupId: g.group, topics: [g.topic] })]);
+      let sum = 0;
       for (const p of ends) {
         const c = Number(committed?.partitions.find((x) => x.partition === p.partition)?.offset ?? -1);
         sum += Math.max(0, Number(p.high) - Math.max(c, Number(p.low)));
       }
+      lag[g.service] = sum;
     }
-    return sum;
+    return lag;
   } finally {
     await admin.disconnect();
   }
+}
+
+async function totalLag(): Promise<number> {
+  return Object.values(await lagByService()).reduce((a, b) => a + b, 0);
 }
 
 /** CPU seconds (user + system) and RSS (MB) of a process, from /proc. */
@@ -130,6 +137,7 @@ interface StepResult {
   flat: boolean;
   lagSlope: number;
   lagEnd: number;
+  lagByService: Record<string, { end: number; slope: number }>;
   freshnessMs: number[];
   services: Record<string, { cpu_pct: number; rss_mb: number }>;
 }
@@ -141,7 +149,7 @@ async function runStep(rate: number): Promise<StepResult> {
   const pids = new Map(supervisor.status().map((s) => [s.name, s.pid]));
   const cpu0 = new Map([...pids].map(([n, pid]) => [n, pid ? procStats(pid)?.cpuS ?? 0 : 0]));
   const peakRss = new Map<string, number>();
-  const lagSamples: { t: number; y: number }[] = [];
+  const lagSamples: { t: number; y: number; by: Record<string, number> }[] = [];
   const freshnessMs: number[] = [];
   let published = 0;
   let running = true;
@@ -181,7 +189,8 @@ async function runStep(rate: number): Promise<StepResult> {
 
   const sampler = (async () => {
     while (running) {
-      lagSamples.push({ t: (Date.now() - t0) / 1_000, y: await totalLag() });
+      const by = await lagByService();
+      lagSamples.push({ t: (Date.now() - t0) / 1_000, y: Object.values(by).reduce((a, b) => a + b, 0), by });
       for (const [name, pid] of pids) {
         const s = pid ? procStats(pid) : undefined;
         if (s) peakRss.set(name, Math.max(peakRss.get(name) ?? 0, s.rssMb));
@@ -200,6 +209,10 @@ async function runStep(rate: number): Promise<StepResult> {
   const tail = lagSamples.filter((s) => s.t >= STEP_S / 2);
   const lagSlope = slope(tail.length >= 3 ? tail : lagSamples);
   const lagEnd = lagSamples[lagSamples.length - 1]?.y ?? 0;
+  // Per service: the lag at the end and its slope over the same window, to tell which one fell behind.
+  const lagByServiceEnd = Object.fromEntries(
+    groups.map((g) => [g.service, { end: lagSamples[lagSamples.length - 1]?.by[g.service] ?? 0, slope: round(slope((tail.length >= 3 ? tail : lagSamples).map((x) => ({ t: x.t, y: x.by[g.service] ?? 0 }))), 1) }]),
+  );
   const flat = lagSlope <= rate * 0.02 && lagEnd <= rate * 10;
   const services: StepResult['services'] = {};
   for (const [name, pid] of pids) {
@@ -210,7 +223,7 @@ async function runStep(rate: number): Promise<StepResult> {
   await sleep(5_000);
   const alertMs = alertLatencies(t0);
   const probes = [...probeSent.values()].filter((sent) => sent >= t0).length;
-  return { rate, published, flat, lagSlope, lagEnd, freshnessMs, services, alertMs, probes };
+  return { rate, published, flat, lagSlope, lagEnd, lagByService: lagByServiceEnd, freshnessMs, services, alertMs, probes };
 }
 
 /** A no-op consumer reading the whole raw topic from the start: events/s. */
@@ -250,7 +263,7 @@ try {
     say(
       `step ${i + 1}: ${rate} events/s, lag ${step.flat ? 'flat' : 'GROWING'} (slope ${round(step.lagSlope, 1)}/s, end ${step.lagEnd}), freshness p99 ${round(quantile(step.freshnessMs, 0.99), 0)} ms, alert p99 ${round(quantile(step.alertMs, 0.99), 0)} ms (${step.alertMs.length}/${step.probes}), ` +
         Object.entries(step.services)
-          .map(([n, s]) => `${n} ${s.cpu_pct}% ${s.rss_mb} MB`)
+          .map(([n, s]) => `${n} ${s.cpu_pct}% ${s.rss_mb} MB, lag ${step.lagByService[n]?.end ?? '?'} (slope ${step.lagByService[n]?.slope ?? '?'}/s)`)
           .join(', '),
     );
     if (!step.flat) break;
@@ -272,7 +285,7 @@ const reported = best ?? steps[0]!;
 const result = {
   bench: 'pipeline',
   step_s: STEP_S,
-  steps: steps.map((s) => ({ rate: s.rate, flat: s.flat, lag_slope_per_s: round(s.lagSlope, 1), lag_end: s.lagEnd })),
+  steps: steps.map((s) => ({ rate: s.rate, flat: s.flat, lag_slope_per_s: round(s.lagSlope, 1), lag_end: s.lagEnd, lag_by_service: s.lagByService })),
   events_per_s: best ? best.rate : 0,
   baseline_events_per_s: round(baselineRate, 0),
   ratio: round((best ? best.rate : 0) / baselineRate, 3),
