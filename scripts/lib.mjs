@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { markBin } from './mark-bin.mjs';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -22,6 +23,7 @@ export function build() {
   }
   const code = run(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root]);
   if (code !== 0) process.exit(code);
+  markBin();
 }
 
 /** True when no AUDITLINE_* endpoint is configured, i.e. the local stack is to be used. */
