@@ -4,6 +4,7 @@ import { loadEndpoints } from '../../core/endpoints.js';
 import { isAuditlineError } from '../../core/errors.js';
 import { loadRetention, retentionDaysFor } from '../../infra/retention.js';
 import {
+  callerRefusal,
   eraseSubjects,
   ExecutionSubjects,
   expireKeys,
@@ -54,9 +55,7 @@ function requireText(value: string | undefined, option: string): string {
 function actingPrincipal(as: string | undefined, command: string): string | undefined {
   const caller = identifyCliCaller(as);
   if (caller.identifiedBy === 'claimed') return requireText(as, '--as');
-  let refusal: string | undefined;
-  if (caller.claimedPrincipal !== undefined) refusal = `--as ${caller.claimedPrincipal} is not the caller: authenticated as ${caller.principal}`;
-  else if ((caller.heldRoles ?? []).length === 0) refusal = `${caller.principal} is not in the principals file (AUDITLINE_REVEAL_PRINCIPALS_FILE)`;
+  const refusal = callerRefusal(caller);
   if (refusal === undefined) return caller.principal;
   say(`${command} refused: ${refusal}`);
   process.exitCode = ERASE_EXIT.refused;

@@ -15,7 +15,7 @@ import {
 import { fileSha256, REPORT_FORMATS, REPORT_KIND_NAMES, reportDocument, reportKind, reportParameters, ReportRecords, resolvePeriod, type ReportFilter } from '../../compliance/index.js';
 import { UsageError } from '../exit.js';
 import { COMPLIANCE_EXIT, parseReportFormat, runProduce } from './report-output.js';
-import { identifyCliCaller, identifyReportRequester } from './reveal-access.js';
+import { identifyReportRequester } from './reveal-access.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -108,7 +108,7 @@ export function registerReport(program: Command): void {
             ...(masterKey
               ? {
                   revealWith: {
-                    caller: identifyCliCaller(opts.as),
+                    caller: requester,
                     role: opts.role!,
                     reason: opts.reason!,
                     policy,

@@ -12,7 +12,6 @@ import {
   type RevealRequest,
   type RevealResult,
 } from '../../consumers/tokenizer/index.js';
-import type { ProduceRequest } from '../../compliance/index.js';
 import { UsageError } from '../exit.js';
 
 /** Exit codes of a reveal (`auditline reveal`, `auditline query inputs --reveal`) beyond the common ones (docs/cli.md). */
@@ -64,12 +63,12 @@ export function identifyCliCaller(as: string | undefined): Pick<RevealRequest, '
  * Without a principals file `--as` is required: a request is never recorded
  * without a name.
  */
-export function identifyReportRequester(as: string | undefined): Pick<ProduceRequest, 'principal' | 'heldRoles' | 'claimedPrincipal' | 'identifiedBy'> {
+export function identifyReportRequester(as: string | undefined): ReturnType<typeof identifyCliCaller> {
   const caller = identifyCliCaller(as);
   if (caller.identifiedBy === 'claimed' && (as === undefined || as.trim() === '')) {
     throw new UsageError('--as is required (who is asking), unless AUDITLINE_REVEAL_PRINCIPALS_FILE identifies the caller');
   }
-  return { principal: caller.principal, heldRoles: caller.heldRoles, claimedPrincipal: caller.claimedPrincipal, identifiedBy: caller.identifiedBy };
+  return caller;
 }
 
 /** The documented exit code of a reveal's outcome (undefined: 0). */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { maskPiiInText, MIN_REASON_LENGTH } from '../../consumers/tokenizer/index.js';
+import { callerRefusal, maskPiiInText, MIN_REASON_LENGTH } from '../../consumers/tokenizer/index.js';
 import { chTimestamp, insertRows, queryRows } from '../clickhouse.js';
 
 /** What was asked: the command (`report`, `access-review`), kind, format and parameters (JSON object). */
@@ -43,11 +43,9 @@ export function decideReportRequest(
   reportRoles: readonly string[],
   r: Pick<ReportRequest, 'principal' | 'role' | 'reason' | 'heldRoles' | 'claimedPrincipal'>,
 ): { allowed: true } | { allowed: false; reason: string } {
-  if (r.claimedPrincipal !== undefined) return { allowed: false, reason: `--as ${r.claimedPrincipal} is not the caller: authenticated as ${r.principal}` };
   if (r.principal.trim() === '') return { allowed: false, reason: 'no principal given (--as)' };
-  if (r.heldRoles !== undefined && !r.heldRoles.includes(r.role)) {
-    return { allowed: false, reason: `${r.principal} does not hold role ${JSON.stringify(r.role)} in the principals file (holds: ${r.heldRoles.join(', ') || 'none'})` };
-  }
+  const refusal = callerRefusal(r, r.role);
+  if (refusal !== undefined) return { allowed: false, reason: refusal };
   if (r.reason.trim().length < MIN_REASON_LENGTH) return { allowed: false, reason: `a reason of at least ${MIN_REASON_LENGTH} characters is required (--reason)` };
   if (!reportRoles.includes(r.role)) return { allowed: false, reason: `role ${JSON.stringify(r.role)} may not request reports (allowed roles: ${reportRoles.join(', ')}; AUDITLINE_REPORT_ROLES)` };
   return { allowed: true };
@@ -93,7 +91,6 @@ export class ReportRecords {
         bytes: file.bytes,
         rows: file.rows,
         principal: r.principal,
-        identified_by: r.identifiedBy ?? (r.heldRoles === undefined ? 'claimed' : ''),
         role: r.role,
         command: r.command,
         kind: r.kind,

@@ -15,4 +15,4 @@ export { eraseSubjects, expireKeys, setLegalHold, heldSubjects, subjectIdsOf, ty
 export { subjectId } from './tokenize-event.js';
 export { TOKENIZER_TABLES } from './clickhouse.js';
 export type { PiiToken } from './pii-format.js';
-export { loadPrincipalDirectory, identifyRevealCaller, tokenDigest, type PrincipalDirectory, type RevealCaller } from './principals.js';
+export { loadPrincipalDirectory, identifyRevealCaller, callerRefusal, tokenDigest, type PrincipalDirectory, type RevealCaller } from './principals.js';

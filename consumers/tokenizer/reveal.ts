@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AuditlineError, isAuditlineError } from '../../core/errors.js';
 import type { AccessRecord } from './audit-log.js';
-import type { RevealCaller } from './principals.js';
+import { callerRefusal, type RevealCaller } from './principals.js';
 import { openValues, piiAad } from './crypto.js';
 import type { SubjectKeyStore } from './key-store.js';
 import { rewriteTokens, type PiiToken } from './pii-format.js';
@@ -85,15 +85,8 @@ export function decideReveal(
   request: Pick<RevealRequest, 'principal' | 'role' | 'purpose' | 'executionId' | 'status' | 'heldRoles' | 'claimedPrincipal'>,
 ): { allowed: true } | { allowed: false; reason: string } {
   if (request.principal.trim() === '') return { allowed: false, reason: 'no principal given (--as)' };
-  if (request.claimedPrincipal !== undefined) {
-    return { allowed: false, reason: `--as ${request.claimedPrincipal} is not the caller: authenticated as ${request.principal}` };
-  }
-  if (request.heldRoles !== undefined && !request.heldRoles.includes(request.role)) {
-    return {
-      allowed: false,
-      reason: `${request.principal} does not hold role ${JSON.stringify(request.role)} in the principals file (holds: ${request.heldRoles.join(', ') || 'none'})`,
-    };
-  }
+  const refusal = callerRefusal(request, request.role);
+  if (refusal !== undefined) return { allowed: false, reason: refusal };
   if (request.purpose.trim().length < MIN_REASON_LENGTH) return { allowed: false, reason: `a reason of at least ${MIN_REASON_LENGTH} characters is required (--reason)` };
   const rule = Object.prototype.hasOwnProperty.call(policy, request.role) ? policy[request.role] : undefined;
   if (rule === undefined) return { allowed: false, reason: `role ${JSON.stringify(request.role)} may not reveal PII (allowed roles: ${Object.keys(policy).join(', ')})` };
