@@ -1,4 +1,5 @@
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import { uniqueName } from './names.js';
 
 /**
  * Runs `consumer` until `count` messages arrived or `timeoutMs` passed;
@@ -19,6 +20,18 @@ export async function consumeCount(consumer: Consumer, count: number, timeoutMs 
       .catch(reject);
   }).finally(() => clearTimeout(timer));
   return got;
+}
+
+/** Reads the first `count` messages of `topic` with a consumer of a fresh group, from the beginning. */
+export async function consumeFromStart(kafka: Kafka, topic: string, count: number): Promise<{ partition: number; message: KafkaMessage }[]> {
+  const consumer = kafka.consumer({ groupId: uniqueName('it-group') });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    return await consumeCount(consumer, count);
+  } finally {
+    await consumer.disconnect();
+  }
 }
 
 /** Creates test topics (auto-creation is off on the local broker) and waits for their leaders. */

@@ -6,7 +6,7 @@ import { DlqPublisher } from '../../core/service/index.js';
 import { loadEndpoints } from '../../core/endpoints.js';
 import { applyTopics, auditTopics, describeTopics } from '../../infra/kafka/topics.js';
 import { loadRetention } from '../../infra/retention.js';
-import { consumeCount } from '../helpers/kafka.js';
+import { consumeFromStart } from '../helpers/kafka.js';
 import { uniqueName } from '../helpers/names.js';
 
 const kafka = createKafka(loadEndpoints().kafka);
@@ -31,11 +31,7 @@ test('create a topic, produce keyed records, consume them in order per key', asy
   await producer.send({ topic, acks: -1, messages });
   await producer.disconnect();
 
-  const consumer = kafka.consumer({ groupId: uniqueName('it-group') });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  const got = await consumeCount(consumer, messages.length);
-  await consumer.disconnect();
+  const got = await consumeFromStart(kafka, topic, messages.length);
 
   assert.equal(got.length, 12);
   for (const key of keys) {
@@ -89,11 +85,7 @@ test('dead letters above the broker limit together (1.8 MB, one key) are publish
   } finally {
     await dlq.disconnect();
   }
-  const consumer = kafka.consumer({ groupId: uniqueName('it-group') });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  const got = await consumeCount(consumer, letters.length);
-  await consumer.disconnect();
+  const got = await consumeFromStart(kafka, topic, letters.length);
   assert.deepEqual(got.map((g) => g.message.headers?.['auditline-dlq-source-offset']?.toString()), letters.map((l) => l.record.offset), 'all, in order');
   assert.ok(got.every((g, i) => g.message.value?.equals(letters[i]!.record.value)), 'values kept byte for byte');
   await admin.deleteTopics({ topics: [topic] });
@@ -120,11 +112,7 @@ test('a dead letter of a source record near the 1 MiB default limit fits audit.d
   } finally {
     await Promise.all([producer.disconnect(), dlq.disconnect(), refused.disconnect()]);
   }
-  const consumer = kafka.consumer({ groupId: uniqueName('it-group') });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [dlqSpec.name], fromBeginning: true });
-  const got = await consumeCount(consumer, 1);
-  await consumer.disconnect();
+  const got = await consumeFromStart(kafka, dlqSpec.name, 1);
   assert.ok(got[0]!.message.value?.equals(record.value), 'the source value, byte for byte');
   assert.equal(got[0]!.message.headers?.['auditline-dlq-error-code']?.toString(), 'TOKENIZE_FAILED');
   await admin.deleteTopics({ topics: [dlqSpec.name, plain] });
