@@ -88,7 +88,6 @@ async function passthrough(total: number): Promise<{ items: number; seconds: num
     settings: runtime,
     handler: async (records) => {
       const partition = records[0]!.partition;
-      await transactions.ready(partition);
       const messages = records.map((r) => ({ key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp }));
       await transactions.commit(partition, [{ topic: out, messages }], (BigInt(records[records.length - 1]!.offset) + 1n).toString());
       copied += records.length;

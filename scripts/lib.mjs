@@ -1,12 +1,20 @@
 // Helpers shared by the npm scripts (plain ESM so they run before anything is compiled).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { markBin } from './mark-bin.mjs';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const cli = path.join(root, 'dist', 'cli', 'main.js');
+
+/**
+ * Makes the compiled CLI executable: tsc writes dist/cli/main.js without the
+ * execute bit, and `npx auditline` runs the package's bin file directly, so a
+ * fresh clone failed with "auditline: Permission denied".
+ */
+export function markBin() {
+  chmodSync(cli, 0o755);
+}
 
 /** Runs a command with inherited output; returns its exit code. */
 export function run(command, args, options = {}) {
