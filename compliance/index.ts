@@ -1,5 +1,5 @@
 /** Public entry of the compliance operations: reports, access review and retention plan (docs/reports.md). */
-export { loadComplianceSettings, DEFAULT_REPORT_ROLES, type ComplianceSettings } from './config.js';
+export { loadComplianceSettings, DEFAULT_ERASE_ROLES, DEFAULT_REPORT_ROLES, type ComplianceSettings } from './config.js';
 export { resolvePeriod, quarterPeriod, quarterOf, type Period } from './period.js';
 export { REPORT_KINDS, REPORT_KIND_NAMES, type ReportKind, type ReportFilter, type ReportFilterName } from './reports/kinds.js';
 export { reportDocument, reportKind, reportParameters, reportQueryParams, type ReportReveal } from './reports/report.js';

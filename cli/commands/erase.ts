@@ -3,6 +3,7 @@ import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { loadEndpoints } from '../../core/endpoints.js';
 import { isAuditlineError } from '../../core/errors.js';
 import { loadRetention, retentionDaysFor } from '../../infra/retention.js';
+import { loadComplianceSettings } from '../../compliance/index.js';
 import {
   callerRefusal,
   eraseSubjects,
@@ -18,7 +19,7 @@ import {
 import { UsageError } from '../exit.js';
 import { identifyCliCaller } from './reveal-access.js';
 
-/** Exit code of `auditline erase` and `legal-hold` when refused: the subject is under legal hold, or the caller is not who it claims (docs/cli.md). */
+/** Exit code of `auditline erase` and `legal-hold` when refused: the subject is under legal hold, or the caller is not who it claims or holds no erase role (docs/cli.md). */
 export const ERASE_EXIT = { refused: 6 } as const;
 
 const say = (message: string) => process.stderr.write(`${message}\n`);
@@ -49,13 +50,16 @@ function requireText(value: string | undefined, option: string): string {
 
 /**
  * Who erases or holds, as recorded: with AUDITLINE_REVEAL_PRINCIPALS_FILE the
- * authenticated caller (token or OS account, as for reveal; an unknown caller
- * or `--as` naming someone else is refused), else `--as` (required).
+ * authenticated caller (token or OS account, as for reveal), who must hold
+ * one of AUDITLINE_ERASE_ROLES there (an unknown caller, a caller without
+ * such a role, or `--as` naming someone else is refused), else `--as`
+ * (required; nothing can be checked without the file).
  */
 function actingPrincipal(as: string | undefined, command: string): string | undefined {
+  const { eraseRoles } = loadComplianceSettings();
   const caller = identifyCliCaller(as);
   if (caller.identifiedBy === 'claimed') return requireText(as, '--as');
-  const refusal = callerRefusal(caller);
+  const refusal = callerRefusal(caller, { anyOf: eraseRoles, setting: 'AUDITLINE_ERASE_ROLES' });
   if (refusal === undefined) return caller.principal;
   say(`${command} refused: ${refusal}`);
   process.exitCode = ERASE_EXIT.refused;
@@ -74,7 +78,7 @@ export function registerErase(program: Command): void {
     .option('--reason <text>', 'why, e.g. the erasure request id, recorded in the erasure record')
     .addHelpText(
       'after',
-      `\nEvery erasure is recorded (who, when, subject token, key ids, reason) in the erasures table.\nRunning tokenizers forget a cached key within AUDITLINE_TOKENIZER_KEY_CACHE_TTL_MS.\nExit codes: 0 done, 1 failure, 2 wrong usage, ${ERASE_EXIT.refused} refused: the subject is under legal hold, or the caller is not in the principals file (or --as names someone else).`,
+      `\nEvery erasure is recorded (who, when, subject token, key ids, reason) in the erasures table.\nRunning tokenizers forget a cached key within AUDITLINE_TOKENIZER_KEY_CACHE_TTL_MS.\nExit codes: 0 done, 1 failure, 2 wrong usage, ${ERASE_EXIT.refused} refused: the subject is under legal hold, or the caller is not in the principals file, holds none of AUDITLINE_ERASE_ROLES (default compliance, legal) there, or --as names someone else.`,
     )
     .action(async (opts: { email?: string; customerId?: string; expired?: boolean; retention?: string; as?: string; reason?: string }) => {
       const bySubject = opts.email !== undefined || opts.customerId !== undefined;
@@ -111,6 +115,10 @@ export function registerErase(program: Command): void {
     .option('--release', 'release the hold instead of setting it')
     .option('--as <principal>', 'who sets the hold, recorded; with AUDITLINE_REVEAL_PRINCIPALS_FILE the caller is authenticated instead and --as may be omitted')
     .option('--reason <text>', 'why, e.g. the case number, recorded')
+    .addHelpText(
+      'after',
+      `\nEvery hold and release is recorded (who, when, subject token, reason).\nExit codes: 0 done, 1 failure, 2 wrong usage, ${ERASE_EXIT.refused} refused: the caller is not in the principals file, holds none of AUDITLINE_ERASE_ROLES (default compliance, legal) there, or --as names someone else.`,
+    )
     .action(async (opts: { email?: string; customerId?: string; release?: boolean; as?: string; reason?: string }) => {
       if (opts.email === undefined && opts.customerId === undefined) throw new UsageError('name the subject with --email and/or --customer-id');
       const reason = requireText(opts.reason, '--reason');

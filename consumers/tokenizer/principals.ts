@@ -71,17 +71,25 @@ export function loadPrincipalDirectory(file: string, setting = 'AUDITLINE_REVEAL
 /**
  * Why an identified caller may not act, or undefined: `--as` naming someone
  * other than the authenticated caller, or (with a principals file) a role
- * the caller does not hold. Without a `role` (commands that check none) an
- * authenticated caller must at least be listed in the file. Shared by
+ * the caller does not hold (`anyOf`: none of the roles a setting allows).
+ * An authenticated caller must at least be listed in the file. Shared by
  * reveal, reports and reviews, erasure and legal holds.
  */
-export function callerRefusal(caller: { principal: string; heldRoles?: readonly string[] | undefined; claimedPrincipal?: string | undefined }, role?: string): string | undefined {
+export function callerRefusal(
+  caller: { principal: string; heldRoles?: readonly string[] | undefined; claimedPrincipal?: string | undefined },
+  role?: string | { anyOf: readonly string[]; setting: string },
+): string | undefined {
   if (caller.claimedPrincipal !== undefined) return `--as ${caller.claimedPrincipal} is not the caller: authenticated as ${caller.principal}`;
   if (caller.heldRoles === undefined) return undefined;
-  if (role !== undefined) {
-    return caller.heldRoles.includes(role) ? undefined : `${caller.principal} does not hold role ${JSON.stringify(role)} in the principals file (holds: ${caller.heldRoles.join(', ') || 'none'})`;
+  const holds = `(holds: ${caller.heldRoles.join(', ') || 'none'})`;
+  if (typeof role === 'string') {
+    return caller.heldRoles.includes(role) ? undefined : `${caller.principal} does not hold role ${JSON.stringify(role)} in the principals file ${holds}`;
   }
-  return caller.heldRoles.length === 0 ? `${caller.principal} is not in the principals file (AUDITLINE_REVEAL_PRINCIPALS_FILE)` : undefined;
+  if (caller.heldRoles.length === 0) return `${caller.principal} is not in the principals file (AUDITLINE_REVEAL_PRINCIPALS_FILE)`;
+  if (role !== undefined && !role.anyOf.some((r) => caller.heldRoles!.includes(r))) {
+    return `${caller.principal} holds none of the roles ${role.setting} allows (${role.anyOf.join(', ')}) in the principals file ${holds}`;
+  }
+  return undefined;
 }
 
 /** SHA-256 (hex) of a bearer token, as the principals file stores it. */

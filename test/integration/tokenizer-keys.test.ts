@@ -91,12 +91,14 @@ test('expiry: keys older than the GDPR retention are destroyed unless the subjec
   assert.match(noKey.stderr, /AUDITLINE_TOKENIZER_TOKEN_KEY: required/);
 });
 
-test('with a principals file, erase and legal-hold record the authenticated caller; an unknown caller or --as naming someone else is refused and nothing changes', { timeout: 60_000 }, async () => {
+test('with a principals file, erase and legal-hold record the authenticated caller; an unknown caller, a caller without an erase role or --as naming someone else is refused and nothing changes', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'erase-principals-'));
   const known = path.join(dir, 'known.yaml');
   writeFileSync(known, `principals:\n  dpo-7:\n    roles: [compliance]\n    os_users: [${JSON.stringify(os.userInfo().username)}]\n`);
   const stranger = path.join(dir, 'stranger.yaml');
   writeFileSync(stranger, 'principals:\n  dpo-8:\n    roles: [compliance]\n    os_users: [somebody-else]\n');
+  const engineer = path.join(dir, 'engineer.yaml');
+  writeFileSync(engineer, `principals:\n  u-17:\n    roles: [engineering]\n    os_users: [${JSON.stringify(os.userInfo().username)}]\n`);
   await store(() => Date.now()).activeKeys([subject('auth@example.com')]);
   const keysBefore = await keyRows(subject('auth@example.com'));
   assert.equal(keysBefore.length, 1);
@@ -107,6 +109,13 @@ test('with a principals file, erase and legal-hold record the authenticated call
   const unknown = await runCli(['legal-hold', '--email', 'auth@example.com', '--reason', 'litigation case 10'], { ...env, AUDITLINE_REVEAL_PRINCIPALS_FILE: stranger });
   assert.equal(unknown.code, 6, unknown.stderr);
   assert.match(unknown.stderr, /legal-hold refused: os-user:\S+ is not in the principals file/);
+  const noRole = await runCli(['erase', '--email', 'auth@example.com', '--reason', 'GDPR request 31'], { ...env, AUDITLINE_REVEAL_PRINCIPALS_FILE: engineer });
+  assert.equal(noRole.code, 6, noRole.stderr);
+  assert.match(noRole.stderr, /erase refused: u-17 holds none of the roles AUDITLINE_ERASE_ROLES allows \(compliance, legal\) in the principals file \(holds: engineering\)/);
+  const holdNoRole = await runCli(['legal-hold', '--email', 'auth@example.com', '--reason', 'case 11'], { ...env, AUDITLINE_REVEAL_PRINCIPALS_FILE: engineer });
+  assert.equal(holdNoRole.code, 6, holdNoRole.stderr);
+  const engineeringAllowed = await runCli(['legal-hold', '--email', 'auth@example.com', '--reason', 'case 11', '--release'], { ...env, AUDITLINE_REVEAL_PRINCIPALS_FILE: engineer, AUDITLINE_ERASE_ROLES: 'engineering' });
+  assert.equal(engineeringAllowed.code, 0, engineeringAllowed.stderr);
   assert.deepEqual(await keyRows(subject('auth@example.com')), keysBefore, 'refused requests changed nothing');
 
   const erased = await runCli(['erase', '--email', 'auth@example.com', '--reason', 'GDPR request 31'], { ...env, AUDITLINE_REVEAL_PRINCIPALS_FILE: known });

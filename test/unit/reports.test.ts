@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { callerRefusal } from '../../consumers/tokenizer/principals.js';
 import { csvField, declaredTtls, decideReportRequest, judgeUse, loadComplianceSettings, pdfRowLine, quarterOf, resolvePeriod, serverTtls, TotalsAccumulator } from '../../compliance/index.js';
 import { DEFAULT_MIGRATIONS_DIR } from '../../infra/clickhouse/migrate.js';
 import { DEFAULT_REVEAL_POLICY } from '../../consumers/tokenizer/index.js';
@@ -29,6 +30,18 @@ test('report requests: only the configured roles, with a principal and a reason'
   assert.match((decideReportRequest(roles, { ...authed, role: 'compliance', claimedPrincipal: 'dpo-1' }) as { reason: string }).reason, /--as dpo-1 is not the caller: authenticated as carol/);
   assert.throws(() => loadComplianceSettings({ AUDITLINE_REPORT_ROLES: 'Compliance!' }), /AUDITLINE_REPORT_ROLES/);
   assert.throws(() => loadComplianceSettings({ AUDITLINE_REPORT_PDF_MAX_ROWS: '0' }), /AUDITLINE_REPORT_PDF_MAX_ROWS/);
+});
+
+test('erase roles: compliance and legal by default; an authenticated caller needs one of them, a claimed one cannot be checked', () => {
+  const { eraseRoles } = loadComplianceSettings({});
+  assert.deepEqual(eraseRoles, ['compliance', 'legal']);
+  assert.deepEqual(loadComplianceSettings({ AUDITLINE_ERASE_ROLES: 'dpo, legal' }).eraseRoles, ['dpo', 'legal']);
+  assert.throws(() => loadComplianceSettings({ AUDITLINE_ERASE_ROLES: ' , ' }), /AUDITLINE_ERASE_ROLES/);
+  const rule = { anyOf: eraseRoles, setting: 'AUDITLINE_ERASE_ROLES' };
+  assert.equal(callerRefusal({ principal: 'dpo-1', heldRoles: ['security', 'legal'] }, rule), undefined);
+  assert.equal(callerRefusal({ principal: 'u-17', heldRoles: ['engineering'] }, rule), 'u-17 holds none of the roles AUDITLINE_ERASE_ROLES allows (compliance, legal) in the principals file (holds: engineering)');
+  assert.match(callerRefusal({ principal: 'os-user:eve', heldRoles: [] }, rule)!, /os-user:eve is not in the principals file/);
+  assert.equal(callerRefusal({ principal: 'anyone', heldRoles: undefined }, rule), undefined);
 });
 
 test('TTLs: the migrations declare one per table and per PII column; the server form is read back in days', () => {
