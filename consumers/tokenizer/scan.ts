@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { piiAad, sealValues, type TokenKey } from './crypto.js';
 import { detectPii, type DetectionKind } from '../../core/pii/detectors.js';
 import { maskString, maskValue } from '../../core/pii/mask.js';
+import { canonicalJson } from '../../core/pii/canonical-json.js';
 import { inlineMarker, isProtectedValue, PII_KEY, splitMarkers, type PiiToken } from './pii-format.js';
 
 /** What counts as PII in a field. */
@@ -227,24 +228,36 @@ export interface SealContext {
 }
 
 /**
- * Token and masked forms of string values already seen (the same customer's
- * e-mail recurs in every event of an execution and across executions):
+ * Token and masked forms of values already seen (the same customer's e-mail
+ * or address recurs in every event of an execution and across executions):
  * normalizing, detecting the kind, HMAC and masking run once per distinct
- * value. Bounded: cleared when it reaches `limit` entries. Holds cleartext
- * PII in this process's memory only, as the batch itself does.
+ * value. Strings are keyed by themselves, other JSON values (an address
+ * object, a numeric phone number) by their canonical JSON. Bounded: each map
+ * is cleared when it reaches `limit` entries. Holds cleartext PII in this
+ * process's memory only, as the batch itself does.
  */
 export class SealCache {
   private readonly values = new Map<string, { token: string; mask: string }>();
+  private readonly json = new Map<string, { token: string; mask: unknown }>();
 
   constructor(private readonly limit = 50_000) {}
 
+  /** Token and mask of a value under a PII key that is not a string (the mask keeps the value's shape). */
+  getJson(value: unknown, tokenKey: TokenKey): { token: string; mask: unknown } {
+    return this.remember(this.json, canonicalJson(value), () => ({ token: tokenKey.token(value), mask: maskValue(value) }));
+  }
+
   /** A string's mask is the same inline and as a JSON value (maskValue of a string is maskString). */
   get(value: string, tokenKey: TokenKey): { token: string; mask: string } {
-    let entry = this.values.get(value);
+    return this.remember(this.values, value, () => ({ token: tokenKey.token(value), mask: maskString(value) }));
+  }
+
+  private remember<T>(map: Map<string, T>, key: string, make: () => T): T {
+    let entry = map.get(key);
     if (entry === undefined) {
-      entry = { token: tokenKey.token(value), mask: maskString(value) };
-      if (this.values.size >= this.limit) this.values.clear();
-      this.values.set(value, entry);
+      entry = make();
+      if (map.size >= this.limit) map.clear();
+      map.set(key, entry);
     }
     return entry;
   }
@@ -263,6 +276,10 @@ export function sealSlots(slots: readonly PiiSlot[], ctx: SealContext): void {
     let t: string;
     if (typeof slot.value === 'string' && ctx.cache) {
       const cached = ctx.cache.get(slot.value, ctx.tokenKey);
+      t = cached.token;
+      slot.mask = cached.mask;
+    } else if (!slot.inline && ctx.cache) {
+      const cached = ctx.cache.getJson(slot.value, ctx.tokenKey);
       t = cached.token;
       slot.mask = cached.mask;
     } else {

@@ -56,8 +56,9 @@ function plausiblePhone(candidate: string): boolean {
 export function isPhoneNumber(value: string): boolean {
   const v = value.trim();
   if (v.length > 40) return false;
-  return detectPii(v, new Set(['phone'])).some((d) => d.start === 0 && d.end === v.length);
+  return detectPii(v, PHONE_ONLY).some((d) => d.start === 0 && d.end === v.length);
 }
+const PHONE_ONLY: ReadonlySet<DetectionKind> = new Set(['phone']);
 
 /**
  * Spans of e-mail addresses and phone numbers in `text`, sorted, never

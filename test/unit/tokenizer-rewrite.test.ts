@@ -4,7 +4,7 @@ import { createSecretKey } from 'node:crypto';
 import { newDataKey, TokenKey } from '../../consumers/tokenizer/crypto.js';
 import { rewriteTokens, type PiiToken } from '../../consumers/tokenizer/pii-format.js';
 import { decideReveal, DEFAULT_REVEAL_POLICY, parseRevealPolicy, reveal } from '../../consumers/tokenizer/reveal.js';
-import { scanField, sealSlots, type ScanOptions } from '../../consumers/tokenizer/scan.js';
+import { SealCache, scanField, sealSlots, type ScanOptions } from '../../consumers/tokenizer/scan.js';
 import { piiFieldPaths, scanEvent, sealEvent } from '../../consumers/tokenizer/tokenize-event.js';
 import { unwrapPayload, type ExecutionStarted, type StepFinished } from '../../schemas/index.js';
 import { MemoryAccessLog, MemoryKeys, piiExecution } from '../helpers/tokenizer-fixtures.js';
@@ -181,4 +181,25 @@ test('reveal: policy by role and status, every attempt logged, cleartext restore
   );
   assert.deepEqual(log.records[0]!.fields, ['execution.input', 'step[1].attempt[1].error_message']);
   assert.match(log.records[1]!.detail, /only FAILED/);
+});
+
+test('the seal cache gives every value the token and mask it gets without the cache; objects share one entry whatever their key order', () => {
+  const text = (address: unknown) =>
+    JSON.stringify({ customer_email: 'Ann@Example.com', phone_number: 4930123456, billing_address: address, note: 'call +49 30 1234 5678' });
+  const uncached = scanField(text({ street: 'Main St 1', zip: '10115' }), options)!;
+  sealSlots(uncached.slots, ctx());
+  const cache = new SealCache();
+  const first = scanField(text({ street: 'Main St 1', zip: '10115' }), options)!;
+  sealSlots(first.slots, { ...ctx(), cache });
+  const reordered = scanField(text({ zip: '10115', street: 'Main St 1' }), options)!;
+  sealSlots(reordered.slots, { ...ctx(), cache });
+  const view = (slots: typeof uncached.slots) => slots.map((s) => [s.field, s.token!.t, JSON.stringify(s.mask)]);
+  assert.equal(uncached.slots.length, 4);
+  assert.deepEqual(view(first.slots), view(uncached.slots));
+  assert.deepEqual(view(reordered.slots), view(uncached.slots));
+  assert.deepEqual(first.slots[2]!.mask, { street: 'M*** S*** 1***', zip: '1***' });
+  // A different address is a different entry.
+  const other = scanField(text({ street: 'Main St 2', zip: '10115' }), options)!;
+  sealSlots(other.slots, { ...ctx(), cache });
+  assert.notEqual(other.slots[2]!.token!.t, first.slots[2]!.token!.t);
 });
