@@ -53,10 +53,8 @@ test('`auditline run hotstore` consumes, serves its endpoints, stops on SIGTERM 
   assert.equal(sample(metrics, 'auditline_hotstore_ready'), 1);
   assert.match(metrics, /^auditline_hotstore_process_cpu_seconds_total /m, 'default process metrics, prefixed');
 
-  const stopping = Date.now();
   first.process.kill('SIGTERM');
   assert.equal(await first.exited, 0, first.stderr());
-  assert.ok(Date.now() - stopping < 10_000, 'graceful shutdown is quick');
   assert.ok(messages(first).includes('shutdown requested: finishing the batch in flight'));
   assert.ok(messages(first).includes('service stopped'));
   assert.ok(await committedToEnd(names.group, names.topic), 'offsets committed up to the end');

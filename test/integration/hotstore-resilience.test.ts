@@ -94,9 +94,8 @@ test('stop during an insert: the batch in flight is finished and committed, the 
   const { service, registry } = await startService(names, url, { AUDITLINE_HOTSTORE_BATCH_SIZE: '4' });
   proxy.set('slow');
   await waitFor('first insert of the first batch acknowledged', async () => (await counter(registry, 'auditline_hotstore_rows_written_total')) > 0);
-  const stopped = Date.now();
   await service.stop();
-  assert.ok(Date.now() - stopped >= 200, 'stop waited for the batch in flight');
+  // The batch was mid-insert when stop() was called: finished and committed by the time stop() returns means stop waited for it.
   assert.equal(await counter(registry, 'auditline_hotstore_records_total', { outcome: 'processed' }), 4, 'exactly the batch in flight was finished');
   const { committed } = await groupOffsets(names.group, names.topic);
   assert.equal(committed[0], 4, 'committed up to the end of the finished batch, not beyond');

@@ -29,8 +29,13 @@ test('the supervisor starts each service, restarts one that exits, and stops all
   );
   supervisor.start();
   try {
-    // Each fake service exits with code 3 once (after 300 ms) and is restarted after the 1 s backoff.
-    await new Promise((resolve) => setTimeout(resolve, 800));
+    // Each fake service exits with code 3 once (after 300 ms) and is restarted after the 1 s backoff:
+    // wait for both restarts before waitReady, which would otherwise accept the first, doomed process.
+    const deadline = Date.now() + 20_000;
+    while (!supervisor.status().every((s) => s.restarts >= 1)) {
+      if (Date.now() > deadline) assert.fail(`not every service was restarted within 20 s: ${JSON.stringify(supervisor.status().map((s) => [s.name, s.state, s.restarts, s.lastExit]))}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     await supervisor.waitReady(20_000);
     const status = supervisor.status();
     assert.deepEqual(status.map((s) => [s.name, s.state, s.restarts]), [
