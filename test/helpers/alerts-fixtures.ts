@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { payloadOf, SCHEMA_VERSION, type AuditEvent, type EventKind, type EventPayloads } from '../../schemas/index.js';
-import { signature } from '../../consumers/alerts/index.js';
+import { alertGroups, signature } from '../../consumers/alerts/index.js';
+import { committedToEnd, waitFor } from './hotstore-stack.js';
 import { createTestTopics } from './kafka.js';
 import { uniqueName } from './names.js';
 import { kafka } from './tokenizer-stack.js';
@@ -36,6 +37,25 @@ export async function dropAlertsTopics(names: AlertsNames): Promise<void> {
   await admin.deleteGroups([names.group, `${names.group}.rules`, `${names.group}.delivery`]).catch(() => undefined);
   await admin.deleteTopics({ topics: [names.events, names.signals, names.outbox, names.dlq] }).catch(() => undefined);
   await admin.disconnect();
+}
+
+/**
+ * Waits until every stage of the alerts service committed its input topic to
+ * the end, in pipeline order: each event turned into signals, each signal into
+ * alerts, each alert delivered or dead-lettered (a failed attempt is written
+ * back to the outbox, so it is still ahead of the commit). Every record
+ * published before the call has then been processed and every webhook
+ * request it caused has been received.
+ */
+export async function alertsSettled(names: AlertsNames, timeoutMs = 30_000): Promise<void> {
+  const groups = alertGroups(names.group);
+  for (const [group, topic] of [
+    [groups.events, names.events],
+    [groups.rules, names.signals],
+    [groups.delivery, names.outbox],
+  ] as const) {
+    await waitFor(`${group} committed ${topic} to the end`, () => committedToEnd(group, topic), timeoutMs);
+  }
 }
 
 /** One request the receiver got. */

@@ -8,6 +8,7 @@ import { clickhouse, createTokenizerDatabase, publish, readTopic } from '../help
 import { tempDir } from '../helpers/temp-dir.js';
 import {
   alertsEnv,
+  alertsSettled,
   createAlertsTopics,
   dropAlertsTopics,
   execution,
@@ -144,7 +145,7 @@ test('each rule kind fires exactly when it should, signed, with evidence and no 
 
   await receiver.waitFor('/security', 1);
   await receiver.waitFor('/compliance', 5, 30_000);
-  await new Promise((r) => setTimeout(r, 2_500)); // anything extra would show up now
+  await alertsSettled(names); // anything extra would have been delivered by now
 
   const security = alertsOf('/security');
   assert.equal(security.length, 1, 'only the failed execution that touched PII alerts security');
@@ -209,7 +210,8 @@ test('receiver down for a while, then up: every alert delivered exactly once by 
   await new Promise((r) => setTimeout(r, 1_500));
   await receiver.up();
   await receiver.waitFor('/security', before + 3, 30_000);
-  await new Promise((r) => setTimeout(r, 3_000));
+  // Every retry settled: a repeated delivery would have reached the receiver by now.
+  await alertsSettled(names);
   const got = receiver.on('/security').slice(before);
   const ids = got.map((r) => String(r.headers['idempotency-key']));
   assert.equal(new Set(ids).size, 3, 'three distinct alerts');

@@ -5,6 +5,7 @@ import { isAuditlineError } from '../../core/errors.js';
 import { signature, TargetPolicy, webhookBody, type Alert } from '../../consumers/alerts/index.js';
 import { alertId } from '../../consumers/alerts/alert.js';
 import { TokenBucket } from '../../consumers/alerts/rate-limit.js';
+import { StoppedError } from '../../core/service/index.js';
 
 const alert: Alert = {
   alert_id: alertId('r', 'WF-1', 'e1'),
@@ -58,9 +59,40 @@ test('SSRF: loopback, private, link-local and mapped addresses are refused unles
   assert.equal(allowed.permits('127.0.0.2'), false, 'only what is allowed');
 });
 
+/** A clock that moves only while the bucket sleeps: each wait is recorded, none takes real time. */
+function fakeClock() {
+  const clock = {
+    t: 0,
+    waits: [] as number[],
+    now: () => clock.t,
+    sleep: async (ms: number, signal: AbortSignal) => {
+      if (signal.aborted) return false;
+      clock.waits.push(ms);
+      clock.t += ms;
+      return true;
+    },
+  };
+  return clock;
+}
+
 test('the rate limit spaces requests of one channel', async () => {
-  const bucket = new TokenBucket(600, 1); // 10 a second, no burst
-  const t0 = performance.now();
+  const clock = fakeClock();
+  const bucket = new TokenBucket(600, 1, clock); // 10 a second, no burst
   for (let i = 0; i < 4; i++) await bucket.take(new AbortController().signal);
-  assert.ok(performance.now() - t0 >= 250, 'three waits of ~100 ms');
+  assert.deepEqual(clock.waits, [100, 100, 100], 'the first request at once, each next one 100 ms after the previous');
+});
+
+test('the rate limit allows a burst, refills no further than the burst while idle, and stops when aborted', async () => {
+  const clock = fakeClock();
+  const bucket = new TokenBucket(600, 3, clock);
+  const running = new AbortController();
+  for (let i = 0; i < 4; i++) await bucket.take(running.signal);
+  assert.deepEqual(clock.waits, [100], 'three at once, the fourth after 100 ms');
+  clock.t += 60_000;
+  clock.waits.length = 0;
+  for (let i = 0; i < 4; i++) await bucket.take(running.signal);
+  assert.deepEqual(clock.waits, [100], 'a minute idle refills three tokens, not six hundred');
+  const stopped = new AbortController();
+  stopped.abort();
+  await assert.rejects(bucket.take(stopped.signal), StoppedError);
 });
