@@ -2,35 +2,22 @@ import { parser } from '@prometheus-io/lezer-promql';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { ConsumerMetrics, type ServiceDefaults } from '../../core/service/index.js';
 
-/**
- * A module of a consumer service (`consumers/<service>/<file>.js`), or
- * undefined when this tree does not have that service yet (services are
- * built on parallel branches). Any other import failure is thrown.
- */
-export async function optionalServiceModule(service: string, file: string): Promise<Record<string, unknown> | undefined> {
-  const specifier = `../../consumers/${service}/${file}.js`;
-  try {
-    return (await import(specifier)) as Record<string, unknown>;
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message.includes(`consumers/${service}/${file}.js`)) return undefined;
-    throw err;
-  }
+/** A module of a consumer service (`consumers/<service>/<file>.js`); a missing one fails the import. */
+async function serviceModule(service: string, file: string): Promise<Record<string, unknown>> {
+  return (await import(`../../consumers/${service}/${file}.js`)) as Record<string, unknown>;
 }
 
 /** The ServiceDefaults a service's config module exports (its metrics port among them). */
-export async function serviceDefaults(service: string): Promise<ServiceDefaults | undefined> {
-  const mod = await optionalServiceModule(service, 'config');
-  if (!mod) return undefined;
+export async function serviceDefaults(service: string): Promise<ServiceDefaults> {
+  const mod = await serviceModule(service, 'config');
   const found = Object.values(mod).find((v): v is ServiceDefaults => typeof v === 'object' && v !== null && 'metricsPort' in v && 'groupId' in v);
   if (!found) throw new Error(`consumers/${service}/config.ts exports no ServiceDefaults`);
   return found;
 }
 
 /** The service's `load<Service>Config(env)`, which validates every setting it reads. */
-export async function serviceConfigLoader(service: string): Promise<((env: NodeJS.ProcessEnv) => unknown) | undefined> {
-  const mod = await optionalServiceModule(service, 'config');
-  if (!mod) return undefined;
+export async function serviceConfigLoader(service: string): Promise<(env: NodeJS.ProcessEnv) => unknown> {
+  const mod = await serviceModule(service, 'config');
   const name = `load${service[0]!.toUpperCase()}${service.slice(1)}Config`;
   const loader = mod[name];
   if (typeof loader !== 'function') throw new Error(`consumers/${service}/config.ts exports no ${name}`);
@@ -42,24 +29,23 @@ export async function serviceConfigLoader(service: string): Promise<((env: NodeJ
  * the way its main builds one: prom-client's default metrics with the
  * service prefix, the batch consumer's metrics, and every `*Metrics` class of
  * consumers/<service>/metrics.ts. Registering a name twice throws, as it
- * would at the service's start. `complete` is false when the service's own
- * metrics module is not in this tree.
+ * would at the service's start.
  */
-export async function exposedMetricNames(service: string): Promise<{ names: Set<string>; complete: boolean }> {
+export async function exposedMetricNames(service: string): Promise<Set<string>> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: `auditline_${service}_` });
   new ConsumerMetrics(registry, service);
-  const mod = await optionalServiceModule(service, 'metrics');
-  for (const [key, value] of Object.entries(mod ?? {})) {
-    if (typeof value === 'function' && /Metrics$/.test(key)) new (value as new (registry: Registry) => unknown)(registry);
-  }
+  const mod = await serviceModule(service, 'metrics');
+  const classes = Object.entries(mod).filter(([key, value]) => typeof value === 'function' && /Metrics$/.test(key));
+  if (classes.length === 0) throw new Error(`consumers/${service}/metrics.ts exports no *Metrics class`);
+  for (const [, value] of classes) new (value as new (registry: Registry) => unknown)(registry);
   const names = new Set<string>();
   for (const metric of await registry.getMetricsAsJSON()) {
     const type = String(metric.type);
     const suffixes = type === 'histogram' ? ['_bucket', '_sum', '_count'] : type === 'summary' ? ['', '_sum', '_count'] : [''];
     for (const s of suffixes) names.add(`${metric.name}${s}`);
   }
-  return { names, complete: mod !== undefined };
+  return names;
 }
 
 /** Grafana's range variables, replaced by a duration so that the expression parses as PromQL. */

@@ -9,7 +9,7 @@ import { runProduce } from '../../cli/commands/report-output.js';
 import { seed } from '../helpers/report-fixtures.js';
 import { pdfPages } from '../helpers/pdf-text.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { clickhouse, createTokenizerDatabase, runCli } from '../helpers/tokenizer-stack.js';
+import { clickhouse, createTokenizerDatabase, endpoints, runCli } from '../helpers/tokenizer-stack.js';
 
 const client = clickhouse();
 const dir = tempDir('access-review');
@@ -54,6 +54,10 @@ interface Row {
 
 test('access-review names the unused grants and the accesses outside a role, and is itself recorded', { timeout: 60_000 }, async () => {
   const file = path.join(dir, 'review.json');
+  const hasQueryLog = await (await client.query({ query: "SELECT count() AS n FROM system.tables WHERE database = 'system' AND name = 'query_log'", format: 'JSONEachRow' })).json<{ n: number | string }>();
+  const queryLog = Number(hasQueryLog[0]!.n) > 0;
+  // The server writes its query log in the background: flush it so that the reads and writes of `before` are counted.
+  if (queryLog) await client.command({ query: 'SYSTEM FLUSH LOGS' });
   const r = await runCli(['access-review', '--quarter', quarter, '--format', 'json', '--as', 'sam', '--role', 'security', '--reason', 'quarterly access review', '--output', file], env);
   assert.equal(r.code, 0, r.stderr);
   const doc = JSON.parse(readFileSync(file, 'utf8')) as { report: { title: string; notes: string[] }; rows: Row[]; totals: { by: { flag: Record<string, number> } } };
@@ -74,12 +78,19 @@ test('access-review names the unused grants and the accesses outside a role, and
   ]);
   assert.equal(doc.totals.by.flag.OUTSIDE_ROLE, 2);
 
-  const hasQueryLog = await (await client.query({ query: "SELECT count() AS n FROM system.tables WHERE database = 'system' AND name = 'query_log'", format: 'JSONEachRow' })).json<{ n: number | string }>();
   const clickhouseRows = doc.rows.filter((x) => x.finding.includes('source: clickhouse system tables'));
   assert.ok(clickhouseRows.some((x) => x.holder === 'default' && x.object === '*.*'), 'the default user holds global privileges (read live from system.grants)');
-  if (Number(hasQueryLog[0]!.n) === 0) {
+  if (!queryLog) {
     assert.ok(doc.report.notes.some((n) => n.includes('system.query_log does not exist')), 'says that ClickHouse reads cannot be counted');
     assert.ok(clickhouseRows.every((x) => x.flag === 'UNKNOWN_USE' && x.uses === null));
+  } else {
+    // Reads are counted from system.query_log: the grants of the user this test seeded the database with were used.
+    assert.ok(!doc.report.notes.some((n) => n.includes('system.query_log does not exist')), `no note about a missing query log: ${doc.report.notes.join(' | ')}`);
+    assert.ok(clickhouseRows.every((x) => x.flag !== 'UNKNOWN_USE' && typeof x.uses === 'number'), 'every ClickHouse grant has a use count');
+    const user = endpoints.clickhouse.username;
+    const mine = clickhouseRows.filter((x) => x.holder.split(', ').includes(user));
+    assert.ok(mine.length > 0, `a ClickHouse grant held by ${user}`);
+    assert.ok(mine.every((x) => x.uses! >= 1 && x.flag === ''), `the grants of ${user} count its reads: ${JSON.stringify(mine)}`);
   }
 
   const recorded = await (await client.query({ query: `SELECT principal, command, kind, outcome FROM ${database}.report_requests WHERE principal = 'sam'`, format: 'JSONEachRow' })).json();

@@ -8,6 +8,7 @@ import { Supervisor } from '../../cli/pipeline/supervisor.js';
 import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { loadEndpoints } from '../../core/endpoints.js';
 import { assetPath } from '../../core/paths.js';
+import type { VerifyReport } from '../../consumers/archiver/index.js';
 import { decisionPath, executionInputs, failedExecutions } from '../../consumers/hotstore/index.js';
 import { createAuditProducer } from '../../producers/index.js';
 import { Receiver, validSignature } from '../helpers/alerts-fixtures.js';
@@ -160,27 +161,41 @@ test('the failed execution that touched PII raises the security alert on the web
 
 test('both executions are archived, indexed, and the archive verifies', async () => {
   const env = { ...process.env, ...pipeline.env };
-  const indexed = await eventually('both executions in the archive index', async () => {
+  // Every event of both executions indexed (an execution may span objects): 5 of the failed one, 6 of the successful one.
+  const indexed = await eventually('all events of both executions in the archive index', async () => {
     const rs = await clickhouse.query({
-      query: `SELECT DISTINCT execution_id FROM ${pipeline.names.database}.archive_index WHERE execution_id IN {ids:Array(String)}`,
+      query: `SELECT execution_id, any(workflow_id) AS workflow_id, sum(events) AS events, groupUniqArray(object_key) AS objects
+              FROM ${pipeline.names.database}.archive_index FINAL WHERE execution_id IN {ids:Array(String)} GROUP BY execution_id`,
       query_params: { ids: [ids.failed!, ids.success!] },
       format: 'JSONEachRow',
     });
-    const rows = await rs.json<{ execution_id: string }>();
-    return rows.length === 2 ? rows : undefined;
+    const rows = (await rs.json<{ execution_id: string; workflow_id: string; events: number | string; objects: string[] }>()).map((r) => ({ ...r, events: Number(r.events) }));
+    return rows.reduce((n, r) => n + r.events, 0) >= 11 ? rows : undefined;
   }, 90_000);
-  assert.equal(indexed.length, 2);
-  // Digests list objects on their interval (2 s here); verify once one has listed them.
+  const byId = (a: (string | number)[], b: (string | number)[]) => (String(a[0]) < String(b[0]) ? -1 : 1);
+  assert.deepEqual(
+    indexed.map((r) => [r.execution_id, r.workflow_id, r.events]).sort(byId),
+    [[ids.failed!, WORKFLOW, 5], [ids.success!, WORKFLOW, 6]].sort(byId),
+    'each execution indexed with all its events, once',
+  );
+  const objects = [...new Set(indexed.flatMap((r) => r.objects))];
+  // Digests list objects on their interval (2 s here); verify once one has listed every object that holds these executions.
   let last = '';
-  const verified = await eventually('a clean archive verify', async () => {
+  const report = await eventually('a clean archive verify that checked the objects of both executions', async () => {
     const r = await run(process.execPath, [cli, 'archive', 'verify', '--grace', '1', '--format', 'json'], { env }).then(
       (ok) => ({ code: 0, stdout: ok.stdout }),
       (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: `${err.stdout}${err.stderr}` }),
     );
     last = r.stdout;
-    return r.code === 0 ? r : undefined;
+    if (r.code !== 0) return undefined;
+    const parsed = JSON.parse(r.stdout) as VerifyReport;
+    return objects.some((key) => parsed.pending.includes(key)) ? undefined : parsed;
   }, 60_000).catch((err: Error) => assert.fail(`${err.message}; last verify output: ${last.slice(0, 1500)}`));
-  assert.equal(verified.code, 0);
+  assert.equal(report.ok, true);
+  assert.deepEqual(report.problems, []);
+  assert.ok(report.digests >= 1, 'at least one signed digest checked');
+  // Not pending and no problem: each object is listed by a digest and matched its SHA-256 and size.
+  assert.ok(report.objectsChecked >= objects.length, `${report.objectsChecked} objects checked, ${objects.length} hold these executions`);
   const replay = await run(process.execPath, [cli, 'replay', ids.failed!, '--source', 'archive'], { env });
   const doc = JSON.parse(replay.stdout) as Record<string, unknown>;
   assert.ok(JSON.stringify(doc).includes('post-to-erp'), 'the replay document holds the failed step');
