@@ -10,6 +10,7 @@ import {
   consumerReadiness,
   DlqPublisher,
   type ManagedService,
+  pauseOnce,
   type ReadinessReport,
   requireTopicsOnce,
   startupWait,
@@ -50,7 +51,7 @@ export class HotstoreService implements ManagedService {
     this.consumer = new BatchConsumer({
       kafka: this.kafka,
       settings: runtime,
-      handler: createHotstoreHandler({ codec, writer: new CoalescingWriter(this.writer, config.coalesceBelow), metrics, ...(config.testPauseAfterInsert ? { afterWrite: pauseOnce(deps.logger) } : {}) }),
+      handler: createHotstoreHandler({ codec, writer: new CoalescingWriter(this.writer, config.coalesceBelow), metrics, ...(config.testPauseAfterInsert ? { afterWrite: pauseOnce(deps.logger, 'AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT', 'test hook: insert acknowledged, pausing before the offset commit') } : {}) }),
       dlq: this.dlq,
       metrics: this.consumerMetrics,
       logger: deps.logger,
@@ -94,16 +95,4 @@ export class HotstoreService implements ManagedService {
     const clickhouse = await this.writer.ping().catch(() => false);
     return consumerReadiness({ joined: this.consumer.isJoined, groupId: this.config.runtime.groupId, clickhouse }, this.consumerMetrics);
   }
-
-}
-
-/** The test hook of AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT: the first time, log (the logger writes synchronously, see createLogger) and stop this process. */
-function pauseOnce(logger: Logger): () => void {
-  let paused = false;
-  return () => {
-    if (paused) return;
-    paused = true;
-    logger.warn({ hook: 'AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT' }, 'test hook: insert acknowledged, pausing before the offset commit');
-    process.kill(process.pid, 'SIGSTOP');
-  };
 }

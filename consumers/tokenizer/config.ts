@@ -55,6 +55,12 @@ export interface TokenizerConfig {
   keyRotationMs: number;
   executionCacheSize: number;
   clickhouseTimeoutMs: number;
+  /**
+   * Test-only (AUDITLINE_TOKENIZER_TEST_PAUSE_BEFORE_COMMIT, 0 = off): before the n-th transaction commit of the
+   * process, after its records and offsets were sent, the process logs and stops itself (SIGSTOP), so that a test
+   * can SIGKILL it with a transaction open. Never set it in a deployment.
+   */
+  testPauseBeforeCommit: number;
 }
 
 const P = 'AUDITLINE_TOKENIZER_';
@@ -85,6 +91,7 @@ const own = {
   [`${P}KEY_ROTATION_HOURS`]: int(24, 1, 24 * 365),
   [`${P}EXECUTION_CACHE_SIZE`]: int(100_000, 100, 10_000_000),
   [`${P}CLICKHOUSE_TIMEOUT_MS`]: int(30_000, 1_000, 50_000),
+  [`${P}TEST_PAUSE_BEFORE_COMMIT`]: int(0, 0, 1_000_000),
 };
 
 /** Reads and validates every tokenizer setting once; CONFIG_INVALID names the bad variable (never a key's value). */
@@ -116,6 +123,7 @@ export function loadTokenizerConfig(env: NodeJS.ProcessEnv = process.env): Token
     keyRotationMs: get<number>('KEY_ROTATION_HOURS') * 3_600_000,
     executionCacheSize: get<number>('EXECUTION_CACHE_SIZE'),
     clickhouseTimeoutMs: get<number>('CLICKHOUSE_TIMEOUT_MS'),
+    testPauseBeforeCommit: get<number>('TEST_PAUSE_BEFORE_COMMIT'),
   };
 }
 

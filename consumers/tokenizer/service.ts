@@ -11,6 +11,7 @@ import {
   consumerReadiness,
   DlqPublisher,
   type ManagedService,
+  pauseOnce,
   type ReadinessReport,
   requireTopics,
   startupWait,
@@ -70,6 +71,9 @@ export class TokenizerService implements ManagedService {
       transactionTimeoutMs: config.transactionTimeoutMs,
       logger: deps.logger,
       metrics,
+      ...(config.testPauseBeforeCommit > 0
+        ? { beforeCommit: pauseOnce(deps.logger, 'AUDITLINE_TOKENIZER_TEST_PAUSE_BEFORE_COMMIT', 'test hook: transaction sent, pausing before its commit', config.testPauseBeforeCommit) }
+        : {}),
     });
     const dlq = new DlqPublisher(this.kafka, { topic: runtime.dlqTopic, service: runtime.service });
     const handler = createTokenizerHandler({

@@ -25,6 +25,8 @@ export interface PartitionTransactionsOptions {
   transactionTimeoutMs: number;
   logger: Logger;
   metrics: TokenizerMetrics;
+  /** Called with the transaction open, its records and offsets sent, right before the commit (the crash test's hook). */
+  beforeCommit?: () => void;
 }
 
 const FENCED_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);
@@ -131,6 +133,7 @@ export class PartitionTransactions {
         for (const messages of chunkBySize(out.messages)) await txn.send({ topic: out.topic, messages, acks: -1, compression: CompressionTypes.GZIP });
       }
       await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: sourceTopic, partitions: [{ partition, offset: nextOffset }] }] });
+      this.options.beforeCommit?.();
       await txn.commit();
       metrics.transaction('committed');
     } catch (err) {

@@ -14,3 +14,4 @@ export { loadServiceRuntimeSettings, settingsPrefix, type ServiceDefaults, type 
 export type { DeadLetter, ReadinessReport, SourceRecord } from './types.js';
 export { decodeFailureReason, decodeOrDeadLetter } from './decode.js';
 export { consumerReadiness, requireTopics, requireTopicsOnce, startupWait } from './checks.js';
+export { pauseOnce } from './test-hooks.js';

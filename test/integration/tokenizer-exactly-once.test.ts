@@ -66,24 +66,18 @@ test('SIGKILL in the middle of a transaction, then a restart: every input event 
   const committed = await tail(names.events, false);
   const uncommitted = await tail(names.events, true);
   try {
-    const first = startTokenizerChild(env);
-    await first.port;
-    // Pause the child at moments while it works; kill it only when a transaction is open (records written, not committed).
-    let killedMidTransaction = false;
-    for (let attempt = 0; attempt < 200 && !killedMidTransaction; attempt++) {
-      await sleep(20 + Math.floor(Math.random() * 40));
-      if (committed.count() === 0 && uncommitted.count() === 0) continue;
-      first.process.kill('SIGSTOP');
-      await sleep(400);
-      if (uncommitted.count() > committed.count() && committed.count() < input.length) {
-        first.process.kill('SIGKILL');
-        killedMidTransaction = true;
-      } else {
-        first.process.kill('SIGCONT');
-      }
-    }
-    assert.ok(killedMidTransaction, 'the child was killed while a transaction was open');
+    // The test hook stops the child before its third commit, with that transaction's records and offsets sent:
+    // earlier batches are committed, this one is open. SIGKILL it there.
+    const first = startTokenizerChild({ ...env, AUDITLINE_TOKENIZER_TEST_PAUSE_BEFORE_COMMIT: '3' });
+    const paused = 'test hook: transaction sent, pausing before its commit';
+    for (let i = 0; i < 1200 && !first.logs().some((l) => l.msg === paused); i++) await sleep(100);
+    assert.ok(first.logs().some((l) => l.msg === paused), `the test hook paused the child before a commit; it logged: ${first.logs().slice(-20).map((l) => String(l.msg)).join(' | ')}`);
+    // The open transaction's records are in the log: read_uncommitted readers see them, read_committed ones do not.
+    for (let i = 0; i < 100 && uncommitted.count() <= committed.count(); i++) await sleep(100);
+    assert.ok(uncommitted.count() > committed.count(), `the open transaction's records are visible uncommitted (${uncommitted.count()} against ${committed.count()} committed)`);
+    first.process.kill('SIGKILL');
     await first.exited;
+    assert.equal(first.process.signalCode, 'SIGKILL');
     t.diagnostic(`killed with ${committed.count()} of ${input.length} events committed and ${uncommitted.count() - committed.count()} written but uncommitted`);
     assert.ok(committed.count() < input.length);
 
