@@ -35,16 +35,22 @@ export async function metricTotal(registry: { getSingleMetric(name: string): { g
 
 /**
  * Polls `done()` every 10 ms until it reaches `total` and returns the
- * steady-state rate window: from the first poll that saw progress (so group
- * join and the first batch are left out) to the end, with the number of
- * items finished in that window and the CPU time this process used in it.
+ * steady-state rate window, with the number of items finished in that
+ * window and the CPU time this process used in it. Without `joined`, the
+ * window starts at the first poll that saw progress (so group join and the
+ * first batch are left out). With it, at the first poll where `joined()`
+ * is true (the consumer group was joined; nothing is finished yet), so the
+ * window counts every item: a consumer that works on several partitions'
+ * large batches at once finishes its first batch late and the others soon
+ * after, and a window from its first finished batch would count their work
+ * without its time.
  */
-export async function steadyState(done: () => Promise<number>, total: number): Promise<{ items: number; seconds: number; cpuUs: number }> {
+export async function steadyState(done: () => Promise<number>, total: number, joined?: () => boolean | Promise<boolean>): Promise<{ items: number; seconds: number; cpuUs: number }> {
   let first: { at: number; done: number; cpu: NodeJS.CpuUsage } | undefined;
   for (;;) {
     const n = await done();
     const now = performance.now();
-    if (n > 0 && !first) first = { at: now, done: n, cpu: process.cpuUsage() };
+    if (!first && (joined ? await joined() : n > 0)) first = { at: now, done: n, cpu: process.cpuUsage() };
     if (n >= total) {
       const cpu = process.cpuUsage(first!.cpu);
       return { items: total - first!.done, seconds: (now - first!.at) / 1000, cpuUs: cpu.user + cpu.system };

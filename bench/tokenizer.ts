@@ -9,9 +9,9 @@
  * runs, each in its own group). Service: a
  * TokenizerService (fresh group, default settings) on its real path: decode,
  * scan, subject keys from ClickHouse, HMAC tokens, AES-GCM, encode, and one
- * Kafka transaction per batch with the offsets. Both rates are steady state
- * (from the first finished batch to the last, bench/stats.ts); CPU per
- * event is this process's user+system time in that window.
+ * Kafka transaction per batch with the offsets. Every rate runs from the
+ * moment the consumer joined its group to the last event (bench/stats.ts);
+ * CPU per event is this process's user+system time in that window.
  *
  * Ceiling: a pass-through on the tokenizer's own Kafka path (the shared batch
  * consumer, one transactional producer per partition, three partitions in
@@ -46,6 +46,8 @@ async function baseline(total: number): Promise<{ items: number; seconds: number
   const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), names.raw);
   const consumer = kafka.consumer({ groupId: uniqueName('bench-decode-only'), maxWaitTimeInMs: 200 });
   let decoded = 0;
+  let joined = false;
+  consumer.on(consumer.events.GROUP_JOIN, () => (joined = true));
   await consumer.connect();
   await consumer.subscribe({ topics: [names.raw], fromBeginning: true });
   await consumer.run({
@@ -57,7 +59,7 @@ async function baseline(total: number): Promise<{ items: number; seconds: number
     },
   });
   try {
-    return await steadyState(async () => decoded, total);
+    return await steadyState(async () => decoded, total, () => joined);
   } finally {
     await consumer.disconnect();
   }
@@ -103,7 +105,7 @@ async function passthrough(total: number): Promise<{ items: number; seconds: num
   });
   await consumer.start();
   try {
-    return await steadyState(async () => copied, total);
+    return await steadyState(async () => copied, total, () => consumer.isJoined);
   } finally {
     await consumer.stop();
     await transactions.close();
@@ -128,7 +130,7 @@ async function service(total: number): Promise<{ items: number; seconds: number;
   const rss = rssSampler();
   await svc.start(new AbortController().signal);
   try {
-    const run = await steadyState(() => metricTotal(registry, 'auditline_tokenizer_records_total'), total);
+    const run = await steadyState(() => metricTotal(registry, 'auditline_tokenizer_records_total'), total, async () => (await svc.readiness()).ready);
     return { ...run, rssMb: rss.stop() };
   } finally {
     await svc.stop();
