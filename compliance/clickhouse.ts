@@ -1,10 +1,9 @@
 import { ClickHouseError, type ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError, errorMessage } from '../core/errors.js';
+import { clickhouseTime } from '../core/clients/clickhouse-time.js';
 
 /** `YYYY-MM-DD hh:mm:ss.sss` (UTC), what a DateTime64(3, 'UTC') parameter takes. */
-export function chTimestamp(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
-}
+export const chTimestamp = clickhouseTime;
 
 /**
  * Maps a ClickHouse failure of the compliance commands: a missing table is

@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError, errorMessage } from '../../core/errors.js';
+import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import type { Alert } from './alert.js';
 
 /** Tables of the alerts service (migrations 0009 and 0013). */
@@ -25,7 +26,7 @@ export interface DeliveryAttempt {
 }
 
 const CHECKPOINT = '';
-const chTime = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+const chTime = clickhouseTime;
 
 /**
  * The alerts service's ClickHouse tables: rule state with its checkpoint

@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError } from '../../core/errors.js';
+import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import { classifyClickHouseError } from '../hotstore/index.js';
 
 /** One row of `archive_index`: the events of one execution inside one archive object. */
@@ -86,7 +87,7 @@ ORDER BY source_partition, first_offset`,
 }
 
 /** DateTime64(3) text ClickHouse parses in any input format setting. */
-const chTime = (ms: number) => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+const chTime = clickhouseTime;
 
 function indexError(err: unknown, database: string, what: string): AuditlineError {
   const failure = classifyClickHouseError(err);

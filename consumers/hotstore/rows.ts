@@ -1,4 +1,5 @@
 import { AuditlineError } from '../../core/errors.js';
+import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import {
   unwrapPayload,
   type AuditEvent,
@@ -294,7 +295,7 @@ export function chTime(ms: number, field: string, eventId: string): ClickHouseTi
       details: { event_id: eventId, field },
     });
   }
-  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+  return clickhouseTime(ms);
 }
 
 function requireText(value: string, field: string, eventId: string): void {
