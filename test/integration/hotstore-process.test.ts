@@ -65,8 +65,9 @@ test('`auditline run hotstore` consumes, serves its endpoints, stops on SIGTERM 
   await publish(names.topic, batch2);
   await waitFor('second batch stored', async () => (await storedEvents(client, database)) === batch1.length + batch2.length);
   await waitFor('second batch counted', async () => sample((await httpGet(port2, '/metrics')).body, PROCESSED) === batch2.length);
-  // The restarted member consumed only the new records: the first batch's offsets were committed.
-  await new Promise((r) => setTimeout(r, 500));
+  // The restarted member consumed only the new records: the first batch's offsets were committed. Once it has
+  // committed the topic to its end, every record it was going to handle has been handled and counted.
+  await waitFor('the restarted member committed the topic to its end', () => committedToEnd(names.group, names.topic));
   assert.equal(sample((await httpGet(port2, '/metrics')).body, PROCESSED), batch2.length);
 
   second.process.kill('SIGTERM');
