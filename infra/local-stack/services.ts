@@ -80,8 +80,12 @@ function kafka(s: StackSettings): ServiceDef {
       const java = javaArgs(s, dir, libs);
       if (!existsSync(path.join(dataDir, 'meta.properties'))) {
         const clusterIdFile = path.join(dir, 'cluster-id');
-        if (!existsSync(clusterIdFile)) writeFileSync(clusterIdFile, kafkaClusterId());
-        const clusterId = readFileSync(clusterIdFile, 'utf8').trim();
+        let clusterId = existsSync(clusterIdFile) ? readFileSync(clusterIdFile, 'utf8').trim() : '';
+        // Storage is not formatted yet, so an unusable id (one an earlier launcher wrote with a leading '-') can still be replaced.
+        if (!isUsableClusterId(clusterId)) {
+          clusterId = kafkaClusterId();
+          writeFileSync(clusterIdFile, clusterId);
+        }
         const format = spawnSync(s.java, [...java, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props], {
           encoding: 'utf8',
         });
@@ -237,8 +241,23 @@ function writeLoggingConfig(dir: string): void {
 }
 
 /** A Kafka cluster id: 16 random bytes, URL-safe base64 without padding. */
-function kafkaClusterId(): string {
-  return Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
+/**
+ * A KRaft cluster id: 16 random bytes in base64url (22 characters), never
+ * starting with `-`. `kafka-storage format -t -abc…` takes such an id for an
+ * option and fails ("argument --cluster-id/-t: expected one argument"), which
+ * 1 fresh stack in 64 hit; Kafka's own Uuid.randomUuid() draws again in
+ * that case too.
+ */
+export function kafkaClusterId(): string {
+  for (;;) {
+    const id = Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
+    if (isUsableClusterId(id)) return id;
+  }
+}
+
+/** True for a cluster id `kafka-storage format -t` accepts: 22 base64url characters, the first not `-`. */
+export function isUsableClusterId(id: string): boolean {
+  return /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/.test(id);
 }
 
 async function httpGet(url: string): Promise<{ status: number; body: string } | undefined> {
