@@ -1,9 +1,5 @@
 import { ClickHouseError, type ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError, errorMessage } from '../core/errors.js';
-import { clickhouseTime } from '../core/clients/clickhouse-time.js';
-
-/** `YYYY-MM-DD hh:mm:ss.sss` (UTC), what a DateTime64(3, 'UTC') parameter takes. */
-export const chTimestamp = clickhouseTime;
 
 /**
  * Maps a ClickHouse failure of the compliance commands: a missing table is

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Period } from '../period.js';
-import { chTimestamp, queryRows } from '../clickhouse.js';
+import { queryRows } from '../clickhouse.js';
+import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 
 /** Uses of access in a period, grouped: reveals (pii_access_log) and report requests (report_requests). */
 export interface UseGroup {
@@ -24,7 +25,7 @@ export interface QueryLogUse {
 }
 
 export async function accessUses(client: ClickHouseClient, database: string, period: Period): Promise<UseGroup[]> {
-  const params = { from: chTimestamp(period.from), to: chTimestamp(period.to) };
+  const params = { from: clickhouseTime(period.from), to: clickhouseTime(period.to) };
   const rows = await queryRows<UseGroup>(
     client,
     'reading access records',
@@ -56,7 +57,7 @@ export async function queryLogUses(client: ClickHouseClient, database: string, p
      WHERE type = 'QueryFinish' AND event_time >= toDateTime({from:DateTime64(3, 'UTC')}) AND event_time < toDateTime({to:DateTime64(3, 'UTC')})
        AND has(databases, {db:String})
      GROUP BY user`,
-    { from: chTimestamp(period.from), to: chTimestamp(period.to), db: database },
+    { from: clickhouseTime(period.from), to: clickhouseTime(period.to), db: database },
   );
   return { available: true, byUser: new Map(rows.map((r) => [r.user, { uses: Number(r.uses), last_used: r.last_used }])) };
 }

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { callerRefusal, maskPiiInText, MIN_REASON_LENGTH } from '../../consumers/tokenizer/index.js';
-import { chTimestamp, insertRows, queryRows } from '../clickhouse.js';
+import { insertRows, queryRows } from '../clickhouse.js';
+import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 
 /** What was asked: the command (`report`, `access-review`), kind, format and parameters (JSON object). */
 export interface ReportRequest {
@@ -65,7 +66,7 @@ export class ReportRecords {
   async recordRequest(r: ReportRequest, outcome: 'allowed' | 'refused', detail: string): Promise<void> {
     await insertRows(this.client, 'recording the report request', `${this.database}.report_requests`, [
       {
-        at: chTimestamp(r.at),
+        at: clickhouseTime(r.at),
         request_id: r.requestId,
         principal: r.principal,
         identified_by: r.identifiedBy ?? (r.heldRoles === undefined ? 'claimed' : ''),
@@ -85,7 +86,7 @@ export class ReportRecords {
   async recordDigest(r: ReportRequest, file: { sha256: string; bytes: number; rows: number }, generatedAt: number): Promise<void> {
     await insertRows(this.client, 'recording the report digest', `${this.database}.report_digests`, [
       {
-        generated_at: chTimestamp(generatedAt),
+        generated_at: clickhouseTime(generatedAt),
         request_id: r.requestId,
         sha256: file.sha256,
         bytes: file.bytes,

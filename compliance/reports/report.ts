@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { reveal, type RevealDeps, type RevealPolicy, type RevealRequest } from '../../consumers/tokenizer/index.js';
-import { chTimestamp, streamRows } from '../clickhouse.js';
+import { streamRows } from '../clickhouse.js';
+import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import type { ReportDocument } from './document.js';
 import { REPORT_KINDS, type ReportFilter, type ReportKind } from './kinds.js';
 import { isoTime } from './produce.js';
@@ -35,7 +36,7 @@ export function reportParameters(kind: ReportKind, f: ReportFilter, revealReques
 
 /** The query parameters of a kind's SQL. */
 export function reportQueryParams(f: ReportFilter): Record<string, unknown> {
-  return { from: chTimestamp(f.from), to: chTimestamp(f.to), workflows: [...f.workflows], subjects: [...f.subjects], ...(f.executionId !== undefined ? { execution_id: f.executionId } : {}) };
+  return { from: clickhouseTime(f.from), to: clickhouseTime(f.to), workflows: [...f.workflows], subjects: [...f.subjects], ...(f.executionId !== undefined ? { execution_id: f.executionId } : {}) };
 }
 
 /**

@@ -26,7 +26,6 @@ export interface DeliveryAttempt {
 }
 
 const CHECKPOINT = '';
-const chTime = clickhouseTime;
 
 /**
  * The alerts service's ClickHouse tables: rule state with its checkpoint
@@ -66,7 +65,7 @@ export class AlertStore {
    * insert (one part of an unpartitioned table: all rows or none).
    */
   async saveState(partition: number, changes: readonly [string, string | null][], checkpoint: Checkpoint): Promise<void> {
-    const now = chTime(Date.now());
+    const now = clickhouseTime(Date.now());
     const row = (entry: string, value: string | null) => ({
       consumer_group: this.scope.group,
       topic: this.scope.topic,
@@ -85,7 +84,7 @@ export class AlertStore {
   async recordFired(alerts: readonly Alert[]): Promise<void> {
     if (alerts.length === 0) return;
     const values = alerts.map((a) => ({
-      fired_at: chTime(a.fired_at),
+      fired_at: clickhouseTime(a.fired_at),
       alert_id: a.alert_id,
       rule: a.rule,
       rule_kind: a.kind,
@@ -103,7 +102,7 @@ export class AlertStore {
   async recordAttempts(attempts: readonly DeliveryAttempt[]): Promise<void> {
     if (attempts.length === 0) return;
     const values = attempts.map((a) => ({
-      attempted_at: chTime(a.attemptedAt),
+      attempted_at: clickhouseTime(a.attemptedAt),
       alert_id: a.alertId,
       channel: a.channel,
       attempt: a.attempt,

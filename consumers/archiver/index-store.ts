@@ -45,7 +45,7 @@ export class ArchiveIndex {
     try {
       await this.client.insert({
         table: `${this.database}.archive_index`,
-        values: rows.map((r) => ({ ...r, first_event_time: chTime(r.first_event_time), last_event_time: chTime(r.last_event_time), first_offset: Number(r.first_offset), last_offset: Number(r.last_offset) })),
+        values: rows.map((r) => ({ ...r, first_event_time: clickhouseTime(r.first_event_time), last_event_time: clickhouseTime(r.last_event_time), first_offset: Number(r.first_offset), last_offset: Number(r.last_offset) })),
         format: 'JSONEachRow',
         clickhouse_settings: { date_time_input_format: 'best_effort' },
       });
@@ -85,9 +85,6 @@ ORDER BY source_partition, first_offset`,
     }
   }
 }
-
-/** DateTime64(3) text ClickHouse parses in any input format setting. */
-const chTime = clickhouseTime;
 
 function indexError(err: unknown, database: string, what: string): AuditlineError {
   const failure = classifyClickHouseError(err);

@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { chCall, chTime, database, selectRows } from './clickhouse.js';
+import { chCall, database, selectRows } from './clickhouse.js';
+import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import { detectPii } from '../../core/pii/detectors.js';
 import { maskString } from '../../core/pii/mask.js';
 
@@ -59,7 +60,7 @@ export class TokenizerAuditLog {
         table: `${this.db}.pii_access_log`,
         values: [
           {
-            at: chTime(r.at),
+            at: clickhouseTime(r.at),
             request_id: r.requestId,
             principal: r.principal,
             identified_by: r.identifiedBy,
@@ -84,7 +85,7 @@ export class TokenizerAuditLog {
     await chCall('writing the erasure record', () =>
       this.client.insert({
         table: `${this.db}.erasures`,
-        values: records.map((r) => ({ erased_at: chTime(r.at), kind: r.kind, principal: r.principal, subject: r.subject, key_ids: [...r.keyIds], reason: maskPiiInText(r.reason) })),
+        values: records.map((r) => ({ erased_at: clickhouseTime(r.at), kind: r.kind, principal: r.principal, subject: r.subject, key_ids: [...r.keyIds], reason: maskPiiInText(r.reason) })),
         format: 'JSONEachRow',
       }),
     );

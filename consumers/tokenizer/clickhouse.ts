@@ -1,12 +1,8 @@
 import { ClickHouseError, type ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError, errorMessage } from '../../core/errors.js';
-import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 
 /** Tables of the tokenizer (migrations 0006 and 0007, docs/tokenizer.md). */
 export const TOKENIZER_TABLES = ['subject_keys', 'subject_legal_holds', 'execution_subjects', 'erasures', 'pii_access_log'] as const;
-
-/** `YYYY-MM-DD hh:mm:ss.sss` in UTC, what ClickHouse parses into DateTime64(3, 'UTC') under any input format setting. */
-export const chTime = clickhouseTime;
 
 /**
  * Runs a ClickHouse call and maps its failure: a missing table or database

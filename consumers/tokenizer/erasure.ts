@@ -1,7 +1,8 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError } from '../../core/errors.js';
 import type { TokenizerAuditLog } from './audit-log.js';
-import { chCall, chTime, database, selectRows } from './clickhouse.js';
+import { chCall, database, selectRows } from './clickhouse.js';
+import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import type { TokenKey } from './crypto.js';
 import type { ExecutionSubjects } from './execution-subjects.js';
 import type { SubjectKeyStore } from './key-store.js';
@@ -113,7 +114,7 @@ export async function setLegalHold(
   const db = database(deps.database);
   const subjects = subjectIdsOf(request).map((id) => deps.tokenKey.subject(id));
   if (subjects.length === 0) throw new AuditlineError('CONFIG_INVALID', 'name the data subject: --email and/or --customer-id');
-  const at = chTime((deps.now ?? Date.now)());
+  const at = clickhouseTime((deps.now ?? Date.now)());
   await chCall('writing the legal hold', () =>
     deps.client.insert({
       table: `${db}.subject_legal_holds`,

@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { chCall, chTime, database, selectRows } from './clickhouse.js';
+import { chCall, database, selectRows } from './clickhouse.js';
+import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 
 /**
  * Which data subject each execution belongs to (execution id → subject
@@ -58,7 +59,7 @@ export class ExecutionSubjects {
     await chCall('storing execution subjects', () =>
       this.client.insert({
         table: `${this.db}.execution_subjects`,
-        values: rows.map((r) => ({ execution_id: r.executionId, subject: r.subject, created_at: chTime(now) })),
+        values: rows.map((r) => ({ execution_id: r.executionId, subject: r.subject, created_at: clickhouseTime(now) })),
         format: 'JSONEachRow',
       }),
     );

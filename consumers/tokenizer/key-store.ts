@@ -1,7 +1,8 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError } from '../../core/errors.js';
-import { chCall, chTime, database, selectRows } from './clickhouse.js';
+import { chCall, database, selectRows } from './clickhouse.js';
+import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import { newDataKey, newKeyId } from './crypto.js';
 import type { KeyWrapper } from './key-wrapper.js';
 
@@ -191,7 +192,7 @@ export class SubjectKeyStore {
     const wrapped = await this.wrapper.wrap(dek, `${subject}/${keyId}`);
     return {
       key: { subject, keyId, key: createSecretKey(dek), createdAt: now },
-      row: { subject, key_id: keyId, wrapped_key: wrapped.toString('base64'), wrap_key_id: this.wrapper.keyId, created_at: chTime(now) },
+      row: { subject, key_id: keyId, wrapped_key: wrapped.toString('base64'), wrap_key_id: this.wrapper.keyId, created_at: clickhouseTime(now) },
     };
   }
 

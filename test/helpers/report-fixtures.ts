@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { LocalKeyWrapper, SubjectKeyStore, TokenKey } from '../../consumers/tokenizer/index.js';
 import { scanField, sealSlots } from '../../consumers/tokenizer/scan.js';
-import { chTimestamp } from '../../compliance/clickhouse.js';
+import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 
 const HOUR = 3_600_000;
 /** The data subject of the seeded execution x2. */
@@ -39,7 +39,7 @@ export interface SeededData {
  */
 export async function seedReportData(client: ClickHouseClient, database: string, keys: { masterKey: string; tokenKey: string }, base: number): Promise<SeededData> {
   const ids = { x1: 'rpt-x1', x2: 'rpt-x2', x3: 'rpt-x3', x4: 'rpt-x4' };
-  const t = (ms: number) => chTimestamp(ms);
+  const t = (ms: number) => clickhouseTime(ms);
   const started = (id: string, wf: string, name: string, trigger: string, kind: string, who: string, at: number) => ({
     execution_id: id, workflow_id: wf, workflow_name: name, workflow_version: '1', trigger, triggered_by_kind: kind, triggered_by_id: who,
     start_time: t(at), input: '{}', event_id: `${id}-e1`, event_time: t(at), sequence: 1,

@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { chTimestamp } from '../../compliance/clickhouse.js';
+import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import { accessReview, accessReviewDocument, quarterOf, quarterPeriod, type Period } from '../../compliance/index.js';
 import { DEFAULT_REVEAL_POLICY } from '../../consumers/tokenizer/index.js';
 import { runProduce } from '../../cli/commands/report-output.js';
@@ -22,7 +22,7 @@ before(async () => {
   env = { AUDITLINE_CLICKHOUSE_DATABASE: database, AUDITLINE_REPORT_PROGRESS_SECONDS: '0' };
   Object.assign(process.env, env);
   // Inside the current quarter, a minute ago (the quarter started at least a minute ago unless the test runs right at its start).
-  const at = chTimestamp(Math.max(Date.now() - 60_000, quarterPeriod(quarter)!.from));
+  const at = clickhouseTime(Math.max(Date.now() - 60_000, quarterPeriod(quarter)!.from));
   const reveal = (id: string, principal: string, role: string, status: string, outcome: string, detail: string) => ({
     at, request_id: id, principal, role, execution_id: `x-${id}`, execution_status: status, fields: ['execution.input'], reason: 'INC-1 debugging', outcome, detail, values_revealed: 0, values_unrecoverable: 0,
   });

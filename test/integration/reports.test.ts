@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chTimestamp } from '../../compliance/clickhouse.js';
+import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import { reportDocument, reportKind, reportParameters, resolvePeriod, type Period } from '../../compliance/index.js';
 import { runProduce } from '../../cli/commands/report-output.js';
 import { parseCsv, REPORT_SUBJECT, seedReportData, type SeededData } from '../helpers/report-fixtures.js';
@@ -37,7 +37,7 @@ after(async () => {
   await client.close();
 });
 
-const T = (offset: number) => chTimestamp(data.base + offset);
+const T = (offset: number) => clickhouseTime(data.base + offset);
 const asCompliance = ['--as', 'carol', '--role', 'compliance', '--reason', 'SOX-2026 Q4 audit'];
 
 /** Expected rows of every kind over the seeded period, as CSV text cells, and the totals. */
