@@ -2,6 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Consumer } from 'kafkajs';
 import type { AuditEvent } from '../../schemas/index.js';
+import { committedToEnd, waitFor } from '../helpers/hotstore-stack.js';
 import { uniqueName } from '../helpers/names.js';
 import { piiExecution, testKeys } from '../helpers/tokenizer-fixtures.js';
 import {
@@ -44,18 +45,6 @@ async function tail(topic: string, readUncommitted: boolean): Promise<{ consumer
   return { consumer, count: () => n };
 }
 
-async function committedToEnd(group: string, topic: string): Promise<boolean> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const [fetched] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-    const ends = await admin.fetchTopicOffsets(topic);
-    return ends.every((e) => Number(fetched?.partitions.find((p) => p.partition === e.partition)?.offset ?? -1) === Number(e.high));
-  } finally {
-    await admin.disconnect();
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('SIGKILL in the middle of a transaction, then a restart: every input event exactly once for a read_committed consumer', { timeout: 90_000 }, async (t) => {
@@ -83,8 +72,7 @@ test('SIGKILL in the middle of a transaction, then a restart: every input event 
 
     const second = startTokenizerChild(env);
     try {
-      for (let i = 0; i < 400 && !(await committedToEnd(names.group, names.raw)); i++) await sleep(100);
-      assert.ok(await committedToEnd(names.group, names.raw), 'the restarted tokenizer committed the whole raw topic');
+      await waitFor('the restarted tokenizer committed the whole raw topic', () => committedToEnd(names.group, names.raw), 40_000);
     } finally {
       second.process.kill('SIGTERM');
       assert.equal(await second.exited, 0);
