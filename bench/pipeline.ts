@@ -91,8 +91,10 @@ async function lagByService(): Promise<Record<string, number>> {
   }
 }
 
+const lagTotal = (lag: Record<string, number>) => Object.values(lag).reduce((a, b) => a + b, 0);
+
 async function totalLag(): Promise<number> {
-  return Object.values(await lagByService()).reduce((a, b) => a + b, 0);
+  return lagTotal(await lagByService());
 }
 
 /** CPU seconds (user + system) and RSS (MB) of a process, from /proc. */
@@ -190,7 +192,7 @@ async function runStep(rate: number): Promise<StepResult> {
   const sampler = (async () => {
     while (running) {
       const by = await lagByService();
-      lagSamples.push({ t: (Date.now() - t0) / 1_000, y: Object.values(by).reduce((a, b) => a + b, 0), by });
+      lagSamples.push({ t: (Date.now() - t0) / 1_000, y: lagTotal(by), by });
       for (const [name, pid] of pids) {
         const s = pid ? procStats(pid) : undefined;
         if (s) peakRss.set(name, Math.max(peakRss.get(name) ?? 0, s.rssMb));
@@ -207,11 +209,12 @@ async function runStep(rate: number): Promise<StepResult> {
   // Flat: judged on the second half of the step (the first absorbs the rate change); the lag may not
   // grow faster than 2 % of the rate, and what remains must be under 10 s of input.
   const tail = lagSamples.filter((s) => s.t >= STEP_S / 2);
-  const lagSlope = slope(tail.length >= 3 ? tail : lagSamples);
+  const slopeWindow = tail.length >= 3 ? tail : lagSamples;
+  const lagSlope = slope(slopeWindow);
   const lagEnd = lagSamples[lagSamples.length - 1]?.y ?? 0;
   // Per service: the lag at the end and its slope over the same window, to tell which one fell behind.
   const lagByServiceEnd = Object.fromEntries(
-    groups.map((g) => [g.service, { end: lagSamples[lagSamples.length - 1]?.by[g.service] ?? 0, slope: round(slope((tail.length >= 3 ? tail : lagSamples).map((x) => ({ t: x.t, y: x.by[g.service] ?? 0 }))), 1) }]),
+    groups.map((g) => [g.service, { end: lagSamples[lagSamples.length - 1]?.by[g.service] ?? 0, slope: round(slope(slopeWindow.map((x) => ({ t: x.t, y: x.by[g.service] ?? 0 }))), 1) }]),
   );
   const flat = lagSlope <= rate * 0.02 && lagEnd <= rate * 10;
   const services: StepResult['services'] = {};

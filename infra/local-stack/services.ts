@@ -240,7 +240,6 @@ function writeLoggingConfig(dir: string): void {
   );
 }
 
-/** A Kafka cluster id: 16 random bytes, URL-safe base64 without padding. */
 /**
  * A KRaft cluster id: 16 random bytes in base64url (22 characters), never
  * starting with `-`. `kafka-storage format -t -abc…` takes such an id for an
