@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /** Small statistics helpers shared by the benchmarks. */
 
 /** The q-quantile (0..1) of the samples, nearest-rank; NaN when empty. */
@@ -45,16 +47,50 @@ export async function metricTotal(registry: { getSingleMetric(name: string): { g
  * after, and a window from its first finished batch would count their work
  * without its time.
  */
-export async function steadyState(done: () => Promise<number>, total: number, joined?: () => boolean | Promise<boolean>): Promise<{ items: number; seconds: number; cpuUs: number }> {
-  let first: { at: number; done: number; cpu: NodeJS.CpuUsage } | undefined;
+export async function steadyState(
+  done: () => Promise<number>,
+  total: number,
+  joined?: () => boolean | Promise<boolean>,
+): Promise<{ items: number; seconds: number; cpuUs: number; machine: MachineCpu | undefined }> {
+  let first: { at: number; done: number; cpu: NodeJS.CpuUsage; machine: MachineCpu | undefined } | undefined;
   for (;;) {
     const n = await done();
     const now = performance.now();
-    if (!first && (joined ? await joined() : n > 0)) first = { at: now, done: n, cpu: process.cpuUsage() };
+    if (!first && (joined ? await joined() : n > 0)) first = { at: now, done: n, cpu: process.cpuUsage(), machine: machineCpu() };
     if (n >= total) {
       const cpu = process.cpuUsage(first!.cpu);
-      return { items: total - first!.done, seconds: (now - first!.at) / 1000, cpuUs: cpu.user + cpu.system };
+      const end = machineCpu();
+      const machine = first!.machine && end ? { busyUs: end.busyUs - first!.machine.busyUs, totalUs: end.totalUs - first!.machine.totalUs } : undefined;
+      return { items: total - first!.done, seconds: (now - first!.at) / 1000, cpuUs: cpu.user + cpu.system, machine };
     }
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** CPU time of the whole machine, all cores (every process: the services under test too). */
+export interface MachineCpu {
+  /** Time the cores were busy (not idle, not waiting for I/O), µs. */
+  busyUs: number;
+  /** All time of all cores, µs. */
+  totalUs: number;
+}
+
+/**
+ * The machine's CPU counters from /proc/stat (Linux; undefined elsewhere).
+ * The counters tick at USER_HZ (100/s), so a window needs a few seconds to
+ * be read to within a percent.
+ */
+export function machineCpu(): MachineCpu | undefined {
+  let line: string | undefined;
+  try {
+    line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+  } catch {
+    return undefined;
+  }
+  const ticks = line?.startsWith('cpu ') ? line.trim().split(/\s+/).slice(1, 9).map(Number) : [];
+  if (ticks.length < 8 || ticks.some((t) => !Number.isFinite(t))) return undefined;
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = ticks as [number, number, number, number, number, number, number, number];
+  const tickUs = 1_000_000 / 100;
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busyUs: busy * tickUs, totalUs: (busy + idle + iowait) * tickUs };
 }

@@ -11,7 +11,10 @@
  * scan, subject keys from ClickHouse, HMAC tokens, AES-GCM, encode, and one
  * Kafka transaction per batch with the offsets. Every rate runs from the
  * moment the consumer joined its group to the last event (bench/stats.ts);
- * CPU per event is this process's user+system time in that window.
+ * CPU per event is this process's user+system time in that window; the
+ * machine_* figures add the whole machine's busy time in the same window
+ * (/proc/stat: the broker, ClickHouse and the registry run on the same
+ * cores), and the CPU an event may cost the machine at ratio 0.5.
  *
  * Ceiling: a pass-through on the tokenizer's own Kafka path (the shared batch
  * consumer, one transactional producer per partition, three partitions in
@@ -31,7 +34,7 @@ import { AuditEventCodec, RegistryClient, type AuditEvent } from '../schemas/ind
 import { uniqueName } from '../test/helpers/names.js';
 import { piiExecution, testKeys } from '../test/helpers/tokenizer-fixtures.js';
 import { createTokenizerDatabase, createTokenizerTopics, dropTokenizerTopics, endpoints, kafka, publish } from '../test/helpers/tokenizer-stack.js';
-import { metricTotal, round, rssSampler, steadyState } from './stats.js';
+import { metricTotal, round, rssSampler, steadyState, type MachineCpu } from './stats.js';
 
 const EXECUTIONS = Number(process.env.BENCH_EXECUTIONS ?? 10_000);
 const say = (m: string) => process.stderr.write(`${m}\n`);
@@ -40,9 +43,14 @@ const client = createClickHouse(endpoints.clickhouse);
 const database = await createTokenizerDatabase(client);
 const names = await createTokenizerTopics('bench-tokenizer', 3);
 const keys = testKeys();
+type Run = { items: number; seconds: number; cpuUs: number; machine: MachineCpu | undefined };
+/** CPU time of the whole machine (this process, the broker, ClickHouse, everything) per event of a run; undefined off Linux. */
+const machineUsPerEvent = (r: Run) => (r.machine ? round(r.machine.busyUs / r.items, 1) : undefined);
+/** Share of all cores busy during a run, %. */
+const machineBusyPct = (r: Run) => (r.machine ? round((100 * r.machine.busyUs) / r.machine.totalUs, 1) : undefined);
 const benchKeys = { AUDITLINE_TOKENIZER_MASTER_KEY: keys.masterKey, AUDITLINE_TOKENIZER_TOKEN_KEY: keys.tokenKey };
 
-async function baseline(total: number): Promise<{ items: number; seconds: number; cpuUs: number }> {
+async function baseline(total: number): Promise<Run> {
   const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), names.raw);
   const consumer = kafka.consumer({ groupId: uniqueName('bench-decode-only'), maxWaitTimeInMs: 200 });
   let decoded = 0;
@@ -65,7 +73,7 @@ async function baseline(total: number): Promise<{ items: number; seconds: number
   }
 }
 
-async function passthrough(total: number): Promise<{ items: number; seconds: number; cpuUs: number }> {
+async function passthrough(total: number): Promise<Run> {
   const config = loadTokenizerConfig({ ...process.env, AUDITLINE_TOKENIZER_TOPIC: names.raw, AUDITLINE_TOKENIZER_GROUP_ID: `${names.group}-passthrough`, ...benchKeys });
   const { runtime } = config;
   const logger = createLogger('bench-passthrough', 'silent');
@@ -115,7 +123,7 @@ async function passthrough(total: number): Promise<{ items: number; seconds: num
   }
 }
 
-async function service(total: number): Promise<{ items: number; seconds: number; cpuUs: number; rssMb: number }> {
+async function service(total: number): Promise<Run & { rssMb: number }> {
   const config = loadTokenizerConfig({
     ...process.env,
     AUDITLINE_CLICKHOUSE_DATABASE: database,
@@ -152,6 +160,7 @@ try {
   say(`pass-through on the tokenizer's Kafka path (ceiling): ${round(pass.items / pass.seconds, 0)} events/s, ${round(pass.cpuUs / pass.items, 1)} µs CPU/event`);
   const tok = await service(events.length);
   say(`tokenizer: ${round(tok.items / tok.seconds, 0)} events/s, ${round(tok.cpuUs / tok.items, 1)} µs CPU/event`);
+  if (tok.machine) say(`machine: ${machineBusyPct(tok)} % of all cores busy in the tokenizer's window, ${machineUsPerEvent(tok)} µs of machine CPU/event (pass-through ${machineBusyPct(pass)} %, ${machineUsPerEvent(pass)} µs; decode-only ${machineUsPerEvent(base)} µs)`);
   result = {
     bench: 'tokenizer',
     events: events.length,
@@ -164,6 +173,15 @@ try {
     passthrough_ratio: round(pass.items / pass.seconds / (base.items / base.seconds), 3),
     passthrough_cpu_us_per_event: round(pass.cpuUs / pass.items, 1),
     rss_mb: round(tok.rssMb, 1),
+    // The machine's side of the figures: its cores were this busy in each window, at this much CPU per event
+    // (the process and the broker, ClickHouse and the registry together). At ratio 0.5, with every core busy,
+    // an event may cost the machine at most `machine_cpu_budget_us_per_event_at_target`.
+    machine_busy_pct: machineBusyPct(tok),
+    machine_cpu_us_per_event: machineUsPerEvent(tok),
+    baseline_machine_cpu_us_per_event: machineUsPerEvent(base),
+    passthrough_machine_busy_pct: machineBusyPct(pass),
+    passthrough_machine_cpu_us_per_event: machineUsPerEvent(pass),
+    machine_cpu_budget_us_per_event_at_target: tok.machine ? round(tok.machine.totalUs / tok.seconds / (0.5 * (base.items / base.seconds)), 1) : undefined,
   };
 } finally {
   await dropTokenizerTopics(names);
