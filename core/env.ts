@@ -38,10 +38,28 @@ export const boolVar = (fallback: boolean) =>
     .optional()
     .transform((v) => (v === undefined ? fallback : ['true', '1', 'yes'].includes(v.toLowerCase())));
 
-/** An http(s) URL without trailing slash. */
+/**
+ * True when a URL carries a user name or password (`https://user:pw@host`).
+ * Such a URL ends up whole in the error messages of fetch and of the
+ * clients, and so in logs: credentials go in their own settings instead.
+ */
+export function urlHasCredentials(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.username !== '' || url.password !== '';
+  } catch {
+    return false;
+  }
+}
+
+/** Why a URL with credentials is refused (the setting's own _USERNAME/_USER and _PASSWORD hold them). */
+export const URL_CREDENTIALS_RULE = 'must not carry a user name or password (user:password@): set them in their own settings';
+
+/** An http(s) URL without trailing slash and without credentials in it. */
 export const urlVar = (fallback: string) =>
   z
     .string()
     .default(fallback)
     .refine((v) => /^https?:\/\/[^\s]+$/.test(v), 'must be an http:// or https:// URL')
+    .refine((v) => !urlHasCredentials(v), URL_CREDENTIALS_RULE)
     .transform((v) => v.replace(/\/+$/, ''));

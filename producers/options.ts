@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { AuditlineError } from '../core/errors.js';
+import { URL_CREDENTIALS_RULE, urlHasCredentials } from '../core/env.js';
 import { TOPICS } from '../infra/kafka/topics.js';
 import { PRODUCER_ENV_VARS } from './env-options.js';
 import { isProducerLogger, silentLogger, type ProducerLogger } from './logger.js';
@@ -154,7 +155,9 @@ const text = (pattern: RegExp, rule: string) => z.string({ message: 'must be a s
 const schema = z
   .strictObject({
     brokers: z.array(text(/^[^\s:,]+:\d{1,5}$/, 'must be host:port'), { message: 'must be an array of host:port strings' }).min(1, 'must name at least one broker'),
-    schemaRegistryUrl: text(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL').transform((v) => v.replace(/\/+$/, '')),
+    schemaRegistryUrl: text(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL')
+      .refine((v) => !urlHasCredentials(v), `${URL_CREDENTIALS_RULE} (schemaRegistryAuth)`)
+      .transform((v) => v.replace(/\/+$/, '')),
     service: text(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'must be 1-100 characters of letters, digits, dot, dash or underscore'),
     topic: text(/^[A-Za-z0-9._-]{1,249}$/, 'must be a valid Kafka topic name'),
     clientId: text(/^\S{1,255}$/, 'must be 1-255 characters without spaces'),

@@ -67,7 +67,8 @@ export class Spool {
     const spool = new Spool(options);
     liveInstances.add(options.instanceId);
     try {
-      await mkdir(options.dir, { recursive: true });
+      // Spooled records are raw events with their PII in clear: only this account may read them.
+      await mkdir(options.dir, { recursive: true, mode: 0o700 });
       await spool.claimOrphans();
     } catch (err) {
       liveInstances.delete(options.instanceId);
@@ -162,7 +163,7 @@ export class Spool {
    */
   async quarantine(batch: SpoolBatch): Promise<string> {
     const file = path.join(this.options.dir, `rejected-${Date.now()}-${this.options.instanceId}.spool`);
-    const fh = await open(file, 'a');
+    const fh = await open(file, 'a', 0o600);
     try {
       await fh.write(encodeRecords(batch.records));
       await fh.datasync();
@@ -243,7 +244,7 @@ export class Spool {
     if (offset < size) {
       const tail = await readAt(fh, offset, size - offset);
       const aside = path.join(this.options.dir, `${path.basename(file, '.spool')}.corrupt`);
-      await writeFile(aside, tail);
+      await writeFile(aside, tail, { mode: 0o600 });
       await fh.truncate(offset);
       this.options.logger.warn({ spoolDir: this.options.dir, file: path.basename(aside), bytes: size - offset }, 'spool segment ended in an incomplete record; moved aside');
     }
@@ -253,7 +254,7 @@ export class Spool {
   private async startSegment(): Promise<Segment> {
     for (const s of this.segments) s.active = false;
     const file = path.join(this.options.dir, this.nextName());
-    const fh = await open(file, 'wx+');
+    const fh = await open(file, 'wx+', 0o600);
     await syncDir(this.options.dir);
     const segment: Segment = { path: file, fh, size: 0, cursor: 0, pending: 0, active: true };
     this.segments.push(segment);

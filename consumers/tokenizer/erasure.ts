@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError } from '../../core/errors.js';
-import type { TokenizerAuditLog } from './audit-log.js';
+import { maskPiiInText, type TokenizerAuditLog } from './audit-log.js';
 import { chCall, database, selectRows } from './clickhouse.js';
 import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import type { TokenKey } from './crypto.js';
@@ -118,7 +118,8 @@ export async function setLegalHold(
   await chCall('writing the legal hold', () =>
     deps.client.insert({
       table: `${db}.subject_legal_holds`,
-      values: subjects.map((subject) => ({ subject, hold: request.hold, set_at: at, principal: request.principal, reason: request.reason })),
+      // The reason is free text typed by a person: masked like every access and erasure reason (it may name the customer).
+      values: subjects.map((subject) => ({ subject, hold: request.hold, set_at: at, principal: request.principal, reason: maskPiiInText(request.reason) })),
       format: 'JSONEachRow',
     }),
   );

@@ -57,8 +57,12 @@ test('expiry: keys older than the GDPR retention are destroyed unless the subjec
   const heldKeys = await keyRows(subject('held@example.com'));
   const oldKeys = await keyRows(subject('old@example.com'));
 
-  const hold = await runCli(['legal-hold', '--email', 'Held@Example.com', '--as', 'legal-1', '--reason', 'litigation case 9'], env);
+  const hold = await runCli(['legal-hold', '--email', 'Held@Example.com', '--as', 'legal-1', '--reason', 'litigation case 9, counsel asked by held@example.com'], env);
   assert.equal(hold.code, 0, hold.stderr);
+  const holdRows = await (await client.query({ query: `SELECT reason FROM ${database}.subject_legal_holds WHERE reason LIKE 'litigation case 9%'`, format: 'JSONEachRow' })).json<{ reason: string }>();
+  assert.equal(holdRows.length, 1);
+  assert.match(holdRows[0]!.reason, /^litigation case 9, counsel asked by \S+$/);
+  assert.ok(!holdRows[0]!.reason.includes('held@example.com'), 'the hold reason is stored with the e-mail address masked, like every reason');
   const refused = await runCli(['erase', '--email', 'held@example.com', '--as', 'dpo-1', '--reason', 'GDPR request 12'], env);
   assert.equal(refused.code, 6);
   assert.match(refused.stderr, /erasure refused: .*legal hold/);

@@ -26,6 +26,9 @@ test('a bad setting fails with the variable name and never echoes a secret', () 
   const cases: [Record<string, string>, RegExp][] = [
     [{ AUDITLINE_KAFKA_BROKERS: 'no-port' }, /AUDITLINE_KAFKA_BROKERS: must be host:port/],
     [{ AUDITLINE_CLICKHOUSE_URL: 'ftp://x' }, /AUDITLINE_CLICKHOUSE_URL: must be an http/],
+    // A URL's credentials would be quoted whole in fetch's and the clients' error messages, and so in logs.
+    [{ AUDITLINE_SCHEMA_REGISTRY_URL: 'https://svc:hunter2@registry:8081' }, /AUDITLINE_SCHEMA_REGISTRY_URL: must not carry a user name or password/],
+    [{ AUDITLINE_CLICKHOUSE_URL: 'https://default:hunter2@ch:8443' }, /AUDITLINE_CLICKHOUSE_URL: must not carry a user name or password/],
     [{ AUDITLINE_KAFKA_SSL: 'maybe' }, /AUDITLINE_KAFKA_SSL: must be true or false/],
     [{ AUDITLINE_S3_BUCKET: 'Bad_Bucket' }, /AUDITLINE_S3_BUCKET: must be a valid S3 bucket name/],
     [{ AUDITLINE_KAFKA_SASL_MECHANISM: 'plain', AUDITLINE_KAFKA_SASL_PASSWORD: 'hunter2' }, /AUDITLINE_KAFKA_SASL_USERNAME: required/],

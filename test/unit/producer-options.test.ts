@@ -55,6 +55,9 @@ test('unknown and malformed options are rejected with their path', () => {
   rejects({ ...base, logger: console.log }, 'logger', /must have debug, info, warn and error functions/);
   rejects({ ...base, metrics: {} }, 'metrics', /must be a prom-client Registry/);
   rejects('brokers=x', '(root)', /must be an object/);
+  // fetch puts the whole URL into its error messages, which reach logs: credentials belong in schemaRegistryAuth.
+  rejects({ ...base, schemaRegistryUrl: 'https://svc:S3cretPw@registry:8081' }, 'schemaRegistryUrl', /must not carry a user name or password .*schemaRegistryAuth/);
+  assert.throws(() => resolveProducerOptions({ ...base, schemaRegistryUrl: 'https://svc:S3cretPw@registry:8081' }), (e) => !(e as Error).message.includes('S3cretPw'));
 });
 
 test('cross-option rules: hash mode needs a key, spool acks need a spool', () => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { isAuditlineError } from '../../core/errors.js';
@@ -126,4 +126,18 @@ test('segments roll over and are deleted once sent; refused records are quaranti
   assert.equal(spoolFiles(dir).length, 1, 'sealed segments deleted, the active one kept (empty)');
   await spool.close();
   assert.deepEqual(spoolFiles(dir), []);
+});
+
+test('spooled raw events (PII in clear) are readable by this account only: the directory it creates is 0700, segments and quarantined files 0600', async () => {
+  const dir = path.join(tmp(), 'spool');
+  const spool = await open(dir);
+  await spool.append([rec(1), rec(2)]);
+  const batch = (await spool.read(1, 1 << 20))!;
+  const rejected = await spool.quarantine(batch);
+  const mode = (p: string) => statSync(p).mode & 0o777;
+  assert.equal(mode(dir), 0o700);
+  const files = readdirSync(dir).map((f) => path.join(dir, f));
+  assert.ok(files.includes(rejected) && files.length >= 2, `a segment and the quarantined file: ${files.join(', ')}`);
+  for (const f of files) assert.equal(mode(f), 0o600, f);
+  await spool.close();
 });
