@@ -86,7 +86,14 @@ export class RegistryClient {
         cause: err,
       });
     }
-    if (res.status === 404 && method === 'GET') return undefined;
+    if (res.status === 404 && method === 'GET') {
+      if (isRegistryNotFound(text)) return undefined;
+      // A 404 that is not the registry's own "not found" (error_code 404xx) comes from a wrong base URL or a proxy:
+      // an outage of the registry to the caller, never a verdict on the record (a consumer would dead-letter it).
+      throw new AuditlineError('REGISTRY_UNAVAILABLE', `schema registry request for ${what} answered HTTP 404 without a registry error: is the registry URL the base of its API (Apicurio: .../apis/ccompat/v7)?`, {
+        retriable: true,
+      });
+    }
     if (!res.ok) {
       throw mapRegistryError({ status: res.status, message: text }, what);
     }
@@ -122,8 +129,29 @@ function mapRegistryError(err: unknown, what: string): AuditlineError {
   if (status === 404) {
     return new AuditlineError('SCHEMA_NOT_FOUND', `registry has no ${what}: ${message}`, { cause: err });
   }
-  return new AuditlineError('REGISTRY_UNAVAILABLE', `schema registry request for ${what} failed${status ? ` (HTTP ${status})` : ''}: ${message}`, {
-    retriable: status === undefined || status >= 500,
+  const hint = status === 401 || status === 403 ? ' (check the registry user name and password)' : '';
+  return new AuditlineError('REGISTRY_UNAVAILABLE', `schema registry request for ${what} failed${status ? ` (HTTP ${status})` : ''}${hint}: ${message}`, {
+    retriable: isRetriableStatus(status),
     cause: err,
   });
+}
+
+/**
+ * Registry answers that say nothing about the request itself: no answer,
+ * 5xx, throttling (429), a timeout (408), and refused credentials (401, 403:
+ * rotated or not yet valid). A consumer retries them with backoff instead
+ * of dead-lettering records whose schema it could not fetch.
+ */
+export function isRetriableStatus(status: number | undefined): boolean {
+  return status === undefined || Number.isNaN(status) || status >= 500 || status === 401 || status === 403 || status === 408 || status === 429;
+}
+
+/** True when a 404 body is the registry's own "not found" (Confluent error codes 40401-40499: subject, version, schema). */
+function isRegistryNotFound(body: string): boolean {
+  try {
+    const code = (JSON.parse(body) as { error_code?: unknown }).error_code;
+    return typeof code === 'number' && code >= 40400 && code < 40500;
+  } catch {
+    return false;
+  }
 }

@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Socket } from 'node:net';
 import { isAuditlineError } from '../../core/errors.js';
-import { RegistryClient } from '../../schemas/index.js';
+import { decodeOrDeadLetter } from '../../core/service/index.js';
+import { AuditEventCodec, RegistryClient } from '../../schemas/index.js';
 
 test('a registry that accepts the connection and never answers fails the lookup as retriable REGISTRY_UNAVAILABLE after the request timeout', async () => {
   const sockets: Socket[] = [];
@@ -25,6 +27,40 @@ test('a registry that accepts the connection and never answers fails the lookup 
     assert.ok(elapsed >= 250 && elapsed < 5_000, `failed after ${elapsed.toFixed(0)} ms`);
   } finally {
     for (const s of sockets) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+test('registry answers that say nothing about the record are retriable (a consumer retries, never dead-letters); only the registry\'s own "not found" is not', async () => {
+  // A stand-in HTTP endpoint that answers every request with the status and body of the case under test.
+  let answer: { status: number; body: string } = { status: 200, body: '{}' };
+  const server = createHttpServer((_req, res) => res.writeHead(answer.status, { 'Content-Type': 'application/json' }).end(answer.body));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  const client = new RegistryClient({ url: `http://127.0.0.1:${port}` }, { requestTimeoutMs: 2_000 });
+  const codec = new AuditEventCodec(client, 'audit.raw');
+  const record = { topic: 'audit.raw', partition: 0, offset: '0', key: null, value: Buffer.from([0, 0, 0, 0, 7, 2, 4]), headers: {}, timestamp: '0' };
+  try {
+    for (const [status, body] of [
+      [429, '{"error_code":42901,"message":"rate limited"}'],
+      [401, '{"error_code":40101,"message":"unauthorized"}'],
+      [403, '{"error_code":40301,"message":"forbidden"}'],
+      [408, ''],
+      [503, 'unavailable'],
+      [404, '<html>Not Found</html>'],
+      [404, '{"message":"HTTP 404 Not Found"}'],
+    ] as const) {
+      answer = { status, body };
+      const err = await client.schemaText(7).then(() => undefined, (e: unknown) => e);
+      assert.ok(isAuditlineError(err, 'REGISTRY_UNAVAILABLE') && err.retriable, `HTTP ${status} ${body}: ${String(err)}`);
+      await assert.rejects(decodeOrDeadLetter(codec, record as never), (e) => isAuditlineError(e, 'REGISTRY_UNAVAILABLE'), `HTTP ${status}: the batch is retried, not dead-lettered`);
+    }
+    answer = { status: 404, body: '{"message":"No content with ID \'7\' was found.","error_code":40403}' };
+    const missing = await client.schemaText(7).then(() => undefined, (e: unknown) => e);
+    assert.ok(isAuditlineError(missing, 'SCHEMA_NOT_FOUND') && !missing.retriable, String(missing));
+    const dead = await decodeOrDeadLetter(codec, record as never);
+    assert.ok('deadLetter' in dead && dead.deadLetter.code === 'SCHEMA_NOT_FOUND', 'a schema id the registry does not know is the record\'s fault: dead-lettered');
+  } finally {
     await new Promise((resolve) => server.close(resolve));
   }
 });
