@@ -1,7 +1,7 @@
 import type { Producer } from 'kafkajs';
 import { AuditlineError, errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import type { BatchHandler, DeadLetter } from '../../core/service/index.js';
+import type { BatchHandler, DeadLetter, DlqPublisher } from '../../core/service/index.js';
 import type { Alert } from './alert.js';
 import { outboxMessages } from './delivery.js';
 import { PartitionEngine } from './engine.js';
@@ -14,6 +14,8 @@ export interface RuleStageOptions {
   rules: readonly Rule[];
   store: Pick<AlertStore, 'loadState' | 'saveState' | 'recordFired'>;
   producer: Pick<Producer, 'send'>;
+  /** Dead letters (malformed signals) are published here before the checkpoint that passes them is persisted. */
+  dlq: Pick<DlqPublisher, 'publish'>;
   outboxTopic: string;
   idleTtlMs: number;
   linkBase?: string;
@@ -80,8 +82,11 @@ export class RuleStage {
           alerts.push(...st.engine.apply(signal, now));
         }
         const next = (BigInt(records[records.length - 1]!.offset) + 1n).toString();
+        // The checkpoint passes the dead-lettered records: once it is stored, a redelivered batch skips them, so
+        // they must be in the DLQ first (a crash in between only publishes them twice).
+        await this.o.dlq.publish(deadLetters);
         await this.persist(partition, st, alerts, next);
-        return { deadLetters };
+        return { deadLetters, published: true };
       });
     };
   }

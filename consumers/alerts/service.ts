@@ -88,6 +88,7 @@ export class AlertsService implements ManagedService {
       rules: config.rules,
       store: this.store,
       producer: this.producer,
+      dlq: this.dlq,
       outboxTopic: config.outboxTopic,
       idleTtlMs: config.idleTtlMs,
       ...(config.linkBase ? { linkBase: config.linkBase } : {}),

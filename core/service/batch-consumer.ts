@@ -15,7 +15,19 @@ import type { DeadLetter, SourceRecord } from './types.js';
  * is settled": the batch is retried with backoff and its offsets are not
  * committed.
  */
-export type BatchHandler = (records: readonly SourceRecord[], context: { signal: AbortSignal }) => Promise<{ deadLetters: DeadLetter[] }>;
+export type BatchHandler = (records: readonly SourceRecord[], context: { signal: AbortSignal }) => Promise<BatchResult>;
+
+/**
+ * What a handler settled. `published`: the handler already wrote its dead
+ * letters to the DLQ itself, before it recorded the batch as done in its own
+ * state (a handler whose state says "done up to offset N" must not leave the
+ * dead letters below N to a later step a crash could skip); the consumer
+ * then only counts and logs them.
+ */
+export interface BatchResult {
+  deadLetters: DeadLetter[];
+  published?: boolean;
+}
 
 /**
  * Who commits a batch's offsets and publishes its dead letters:
@@ -202,14 +214,14 @@ export class BatchConsumer {
       }
     };
     try {
-      const { deadLetters } = await retryRetriable(() => handler(chunk, { signal }), {
+      const { deadLetters, published } = await retryRetriable(() => handler(chunk, { signal }), {
         backoff: settings.retry,
         signal,
         isRetriable: (err) => !(err instanceof BatchAbandonedError),
         onRetry: retrying('handle'),
       });
       if (deadLetters.length > 0) {
-        if (this.commitMode === 'consumer') {
+        if (this.commitMode === 'consumer' && !published) {
           await retryRetriable(() => dlq.publish(deadLetters), { backoff: settings.retry, signal, onRetry: retrying('dead_letter') });
         }
         for (const letter of deadLetters) {

@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RuleStage } from '../../consumers/alerts/rule-stage.js';
+import { createLogger } from '../../core/logger.js';
+import type { DeadLetter, SourceRecord } from '../../core/service/index.js';
+
+const record = (offset: number, value: string): SourceRecord => ({ topic: 'signals', partition: 0, offset: String(offset), key: null, value: Buffer.from(value), headers: {}, timestamp: '0' });
+
+/** A rule stage over recording stand-ins of its store, outbox producer and DLQ (no rule fires: the order of writes is under test). */
+function stage(dlqFails: boolean) {
+  const calls: string[] = [];
+  const published: DeadLetter[] = [];
+  const saved: string[] = [];
+  const s = new RuleStage({
+    rules: [],
+    store: {
+      loadState: async () => ({ checkpoint: { nextOffset: '0', version: 0 }, entries: [] }),
+      saveState: async (_p, _changes, checkpoint) => {
+        calls.push('checkpoint');
+        saved.push(checkpoint.nextOffset);
+      },
+      recordFired: async () => undefined,
+    },
+    producer: { send: async () => [] },
+    dlq: {
+      publish: async (letters) => {
+        calls.push('dlq');
+        if (dlqFails) throw new Error('DLQ down');
+        published.push(...letters);
+      },
+    },
+    outboxTopic: 'outbox',
+    idleTtlMs: 60_000,
+    logger: createLogger('rule-stage-test', 'silent'),
+  });
+  return { s, calls, published, saved };
+}
+
+test('rule stage: malformed signals are in the DLQ before the checkpoint that passes them is stored, and reported as published', async () => {
+  const { s, calls, published, saved } = stage(false);
+  const batch = [record(0, 'not json'), record(1, JSON.stringify({ rule: 'r', key: 'k' })), record(2, '{"rule":1}')];
+  const result = await s.handler()(batch, { signal: new AbortController().signal });
+  assert.deepEqual(calls, ['dlq', 'checkpoint']);
+  assert.deepEqual(published.map((d) => d.record.offset), ['0', '2']);
+  assert.deepEqual(saved, ['3']);
+  assert.equal(result.published, true, 'the batch consumer must not publish them a second time');
+  assert.deepEqual(result.deadLetters.map((d) => [d.record.offset, d.code]), [['0', 'DECODE_FAILED'], ['2', 'DECODE_FAILED']]);
+});
+
+test('rule stage: when the DLQ cannot be written, the checkpoint does not move past the malformed signals (the batch is retried)', async () => {
+  const { s, calls, saved } = stage(true);
+  await assert.rejects(s.handler()([record(5, 'garbage')], { signal: new AbortController().signal }), /DLQ down/);
+  assert.deepEqual(calls, ['dlq']);
+  assert.deepEqual(saved, [], 'no checkpoint stored: a redelivered batch dead-letters the record again');
+});
