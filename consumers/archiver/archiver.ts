@@ -54,6 +54,8 @@ type Decoded = { deadLetter: DeadLetter } | { writer: WriterSchema; body: Buffer
  */
 export class Archiver {
   private readonly files = new Map<number, OpenFile>();
+  /** The heartbeat of the consumer that handed over each partition's latest batch (BatchContext.heartbeat). */
+  private readonly heartbeats = new Map<number, () => Promise<void>>();
   /** Highest offset of each partition taken into a file (or dead-lettered) since the partition was assigned (offsets stay far below 2^53). */
   private readonly position = new Map<number, number>();
   private readonly locks = new Map<number, Promise<unknown>>();
@@ -70,9 +72,11 @@ export class Archiver {
   }
 
   /** The batch handler to run under a BatchConsumer in `handler` commit mode. */
-  readonly handler: BatchHandler = (records) => {
+  readonly handler: BatchHandler = (records, context) => {
     if (records.length === 0) return Promise.resolve({ deadLetters: [] });
-    return this.locked(records[0]!.partition, () => this.take(records));
+    const partition = records[0]!.partition;
+    if (context?.heartbeat) this.heartbeats.set(partition, context.heartbeat);
+    return this.locked(partition, () => this.take(records));
   };
 
   /** Starts the time-based roll and the digest schedule. */
@@ -91,6 +95,7 @@ export class Archiver {
         this.files.delete(p);
         this.position.delete(p);
         this.lastDigest.delete(p);
+        this.heartbeats.delete(p);
         if (dropped > 0) this.deps.logger.info({ partition: p, records: dropped }, 'partition revoked: its open file is dropped (the new owner archives it)');
       });
     }
@@ -126,7 +131,7 @@ export class Archiver {
       const decoded = pending instanceof Promise ? await pending : pending;
       let file = this.files.get(partition);
       if ('deadLetter' in decoded) {
-        await this.retry('dead letter', () => this.deps.dlq.publish([decoded.deadLetter]));
+        await this.retry('dead letter', partition, () => this.deps.dlq.publish([decoded.deadLetter]));
         deadLetters.push(decoded.deadLetter);
         this.position.set(partition, (position = offset));
         if (file) file.skip(record.offset);
@@ -170,7 +175,7 @@ export class Archiver {
   private async open(record: SourceRecord, writer: WriterSchema): Promise<OpenFile> {
     const timestamp = Number(record.timestamp);
     const start = objectKeyStart(record.topic, record.partition, timestamp, record.offset);
-    const earlier = await this.retry('listing earlier objects', () => this.deps.store.list(start));
+    const earlier = await this.retry('listing earlier objects', record.partition, () => this.deps.store.list(start));
     const adopted = earlier.map((o) => parseObjectKey(o.key)?.lastOffset).find((v) => v !== undefined);
     if (adopted !== undefined) this.deps.logger.info({ partition: record.partition, firstOffset: record.offset, lastOffset: adopted.toString() }, 'an object already starts here (a retry): rebuilding it to the same end');
     const file = new OpenFile(record.topic, record.partition, writer, record.offset, timestamp, this.now(), adopted, this.settings.compression);
@@ -202,7 +207,7 @@ export class Archiver {
     });
     const sha256 = sha256Hex(body);
     const retainUntil = this.settings.objectLock ? retentionDate(file.maxTimestamp, this.settings.retentionDays) : undefined;
-    const put = await this.retry('upload', () =>
+    const put = await this.retry('upload', partition, () =>
       this.deps.store.putOnce({
         key,
         body,
@@ -216,7 +221,7 @@ export class Archiver {
     if (put.outcome === 'conflict') {
       this.deps.logger.error({ key, partition }, 'the key already holds different bytes; kept as it is (a key never gets a second content)');
     }
-    await this.retry('index', () => this.deps.index.insert(file.indexRows({ key, sha256, size: body.length, storageClass: this.settings.storageClass })));
+    await this.retry('index', partition, () => this.deps.index.insert(file.indexRows({ key, sha256, size: body.length, storageClass: this.settings.storageClass })));
     this.files.delete(partition);
     await this.commit(topic, partition, (BigInt(file.lastOffset) + 1n).toString());
     this.deps.metrics?.objectWritten(put.outcome, file.records, file.bytes, body.length, (performance.now() - began) / 1000);
@@ -263,14 +268,30 @@ export class Archiver {
     }
   }
 
-  private retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Retries a dependency of `partition`'s work with backoff, sending the
+   * group a heartbeat between attempts (an outage longer than the session
+   * timeout would otherwise get this member evicted while it still builds a
+   * file, and the partition's new owner would store an overlapping object
+   * under the lock). A failed heartbeat means the group has moved on: the
+   * work is given up (BatchAbandonedError) and nothing is committed.
+   */
+  private retry<T>(what: string, partition: number, fn: () => Promise<T>): Promise<T> {
     return retryRetriable(fn, {
       backoff: this.settings.retry,
       signal: this.stopping.signal,
       isRetriable: (err) => isAuditlineError(err) && err.retriable,
-      onRetry: (err, attempt, delayMs) => {
+      onRetry: async (err, attempt, delayMs) => {
         this.deps.metrics?.retried(what);
-        this.deps.logger.warn({ what, attempt, delayMs, err: errorMessage(err) }, 'retriable failure; retrying');
+        this.deps.logger.warn({ what, partition, attempt, delayMs, err: errorMessage(err) }, 'retriable failure; retrying');
+        const heartbeat = this.heartbeats.get(partition);
+        if (!heartbeat) return;
+        try {
+          await heartbeat();
+        } catch (hbErr) {
+          this.deps.logger.warn({ what, partition, err: errorMessage(hbErr) }, 'heartbeat failed while retrying (rebalance?); giving the work up uncommitted');
+          throw new BatchAbandonedError(`partition ${partition}: the group moved on while ${what} was retried`);
+        }
       },
     });
   }

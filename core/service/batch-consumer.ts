@@ -15,7 +15,21 @@ import type { DeadLetter, SourceRecord } from './types.js';
  * is settled": the batch is retried with backoff and its offsets are not
  * committed.
  */
-export type BatchHandler = (records: readonly SourceRecord[], context: { signal: AbortSignal }) => Promise<BatchResult>;
+export type BatchHandler = (records: readonly SourceRecord[], context: BatchContext) => Promise<BatchResult>;
+
+/** What a handler gets with a batch. */
+export interface BatchContext {
+  /** Aborted when the consumer stops. */
+  signal: AbortSignal;
+  /**
+   * Keeps this member in its group while the handler waits (a handler that
+   * retries a dependency itself must call it between attempts, or the group
+   * evicts the member after the session timeout and gives the partition to
+   * another while this one still works on it). Throws when the member is no
+   * longer in the group (rebalance): the handler should then give the batch up.
+   */
+  heartbeat?: () => Promise<void>;
+}
 
 /**
  * What a handler settled. `published`: the handler already wrote its dead
@@ -214,7 +228,7 @@ export class BatchConsumer {
       }
     };
     try {
-      const { deadLetters, published } = await retryRetriable(() => handler(chunk, { signal }), {
+      const { deadLetters, published } = await retryRetriable(() => handler(chunk, { signal, heartbeat }), {
         backoff: settings.retry,
         signal,
         isRetriable: (err) => !(err instanceof BatchAbandonedError),

@@ -15,7 +15,7 @@ import type { PutArchiveObject } from '../../consumers/archiver/object-store.js'
 import type { IndexRow } from '../../consumers/archiver/index-store.js';
 import { AuditlineError } from '../../core/errors.js';
 import { readAvroFile } from '../helpers/avro-files.js';
-import type { DeadLetter, SourceRecord } from '../../core/service/index.js';
+import { BatchAbandonedError, type DeadLetter, type SourceRecord } from '../../core/service/index.js';
 import { auditEventSchema, frame, sampleExecution, type AuditEvent } from '../../schemas/index.js';
 
 const { raw, type, text } = auditEventSchema();
@@ -100,12 +100,18 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
   const log: string[] = [];
   const indexed: IndexRow[] = [];
   const dead: DeadLetter[] = [];
+  /** Uploads still to fail (retriable, as an S3 outage) before they go through again. */
+  const outage = { failingPuts: 0 };
   const archiver = new Archiver(
     { storageClass: 'GLACIER', rollBytes: 1_000_000, rollMs: 60_000, digestIntervalMs: 3_600_000, retentionDays: 2557, objectLock: true, requireTokenized: true, compression: { codec: 'zstandard', level: 5, blockBytes: 64 * 1024 }, retry: { initialMs: 1, maxMs: 2 }, ...settings },
     {
       schemas: new WriterSchemas({ schemaText: async (id: number) => (id === 1 ? text : Promise.reject(new AuditlineError('SCHEMA_NOT_FOUND', `schema id ${id} is not registered`))) }),
       store: {
         putOnce: async (o) => {
+          if (outage.failingPuts > 0) {
+            outage.failingPuts -= 1;
+            throw new AuditlineError('S3_UNAVAILABLE', 'S3 does not answer', { retriable: true });
+          }
           puts.push(o);
           log.push(`put ${o.key}`);
           return { outcome: 'uploaded', object: { key: o.key, versionId: 'v1', size: o.body.length, sha256: o.sha256, storageClass: o.storageClass, retainUntil: o.retainUntil, lockMode: 'COMPLIANCE', restore: undefined } };
@@ -122,7 +128,7 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
       logger: pino({ level: 'silent' }),
     },
   );
-  return { archiver, puts, commits, log, indexed, dead };
+  return { archiver, puts, commits, log, indexed, dead, outage };
 }
 
 const rec = (offset: number, value: Buffer | null, tokenized = true): SourceRecord => ({
@@ -206,4 +212,25 @@ test('after a crash, a file that starts where an object already starts ends wher
   assert.ok(again, `rebuilt ${earlier.key}`);
   assert.ok(again.body.equals(earlier.body), 'same bytes');
   await first.archiver.flushAndStop();
+});
+
+test('while an upload is retried the archiver keeps its group membership alive, and gives the batch up uncommitted once the group moved on', async () => {
+  const h = harness({ rollBytes: 1 });
+  h.outage.failingPuts = 3;
+  let beats = 0;
+  const result = await h.archiver.handler([rec(0, encoded(events[0]!))], { signal: new AbortController().signal, heartbeat: async () => void beats++ });
+  assert.deepEqual(result.deadLetters, []);
+  assert.equal(beats, 3, 'one heartbeat between each failed attempt and the next');
+  assert.deepEqual(h.commits, ['1'], 'committed once the upload went through');
+
+  h.outage.failingPuts = 100;
+  const gone = h.archiver.handler([rec(1, encoded(events[1]!))], {
+    signal: new AbortController().signal,
+    heartbeat: async () => {
+      throw new Error('The group is rebalancing, so a rejoin is needed');
+    },
+  });
+  await assert.rejects(gone, (e) => e instanceof BatchAbandonedError);
+  assert.deepEqual(h.commits, ['1'], "nothing more committed: the partition's new owner archives the record");
+  assert.equal(h.puts.length, 1);
 });
