@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { piiAad, sealValues, type TokenKey } from './crypto.js';
 import { detectPii, type DetectionKind } from '../../core/pii/detectors.js';
-import { maskString, maskValue } from '../../core/pii/mask.js';
+import { isMaskShaped, maskString, maskValue } from '../../core/pii/mask.js';
 import { canonicalJson } from '../../core/pii/canonical-json.js';
 import { inlineMarker, isProtectedValue, PII_KEY, splitMarkers, type PiiToken } from './pii-format.js';
 
@@ -11,7 +11,12 @@ export interface ScanOptions {
   piiFields: ReadonlySet<string>;
   /** Free-text detectors to run on text and on JSON strings and keys. */
   detectors: ReadonlySet<DetectionKind>;
-  /** True when the producer already hashed or masked the values of PII keys (header auditline-pii-mode): leave them. */
+  /**
+   * True when the producer says it hashed or masked the values of PII keys
+   * (header auditline-pii-mode): values that have the shape it writes (a
+   * hash, a mask) are left; any other value of a PII key is still
+   * tokenized (a field the producer's list lacks, free text it missed).
+   */
   keyedValuesProtected: boolean;
 }
 
@@ -102,7 +107,9 @@ export function scanField(text: string, options: ScanOptions): FieldScan | null 
 const MAY_HOLD_PII = /[@"]|\d\d/;
 
 function scanText(text: string, options: ScanOptions, slots: PiiSlot[]): TextParts | null {
-  if (text.length === 0 || !MAY_HOLD_PII.test(text)) return null;
+  if (text.length === 0) return null;
+  const keyed = mayNameField(text, options.piiFields);
+  if (!keyed && !MAY_HOLD_PII.test(text)) return null;
   const parts: (string | PiiSlot)[] = [];
   let found = false;
   for (const part of splitMarkers(text)) {
@@ -111,7 +118,7 @@ function scanText(text: string, options: ScanOptions, slots: PiiSlot[]): TextPar
       continue;
     }
     let at = 0;
-    for (const span of textSpans(part.text, options)) {
+    for (const span of textSpans(part.text, options, keyed)) {
       if (span.start > at) parts.push(part.text.slice(at, span.start));
       const slot = new PiiSlot(part.text.slice(span.start, span.end), span.field, true);
       slots.push(slot);
@@ -124,25 +131,54 @@ function scanText(text: string, options: ScanOptions, slots: PiiSlot[]): TextPar
   return found ? new TextParts(parts) : null;
 }
 
-const KEY_IN_TEXT = /"([A-Za-z0-9_.$-]{1,100})"\s*:\s*/g;
+/**
+ * A key written before its value in text: `"key":` (JSON), `'key':`
+ * (Python repr), `key:` (util.inspect, YAML, prose) and `key=` (logfmt,
+ * query strings). Group 1 is a JSON key; 2 and 3 the other forms.
+ */
+const KEY_IN_TEXT = /(?:"([A-Za-z0-9_.$-]{1,100})"\s*:|'([A-Za-z0-9_.$-]{1,100})'\s*:|(?<![A-Za-z0-9_.$'"-])([A-Za-z_$][A-Za-z0-9_$-]{0,99})\s*[:=])\s*/g;
+/** What the producer's hash mode writes into free text in place of a value. */
+const PRODUCER_HASH_IN_TEXT = /^\[pii:hmac-sha256:[0-9a-f]{64}\]$/;
+/** Words that are no value (an unquoted key form followed by them). */
+const NO_VALUE = /^(?:null|undefined|none|nil|true|false)$/i;
+
+const lowerFields = new WeakMap<ReadonlySet<string>, string[]>();
 
 /**
- * PII spans of plain text: values of PII keys written as JSON inside the
- * text (a truncated payload's preview, an error message quoting a request
- * body), then the detectors on what is left. A quoted value's span is the
- * text between the quotes, so its token equals the token of the same value
- * elsewhere; an object, array or number is taken up to its end (or the end
- * of the text, when it was cut).
+ * False when `text` cannot hold a PII key followed by its value: no `:` or
+ * `=`, or no PII field name in it (case-insensitive). Cheap enough for
+ * every string of a payload.
  */
-function textSpans(text: string, options: ScanOptions): { start: number; end: number; field: string }[] {
+function mayNameField(text: string, fields: ReadonlySet<string>): boolean {
+  if (fields.size === 0 || !(text.includes(':') || text.includes('='))) return false;
+  let names = lowerFields.get(fields);
+  if (!names) lowerFields.set(fields, (names = [...fields].map((f) => f.toLowerCase())));
+  const lower = text.toLowerCase();
+  return names.some((f) => lower.includes(f));
+}
+
+/**
+ * PII spans of plain text: values of PII keys written inside the text (a
+ * truncated payload's preview, an error message quoting a request body or
+ * an inspected object, a log line), then the detectors on what is left. A
+ * quoted value's span is the text between the quotes, so its token equals
+ * the token of the same value elsewhere; an object, array or number is
+ * taken up to its end (or the end of the text, when it was cut); an
+ * unquoted value after `key:` or `key=` up to the next `,` `;` `&` `}` `]`
+ * `)` or line end. Values already protected (a producer hash, a token, and
+ * in the producer's hash and mask modes a mask) are left.
+ */
+function textSpans(text: string, options: ScanOptions, keyed: boolean): { start: number; end: number; field: string }[] {
   const spans: { start: number; end: number; field: string }[] = [];
-  if (!options.keyedValuesProtected && options.piiFields.size > 0 && text.includes('"')) {
+  if (keyed) {
     for (const m of text.matchAll(KEY_IN_TEXT)) {
-      if (!options.piiFields.has(m[1]!.toLowerCase())) continue;
+      const field = m[1] ?? m[2] ?? m[3]!;
+      if (!options.piiFields.has(field.toLowerCase())) continue;
       const start = m.index + m[0].length;
       if (spans.length > 0 && start < spans[spans.length - 1]!.end) continue;
-      const span = jsonValueSpan(text, start);
-      if (span && span.end > span.start) spans.push({ ...span, field: m[1]! });
+      const span = jsonValueSpan(text, start) ?? (m[1] === undefined ? bareValueSpan(text, start) : undefined);
+      if (!span || span.end <= span.start || isProtectedText(text.slice(span.start, span.end), options)) continue;
+      spans.push({ ...span, field });
     }
   }
   if (options.detectors.size > 0) {
@@ -156,12 +192,33 @@ function textSpans(text: string, options: ScanOptions): { start: number; end: nu
   return spans.sort((a, b) => a.start - b.start);
 }
 
+/** A value in text that is already protected: the producer's hash, a `{"$pii": …}` object, or (producer hash/mask modes) a mask. */
+function isProtectedText(value: string, options: ScanOptions): boolean {
+  if (PRODUCER_HASH_IN_TEXT.test(value)) return true;
+  if (value.startsWith('{')) {
+    try {
+      if (isProtectedValue(JSON.parse(value))) return true;
+    } catch {
+      // not JSON (cut off, or an inspected object): scanned as it is
+    }
+  }
+  return options.keyedValuesProtected && isMaskShaped(value);
+}
+
+/** Span of an unquoted value (after `key:` or `key=`): up to the next delimiter, without trailing blanks; none for null, true, false. */
+function bareValueSpan(text: string, start: number): { start: number; end: number } | undefined {
+  const m = /^[^,;&}\])\n\r'"]+/.exec(text.slice(start, start + 512));
+  if (!m) return undefined;
+  const value = m[0].trimEnd();
+  return value === '' || NO_VALUE.test(value) ? undefined : { start, end: start + value.length };
+}
+
 /** Span of the JSON value starting at `start` (inside the quotes for a string); undefined for null, true, false. */
 function jsonValueSpan(text: string, start: number): { start: number; end: number } | undefined {
   const c = text[start];
-  if (c === '"') {
+  if (c === '"' || c === "'") {
     let i = start + 1;
-    while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+    while (i < text.length && text[i] !== c) i += text[i] === '\\' ? 2 : 1;
     return { start: start + 1, end: Math.min(i, text.length) };
   }
   if (c === '{' || c === '[') {
@@ -204,7 +261,8 @@ function scanJson(value: unknown, options: ScanOptions, slots: PiiSlot[]): unkno
     if (key !== k) keysChanged = true;
     let out: unknown;
     if (options.piiFields.has(k.toLowerCase())) {
-      const leave = v === null || v === '' || isProtectedValue(v) || options.keyedValuesProtected;
+      // The producer's hash mode writes {"$pii": …} (a protected value); its mask mode a mask: anything else is tokenized.
+      const leave = v === null || v === '' || isProtectedValue(v) || (options.keyedValuesProtected && isMaskShaped(v));
       out = leave ? v : new PiiSlot(v, k, false);
       if (!leave) slots.push(out as PiiSlot);
     } else {

@@ -36,8 +36,13 @@ const PHONE_SHAPES: RegExp[] = [
   // National with trunk prefix 0 and separators: 030 1234567, 0171-1234567, 020 7946 0958, 06 12 34 56 78.
   new RegExp(String.raw`${BEFORE}0\d{1,4}(?:[ /\-]\d{2,8}){1,4}${AFTER}`, 'g'),
 ];
-/** A bare number right after a phone word: "phone 5551234567", "tel: 030-1234567". */
-const PHONE_CONTEXT = /\b(?:phone|tel|telephone|mobile|cell|fax|whatsapp|sms|call)\b[^0-9+\n]{0,12}(\+?\d[\d .\-()]{6,20}\d)(?![\w@]|[\-./:]\d)/gi;
+/**
+ * A bare number right after a phone word, also when the word is part of a
+ * key: "phone 5551234567", "tel: 030-1234567", "phone_number: …",
+ * "phoneNumber=…", "customer_phone: …", "mobile_no …". The word must not be
+ * glued to letters around it ("smartphone", "telnet" are no phone words).
+ */
+const PHONE_CONTEXT = /(?<![A-Za-z])(?:telephone|phone|tel|mobile|cell|fax|whatsapp|sms|call)(?:[_ -]?(?:number|num|nr|no))?(?![A-Za-z])[^0-9+\n]{0,12}(\+?\d[\d .\-()]{6,20}\d)(?![\w@]|[\-./:]\d)/gi;
 const DATE_LIKE = /^\d{1,4}[ ./\-]\d{1,2}[ ./\-]\d{1,4}$/;
 
 /** Digits of a phone number with its leading `+`, e.g. `+4930123456`. */

@@ -23,3 +23,25 @@ export function maskString(value: string): string {
   if (v === '') return '';
   return v.replace(/\S+/g, (word) => `${Array.from(word)[0]}***`);
 }
+
+const MASKED_WORDS = /^\S\*\*\*(?:\s+\S\*\*\*)*$/u;
+const MASKED_EMAIL = /^[^\s@]\*\*\*@\S+$/u;
+const MASKED_PHONE_OR_SCALAR = /^\*\*\*\d{0,2}$/;
+
+/**
+ * True when `value` has the shape {@link maskValue} gives (every string a
+ * mask: `a***@example.com`, `***58`, `A*** S***`, `***`; objects and arrays
+ * of such; null). The tokenizer leaves such values alone when the producer
+ * says it masked them, and tokenizes everything else under a PII key, so a
+ * field the producer did not know stays protected.
+ */
+export function isMaskShaped(value: unknown): boolean {
+  if (value === null || value === undefined) return true;
+  if (typeof value === 'string') {
+    const v = value.trim();
+    return v === '' || MASKED_WORDS.test(v) || MASKED_EMAIL.test(v) || MASKED_PHONE_OR_SCALAR.test(v);
+  }
+  if (Array.isArray(value)) return value.every(isMaskShaped);
+  if (typeof value === 'object') return Object.values(value).every(isMaskShaped);
+  return false;
+}

@@ -108,6 +108,48 @@ test('PII keys written as JSON inside text (a truncated preview, an error quotin
   assert.deepEqual(message.slots.map((s) => [s.field, s.value]), [['customer_email', 'bob@example.org']]);
 });
 
+test('PII keys in the other ways errors and logs write them (util.inspect, Python repr, key=value) are found too; null-like values and other keys are not', () => {
+  const cases: [string, [string, string][]][] = [
+    ["ValidationError: { customer_name: 'Bob Jones', phone_number: '5551234567', amount: 12 }", [['customer_name', 'Bob Jones'], ['phone_number', '5551234567']]],
+    ["KeyError in {'customer_name': 'Bob Jones', 'order': 'ORD-1'}", [['customer_name', 'Bob Jones']]],
+    ['lookup failed customer_name=Bob Jones, order=ORD-1', [['customer_name', 'Bob Jones']]],
+    ['GET /customers?billing_address=Main%20St%201&page=2 returned 500', [['billing_address', 'Main%20St%201']]],
+    ['phone_number: 5551234567 rejected by the carrier', [['phone_number', '5551234567']]],
+    ['Customer_Name = Bob Jones\nretry 2', [['Customer_Name', 'Bob Jones']]],
+  ];
+  for (const [text, expected] of cases) {
+    const scan = scanField(text, options);
+    assert.ok(scan, text);
+    assert.deepEqual(scan.slots.map((s) => [s.field, s.value]), expected, text);
+    sealSlots(scan.slots, ctx());
+    const out = scan.render();
+    for (const [, value] of expected) assert.ok(!out.includes(value), `${value} left in ${out}`);
+  }
+  for (const text of ['customer_name: null, retry: 3', "{ customer_name: undefined }", 'customer_names are listed', 'order=ORD-1 state=failed']) {
+    assert.equal(scanField(text, options), null, text);
+  }
+});
+
+test('a phone number after a phone word glued to a key (phone_number, phoneNumber, mobile_no) is detected in free text', () => {
+  const detectorsOnly: ScanOptions = { ...options, piiFields: new Set() };
+  for (const text of ['carrier refused phone_number: 5551234567', 'phoneNumber=+1 555 123 4567 invalid', 'mobile_no 0171 1234567 unreachable', 'customer_phone: 030-1234567']) {
+    const scan = scanField(text, detectorsOnly);
+    assert.equal(scan?.slots.length, 1, text);
+    assert.equal(scan.slots[0]!.field, 'phone', text);
+  }
+  assert.equal(scanField('order 5551234567 shipped; smartphone model 12345678', detectorsOnly), null, 'digits without a phone word next to them stay');
+});
+
+test("in the producer's hash and mask modes only values with the producer's shape are left: other values of PII keys, and keys quoted in text, are tokenized", () => {
+  const hashMode: ScanOptions = { ...options, piiFields: new Set([...options.piiFields, 'tax_id']), keyedValuesProtected: true };
+  const hash = `[pii:hmac-sha256:${'ab'.repeat(32)}]`;
+  const json = JSON.stringify({ customer_email: { $pii: `hmac-sha256:${'cd'.repeat(32)}` }, customer_name: 'B*** J***', tax_id: 'DE123456789', billing_address: { street: 'M*** S*** 1***', city: 'B***' } });
+  const scan = scanField(json, hashMode)!;
+  assert.deepEqual(scan.slots.map((s) => [s.field, s.value]), [['tax_id', 'DE123456789']], 'a field the producer did not know is tokenized; its hash and masks are left');
+  const text = scanField(`upstream said {"customer_name":"Bob Jones","phone_number":"${hash}"} and customer_email: a***@example.com`, hashMode)!;
+  assert.deepEqual(text.slots.map((s) => [s.field, s.value]), [['customer_name', 'Bob Jones']]);
+});
+
 test('an event: every pii-tagged field of every kind is tokenized; the subject comes from the ExecutionStarted input', async () => {
   const events = piiExecution({ email: 'Dora@Example.com', status: 'failed' });
   const paths = piiFieldPaths();
