@@ -33,6 +33,7 @@ import { buildExecution, type StepSpec } from '../test/helpers/hotstore-fixtures
 import { createHotstoreTopics, dropHotstoreTopics, endpoints, hotstoreEnv, kafka } from '../test/helpers/hotstore-stack.js';
 import { uniqueName } from '../test/helpers/names.js';
 import { publish } from '../test/helpers/tokenizer-stack.js';
+import { TOKENIZED_HEADER } from '../consumers/tokenizer/index.js';
 import { bulkLoad } from './lib/hotstore-load.js';
 import { DEFAULT_LAYOUT } from '../infra/kafka/topics.js';
 import { metricTotal, quantile, round, steadyState } from './stats.js';
@@ -109,7 +110,8 @@ async function startService(env: Record<string, string> = {}): Promise<{ service
 
 /** Publishes first, then lets the service consume everything; the rate runs from its group join to its last commit. */
 async function serviceIngest(events: readonly AuditEvent[]): Promise<{ rows: number; seconds: number; registry: Registry }> {
-  await publish(names.topic, events);
+  // As the tokenizer writes them: the hot store refuses records without its header.
+  await publish(names.topic, events, { [TOKENIZED_HEADER]: 'v1' });
   const { service, registry } = await startService();
   const run = await steadyState(() => metricTotal(registry, 'auditline_hotstore_records_total'), events.length, async () => (await service.readiness()).ready);
   const batches = await metricTotal(registry, 'auditline_hotstore_batches_total');
@@ -180,7 +182,7 @@ async function freshness(): Promise<number[]> {
     for (const e of all) byExecution.set(e.execution_id, [...(byExecution.get(e.execution_id) ?? []), e]);
     for (const [id, events] of byExecution) {
       pending.set(id, Date.now());
-      await producer.send({ topic: names.topic, acks: -1, messages: events.map((e) => ({ key: e.execution_id, value: codec.encode(e) })) });
+      await producer.send({ topic: names.topic, acks: -1, messages: events.map((e) => ({ key: e.execution_id, value: codec.encode(e), headers: { [TOKENIZED_HEADER]: 'v1' } })) });
       await sleep(50);
     }
   } finally {

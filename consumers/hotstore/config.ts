@@ -38,6 +38,8 @@ export interface HotstoreConfig {
   testPauseAfterInsert: boolean;
   /** Batches below this many events, handed over by the same fetch, share their INSERTs (CoalescingWriter); 0: every batch writes alone. */
   coalesceBelow: number;
+  /** Refuse (dead-letter) records without the tokenizer's header, so cleartext PII never reaches the store (AUDITLINE_HOTSTORE_REQUIRE_TOKENIZED). */
+  requireTokenized: boolean;
 }
 
 const own = {
@@ -50,6 +52,7 @@ const own = {
     .default(30_000),
   AUDITLINE_HOTSTORE_SESSION_TIMEOUT_MS: z.coerce.number().int('must be an integer').min(6_000, 'must be at least 6000').max(300_000, 'must be at most 300000').default(60_000),
   AUDITLINE_HOTSTORE_COALESCE_BELOW: z.coerce.number().int('must be an integer').min(0, 'must be at least 0').max(100_000, 'must be at most 100000').default(1_000),
+  AUDITLINE_HOTSTORE_REQUIRE_TOKENIZED: boolVar(true),
   AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT: boolVar(false),
 };
 
@@ -72,6 +75,7 @@ export function loadHotstoreConfig(env: NodeJS.ProcessEnv = process.env): Hotsto
     insertTimeoutMs: c.AUDITLINE_HOTSTORE_INSERT_TIMEOUT_MS,
     sessionTimeoutMs,
     coalesceBelow: c.AUDITLINE_HOTSTORE_COALESCE_BELOW,
+    requireTokenized: c.AUDITLINE_HOTSTORE_REQUIRE_TOKENIZED,
     testPauseAfterInsert: c.AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT,
   };
 }

@@ -2,6 +2,7 @@ import { isAuditlineError } from '../../core/errors.js';
 import { decodeOrDeadLetter, type BatchHandler, type DeadLetter, type SourceRecord } from '../../core/service/index.js';
 import type { AuditEvent } from '../../schemas/index.js';
 import { unwrapPayload } from '../../schemas/index.js';
+import { TOKENIZED_HEADER } from '../tokenizer/index.js';
 import type { HotstoreMetrics } from './metrics.js';
 import { eventToRows, type EventRows } from './rows.js';
 import type { HotstoreWriter } from './writer.js';
@@ -9,6 +10,8 @@ import type { HotstoreWriter } from './writer.js';
 export interface HotstoreHandlerDeps {
   codec: { decode(message: Buffer): Promise<AuditEvent> };
   writer: Pick<HotstoreWriter, 'write'>;
+  /** Dead-letter records without the tokenizer's header (AUDITLINE_HOTSTORE_REQUIRE_TOKENIZED, on by default). */
+  requireTokenized?: boolean;
   metrics?: HotstoreMetrics;
   /** Called after the batch's inserts were acknowledged, before the consumer commits (test hook, see HotstoreConfig.testPauseAfterInsert). */
   afterWrite?: () => void;
@@ -26,6 +29,10 @@ export function createHotstoreHandler(deps: HotstoreHandlerDeps): BatchHandler {
     const deadLetters: DeadLetter[] = [];
     const mapped: { record: SourceRecord; rows: EventRows }[] = [];
     for (const record of records) {
+      if (deps.requireTokenized && record.headers[TOKENIZED_HEADER] === undefined) {
+        deadLetters.push({ record, code: 'NOT_TOKENIZED', reason: `record has no ${TOKENIZED_HEADER} header: only events the tokenizer wrote are stored (never cleartext PII)` });
+        continue;
+      }
       const decoded = await decodeOrDeadLetter(deps.codec, record);
       if ('deadLetter' in decoded) {
         deadLetters.push(decoded.deadLetter);

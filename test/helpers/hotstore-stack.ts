@@ -7,6 +7,7 @@ import { migrate } from '../../infra/clickhouse/migrate.js';
 import { loadRetention } from '../../infra/retention.js';
 import { migrationVariables } from '../../infra/setup.js';
 import { AuditEventCodec, RegistryClient, type AuditEvent } from '../../schemas/index.js';
+import { TOKENIZED_HEADER } from '../../consumers/tokenizer/index.js';
 import { consumeCount, createTestTopics } from './kafka.js';
 import { uniqueName } from './names.js';
 
@@ -59,8 +60,13 @@ export async function dropHotstoreTopics(names: { topic: string; dlq: string }, 
 /** A record to publish: an encoded event, or raw bytes (poison). */
 export type Outgoing = AuditEvent | { key: string; raw: Buffer };
 
-/** Publishes events (Avro through the registry, key = execution id) and raw records, in order, acks=all, all with `headers`. */
-export async function publish(topic: string, records: readonly Outgoing[], headers: IHeaders = { origin: 'test' }): Promise<void> {
+/**
+ * Publishes events (Avro through the registry, key = execution id) and raw
+ * records, in order, acks=all, all with `headers`: by default the
+ * tokenizer's header (the hot store refuses records without it) and
+ * `origin: test`.
+ */
+export async function publish(topic: string, records: readonly Outgoing[], headers: IHeaders = { origin: 'test', [TOKENIZED_HEADER]: 'v1' }): Promise<void> {
   const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), topic);
   await codec.init();
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });

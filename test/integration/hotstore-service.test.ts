@@ -54,6 +54,8 @@ const garbage = Buffer.from('not avro at all');
 // Same key as X1: on X1's partition, in the same fetched batch as its good records.
 const outOfRange = { ...X2[0]!, event_id: '11111111-1111-4111-8111-111111111111', execution_id: idOf(X1), event_time: Date.UTC(2400, 0, 1) };
 const unknownSchema = frame(987_654_321, Buffer.from([2, 4, 6]));
+const untokenized = { ...X2[0]!, event_id: '22222222-2222-4222-8222-222222222222', execution_id: idOf(X1) };
+const storedEventIds = async () => (await (await client.query({ query: `SELECT event_id FROM ${database}.events`, format: 'JSONEachRow' })).json<{ event_id: string }>()).map((r) => r.event_id);
 
 async function snapshot() {
   return {
@@ -67,19 +69,24 @@ async function snapshot() {
 test('the service stores a batch, dead-letters its poison records with reasons, and redelivery or an offset reset duplicates nothing', { timeout: 45_000 }, async () => {
   const first = await startService();
   const publishedAt = Date.now();
-  await publish(names.topic, [...X1.slice(0, 2), { key: idOf(X1), raw: garbage }, outOfRange, ...X1.slice(2), { key: idOf(X1), raw: unknownSchema }, ...X2]);
+  await publish(names.topic, [...X1.slice(0, 2), { key: idOf(X1), raw: garbage }, outOfRange, ...X1.slice(2), { key: idOf(X1), raw: unknownSchema }]);
+  // A good event without the tokenizer's header (a producer pointed at the events topic): refused, never stored.
+  await publish(names.topic, [untokenized], { origin: 'test' });
+  await publish(names.topic, X2);
 
   await waitFor('good events stored', async () => (await storedEvents(client, database)) === GOOD);
-  const letters = await readDlq(names.dlq, 3);
-  await waitFor('metrics', async () => (await recordsTotal(first.registry, 'processed')) === GOOD && (await recordsTotal(first.registry, 'dead_lettered')) === 3);
+  const letters = await readDlq(names.dlq, 4);
+  await waitFor('metrics', async () => (await recordsTotal(first.registry, 'processed')) === GOOD && (await recordsTotal(first.registry, 'dead_lettered')) === 4);
   // Freshness (publish -> stored): one observation per settled record, each at most the time since the publish began.
   const freshness = await readHistogram(first.registry, 'auditline_hotstore_freshness_seconds');
-  assert.equal(freshness.count, GOOD + 3);
+  assert.equal(freshness.count, GOOD + 4);
   assert.ok(freshness.sum > 0 && freshness.sum <= (freshness.count * (Date.now() - publishedAt)) / 1000, `freshness sum ${freshness.sum} s`);
 
   const partition = (await (await client.query({ query: `SELECT DISTINCT source_partition AS p FROM ${database}.events WHERE execution_id = {id:String}`, query_params: { id: idOf(X1) }, format: 'JSONEachRow' })).json<{ p: number }>())[0]!.p;
   const byCode = Object.fromEntries(letters.map((l) => [l.headers['auditline-dlq-error-code'], l]));
-  assert.deepEqual(Object.keys(byCode).sort(), ['ROW_REJECTED', 'SCHEMA_NOT_FOUND', 'WIRE_FORMAT_INVALID']);
+  assert.deepEqual(Object.keys(byCode).sort(), ['NOT_TOKENIZED', 'ROW_REJECTED', 'SCHEMA_NOT_FOUND', 'WIRE_FORMAT_INVALID']);
+  assert.match(byCode.NOT_TOKENIZED!.headers['auditline-dlq-reason']!, /no auditline-tokenized header/);
+  assert.equal((await storedEventIds()).includes(untokenized.event_id), false, 'the untokenized event is not in the store');
   for (const letter of letters) {
     assert.equal(letter.key, idOf(X1), 'original key');
     assert.equal(letter.headers['auditline-dlq-source-topic'], names.topic);
@@ -114,7 +121,7 @@ test('the service stores a batch, dead-letters its poison records with reasons, 
   await admin.resetOffsets({ groupId: names.group, topic: names.topic, earliest: true });
   await admin.disconnect();
   const second = await startService();
-  await waitFor('topic consumed again', async () => (await recordsTotal(second.registry, 'processed')) === 2 * GOOD && (await recordsTotal(second.registry, 'dead_lettered')) === 3);
+  await waitFor('topic consumed again', async () => (await recordsTotal(second.registry, 'processed')) === 2 * GOOD && (await recordsTotal(second.registry, 'dead_lettered')) === 4);
   assert.deepEqual(await snapshot(), expected);
   await waitFor('offsets committed to the end', () => committedToEnd(names.group, names.topic));
   await second.service.stop();

@@ -58,6 +58,17 @@ test('a batch with poison records: good events are written, every bad record bec
   for (const d of deadLetters) assert.doesNotMatch(d.reason, /ann@example\.com|12000/, 'no payload values in reasons');
 });
 
+test('with requireTokenized, a record without the tokenizer\'s header is dead-lettered NOT_TOKENIZED before it is decoded; tokenized ones are written', async () => {
+  const w = writer();
+  const handle = createHotstoreHandler({ codec, writer: w, requireTokenized: true });
+  const tokenized = { ...record(Buffer.from('0')), headers: { 'auditline-tokenized': Buffer.from('v1') } };
+  const plain = record(Buffer.from('1'));
+  const { deadLetters } = await handle([tokenized, plain], { signal: new AbortController().signal });
+  assert.deepEqual(deadLetters.map((d) => [d.record.offset, d.code]), [[plain.offset, 'NOT_TOKENIZED']]);
+  assert.match(deadLetters[0]!.reason, /no auditline-tokenized header/);
+  assert.deepEqual(w.written.flat().map((r) => r.eventId), [events[0]!.event_id]);
+});
+
 test('a retriable failure (registry or ClickHouse down) fails the whole batch so that it is retried and not committed', async () => {
   const handle = createHotstoreHandler({ codec, writer: writer() });
   await assert.rejects(handle([record(Buffer.from('0')), record(Buffer.from('registry-down'))], { signal: new AbortController().signal }), (e) => (e as AuditlineError).code === 'REGISTRY_UNAVAILABLE');
