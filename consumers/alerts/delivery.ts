@@ -62,6 +62,9 @@ export class DeliveryWorker {
   private readonly stopping = new AbortController();
   private readonly buckets = new Map<string, TokenBucket>();
   private joined = false;
+  private fail: (err: Error) => void = () => undefined;
+  /** Settles when the delivery consumer crashed and kafkajs gave up restarting it (the service then exits, like its other stages). */
+  readonly failed: Promise<Error> = new Promise((resolve) => (this.fail = resolve));
 
   constructor(private readonly o: DeliveryOptions) {
     this.consumer = o.kafka.consumer({ groupId: o.groupId, sessionTimeout: o.sessionTimeoutMs, heartbeatInterval: 1_000, maxWaitTimeInMs: 20, allowAutoTopicCreation: false });
@@ -70,7 +73,11 @@ export class DeliveryWorker {
     this.consumer.on(GROUP_JOIN, () => (this.joined = true));
     this.consumer.on(DISCONNECT, () => (this.joined = false));
     this.consumer.on(STOP, () => (this.joined = false));
-    this.consumer.on(CRASH, ({ payload }) => o.logger.error({ err: errorMessage(payload.error), restart: payload.restart }, 'delivery consumer crashed'));
+    this.consumer.on(CRASH, ({ payload }) => {
+      this.joined = false;
+      o.logger.error({ err: errorMessage(payload.error), restart: payload.restart }, 'delivery consumer crashed');
+      if (!payload.restart) this.fail(payload.error);
+    });
     for (const c of o.channels.values()) this.buckets.set(c.name, new TokenBucket(c.ratePerMinute));
   }
 

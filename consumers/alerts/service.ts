@@ -124,7 +124,8 @@ export class AlertsService implements ManagedService {
       timeoutMs: config.delivery.timeoutMs,
       sessionTimeoutMs: config.sessionTimeoutMs,
     });
-    this.failed = Promise.race([this.signalConsumer.failed, this.ruleConsumer.failed]);
+    // Any stage that stops for good stops the service (a process manager restarts it): no stage may stop silently.
+    this.failed = Promise.race([this.signalConsumer.failed, this.ruleConsumer.failed, this.delivery.failed]);
   }
 
   /** Waits (with backoff) for ClickHouse and Kafka, fails fast on missing tables or topics, then starts the stages and the clock. */

@@ -6,6 +6,10 @@ import { signature, TargetPolicy, webhookBody, type Alert } from '../../consumer
 import { alertId } from '../../consumers/alerts/alert.js';
 import { TokenBucket } from '../../consumers/alerts/rate-limit.js';
 import { StoppedError } from '../../core/service/index.js';
+import { Registry } from 'prom-client';
+import { createLogger } from '../../core/logger.js';
+import { DeliveryWorker } from '../../consumers/alerts/delivery.js';
+import { AlertsMetrics } from '../../consumers/alerts/metrics.js';
 
 const alert: Alert = {
   alert_id: alertId('r', 'WF-1', 'e1'),
@@ -95,4 +99,39 @@ test('the rate limit allows a burst, refills no further than the burst while idl
   const stopped = new AbortController();
   stopped.abort();
   await assert.rejects(bucket.take(stopped.signal), StoppedError);
+});
+
+test('the delivery worker reports a crash kafkajs gives up on (the service stops and is restarted), and not one kafkajs restarts itself', async () => {
+  const listeners = new Map<string, (e: { payload: { error: Error; restart: boolean } }) => void>();
+  const events = { GROUP_JOIN: 'consumer.group_join', DISCONNECT: 'consumer.disconnect', STOP: 'consumer.stop', CRASH: 'consumer.crash' };
+  // Only the event surface of a kafkajs consumer: the worker is never started here.
+  const kafka = {
+    consumer: () => ({ events, on: (name: string, fn: (e: { payload: { error: Error; restart: boolean } }) => void) => void listeners.set(name, fn) }),
+    producer: () => ({}),
+  };
+  const worker = new DeliveryWorker({
+    kafka: kafka as never,
+    groupId: 'g',
+    outboxTopic: 'outbox',
+    fromBeginning: true,
+    channels: new Map(),
+    policy: new TargetPolicy(),
+    store: { recordAttempts: async () => undefined },
+    dlq: { publish: async () => undefined },
+    metrics: new AlertsMetrics(new Registry()),
+    logger: createLogger('delivery-test', 'silent'),
+    horizonMs: 1_000,
+    backoff: { initialMs: 10, maxMs: 20 },
+    timeoutMs: 1_000,
+    sessionTimeoutMs: 10_000,
+  });
+  let failed: Error | undefined;
+  void worker.failed.then((err) => (failed = err));
+  const failure = (): Error | undefined => failed;
+  listeners.get(events.CRASH)!({ payload: { error: new Error('broker hiccup'), restart: true } });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(failure(), undefined, 'a crash kafkajs restarts from is not a failure');
+  listeners.get(events.CRASH)!({ payload: { error: new Error('not retriable'), restart: false } });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(failure()?.message, 'not retriable');
 });
