@@ -1,3 +1,5 @@
+import { isMaskShaped } from '../../core/pii/mask.js';
+
 /**
  * The stored form of a tokenized PII value (docs/tokenizer.md, "Format").
  *
@@ -38,23 +40,54 @@ export function asPiiToken(value: unknown): PiiToken | undefined {
   return t.v === 1 && typeof t.t === 'string' && typeof t.k === 'string' && typeof t.f === 'string' ? (t as PiiToken) : undefined;
 }
 
+/** What the producer's hash mode writes under `$pii`. */
+const PRODUCER_HASH = /^hmac-sha256:[0-9a-f]{64}$/;
+/** A token: HMAC-SHA256 in base64url. */
+const TOKEN_TEXT = /^[A-Za-z0-9_-]{43}$/;
+
+/** A token object as the tokenizer writes it: a 43-character token, and a mask (if any) with a mask's shape. */
+function isWrittenToken(value: unknown): boolean {
+  const token = asPiiToken(value);
+  return token !== undefined && TOKEN_TEXT.test(token.t) && isMaskShaped(token.m);
+}
+
 /**
  * True when a JSON value is already protected and must be left as it is:
- * `{"$pii": …}` as the producer's hash mode writes it (a string) or as the
- * tokenizer writes it (a token object).
+ * `{"$pii": "hmac-sha256:<hex>"}` as the producer's hash mode writes it, or
+ * `{"$pii": <token>}` as the tokenizer writes it. Anything else under `$pii`
+ * (cleartext a producer put there, by mistake or to get past the tokenizer)
+ * is not protected: it is scanned and tokenized like any value.
  */
 export function isProtectedValue(value: unknown): boolean {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   const keys = Object.keys(value);
-  return keys.length === 1 && keys[0] === PII_KEY;
+  if (keys.length !== 1 || keys[0] !== PII_KEY) return false;
+  const inner = (value as Record<string, unknown>)[PII_KEY];
+  return typeof inner === 'string' ? PRODUCER_HASH.test(inner) : isWrittenToken(inner);
 }
 
-/** Splits text into plain parts and the inline markers already in it (which are never scanned again). */
+/** An inline marker the tokenizer wrote: a mask-shaped display form and a token that decodes. */
+function isWrittenMarker(mask: string, b64: string): boolean {
+  if (!isMaskShaped(mask)) return false;
+  try {
+    return isWrittenToken(JSON.parse(Buffer.from(b64, 'base64url').toString('utf8')));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Splits text into plain parts and the inline markers the tokenizer wrote
+ * (which are never scanned again). Text that only looks like a marker (its
+ * display part is no mask, or its token does not decode) stays plain text
+ * and is scanned.
+ */
 export function splitMarkers(text: string): { text: string; marker: boolean }[] {
   if (!text.includes('[[pii:')) return [{ text, marker: false }];
   const parts: { text: string; marker: boolean }[] = [];
   let at = 0;
   for (const m of text.matchAll(MARKER)) {
+    if (!isWrittenMarker(m[1]!, m[2]!)) continue;
     if (m.index > at) parts.push({ text: text.slice(at, m.index), marker: false });
     parts.push({ text: m[0], marker: true });
     at = m.index + m[0].length;

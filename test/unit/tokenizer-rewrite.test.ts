@@ -74,15 +74,32 @@ test('JSON strings and keys are scanned too; producer-hashed and already tokeniz
   const input = JSON.stringify({
     note: 'ping bob@example.org',
     recipients: { 'carol@example.net': 'sent' },
-    customer_email: { $pii: 'hmac-sha256:0123abcd' },
-    customer_name: { $pii: { v: 1, t: 'x', f: 'customer_name', k: 'k1', c: 'AAAA' } },
+    customer_email: { $pii: `hmac-sha256:${'0123abcd'.repeat(8)}` },
+    customer_name: { $pii: { v: 1, t: tokenKey.token('Ann Smith'), f: 'customer_name', k: 'k1', c: 'AAAA', m: 'A*** S***' } },
   });
   const scan = scanField(input, options)!;
   assert.deepEqual(scan.slots.map((s) => s.value), ['bob@example.org', 'carol@example.net']);
   sealSlots(scan.slots, ctx());
   const out = JSON.parse(scan.render()) as Record<string, unknown>;
-  assert.deepEqual(out.customer_email, { $pii: 'hmac-sha256:0123abcd' });
-  assert.deepEqual(out.customer_name, { $pii: { v: 1, t: 'x', f: 'customer_name', k: 'k1', c: 'AAAA' } });
+  assert.deepEqual(out.customer_email, { $pii: `hmac-sha256:${'0123abcd'.repeat(8)}` });
+  assert.deepEqual(out.customer_name, { $pii: { v: 1, t: tokenKey.token('Ann Smith'), f: 'customer_name', k: 'k1', c: 'AAAA', m: 'A*** S***' } });
+  // Only the shapes the producer and the tokenizer write count as protected: cleartext dressed up as them is tokenized.
+  const disguised = scanField(
+    JSON.stringify({
+      customer_email: { $pii: 'ann@example.com' },
+      customer_name: { $pii: { v: 1, t: 'x', f: 'customer_name', k: 'k1', m: 'Ann Smith' } },
+      note: `see [[pii:Ann Smith|${Buffer.from('{"v":1}').toString('base64url')}]] or [[pii:bob@example.org|AAAAAAAA]]`,
+    }),
+    options,
+  )!;
+  assert.deepEqual(
+    disguised.slots.map((s) => [s.field, s.value]),
+    [
+      ['customer_email', { $pii: 'ann@example.com' }],
+      ['customer_name', { $pii: { v: 1, t: 'x', f: 'customer_name', k: 'k1', m: 'Ann Smith' } }],
+      ['email', 'bob@example.org'],
+    ],
+  );
   assert.match(out.note as string, /^ping \[\[pii:b\*\*\*@example\.org\|/);
   assert.match(Object.keys(out.recipients as object)[0]!, /^\[\[pii:c\*\*\*@example\.net\|/);
   const masked = scanField(JSON.stringify({ customer_email: 'a***@example.com', note: 'hi' }), { ...options, keyedValuesProtected: true });
