@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { inspect } from 'node:util';
 import path from 'node:path';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
@@ -230,7 +231,23 @@ export function resolveProducerOptions(options: ProducerOptions): ResolvedProduc
     });
   }
   const resolved: ResolvedProducerOptions = result.data;
+  // An application that logs or prints its producer's options (JSON.stringify, pino, console.log) must not print its secrets.
+  const shown = () => redactSecrets(resolved);
+  Object.defineProperty(resolved, 'toJSON', { value: shown, enumerable: false });
+  Object.defineProperty(resolved, inspect.custom, { value: shown, enumerable: false });
   return Object.freeze(resolved);
+}
+
+const REDACTED = '[redacted]';
+
+/** The options with the SASL and registry passwords and the PII hash key replaced by `[redacted]`. */
+function redactSecrets(o: ResolvedProducerOptions): Record<string, unknown> {
+  return {
+    ...o,
+    ...(o.sasl ? { sasl: { ...o.sasl, password: REDACTED } } : {}),
+    ...(o.schemaRegistryAuth ? { schemaRegistryAuth: { ...o.schemaRegistryAuth, password: REDACTED } } : {}),
+    ...(o.piiHashKey ? { piiHashKey: REDACTED } : {}),
+  };
 }
 
 function formatPath(parts: readonly PropertyKey[]): string {

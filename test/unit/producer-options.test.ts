@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import path from 'node:path';
+import { inspect } from 'node:util';
 import { Registry } from 'prom-client';
 import { isAuditlineError } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
@@ -115,4 +116,21 @@ test('options from environment variables: only set ones, typed, then validated l
     (e) => isAuditlineError(e, 'CONFIG_INVALID') && /AUDITLINE_PRODUCER_LINGER_MS/.test(e.message) && !e.message.includes('soon'),
   );
   rejects({ ...fromEnv, lingerMs: -5 }, 'lingerMs', /must be at least 0/);
+});
+
+test('resolved options print without their secrets (JSON.stringify, util.inspect), and keep them for the client', () => {
+  const o = resolveProducerOptions({
+    ...base,
+    sasl: { mechanism: 'scram-sha-512', username: 'svc', password: 'SaslSecret-1' },
+    schemaRegistryAuth: { username: 'svc', password: 'RegistrySecret-2' },
+    piiMode: 'hash',
+    piiHashKey: 'HashKeySecret-3-0123456789',
+  });
+  for (const printed of [JSON.stringify(o), inspect(o, { depth: 5 }), JSON.stringify({ producer: { options: o } })]) {
+    for (const secret of ['SaslSecret-1', 'RegistrySecret-2', 'HashKeySecret-3']) assert.ok(!printed.includes(secret), `${secret} printed in ${printed.slice(0, 200)}`);
+    assert.match(printed, /svc/, 'the rest is printed');
+  }
+  assert.equal(o.sasl?.password, 'SaslSecret-1');
+  assert.equal(o.schemaRegistryAuth?.password, 'RegistrySecret-2');
+  assert.equal(o.piiHashKey, 'HashKeySecret-3-0123456789');
 });
