@@ -47,6 +47,7 @@ export class AlertsService implements ManagedService {
   private readonly store: AlertStore;
   private readonly dlq: DlqPublisher;
   private readonly signalConsumer: BatchConsumer;
+  private readonly schemaRegistry: RegistryClient;
   private readonly ruleConsumer: BatchConsumer;
   private readonly ruleStage: RuleStage;
   private readonly delivery: DeliveryWorker;
@@ -71,7 +72,7 @@ export class AlertsService implements ManagedService {
       kafka: this.kafka,
       settings: runtime,
       handler: createSignalStageHandler({
-        codec: new AuditEventCodec(new RegistryClient(endpoints.registry), runtime.sourceTopic),
+        codec: new AuditEventCodec((this.schemaRegistry = new RegistryClient(endpoints.registry)), runtime.sourceTopic),
         rules: config.rules,
         detector: new PiiDetector(),
         producer: this.producer,
@@ -139,6 +140,8 @@ export class AlertsService implements ManagedService {
     const untilReady = startupWait(runtime, signal, logger);
     await untilReady('ClickHouse', () => this.store.checkTables());
     await untilReady('Kafka', () => requireTopics(this.admin, [runtime.sourceTopic, runtime.dlqTopic, this.config.signalsTopic, this.config.outboxTopic]));
+    // Reached before the first record: a registry that is down or a wrong URL waits here, logged, not in every batch.
+    await untilReady('schema registry', () => this.schemaRegistry.versions(`${runtime.sourceTopic}-value`));
     await this.producer.connect();
     await this.dlq.connect();
     await this.delivery.start();

@@ -32,6 +32,7 @@ export class ArchiverService implements ManagedService {
   private readonly index: ArchiveIndex;
   private readonly dlq: DlqPublisher;
   private readonly consumer: BatchConsumer;
+  private readonly schemaRegistry: RegistryClient;
 
   constructor(
     private readonly config: ArchiverConfig,
@@ -50,7 +51,7 @@ export class ArchiverService implements ManagedService {
     this.archiver = new Archiver(
       { ...config, retry: runtime.retry },
       {
-        schemas: new WriterSchemas(new RegistryClient(endpoints.registry)),
+        schemas: new WriterSchemas((this.schemaRegistry = new RegistryClient(endpoints.registry))),
         store: this.store,
         index: this.index,
         chain: new DigestChain(this.store, { topic: runtime.sourceTopic, signingKey: config.signingKey, retentionDays: config.retentionDays, objectLock: config.objectLock }),
@@ -86,6 +87,8 @@ export class ArchiverService implements ManagedService {
     await untilReady('ClickHouse', () => this.index.checkTable());
     await untilReady('S3', () => this.store.list('digests/', 'digests/~'));
     await untilReady('Kafka', () => requireTopicsOnce(this.kafka, [this.config.runtime.sourceTopic, this.config.runtime.dlqTopic]));
+    // Reached before the first record: a registry that is down or a wrong URL waits here, logged, not in every batch.
+    await untilReady('schema registry', () => this.schemaRegistry.versions(`${this.config.runtime.sourceTopic}-value`));
     await this.dlq.connect();
     await this.consumer.start();
     this.archiver.startTimer();

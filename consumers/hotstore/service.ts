@@ -35,6 +35,7 @@ export class HotstoreService implements ManagedService {
   private readonly writer: HotstoreWriter;
   private readonly dlq: DlqPublisher;
   private readonly consumer: BatchConsumer;
+  private readonly schemaRegistry: RegistryClient;
 
   constructor(
     private readonly config: HotstoreConfig,
@@ -47,7 +48,8 @@ export class HotstoreService implements ManagedService {
     this.consumerMetrics = new ConsumerMetrics(deps.registry, runtime.service);
     this.writer = new HotstoreWriter(this.clickhouse, config.database, metrics);
     this.dlq = new DlqPublisher(this.kafka, { topic: runtime.dlqTopic, service: runtime.service });
-    const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), runtime.sourceTopic);
+    this.schemaRegistry = new RegistryClient(endpoints.registry);
+    const codec = new AuditEventCodec(this.schemaRegistry, runtime.sourceTopic);
     this.consumer = new BatchConsumer({
       kafka: this.kafka,
       settings: runtime,
@@ -81,6 +83,8 @@ export class HotstoreService implements ManagedService {
     const untilReady = startupWait(runtime, signal, logger);
     await untilReady('ClickHouse', () => this.writer.checkSchema());
     await untilReady('Kafka', () => requireTopicsOnce(this.kafka, [this.config.runtime.sourceTopic, this.config.runtime.dlqTopic]));
+    // Reached before the first record: a registry that is down or a wrong URL waits here, logged, not in every batch.
+    await untilReady('schema registry', () => this.schemaRegistry.versions(`${this.config.runtime.sourceTopic}-value`));
     await this.dlq.connect();
     await this.consumer.start();
   }
