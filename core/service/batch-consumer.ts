@@ -236,7 +236,8 @@ export class BatchConsumer {
       });
       if (deadLetters.length > 0) {
         if (this.commitMode === 'consumer' && !published) {
-          await retryRetriable(() => dlq.publish(deadLetters), { backoff: settings.retry, signal, onRetry: retrying('dead_letter') });
+          // A settled batch on a graceful shutdown: its dead letters are still tried once, so the batch can be committed.
+          await retryRetriable(() => dlq.publish(deadLetters), { backoff: settings.retry, signal, firstAttemptWhenStopped: true, onRetry: retrying('dead_letter') });
         }
         for (const letter of deadLetters) {
           metrics.deadLettered(letter.code);

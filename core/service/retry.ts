@@ -50,6 +50,12 @@ export interface RetryOptions {
   backoff: BackoffOptions;
   /** Aborting it ends the retries with a StoppedError. */
   signal?: AbortSignal;
+  /**
+   * Make the first attempt even when the signal is already aborted (the
+   * last step of work that is otherwise done, such as a settled batch's
+   * dead letters during a graceful shutdown); only the retries stop.
+   */
+  firstAttemptWhenStopped?: boolean;
   /** Which errors are worth another try. @default every error */
   isRetriable?: (err: unknown) => boolean;
   /** Called before each wait, e.g. to log, count, or send a consumer heartbeat. Its error ends the retries. */
@@ -66,7 +72,7 @@ export interface RetryOptions {
 export async function retryRetriable<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
   const isRetriable = options.isRetriable ?? (() => true);
   for (let attempt = 1; ; attempt++) {
-    if (options.signal?.aborted) throw new StoppedError();
+    if (options.signal?.aborted && !(attempt === 1 && options.firstAttemptWhenStopped)) throw new StoppedError();
     try {
       return await fn(attempt);
     } catch (err) {

@@ -36,6 +36,19 @@ test('retryRetriable retries retriable failures until success, throws others at 
   setTimeout(() => stop.abort(), 10);
   await assert.rejects(pending, (e) => e instanceof StoppedError);
   assert.equal(await sleep(60_000, AbortSignal.abort()), false);
+
+  // Already stopped: no attempt at all, unless the caller asks for the first one (the last step of settled work).
+  let attempts = 0;
+  const once = async () => {
+    attempts += 1;
+    return 'sent';
+  };
+  await assert.rejects(retryRetriable(once, { backoff: { initialMs: 1, maxMs: 1 }, signal: AbortSignal.abort() }), (e) => e instanceof StoppedError);
+  assert.equal(attempts, 0);
+  assert.equal(await retryRetriable(once, { backoff: { initialMs: 1, maxMs: 1 }, signal: AbortSignal.abort(), firstAttemptWhenStopped: true }), 'sent');
+  assert.equal(attempts, 1);
+  const failing = retryRetriable(async () => Promise.reject(new Error('DLQ down')), { backoff: { initialMs: 1, maxMs: 1 }, signal: AbortSignal.abort(), firstAttemptWhenStopped: true });
+  await assert.rejects(failing, (e) => e instanceof StoppedError, 'a failed first attempt is not retried once stopped');
 });
 
 test('service settings: defaults, AUDITLINE_<SERVICE>_* overrides, and a bad value names its variable', () => {
