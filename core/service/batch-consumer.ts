@@ -158,6 +158,7 @@ export class BatchConsumer {
   /** Connects, subscribes and starts consuming; resolves once the group was joined. */
   async start(): Promise<void> {
     const { settings } = this.options;
+    await this.reportExpired();
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [settings.sourceTopic], fromBeginning: settings.fromBeginning });
     await this.consumer.run({
@@ -177,6 +178,39 @@ export class BatchConsumer {
    */
   async commitOffset(topic: string, partition: number, offset: string): Promise<void> {
     await this.consumer.commitOffsets([{ topic, partition, offset }]);
+  }
+
+  /**
+   * Before the group is joined: compares the group's committed offsets with
+   * the earliest offsets of the source topic. Where retention deleted records
+   * the group had not read yet (the service was down, or behind, for longer
+   * than the topic keeps records), kafkajs would silently resume at the
+   * earliest record: say so (error log, `records_expired_unread_total`).
+   * Best effort: a failed check is logged and consuming starts anyway.
+   */
+  private async reportExpired(): Promise<void> {
+    const { settings, logger, metrics } = this.options;
+    const admin = this.options.kafka.admin({ retry: { retries: 2 } });
+    try {
+      await admin.connect();
+      const [committed] = await admin.fetchOffsets({ groupId: settings.groupId, topics: [settings.sourceTopic] });
+      const earliest = new Map((await admin.fetchTopicOffsets(settings.sourceTopic)).map((o) => [o.partition, BigInt(o.low)]));
+      for (const { partition, offset } of committed?.partitions ?? []) {
+        const low = earliest.get(partition);
+        // -1: nothing committed yet (a new group starts where fromBeginning says; nothing of it was read before).
+        if (low === undefined || BigInt(offset) < 0n || BigInt(offset) >= low) continue;
+        const records = Number(low - BigInt(offset));
+        metrics.expiredUnread(records);
+        logger.error(
+          { topic: settings.sourceTopic, partition, committedOffset: offset, earliestOffset: String(low), records, group: settings.groupId },
+          'records were deleted by the topic retention before this group read them; they are lost to this service (docs/topics.md, "Retention bounds the longest outage of a reader")',
+        );
+      }
+    } catch (err) {
+      logger.warn({ err: errorMessage(err), topic: settings.sourceTopic }, 'could not compare the committed offsets with the earliest offsets; consuming anyway');
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
   }
 
   /** Stops fetching, finishes and commits the batch in flight, leaves the group. */

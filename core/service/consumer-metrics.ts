@@ -19,6 +19,11 @@ export function consumerMetricDefinitions(service: string) {
     lag: { name: `${p}consumer_lag_records`, help: 'Records behind the partition end after the last commit (high watermark minus committed offset).', labelNames: ['partition'] },
     lastCommit: { name: `${p}last_commit_timestamp_seconds`, help: 'Unix time of the last successful offset commit.', labelNames: [] },
     ready: { name: `${p}ready`, help: '1 while /readyz reports ready, else 0.', labelNames: [] },
+    expired: {
+      name: `${p}records_expired_unread_total`,
+      help: "Records the source topic's retention deleted before this consumer group read them (a committed offset below the partition's earliest offset, seen at start): lost to this service.",
+      labelNames: [],
+    },
     freshness: {
       name: `${p}freshness_seconds`,
       help: "From a record's Kafka timestamp (when it was published) to the moment this service stored it and committed its offset; one observation per record.",
@@ -46,6 +51,7 @@ export class ConsumerMetrics {
   private readonly lag: Gauge<string>;
   private readonly lastCommit: Gauge<string>;
   private readonly freshness: Histogram<string>;
+  private readonly expired: Counter<string>;
   readonly readyGauge: Gauge<string>;
 
   constructor(registry: Registry, service: string) {
@@ -61,6 +67,7 @@ export class ConsumerMetrics {
     this.lastCommit = new Gauge({ name: d.lastCommit.name, help: d.lastCommit.help, registers });
     this.readyGauge = new Gauge({ name: d.ready.name, help: d.ready.help, registers });
     this.freshness = new Histogram({ name: d.freshness.name, help: d.freshness.help, buckets: FRESHNESS_BUCKETS, registers });
+    this.expired = new Counter({ name: d.expired.name, help: d.expired.help, registers });
     // Both outcomes exist from the start, so a dashboard sees 0 rather than no series.
     this.records.inc({ outcome: 'processed' }, 0);
     this.records.inc({ outcome: 'dead_lettered' }, 0);
@@ -100,6 +107,11 @@ export class ConsumerMetrics {
 
   lagAfterCommit(partition: number, records: number): void {
     this.lag.set({ partition: String(partition) }, Math.max(0, records));
+  }
+
+  /** Records found deleted by retention before this group read them. */
+  expiredUnread(records: number): void {
+    this.expired.inc(records);
   }
 
   setReady(ready: boolean): void {
