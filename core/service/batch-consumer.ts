@@ -243,6 +243,15 @@ export class BatchConsumer {
       if ((this.options.freshness ?? 'consumer') === 'consumer') this.options.metrics.recordsStored(chunk);
       this.options.logger.debug({ partition, firstOffset: chunk[0]!.offset, lastOffset: last, records: chunk.length, deadLettered }, 'batch committed');
       this.options.metrics.lagAfterCommit(partition, Number(BigInt(batch.highWatermark) - BigInt(next)));
+      if (start + size < records.length) {
+        // A large fetch is several chunks: stay in the group between them (kafkajs sends at most one per heartbeatInterval).
+        try {
+          await heartbeat();
+        } catch (err) {
+          this.options.logger.warn({ err: errorMessage(err), partition, nextOffset: next }, 'heartbeat failed between chunks (rebalance?); the rest of the fetch is left to the partition\'s owner');
+          return;
+        }
+      }
     }
   }
 
