@@ -49,6 +49,29 @@ function requireText(value: string | undefined, option: string): string {
 }
 
 /**
+ * The subject options, with `-` read from standard input (first line): an
+ * e-mail address or customer id on the command line shows in `ps` and in
+ * the shell history.
+ */
+async function subjectSelector(opts: { email?: string; customerId?: string }): Promise<{ email?: string; customerId?: string }> {
+  if (opts.email === '-' && opts.customerId === '-') throw new UsageError('only one of --email and --customer-id can be read from standard input (-)');
+  const value = async (given: string | undefined, option: string) => (given === '-' ? requireText(await firstStdinLine(), `${option} (from standard input)`) : requireText(given, option));
+  return {
+    ...(opts.email !== undefined ? { email: await value(opts.email, '--email') } : {}),
+    ...(opts.customerId !== undefined ? { customerId: await value(opts.customerId, '--customer-id') } : {}),
+  };
+}
+
+async function firstStdinLine(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += String(chunk);
+    if (text.includes('\n')) break;
+  }
+  return text.split(/\r?\n/, 1)[0] ?? '';
+}
+
+/**
  * Who erases or holds, as recorded: with AUDITLINE_REVEAL_PRINCIPALS_FILE the
  * authenticated caller (token or OS account, as for reveal), who must hold
  * one of AUDITLINE_ERASE_ROLES there (an unknown caller, a caller without
@@ -70,8 +93,8 @@ export function registerErase(program: Command): void {
   program
     .command('erase')
     .description("erase a data subject's PII everywhere by destroying its keys (crypto-shredding), or expire keys older than the GDPR retention")
-    .option('--email <address>', "the subject's e-mail address (as in customer_email)")
-    .option('--customer-id <id>', "the subject's customer id (AUDITLINE_TOKENIZER_SUBJECT_ID_FIELD)")
+    .option('--email <address>', "the subject's e-mail address (as in customer_email); - reads it from standard input (kept out of ps and shell history)")
+    .option('--customer-id <id>', "the subject's customer id (AUDITLINE_TOKENIZER_SUBJECT_ID_FIELD); - reads it from standard input")
     .option('--expired', 'destroy every key older than the GDPR retention, except subjects under legal hold')
     .option('--retention <file>', 'retention settings file for --expired (default: AUDITLINE_RETENTION_FILE or infra/retention.yaml)')
     .option('--as <principal>', 'who erases (your user id), recorded in the erasure record; with AUDITLINE_REVEAL_PRINCIPALS_FILE the caller is authenticated instead and --as may be omitted')
@@ -93,7 +116,7 @@ export function registerErase(program: Command): void {
         process.stdout.write(`expired ${result.keys} key(s) of ${result.subjects} subject(s) older than ${retentionDays} days; ${result.held} expired key(s) kept under legal hold\n`);
         return;
       }
-      const selector = { ...(opts.email !== undefined ? { email: requireText(opts.email, '--email') } : {}), ...(opts.customerId !== undefined ? { customerId: requireText(opts.customerId, '--customer-id') } : {}) };
+      const selector = await subjectSelector(opts);
       try {
         const results = await withErasureDeps((deps) => eraseSubjects(deps, { ...selector, principal, reason }));
         for (const r of results) {
@@ -110,8 +133,8 @@ export function registerErase(program: Command): void {
   program
     .command('legal-hold')
     .description("put a data subject under legal hold (its keys neither expire nor can be erased), or release it")
-    .option('--email <address>', "the subject's e-mail address")
-    .option('--customer-id <id>', "the subject's customer id")
+    .option('--email <address>', "the subject's e-mail address; - reads it from standard input (kept out of ps and shell history)")
+    .option('--customer-id <id>', "the subject's customer id; - reads it from standard input")
     .option('--release', 'release the hold instead of setting it')
     .option('--as <principal>', 'who sets the hold, recorded; with AUDITLINE_REVEAL_PRINCIPALS_FILE the caller is authenticated instead and --as may be omitted')
     .option('--reason <text>', 'why, e.g. the case number, recorded')
@@ -124,9 +147,8 @@ export function registerErase(program: Command): void {
       const reason = requireText(opts.reason, '--reason');
       const principal = actingPrincipal(opts.as, 'legal-hold');
       if (principal === undefined) return;
-      const subjects = await withErasureDeps((deps) =>
-        setLegalHold(deps, { ...(opts.email !== undefined ? { email: opts.email } : {}), ...(opts.customerId !== undefined ? { customerId: opts.customerId } : {}), hold: !opts.release, principal, reason }),
-      );
+      const selector = await subjectSelector(opts);
+      const subjects = await withErasureDeps((deps) => setLegalHold(deps, { ...selector, hold: !opts.release, principal, reason }));
       process.stdout.write(`${opts.release ? 'released' : 'set'} legal hold on subject(s) ${subjects.join(', ')}\n`);
     });
 }

@@ -63,7 +63,8 @@ test('expiry: keys older than the GDPR retention are destroyed unless the subjec
   assert.equal(holdRows.length, 1);
   assert.match(holdRows[0]!.reason, /^litigation case 9, counsel asked by \S+$/);
   assert.ok(!holdRows[0]!.reason.includes('held@example.com'), 'the hold reason is stored with the e-mail address masked, like every reason');
-  const refused = await runCli(['erase', '--email', 'held@example.com', '--as', 'dpo-1', '--reason', 'GDPR request 12'], env);
+  // The address from standard input (`--email -`), as a careful operator passes it: the held subject is found all the same.
+  const refused = await runCli(['erase', '--email', '-', '--as', 'dpo-1', '--reason', 'GDPR request 12'], env, 'held@example.com\n');
   assert.equal(refused.code, 6);
   assert.match(refused.stderr, /erasure refused: .*legal hold/);
   assert.deepEqual(await keyRows(subject('held@example.com')), heldKeys, 'a held subject keeps its keys');
@@ -83,7 +84,7 @@ test('expiry: keys older than the GDPR retention are destroyed unless the subjec
   const again = await runCli(['erase', '--expired', '--retention', retention, '--as', 'ops-cron'], env);
   assert.match(again.stdout, /expired 0 key\(s\)/, 'running expiry again finds nothing new');
 
-  assert.equal((await runCli(['legal-hold', '--email', 'held@example.com', '--release', '--as', 'legal-1', '--reason', 'case 9 closed'], env)).code, 0);
+  assert.equal((await runCli(['legal-hold', '--email', '-', '--release', '--as', 'legal-1', '--reason', 'case 9 closed'], env, 'held@example.com\n')).code, 0);
   const released = await runCli(['erase', '--expired', '--retention', retention, '--as', 'ops-cron'], env);
   assert.match(released.stdout, /expired 1 key\(s\) of 1 subject\(s\)/);
   assert.deepEqual(await keyRows(subject('held@example.com')), []);
