@@ -40,7 +40,8 @@ export async function runProduce(
     const seconds = (now - started) / 1_000;
     say(`${request.command}: ${rows} rows in ${seconds.toFixed(0)} s (${Math.round(rows / seconds)} rows/s)`);
   };
-  const out: Writable = output === undefined ? process.stdout : createWriteStream(output);
+  // Reports can hold revealed PII: a file this command creates is readable by its owner only.
+  const out: Writable = output === undefined ? process.stdout : createWriteStream(output, { mode: 0o600 });
   let keep = false;
   try {
     const result = await produce(request, async (ctx) => build({ ...ctx, client, database: clickhouse.database }), out, {

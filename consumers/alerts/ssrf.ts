@@ -16,8 +16,18 @@ const FORBIDDEN: [string, number, 'ipv4' | 'ipv6'][] = [
   ['224.0.0.0', 3, 'ipv4'],
   ['::', 128, 'ipv6'],
   ['::1', 128, 'ipv6'],
+  // IPv6 forms that carry an IPv4 address (any of them may reach a private one through a gateway): IPv4-compatible,
+  // IPv4-translated, NAT64 (well-known and local-use prefixes), 6to4. IPv4-mapped (::ffff:0:0/96) is not listed:
+  // BlockList checks a mapped address as the IPv4 address it carries (and would take the range for all of IPv4).
+  ['::', 96, 'ipv6'],
+  ['::ffff:0:0:0', 96, 'ipv6'],
+  ['64:ff9b::', 96, 'ipv6'],
+  ['64:ff9b:1::', 48, 'ipv6'],
+  ['2002::', 16, 'ipv6'],
+  ['100::', 64, 'ipv6'],
   ['fc00::', 7, 'ipv6'],
   ['fe80::', 10, 'ipv6'],
+  ['fec0::', 10, 'ipv6'],
   ['ff00::', 8, 'ipv6'],
 ];
 

@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
@@ -197,6 +197,7 @@ test('report --subject takes an e-mail address, tokenizes it like the tokenizer,
 
 test('PII is revealed only with --reveal for a role the reveal policy allows, and each reveal is recorded', { timeout: 60_000 }, async () => {
   const revealed = await report('decisions', 'json', ['--reveal']);
+  assert.equal(statSync(revealed.file).mode & 0o777, 0o600, 'a report file (here with revealed PII) is readable by its owner only');
   const rows = (JSON.parse(readFileSync(revealed.file, 'utf8')) as { rows: Record<string, unknown>[] }).rows;
   assert.equal(rows.find((r) => r.execution_id === data.ids.x2)!.branch_reason, data.piiReason);
   const records = await (

@@ -52,10 +52,10 @@ test('payloads: Slack-compatible text/blocks, and generic JSON with rule, key an
 
 test('SSRF: loopback, private, link-local and mapped addresses are refused unless allowed', async () => {
   const p = new TargetPolicy();
-  for (const a of ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1']) {
+  for (const a of ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', '::ffff:7f00:1', '::7f00:1', '::ffff:0:7f00:1', '64:ff9b::7f00:1', '64:ff9b:1::a00:1', '2002:7f00:1::1', 'fec0::1', '100::1']) {
     assert.equal(p.permits(a), false, `${a} refused`);
   }
-  for (const a of ['93.184.216.34', '8.8.8.8', '2606:4700::1111']) assert.equal(p.permits(a), true, `${a} allowed`);
+  for (const a of ['93.184.216.34', '8.8.8.8', '2606:4700::1111', '2a00:1450:4001::200e']) assert.equal(p.permits(a), true, `${a} allowed`);
   await assert.rejects(p.resolve(new URL('http://localhost:8080/hook'), 'c'), (err: unknown) => isAuditlineError(err, 'SSRF_REFUSED'));
   await assert.rejects(p.resolve(new URL('http://[::1]/hook'), 'c'), (err: unknown) => isAuditlineError(err, 'SSRF_REFUSED'));
   const allowed = new TargetPolicy(['127.0.0.1/32']);
