@@ -17,7 +17,8 @@ export interface RestoreOptions {
   tier: 'Expedited' | 'Standard' | 'Bulk';
 }
 
-export type ReadOutcome = { files: { key: string; file: DecodedContainerFile }[] } | { pending: string[] };
+/** Each file with the SHA-256 of the bytes actually read (never a hash the object's metadata claims). */
+export type ReadOutcome = { files: { key: string; file: DecodedContainerFile; sha256: string }[] } | { pending: string[] };
 
 /**
  * Reads archive objects. Objects in GLACIER or DEEP_ARCHIVE that are not
@@ -46,7 +47,7 @@ export async function readArchiveObjects(
     pending = still;
   }
   if (pending.length > 0) return { pending };
-  const files: { key: string; file: DecodedContainerFile }[] = [];
+  const files: { key: string; file: DecodedContainerFile; sha256: string }[] = [];
   for (const key of keys) {
     let bytes: Buffer;
     try {
@@ -60,7 +61,7 @@ export async function readArchiveObjects(
     } catch (err) {
       throw s3Error(`GET s3://${store.bucket}/${key}`, err);
     }
-    files.push({ key, file: await decodeContainerFile(bytes, readerSchema) });
+    files.push({ key, file: await decodeContainerFile(bytes, readerSchema), sha256: sha256Hex(bytes) });
   }
   return { files };
 }
@@ -68,6 +69,9 @@ export async function readArchiveObjects(
 /**
  * The version of `key` whose bytes hash to `sha256`: the current version
  * was replaced (under Object Lock the archived version is still there).
+ * A version's checksum (or a `sha256` it claims in its metadata) only
+ * picks the candidates: its bytes are hashed and must match, so a version
+ * uploaded with a forged claim is never read.
  */
 async function originalVersion(s3: S3Client, store: ObjectStore, key: string, sha256: string, options: RestoreOptions): Promise<Buffer | 'pending'> {
   const listed = await s3.send(new ListObjectVersionsCommand({ Bucket: store.bucket, Prefix: key }));
@@ -81,7 +85,8 @@ async function originalVersion(s3: S3Client, store: ObjectStore, key: string, sh
       const after = await store.head(key, v.VersionId);
       if (!after || !isReadable(after.storageClass, after.restore)) return 'pending';
     }
-    return store.get(key, v.VersionId);
+    const bytes = await store.get(key, v.VersionId);
+    if (sha256Hex(bytes) === sha256) return bytes;
   }
   throw Object.assign(new Error(`no version of ${key} has the SHA-256 the index recorded`), { name: 'ArchiveObjectChanged', $metadata: { httpStatusCode: 409 } });
 }

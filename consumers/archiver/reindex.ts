@@ -51,7 +51,7 @@ export async function reindexArchive(deps: { s3: S3Client; store: ObjectStore; i
       files = read.files;
     }
     const rows: IndexRow[] = [];
-    for (const { key, file } of files) {
+    for (const { key, file, sha256 } of files) {
       const head = await deps.store.head(key);
       const parsed = parseObjectKey(key)!;
       const byExecution = new Map<string, IndexRow>();
@@ -75,7 +75,8 @@ export async function reindexArchive(deps: { s3: S3Client; store: ObjectStore; i
           first_offset: parsed.firstOffset.toString(),
           last_offset: parsed.lastOffset.toString(),
           storage_class: head?.storageClass ?? 'STANDARD',
-          object_sha256: head?.sha256 ?? '',
+          // The hash of the bytes read, not the one the object claims (its metadata can be set by whoever uploaded it).
+          object_sha256: sha256,
           object_size: head?.size ?? 0,
         });
       }

@@ -53,6 +53,7 @@ export function replayFromEvents(executionId: string, events: readonly AuditEven
   const unique = [...new Map(events.filter((e) => e.execution_id === executionId).map((e) => [e.event_id, e])).values()].sort((a, b) => a.sequence - b.sequence);
   const doc = emptyDocument(executionId, 'archive');
   doc.archive_objects = objects;
+  const outcomes = new Set<string>();
   for (const e of unique) {
     doc.workflow.id = e.workflow_id;
     doc.correlation_id ??= e.correlation_id;
@@ -89,10 +90,12 @@ export function replayFromEvents(executionId: string, events: readonly AuditEven
     } else {
       const v = value as ExecutionFinished;
       doc.result = { status: v.status, end_time: iso(v.end_time), duration_ms: v.duration_ms, output: v.output, error: v.error };
+      outcomes.add(v.status);
     }
   }
   doc.steps.sort((a, b) => a.step_id - b.step_id || a.attempt - b.attempt);
-  doc.status = doc.result?.status ?? 'running';
+  // Outcomes that disagree (a second ExecutionFinished with another status) make it 'conflicting': no status-bound reveal rule allows it.
+  doc.status = outcomes.size > 1 ? 'conflicting' : (doc.result?.status ?? 'running');
   return doc;
 }
 
@@ -137,7 +140,7 @@ export function replayFromHotstore(executionId: string, r: StoredExecutionRecord
     const x = r.result;
     doc.result = { status: x.status, end_time: chIso(x.end_time), duration_ms: x.duration_ms, output: orNull(x.output), error: x.error_type || x.error_message ? { type: x.error_type, message: x.error_message } : null };
   }
-  doc.status = doc.result?.status ?? 'running';
+  doc.status = r.result && Number(r.result.statuses) > 1 ? 'conflicting' : (doc.result?.status ?? 'running');
   return doc;
 }
 

@@ -33,7 +33,7 @@ LIMIT {limit:UInt32}`,
 
   /** The execution's input and every step attempt's input, as stored (tokenized). executions, execution_results: bloom filter; steps: key prefix and bloom filter. */
   inputs: (db: string) => `WITH (
-    SELECT any(status) FROM ${db}.execution_results FINAL WHERE execution_id = {execution_id:String}
+    SELECT if(uniqExact(status) > 1, 'conflicting', any(status)) FROM ${db}.execution_results FINAL WHERE execution_id = {execution_id:String}
 ) AS outcome
 SELECT source, step_id, step_name, attempt, status, start_time, input, truncated
 FROM
@@ -192,7 +192,8 @@ export interface StoredExecutionRecord {
     error_message: string;
   }[];
   decisions: DecisionStep[];
-  result: { status: string; end_time: string; duration_ms: number; output: string; error_type: string; error_message: string } | null;
+  /** The latest outcome; `statuses`: how many different statuses its outcomes have (more than 1: they disagree). */
+  result: { status: string; end_time: string; duration_ms: number; output: string; error_type: string; error_message: string; statuses: number } | null;
 }
 
 /** Everything the hot store holds about one execution: start, step attempts (input, output, error), decisions, result. */
@@ -217,7 +218,8 @@ SETTINGS use_skip_indexes_if_final = 1`,
   const [result] = await run<NonNullable<StoredExecutionRecord['result']>>(
     client,
     database,
-    `SELECT status, end_time, duration_ms, output, error_type, error_message
+    `SELECT status, end_time, duration_ms, output, error_type, error_message,
+       toUInt32((SELECT uniqExact(status) FROM ${database}.execution_results FINAL WHERE execution_id = {execution_id:String})) AS statuses
 FROM ${database}.execution_results FINAL WHERE execution_id = {execution_id:String} ORDER BY event_time DESC LIMIT 1
 SETTINGS use_skip_indexes_if_final = 1`,
     params,

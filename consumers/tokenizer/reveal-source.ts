@@ -43,7 +43,9 @@ export async function loadStoredExecution(client: ClickHouseClient, databaseName
   const [status] = await selectRows<{ status: string; known: number | string }>(
     client,
     'reading the execution status',
-    `SELECT (SELECT any(status) FROM ${db}.execution_results FINAL WHERE execution_id = {id:String}) AS status,
+    // Two outcomes with different statuses (a second ExecutionFinished, e.g. one forged to pass a "failed only" rule)
+    // make the status 'conflicting', which no status rule allows: only roles allowed for any status may reveal it.
+    `SELECT (SELECT if(uniqExact(status) > 1, 'conflicting', any(status)) FROM ${db}.execution_results FINAL WHERE execution_id = {id:String}) AS status,
             (SELECT count() FROM ${db}.events WHERE execution_id = {id:String}) AS known`,
     { id: executionId },
   );

@@ -49,7 +49,7 @@ export interface RevealRequest {
   /** Why (recorded; e-mail addresses and phone numbers in it are masked). */
   purpose: string;
   executionId: string;
-  /** The execution's status as stored (`success`, `failed`, `partial`, `running`), or undefined when it is not known. */
+  /** The execution's status as stored (`success`, `failed`, `partial`, `running`; `conflicting` when its outcomes disagree), or undefined when it is not known. */
   status: string | undefined;
   /** The stored (tokenized) texts to reveal, each with a name for the access record. */
   fields: readonly { name: string; text: string }[];

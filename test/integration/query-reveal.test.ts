@@ -7,7 +7,8 @@ import { eventToRows, HotstoreWriter } from '../../consumers/hotstore/index.js';
 import { DEFAULT_PII_FIELDS, LocalKeyWrapper, SubjectKeyStore, TokenizerAuditLog, TokenKey, tokenDigest } from '../../consumers/tokenizer/index.js';
 import { DETECTION_KINDS } from '../../core/pii/detectors.js';
 import { piiFieldPaths, scanEvent, sealEvent } from '../../consumers/tokenizer/tokenize-event.js';
-import type { AuditEvent } from '../../schemas/index.js';
+import { unwrapPayload, type AuditEvent } from '../../schemas/index.js';
+import { randomUUID } from 'node:crypto';
 import { tempDir } from '../helpers/temp-dir.js';
 import { canaryValues, piiExecution, testKeys } from '../helpers/tokenizer-fixtures.js';
 import { clickhouse, createTokenizerDatabase, runCli } from '../helpers/tokenizer-stack.js';
@@ -131,4 +132,27 @@ test('authenticated callers: with a principals file the role must be held by the
       ['u-17', 'os-user', 'compliance', 'refused'],
     ],
   );
+});
+
+test('an execution whose outcomes disagree (a second ExecutionFinished saying failed) is "conflicting": a failed-only role is refused, a role for any status is not', { timeout: 60_000 }, async () => {
+  const ok = piiExecution({ status: 'success' });
+  await tokenizeAndStore(ok);
+  const forged = structuredClone(ok.find((e) => unwrapPayload(e.payload).kind === 'ExecutionFinished')!);
+  forged.event_id = randomUUID();
+  (unwrapPayload(forged.payload).value as { status: string }).status = 'failed';
+  // Written as the hot store would write it (its PII fields do not matter here: only its status is read).
+  const { rejected } = await new HotstoreWriter(client, database).write([eventToRows(forged, { topic: 'test', partition: 0, offset: '99' })]);
+  assert.deepEqual(rejected, []);
+
+  const engineering = await runCli(['query', 'inputs', idOf(ok), '--reveal', '--as', 'u-17', '--role', 'engineering', '--reason', reason], env);
+  assert.equal(engineering.code, 6, engineering.stderr);
+  assert.match(engineering.stderr, /reveal refused: role engineering may reveal only FAILED executions; execution \S+ is conflicting/);
+  assert.ok(!engineering.stdout.includes(canaryValues(ok)[0]!));
+  const viaReveal = await runCli(['reveal', idOf(ok), '--as', 'u-17', '--role', 'engineering', '--reason', reason], env);
+  assert.equal(viaReveal.code, 6, viaReveal.stderr);
+  assert.match(viaReveal.stderr, /is conflicting/);
+  const compliance = await runCli(['query', 'inputs', idOf(ok), '--reveal', '--as', 'dpo-1', '--role', 'compliance', '--reason', reason, '--format', 'json'], env);
+  assert.equal(compliance.code, 0, compliance.stderr);
+  assert.ok(compliance.stdout.includes(canaryValues(ok)[0]!));
+  assert.deepEqual((await records(ok)).map((r) => [r.role, r.outcome, r.executionStatus]).sort(), [['compliance', 'allowed', 'conflicting'], ['engineering', 'refused', 'conflicting'], ['engineering', 'refused', 'conflicting']]);
 });

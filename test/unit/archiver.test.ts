@@ -16,7 +16,7 @@ import type { IndexRow } from '../../consumers/archiver/index-store.js';
 import { AuditlineError } from '../../core/errors.js';
 import { readAvroFile } from '../helpers/avro-files.js';
 import { BatchAbandonedError, type DeadLetter, type SourceRecord } from '../../core/service/index.js';
-import { auditEventSchema, frame, sampleExecution, type AuditEvent } from '../../schemas/index.js';
+import { auditEventSchema, frame, sampleExecution, unwrapPayload, type AuditEvent } from '../../schemas/index.js';
 
 const { raw, type, text } = auditEventSchema();
 const events = [...sampleExecution({ status: 'failed' }), ...sampleExecution()];
@@ -174,6 +174,12 @@ test('replay documents rebuild an execution from its events; reveal substitutes 
   const failed = sampleExecution({ status: 'failed' });
   const doc = replayFromEvents(failed[0]!.execution_id, [...failed, failed[1]!, ...sampleExecution()], ['k']);
   assert.equal(doc.status, 'failed');
+  // A second ExecutionFinished with another status (forged, to pass a failed-only reveal rule): the outcomes disagree.
+  const finished = failed.find((e) => unwrapPayload(e.payload).kind === 'ExecutionFinished')!;
+  const other = structuredClone(finished);
+  other.event_id = '33333333-3333-4333-8333-333333333333';
+  (unwrapPayload(other.payload).value as { status: string }).status = 'success';
+  assert.equal(replayFromEvents(finished.execution_id, [...failed, other], ['k']).status, 'conflicting');
   assert.equal(doc.steps.length, 1, 'redelivered copy collapses');
   assert.equal(doc.steps[0]!.error?.type, 'TimeoutError');
   assert.equal(doc.decisions[0]!.branch_taken, 'manual-approval');
