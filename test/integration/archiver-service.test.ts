@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { createHash } from 'node:crypto';
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../core/logger.js';
@@ -92,6 +93,8 @@ test('the archiver writes every tokenized event to Object-Locked GLACIER objects
   const [first] = (await listVersions(bucket, target.key)).filter((v) => v.isLatest && v.key === target.key);
   await assert.rejects(s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: first!.key, VersionId: first!.versionId })), (err: Error) => err.name === 'AccessDenied');
   const before = await readObject(bucket, first!.key, first!.versionId);
+  // A version that claims the archived bytes' SHA-256 in its metadata but holds other bytes: replay below must not take it.
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: first!.key, Body: 'forged, with the right hash claimed', Metadata: { sha256: createHash('sha256').update(before).digest('hex') } }));
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: first!.key, Body: 'tampered' }));
   assert.ok((await readObject(bucket, first!.key, first!.versionId)).equals(before), 'the locked version keeps its bytes');
 
