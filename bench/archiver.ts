@@ -66,6 +66,11 @@ async function archiverRun(store?: ObjectStore, limit = records.length): Promise
       return { outcome: 'uploaded' as const, object: { key: o.key, versionId: undefined, size: o.body.length, sha256: o.sha256, storageClass: 'STANDARD', retainUntil: undefined, lockMode: undefined, restore: undefined } };
     },
     list: async (prefix: string) => (store ? store.list(prefix) : []),
+    // Only read on a key conflict, which the bench's fresh keys never have.
+    get: async (key: string) => {
+      if (!store) throw new Error(`the bench stores nothing to read back (${key})`);
+      return store.get(key);
+    },
   };
   const archiver = new Archiver(settings, {
     schemas: new WriterSchemas(registry),

@@ -45,6 +45,7 @@ export type ErrorCode =
   | 'SSRF_REFUSED'
   // archiver (docs/archiver.md)
   | 'ARCHIVE_RECORD_REFUSED'
+  | 'ARCHIVE_KEY_CONFLICT'
   | 'NOT_TOKENIZED'
   | 'ARCHIVE_RESTORE_PENDING'
   | 'EXECUTION_NOT_FOUND';

@@ -11,6 +11,7 @@ import { objectKey, objectKeyStart, parseObjectKey, sha256Hex, syncMarkerFor } f
 import type { ArchiverMetrics } from './metrics.js';
 import type { ObjectStore } from './object-store.js';
 import { OpenFile } from './open-file.js';
+import { decodeContainerFile } from './container-file.js';
 import type { IndexFields, WriterSchema, WriterSchemas } from './writer-schemas.js';
 
 export interface ArchiverSettings {
@@ -28,7 +29,7 @@ export interface ArchiverSettings {
 
 export interface ArchiverDeps {
   schemas: Pick<WriterSchemas, 'get' | 'cached'>;
-  store: Pick<ObjectStore, 'putOnce' | 'list'>;
+  store: Pick<ObjectStore, 'putOnce' | 'list' | 'get'>;
   index: Pick<ArchiveIndex, 'insert'>;
   chain: Pick<DigestChain, 'extend'>;
   dlq: Pick<DlqPublisher, 'publish'>;
@@ -218,10 +219,9 @@ export class Archiver {
         metadata: { records: String(file.records), 'schema-id': String(file.writer.id) },
       }),
     );
-    if (put.outcome === 'conflict') {
-      this.deps.logger.error({ key, partition }, 'the key already holds different bytes; kept as it is (a key never gets a second content)');
-    }
-    await this.retry('index', partition, () => this.deps.index.insert(file.indexRows({ key, sha256, size: body.length, storageClass: this.settings.storageClass })));
+    let stored = { sha256, size: body.length };
+    if (put.outcome === 'conflict') stored = await this.acceptConflict(key, partition, body);
+    await this.retry('index', partition, () => this.deps.index.insert(file.indexRows({ key, sha256: stored.sha256, size: stored.size, storageClass: this.settings.storageClass })));
     this.files.delete(partition);
     await this.commit(topic, partition, (BigInt(file.lastOffset) + 1n).toString());
     this.deps.metrics?.objectWritten(put.outcome, file.records, file.bytes, body.length, (performance.now() - began) / 1000);
@@ -253,6 +253,32 @@ export class Archiver {
       this.lastDigest.delete(partition);
       this.deps.logger.warn({ partition, err: errorMessage(err) }, 'digest not written; retried at the next roll or tick');
     }
+  }
+
+  /**
+   * The key already holds other bytes. Legitimately that is this archiver's
+   * own earlier upload of the same records, built by another codec or
+   * library version before a crash: then it holds exactly these records,
+   * and it is indexed with its own hash and committed. Anything else is an
+   * object someone else put at the key (the file would adopt its range and
+   * the records would never be archived): nothing is indexed or committed,
+   * the batch is retried (and logged) until an operator looks at it.
+   */
+  private async acceptConflict(key: string, partition: number, body: Buffer): Promise<{ sha256: string; size: number }> {
+    const existing = await this.retry('reading the conflicting object', partition, () => this.deps.store.get(key));
+    let same = false;
+    try {
+      const [ours, theirs] = await Promise.all([decodeContainerFile(body), decodeContainerFile(existing)]);
+      same = JSON.stringify(ours.records) === JSON.stringify(theirs.records);
+    } catch {
+      same = false;
+    }
+    if (!same) {
+      this.deps.logger.error({ key, partition }, 'the key already holds an object with other records: not archived by this archiver; the partition stops here until it is examined (docs/archiver.md)');
+      throw new AuditlineError('ARCHIVE_KEY_CONFLICT', `archive key ${key} holds an object with other records than the ones archived there; nothing is committed past it`, { retriable: true, details: { key } });
+    }
+    this.deps.logger.warn({ key, partition }, 'the key already holds the same records in other bytes (an earlier upload by another codec or library version); indexed as it is');
+    return { sha256: sha256Hex(existing), size: existing.length };
   }
 
   private async tick(): Promise<void> {

@@ -13,7 +13,7 @@ import { applyRevealed, piiFields, renderReplay } from '../../consumers/archiver
 import { replayFromEvents } from '../../consumers/archiver/replay-document.js';
 import type { PutArchiveObject } from '../../consumers/archiver/object-store.js';
 import type { IndexRow } from '../../consumers/archiver/index-store.js';
-import { AuditlineError } from '../../core/errors.js';
+import { AuditlineError, isAuditlineError } from '../../core/errors.js';
 import { readAvroFile } from '../helpers/avro-files.js';
 import { BatchAbandonedError, type DeadLetter, type SourceRecord } from '../../core/service/index.js';
 import { auditEventSchema, frame, sampleExecution, unwrapPayload, type AuditEvent } from '../../schemas/index.js';
@@ -94,8 +94,11 @@ test('a digest verifies under its key and not after any change or under another 
 });
 
 /** An Archiver over in-memory stand-ins for S3, ClickHouse and Kafka commits (the integration tests use the real ones). */
-function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = {}) {
-  const puts: PutArchiveObject[] = [];
+function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = {}, stored: PutArchiveObject[] = []) {
+  /** Objects in the bucket: `stored` (put there before, by anyone), then what this archiver uploads. */
+  const puts: PutArchiveObject[] = [...stored];
+  /** Every upload asked for, including those of a key already there. */
+  const attempts: PutArchiveObject[] = [];
   const commits: string[] = [];
   const log: string[] = [];
   const indexed: IndexRow[] = [];
@@ -112,11 +115,16 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
             outage.failingPuts -= 1;
             throw new AuditlineError('S3_UNAVAILABLE', 'S3 does not answer', { retriable: true });
           }
+          attempts.push(o);
+          // As ObjectStore.putOnce: a key holding the same bytes is 'existing', other bytes a 'conflict' (never overwritten).
+          const there = puts.find((p) => p.key === o.key);
+          if (there) return { outcome: there.sha256 === o.sha256 ? 'existing' : 'conflict', object: { key: o.key, versionId: 'v0', size: there.body.length, sha256: there.sha256, storageClass: there.storageClass, retainUntil: there.retainUntil, lockMode: 'COMPLIANCE', restore: undefined } };
           puts.push(o);
           log.push(`put ${o.key}`);
           return { outcome: 'uploaded', object: { key: o.key, versionId: 'v1', size: o.body.length, sha256: o.sha256, storageClass: o.storageClass, retainUntil: o.retainUntil, lockMode: 'COMPLIANCE', restore: undefined } };
         },
         list: async (prefix: string) => puts.filter((p) => p.key.startsWith(prefix)).map((p) => ({ key: p.key, size: p.body.length, lastModified: new Date() })),
+        get: async (key: string) => puts.find((p) => p.key === key)!.body,
       },
       index: { insert: async (rows) => void indexed.push(...rows) },
       chain: { extend: async () => undefined },
@@ -128,7 +136,7 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
       logger: pino({ level: 'silent' }),
     },
   );
-  return { archiver, puts, commits, log, indexed, dead, outage };
+  return { archiver, puts, attempts, commits, log, indexed, dead, outage };
 }
 
 const rec = (offset: number, value: Buffer | null, tokenized = true): SourceRecord => ({
@@ -214,7 +222,7 @@ test('after a crash, a file that starts where an object already starts ends wher
   second.puts.push(earlier);
   await second.archiver.handler(records, { signal: new AbortController().signal });
   await second.archiver.flushAndStop();
-  const again = second.puts.find((p, i) => i > 0 && p.key === earlier.key);
+  const again = second.attempts.find((p) => p.key === earlier.key);
   assert.ok(again, `rebuilt ${earlier.key}`);
   assert.ok(again.body.equals(earlier.body), 'same bytes');
   await first.archiver.flushAndStop();
@@ -239,4 +247,34 @@ test('while an upload is retried the archiver keeps its group membership alive, 
   await assert.rejects(gone, (e) => e instanceof BatchAbandonedError);
   assert.deepEqual(h.commits, ['1'], "nothing more committed: the partition's new owner archives the record");
   assert.equal(h.puts.length, 1);
+});
+
+test('a key that already holds other bytes: the same records (another codec wrote them before a crash) are indexed as they are; other records (put there by someone else) stop the partition uncommitted', async () => {
+  const records = events.slice(0, 5).map((e, i) => rec(i, encoded(e)));
+  // An earlier upload of offsets 0-2 by a deflate archiver: same records, other bytes.
+  const earlier = harness({ compression: { codec: 'deflate', level: 6, blockBytes: 64 * 1024 } });
+  await earlier.archiver.handler(records.slice(0, 3), { signal: new AbortController().signal });
+  await earlier.archiver.flushAndStop();
+  const [object] = earlier.puts;
+  assert.ok(object && parseObjectKey(object.key)!.lastOffset === 2n);
+
+  const same = harness({}, [object]);
+  await same.archiver.handler(records, { signal: new AbortController().signal });
+  await same.archiver.flushAndStop();
+  assert.equal(same.commits[0], '3', 'the adopted range 0-2 is committed');
+  const rows = same.indexed.filter((r) => r.object_key === object.key);
+  assert.ok(rows.length > 0 && rows.every((r) => r.object_sha256 === object.sha256), 'indexed with the hash of the bytes in the bucket');
+
+  // Someone else's object at the key the archiver would write next: other records, the archiver's range adopted.
+  const foreignBody = (await (async () => {
+    const other = harness({ compression: { codec: 'deflate', level: 6, blockBytes: 64 * 1024 } });
+    await other.archiver.handler([rec(0, encoded(events[5]!)), rec(1, encoded(events[6]!)), rec(2, encoded(events[7]!))], { signal: new AbortController().signal });
+    await other.archiver.flushAndStop();
+    return other.puts[0]!;
+  })());
+  const foreign = { ...foreignBody, key: object.key };
+  const attacked = harness({}, [foreign]);
+  await assert.rejects(attacked.archiver.handler(records, { signal: new AbortController().signal }), (e) => isAuditlineError(e, 'ARCHIVE_KEY_CONFLICT') && e.retriable);
+  assert.deepEqual(attacked.commits, [], 'nothing committed past the foreign object');
+  assert.deepEqual(attacked.indexed, [], 'and nothing indexed under its key');
 });
