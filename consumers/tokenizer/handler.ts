@@ -105,7 +105,8 @@ export function createTokenizerHandler(deps: TokenizerHandlerDeps): BatchHandler
     ];
     const next = (BigInt(records[records.length - 1]!.offset) + 1n).toString();
     try {
-      await deps.transactions.commit(partition, outputs, next);
+      // With the floor the batch was filtered against: if the partition changed hands meanwhile, nothing is sent twice.
+      await deps.transactions.commit(partition, outputs, next, floor);
     } catch (err) {
       if (isAuditlineError(err, 'PRODUCER_FENCED')) throw new BatchAbandonedError(err.message);
       throw err;

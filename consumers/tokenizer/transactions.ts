@@ -120,9 +120,22 @@ export class PartitionTransactions {
    * dropped (its state is unknown); the next attempt starts a new one, which
    * first re-reads the committed offset. Throws PRODUCER_FENCED when another
    * instance took the partition, KAFKA_UNAVAILABLE (retriable) otherwise.
+   *
+   * `floor`: the committed offset the caller filtered its records against
+   * (from `ready`). When the partition's producer was replaced since (a
+   * rebalance dropped it, and this call starts a new one, which fences the
+   * partition's current owner and reads the offset again), the offset may
+   * have moved: records between the two were committed by someone else, so
+   * nothing is sent and the caller handles the batch again (retriable).
    */
-  async commit(partition: number, outputs: readonly TransactionalOutput[], nextOffset: string): Promise<void> {
-    await this.ready(partition);
+  async commit(partition: number, outputs: readonly TransactionalOutput[], nextOffset: string, floor?: bigint): Promise<void> {
+    const now = await this.ready(partition);
+    if (floor !== undefined && now !== floor) {
+      throw new AuditlineError('KAFKA_UNAVAILABLE', `the transactional producer of partition ${partition} was started again and its committed offset moved from ${floor} to ${now}; the batch is handled again from there`, {
+        retriable: true,
+        details: { partition },
+      });
+    }
     const entry = this.producers.get(partition);
     if (!entry) throw new AuditlineError('KAFKA_UNAVAILABLE', `transactional producer of partition ${partition} was closed`, { retriable: true });
     const { metrics, groupId, sourceTopic } = this.options;

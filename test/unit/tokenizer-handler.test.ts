@@ -9,7 +9,10 @@ import { createTokenizerHandler, TOKENIZED_HEADER } from '../../consumers/tokeni
 import { rewriteTokens, type PiiToken } from '../../consumers/tokenizer/pii-format.js';
 import { piiFieldPaths } from '../../consumers/tokenizer/tokenize-event.js';
 import { chunkBySize, MAX_RECORD_BYTES, MAX_SEND_BYTES, recordBytes } from '../../core/clients/record-size.js';
-import type { TransactionalOutput } from '../../consumers/tokenizer/transactions.js';
+import { PartitionTransactions, type TransactionalOutput } from '../../consumers/tokenizer/transactions.js';
+import { TokenizerMetrics } from '../../consumers/tokenizer/metrics.js';
+import { createLogger } from '../../core/logger.js';
+import { Registry } from 'prom-client';
 import type { AuditEvent } from '../../schemas/index.js';
 import { canaryValues, MemoryKeys, piiExecution, testKeys } from '../helpers/tokenizer-fixtures.js';
 
@@ -175,4 +178,41 @@ test('an event too large once tokenized is dead-lettered with its size; the rest
   const [events, dlq] = h.commits[0]!.outputs as [TransactionalOutput, TransactionalOutput];
   assert.equal(events.messages.length, 1);
   assert.equal(dlq.messages.length, 1);
+});
+
+test('a partition whose producer was dropped (rebalance) and started again by commit, with the committed offset moved meanwhile, sends nothing and asks for the batch again', async () => {
+  let committed = '100';
+  const sent: string[] = [];
+  const transaction = async () => ({
+    abort: async () => undefined,
+    send: async ({ topic }: { topic: string }) => void sent.push(topic),
+    sendOffsets: async () => undefined,
+    commit: async () => undefined,
+    isActive: () => true,
+  });
+  // Only what PartitionTransactions uses of kafkajs: the real broker behaviour is covered by tokenizer-exactly-once.
+  const kafka = { producer: () => ({ connect: async () => undefined, disconnect: async () => undefined, transaction }) };
+  const admin = { fetchOffsets: async () => [{ topic: 'raw', partitions: [{ partition: 0, offset: committed }] }] };
+  const tx = new PartitionTransactions({
+    kafka: kafka as never,
+    admin: admin as never,
+    sourceTopic: 'raw',
+    groupId: 'g',
+    transactionalIdPrefix: 'g-txn',
+    transactionTimeoutMs: 60_000,
+    logger: createLogger('tx-test', 'silent'),
+    metrics: new TokenizerMetrics(new Registry()),
+  });
+  const out = [{ topic: 'events', messages: [{ value: 'x' }] }];
+  const floor = await tx.ready(0);
+  assert.equal(floor, 100n);
+  await tx.commit(0, out, '150', floor);
+  assert.deepEqual(sent, ['events'], 'same producer, same floor: committed');
+
+  const next = await tx.ready(0);
+  tx.assign([]); // the partition went to another instance, which committed up to 200
+  committed = '200';
+  await assert.rejects(tx.commit(0, out, '250', next), (e) => isAuditlineError(e, 'KAFKA_UNAVAILABLE') && e.retriable && /moved from 100 to 200/.test(e.message));
+  assert.deepEqual(sent, ['events'], 'nothing of the stale batch was sent');
+  assert.equal(await tx.ready(0), 200n, 'the batch is filtered again from the new offset');
 });
