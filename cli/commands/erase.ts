@@ -53,12 +53,14 @@ function requireText(value: string | undefined, option: string): string {
  * e-mail address or customer id on the command line shows in `ps` and in
  * the shell history.
  */
-async function subjectSelector(opts: { email?: string; customerId?: string }): Promise<{ email?: string; customerId?: string }> {
+async function subjectSelector(opts: { email?: string; customerId?: string }): Promise<{ email?: string; customerId?: string; producerHashKey?: string }> {
   if (opts.email === '-' && opts.customerId === '-') throw new UsageError('only one of --email and --customer-id can be read from standard input (-)');
   const value = async (given: string | undefined, option: string) => (given === '-' ? requireText(await firstStdinLine(), `${option} (from standard input)`) : requireText(given, option));
   return {
     ...(opts.email !== undefined ? { email: await value(opts.email, '--email') } : {}),
     ...(opts.customerId !== undefined ? { customerId: await value(opts.customerId, '--customer-id') } : {}),
+    // Producers in hash mode send addresses as HMACs: with their key, those subjects are named too.
+    ...(process.env.AUDITLINE_PRODUCER_PII_HASH_KEY ? { producerHashKey: process.env.AUDITLINE_PRODUCER_PII_HASH_KEY } : {}),
   };
 }
 
@@ -123,6 +125,11 @@ export function registerErase(program: Command): void {
           process.stdout.write(`erased subject ${r.subject}: ${r.keyIds.length} key(s) destroyed${r.keyIds.length > 0 ? ` (${r.keyIds.join(', ')})` : ''}\n`);
         }
         say('every stored copy of these subjects\' PII is now undecryptable; the erasure is recorded in the erasures table');
+        if (results.every((r) => r.keyIds.length === 0)) {
+          say(
+            `warning: no key was found for ${selector.email !== undefined ? 'this address' : 'this customer id'}: nothing was encrypted under it${selector.producerHashKey ? '' : ' (if producers hash addresses, piiMode hash, set AUDITLINE_PRODUCER_PII_HASH_KEY so that their hashed subjects are erased too)'}; with AUDITLINE_TOKENIZER_SUBJECT_ID_FIELD set, a subject may be known by its customer id only`,
+          );
+        }
       } catch (err) {
         if (!isAuditlineError(err, 'SUBJECT_ON_LEGAL_HOLD')) throw err;
         say(`erasure refused: ${err.message}`);

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError } from '../../core/errors.js';
 import { maskPiiInText, type TokenizerAuditLog } from './audit-log.js';
@@ -22,12 +23,26 @@ export interface ErasureDeps {
 export interface SubjectSelector {
   email?: string;
   customerId?: string;
+  /**
+   * The producers' hash key (AUDITLINE_PRODUCER_PII_HASH_KEY): producers in
+   * `hash` mode send the customer's address as an HMAC, and the tokenizer
+   * names such a subject `hashed:<HMAC>`. With the key, those subjects are
+   * erased too (the address as given, and trimmed and lower-cased).
+   */
+  producerHashKey?: string;
 }
 
-/** Subject ids (`email:…`, `id:…`) of a selector, as the tokenizer derives them. */
+/** Subject ids (`email:…`, `id:…`, and `hashed:…` with the producers' hash key) of a selector, as the tokenizer derives them. */
 export function subjectIdsOf(selector: SubjectSelector): string[] {
   const ids = [selector.email !== undefined ? subjectId('email', selector.email) : undefined, selector.customerId !== undefined ? subjectId('id', selector.customerId) : undefined];
-  return ids.filter((id): id is string => id !== undefined);
+  if (selector.producerHashKey) {
+    const hashed = (text: string) => `hashed:hmac-sha256:${createHmac('sha256', selector.producerHashKey!).update(text, 'utf8').digest('hex')}`;
+    for (const value of [selector.email, selector.customerId]) {
+      if (value === undefined || value.trim() === '') continue;
+      ids.push(hashed(value), hashed(value.normalize('NFC').trim().toLowerCase()), hashed(value.trim()));
+    }
+  }
+  return [...new Set(ids.filter((id): id is string => id !== undefined))];
 }
 
 export interface ErasureResult {

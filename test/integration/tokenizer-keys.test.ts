@@ -89,6 +89,10 @@ test('expiry: keys older than the GDPR retention are destroyed unless the subjec
   assert.match(released.stdout, /expired 1 key\(s\) of 1 subject\(s\)/);
   assert.deepEqual(await keyRows(subject('held@example.com')), []);
 
+  const nobody = await runCli(['erase', '--email', 'never-seen@example.com', '--as', 'dpo-1', '--reason', 'GDPR request 13'], env);
+  assert.equal(nobody.code, 0, nobody.stderr);
+  assert.match(nobody.stderr, /warning: no key was found for this address: nothing was encrypted under it \(if producers hash addresses/);
+
   const usage = await runCli(['erase', '--email', 'x@example.com', '--expired', '--as', 'a'], env);
   assert.equal(usage.code, 2, 'a subject and --expired together is wrong usage');
   const noKey = await runCli(['erase', '--email', 'x@example.com', '--as', 'a', '--reason', 'r'], { ...env, AUDITLINE_TOKENIZER_TOKEN_KEY: '' });

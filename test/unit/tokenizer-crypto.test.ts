@@ -4,6 +4,9 @@ import { createSecretKey, randomBytes } from 'node:crypto';
 import { isAuditlineError } from '../../core/errors.js';
 import { newDataKey, open, openValues, piiAad, seal, sealValues, TokenKey } from '../../consumers/tokenizer/crypto.js';
 import { LocalKeyWrapper } from '../../consumers/tokenizer/key-wrapper.js';
+import { subjectIdsOf } from '../../consumers/tokenizer/erasure.js';
+import { subjectId } from '../../consumers/tokenizer/tokenize-event.js';
+import { PiiPolicy } from '../../producers/pii.js';
 
 const tokenKey = new TokenKey(Buffer.alloc(32, 7));
 
@@ -50,4 +53,16 @@ test('tampered ciphertext, a wrong key, another context or a wrong master key fa
   const wrapped = await wrapper.wrap(newDataKey(), 's/k');
   await assert.rejects(new LocalKeyWrapper(randomBytes(32)).unwrap(wrapped, 's/k'), failed, 'another master key');
   await assert.rejects(wrapper.unwrap(wrapped, 's/k2'), failed, 'a wrapped key moved to another row');
+});
+
+test("erasure names a producer-hashed subject too when given the producers' hash key: the same subject id the tokenizer derives from the hashed address", () => {
+  const hashKey = 'producer-hash-key-0123456789';
+  const address = 'Ann.Hashed@Example.com';
+  // What a producer in hash mode sends under customer_email, and the subject the tokenizer takes from it.
+  const sent = new PiiPolicy(['customer_email'], 'hash', hashKey).protect(address, new Set());
+  const tokenizerSubject = subjectId('email', sent)!;
+  assert.match(tokenizerSubject, /^hashed:hmac-sha256:[0-9a-f]{64}$/);
+  assert.ok(subjectIdsOf({ email: address, producerHashKey: hashKey }).includes(tokenizerSubject));
+  assert.ok(subjectIdsOf({ email: address.toLowerCase(), producerHashKey: hashKey }).length >= 2);
+  assert.ok(!subjectIdsOf({ email: address }).includes(tokenizerSubject), 'without the key only the email: subject');
 });
