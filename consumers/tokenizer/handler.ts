@@ -1,8 +1,10 @@
+import { createSecretKey } from 'node:crypto';
+import type { Logger } from '../../core/logger.js';
 import type { Message } from 'kafkajs';
 import { isAuditlineError } from '../../core/errors.js';
 import { BatchAbandonedError, decodeOrDeadLetter, type BatchHandler, type DeadLetter, type DlqPublisher, type SourceRecord } from '../../core/service/index.js';
 import type { AuditEvent, EventKind } from '../../schemas/index.js';
-import type { TokenKey } from './crypto.js';
+import { newDataKey, type TokenKey } from './crypto.js';
 import type { ExecutionSubjects } from './execution-subjects.js';
 import type { SubjectKeyStore } from './key-store.js';
 import type { SubjectSource, TokenizerMetrics } from './metrics.js';
@@ -10,6 +12,9 @@ import { SealCache } from './scan.js';
 import { scanEvent, sealEvent, type EventScan, type TokenizePolicy } from './tokenize-event.js';
 import { MAX_RECORD_BYTES, recordBytes } from '../../core/clients/record-size.js';
 import type { PartitionTransactions, TransactionalOutput } from './transactions.js';
+
+/** A fresh key that is never stored (its key id says so): what it seals nobody can decrypt. */
+const SHREDDED_KEY = () => ({ keyId: 'erased', key: createSecretKey(newDataKey()) });
 
 /** Header on every tokenized record: the token format version. */
 export const TOKENIZED_HEADER = 'auditline-tokenized';
@@ -26,6 +31,7 @@ export interface TokenizerHandlerDeps {
   dlq: Pick<DlqPublisher, 'messages' | 'topic'>;
   eventsTopic: string;
   metrics?: TokenizerMetrics;
+  logger?: Pick<Logger, 'info'>;
 }
 
 interface Scanned {
@@ -76,11 +82,17 @@ export function createTokenizerHandler(deps: TokenizerHandlerDeps): BatchHandler
     const out: Message[] = [];
     const kinds: EventKind[] = [];
     let bundles = 0;
+    let shredded = 0;
     const values = { field: 0, email: 0, phone: 0 };
     for (const { record, scan, subject } of scanned) {
       try {
         if (subject) {
-          const key = keys.get(subject)!;
+          const stored = keys.get(subject)!;
+          // Published before its subject was erased, tokenized only now (it waited in audit.raw): sealed under a key
+          // that is never stored, so the erasure reaches it too. Tokens and masks are written as always.
+          const erasedBefore = stored.erasedAt !== undefined && Number(record.timestamp) <= stored.erasedAt;
+          const key = erasedBefore ? SHREDDED_KEY() : stored;
+          if (erasedBefore) shredded += 1;
           sealEvent(scan, { tokenKey: deps.tokenKey, keyId: key.keyId, key: key.key, cache });
           bundles += scan.fields.length;
           for (const f of scan.fields) for (const s of f.scan.slots) values[s.inline ? (s.field as 'email' | 'phone') : 'field'] += 1;
@@ -111,6 +123,7 @@ export function createTokenizerHandler(deps: TokenizerHandlerDeps): BatchHandler
       if (isAuditlineError(err, 'PRODUCER_FENCED')) throw new BatchAbandonedError(err.message);
       throw err;
     }
+    if (shredded > 0) deps.logger?.info({ partition, events: shredded }, 'events published before their subject was erased were sealed under a key that is never stored');
     if (deps.metrics) {
       for (const kind of kinds) deps.metrics.tokenized(kind);
       for (const [source, n] of Object.entries(values)) deps.metrics.piiValues(source, n);

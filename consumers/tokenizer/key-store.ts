@@ -14,6 +14,12 @@ export interface SubjectKey {
   key: KeyObject;
   /** Epoch ms. */
   createdAt: number;
+  /**
+   * When the subject was last erased on request (epoch ms), if it was before
+   * this key was made: values published before that moment and tokenized
+   * only now (they waited in audit.raw) must not be readable under it.
+   */
+  erasedAt?: number;
 }
 
 export interface SubjectKeyStoreOptions {
@@ -107,6 +113,7 @@ export class SubjectKeyStore {
     }
     let created = 0;
     if (missing.length > 0) {
+      const erasedLookup = this.erasedAt(missing);
       const rows = await selectRows<KeyRow>(
         this.client,
         'looking up subject keys',
@@ -116,14 +123,15 @@ export class SubjectKeyStore {
          ORDER BY subject, created_at, key_id`,
         { subjects: missing, wrap: this.wrapper.keyId, since: now - this.options.rotationMs },
       );
+      const erased = await erasedLookup;
       for (const row of rows) {
         if (out.has(row.subject)) continue;
         const key = await this.unwrapRow(row).catch(() => undefined);
-        if (key) out.set(row.subject, key);
+        if (key) out.set(row.subject, erased.has(row.subject) ? { ...key, erasedAt: erased.get(row.subject)! } : key);
       }
       const fresh = missing.filter((s) => !out.has(s));
       if (fresh.length > 0) {
-        const made = await Promise.all(fresh.map((subject) => this.newKey(subject, now)));
+        const made = await Promise.all(fresh.map((subject) => this.newKey(subject, now, erased.get(subject))));
         await chCall('storing new subject keys', () =>
           this.client.insert({ table: `${this.db}.subject_keys`, values: made.map((m) => m.row), format: 'JSONEachRow' }),
         );
@@ -134,6 +142,17 @@ export class SubjectKeyStore {
     }
     this.options.onLookup?.(out.size - missing.length, missing.length, created);
     return out;
+  }
+
+  /** The latest erasure on request of each subject that has one (epoch ms); expiries do not count (they end a key's age, not a subject's data). */
+  private async erasedAt(subjects: readonly string[]): Promise<Map<string, number>> {
+    const rows = await selectRows<{ subject: string; at: string | number }>(
+      this.client,
+      'looking up erasures',
+      `SELECT subject, max(toUnixTimestamp64Milli(erased_at)) AS at FROM ${this.db}.erasures WHERE subject IN {subjects:Array(String)} AND kind = 'request' GROUP BY subject`,
+      { subjects: [...subjects] },
+    );
+    return new Map(rows.map((r) => [r.subject, Number(r.at)]));
   }
 
   /**
@@ -186,12 +205,12 @@ export class SubjectKeyStore {
     this.cache.delete(subject);
   }
 
-  private async newKey(subject: string, now: number): Promise<{ key: SubjectKey; row: Record<string, string> }> {
+  private async newKey(subject: string, now: number, erasedAt?: number): Promise<{ key: SubjectKey; row: Record<string, string> }> {
     const dek = newDataKey();
     const keyId = newKeyId();
     const wrapped = await this.wrapper.wrap(dek, `${subject}/${keyId}`);
     return {
-      key: { subject, keyId, key: createSecretKey(dek), createdAt: now },
+      key: { subject, keyId, key: createSecretKey(dek), createdAt: now, ...(erasedAt !== undefined ? { erasedAt } : {}) },
       row: { subject, key_id: keyId, wrapped_key: wrapped.toString('base64'), wrap_key_id: this.wrapper.keyId, created_at: clickhouseTime(now) },
     };
   }

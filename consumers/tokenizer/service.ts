@@ -88,6 +88,7 @@ export class TokenizerService implements ManagedService {
       dlq,
       eventsTopic: config.eventsTopic,
       metrics,
+      logger: deps.logger,
     });
     this.consumer = new BatchConsumer({
       kafka: this.kafka,

@@ -92,6 +92,10 @@ test('expiry: keys older than the GDPR retention are destroyed unless the subjec
   const nobody = await runCli(['erase', '--email', 'never-seen@example.com', '--as', 'dpo-1', '--reason', 'GDPR request 13'], env);
   assert.equal(nobody.code, 0, nobody.stderr);
   assert.match(nobody.stderr, /warning: no key was found for this address: nothing was encrypted under it \(if producers hash addresses/);
+  // The store tells the tokenizer when a subject was erased, so raw events published before that are sealed under no stored key.
+  const afterErasure = (await store(() => Date.now()).activeKeys([subject('never-seen@example.com')])).get(subject('never-seen@example.com'))!;
+  assert.ok(afterErasure.erasedAt !== undefined && Math.abs(afterErasure.erasedAt - Date.now()) < 60_000, `erasedAt ${afterErasure.erasedAt}`);
+  assert.equal((await store(() => Date.now()).activeKeys([subject('new@example.com')])).get(subject('new@example.com'))!.erasedAt, undefined, 'a subject never erased has none');
 
   const usage = await runCli(['erase', '--email', 'x@example.com', '--expired', '--as', 'a'], env);
   assert.equal(usage.code, 2, 'a subject and --expired together is wrong usage');

@@ -4,7 +4,8 @@ import type { Message } from 'kafkajs';
 import { AuditlineError, isAuditlineError } from '../../core/errors.js';
 import { BatchAbandonedError, deadLetterMessage, type DeadLetter, type SourceRecord } from '../../core/service/index.js';
 import { loadTokenizerConfig } from '../../consumers/tokenizer/config.js';
-import { TokenKey } from '../../consumers/tokenizer/crypto.js';
+import { newDataKey, TokenKey } from '../../consumers/tokenizer/crypto.js';
+import { createSecretKey } from 'node:crypto';
 import { createTokenizerHandler, TOKENIZED_HEADER } from '../../consumers/tokenizer/handler.js';
 import { rewriteTokens, type PiiToken } from '../../consumers/tokenizer/pii-format.js';
 import { piiFieldPaths } from '../../consumers/tokenizer/tokenize-event.js';
@@ -215,4 +216,23 @@ test('a partition whose producer was dropped (rebalance) and started again by co
   await assert.rejects(tx.commit(0, out, '250', next), (e) => isAuditlineError(e, 'KAFKA_UNAVAILABLE') && e.retriable && /moved from 100 to 200/.test(e.message));
   assert.deepEqual(sent, ['events'], 'nothing of the stale batch was sent');
   assert.equal(await tx.ready(0), 200n, 'the batch is filtered again from the new offset');
+});
+
+test('events published before their subject was erased (tokenized only now) are sealed under a key that is never stored; later events under the stored key', async () => {
+  const h = harness();
+  const events = piiExecution({ email: 'gone@example.com', status: 'failed' });
+  const subject = tokenKey.subject('email:gone@example.com');
+  // The key made after the erasure at 1700000000000 (the store attaches the erasure time to the subject's keys).
+  const stored = { subject, keyId: 'kAFTER', key: createSecretKey(newDataKey()), createdAt: Date.now(), erasedAt: 1_700_000_000_000 };
+  h.keys.bySubject.set(subject, stored);
+  h.keys.byId.set(stored.keyId, stored);
+
+  await h.run(events.map((e, i) => record(i, enc(e)))); // published at 1700000000000: not after the erasure
+  const before = h.commits[0]!.outputs[0]!.messages.flatMap(tokensOf);
+  assert.ok(before.length > 0 && before.every((t) => t.k === 'erased'), JSON.stringify(before.map((t) => t.k)));
+
+  await h.run(events.map((e, i) => ({ ...record(10 + i, enc(e)), timestamp: '1700000000001' })));
+  const after = h.commits[1]!.outputs[0]!.messages.flatMap(tokensOf);
+  assert.ok(after.length > 0 && after.every((t) => t.k === 'kAFTER'), 'published after the erasure: the customer came back, readable as usual');
+  assert.equal(before[0]!.t, after[0]!.t, 'tokens are the same either way: equality search still finds the subject');
 });
