@@ -223,6 +223,7 @@ export class SubjectKeyStore {
    */
   async rewrapAll(batchSize = 1_000): Promise<{ rewrapped: number; unreadable: number; from: string[] }> {
     const current = this.wrapper.keyId;
+    const startedAt = this.now();
     const from = new Set<string>();
     let rewrapped = 0;
     let unreadable = 0;
@@ -260,6 +261,11 @@ export class SubjectKeyStore {
           }),
         );
         rewrapped += out.length;
+        // An erasure that ran between this batch's read and its insert deleted the old rows and would see its subject's
+        // key come back: delete the rewrapped rows of subjects erased since the rotation began (`erase` checks again
+        // after recording the erasure, so one of the two always sees the other).
+        const erased = await this.erasedAt([...new Set(out.map((o) => o.subject!))]);
+        for (const [subject, at] of erased) if (at >= startedAt) await this.deleteKeys({ subject });
       }
     }
     this.cache.clear();

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { LocalKeyWrapper, SubjectKeyStore, TokenKey } from '../../consumers/tokenizer/index.js';
+import { LocalKeyWrapper, SubjectKeyStore, TokenizerAuditLog, TokenKey } from '../../consumers/tokenizer/index.js';
 import { testKeys } from '../helpers/tokenizer-fixtures.js';
 import { clickhouse, createTokenizerDatabase, runCli } from '../helpers/tokenizer-stack.js';
 
@@ -61,4 +61,18 @@ test('master key rotation: the old master stays readable during the rotation, `k
   assert.match(again.stdout, /rewrapped 0 subject key\(s\)/, 'running it again finds nothing to do');
   const missingPrevious = await runCli(['keys', 'rotate-master'], { ...env, AUDITLINE_TOKENIZER_PREVIOUS_MASTER_KEY: '' });
   assert.equal(missingPrevious.code, 2);
+});
+
+test('an erasure recorded while the master key rotation runs is not undone by the rotation: the rewrapped key of an erased subject is deleted again', { timeout: 60_000 }, async () => {
+  const erased = tokenKey.subject('email:erased-mid-rotation@example.com');
+  const kept = tokenKey.subject('email:kept-mid-rotation@example.com');
+  const older = randomBytes(32);
+  await store(older).activeKeys([erased, kept]);
+  // The erasure of one subject lands while the rotation works (recorded after the rotation began: its time is later).
+  await new TokenizerAuditLog(client, database).recordErasures([{ at: Date.now() + 5_000, kind: 'request', principal: 'dpo-1', subject: erased, keyIds: [], reason: 'GDPR request during a rotation' }]);
+  const result = await store(newMaster, [older]).rewrapAll();
+  assert.ok(result.rewrapped >= 2);
+  const left = async (subject: string) => (await store(newMaster).keyIdsOf(subject)).length;
+  assert.equal(await left(erased), 0, 'the erased subject has no key after the rotation');
+  assert.equal(await left(kept), 1, 'the other subject keeps its rewrapped key');
 });
