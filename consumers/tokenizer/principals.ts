@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { parse } from 'yaml';
 import { z } from 'zod';
@@ -43,9 +43,21 @@ const fileSchema = z
   })
   .strict();
 
-/** Reads and validates a principals file; CONFIG_INVALID names the setting and the failing path, never a token hash. */
+/**
+ * Reads and validates a principals file; CONFIG_INVALID names the setting and the failing path, never a token hash.
+ * A file that others than its owner may write is refused: whoever could edit it could give themselves any role.
+ */
 export function loadPrincipalDirectory(file: string, setting = 'AUDITLINE_REVEAL_PRINCIPALS_FILE'): PrincipalDirectory {
   let data: unknown;
+  let mode: number | undefined;
+  try {
+    mode = statSync(file).mode;
+  } catch {
+    // reported by the read below
+  }
+  if (mode !== undefined && process.platform !== 'win32' && (mode & 0o022) !== 0) {
+    throw new AuditlineError('CONFIG_INVALID', `invalid setting ${setting}: ${file} may be written by its group or by anyone (mode ${(mode & 0o777).toString(8)}): make it writable by its owner only (chmod go-w)`, { details: { setting } });
+  }
   try {
     data = parse(readFileSync(file, 'utf8'));
   } catch (err) {

@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { callerRefusal } from '../../consumers/tokenizer/principals.js';
+import { callerRefusal, loadPrincipalDirectory } from '../../consumers/tokenizer/principals.js';
+import { chmodSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { tempDir } from '../helpers/temp-dir.js';
+import { isAuditlineError } from '../../core/errors.js';
 import { csvField, declaredTtls, decideReportRequest, judgeUse, loadComplianceSettings, pdfRowLine, quarterOf, resolvePeriod, serverTtls, TotalsAccumulator } from '../../compliance/index.js';
 import { DEFAULT_MIGRATIONS_DIR } from '../../infra/clickhouse/migrate.js';
 import { DEFAULT_REVEAL_POLICY } from '../../consumers/tokenizer/index.js';
@@ -79,4 +83,15 @@ test('writers: CSV quoting, PDF row cells padded and cut, totals per value and s
   for (const row of [{ status: 'ok', ms: 5 }, { status: 'failed', ms: '7' }, { status: 'ok', ms: null }]) t.add(row);
   assert.deepEqual(t.totals, { rows: 3, by: { status: { ok: 2, failed: 1 } }, sum: { ms: 12 } });
   assert.deepEqual(t.lines(), ['rows: 3', 'status failed: 1', 'status ok: 2', 'sum of ms: 12']);
+});
+
+test('a principals file others may write is refused (whoever can edit it can give themselves any role); owner-writable only loads', () => {
+  const file = path.join(tempDir('principals-mode'), 'principals.yaml');
+  writeFileSync(file, 'principals:\n  dpo-1:\n    roles: [compliance]\n');
+  chmodSync(file, 0o664);
+  assert.throws(() => loadPrincipalDirectory(file), (e) => isAuditlineError(e, 'CONFIG_INVALID') && /may be written by its group or by anyone \(mode 664\)/.test(e.message));
+  chmodSync(file, 0o646);
+  assert.throws(() => loadPrincipalDirectory(file), (e) => isAuditlineError(e, 'CONFIG_INVALID'));
+  chmodSync(file, 0o644);
+  assert.deepEqual([...loadPrincipalDirectory(file).principals.keys()], ['dpo-1']);
 });
