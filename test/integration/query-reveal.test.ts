@@ -95,6 +95,7 @@ test('authenticated callers: with a principals file the role must be held by the
   writeFileSync(
     file,
     `principals:\n  u-17:\n    roles: [engineering]\n    os_users: [${JSON.stringify(os.userInfo().username)}]\n  dpo-1:\n    roles: [compliance]\n    token_sha256: [${tokenDigest(token)}]\n`,
+    { mode: 0o600 },
   );
   const authEnv = { ...env, AUDITLINE_REVEAL_PRINCIPALS_FILE: file };
   const before = (await records(succeeded)).length;

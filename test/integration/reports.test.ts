@@ -245,7 +245,7 @@ test('a report file matches its recorded SHA-256; a changed copy does not', { ti
 
 test('with a principals file the requester is authenticated: the role must be held, --as cannot name someone else, refusals and grants are recorded with how the caller was identified', { timeout: 60_000 }, async () => {
   const file = path.join(dir, 'principals.yaml');
-  writeFileSync(file, `principals:\n  rita:\n    roles: [security]\n    os_users: [${JSON.stringify(os.userInfo().username)}]\n`);
+  writeFileSync(file, `principals:\n  rita:\n    roles: [security]\n    os_users: [${JSON.stringify(os.userInfo().username)}]\n`, { mode: 0o600 });
   const authEnv = { ...env, AUDITLINE_REVEAL_PRINCIPALS_FILE: file };
   const reason = ['--reason', 'SEC-9 quarterly check'];
 

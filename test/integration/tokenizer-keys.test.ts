@@ -107,11 +107,11 @@ test('expiry: keys older than the GDPR retention are destroyed unless the subjec
 test('with a principals file, erase and legal-hold record the authenticated caller; an unknown caller, a caller without an erase role or --as naming someone else is refused and nothing changes', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'erase-principals-'));
   const known = path.join(dir, 'known.yaml');
-  writeFileSync(known, `principals:\n  dpo-7:\n    roles: [compliance]\n    os_users: [${JSON.stringify(os.userInfo().username)}]\n`);
+  writeFileSync(known, `principals:\n  dpo-7:\n    roles: [compliance]\n    os_users: [${JSON.stringify(os.userInfo().username)}]\n`, { mode: 0o600 });
   const stranger = path.join(dir, 'stranger.yaml');
-  writeFileSync(stranger, 'principals:\n  dpo-8:\n    roles: [compliance]\n    os_users: [somebody-else]\n');
+  writeFileSync(stranger, 'principals:\n  dpo-8:\n    roles: [compliance]\n    os_users: [somebody-else]\n', { mode: 0o600 });
   const engineer = path.join(dir, 'engineer.yaml');
-  writeFileSync(engineer, `principals:\n  u-17:\n    roles: [engineering]\n    os_users: [${JSON.stringify(os.userInfo().username)}]\n`);
+  writeFileSync(engineer, `principals:\n  u-17:\n    roles: [engineering]\n    os_users: [${JSON.stringify(os.userInfo().username)}]\n`, { mode: 0o600 });
   await store(() => Date.now()).activeKeys([subject('auth@example.com')]);
   const keysBefore = await keyRows(subject('auth@example.com'));
   assert.equal(keysBefore.length, 1);
