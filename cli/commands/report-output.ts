@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { loadEndpoints } from '../../core/endpoints.js';
@@ -40,8 +40,10 @@ export async function runProduce(
     const seconds = (now - started) / 1_000;
     say(`${request.command}: ${rows} rows in ${seconds.toFixed(0)} s (${Math.round(rows / seconds)} rows/s)`);
   };
-  // Reports can hold revealed PII: a file this command creates is readable by its owner only.
-  const out: Writable = output === undefined ? process.stdout : createWriteStream(output, { mode: 0o600 });
+  // Written next to --output and renamed onto it once produced: a refused or failed report leaves an existing file as
+  // it was. Reports can hold revealed PII: the file is readable by its owner only.
+  const partial = output === undefined ? undefined : `${output}.partial-${process.pid}`;
+  const out: Writable = partial === undefined ? process.stdout : createWriteStream(partial, { mode: 0o600 });
   let keep = false;
   try {
     const result = await produce(request, async (ctx) => build({ ...ctx, client, database: clickhouse.database }), out, {
@@ -55,6 +57,7 @@ export async function runProduce(
       say(`${request.command} refused: ${result.reason} (request ${result.requestId} recorded)`);
       process.exitCode = COMPLIANCE_EXIT.refused;
     } else {
+      if (partial !== undefined) await rename(partial, output!);
       keep = true;
       const w = result.written;
       say(
@@ -63,9 +66,9 @@ export async function runProduce(
     }
     return result;
   } finally {
-    if (output !== undefined && !keep) {
+    if (partial !== undefined && !keep) {
       out.destroy();
-      await rm(output, { force: true });
+      await rm(partial, { force: true });
     }
     await client.close();
   }

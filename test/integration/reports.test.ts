@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
@@ -217,10 +217,16 @@ test('a role that may not request reports is refused, the refusal recorded, and 
   assert.equal(r.code, 6, r.stderr);
   assert.match(r.stderr, /role "marketing" may not request reports/);
   assert.equal(existsSync(file), false);
+  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.partial-')), [], 'no partial file either');
+  // A file already at --output (an earlier report) is left as it was by a refused request.
+  writeFileSync(file, 'an earlier report\n');
+  const again = await runCli(['report', '--kind', 'executions', ...period, '--format', 'csv', '--as', 'mallory', '--role', 'marketing', '--reason', 'curious about sales', '--output', file], env);
+  assert.equal(again.code, 6, again.stderr);
+  assert.equal(readFileSync(file, 'utf8'), 'an earlier report\n');
   const rows = await (
     await client.query({ query: `SELECT principal, identified_by, role, command, kind, outcome, detail FROM ${database}.report_requests WHERE principal = 'mallory'`, format: 'JSONEachRow' })
   ).json<Record<string, string>>();
-  assert.equal(rows.length, 1);
+  assert.equal(rows.length, 2);
   assert.deepEqual({ ...rows[0], detail: undefined }, { principal: 'mallory', identified_by: 'claimed', role: 'marketing', command: 'report', kind: 'executions', outcome: 'refused', detail: undefined });
   assert.match(rows[0]!.detail!, /may not request reports/);
 });
