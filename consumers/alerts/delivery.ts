@@ -136,10 +136,13 @@ export class DeliveryWorker {
       await this.deadLetter(record, entry, `channel ${entry.channel} is no longer configured`, 0, 0);
       return;
     }
-    // Wait until due, heartbeating: the partition (one channel's queue, in order) waits with it.
-    while (Date.now() < entry.due_at) {
+    // Wait until due, heartbeating: the partition (one channel's queue, in order) waits with it. No record this service
+    // writes is due later than one backoff ceiling after it was written: a later due time (a record from elsewhere, or
+    // a clock jump) is capped there, so it cannot hold the channel's queue for good.
+    const dueAt = Math.min(entry.due_at, Number(record.timestamp) + this.o.backoff.maxMs);
+    while (Date.now() < dueAt) {
       if (!alive()) throw new StoppedError();
-      await sleep(Math.min(1_000, entry.due_at - Date.now()), this.stopping.signal);
+      await sleep(Math.min(1_000, dueAt - Date.now()), this.stopping.signal);
       await heartbeat().catch(() => undefined);
     }
     await this.buckets.get(channel.name)!.take(this.stopping.signal, () => heartbeat().catch(() => undefined));
