@@ -103,6 +103,8 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
   const log: string[] = [];
   const indexed: IndexRow[] = [];
   const dead: DeadLetter[] = [];
+  /** Partitions a digest was asked for. */
+  const digests: number[] = [];
   /** Uploads still to fail (retriable, as an S3 outage) before they go through again. */
   const outage = { failingPuts: 0 };
   const archiver = new Archiver(
@@ -127,7 +129,12 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
         get: async (key: string) => puts.find((p) => p.key === key)!.body,
       },
       index: { insert: async (rows) => void indexed.push(...rows) },
-      chain: { extend: async () => undefined },
+      chain: {
+        extend: async (partition) => {
+          digests.push(partition);
+          return undefined;
+        },
+      },
       dlq: { publish: async (letters) => void dead.push(...letters) },
       commit: async (_t, p, offset) => {
         log.push(`commit ${p}@${offset}`);
@@ -136,7 +143,7 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
       logger: pino({ level: 'silent' }),
     },
   );
-  return { archiver, puts, attempts, commits, log, indexed, dead, outage };
+  return { archiver, puts, attempts, commits, log, indexed, dead, outage, digests };
 }
 
 const rec = (offset: number, value: Buffer | null, tokenized = true): SourceRecord => ({
@@ -277,4 +284,8 @@ test('a key that already holds other bytes: the same records (another codec wrot
   await assert.rejects(attacked.archiver.handler(records, { signal: new AbortController().signal }), (e) => isAuditlineError(e, 'ARCHIVE_KEY_CONFLICT') && e.retriable);
   assert.deepEqual(attacked.commits, [], 'nothing committed past the foreign object');
   assert.deepEqual(attacked.indexed, [], 'and nothing indexed under its key');
+  // The periodic digest (tick) of the partition, called directly: it must not sign a listing that holds the foreign object.
+  await (attacked.archiver as unknown as { digest(partition: number, force: boolean): Promise<void> }).digest(0, true);
+  assert.deepEqual(attacked.digests, [], 'no digest of the stopped partition');
+  assert.ok(same.digests.includes(0), 'the partition without a foreign object got its digest as usual');
 });
