@@ -15,7 +15,7 @@ import {
   requireTopics,
   startupWait,
 } from '../../core/service/index.js';
-import { AuditEventCodec, RegistryClient } from '../../schemas/index.js';
+import { AuditEventCodec, RegistryClient, valueSubject } from '../../schemas/index.js';
 import type { AlertsConfig } from './config.js';
 import { DeliveryWorker } from './delivery.js';
 import { AlertsMetrics } from './metrics.js';
@@ -141,7 +141,7 @@ export class AlertsService implements ManagedService {
     await untilReady('ClickHouse', () => this.store.checkTables());
     await untilReady('Kafka', () => requireTopics(this.admin, [runtime.sourceTopic, runtime.dlqTopic, this.config.signalsTopic, this.config.outboxTopic]));
     // Reached before the first record: a registry that is down or a wrong URL waits here, logged, not in every batch.
-    await untilReady('schema registry', () => this.schemaRegistry.versions(`${runtime.sourceTopic}-value`));
+    await untilReady('schema registry', () => this.schemaRegistry.versions(valueSubject(runtime.sourceTopic)));
     await this.producer.connect();
     await this.dlq.connect();
     await this.delivery.start();

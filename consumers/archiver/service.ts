@@ -7,7 +7,7 @@ import { createS3 } from '../../core/clients/s3.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { BatchConsumer, ConsumerMetrics, consumerReadiness, DlqPublisher, type ManagedService, type ReadinessReport, requireTopicsOnce, startupWait } from '../../core/service/index.js';
-import { RegistryClient } from '../../schemas/index.js';
+import { RegistryClient, valueSubject } from '../../schemas/index.js';
 import { Archiver } from './archiver.js';
 import type { ArchiverConfig } from './config.js';
 import { DigestChain } from './digest-chain.js';
@@ -88,7 +88,7 @@ export class ArchiverService implements ManagedService {
     await untilReady('S3', () => this.store.list('digests/', 'digests/~'));
     await untilReady('Kafka', () => requireTopicsOnce(this.kafka, [this.config.runtime.sourceTopic, this.config.runtime.dlqTopic]));
     // Reached before the first record: a registry that is down or a wrong URL waits here, logged, not in every batch.
-    await untilReady('schema registry', () => this.schemaRegistry.versions(`${this.config.runtime.sourceTopic}-value`));
+    await untilReady('schema registry', () => this.schemaRegistry.versions(valueSubject(this.config.runtime.sourceTopic)));
     await this.dlq.connect();
     await this.consumer.start();
     this.archiver.startTimer();

@@ -15,7 +15,7 @@ import {
   requireTopicsOnce,
   startupWait,
 } from '../../core/service/index.js';
-import { AuditEventCodec, RegistryClient } from '../../schemas/index.js';
+import { AuditEventCodec, RegistryClient, valueSubject } from '../../schemas/index.js';
 import type { HotstoreConfig } from './config.js';
 import { createHotstoreHandler } from './handler.js';
 import { HotstoreMetrics } from './metrics.js';
@@ -84,7 +84,7 @@ export class HotstoreService implements ManagedService {
     await untilReady('ClickHouse', () => this.writer.checkSchema());
     await untilReady('Kafka', () => requireTopicsOnce(this.kafka, [this.config.runtime.sourceTopic, this.config.runtime.dlqTopic]));
     // Reached before the first record: a registry that is down or a wrong URL waits here, logged, not in every batch.
-    await untilReady('schema registry', () => this.schemaRegistry.versions(`${this.config.runtime.sourceTopic}-value`));
+    await untilReady('schema registry', () => this.schemaRegistry.versions(valueSubject(this.config.runtime.sourceTopic)));
     await this.dlq.connect();
     await this.consumer.start();
   }
