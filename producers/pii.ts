@@ -1,5 +1,4 @@
-import { createHmac } from 'node:crypto';
-import { canonicalJson } from '../core/pii/canonical-json.js';
+import { producerHash } from '../core/pii/producer-hash.js';
 // The producer's mask mode writes the same display forms as the tokenizer.
 import { maskString, maskValue } from '../core/pii/mask.js';
 import type { PiiMode } from './options.js';
@@ -89,8 +88,7 @@ export class PiiPolicy {
   }
 
   private hash(value: unknown): string {
-    const text = typeof value === 'string' ? value : canonicalJson(value);
-    return `hmac-sha256:${createHmac('sha256', this.hashKey!).update(text, 'utf8').digest('hex')}`;
+    return producerHash(this.hashKey!, value);
   }
 }
 

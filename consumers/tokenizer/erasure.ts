@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError } from '../../core/errors.js';
 import { maskPiiInText, type TokenizerAuditLog } from './audit-log.js';
@@ -8,6 +7,8 @@ import type { TokenKey } from './crypto.js';
 import type { ExecutionSubjects } from './execution-subjects.js';
 import type { SubjectKeyStore } from './key-store.js';
 import { subjectId } from './tokenize-event.js';
+import { PII_KEY } from './pii-format.js';
+import { producerHash } from '../../core/pii/producer-hash.js';
 
 export interface ErasureDeps {
   client: ClickHouseClient;
@@ -36,7 +37,8 @@ export interface SubjectSelector {
 export function subjectIdsOf(selector: SubjectSelector): string[] {
   const ids = [selector.email !== undefined ? subjectId('email', selector.email) : undefined, selector.customerId !== undefined ? subjectId('id', selector.customerId) : undefined];
   if (selector.producerHashKey) {
-    const hashed = (text: string) => `hashed:hmac-sha256:${createHmac('sha256', selector.producerHashKey!).update(text, 'utf8').digest('hex')}`;
+    // The subject id the tokenizer takes from a producer-hashed value (subjectId of `{"$pii": <hash>}`).
+    const hashed = (text: string) => subjectId('email', { [PII_KEY]: producerHash(selector.producerHashKey!, text) });
     for (const value of [selector.email, selector.customerId]) {
       if (value === undefined || value.trim() === '') continue;
       ids.push(hashed(value), hashed(value.normalize('NFC').trim().toLowerCase()), hashed(value.trim()));
