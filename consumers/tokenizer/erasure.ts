@@ -75,21 +75,22 @@ export async function eraseSubjects(deps: ErasureDeps, request: SubjectSelector 
   const results: ErasureResult[] = [];
   for (const subject of subjects) {
     const keyIds = await deps.keys.keyIdsOf(subject);
-    await deps.keys.deleteKeys({ subject });
+    await destroyKeys(deps, subject);
     await deps.executions.deleteSubject(subject);
-    const left = await deps.keys.keyIdsOf(subject);
-    if (left.length > 0) throw new AuditlineError('CLICKHOUSE_UNAVAILABLE', `${left.length} keys of the subject are still present after the delete mutation`, { retriable: true });
     results.push({ subject, keyIds, at: (deps.now ?? Date.now)() });
   }
   await deps.log.recordErasures(results.map((r) => ({ at: r.at, kind: 'request', principal: request.principal, subject: r.subject, keyIds: r.keyIds, reason: request.reason })));
   // A master key rotation running at the same time may have written a subject's key again (rewrapped) after the delete:
   // once the erasure is on record, it deletes such rows itself; this second pass catches a rewrite it did before that.
-  for (const r of results) {
-    if ((await deps.keys.keyIdsOf(r.subject)).length === 0) continue;
-    await deps.keys.deleteKeys({ subject: r.subject });
-    if ((await deps.keys.keyIdsOf(r.subject)).length > 0) throw new AuditlineError('CLICKHOUSE_UNAVAILABLE', 'keys of the subject are still present after the second delete mutation', { retriable: true });
-  }
+  for (const r of results) if ((await deps.keys.keyIdsOf(r.subject)).length > 0) await destroyKeys(deps, r.subject);
   return results;
+}
+
+/** Deletes every key of a subject and checks that none is left (CLICKHOUSE_UNAVAILABLE, retriable, otherwise). */
+async function destroyKeys(deps: Pick<ErasureDeps, 'keys'>, subject: string): Promise<void> {
+  await deps.keys.deleteKeys({ subject });
+  const left = await deps.keys.keyIdsOf(subject);
+  if (left.length > 0) throw new AuditlineError('CLICKHOUSE_UNAVAILABLE', `${left.length} keys of the subject are still present after the delete mutation`, { retriable: true });
 }
 
 export interface ExpiryResult {
