@@ -1,4 +1,4 @@
-import type { StoredExecutionRecord } from '../hotstore/index.js';
+import { CONFLICTING_STATUS, type StoredExecutionRecord } from '../hotstore/queries.js';
 import { unwrapPayload, type AuditEvent, type DecisionRecorded, type ExecutionFinished, type ExecutionStarted, type StepFinished } from '../../schemas/index.js';
 
 /** Format tag of `auditline replay` output (docs/archiver.md, "Replay"). */
@@ -95,7 +95,7 @@ export function replayFromEvents(executionId: string, events: readonly AuditEven
   }
   doc.steps.sort((a, b) => a.step_id - b.step_id || a.attempt - b.attempt);
   // Outcomes that disagree (a second ExecutionFinished with another status) make it 'conflicting': no status-bound reveal rule allows it.
-  doc.status = outcomes.size > 1 ? 'conflicting' : (doc.result?.status ?? 'running');
+  doc.status = outcomes.size > 1 ? CONFLICTING_STATUS : (doc.result?.status ?? 'running');
   return doc;
 }
 
@@ -140,7 +140,7 @@ export function replayFromHotstore(executionId: string, r: StoredExecutionRecord
     const x = r.result;
     doc.result = { status: x.status, end_time: chIso(x.end_time), duration_ms: x.duration_ms, output: orNull(x.output), error: x.error_type || x.error_message ? { type: x.error_type, message: x.error_message } : null };
   }
-  doc.status = r.result && Number(r.result.statuses) > 1 ? 'conflicting' : (doc.result?.status ?? 'running');
+  doc.status = r.result && Number(r.result.statuses) > 1 ? CONFLICTING_STATUS : (doc.result?.status ?? 'running');
   return doc;
 }
 

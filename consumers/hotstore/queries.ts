@@ -2,6 +2,12 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError } from '../../core/errors.js';
 import { classifyClickHouseError } from './clickhouse-errors.js';
 
+/** An execution's status when its stored outcomes disagree (a second ExecutionFinished with another status): no status-bound reveal rule allows it. */
+export const CONFLICTING_STATUS = 'conflicting';
+
+/** SQL over an execution's rows of execution_results: its status, or CONFLICTING_STATUS when they disagree. */
+export const OUTCOME_STATUS_SQL = `if(uniqExact(status) > 1, '${CONFLICTING_STATUS}', any(status))`;
+
 /**
  * The hot store's query patterns as SQL (docs/hotstore.md prints the same
  * text for `audit`), each served by an index: see the EXPLAIN test in
@@ -33,7 +39,7 @@ LIMIT {limit:UInt32}`,
 
   /** The execution's input and every step attempt's input, as stored (tokenized). executions, execution_results: bloom filter; steps: key prefix and bloom filter. */
   inputs: (db: string) => `WITH (
-    SELECT if(uniqExact(status) > 1, 'conflicting', any(status)) FROM ${db}.execution_results FINAL WHERE execution_id = {execution_id:String}
+    SELECT ${OUTCOME_STATUS_SQL} FROM ${db}.execution_results FINAL WHERE execution_id = {execution_id:String}
 ) AS outcome
 SELECT source, step_id, step_name, attempt, status, start_time, input, truncated
 FROM

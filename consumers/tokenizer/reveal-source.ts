@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { database, selectRows } from './clickhouse.js';
+import { OUTCOME_STATUS_SQL } from '../hotstore/queries.js';
 
 /** Which stored fields a reveal asks for: the inputs (what reproduces a run), or every PII column of the execution. */
 export type RevealScope = 'inputs' | 'all';
@@ -45,7 +46,7 @@ export async function loadStoredExecution(client: ClickHouseClient, databaseName
     'reading the execution status',
     // Two outcomes with different statuses (a second ExecutionFinished, e.g. one forged to pass a "failed only" rule)
     // make the status 'conflicting', which no status rule allows: only roles allowed for any status may reveal it.
-    `SELECT (SELECT if(uniqExact(status) > 1, 'conflicting', any(status)) FROM ${db}.execution_results FINAL WHERE execution_id = {id:String}) AS status,
+    `SELECT (SELECT ${OUTCOME_STATUS_SQL} FROM ${db}.execution_results FINAL WHERE execution_id = {id:String}) AS status,
             (SELECT count() FROM ${db}.events WHERE execution_id = {id:String}) AS known`,
     { id: executionId },
   );
