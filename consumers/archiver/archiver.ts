@@ -1,6 +1,6 @@
 import { AuditlineError, errorMessage, isAuditlineError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { BatchAbandonedError, decodeFailureReason, retryRetriable, type BackoffOptions, type BatchHandler, type DeadLetter, type DlqPublisher, type SourceRecord } from '../../core/service/index.js';
+import { BatchAbandonedError, decodeFailureReason, heartbeatOrAbandon, retryRetriable, type BackoffOptions, type BatchHandler, type DeadLetter, type DlqPublisher, type SourceRecord } from '../../core/service/index.js';
 import { unframe } from '../../schemas/index.js';
 import { TOKENIZED_HEADER } from '../tokenizer/index.js';
 import type { BlockCompression } from './codecs.js';
@@ -316,13 +316,7 @@ export class Archiver {
         this.deps.metrics?.retried(what);
         this.deps.logger.warn({ what, partition, attempt, delayMs, err: errorMessage(err) }, 'retriable failure; retrying');
         const heartbeat = this.heartbeats.get(partition);
-        if (!heartbeat) return;
-        try {
-          await heartbeat();
-        } catch (hbErr) {
-          this.deps.logger.warn({ what, partition, err: errorMessage(hbErr) }, 'heartbeat failed while retrying (rebalance?); giving the work up uncommitted');
-          throw new BatchAbandonedError(`partition ${partition}: the group moved on while ${what} was retried`);
-        }
+        if (heartbeat) await heartbeatOrAbandon(heartbeat, this.deps.logger, { what, partition }, `partition ${partition}: the group moved on while ${what} was retried`);
       },
     });
   }

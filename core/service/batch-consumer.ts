@@ -101,6 +101,21 @@ export class BatchAbandonedError extends Error {
 }
 
 /**
+ * A heartbeat between retries: keeps the member in its group while a batch
+ * waits for a dependency. When the group refuses it (a rebalance), the batch
+ * is given up, logged with `fields`: BatchAbandonedError, nothing of it is
+ * committed and its partition's owner handles it again.
+ */
+export async function heartbeatOrAbandon(heartbeat: () => Promise<void>, logger: Logger, fields: Record<string, unknown>, abandoned?: string): Promise<void> {
+  try {
+    await heartbeat();
+  } catch (err) {
+    logger.warn({ ...fields, err: errorMessage(err) }, 'heartbeat failed while retrying (rebalance?); leaving the batch uncommitted');
+    throw new BatchAbandonedError(abandoned);
+  }
+}
+
+/**
  * A Kafka consumer group member that hands records to a {@link BatchHandler}
  * in batches of at most `batchSize` and commits a batch's offsets only after
  * the handler settled it and its dead letters reached the DLQ. Retriable
@@ -263,12 +278,7 @@ export class BatchConsumer {
     const retrying = (stage: RetryStage) => async (err: unknown, attempt: number, delayMs: number) => {
       metrics.retried(stage);
       logger.warn({ stage, attempt, delayMs, code: isAuditlineError(err) ? err.code : undefined, err: errorMessage(err), ...where }, 'retriable failure; retrying the batch without committing');
-      try {
-        await heartbeat();
-      } catch (hbErr) {
-        logger.warn({ err: errorMessage(hbErr), ...where }, 'heartbeat failed while retrying (rebalance?); leaving the batch uncommitted');
-        throw new BatchAbandonedError();
-      }
+      await heartbeatOrAbandon(heartbeat, logger, where);
     };
     try {
       const { deadLetters, published } = await retryRetriable(() => handler(chunk, { signal, heartbeat }), {

@@ -4,7 +4,7 @@
  * with backoff, metrics and the /metrics, /healthz, /readyz endpoints, and
  * graceful shutdown (docs/hotstore.md shows it in use).
  */
-export { BatchAbandonedError, BatchConsumer, type BatchConsumerOptions, type BatchContext, type BatchHandler, type BatchResult, type CommitMode } from './batch-consumer.js';
+export { BatchAbandonedError, BatchConsumer, heartbeatOrAbandon, type BatchConsumerOptions, type BatchContext, type BatchHandler, type BatchResult, type CommitMode } from './batch-consumer.js';
 export { ConsumerMetrics, consumerMetricDefinitions, type RetryStage } from './consumer-metrics.js';
 export { DLQ_HEADERS, DlqPublisher, deadLetterMessage, MAX_REASON_LENGTH } from './dlq.js';
 export { startServiceHttpServer, type ServiceHttpOptions, type ServiceHttpServer } from './http-server.js';
