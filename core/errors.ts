@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'AUDIT_REJECTED'
   | 'SPOOL_FAILED'
   | 'ROW_REJECTED'
+  | 'NOT_TOKENIZED'
   | 'DLQ_UNAVAILABLE'
   | 'SERVICE_START_FAILED'
   | 'STORE_NOT_INITIALIZED'
@@ -46,7 +47,6 @@ export type ErrorCode =
   // archiver (docs/archiver.md)
   | 'ARCHIVE_RECORD_REFUSED'
   | 'ARCHIVE_KEY_CONFLICT'
-  | 'NOT_TOKENIZED'
   | 'ARCHIVE_RESTORE_PENDING'
   | 'EXECUTION_NOT_FOUND';
 

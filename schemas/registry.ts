@@ -142,7 +142,7 @@ function mapRegistryError(err: unknown, what: string): AuditlineError {
  * rotated or not yet valid). A consumer retries them with backoff instead
  * of dead-lettering records whose schema it could not fetch.
  */
-export function isRetriableStatus(status: number | undefined): boolean {
+function isRetriableStatus(status: number | undefined): boolean {
   return status === undefined || Number.isNaN(status) || status >= 500 || status === 401 || status === 403 || status === 408 || status === 429;
 }
 
