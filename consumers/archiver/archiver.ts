@@ -2,7 +2,7 @@ import { AuditlineError, errorMessage, isAuditlineError } from '../../core/error
 import type { Logger } from '../../core/logger.js';
 import { BatchAbandonedError, decodeFailureReason, heartbeatOrAbandon, retryRetriable, type BackoffOptions, type BatchHandler, type DeadLetter, type DlqPublisher, type SourceRecord } from '../../core/service/index.js';
 import { unframe } from '../../schemas/index.js';
-import { TOKENIZED_HEADER } from '../tokenizer/index.js';
+import { isTokenized, TOKENIZED_HEADER } from '../tokenizer/index.js';
 import type { BlockCompression } from './codecs.js';
 import type { StorageClass } from './config.js';
 import type { DigestChain } from './digest-chain.js';
@@ -156,7 +156,7 @@ export class Archiver {
 
   private decode(record: SourceRecord): Decoded | Promise<Decoded> {
     if (record.value === null || record.value.length === 0) return refuse(record, 'WIRE_FORMAT_INVALID', 'record has no value (tombstone or empty)');
-    if (this.settings.requireTokenized && record.headers[TOKENIZED_HEADER] === undefined) {
+    if (this.settings.requireTokenized && !isTokenized(record)) {
       return refuse(record, 'ARCHIVE_RECORD_REFUSED', `record has no ${TOKENIZED_HEADER} header: only events the tokenizer wrote are archived (never cleartext PII)`);
     }
     let framed: { schemaId: number; body: Buffer };

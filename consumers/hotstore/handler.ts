@@ -2,7 +2,7 @@ import { isAuditlineError } from '../../core/errors.js';
 import { decodeOrDeadLetter, type BatchHandler, type DeadLetter, type SourceRecord } from '../../core/service/index.js';
 import type { AuditEvent } from '../../schemas/index.js';
 import { unwrapPayload } from '../../schemas/index.js';
-import { TOKENIZED_HEADER } from '../tokenizer/index.js';
+import { isTokenized, TOKENIZED_HEADER } from '../tokenizer/index.js';
 import type { HotstoreMetrics } from './metrics.js';
 import { eventToRows, type EventRows } from './rows.js';
 import type { HotstoreWriter } from './writer.js';
@@ -29,7 +29,7 @@ export function createHotstoreHandler(deps: HotstoreHandlerDeps): BatchHandler {
     const deadLetters: DeadLetter[] = [];
     const mapped: { record: SourceRecord; rows: EventRows }[] = [];
     for (const record of records) {
-      if (deps.requireTokenized && record.headers[TOKENIZED_HEADER] === undefined) {
+      if (deps.requireTokenized && !isTokenized(record)) {
         deadLetters.push({ record, code: 'NOT_TOKENIZED', reason: `record has no ${TOKENIZED_HEADER} header: only events the tokenizer wrote are stored (never cleartext PII)` });
         continue;
       }

@@ -19,6 +19,11 @@ const SHREDDED_KEY = () => ({ keyId: 'erased', key: createSecretKey(newDataKey()
 /** Header on every tokenized record: the token format version. */
 export const TOKENIZED_HEADER = 'auditline-tokenized';
 
+/** True when the tokenizer wrote the record (its header is there): the readers that store events refuse any other (no cleartext PII). */
+export function isTokenized(record: Pick<SourceRecord, 'headers'>): boolean {
+  return record.headers[TOKENIZED_HEADER] !== undefined;
+}
+
 export interface TokenizerHandlerDeps {
   codec: { decode(message: Buffer): Promise<AuditEvent> };
   encoder: { encode(event: AuditEvent): Buffer };

@@ -3,7 +3,7 @@ export { runTokenizer } from './main.js';
 export { TokenizerService } from './service.js';
 export { loadTokenizerConfig, loadKeyMaterial, loadMasterKey, loadTokenKey, loadRevealPolicy, loadRevealAuth, loadPreviousMasterKeys, TOKENIZER_DEFAULTS, DEFAULT_PII_FIELDS, type TokenizerConfig, type KeyMaterial } from './config.js';
 export { TOKENIZER_METRICS } from './metrics.js';
-export { TOKENIZED_HEADER } from './handler.js';
+export { isTokenized, TOKENIZED_HEADER } from './handler.js';
 export { TokenKey, normalizeForToken } from './crypto.js';
 export { LocalKeyWrapper, type KeyWrapper } from './key-wrapper.js';
 export { SubjectKeyStore, type SubjectKey } from './key-store.js';
