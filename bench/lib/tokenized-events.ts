@@ -14,7 +14,8 @@
 import type { Message } from 'kafkajs';
 import { deadLetterMessage, type SourceRecord } from '../../core/service/index.js';
 import { createTokenizerHandler, TOKENIZED_HEADER } from '../../consumers/tokenizer/handler.js';
-import { piiFieldPaths, tokenizePolicy } from '../../consumers/tokenizer/tokenize-event.js';
+import { tokenizePolicy } from '../../consumers/tokenizer/tokenize-event.js';
+import { scannedFieldPaths } from '../../core/pii/scanned-fields.js';
 import { loadTokenizerConfig, TokenKey } from '../../consumers/tokenizer/index.js';
 import { seededRandom } from '../../demo/workflows.js';
 import { auditEventSchema, frame, unframe, type AuditEvent } from '../../schemas/index.js';
@@ -72,7 +73,7 @@ export async function tokenize(events: readonly AuditEvent[], topic = 'audit.eve
     },
     tokenKey: new TokenKey(Buffer.from(keys.tokenKey, 'base64')),
     policy: tokenizePolicy(config),
-    paths: piiFieldPaths(),
+    paths: scannedFieldPaths(),
     transactions: {
       ready: async () => 0n,
       commit: async (_partition, outputs) => void written.push(...outputs[0]!.messages),

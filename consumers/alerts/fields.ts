@@ -2,8 +2,10 @@ import { unwrapPayload, type AuditEvent } from '../../schemas/index.js';
 
 /**
  * Event fields rules may test. Only envelope and sox/internal fields: none
- * is tagged pii in the schema, so conditions and keys never hold personal
- * data (and alerts built from them do not either).
+ * is tagged pii in the schema, and the tokenizer has replaced any PII a
+ * workflow put into a name or error type (core/pii/scanned-fields.ts) with
+ * its token, so conditions and keys never hold cleartext personal data (and
+ * alerts built from them do not either).
  */
 export const CONDITION_FIELDS = ['event', 'workflow_id', 'workflow_name', 'status', 'trigger', 'step_name', 'error.type', 'producer.service', 'producer.host'] as const;
 export type ConditionField = (typeof CONDITION_FIELDS)[number];

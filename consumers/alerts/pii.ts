@@ -1,26 +1,17 @@
-import { auditEventSchema, dataClassIndex, unwrapPayload, type AuditEvent, type EventKind } from '../../schemas/index.js';
+import { unwrapPayload, type AuditEvent } from '../../schemas/index.js';
+import { scannedFieldPaths } from '../../core/pii/scanned-fields.js';
 
 /**
  * "This event touched PII" (docs/alerts.md, "Knowing that an execution
- * touched PII"): one of the event's fields tagged `dataClass: pii` in the
- * schema holds a protected value, i.e. the tokenizer's `{"$pii": …}` object
+ * touched PII"): one of the fields the tokenizer scans (tagged
+ * `dataClass: pii` in the schema, or a free-text field such as a step name:
+ * scannedFieldPaths) holds a protected value, i.e. the tokenizer's `{"$pii": …}` object
  * or inline `[[pii:…]]` marker, or the producer's hashed `{"$pii": "…"}`.
  * audit.events only holds tokenized events, so a marker is exactly where
  * personal data was; nothing is decrypted or kept, only the yes/no.
  */
 export class PiiDetector {
-  private readonly paths = new Map<EventKind, string[][]>();
-
-  constructor() {
-    for (const [path, cls] of dataClassIndex(auditEventSchema().raw)) {
-      if (cls !== 'pii') continue;
-      const [root, kind, ...rest] = path.split('.');
-      if (root !== 'payload' || !kind || rest.length === 0) continue;
-      const list = this.paths.get(kind as EventKind) ?? [];
-      list.push(rest);
-      this.paths.set(kind as EventKind, list);
-    }
-  }
+  private readonly paths = scannedFieldPaths();
 
   touchesPii(event: AuditEvent): boolean {
     const { kind, value } = unwrapPayload(event.payload);

@@ -15,8 +15,10 @@ export interface StoredExecution {
 /**
  * Reads an execution's tokenized PII columns from the hot store tables
  * (docs/hotstore.md): the execution input and step inputs, and with scope
- * `all` also step outputs and errors, decision reasons and values, and the
- * execution's output and error. FINAL collapses redelivered copies.
+ * `all` also step outputs and errors, decision reasons and values, the
+ * execution's output and error, and the free-text fields (workflow and step
+ * names, error types, branch conditions) that hold a token. FINAL collapses
+ * redelivered copies.
  */
 export async function loadStoredExecution(client: ClickHouseClient, databaseName: string, executionId: string, scope: RevealScope = 'inputs'): Promise<StoredExecution> {
   const db = database(databaseName);
@@ -33,6 +35,13 @@ export async function loadStoredExecution(client: ClickHouseClient, databaseName
       `SELECT 2, toInt32(sequence), 0, concat('decision[', toString(sequence), '].condition_values'), condition_values FROM ${db}.decisions FINAL WHERE execution_id = {id:String}`,
       `SELECT 3, 0, 0, 'execution.output', output FROM ${db}.execution_results FINAL WHERE execution_id = {id:String} AND output != ''`,
       `SELECT 3, 0, 0, 'execution.error_message', error_message FROM ${db}.execution_results FINAL WHERE execution_id = {id:String} AND error_message != ''`,
+      // Free-text fields (core/pii/scanned-fields.ts) only where the tokenizer found PII in them.
+      `SELECT 0, 0, 0, 'execution.workflow_name', workflow_name FROM ${db}.executions FINAL WHERE execution_id = {id:String} AND ${holdsToken('workflow_name')}`,
+      `SELECT 1, step_id, attempt, concat('step[', toString(step_id), '].attempt[', toString(attempt), '].step_name'), step_name FROM ${db}.steps FINAL WHERE execution_id = {id:String} AND ${holdsToken('step_name')}`,
+      `SELECT 1, step_id, attempt, concat('step[', toString(step_id), '].attempt[', toString(attempt), '].error_type'), error_type FROM ${db}.steps FINAL WHERE execution_id = {id:String} AND ${holdsToken('error_type')}`,
+      `SELECT 2, toInt32(sequence), 0, concat('decision[', toString(sequence), '].branch_condition'), branch_condition FROM ${db}.decisions FINAL WHERE execution_id = {id:String} AND ${holdsToken('branch_condition')}`,
+      `SELECT 2, toInt32(sequence), 0, concat('decision[', toString(sequence), '].branch_taken'), branch_taken FROM ${db}.decisions FINAL WHERE execution_id = {id:String} AND ${holdsToken('branch_taken')}`,
+      `SELECT 3, 0, 0, 'execution.error_type', error_type FROM ${db}.execution_results FINAL WHERE execution_id = {id:String} AND ${holdsToken('error_type')}`,
     );
   }
   const fields = await selectRows<{ name: string; text: string }>(
@@ -52,4 +61,9 @@ export async function loadStoredExecution(client: ClickHouseClient, databaseName
   );
   const known = Number(status?.known ?? 0) > 0;
   return { status: !known ? undefined : status?.status ? status.status : 'running', fields };
+}
+
+/** SQL: the column holds a token (an inline marker, or a `{"$pii": …}` object in JSON text). */
+function holdsToken(column: string): string {
+  return `(position(${column}, '[[pii:') > 0 OR position(${column}, '"$pii"') > 0)`;
 }

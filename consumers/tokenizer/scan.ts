@@ -133,10 +133,11 @@ function scanText(text: string, options: ScanOptions, slots: PiiSlot[]): TextPar
 
 /**
  * A key written before its value in text: `"key":` (JSON), `'key':`
- * (Python repr), `key:` (util.inspect, YAML, prose) and `key=` (logfmt,
- * query strings). Group 1 is a JSON key; 2 and 3 the other forms.
+ * (Python repr), `key:` (util.inspect, YAML, prose), `key=` (logfmt,
+ * query strings) and `key == value`, `key != value` (a branch condition).
+ * Group 1 is a JSON key; 2 and 3 the other forms.
  */
-const KEY_IN_TEXT = /(?:"([A-Za-z0-9_.$-]{1,100})"\s*:|'([A-Za-z0-9_.$-]{1,100})'\s*:|(?<![A-Za-z0-9_.$'"-])([A-Za-z_$][A-Za-z0-9_$-]{0,99})\s*[:=])\s*/g;
+const KEY_IN_TEXT = /(?:"([A-Za-z0-9_.$-]{1,100})"\s*:|'([A-Za-z0-9_.$-]{1,100})'\s*:|(?<![A-Za-z0-9_.$'"-])([A-Za-z_$][A-Za-z0-9_$-]{0,99})\s*(?:!==?|={1,3}|:))\s*/g;
 /** What the producer's hash mode writes into free text in place of a value. */
 const PRODUCER_HASH_IN_TEXT = /^\[pii:hmac-sha256:[0-9a-f]{64}\]$/;
 /** Words that are no value (an unquoted key form followed by them). */

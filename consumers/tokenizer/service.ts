@@ -25,7 +25,8 @@ import { createTokenizerHandler } from './handler.js';
 import { LocalKeyWrapper, type KeyWrapper } from './key-wrapper.js';
 import { SubjectKeyStore } from './key-store.js';
 import { TokenizerMetrics } from './metrics.js';
-import { piiFieldPaths, tokenizePolicy } from './tokenize-event.js';
+import { tokenizePolicy } from './tokenize-event.js';
+import { scannedFieldPaths } from '../../core/pii/scanned-fields.js';
 import { PartitionTransactions } from './transactions.js';
 
 /**
@@ -83,7 +84,7 @@ export class TokenizerService implements ManagedService {
       executions: new ExecutionSubjects(this.clickhouse, config.database, config.executionCacheSize),
       tokenKey: new TokenKey(config.keys.tokenKey),
       policy: tokenizePolicy(config),
-      paths: piiFieldPaths(),
+      paths: scannedFieldPaths(),
       transactions: this.transactions,
       dlq,
       eventsTopic: config.eventsTopic,

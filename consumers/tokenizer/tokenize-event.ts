@@ -1,5 +1,5 @@
 import type { IHeaders } from 'kafkajs';
-import { auditEventSchema, dataClassIndex, unwrapPayload, type AuditEvent, type EventKind } from '../../schemas/index.js';
+import { unwrapPayload, type AuditEvent, type EventKind } from '../../schemas/index.js';
 import { canonicalJson } from '../../core/pii/canonical-json.js';
 import type { TokenizerConfig } from './config.js';
 import type { DetectionKind } from '../../core/pii/detectors.js';
@@ -30,21 +30,6 @@ export function tokenizePolicy(config: Pick<TokenizerConfig, 'piiFields' | 'dete
   };
 }
 
-/** Dotted schema paths of the fields tagged `pii`, by event kind (from the schema's dataClass tags). */
-export function piiFieldPaths(): Map<EventKind, string[][]> {
-  const byKind = new Map<EventKind, string[][]>();
-  for (const [path, cls] of dataClassIndex(auditEventSchema().raw)) {
-    if (cls !== 'pii') continue;
-    const [root, kind, ...rest] = path.split('.');
-    // Envelope fields are sox/internal today; a pii envelope field would need handling here first.
-    if (root !== 'payload' || !kind || rest.length === 0) throw new Error(`pii field ${path} is outside the event payloads; the tokenizer cannot handle it yet`);
-    const list = byKind.get(kind as EventKind) ?? [];
-    list.push(rest);
-    byKind.set(kind as EventKind, list);
-  }
-  return byKind;
-}
-
 /** The PII found in one event, before sealing. */
 export interface EventScan {
   event: AuditEvent;
@@ -57,9 +42,9 @@ export interface EventScan {
 }
 
 /**
- * Scans an event's pii-tagged fields. String fields are scanned (JSON or
- * free text); record fields (an error) are skipped as such, their string
- * members have their own tags.
+ * Scans an event's pii-tagged and free-text fields (scannedFieldPaths, core/pii).
+ * String fields are scanned (JSON or free text); record fields (an error)
+ * are skipped as such, their string members have their own paths.
  */
 export function scanEvent(event: AuditEvent, headers: IHeaders, policy: TokenizePolicy, paths: Map<EventKind, string[][]>): EventScan {
   const { kind, value } = unwrapPayload(event.payload);

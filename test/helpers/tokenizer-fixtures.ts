@@ -60,7 +60,8 @@ export interface PiiExecutionSpec {
  * One execution whose payloads carry PII the tokenizer must find: the input
  * names the customer (e-mail, name, nested phone and billing address), a
  * step input repeats the e-mail deep inside, a failed step's error message
- * and a decision reason quote the e-mail and phone in free text.
+ * and a decision reason quote the e-mail and phone in free text, and the
+ * decision's branch condition (a sox field) compares the customer's name.
  */
 export function piiExecution(spec: PiiExecutionSpec = {}): AuditEvent[] {
   const executionId = randomUUID();
@@ -115,7 +116,8 @@ export function piiExecution(spec: PiiExecutionSpec = {}): AuditEvent[] {
     }),
     event('DecisionRecorded', t0 + 41, {
       step_id: 1,
-      branch_condition: 'amount > 10000',
+      // A condition that names the customer: a sox free-text field the tokenizer must scan too.
+      branch_condition: `amount > 10000 || customer_name == "${name}"`,
       branch_taken: 'manual-approval',
       branch_reason: `amount=12000 exceeds 10000 for ${email}`,
       condition_values: JSON.stringify({ amount: 12000 }),

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { eventToRows, HotstoreWriter } from '../../consumers/hotstore/index.js';
 import { DEFAULT_PII_FIELDS, LocalKeyWrapper, SubjectKeyStore, TokenizerAuditLog, TokenKey, tokenDigest } from '../../consumers/tokenizer/index.js';
 import { DETECTION_KINDS } from '../../core/pii/detectors.js';
-import { piiFieldPaths, scanEvent, sealEvent } from '../../consumers/tokenizer/tokenize-event.js';
+import { scanEvent, sealEvent } from '../../consumers/tokenizer/tokenize-event.js';
+import { scannedFieldPaths } from '../../core/pii/scanned-fields.js';
 import { unwrapPayload, type AuditEvent } from '../../schemas/index.js';
 import { randomUUID } from 'node:crypto';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -26,7 +27,7 @@ async function tokenizeAndStore(events: readonly AuditEvent[]): Promise<void> {
   const tokenKey = new TokenKey(Buffer.from(keys.tokenKey, 'base64'));
   const store = new SubjectKeyStore(client, database, new LocalKeyWrapper(Buffer.from(keys.masterKey, 'base64')), { cacheTtlMs: 60_000, rotationMs: 86_400_000 });
   const policy = { piiFields: new Set<string>(DEFAULT_PII_FIELDS), detectors: new Set(DETECTION_KINDS), subjectEmailField: 'customer_email' };
-  const paths = piiFieldPaths();
+  const paths = scannedFieldPaths();
   const email = canaryValues(events)[0]!;
   const subject = tokenKey.subject(`email:${email.toLowerCase()}`);
   const key = (await store.activeKeys([subject])).get(subject)!;

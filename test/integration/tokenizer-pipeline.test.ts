@@ -6,7 +6,7 @@ import { loadHotstoreConfig } from '../../consumers/hotstore/config.js';
 import { HotstoreService } from '../../consumers/hotstore/service.js';
 import { LocalKeyWrapper, reveal, SubjectKeyStore, TokenizerAuditLog, TokenKey } from '../../consumers/tokenizer/index.js';
 import { rewriteTokens, type PiiToken } from '../../consumers/tokenizer/pii-format.js';
-import { frame, unwrapPayload, type AuditEvent, type ExecutionStarted, type StepFinished } from '../../schemas/index.js';
+import { frame, unwrapPayload, type AuditEvent, type DecisionRecorded, type ExecutionStarted, type StepFinished } from '../../schemas/index.js';
 import { canaryValues, piiExecution, testKeys } from '../helpers/tokenizer-fixtures.js';
 import {
   clickhouse,
@@ -137,6 +137,9 @@ test('PII canary: nothing readable leaves the tokenizer (events, logs, metrics),
   assert.deepEqual(JSON.parse(engAOut.fields[1]!.text), JSON.parse((unwrapPayload(A[1]!.payload).value as StepFinished).input_data));
   const allA = JSON.parse((await revealCli(idA, 'engineering', ['--all'])).stdout) as { fields: { name: string; text: string }[] };
   assert.equal(allA.fields.find((f) => f.name === 'step[1].attempt[1].error_message')!.text, (unwrapPayload(A[1]!.payload).value as StepFinished).error!.message);
+  const condition = allA.fields.find((f) => f.name === 'decision[3].branch_condition');
+  assert.equal(condition?.text, (unwrapPayload(A[2]!.payload).value as DecisionRecorded).branch_condition, 'a sox free-text field with a token is revealed too');
+  assert.equal(allA.fields.find((f) => f.name.endsWith('.step_name')), undefined, 'a free-text field without a token is not listed');
 
   const engB = await revealCli(idB, 'engineering');
   assert.equal(engB.code, 6, 'engineering may not reveal a successful execution');

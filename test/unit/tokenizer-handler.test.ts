@@ -8,7 +8,7 @@ import { newDataKey, TokenKey } from '../../consumers/tokenizer/crypto.js';
 import { createSecretKey } from 'node:crypto';
 import { createTokenizerHandler, TOKENIZED_HEADER } from '../../consumers/tokenizer/handler.js';
 import { rewriteTokens, type PiiToken } from '../../consumers/tokenizer/pii-format.js';
-import { piiFieldPaths } from '../../consumers/tokenizer/tokenize-event.js';
+import { scannedFieldPaths } from '../../core/pii/scanned-fields.js';
 import { chunkBySize, MAX_RECORD_BYTES, MAX_SEND_BYTES, recordBytes } from '../../core/clients/record-size.js';
 import { PartitionTransactions, type TransactionalOutput } from '../../consumers/tokenizer/transactions.js';
 import { TokenizerMetrics } from '../../consumers/tokenizer/metrics.js';
@@ -53,7 +53,7 @@ function harness(options: { floor?: bigint; commitError?: unknown; stored?: Reco
     },
     tokenKey,
     policy,
-    paths: piiFieldPaths(),
+    paths: scannedFieldPaths(),
     transactions: {
       ready: async () => options.floor ?? 0n,
       commit: async (partition, outputs, next) => {

@@ -5,8 +5,9 @@ import { newDataKey, TokenKey } from '../../consumers/tokenizer/crypto.js';
 import { rewriteTokens, type PiiToken } from '../../consumers/tokenizer/pii-format.js';
 import { decideReveal, DEFAULT_REVEAL_POLICY, parseRevealPolicy, reveal } from '../../consumers/tokenizer/reveal.js';
 import { SealCache, scanField, sealSlots, type ScanOptions } from '../../consumers/tokenizer/scan.js';
-import { piiFieldPaths, scanEvent, sealEvent } from '../../consumers/tokenizer/tokenize-event.js';
-import { unwrapPayload, type ExecutionStarted, type StepFinished } from '../../schemas/index.js';
+import { scanEvent, sealEvent } from '../../consumers/tokenizer/tokenize-event.js';
+import { FREE_TEXT_FIELDS, scannedFieldPaths } from '../../core/pii/scanned-fields.js';
+import { unwrapPayload, type DecisionRecorded, type ExecutionStarted, type StepFinished } from '../../schemas/index.js';
 import { MemoryAccessLog, MemoryKeys, piiExecution } from '../helpers/tokenizer-fixtures.js';
 
 const options: ScanOptions = {
@@ -169,14 +170,14 @@ test("in the producer's hash and mask modes only values with the producer's shap
 
 test('an event: every pii-tagged field of every kind is tokenized; the subject comes from the ExecutionStarted input', async () => {
   const events = piiExecution({ email: 'Dora@Example.com', status: 'failed' });
-  const paths = piiFieldPaths();
-  assert.deepEqual(paths.get('StepFinished')!.map((p) => p.join('.')).sort(), ['error', 'error.message', 'input_data', 'output_data']);
+  const paths = scannedFieldPaths();
+  assert.deepEqual(paths.get('StepFinished')!.map((p) => p.join('.')).sort(), ['error', 'error.message', 'error.type', 'input_data', 'output_data', 'step_name']);
   const policy = { piiFields: options.piiFields, detectors: options.detectors, subjectEmailField: 'customer_email' };
   const keys = new MemoryKeys();
   const scans = events.map((e) => scanEvent(e, {}, policy, paths));
   assert.equal(scans[0]!.ownSubject, 'email:dora@example.com');
   assert.equal(scans[1]!.ownSubject, 'email:dora@example.com', 'a later event names the subject by its own customer_email key');
-  assert.deepEqual(scans.map((s) => s.values), [4, 4, 1, 0]);
+  assert.deepEqual(scans.map((s) => s.values), [4, 4, 2, 0], 'the decision: its reason and its condition');
   const key = (await keys.activeKeys(['s1'])).get('s1')!;
   for (const s of scans) sealEvent(s, { tokenKey, keyId: key.keyId, key: key.key });
   const text = JSON.stringify(events);
@@ -184,9 +185,43 @@ test('an event: every pii-tagged field of every kind is tokenized; the subject c
   assert.match(text, /ORD-2024-000123/);
   const step = unwrapPayload(events[1]!.payload).value as StepFinished;
   assert.match(step.error!.message, /^card of \[\[pii:D\*\*\*@Example\.com\|/);
-  assert.equal(step.error!.type, 'PaymentError', 'internal fields are untouched');
+  assert.equal(step.error!.type, 'PaymentError', 'a free-text field without PII is untouched');
   const started = unwrapPayload(events[0]!.payload).value as ExecutionStarted;
   assert.equal(JSON.parse(started.input).amount, 12000);
+});
+
+test('free-text sox fields (step names, branch conditions, error types) are scanned too: PII in them becomes a token, ids and the actor stay', async () => {
+  const events = piiExecution({ email: 'fay@example.com', status: 'failed' });
+  const started = unwrapPayload(events[0]!.payload).value as ExecutionStarted;
+  started.workflow_name = 'refund for fay@example.com';
+  started.triggered_by = { kind: 'user', id: 'ops-7' };
+  const step = unwrapPayload(events[1]!.payload).value as StepFinished;
+  step.step_name = 'notify fay@example.com';
+  step.error = { type: 'RejectedPhone(+49 30 1234 5678)', message: 'no PII here' };
+  const decision = unwrapPayload(events[2]!.payload).value as DecisionRecorded;
+  decision.branch_condition = 'customer_name == "Fay Canary" && amount > 100';
+  decision.branch_taken = 'manual_review';
+  const policy = { piiFields: options.piiFields, detectors: options.detectors, subjectEmailField: 'customer_email' };
+  const key = (await new MemoryKeys().activeKeys(['s1'])).get('s1')!;
+  for (const e of events) sealEvent(scanEvent(e, {}, policy, scannedFieldPaths()), { tokenKey, keyId: key.keyId, key: key.key });
+  const text = JSON.stringify(events);
+  assert.doesNotMatch(text, /fay@example\.com|Fay Canary|1234 5678/i);
+  assert.match(started.workflow_name, /^refund for \[\[pii:f\*\*\*@example\.com\|/);
+  assert.match(step.step_name, /^notify \[\[pii:/);
+  assert.match(step.error!.type, /^RejectedPhone\(\[\[pii:/);
+  assert.match(decision.branch_condition, /^customer_name == "\[\[pii:[^|]+\|[^\]]+\]\]" && amount > 100$/, 'the compared value, not the operator, is tokenized');
+  assert.equal(decision.branch_taken, 'manual_review');
+  assert.equal(started.triggered_by.id, 'ops-7');
+  // The name's token equals the token of the same e-mail in the input: one search finds both.
+  const inputToken = tokensIn(started.input).find((t) => t.f === 'customer_email')!.t;
+  assert.deepEqual(tokensIn(step.step_name).map((t) => [t.f, t.t]), [['email', inputToken]]);
+});
+
+test('every free-text field is a string field of the schema outside the pii class', () => {
+  for (const path of FREE_TEXT_FIELDS) {
+    const [, kind, ...rest] = path.split('.');
+    assert.ok(scannedFieldPaths().get(kind as 'StepFinished')!.some((p) => p.join('.') === rest.join('.')), path);
+  }
 });
 
 test('reveal: policy by role and status, every attempt logged, cleartext restored exactly, erased keys leave tokens', async () => {
