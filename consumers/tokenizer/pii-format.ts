@@ -22,7 +22,17 @@ export interface PiiToken {
   c?: string;
   /** Position of this value in its bundle; absent means 0. */
   i?: number;
+  /**
+   * The bundle of a value at position 1 or later: the first BUNDLE_ID_CHARS
+   * characters of the bundle's `c` (its random IV). Tells two bundles under
+   * the same key apart in one field (tokenized text a workflow fed back in).
+   * Absent in tokens written before it existed.
+   */
+  b?: string;
 }
+
+/** Length of a bundle id (`b`): 8 base64 characters, 48 random bits of the IV. */
+export const BUNDLE_ID_CHARS = 8;
 
 export const PII_KEY = '$pii';
 const MARKER = /\[\[pii:([^|\]\r\n]{0,200})\|([A-Za-z0-9_-]{8,8192})\]\]/g;

@@ -4,7 +4,7 @@ import type { AccessRecord } from './audit-log.js';
 import { callerRefusal, type RevealCaller } from './principals.js';
 import { openValues, piiAad } from './crypto.js';
 import type { SubjectKeyStore } from './key-store.js';
-import { rewriteTokens, type PiiToken } from './pii-format.js';
+import { BUNDLE_ID_CHARS, rewriteTokens, type PiiToken } from './pii-format.js';
 
 /** Which roles may reveal, and for executions of which status (`any` or a list such as `failed`). */
 export type RevealPolicy = Readonly<Record<string, 'any' | readonly string[]>>;
@@ -145,28 +145,33 @@ export async function reveal(request: RevealRequest, deps: RevealDeps): Promise<
 }
 
 function revealField(field: { name: string; text: string }, executionId: string, keys: Awaited<ReturnType<RevealDeps['keys']['keysById']>>): RevealedField {
-  // Bundles of this field: the token carrying `c` holds the ciphertext of every value under its key id.
-  const sealed = new Map<string, string>();
+  // Bundles of this field: a token carrying `c` holds the ciphertext of every value of its bundle; the
+  // others name it by `b` (its first characters). Tokens written before `b` existed use their key's first bundle.
+  const bundles = new Map<string, string>();
   rewriteTokens(field.text, (t) => {
-    if (t.c !== undefined && !sealed.has(t.k)) sealed.set(t.k, t.c);
+    if (t.c === undefined) return undefined;
+    const id = `${t.k}|${t.c.slice(0, BUNDLE_ID_CHARS)}`;
+    if (!bundles.has(id)) bundles.set(id, t.c);
+    if (!bundles.has(t.k)) bundles.set(t.k, t.c);
     return undefined;
   });
   const opened = new Map<string, unknown[] | null>();
   const valuesOf = (t: PiiToken): unknown[] | null => {
-    if (!opened.has(t.k)) {
+    const c = t.c ?? bundles.get(t.b === undefined ? t.k : `${t.k}|${t.b}`);
+    if (c === undefined) return null;
+    if (!opened.has(c)) {
       const key = keys.get(t.k);
-      const c = sealed.get(t.k);
       let values: unknown[] | null = null;
-      if (key && c !== undefined) {
+      if (key) {
         try {
           values = openValues(key.key, c, piiAad(t.k, executionId));
         } catch (err) {
           if (!isAuditlineError(err, 'PII_DECRYPT_FAILED')) throw err;
         }
       }
-      opened.set(t.k, values);
+      opened.set(c, values);
     }
-    return opened.get(t.k)!;
+    return opened.get(c)!;
   };
   let revealed = 0;
   let unrecoverable = 0;

@@ -3,7 +3,7 @@ import { piiAad, sealValues, type TokenKey } from './crypto.js';
 import { detectPii, type DetectionKind } from '../../core/pii/detectors.js';
 import { isMaskShaped, maskString, maskValue } from '../../core/pii/mask.js';
 import { canonicalJson } from '../../core/pii/canonical-json.js';
-import { inlineMarker, isProtectedValue, PII_KEY, splitMarkers, type PiiToken } from './pii-format.js';
+import { BUNDLE_ID_CHARS, inlineMarker, isProtectedValue, PII_KEY, splitMarkers, type PiiToken } from './pii-format.js';
 
 /** What counts as PII in a field. */
 export interface ScanOptions {
@@ -325,7 +325,7 @@ export class SealCache {
 /**
  * Gives every slot of one field its token, mask and position, and encrypts
  * all their values in one AES-GCM call (one bundle per field and subject
- * key); the first slot carries the ciphertext.
+ * key); the first slot carries the ciphertext, the others its id (`b`).
  */
 export function sealSlots(slots: readonly PiiSlot[], ctx: SealContext): void {
   if (slots.length === 0) return;
@@ -347,6 +347,7 @@ export function sealSlots(slots: readonly PiiSlot[], ctx: SealContext): void {
     }
     const token: PiiToken = { v: 1, t, f: slot.field, k: ctx.keyId };
     if (i === 0) token.c = c;
+    else token.b = c.slice(0, BUNDLE_ID_CHARS);
     if (slots.length > 1) token.i = i;
     slot.token = token;
   }

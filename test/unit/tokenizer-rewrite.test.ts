@@ -277,6 +277,32 @@ test('reveal: policy by role and status, every attempt logged, cleartext restore
   assert.match(log.records[1]!.detail, /only FAILED/);
 });
 
+test('reveal: tokenized text fed back into a field with new PII under the same key reveals each value from its own bundle; tokens without a bundle id still reveal', async () => {
+  const keys = new MemoryKeys();
+  const key = (await keys.activeKeys(['subject-gus'])).get('subject-gus')!;
+  const seal = (text: string) => {
+    const scan = scanField(text, options)!;
+    sealSlots(scan.slots, { tokenKey, keyId: key.keyId, key: key.key, executionId: 'e1' });
+    return scan.render();
+  };
+  const earlier = seal(JSON.stringify({ customer_email: 'gus@example.com', customer_name: 'Gus Old' }));
+  // A later step of the same execution gets the stored (tokenized) record back as part of its input.
+  const later = seal(JSON.stringify({ previous: JSON.parse(earlier), customer_email: 'gus.new@example.com', customer_name: 'Gus New' }));
+  assert.equal(tokensIn(later).filter((t) => t.c !== undefined).length, 2, 'two bundles under one key in one field');
+  const base = { principal: 'u-7', purpose: 'INC-1234 reproduce failure', executionId: 'e1', role: 'compliance', status: 'success' };
+  const out = await reveal({ ...base, fields: [{ name: 'execution.input', text: later }] }, { keys, log: new MemoryAccessLog() });
+  assert.deepEqual(JSON.parse(out.fields[0]!.text), { previous: { customer_email: 'gus@example.com', customer_name: 'Gus Old' }, customer_email: 'gus.new@example.com', customer_name: 'Gus New' });
+
+  // Tokens written before bundle ids existed: the key's first bundle.
+  const legacy = rewriteTokens(earlier, (t) => {
+    const { b: _b, ...rest } = t;
+    return { replace: { $pii: rest } };
+  });
+  assert.doesNotMatch(legacy, /"b":/);
+  const old = await reveal({ ...base, fields: [{ name: 'execution.input', text: legacy }] }, { keys, log: new MemoryAccessLog() });
+  assert.deepEqual(JSON.parse(old.fields[0]!.text), { customer_email: 'gus@example.com', customer_name: 'Gus Old' });
+});
+
 test('the seal cache gives every value the token and mask it gets without the cache; objects share one entry whatever their key order', () => {
   const text = (address: unknown) =>
     JSON.stringify({ customer_email: 'Ann@Example.com', phone_number: 4930123456, billing_address: address, note: 'call +49 30 1234 5678' });
