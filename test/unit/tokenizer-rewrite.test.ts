@@ -25,6 +25,16 @@ function tokensIn(text: string): PiiToken[] {
   return out;
 }
 
+/** Scans and seals a text under a new key of `subject` (execution `executionId`), as the tokenizer writes it. */
+async function subjectSealer(keys: MemoryKeys, subject: string, executionId: string): Promise<(text: string) => string> {
+  const key = (await keys.activeKeys([subject])).get(subject)!;
+  return (text) => {
+    const scan = scanField(text, options)!;
+    sealSlots(scan.slots, { tokenKey, keyId: key.keyId, key: key.key, executionId });
+    return scan.render();
+  };
+}
+
 test('PII keys are tokenized at any depth, whatever their case and type; everything else stays byte-identical in value', () => {
   const input = {
     customer_email: 'ann@example.com',
@@ -236,12 +246,7 @@ test('reveal: policy by role and status, every attempt logged, cleartext restore
   const input = JSON.stringify({ customer_email: 'eve@example.com', nested: { billing_address: { street: 'Main St 1' } }, amount: 5 });
   const message = 'card of eve@example.com declined; call +49 30 1234 5678';
   const keys = new MemoryKeys();
-  const key = (await keys.activeKeys(['subject-eve'])).get('subject-eve')!;
-  const seal = (text: string) => {
-    const scan = scanField(text, options)!;
-    sealSlots(scan.slots, { tokenKey, keyId: key.keyId, key: key.key, executionId: 'e1' });
-    return scan.render();
-  };
+  const seal = await subjectSealer(keys, 'subject-eve', 'e1');
   const fields = [
     { name: 'execution.input', text: seal(input) },
     { name: 'step[1].attempt[1].error_message', text: seal(message) },
@@ -279,12 +284,7 @@ test('reveal: policy by role and status, every attempt logged, cleartext restore
 
 test('reveal: tokenized text fed back into a field with new PII under the same key reveals each value from its own bundle; tokens without a bundle id still reveal', async () => {
   const keys = new MemoryKeys();
-  const key = (await keys.activeKeys(['subject-gus'])).get('subject-gus')!;
-  const seal = (text: string) => {
-    const scan = scanField(text, options)!;
-    sealSlots(scan.slots, { tokenKey, keyId: key.keyId, key: key.key, executionId: 'e1' });
-    return scan.render();
-  };
+  const seal = await subjectSealer(keys, 'subject-gus', 'e1');
   const earlier = seal(JSON.stringify({ customer_email: 'gus@example.com', customer_name: 'Gus Old' }));
   // A later step of the same execution gets the stored (tokenized) record back as part of its input.
   const later = seal(JSON.stringify({ previous: JSON.parse(earlier), customer_email: 'gus.new@example.com', customer_name: 'Gus New' }));
