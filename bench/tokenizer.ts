@@ -21,6 +21,13 @@
  * flight, GZIP, offsets in the transaction) that copies each raw record
  * unchanged, with no decode, scan, seal or encode. No tokenizer built on this
  * path can be faster, so `passthrough_ratio` bounds `ratio` from above.
+ *
+ * Handler only: the tokenizer's own batch handler (bench/lib/tokenized-events.ts:
+ * decode, scan, seal, encode, with keys and subject mappings in memory) on
+ * the same events in this process, with no Kafka and no ClickHouse. Its CPU
+ * per event is the tokenizing work itself; `handler_only_ratio_ceiling` is
+ * the ratio the machine could reach if Kafka cost nothing and every core ran
+ * that handler in parallel, so no Kafka client can lift `ratio` above it.
  * Last line: one JSON object.
  */
 import { Registry } from 'prom-client';
@@ -34,7 +41,9 @@ import { AuditEventCodec, RegistryClient, type AuditEvent } from '../schemas/ind
 import { uniqueName } from '../test/helpers/names.js';
 import { piiExecution, testKeys } from '../test/helpers/tokenizer-fixtures.js';
 import { createTokenizerDatabase, createTokenizerTopics, dropTokenizerTopics, endpoints, kafka, publish } from '../test/helpers/tokenizer-stack.js';
+import { availableParallelism } from 'node:os';
 import { metricTotal, round, rssSampler, steadyState, type MachineCpu } from './stats.js';
+import { tokenize } from './lib/tokenized-events.js';
 
 const EXECUTIONS = Number(process.env.BENCH_EXECUTIONS ?? 10_000);
 const say = (m: string) => process.stderr.write(`${m}\n`);
@@ -145,6 +154,16 @@ async function service(total: number): Promise<Run & { rssMb: number }> {
   }
 }
 
+/** The tokenizer's batch handler alone, in memory (after a warm-up on a tenth of the events): this process's CPU per event. */
+async function handlerOnly(events: readonly AuditEvent[]): Promise<{ items: number; seconds: number; cpuUs: number }> {
+  await tokenize(events.slice(0, Math.ceil(events.length / 10)));
+  const cpu = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  await tokenize(events);
+  const used = process.cpuUsage(cpu);
+  return { items: events.length, seconds: Number(process.hrtime.bigint() - started) / 1e9, cpuUs: used.user + used.system };
+}
+
 let result: Record<string, unknown>;
 try {
   const events: AuditEvent[] = [];
@@ -160,6 +179,10 @@ try {
   say(`pass-through on the tokenizer's Kafka path (ceiling): ${round(pass.items / pass.seconds, 0)} events/s, ${round(pass.cpuUs / pass.items, 1)} µs CPU/event`);
   const tok = await service(events.length);
   say(`tokenizer: ${round(tok.items / tok.seconds, 0)} events/s, ${round(tok.cpuUs / tok.items, 1)} µs CPU/event`);
+  const alone = await handlerOnly(events);
+  const aloneUs = alone.cpuUs / alone.items;
+  const ceiling = (availableParallelism() * 1e6) / aloneUs / (base.items / base.seconds);
+  say(`handler only (no Kafka, no ClickHouse): ${round(alone.items / alone.seconds, 0)} events/s on one thread, ${round(aloneUs, 1)} µs CPU/event; with Kafka free and ${availableParallelism()} cores all tokenizing: ratio ${round(ceiling, 3)} at most`);
   if (tok.machine) say(`machine: ${machineBusyPct(tok)} % of all cores busy in the tokenizer's window, ${machineUsPerEvent(tok)} µs of machine CPU/event (pass-through ${machineBusyPct(pass)} %, ${machineUsPerEvent(pass)} µs; decode-only ${machineUsPerEvent(base)} µs)`);
   result = {
     bench: 'tokenizer',
@@ -173,6 +196,9 @@ try {
     passthrough_ratio: round(pass.items / pass.seconds / (base.items / base.seconds), 3),
     passthrough_cpu_us_per_event: round(pass.cpuUs / pass.items, 1),
     rss_mb: round(tok.rssMb, 1),
+    handler_only_events_per_s: round(alone.items / alone.seconds, 0),
+    handler_only_cpu_us_per_event: round(aloneUs, 1),
+    handler_only_ratio_ceiling: round(ceiling, 3),
     // The machine's side of the figures: its cores were this busy in each window, at this much CPU per event
     // (the process and the broker, ClickHouse and the registry together). At ratio 0.5, with every core busy,
     // an event may cost the machine at most `machine_cpu_budget_us_per_event_at_target`.
