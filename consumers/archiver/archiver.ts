@@ -105,13 +105,18 @@ export class Archiver {
     for (const p of partitions) if (!this.position.has(p)) this.position.set(p, -1);
   }
 
-  /** Uploads and commits every open file, writes due digests, and stops taking batches. */
+  /**
+   * Uploads and commits every open file, then extends the digest chain of
+   * every partition it owns (objects rolled since the last digest are listed
+   * too, not only the ones just flushed), and stops taking batches.
+   */
   async flushAndStop(): Promise<void> {
     clearInterval(this.timer);
     const open = [...this.files.keys()];
     await Promise.all(open.map((p) => this.locked(p, () => this.rollIfOpen(p))));
     this.stopping.abort();
-    await Promise.all(open.map((p) => this.locked(p, () => this.digest(p, true))));
+    const owned = [...new Set([...this.position.keys(), ...open])];
+    await Promise.all(owned.map((p) => this.locked(p, () => this.digest(p, true))));
   }
 
   /** Number of records waiting in open files (for tests and the gauge). */

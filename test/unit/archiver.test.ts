@@ -176,6 +176,16 @@ test('the archiver commits a partition only after its object was uploaded and in
   assert.equal(new Set(h.indexed.map((r) => r.execution_id)).size, 2);
 });
 
+test('a graceful stop extends the digest chain of every partition it owns, also one whose last object was rolled before the stop', async () => {
+  const h = harness({ rollBytes: 1 }); // every batch is rolled (uploaded) at once: no open file is left at the stop
+  h.archiver.assigned([0, 1]);
+  await h.archiver.handler(events.slice(0, 2).map((e, i) => rec(i, encoded(e))), { signal: new AbortController().signal });
+  const before = h.digests.length;
+  await h.archiver.flushAndStop();
+  assert.ok(h.puts.length >= 1, 'the records were uploaded before the stop');
+  assert.deepEqual(h.digests.slice(before).sort(), [0, 1], 'a digest asked for each owned partition at the stop');
+});
+
 test('records that cannot be archived are dead-lettered with a reason; the others are archived', async () => {
   const h = harness();
   await h.archiver.handler([rec(0, encoded(events[0]!)), rec(1, Buffer.from('garbage')), rec(2, encoded(events[1]!), false), rec(3, frame(9, Buffer.from([1]))), rec(4, frame(1, Buffer.from([1])))], { signal: new AbortController().signal });
