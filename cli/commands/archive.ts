@@ -47,18 +47,23 @@ export function registerArchive(program: Command): void {
     .option('--to <time>', 'only digests written at or before this time')
     .option('--deep', 'also download readable objects and hash their bytes (Glacier objects are checked by their stored SHA-256 checksum)')
     .option('--grace <seconds>', 'objects newer than this that no digest lists yet are pending, not an error', '7200')
+    .option('--no-index', 'skip the check against archive_index in ClickHouse (for a verifier with access to the bucket only)')
     .option('--format <format>', 'text | json', 'text')
     .addHelpText('after', `\nThe public key: AUDITLINE_ARCHIVER_PUBLIC_KEY(_FILE), else derived from AUDITLINE_ARCHIVER_SIGNING_KEY(_FILE).\nExit codes: 0 intact, 1 failure, 2 wrong usage, ${ARCHIVE_EXIT.verifyFailed} problems found.`)
-    .action(async (opts: { from?: string; to?: string; deep?: boolean; grace: string; format: string }) => {
+    .action(async (opts: { from?: string; to?: string; deep?: boolean; grace: string; format: string; index: boolean }) => {
       if (!['text', 'json'].includes(opts.format)) throw new UsageError(`--format ${opts.format}: expected text or json`);
       const from = parseTime('--from', opts.from);
       const to = parseTime('--to', opts.to);
       const publicKey = loadVerifyKey();
       const endpoints = loadEndpoints();
       const s3 = createS3(endpoints.s3);
+      const clickhouse = opts.index ? createClickHouse(endpoints.clickhouse) : undefined;
       try {
+        // What the archiver recorded as it wrote each object: catches an object deleted or replaced before its digest.
+        const index = clickhouse ? await new ArchiveIndex(clickhouse, endpoints.clickhouse.database).allObjects() : undefined;
         const report = await verifyArchive(s3, new ObjectStore(s3, endpoints.s3.bucket), {
           publicKey,
+          ...(index ? { index } : {}),
           ...(from ? { from } : {}),
           ...(to ? { to } : {}),
           pendingGraceMs: positiveInt('--grace', opts.grace) * 1000,
@@ -69,10 +74,12 @@ export function registerArchive(program: Command): void {
           for (const p of report.problems) process.stdout.write(`${p.kind.toUpperCase().padEnd(15)} ${p.subject}  ${p.detail}\n`);
           for (const key of report.pending) process.stdout.write(`${'PENDING'.padEnd(15)} ${key}  not listed by a digest yet (newer than the grace period)\n`);
         }
-        say(`archive verify: ${report.digests} digest(s), ${report.objectsChecked} object(s) checked, ${report.problems.length} problem(s), ${report.pending.length} pending: ${report.ok ? 'INTACT' : 'PROBLEMS FOUND'}`);
+        const indexed = index ? `, ${report.indexedChecked} indexed object(s) checked` : ' (archive_index not checked: --no-index)';
+        say(`archive verify: ${report.digests} digest(s), ${report.objectsChecked} object(s) checked${indexed}, ${report.problems.length} problem(s), ${report.pending.length} pending: ${report.ok ? 'INTACT' : 'PROBLEMS FOUND'}`);
         if (!report.ok) process.exitCode = ARCHIVE_EXIT.verifyFailed;
       } finally {
         s3.destroy();
+        await clickhouse?.close();
       }
     });
 

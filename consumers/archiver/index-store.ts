@@ -29,6 +29,14 @@ export interface IndexedObject {
   object_sha256: string;
 }
 
+/** An archive object as the archiver recorded it in the index when it wrote it. */
+export interface RecordedObject {
+  sha256: string;
+  size: number;
+  /** Epoch ms of its newest event. */
+  lastEventMs: number;
+}
+
 /**
  * The execution -> objects index in ClickHouse (migration 0008). Inserts
  * are idempotent (ReplacingMergeTree on execution_id, object_key); a
@@ -67,6 +75,26 @@ ORDER BY source_partition, first_offset`,
         format: 'JSONEachRow',
       });
       return (await rs.json<IndexedObject>()).map((r) => ({ ...r, events: Number(r.events) }));
+    } catch (err) {
+      throw indexError(err, this.database, 'read');
+    }
+  }
+
+  /**
+   * Every object the index knows, with the SHA-256 and size the archiver
+   * recorded when it wrote it and the time of its newest event (epoch ms):
+   * `archive verify` checks the bucket against them.
+   */
+  async allObjects(): Promise<Map<string, RecordedObject>> {
+    try {
+      const rs = await this.client.query({
+        query: `SELECT object_key, any(object_sha256) AS sha256, any(object_size) AS size, toUnixTimestamp64Milli(max(last_event_time)) AS last_event_ms
+FROM ${this.database}.archive_index
+GROUP BY object_key`,
+        format: 'JSONEachRow',
+      });
+      const rows = await rs.json<{ object_key: string; sha256: string; size: number | string; last_event_ms: number | string }>();
+      return new Map(rows.map((r) => [r.object_key, { sha256: r.sha256, size: Number(r.size), lastEventMs: Number(r.last_event_ms) }]));
     } catch (err) {
       throw indexError(err, this.database, 'read');
     }

@@ -10,7 +10,7 @@ export { objectKey, parseObjectKey, digestKey, parseDigestKey, partitionPrefix, 
 export { signDigest, readDigest, keyId, DIGEST_FORMAT, type DigestBody, type SignedDigest } from './digest.js';
 export { DigestChain } from './digest-chain.js';
 export { ObjectStore } from './object-store.js';
-export { ArchiveIndex, type IndexRow, type IndexedObject } from './index-store.js';
+export { ArchiveIndex, type IndexRow, type IndexedObject, type RecordedObject } from './index-store.js';
 export { WriterSchemas } from './writer-schemas.js';
 export { verifyArchive, type VerifyReport, type VerifyProblem } from './verify.js';
 export { readArchiveObjects, type RestoreOptions } from './archive-reader.js';

@@ -3,11 +3,12 @@ import { ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { readDigest, type SignedDigest } from './digest.js';
 import { parseDigestKey, parseObjectKey, sha256Hex } from './keys.js';
 import type { ObjectStore } from './object-store.js';
+import type { RecordedObject } from './index-store.js';
 import { s3Error } from './s3-errors.js';
 
 /** One problem `archive verify` found; `subject` is the object or digest key it names. */
 export interface VerifyProblem {
-  kind: 'missing' | 'changed' | 'not_listed' | 'digest_invalid' | 'digest_missing' | 'chain_broken' | 'overwritten';
+  kind: 'missing' | 'changed' | 'not_listed' | 'digest_invalid' | 'digest_missing' | 'chain_broken' | 'overwritten' | 'index_mismatch';
   subject: string;
   detail: string;
 }
@@ -16,6 +17,8 @@ export interface VerifyReport {
   ok: boolean;
   digests: number;
   objectsChecked: number;
+  /** Objects of archive_index checked against the bucket and the digests (0 without `index`). */
+  indexedChecked: number;
   /** Objects after the head of their chain, younger than the grace period: not listed yet, and not an error. */
   pending: string[];
   problems: VerifyProblem[];
@@ -30,6 +33,14 @@ export interface VerifyOptions {
   pendingGraceMs: number;
   /** Download readable objects and hash them, on top of comparing S3's SHA-256 checksum and size. */
   deep: boolean;
+  /**
+   * The objects archive_index recorded as the archiver wrote them
+   * (ArchiveIndex.allObjects). Each must still be in the bucket, and its
+   * digest must list the SHA-256 and size recorded: this catches an object
+   * deleted or replaced before a digest was signed, which the chains alone
+   * cannot (a digest signs the bucket as it finds it).
+   */
+  index?: ReadonlyMap<string, RecordedObject>;
   now?: Date;
 }
 
@@ -46,8 +57,9 @@ interface Version {
  * Checks the archive (docs/archiver.md, "Verify"): every digest chain
  * (signature, sequence without gaps, hash link to the previous digest),
  * every object a digest lists (present, same version, same SHA-256 and
- * size), and that every object is listed by some digest. Names every
- * object or digest that is missing, changed or not listed.
+ * size), that every object is listed by some digest, and (with `index`)
+ * that every object archive_index recorded is there as it was written.
+ * Names every object or digest that is missing, changed or not listed.
  */
 export async function verifyArchive(s3: S3Client, store: ObjectStore, options: VerifyOptions): Promise<VerifyReport> {
   const now = options.now ?? new Date();
@@ -69,7 +81,7 @@ export async function verifyArchive(s3: S3Client, store: ObjectStore, options: V
     const id = `${d.topic}/${d.partition}`;
     chains.set(id, [...(chains.get(id) ?? []), { sequence: d.sequence, key }]);
   }
-  const listed = new Map<string, string>();
+  const listed = new Map<string, SignedDigest['objects'][number]>();
   const heads = new Map<string, bigint>();
   let digestsChecked = 0;
   let objectsChecked = 0;
@@ -107,7 +119,7 @@ export async function verifyArchive(s3: S3Client, store: ObjectStore, options: V
       previous = { key: link.key, sha256 };
       if (checkThis) digestsChecked += 1;
       for (const o of digest.objects) {
-        listed.set(o.key, link.key);
+        listed.set(o.key, o);
         const last = BigInt(o.last_offset);
         if (last > (heads.get(id) ?? -1n)) heads.set(id, last);
         if (!checkThis) continue;
@@ -128,7 +140,51 @@ export async function verifyArchive(s3: S3Client, store: ObjectStore, options: V
     if (afterHead && now.getTime() - v.lastModified.getTime() < options.pendingGraceMs) pending.push(key);
     else problems.push({ kind: 'not_listed', subject: key, detail: afterHead ? 'no digest lists it, and it is older than the grace period' : 'no digest lists it, though later objects of its partition are listed' });
   }
-  return { ok: problems.length === 0, digests: digestsChecked, objectsChecked, pending, problems };
+  const indexedChecked = options.index ? await checkIndex(store, options.index, latest, listed, inRange, problems) : 0;
+  return { ok: problems.length === 0, digests: digestsChecked, objectsChecked, indexedChecked, pending, problems };
+}
+
+/**
+ * Objects archive_index recorded: in the bucket, and with the SHA-256 and size
+ * the archiver wrote, as their digest lists them or (not listed yet) as S3
+ * stores them.
+ */
+async function checkIndex(
+  store: ObjectStore,
+  index: ReadonlyMap<string, RecordedObject>,
+  latest: ReadonlyMap<string, Version>,
+  listed: ReadonlyMap<string, SignedDigest['objects'][number]>,
+  inRange: (t: Date) => boolean,
+  problems: VerifyProblem[],
+): Promise<number> {
+  const reported = new Set(problems.filter((p) => p.kind === 'missing').map((p) => p.subject));
+  let checked = 0;
+  for (const [key, recorded] of index) {
+    const current = latest.get(key);
+    const present = current !== undefined && !current.deleteMarker;
+    if (!inRange(present ? current.lastModified : new Date(recorded.lastEventMs))) continue;
+    checked += 1;
+    if (!present) {
+      if (!reported.has(key)) problems.push({ kind: 'missing', subject: key, detail: `recorded in archive_index when it was written; ${current ? 'deleted (its latest version is a delete marker)' : 'not in the bucket'}` });
+      continue;
+    }
+    const entry = listed.get(key);
+    const found = entry ? { sha256: entry.sha256, size: entry.size, where: 'its digest lists', when: 'before the digest was signed' } : await storedChecksum(store, key);
+    if (found && (found.sha256 !== recorded.sha256 || found.size !== recorded.size)) {
+      problems.push({
+        kind: 'index_mismatch',
+        subject: key,
+        detail: `${found.where} SHA-256 ${found.sha256.slice(0, 16) || '(none)'}… (${found.size} bytes), the archiver recorded ${recorded.sha256.slice(0, 16)}… (${recorded.size} bytes) when it wrote it: replaced ${found.when}`,
+      });
+    }
+  }
+  return checked;
+}
+
+/** SHA-256 and size of an object as S3 stores them (HEAD), for an object no digest lists yet. */
+async function storedChecksum(store: ObjectStore, key: string): Promise<{ sha256: string; size: number; where: string; when: string } | undefined> {
+  const head = await store.head(key);
+  return head ? { sha256: head.sha256 ?? '', size: head.size, where: 'the bucket holds', when: 'after it was written (no digest lists it yet)' } : undefined;
 }
 
 async function checkObject(store: ObjectStore, o: SignedDigest['objects'][number], current: Version | undefined, versions: number, deep: boolean): Promise<VerifyProblem | undefined> {

@@ -1,12 +1,13 @@
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../core/logger.js';
 import { assetPath } from '../../core/paths.js';
-import { ArchiverService, loadArchiverConfig, loadVerifyKey, ObjectStore, verifyArchive, type VerifyReport } from '../../consumers/archiver/index.js';
+import { ArchiveIndex, ArchiverService, loadArchiverConfig, loadVerifyKey, ObjectStore, verifyArchive, type RecordedObject, type VerifyReport } from '../../consumers/archiver/index.js';
 import { TOKENIZED_HEADER } from '../../consumers/tokenizer/index.js';
 import { buildExecution } from '../helpers/hotstore-fixtures.js';
 import { archiverEnv, createArchiveBucket, listVersions, readObject, s3, signingKeyPem } from '../helpers/archiver-stack.js';
@@ -15,44 +16,59 @@ import { clickhouse, committedToEnd, createHotstoreDatabase, createHotstoreTopic
 const run = promisify(execFile);
 const client = clickhouse();
 const key = signingKeyPem();
-let database: string;
-let bucket: string;
-let names: { topic: string; dlq: string; group: string };
 
-before(async () => {
-  database = await createHotstoreDatabase(client, 'it_arch_verify');
-  names = await createHotstoreTopics('arch-verify', 2);
+/** One archive under test: its database (archive_index), topics and bucket. */
+interface Archive {
+  database: string;
+  bucket: string;
+  names: { topic: string; dlq: string; group: string };
+}
+const archives: Archive[] = [];
+
+async function newArchive(tag: string): Promise<Archive> {
   // Tamper cases need a bucket WITHOUT Object Lock: with it, S3 refuses the very changes verify must detect.
-  bucket = await createArchiveBucket(false);
-});
+  const archive = { database: await createHotstoreDatabase(client, `it_arch_${tag}`), names: await createHotstoreTopics(`arch-${tag}`, 2), bucket: await createArchiveBucket(false) };
+  archives.push(archive);
+  return archive;
+}
 
 after(async () => {
-  await dropHotstoreTopics(names, [names.group]);
-  await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+  for (const a of archives) {
+    await dropHotstoreTopics(a.names, [a.names.group]);
+    await client.command({ query: `DROP DATABASE IF EXISTS ${a.database}` });
+  }
   await client.close();
 });
 
-const env = () => ({ ...process.env, ...archiverEnv({ ...names, database, bucket, signingKey: key.privatePem }, { AUDITLINE_ARCHIVER_OBJECT_LOCK: 'false', AUDITLINE_ARCHIVER_STORAGE_CLASS: 'STANDARD', AUDITLINE_ARCHIVER_ROLL_BYTES: '2048' }) });
+const env = (a: Archive) => ({ ...process.env, ...archiverEnv({ ...a.names, database: a.database, bucket: a.bucket, signingKey: key.privatePem }, { AUDITLINE_ARCHIVER_OBJECT_LOCK: 'false', AUDITLINE_ARCHIVER_STORAGE_CLASS: 'STANDARD', AUDITLINE_ARCHIVER_ROLL_BYTES: '2048' }) });
 
-async function archiveRound(executions: number): Promise<void> {
+async function archiveRound(a: Archive, executions: number): Promise<void> {
   const events = Array.from({ length: executions }, (_, i) => buildExecution({ workflowId: `WF-V${i % 3}`, status: i % 2 ? 'failed' : 'success', startedAgoMs: 10_000, steps: [{ name: 'a', status: 'success' }] })).flat();
-  await publish(names.topic, events, { [TOKENIZED_HEADER]: 'v1' });
-  const service = new ArchiverService(loadArchiverConfig(env()), { logger: createLogger('archiver-verify', 'silent'), registry: new Registry() });
+  await publish(a.names.topic, events, { [TOKENIZED_HEADER]: 'v1' });
+  const service = new ArchiverService(loadArchiverConfig(env(a)), { logger: createLogger('archiver-verify', 'silent'), registry: new Registry() });
   try {
     await service.start(new AbortController().signal);
-    await waitFor('offsets committed to the end', () => committedToEnd(names.group, names.topic), 30_000);
+    await waitFor('offsets committed to the end', () => committedToEnd(a.names.group, a.names.topic), 30_000);
   } finally {
     await service.stop();
   }
 }
 
-const verify = (grace = 3_600_000): Promise<VerifyReport> => verifyArchive(s3, new ObjectStore(s3, bucket), { publicKey: loadVerifyKey({ AUDITLINE_ARCHIVER_PUBLIC_KEY: key.publicPem }), pendingGraceMs: grace, deep: true });
+const verify = (a: Archive, grace = 3_600_000, index?: ReadonlyMap<string, RecordedObject>): Promise<VerifyReport> =>
+  verifyArchive(s3, new ObjectStore(s3, a.bucket), { publicKey: loadVerifyKey({ AUDITLINE_ARCHIVER_PUBLIC_KEY: key.publicPem }), pendingGraceMs: grace, deep: true, ...(index ? { index } : {}) });
 const kinds = (r: VerifyReport) => r.problems.map((p) => `${p.kind} ${p.subject}`).sort();
+const verifyCli = (a: Archive, extra: string[] = [], grace = '1') =>
+  run(process.execPath, [assetPath('dist', 'cli', 'main.js'), 'archive', 'verify', '--grace', grace, ...extra], { env: { ...env(a), AUDITLINE_ARCHIVER_SIGNING_KEY: '', AUDITLINE_ARCHIVER_PUBLIC_KEY: key.publicPem } }).then(
+    (ok) => ({ code: 0, stdout: ok.stdout, stderr: ok.stderr }),
+    (err: { code: number; stdout: string; stderr: string }) => err,
+  );
 
 test('verify passes on an intact archive and names each object changed, deleted or not listed, and an altered digest', async () => {
-  await archiveRound(6);
-  await archiveRound(6); // a second service run extends the chains
-  const intact = await verify();
+  const a = await newArchive('verify');
+  const { bucket } = a;
+  await archiveRound(a, 6);
+  await archiveRound(a, 6); // a second service run extends the chains
+  const intact = await verify(a);
   assert.deepEqual(kinds(intact), []);
   assert.ok(intact.ok && intact.objectsChecked >= 4, `objects checked: ${intact.objectsChecked}`);
   const digests = [...new Set((await listVersions(bucket, 'digests/')).map((v) => v.key))].sort();
@@ -73,7 +89,7 @@ test('verify passes on an intact archive and names each object changed, deleted 
   digest.objects[0]!.size += 1;
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: firstDigest, Body: JSON.stringify(digest) }));
 
-  const report = await verify(0);
+  const report = await verify(a, 0);
   assert.equal(report.ok, false);
   const found = kinds(report);
   assert.ok(found.includes(`changed ${changed}`), found.join('\n'));
@@ -84,9 +100,42 @@ test('verify passes on an intact archive and names each object changed, deleted 
   assert.ok(found.some((f) => f.startsWith('chain_broken ') && f.includes(firstDigest.replace('0000000000', '0000000001'))), found.join('\n'));
 
   // The command names them too, with a non-zero exit code.
-  const cli = await run(process.execPath, [assetPath('dist', 'cli', 'main.js'), 'archive', 'verify', '--grace', '1'], { env: { ...env(), AUDITLINE_ARCHIVER_SIGNING_KEY: '', AUDITLINE_ARCHIVER_PUBLIC_KEY: key.publicPem } }).catch(
-    (err: { code: number; stdout: string; stderr: string }) => err,
-  );
-  assert.equal((cli as { code?: number }).code, 8);
+  const cli = await verifyCli(a);
+  assert.equal(cli.code, 8);
   for (const subject of [changed, deleted, stray, firstDigest]) assert.ok(cli.stdout.includes(subject), `CLI output names ${subject}`);
+});
+
+test('an object deleted or replaced before a digest was signed: the chains cannot see it, the check against archive_index names it', async () => {
+  const a = await newArchive('verify_index');
+  await archiveRound(a, 6);
+  const objects = [...new Set((await listVersions(a.bucket, 'events/')).map((v) => v.key))].sort();
+  assert.ok(objects.length >= 2, `objects: ${objects.length}`);
+  // The state before any digest: no digest exists yet (all versions removed, as if the archiver had not written them).
+  for (const v of await listVersions(a.bucket, 'digests/')) await s3.send(new DeleteObjectCommand({ Bucket: a.bucket, Key: v.key, VersionId: v.versionId }));
+  const [deleted, replaced] = [objects[0]!, objects[1]!];
+  await s3.send(new DeleteObjectCommand({ Bucket: a.bucket, Key: deleted }));
+  const flipped = Buffer.from(await readObject(a.bucket, replaced));
+  flipped[flipped.length - 20] = flipped[flipped.length - 20]! ^ 0xff;
+  // With its SHA-256 checksum, as the archiver stores it: the bucket alone cannot tell the two apart.
+  await s3.send(new PutObjectCommand({ Bucket: a.bucket, Key: replaced, Body: flipped, ChecksumAlgorithm: 'SHA256', ChecksumSHA256: createHash('sha256').update(flipped).digest('base64') }));
+  // The archiver signs new digests over the bucket as it finds it.
+  await archiveRound(a, 2);
+  assert.ok((await listVersions(a.bucket, 'digests/')).length > 0, 'digests written again');
+
+  const chainsOnly = await verify(a);
+  assert.deepEqual(kinds(chainsOnly), [], 'the signed chains agree with the tampered bucket');
+  const index = await new ArchiveIndex(client, a.database).allObjects();
+  assert.ok(index.has(deleted) && index.has(replaced));
+  const withIndex = await verify(a, undefined, index);
+  assert.deepEqual(kinds(withIndex), [`index_mismatch ${replaced}`, `missing ${deleted}`]);
+  assert.ok(withIndex.indexedChecked >= objects.length, `indexed objects checked: ${withIndex.indexedChecked}`);
+
+  // Objects written after the last digest are pending (grace of an hour), as in verify() above.
+  const cli = await verifyCli(a, [], '3600');
+  assert.equal(cli.code, 8, cli.stderr);
+  assert.match(cli.stdout, new RegExp(`^INDEX_MISMATCH +${replaced.replace(/[.]/g, '\\.')} .*the archiver recorded .*: replaced `, 'm'));
+  assert.match(cli.stdout, new RegExp(`^MISSING +${deleted.replace(/[.]/g, '\\.')} .*recorded in archive_index`, 'm'));
+  const bucketOnly = await verifyCli(a, ['--no-index'], '3600');
+  assert.equal(bucketOnly.code, 0, bucketOnly.stdout);
+  assert.match(bucketOnly.stderr, /archive_index not checked: --no-index/);
 });
