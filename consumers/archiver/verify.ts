@@ -47,6 +47,8 @@ export interface VerifyOptions {
 interface Version {
   key: string;
   versionId: string;
+  /** ETag of the version (MD5 of a single-part upload): equal contents, equal ETags. */
+  etag: string;
   isLatest: boolean;
   lastModified: Date;
   size: number;
@@ -66,9 +68,13 @@ export async function verifyArchive(s3: S3Client, store: ObjectStore, options: V
   const versions = await listVersions(s3, store.bucket);
   const latest = new Map<string, Version>();
   const count = new Map<string, number>();
+  /** Distinct contents (ETag and size) among an object's versions. */
+  const contents = new Map<string, Set<string>>();
   for (const v of versions) {
     if (v.isLatest) latest.set(v.key, v);
-    if (!v.deleteMarker) count.set(v.key, (count.get(v.key) ?? 0) + 1);
+    if (v.deleteMarker) continue;
+    count.set(v.key, (count.get(v.key) ?? 0) + 1);
+    contents.set(v.key, (contents.get(v.key) ?? new Set()).add(`${v.etag}/${v.size}`));
   }
   const problems: VerifyProblem[] = [];
   const inRange = (t: Date) => (!options.from || t >= options.from) && (!options.to || t <= options.to);
@@ -128,6 +134,14 @@ export async function verifyArchive(s3: S3Client, store: ObjectStore, options: V
         if (problem) problems.push(problem);
       }
     }
+  }
+
+  // Objects with versions of different contents: the archiver writes an object once (two members racing for a key
+  // after a rebalance write the same bytes), so another content under its key was put there by someone else.
+  for (const [key, seen] of contents) {
+    const current = latest.get(key);
+    if (seen.size < 2 || !parseObjectKey(key) || !current || !inRange(current.lastModified)) continue;
+    problems.push({ kind: 'overwritten', subject: key, detail: `${count.get(key)} versions with ${seen.size} different contents (the archiver writes an object once)` });
   }
 
   // Objects no digest lists.
@@ -221,10 +235,10 @@ async function listVersions(s3: S3Client, bucket: string): Promise<Version[]> {
       throw s3Error(`LIST VERSIONS s3://${bucket}`, err);
     }
     for (const v of page.Versions ?? []) {
-      out.push({ key: v.Key!, versionId: v.VersionId ?? 'null', isLatest: Boolean(v.IsLatest), lastModified: v.LastModified ?? new Date(0), size: Number(v.Size ?? 0), deleteMarker: false });
+      out.push({ key: v.Key!, versionId: v.VersionId ?? 'null', etag: v.ETag ?? '', isLatest: Boolean(v.IsLatest), lastModified: v.LastModified ?? new Date(0), size: Number(v.Size ?? 0), deleteMarker: false });
     }
     for (const m of page.DeleteMarkers ?? []) {
-      out.push({ key: m.Key!, versionId: m.VersionId ?? 'null', isLatest: Boolean(m.IsLatest), lastModified: m.LastModified ?? new Date(0), size: 0, deleteMarker: true });
+      out.push({ key: m.Key!, versionId: m.VersionId ?? 'null', etag: '', isLatest: Boolean(m.IsLatest), lastModified: m.LastModified ?? new Date(0), size: 0, deleteMarker: true });
     }
     if (!page.IsTruncated) return out;
     keyMarker = page.NextKeyMarker;

@@ -93,6 +93,7 @@ test('verify passes on an intact archive and names each object changed, deleted 
   assert.equal(report.ok, false);
   const found = kinds(report);
   assert.ok(found.includes(`changed ${changed}`), found.join('\n'));
+  assert.ok(found.includes(`overwritten ${changed}`), found.join('\n'));
   assert.ok(found.includes(`missing ${deleted}`), found.join('\n'));
   assert.ok(found.includes(`not_listed ${stray}`), found.join('\n'));
   assert.ok(found.includes(`digest_invalid ${firstDigest}`), found.join('\n'));
@@ -105,7 +106,7 @@ test('verify passes on an intact archive and names each object changed, deleted 
   for (const subject of [changed, deleted, stray, firstDigest]) assert.ok(cli.stdout.includes(subject), `CLI output names ${subject}`);
 });
 
-test('an object deleted or replaced before a digest was signed: the chains cannot see it, the check against archive_index names it', async () => {
+test('an object deleted or replaced before a digest was signed: the chains cannot see it; the version history shows the replacement, the check against archive_index names both', async () => {
   const a = await newArchive('verify_index');
   await archiveRound(a, 6);
   const objects = [...new Set((await listVersions(a.bucket, 'events/')).map((v) => v.key))].sort();
@@ -123,11 +124,11 @@ test('an object deleted or replaced before a digest was signed: the chains canno
   assert.ok((await listVersions(a.bucket, 'digests/')).length > 0, 'digests written again');
 
   const chainsOnly = await verify(a);
-  assert.deepEqual(kinds(chainsOnly), [], 'the signed chains agree with the tampered bucket');
+  assert.deepEqual(kinds(chainsOnly), [`overwritten ${replaced}`], 'the signed chains agree with the tampered bucket; only the version history shows the replacement');
   const index = await new ArchiveIndex(client, a.database).allObjects();
   assert.ok(index.has(deleted) && index.has(replaced));
   const withIndex = await verify(a, undefined, index);
-  assert.deepEqual(kinds(withIndex), [`index_mismatch ${replaced}`, `missing ${deleted}`]);
+  assert.deepEqual(kinds(withIndex), [`index_mismatch ${replaced}`, `missing ${deleted}`, `overwritten ${replaced}`]);
   assert.ok(withIndex.indexedChecked >= objects.length, `indexed objects checked: ${withIndex.indexedChecked}`);
 
   // Objects written after the last digest are pending (grace of an hour), as in verify() above.
@@ -136,6 +137,7 @@ test('an object deleted or replaced before a digest was signed: the chains canno
   assert.match(cli.stdout, new RegExp(`^INDEX_MISMATCH +${replaced.replace(/[.]/g, '\\.')} .*the archiver recorded .*: replaced `, 'm'));
   assert.match(cli.stdout, new RegExp(`^MISSING +${deleted.replace(/[.]/g, '\\.')} .*recorded in archive_index`, 'm'));
   const bucketOnly = await verifyCli(a, ['--no-index'], '3600');
-  assert.equal(bucketOnly.code, 0, bucketOnly.stdout);
+  assert.equal(bucketOnly.code, 8, bucketOnly.stdout);
+  assert.ok(bucketOnly.stdout.includes(replaced) && !bucketOnly.stdout.includes(deleted), 'without the index the deletion goes unseen');
   assert.match(bucketOnly.stderr, /archive_index not checked: --no-index/);
 });
