@@ -64,7 +64,9 @@ function assertPrunes(read: ExplainedRead, kind: 'PrimaryKey' | 'Skip', expect: 
   if (expect.keys) assert.deepEqual(index.keys.slice(0, expect.keys.length), expect.keys, `${read.table}: ${kind} keys`);
   const table = read.indexes[0]!.totalGranules;
   assert.ok(table >= 12, `${read.table}: enough data to judge (${table} granules)`);
-  assert.ok(index.selectedGranules < index.totalGranules, `${read.table}: ${kind} drops granules (${index.selectedGranules}/${index.totalGranules})`);
+  // Partition and Min-Max pruning run first: in the first days of a month the current partition can be down to one
+  // granule before the primary key is consulted (it failed so on 2026-12-07); then there is nothing left for it to drop.
+  if (index.totalGranules > 1) assert.ok(index.selectedGranules < index.totalGranules, `${read.table}: ${kind} drops granules (${index.selectedGranules}/${index.totalGranules})`);
   assert.ok(index.selectedGranules * 4 <= table, `${read.table}: ${kind} leaves ${index.selectedGranules} of the table's ${table} granules`);
 }
 
