@@ -10,4 +10,4 @@ export { TotalsAccumulator, cellText, type ReportDocument, type ReportColumn, ty
 export { ReportRecords, decideReportRequest, fileSha256, type ReportDigest, type ReportRequest } from './reports/records.js';
 export { accessReview, accessReviewDocument, judgeUse, ACCESS_REVIEW_COLUMNS, type ReviewRow, type ReviewFlag } from './access-review/review.js';
 export { retentionPlan, type RetentionPlan, type EnforcementRow, type PlanStatus } from './retention-plan/plan.js';
-export { declaredTtls, serverTtls, type TtlRule } from './retention-plan/clickhouse-ttl.js';
+export { declaredTtls, serverTtls, type TtlRule } from '../infra/clickhouse/ttl.js';

@@ -4,7 +4,8 @@ import { createS3 } from '../core/clients/s3.js';
 import type { Endpoints } from '../core/endpoints.js';
 import { auditEventSchema, valueSubject } from '../schemas/catalog.js';
 import { RegistryClient } from '../schemas/registry.js';
-import { migrate } from './clickhouse/migrate.js';
+import { DEFAULT_MIGRATIONS_DIR, migrate } from './clickhouse/migrate.js';
+import { syncTtls } from './clickhouse/ttl.js';
 import { applyTopics, auditTopics, TOPICS, type TopicLayout, DEFAULT_LAYOUT } from './kafka/topics.js';
 import { retentionDaysFor, type RetentionSettings } from './retention.js';
 import { bootstrapBucket } from './s3/bootstrap.js';
@@ -44,8 +45,11 @@ export async function setupAll(endpoints: Endpoints, retention: RetentionSetting
 
   const clickhouse = createClickHouse(endpoints.clickhouse);
   try {
-    const result = await migrate(clickhouse, { database: endpoints.clickhouse.database, variables: migrationVariables(retention) });
+    const variables = migrationVariables(retention);
+    const result = await migrate(clickhouse, { database: endpoints.clickhouse.database, variables });
     progress(`clickhouse migrations: ${result.applied.length} applied, ${result.skipped.length} already applied (database ${endpoints.clickhouse.database})`);
+    const changed = await syncTtls(clickhouse, { database: endpoints.clickhouse.database, dir: DEFAULT_MIGRATIONS_DIR, variables });
+    if (changed.length > 0) progress(`clickhouse TTLs changed to the retention settings: ${changed.join(', ')}`);
   } finally {
     await clickhouse.close();
   }

@@ -8,7 +8,7 @@ import { retentionDaysFor, type RetentionSettings } from '../../infra/retention.
 import { lifecycleRules, readBucketState } from '../../infra/s3/bootstrap.js';
 import { migrationVariables } from '../../infra/setup.js';
 import { queryRows } from '../clickhouse.js';
-import { declaredTtls, serverTtls } from './clickhouse-ttl.js';
+import { declaredTtls, serverTtls } from '../../infra/clickhouse/ttl.js';
 
 export type PlanStatus = 'ok' | 'DIFFERS' | 'MISSING';
 

@@ -13,7 +13,10 @@ export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /** SHA-256 of the file as written (placeholders unrendered): a retention change does not change it. */
   checksum: string;
+  /** SHA-256 of the rendered SQL, which installs before session 7 recorded; accepted while the values are unchanged. */
+  renderedChecksum: string;
 }
 
 export interface MigrateOptions {
@@ -41,15 +44,17 @@ export function readMigrations(dir: string, variables: Record<string, string | n
     const version = Number(m[1]);
     if (seen.has(version)) throw new AuditlineError('MIGRATION_FAILED', `two migrations share version ${version}`);
     seen.add(version);
-    const sql = render(readFileSync(path.join(dir, file), 'utf8'), variables, file);
-    return { file, version, name: m[2]!, sql, checksum: createHash('sha256').update(sql).digest('hex') };
+    const template = readFileSync(path.join(dir, file), 'utf8');
+    const sql = render(template, variables, `migration ${file}`);
+    return { file, version, name: m[2]!, sql, checksum: sha256(template), renderedChecksum: sha256(sql) };
   });
 }
 
 /**
  * Applies the migrations not yet recorded in `<database>.schema_migrations`,
- * in order, each once. A recorded migration whose rendered SQL changed is an
- * error: migrations are append-only.
+ * in order, each once. A recorded migration whose text changed is an error:
+ * migrations are append-only. The values of placeholders are not part of
+ * the text (a changed retention is applied by syncTtls, infra/clickhouse/ttl.ts).
  */
 export async function migrate(client: ClickHouseClient, options: MigrateOptions): Promise<MigrateResult> {
   const db = options.database;
@@ -68,7 +73,7 @@ export async function migrate(client: ClickHouseClient, options: MigrateOptions)
   for (const m of migrations) {
     const recorded = applied.get(m.version);
     if (recorded !== undefined) {
-      if (recorded !== m.checksum) {
+      if (recorded !== m.checksum && recorded !== m.renderedChecksum) {
         throw new AuditlineError('MIGRATION_FAILED', `migration ${m.file} changed after it was applied; add a new migration instead`);
       }
       result.skipped.push(m);
@@ -96,10 +101,15 @@ export function splitStatements(sql: string): string[] {
     .filter((s) => s.replace(/--.*$/gm, '').trim().length > 0);
 }
 
-function render(sql: string, variables: Record<string, string | number>, file: string): string {
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** Replaces `{{name}}` placeholders; `what` names the text in the error for a placeholder without a value. */
+export function render(sql: string, variables: Record<string, string | number>, what: string): string {
   return sql.replace(/\{\{\s*([a-z_][a-z0-9_.]*)\s*\}\}/gi, (_, name: string) => {
     const value = variables[name];
-    if (value === undefined) throw new AuditlineError('MIGRATION_FAILED', `migration ${file} uses {{${name}}}, which has no value`);
+    if (value === undefined) throw new AuditlineError('MIGRATION_FAILED', `${what} uses {{${name}}}, which has no value`);
     return String(value);
   });
 }

@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { splitStatements } from '../../infra/clickhouse/migrate.js';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { AuditlineError, errorMessage } from '../../core/errors.js';
+import { render, splitStatements } from './migrate.js';
 
 /** One TTL of a table: the whole row (`column` undefined) or one column. */
 export interface TtlRule {
@@ -12,6 +14,10 @@ export interface TtlRule {
 /** A TTL the migrations declare, with the migration variable that sets its days (`ttl_days_pii` ...). */
 export interface DeclaredTtl extends Omit<TtlRule, 'days'> {
   variable: string;
+  /** The TTL expression as the migration writes it, placeholders unrendered (`toDateTime(event_time) + INTERVAL {{ttl_days_pii}} DAY`). */
+  expression: string;
+  /** A column's definition before its TTL (type, default, codec), unrendered: `MODIFY COLUMN` restates it. */
+  definition?: string;
 }
 
 /**
@@ -30,11 +36,11 @@ export function declaredTtls(migrationsDir: string): DeclaredTtl[] {
       const columns = sql.slice(0, engineAt);
       const engine = sql.slice(engineAt);
       for (const line of columns.split('\n')) {
-        const m = /^\s*(\w+)\s.*\bTTL\b.*\{\{\s*(ttl_days_\w+)\s*\}\}/.exec(line);
-        if (m) out.push({ table, column: m[1]!, variable: m[2]! });
+        const m = /^\s*(\w+)\s+(.*?)\s+TTL\s+(.*\{\{\s*(ttl_days_\w+)\s*\}\}.*?)\s*,?\s*$/.exec(line);
+        if (m) out.push({ table, column: m[1]!, definition: m[2]!, expression: m[3]!, variable: m[4]! });
       }
-      const t = /^\s*TTL\b.*\{\{\s*(ttl_days_\w+)\s*\}\}/m.exec(engine);
-      if (t) out.push({ table, variable: t[1]! });
+      const t = /^\s*TTL\s+(.*\{\{\s*(ttl_days_\w+)\s*\}\}.*?)\s*;?\s*$/m.exec(engine);
+      if (t) out.push({ table, expression: t[1]!, variable: t[2]! });
     }
   }
   return out;
@@ -68,4 +74,46 @@ export function serverTtls(table: string, createTableQuery: string): TtlRule[] {
   const days = t ? intervalDays(t[1]!) : undefined;
   if (days !== undefined) out.push({ table, days });
   return out;
+}
+
+/**
+ * Brings the TTLs of the migrated tables to the retention settings: every
+ * TTL a migration declares whose days on the server differ from the
+ * settings' is restated with `ALTER TABLE ... MODIFY TTL` (table) or
+ * `MODIFY COLUMN ... TTL` (column). ClickHouse then applies it to the
+ * existing parts in the background. Migrations stay append-only; this is
+ * how `auditline setup` carries a changed retention value into ClickHouse.
+ * Returns the TTLs it changed (`table` or `table.column`).
+ */
+export async function syncTtls(client: ClickHouseClient, options: { database: string; dir: string; variables: Record<string, string | number> }): Promise<string[]> {
+  const db = options.database;
+  const variables: Record<string, string | number> = { database: db, ...options.variables };
+  let tables: { name: string; create_table_query: string }[];
+  try {
+    const rs = await client.query({ query: 'SELECT name, create_table_query FROM system.tables WHERE database = {db:String}', query_params: { db }, format: 'JSONEachRow' });
+    tables = await rs.json();
+  } catch (err) {
+    throw new AuditlineError('MIGRATION_FAILED', `cannot read the table definitions of ${db}: ${errorMessage(err)}`, { cause: err });
+  }
+  const onServer = new Map(tables.map((t) => [t.name, serverTtls(t.name, t.create_table_query)]));
+  const changed: string[] = [];
+  for (const d of declaredTtls(options.dir)) {
+    const rules = onServer.get(d.table);
+    const wanted = Number(variables[d.variable]);
+    if (!rules || !Number.isFinite(wanted)) continue;
+    const actual = rules.find((r) => r.column === d.column)?.days;
+    if (actual !== undefined && Math.abs(actual - wanted) < 1e-9) continue;
+    const what = `ttl of ${d.table}${d.column ? `.${d.column}` : ''}`;
+    const expression = render(d.expression, variables, what);
+    const statement = d.column
+      ? `ALTER TABLE ${db}.${d.table} MODIFY COLUMN ${d.column} ${render(d.definition!, variables, what)} TTL ${expression}`
+      : `ALTER TABLE ${db}.${d.table} MODIFY TTL ${expression}`;
+    try {
+      await client.command({ query: statement });
+    } catch (err) {
+      throw new AuditlineError('MIGRATION_FAILED', `cannot change the ${what} to ${wanted} days: ${errorMessage(err)}`, { cause: err });
+    }
+    changed.push(d.column ? `${d.table}.${d.column}` : d.table);
+  }
+  return changed;
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_MIGRATIONS_DIR, migrate } from '../../infra/clickhouse/migrate.js';
+import { declaredTtls, serverTtls, syncTtls } from '../../infra/clickhouse/ttl.js';
 import { loadRetention } from '../../infra/retention.js';
 import { migrationVariables } from '../../infra/setup.js';
 import { clickhouse, parseExplain } from '../helpers/hotstore-stack.js';
@@ -111,4 +112,31 @@ test('a fresh database gets every migration, 0014 included, and the index on its
   });
   const [part] = await rows<{ bytes: string }>("SELECT sum(secondary_indices_compressed_bytes) AS bytes FROM system.parts WHERE database = {db:String} AND table = 'steps' AND active", { db });
   assert.ok(Number(part!.bytes) > 0, 'an inserted part carries the bloom filter');
+});
+
+test('a changed retention value: migrations still apply (their text is unchanged), and syncTtls restates every TTL with the new days, once', async () => {
+  const db = uniqueName('it_hs_ttl', '_');
+  databases.push(db);
+  await migrate(client, { database: db, variables });
+  const changedValues = { ttl_days_pii: 20, ttl_days_sox: 3650, ttl_days_internal: 60 };
+  assert.notDeepEqual(changedValues, variables);
+  // `auditline setup` after retention.yaml changed: before, every migration's checksum moved and setup stopped here.
+  const again = await migrate(client, { database: db, variables: changedValues });
+  assert.equal(again.applied.length, 0);
+  assert.ok(again.skipped.length >= 14);
+
+  const declared = declaredTtls(DEFAULT_MIGRATIONS_DIR);
+  const changed = await syncTtls(client, { database: db, dir: DEFAULT_MIGRATIONS_DIR, variables: changedValues });
+  assert.equal(changed.length, declared.length, 'every declared TTL differed and was restated');
+  const tables = await rows<{ name: string; create_table_query: string }>('SELECT name, create_table_query FROM system.tables WHERE database = {db:String}', { db });
+  const server = tables.flatMap((t) => serverTtls(t.name, t.create_table_query));
+  for (const d of declared) {
+    const rule = server.find((r) => r.table === d.table && r.column === d.column);
+    assert.equal(rule?.days, changedValues[d.variable as keyof typeof changedValues], `${d.table}${d.column ? `.${d.column}` : ''}`);
+  }
+  assert.deepEqual(await syncTtls(client, { database: db, dir: DEFAULT_MIGRATIONS_DIR, variables: changedValues }), [], 'nothing left to change');
+  // Column definitions (types, codecs) are kept: the restated column still takes what it took before.
+  const [input] = await rows<{ type: string; compression_codec: string }>("SELECT type, compression_codec FROM system.columns WHERE database = {db:String} AND table = 'executions' AND name = 'input'", { db });
+  assert.equal(input?.type, 'String');
+  assert.match(input?.compression_codec ?? '', /ZSTD\(3\)/);
 });

@@ -51,8 +51,8 @@ test('erase roles: compliance and legal by default; an authenticated caller need
 test('TTLs: the migrations declare one per table and per PII column; the server form is read back in days', () => {
   const declared = declaredTtls(DEFAULT_MIGRATIONS_DIR);
   assert.deepEqual(declared.filter((d) => d.table === 'executions'), [
-    { table: 'executions', column: 'input', variable: 'ttl_days_pii' },
-    { table: 'executions', variable: 'ttl_days_internal' },
+    { table: 'executions', column: 'input', variable: 'ttl_days_pii', definition: 'String CODEC(ZSTD(3))', expression: 'toDateTime(event_time) + INTERVAL {{ttl_days_pii}} DAY' },
+    { table: 'executions', variable: 'ttl_days_internal', expression: 'toDateTime(event_time) + INTERVAL {{ttl_days_internal}} DAY' },
   ]);
   assert.ok(declared.some((d) => d.table === 'report_digests' && d.column === undefined && d.variable === 'ttl_days_sox'));
   assert.equal(declared.filter((d) => d.table === 'subject_keys').length, 0, 'the key store expires by `erase --expired`, not a TTL');
