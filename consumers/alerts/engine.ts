@@ -148,7 +148,8 @@ export class PartitionEngine {
         alerts.push(
           ...this.fire(rule, key, e.event, now, `${rule.name}: execution ${key} of ${e.workflow} started without a finish within ${Math.round(rule.withinMs / 1000)} s`, { event_ids: [e.event], workflow_ids: [e.workflow], first_event_time: e.start, within_ms: rule.withinMs }, [key], 1),
         );
-      } else if (e.t === 'seen' && rule.kind === 'absence' && !e.fired && now - e.last >= rule.withinMs) {
+      } else if (e.t === 'seen' && rule.kind === 'absence' && !e.fired && now - e.last >= rule.withinMs && !this.throttled(rule, key, now)) {
+        // Inside the throttle of an earlier silence the entry stays unfired: the silence is alerted once the throttle ends.
         this.put(k, { ...e, fired: true, touched: now });
         alerts.push(
           ...this.fire(rule, key, String(e.last), now, `${rule.name}: no events for ${rule.key} ${key} since ${new Date(e.last).toISOString()}`, { event_ids: [], workflow_ids: [e.workflow], last_event_time: e.last, within_ms: rule.withinMs }, [e.execution], 0),
@@ -181,12 +182,18 @@ export class PartitionEngine {
     return out;
   }
 
+  /** True while an earlier alert of the rule and key holds its throttle. */
+  private throttled(rule: Rule, key: string, now: number): boolean {
+    const last = this.entries.get(`f|${rule.name}|${key}`) as Extract<Entry, { t: 'fired' }> | undefined;
+    return last !== undefined && rule.throttleMs > 0 && now - last.at < rule.throttleMs;
+  }
+
   private fire(rule: Rule, key: string, cause: string, now: number, summary: string, evidence: Parameters<typeof makeAlert>[5], executionIds: string[], count: number): Alert[] {
     const alert = makeAlert(rule, key, cause, now, summary, evidence, executionIds, count, this.options.linkBase);
     const k = `f|${rule.name}|${key}`;
     const last = this.entries.get(k) as Extract<Entry, { t: 'fired' }> | undefined;
     if (last?.id === alert.alert_id) return []; // the same cause again (a redelivered signal)
-    if (last && rule.throttleMs > 0 && now - last.at < rule.throttleMs) {
+    if (this.throttled(rule, key, now)) {
       this.options.onSuppressed?.(rule.name);
       return [];
     }

@@ -104,6 +104,21 @@ test('silence: a key that stops sending fires once after the limit, and again on
   assert.deepEqual(engine.tick(now + 12 * 60_000).filter((a) => a.rule === 'quiet').map((a) => a.key).sort(), ['a', 'b']);
 });
 
+test('silence inside the throttle of an earlier one is alerted when the throttle ends, once', () => {
+  const rules = parseRules(parse('rules:\n  - { name: quiet, kind: absence, severity: high, channels: [c], key: producer.service, within: 5m, throttle: 1h }'), 'test');
+  const engine = new PartitionEngine(new Map(rules.map((r) => [r.name, r])), { idleTtlMs: 24 * 3_600_000 });
+  const at = (t: number) => eventSignals(started({}, { service: 'a', time: t }), rules, detector, t).forEach((sig) => engine.apply(sig, t));
+  const now = Date.now();
+  const quiet = (t: number) => engine.tick(t).filter((a) => a.rule === 'quiet').length;
+  at(now);
+  assert.equal(quiet(now + 5 * 60_000), 1, 'the first silence');
+  at(now + 6 * 60_000); // back for one event, then silent for good
+  assert.equal(quiet(now + 11 * 60_000), 0, 'the second silence is inside the 1 h throttle');
+  assert.equal(quiet(now + 40 * 60_000), 0);
+  assert.equal(quiet(now + 65 * 60_000), 1, 'alerted once the throttle ended');
+  assert.equal(quiet(now + 70 * 60_000), 0, 'and only once');
+});
+
 test('gap: a missing sequence number fires after the grace period unless it arrives', () => {
   const now = Date.now();
   const g = execution([(o) => started({}, o), (o) => step('success', o), (o) => step('success', { ...o, sequence: 4 }), (o) => finished('success', { ...o, sequence: 5 })]);
