@@ -35,6 +35,7 @@ WHERE workflow_id = {workflow_id:String}
   AND status = 'failed'
   AND end_time >= now64(3) - toIntervalSecond({since_seconds:UInt32})
 ORDER BY end_time DESC
+LIMIT 1 BY execution_id
 LIMIT {limit:UInt32}`,
 
   /** The execution's input and every step attempt's input, as stored (tokenized). executions, execution_results: bloom filter; steps: key prefix and bloom filter. */

@@ -6,7 +6,8 @@ import { assetPath } from '../../core/paths.js';
 import { decisionPath, executionInputs, executionKnown, failedExecutions } from '../../consumers/hotstore/queries.js';
 import { eventToRows, type EventRows } from '../../consumers/hotstore/rows.js';
 import { HotstoreWriter } from '../../consumers/hotstore/writer.js';
-import type { AuditEvent } from '../../schemas/index.js';
+import { randomUUID } from 'node:crypto';
+import { unwrapPayload, type AuditEvent, type ExecutionFinished } from '../../schemas/index.js';
 import { buildExecution, idOf } from '../helpers/hotstore-fixtures.js';
 import { clickhouse, createHotstoreDatabase } from '../helpers/hotstore-stack.js';
 
@@ -53,6 +54,14 @@ before(async () => {
   assert.deepEqual(await writer.write(rowsOf(all)), { rejected: [] });
   assert.deepEqual(await writer.write(rowsOf(all.slice(0, 9), 100)), { rejected: [] });
   for (const e of ALL) await writer.write(rowsOf(e, 200));
+  // A second ExecutionFinished of A (its own event id, a second later, failed again): FINAL keeps both rows.
+  const again = structuredClone(A[A.length - 1]!);
+  const finish = unwrapPayload(again.payload).value as ExecutionFinished;
+  assert.equal(unwrapPayload(again.payload).kind, 'ExecutionFinished');
+  again.event_id = randomUUID();
+  finish.end_time += 1_000;
+  finish.duration_ms += 1_000;
+  assert.deepEqual(await writer.write(rowsOf([again], 300)), { rejected: [] });
 });
 
 after(async () => {
