@@ -1,4 +1,5 @@
 import { AuditlineError, errorMessage, isAuditlineError } from '../core/errors.js';
+import { MAX_RECORD_BYTES, recordBytes } from '../core/clients/record-size.js';
 import type { KafkaSender } from './kafka-sender.js';
 import type { ProducerLogger } from './logger.js';
 import type { ProducerMetrics } from './metrics.js';
@@ -9,6 +10,7 @@ import type { Spool } from './spool.js';
 
 /**
  * Decides where one batch goes and settles its acknowledgements:
+ * - a record larger than a Kafka record may be fails at once (AUDIT_REJECTED);
  * - ack 'spool', or anything still in the spool: append to the spool
  *   (fdatasync) - the spool is then the ordered path to Kafka;
  * - otherwise send to Kafka; on a retriable failure append to the spool;
@@ -27,7 +29,9 @@ export class Delivery {
     private readonly logger: ProducerLogger,
   ) {}
 
-  async deliver(batch: QueuedRecord[]): Promise<void> {
+  async deliver(all: QueuedRecord[]): Promise<void> {
+    const batch = this.refuseOversized(all);
+    if (batch.length === 0) return;
     const spool = this.spool();
     if (spool && (this.ack === 'spool' || spool.pendingEvents > 0)) {
       await this.toSpool(spool, batch, undefined);
@@ -42,6 +46,29 @@ export class Delivery {
       }
       await this.fallback(spool, batch, err);
     }
+  }
+
+  /**
+   * Fails at once (AUDIT_REJECTED) the records larger than a Kafka record may
+   * be: the broker would refuse them for good, and one acknowledged as
+   * spooled first would be refused only later, out of the caller's sight.
+   */
+  private refuseOversized(batch: QueuedRecord[]): QueuedRecord[] {
+    const fits: QueuedRecord[] = [];
+    for (const r of batch) {
+      const bytes = recordBytes(r.record);
+      if (bytes <= MAX_RECORD_BYTES) {
+        fits.push(r);
+        continue;
+      }
+      this.logger.error({ eventId: r.eventId, executionId: r.executionId, bytes, limit: MAX_RECORD_BYTES }, 'audit event larger than a Kafka record may be; refused');
+      r.ack.reject(
+        new AuditlineError('AUDIT_REJECTED', `audit event refused: ${bytes} bytes encoded, above the ${MAX_RECORD_BYTES} a Kafka record may have; lower maxPayloadBytes (each JSON payload is cut to it)`, {
+          details: { bytes, limit: MAX_RECORD_BYTES },
+        }),
+      );
+    }
+    return fits;
   }
 
   private async send(batch: QueuedRecord[]): Promise<void> {

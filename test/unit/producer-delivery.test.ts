@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { AuditlineError } from '../../core/errors.js';
+import { MAX_RECORD_BYTES } from '../../core/clients/record-size.js';
 import { Delivery } from '../../producers/delivery.js';
 import { Dispatcher } from '../../producers/dispatcher.js';
 import type { KafkaSender } from '../../producers/kafka-sender.js';
@@ -169,4 +170,24 @@ test('backpressure: beyond the memory bound events wait in line, in order', () =
   assert.deepEqual(q.take(10, 1 << 20).map((r) => r.eventId), ['1', '2']);
   assert.deepEqual(q.take(10, 1 << 20).map((r) => r.eventId), ['3', '4']);
   assert.deepEqual(q.take(10, 1 << 20).map((r) => r.eventId), ['5']);
+});
+
+test('an event larger than a Kafka record may be is refused at once, in spool mode too, and the rest of its batch goes on', async () => {
+  for (const ack of ['broker', 'spool'] as const) {
+    const p = await pipeline(ack);
+    try {
+      const big = 'x'.repeat(MAX_RECORD_BYTES);
+      const results = await Promise.allSettled([p.send('a'), p.send(big), p.send('b')]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled'], ack);
+      const err = (results[1] as PromiseRejectedResult).reason as AuditlineError;
+      assert.equal(err.code, 'AUDIT_REJECTED');
+      assert.equal(err.retriable, false);
+      assert.match(err.message, /bytes encoded, above the \d+ a Kafka record may have; lower maxPayloadBytes/);
+      for (let i = 0; i < 200 && !['a', 'b'].every((v) => p.kafka.acked.flat().includes(v)); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(['a', 'b'].every((v) => p.kafka.acked.flat().includes(v)), `${ack}: the others reached Kafka`);
+      assert.ok(!p.kafka.attempted.flat().includes(big), `${ack}: never sent nor spooled`);
+    } finally {
+      await p.stop();
+    }
+  }
 });
