@@ -17,7 +17,7 @@ export class RegistryClient {
   private readonly authHeader: string | undefined;
   private readonly requestTimeoutMs: number;
 
-  /** `requestTimeoutMs`: how long one lookup may take before it fails as REGISTRY_UNAVAILABLE (retriable). */
+  /** `requestTimeoutMs`: how long one lookup may take before it fails as REGISTRY_UNAVAILABLE (retriable); a registration, with the library's own retries, three times that. */
   constructor(config: Endpoints['registry'], options: { requestTimeoutMs?: number } = {}) {
     this.url = config.url;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
@@ -34,11 +34,23 @@ export class RegistryClient {
     const text = typeof schema === 'string' ? schema : JSON.stringify(schema);
     validateAvro(subject, text);
     await this.setCompatibility(subject, compatibility);
+    // The library's requests have no deadline of their own: a registry that answers the PUT above but never the
+    // POST would hold a producer's ready() (and every startExecution waiting on it) forever.
+    const deadlineMs = this.requestTimeoutMs * 3;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new AuditlineError('REGISTRY_UNAVAILABLE', `schema registry did not answer registering ${subject} within ${deadlineMs} ms`, { retriable: true })),
+        deadlineMs,
+      );
+    });
     try {
-      const { id } = await this.client.register({ type: 'AVRO' as never, schema: text }, { subject, compatibility: compatibility as never });
+      const { id } = await Promise.race([this.client.register({ type: 'AVRO' as never, schema: text }, { subject, compatibility: compatibility as never }), timedOut]);
       return id;
     } catch (err) {
       throw mapRegistryError(err, subject);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -64,3 +64,31 @@ test('registry answers that say nothing about the record are retriable (a consum
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+test('a registry that answers the compatibility PUT but never the registration fails register() as retriable REGISTRY_UNAVAILABLE, within three request timeouts', { timeout: 10_000 }, async () => {
+  const hung: import('node:http').ServerResponse[] = [];
+  // PUT /config answers at once; every other request (the library's GET config and POST versions) never gets an answer.
+  const server = createHttpServer((req, res) => {
+    if (req.method === 'PUT') res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"compatibility":"BACKWARD"}');
+    else hung.push(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  try {
+    const client = new RegistryClient({ url: `http://127.0.0.1:${port}` }, { requestTimeoutMs: 200 });
+    const began = performance.now();
+    const err = await client.register('audit.raw-value', '{"type":"record","name":"R","fields":[]}').then(
+      () => assert.fail('a registration without an answer resolved'),
+      (e: unknown) => e,
+    );
+    const elapsed = performance.now() - began;
+    assert.ok(isAuditlineError(err, 'REGISTRY_UNAVAILABLE') && err.retriable, String(err));
+    assert.match(err.message, /did not answer registering audit\.raw-value within 600 ms/);
+    assert.ok(hung.length >= 1, 'the registration reached the server');
+    assert.ok(elapsed >= 550 && elapsed < 5_000, `failed after ${elapsed.toFixed(0)} ms`);
+  } finally {
+    for (const r of hung) r.destroy();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
