@@ -49,7 +49,7 @@ export interface ProducerOptions {
   ack?: AckMode;
   /** @default 'throw' (fail closed) */
   onAuditFailure?: AuditFailurePolicy;
-  /** Directory of the durable spool; `false` disables spooling. @default `<os.tmpdir()>/auditline-spool/<service>` */
+  /** Directory of the durable spool; `false` disables spooling. @default `$XDG_STATE_HOME/auditline/spool/<service>` (`~/.local/state/...`) */
   spoolDir?: string | false;
   /** The spool refuses events beyond this size. @default 1 GiB */
   maxSpoolBytes?: number;
@@ -119,6 +119,16 @@ export interface ResolvedProducerOptions {
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
+/**
+ * The default spool directory: the account's state directory
+ * (`$XDG_STATE_HOME`, else `~/.local/state`), which survives a reboot, unlike
+ * `os.tmpdir()` (a tmpfs on many hosts) where acknowledged events would be lost.
+ */
+export function defaultSpoolDir(service: string, env: NodeJS.ProcessEnv = process.env): string {
+  const state = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(os.homedir(), '.local', 'state');
+  return path.join(state, 'auditline', 'spool', service);
+}
+
 /** Defaults of every optional setting; two depend on the service name. */
 export function producerDefaults(service: string) {
   return {
@@ -127,7 +137,7 @@ export function producerDefaults(service: string) {
     ssl: false,
     ack: 'broker' as AckMode,
     onAuditFailure: 'throw' as AuditFailurePolicy,
-    spoolDir: path.join(os.tmpdir(), 'auditline-spool', service) as string | false,
+    spoolDir: defaultSpoolDir(service) as string | false,
     maxSpoolBytes: 1024 * MiB,
     piiFields: [...DEFAULT_PII_FIELDS],
     piiMode: 'cleartext' as PiiMode,

@@ -1,6 +1,7 @@
 import { mkdir, open, readdir, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { ProducerLogger } from './logger.js';
+import { errorMessage } from '../core/errors.js';
 import { spoolFailed } from './producer-errors.js';
 import { encodeRecords, parseRecords, type SpoolRecord } from './spool-format.js';
 import { isProcessAlive } from '../core/process-alive.js';
@@ -69,11 +70,12 @@ export class Spool {
     try {
       // Spooled records are raw events with their PII in clear: only this account may read them.
       await mkdir(options.dir, { recursive: true, mode: 0o700 });
+      await assertPrivateDir(options.dir);
       await spool.claimOrphans();
     } catch (err) {
       liveInstances.delete(options.instanceId);
       await Promise.all(spool.segments.map((s) => s.fh.close().catch(noop)));
-      throw spoolFailed(`directory ${options.dir} cannot be opened`, err, { spoolDir: options.dir });
+      throw spoolFailed(`directory ${options.dir} cannot be opened: ${errorMessage(err)}`, err, { spoolDir: options.dir });
     }
     return spool;
   }
@@ -303,4 +305,18 @@ async function syncDir(dir: string): Promise<void> {
   } finally {
     await fh?.close().catch(noop);
   }
+}
+
+/**
+ * Refuses a spool directory another account could write: someone who can
+ * could delete acknowledged events, or plant a segment that would be
+ * replayed into Kafka as this producer's. (mkdir's mode only applies to a
+ * directory it creates; one that already existed keeps its own.)
+ */
+async function assertPrivateDir(dir: string): Promise<void> {
+  const info = await stat(dir);
+  if (!info.isDirectory()) throw new Error(`${dir} is not a directory`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && info.uid !== uid) throw new Error(`${dir} belongs to uid ${info.uid}, not to this process's uid ${uid}`);
+  if ((info.mode & 0o022) !== 0) throw new Error(`${dir} is writable by its group or by others (mode ${(info.mode & 0o777).toString(8)}); give it to the service's account only (chmod 700)`);
 }

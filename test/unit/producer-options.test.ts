@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import { isAuditlineError } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
 import { createAuditProducer, producerOptionsFromEnv, resolveProducerOptions, type ProducerOptions } from '../../producers/index.js';
+import { defaultSpoolDir } from '../../producers/options.js';
 
 const base: ProducerOptions = { brokers: ['127.0.0.1:9092'], schemaRegistryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7/', service: 'billing-worker' };
 
@@ -29,7 +30,9 @@ test('defaults fill every optional setting; undefined counts as not given', () =
   assert.equal(o.schemaRegistryUrl, 'http://127.0.0.1:8081/apis/ccompat/v7', 'trailing slash removed');
   assert.equal(o.ack, 'broker');
   assert.equal(o.onAuditFailure, 'throw');
-  assert.equal(o.spoolDir, path.join(os.tmpdir(), 'auditline-spool', 'billing-worker'));
+  assert.equal(o.spoolDir, defaultSpoolDir('billing-worker'));
+  assert.equal(defaultSpoolDir('w', { XDG_STATE_HOME: '/var/lib/state' }), '/var/lib/state/auditline/spool/w');
+  assert.equal(defaultSpoolDir('w', {}), path.join(os.homedir(), '.local', 'state', 'auditline', 'spool', 'w'), 'not under os.tmpdir(), a tmpfs on many hosts');
   assert.equal(o.piiMode, 'cleartext');
   assert.deepEqual(o.piiFields, ['customer_email', 'customer_name', 'phone_number', 'billing_address']);
   assert.equal(o.maxPayloadBytes, 256 * 1024);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { isAuditlineError } from '../../core/errors.js';
@@ -140,4 +140,18 @@ test('spooled raw events (PII in clear) are readable by this account only: the d
   assert.ok(files.includes(rejected) && files.length >= 2, `a segment and the quarantined file: ${files.join(', ')}`);
   for (const f of files) assert.equal(mode(f), 0o600, f);
   await spool.close();
+});
+
+test('a spool directory that its group or others may write is refused: a planted segment would be replayed as this producer\'s', async () => {
+  const dir = tmp();
+  chmodSync(dir, 0o777);
+  writeFileSync(path.join(dir, `999999-${randomUUID()}-000001.spool`), encodeRecords([rec(1)]));
+  await assert.rejects(open(dir), (e) => isAuditlineError(e, 'SPOOL_FAILED') && /cannot be opened: .* is writable by its group or by others \(mode 777\).*chmod 700/.test((e as Error).message));
+  chmodSync(dir, 0o700);
+  const spool = await open(dir);
+  try {
+    assert.equal(spool.pendingEvents, 1, 'once private, its segments are claimed as before');
+  } finally {
+    await spool.close();
+  }
 });
