@@ -20,6 +20,8 @@ export interface EngineOptions {
 }
 
 const MAX_MISSING = 100;
+/** How long the gap tracker of a complete execution (final event seen, nothing missing) outlives it: long enough for redeliveries after a rebalance. */
+export const FINISHED_GAP_TTL_MS = 10 * 60_000;
 
 /**
  * The rule state of one partition of the signals topic and the transitions
@@ -117,8 +119,9 @@ export class PartitionEngine {
         g.max = Math.max(g.max, s.sequence);
         g.final ||= s.final;
         g.touched = now;
-        if (g.final && g.missing.length === 0) this.drop(k);
-        else this.put(k, g);
+        // A complete execution's tracker is kept a while (FINISHED_GAP_TTL_MS), not dropped: an event of it delivered
+        // again (a batch retried after a rebalance) would otherwise start a new tracker and report 1..n-1 missing.
+        this.put(k, g);
         return [];
       }
     }
@@ -154,12 +157,14 @@ export class PartitionEngine {
         alerts.push(
           ...this.fire(rule, key, String(e.last), now, `${rule.name}: no events for ${rule.key} ${key} since ${new Date(e.last).toISOString()}`, { event_ids: [], workflow_ids: [e.workflow], last_event_time: e.last, within_ms: rule.withinMs }, [e.execution], 0),
         );
+      } else if (e.t === 'seq' && e.final && e.missing.length === 0) {
+        if (now - e.touched > FINISHED_GAP_TTL_MS) this.drop(k);
+        continue;
       } else if (e.t === 'seq' && rule.kind === 'gap') {
         const due = e.missing.filter(([, noticed]) => now - noticed >= rule.graceMs).map(([n]) => n);
         if (due.length > 0) {
           const remaining = e.missing.filter(([n]) => !due.includes(n));
-          if (remaining.length === 0 && e.final) this.drop(k);
-          else this.put(k, { ...e, missing: remaining, touched: now });
+          this.put(k, { ...e, missing: remaining, touched: now });
           alerts.push(
             ...this.fire(rule, key, due.join(','), now, `${rule.name}: execution ${key} of ${e.workflow} is missing sequence numbers ${due.join(', ')}`, { event_ids: [], workflow_ids: [e.workflow], missing_sequences: due }, [key], 0),
           );

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { PartitionEngine } from '../../consumers/alerts/engine.js';
+import { FINISHED_GAP_TTL_MS, PartitionEngine } from '../../consumers/alerts/engine.js';
 import { PiiDetector } from '../../consumers/alerts/pii.js';
 import { eventSignals, type Signal } from '../../consumers/alerts/signals.js';
 import { parseRules, type Rule } from '../../consumers/alerts/index.js';
@@ -127,6 +127,18 @@ test('gap: a missing sequence number fires after the grace period unless it arri
   assert.equal(engine.tick(now + 29_000).filter((a) => a.rule === 'gap').length, 0, 'within grace');
   const fired = engine.tick(now + 30_000).filter((a) => a.rule === 'gap');
   assert.deepEqual(fired.map((a) => [a.key, a.evidence.missing_sequences]), [[g[0]!.execution_id, [3]]]);
+});
+
+test('gap: an event of a complete execution delivered again (a retried batch) reports nothing missing; the tracker goes after FINISHED_GAP_TTL_MS', () => {
+  const now = Date.now();
+  const g = execution([(o) => started({}, o), (o) => step('success', o), (o) => step('success', o), (o) => finished('success', o)]).map((e) => ({ ...e, event_time: now }));
+  const { engine } = run(g, now);
+  assert.equal(engine.tick(now + 31_000).filter((a) => a.rule === 'gap').length, 0, 'complete');
+  run(g.slice(2), now + 40_000, engine); // the last two again
+  assert.equal(engine.tick(now + 80_000).filter((a) => a.rule === 'gap').length, 0, 'a redelivery is no gap');
+  assert.ok(engine.size > 0, 'the tracker is kept for a while');
+  engine.tick(now + 40_000 + FINISHED_GAP_TTL_MS + 1);
+  assert.equal([...engine.takeChanges()].filter(([k, v]) => k.startsWith('g|') && v !== null).length, 0, 'and then dropped');
 });
 
 test('state survives a restore: entries written by one engine rebuild the next', () => {
