@@ -68,23 +68,23 @@ export class RuleStage {
         const pending = records.filter((r) => BigInt(r.offset) >= BigInt(st.checkpoint.nextOffset));
         if (pending.length === 0) return { deadLetters: [] };
         const deadLetters: DeadLetter[] = [];
-        const alerts: Alert[] = [];
-        const now = this.now;
+        const signals: Signal[] = [];
         for (const record of pending) {
-          let signal: Signal;
           try {
-            signal = JSON.parse(record.value?.toString('utf8') ?? '') as Signal;
+            const signal = JSON.parse(record.value?.toString('utf8') ?? '') as Signal;
             if (typeof signal.rule !== 'string' || typeof signal.key !== 'string') throw new Error('shape');
+            signals.push(signal);
           } catch {
             deadLetters.push({ record, code: 'DECODE_FAILED', reason: 'signal record is not JSON with rule and key' });
-            continue;
           }
-          alerts.push(...st.engine.apply(signal, now));
         }
-        const next = (BigInt(records[records.length - 1]!.offset) + 1n).toString();
         // The checkpoint passes the dead-lettered records: once it is stored, a redelivered batch skips them, so
-        // they must be in the DLQ first (a crash in between only publishes them twice).
+        // they must be in the DLQ first (a crash in between only publishes them twice). And before the signals
+        // change the state: a failed publish retries the batch against the state as it was.
         await this.o.dlq.publish(deadLetters);
+        const now = this.now;
+        const alerts = signals.flatMap((signal) => st.engine.apply(signal, now));
+        const next = (BigInt(records[records.length - 1]!.offset) + 1n).toString();
         await this.persist(partition, st, alerts, next);
         return { deadLetters, published: true };
       });

@@ -3,16 +3,23 @@ import assert from 'node:assert/strict';
 import { RuleStage } from '../../consumers/alerts/rule-stage.js';
 import { createLogger } from '../../core/logger.js';
 import type { DeadLetter, SourceRecord } from '../../core/service/index.js';
+import { parse } from 'yaml';
+import { parseRules, type Rule } from '../../consumers/alerts/index.js';
+import { PiiDetector } from '../../consumers/alerts/pii.js';
+import { eventSignals } from '../../consumers/alerts/signals.js';
+import { execution, finished, started } from '../helpers/alerts-fixtures.js';
 
 const record = (offset: number, value: string): SourceRecord => ({ topic: 'signals', partition: 0, offset: String(offset), key: null, value: Buffer.from(value), headers: {}, timestamp: '0' });
 
-/** A rule stage over recording stand-ins of its store, outbox producer and DLQ (no rule fires: the order of writes is under test). */
-function stage(dlqFails: boolean) {
+/** A rule stage over recording stand-ins of its store, outbox producer and DLQ (by default no rule fires: the order of writes is under test). */
+function stage(dlqFails: boolean | (() => boolean), rules: Rule[] = []) {
   const calls: string[] = [];
   const published: DeadLetter[] = [];
   const saved: string[] = [];
+  const outbox: string[] = [];
+  const fails = typeof dlqFails === 'function' ? dlqFails : () => dlqFails;
   const s = new RuleStage({
-    rules: [],
+    rules,
     store: {
       loadState: async () => ({ checkpoint: { nextOffset: '0', version: 0 }, entries: [] }),
       saveState: async (_p, _changes, checkpoint) => {
@@ -21,11 +28,16 @@ function stage(dlqFails: boolean) {
       },
       recordFired: async () => undefined,
     },
-    producer: { send: async () => [] },
+    producer: {
+      send: async ({ messages }) => {
+        outbox.push(...messages.map((m) => String(m.key)));
+        return [];
+      },
+    },
     dlq: {
       publish: async (letters) => {
         calls.push('dlq');
-        if (dlqFails) throw new Error('DLQ down');
+        if (fails()) throw new Error('DLQ down');
         published.push(...letters);
       },
     },
@@ -33,7 +45,7 @@ function stage(dlqFails: boolean) {
     idleTtlMs: 60_000,
     logger: createLogger('rule-stage-test', 'silent'),
   });
-  return { s, calls, published, saved };
+  return { s, calls, published, saved, outbox };
 }
 
 test('rule stage: malformed signals are in the DLQ before the checkpoint that passes them is stored, and reported as published', async () => {
@@ -52,4 +64,18 @@ test('rule stage: when the DLQ cannot be written, the checkpoint does not move p
   await assert.rejects(s.handler()([record(5, 'garbage')], { signal: new AbortController().signal }), /DLQ down/);
   assert.deepEqual(calls, ['dlq']);
   assert.deepEqual(saved, [], 'no checkpoint stored: a redelivered batch dead-letters the record again');
+});
+
+test('rule stage: a batch retried after the DLQ failed fires the alert its signals make (they had not changed the state yet)', async () => {
+  const rules = parseRules(parse('rules:\n  - { name: thr, kind: threshold, severity: high, channels: [c], where: { event: ExecutionFinished, status: failed }, key: workflow_id, count: 2, window: 10m, throttle: 1h }'), 'test');
+  const now = Date.now();
+  const signals = [execution([(o) => started({}, o), (o) => finished('failed', o)]), execution([(o) => started({}, o), (o) => finished('failed', o)])]
+    .flat()
+    .flatMap((e) => eventSignals(e, rules, new PiiDetector(), now));
+  let failures = 1;
+  const { s, outbox } = stage(() => failures-- > 0, rules);
+  const batch = [...signals.map((sig, i) => record(i, JSON.stringify(sig))), record(signals.length, 'garbage')];
+  await assert.rejects(s.handler()(batch, { signal: new AbortController().signal }), /DLQ down/);
+  await s.handler()(batch, { signal: new AbortController().signal });
+  assert.equal(new Set(outbox).size, 1, `one alert, fired on the retry: ${outbox.join(', ')}`);
 });
