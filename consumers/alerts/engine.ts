@@ -4,7 +4,7 @@ import { PII_SIGNAL_RULE, type Signal } from './signals.js';
 
 /** One persisted state entry (docs/alerts.md, "State"). `touched` is the wall time of the last change, for the idle sweep. */
 type Entry =
-  | { t: 'window'; touched: number; hits: [time: number, execution: string, event: string, workflow: string][] }
+  | { t: 'window'; touched: number; hits: [time: number, execution: string, event: string, workflow: string][]; /** Event ids of the last alert's window: a redelivered one is not counted again. */ fired?: string[] }
   | { t: 'fired'; touched: number; at: number; id: string }
   | { t: 'pii'; touched: number }
   | { t: 'open'; touched: number; deadline: number; start: number; event: string; workflow: string }
@@ -66,7 +66,7 @@ export class PartitionEngine {
       case 'threshold': {
         const k = `w|${id}`;
         const w = (this.entries.get(k) as Extract<Entry, { t: 'window' }> | undefined) ?? { t: 'window', touched: now, hits: [] };
-        if (w.hits.some((h) => h[2] === s.event_id)) return []; // a redelivered signal
+        if (w.hits.some((h) => h[2] === s.event_id) || w.fired?.includes(s.event_id)) return []; // a redelivered signal
         w.hits.push([s.event_time, s.execution_id, s.event_id, s.workflow_id]);
         w.hits.sort((a, b) => a[0] - b[0]);
         const newest = w.hits[w.hits.length - 1]![0];
@@ -76,9 +76,10 @@ export class PartitionEngine {
           this.put(k, w);
           return [];
         }
-        // The window starts over after firing: the next alert needs `count` new events.
-        this.drop(k);
+        // The window starts over after firing: the next alert needs `count` new events, and the events of this one,
+        // delivered again (a retried batch), do not count again.
         const hits = w.hits;
+        this.put(k, { t: 'window', touched: now, hits: [], fired: hits.map((h) => h[2]) });
         return this.fire(
           rule,
           s.key,

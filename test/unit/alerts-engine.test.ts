@@ -141,6 +141,17 @@ test('gap: an event of a complete execution delivered again (a retried batch) re
   assert.equal([...engine.takeChanges()].filter(([k, v]) => k.startsWith('g|') && v !== null).length, 0, 'and then dropped');
 });
 
+test('threshold: the events of a fired window delivered again are not counted again', () => {
+  const now = Date.now();
+  const fails = Array.from({ length: 5 }, () => execution([(o) => started({}, { ...o, workflowId: 'WF-DUP' }), (o) => finished('failed', o)]).map((e) => ({ ...e, event_time: now })));
+  const rules = new Map<string, Rule>(RULES.filter((r) => r.name === 'thr').map((r) => [r.name, { ...r, throttleMs: 0 }]));
+  const engine = new PartitionEngine(rules, { idleTtlMs: 3_600_000 });
+  const apply = (events: AuditEvent[]) => events.flatMap((e) => eventSignals(e, RULES, detector, now)).flatMap((sig) => engine.apply(sig, now)).filter((a) => a.rule === 'thr');
+  assert.equal(apply(fails.slice(0, 3).flat()).length, 1, 'count 3 reached');
+  assert.equal(apply([...fails[2]!, ...fails[3]!, ...fails[4]!]).length, 0, 'the third again and two new ones are not three new ones');
+  assert.equal(apply(execution([(o) => started({}, { ...o, workflowId: 'WF-DUP' }), (o) => finished('failed', o)]).map((e) => ({ ...e, event_time: now }))).length, 1, 'a third new one is');
+});
+
 test('state survives a restore: entries written by one engine rebuild the next', () => {
   const now = Date.now();
   const rules = new Map<string, Rule>(RULES.map((r) => [r.name, r]));
