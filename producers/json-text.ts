@@ -7,19 +7,27 @@ export type JsonReplacer = (key: string, value: unknown) => unknown;
  * JSON text of a caller's value, as JSON.stringify writes it (toJSON
  * honoured, undefined members dropped). `undefined` becomes `null`.
  * Values JSON cannot hold (BigInt, circular references, a bare function or
- * symbol) throw PRODUCER_INVALID_INPUT naming where they sit, never what
+ * symbol), a Map or a Set (JSON would write {}), and a getter that throws
+ * are refused with PRODUCER_INVALID_INPUT naming where they sit, never what
  * they hold.
  */
 export function toJsonText(value: unknown, where: string, replacer?: JsonReplacer): string {
   if (value === undefined) return 'null';
   let text: string | undefined;
   try {
-    text = replacer ? JSON.stringify(value, function (this: unknown, key: string, v: unknown) {
+    text = JSON.stringify(value, function (this: unknown, key: string, v: unknown) {
+      // JSON.stringify writes a Map or a Set as {}: the audit would say the data was empty.
+      if (v instanceof Map || v instanceof Set) throw new TypeError('Map or Set');
       // Array members arrive with their index as key; only object members can be named fields.
-      return Array.isArray(this) ? v : replacer(key, v);
-    }) : JSON.stringify(value);
-  } catch (err) {
-    const problem = findProblem(value);
+      return !replacer || Array.isArray(this) ? v : replacer(key, v);
+    });
+  } catch {
+    let problem: { path: string; reason: string } | undefined;
+    try {
+      problem = findProblem(value);
+    } catch {
+      problem = { path: '', reason: 'a getter or a proxy threw while it was read' };
+    }
     throw invalidInput(where, problem ? `${problem.reason} at ${where}${problem.path}` : 'cannot be serialized to JSON', {
       path: problem ? `${where}${problem.path}` : undefined,
     });
@@ -38,6 +46,7 @@ export function findProblem(root: unknown): { path: string; reason: string } | u
   const visit = (value: unknown, path: string): { path: string; reason: string } | undefined => {
     if (typeof value === 'bigint') return { path, reason: 'a BigInt cannot be serialized to JSON' };
     if (typeof value !== 'object' || value === null) return undefined;
+    if (value instanceof Map || value instanceof Set) return { path, reason: `a ${value instanceof Map ? 'Map' : 'Set'} would be written as {} (convert it first: Object.fromEntries(map), [...set])` };
     const toJSON = (value as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === 'function') {
       let replaced: unknown;

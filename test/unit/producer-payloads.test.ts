@@ -143,6 +143,18 @@ test('values JSON cannot hold are refused with their location, never their conte
     (e) => isAuditlineError(e, 'PRODUCER_INVALID_INPUT') && /BigInt .* at input\.amounts\[\*\]/.test(e.message) && !e.message.includes('ann@'),
   );
   assert.throws(() => toJsonText(() => 1, 'output'), (e) => isAuditlineError(e, 'PRODUCER_INVALID_INPUT'));
+  // JSON writes a Map or a Set as {}: the audit would claim an empty input.
+  assert.throws(
+    () => toJsonText({ byCustomer: new Map([['ann@example.com', 1]]) }, 'input'),
+    (e) => isAuditlineError(e, 'PRODUCER_INVALID_INPUT') && /a Map would be written as \{\} .* at input\.byCustomer/.test(e.message) && !e.message.includes('ann@'),
+  );
+  assert.throws(() => toJsonText(new Set([1]), 'output', (_k, v) => v), (e) => isAuditlineError(e, 'PRODUCER_INVALID_INPUT') && /a Set would be written as \{\}/.test(e.message));
+  const getter = {
+    get x(): number {
+      throw new TypeError('boom ann@example.com');
+    },
+  };
+  assert.throws(() => toJsonText(getter, 'input'), (e) => isAuditlineError(e, 'PRODUCER_INVALID_INPUT') && /a getter or a proxy threw/.test(e.message) && !e.message.includes('ann@'));
   assert.equal(toJsonText(undefined, 'x'), 'null');
   assert.equal(toJsonText({ at: new Date(0), skip: undefined }, 'x'), '{"at":"1970-01-01T00:00:00.000Z"}');
 });
