@@ -138,6 +138,9 @@ export class HotstoreWriter {
         distributed_foreground_insert: 1,
         // A column the table lacks must fail the insert, never be dropped silently.
         input_format_skip_unknown_fields: 0,
+        // Tables are partitioned by month: a batch of a backfill can span more than the default 100 months, and that
+        // error (TOO_MANY_PARTS, retriable as merge pressure) would retry the same batch forever.
+        max_partitions_per_insert_block: '0',
       },
     });
     this.metrics?.inserted(table, values.length, (performance.now() - began) / 1000);

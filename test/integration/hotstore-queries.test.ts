@@ -210,3 +210,9 @@ test('`auditline query`: json, csv and table output; documented exit codes for n
   assert.equal(badSince.code, 2);
   assert.match(badSince.stderr, /--since "yesterday"/);
 });
+
+test('a batch whose events span more than 100 months (a backfill) is written in one go, not retried forever', async () => {
+  const DAY = 86_400_000;
+  const old = Array.from({ length: 110 }, (_, i) => buildExecution({ workflowId: 'WF-BACKFILL', status: 'success', startedAgoMs: (i + 1) * 31 * DAY, now, steps: [{ name: 'a', status: 'success' }] }));
+  assert.deepEqual(await writer.write(rowsOf(old.flat(), 10_000)), { rejected: [] });
+});
