@@ -27,3 +27,27 @@ export function auditEventSchema(): { raw: RawSchema; text: string; type: avro.T
 export function valueSubject(topic: string): string {
   return `${topic}-value`;
 }
+
+/** The symbols of an enum of the audit event schema (`Trigger`, `StepStatus`, `ExecutionStatus`, `ActorKind`), in schema order. */
+export function enumSymbols(name: string): string[] {
+  const find = (node: unknown): string[] | undefined => {
+    if (Array.isArray(node)) {
+      for (const n of node) {
+        const found = find(n);
+        if (found) return found;
+      }
+      return undefined;
+    }
+    if (node === null || typeof node !== 'object') return undefined;
+    const o = node as Record<string, unknown>;
+    if (o.type === 'enum' && o.name === name && Array.isArray(o.symbols)) return o.symbols.map(String);
+    for (const v of Object.values(o)) {
+      const found = find(v);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  const symbols = find(auditEventSchema().raw);
+  if (!symbols) throw new Error(`the audit event schema has no enum ${name}`);
+  return symbols;
+}

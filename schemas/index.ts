@@ -1,5 +1,5 @@
 /** Public entry of the event contract: schema, types, codec and registry helpers. */
-export { auditEventSchema, valueSubject, SCHEMA_VERSION, SUBJECT_COMPATIBILITY } from './catalog.js';
+export { auditEventSchema, enumSymbols, valueSubject, SCHEMA_VERSION, SUBJECT_COMPATIBILITY } from './catalog.js';
 export type { RawSchema } from './catalog.js';
 export { AuditEventCodec, invalidPaths } from './codec.js';
 export { dataClassIndex, fieldsOfClass, DATA_CLASSES } from './data-classes.js';

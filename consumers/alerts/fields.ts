@@ -1,4 +1,4 @@
-import { unwrapPayload, type AuditEvent } from '../../schemas/index.js';
+import { EVENT_KINDS, enumSymbols, unwrapPayload, type AuditEvent } from '../../schemas/index.js';
 
 /**
  * Event fields rules may test. Only envelope and sox/internal fields: none
@@ -9,6 +9,20 @@ import { unwrapPayload, type AuditEvent } from '../../schemas/index.js';
  */
 export const CONDITION_FIELDS = ['event', 'workflow_id', 'workflow_name', 'status', 'trigger', 'step_name', 'error.type', 'producer.service', 'producer.host'] as const;
 export type ConditionField = (typeof CONDITION_FIELDS)[number];
+
+/** The values a condition on these fields can match (from the event schema); a rule naming another never fires. */
+export function conditionValues(field: ConditionField): readonly string[] | undefined {
+  switch (field) {
+    case 'event':
+      return EVENT_KINDS;
+    case 'status':
+      return [...new Set([...enumSymbols('ExecutionStatus'), ...enumSymbols('StepStatus')])];
+    case 'trigger':
+      return enumSymbols('Trigger');
+    default:
+      return undefined;
+  }
+}
 
 /** Fields a rule may group by (threshold counts, silence keys). */
 export const KEY_FIELDS = ['execution_id', 'workflow_id', 'producer.service', 'producer.host', 'step_name', 'error.type'] as const;

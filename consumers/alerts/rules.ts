@@ -3,7 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { AuditlineError } from '../../core/errors.js';
 import { parseDuration } from './duration.js';
-import { CONDITION_FIELDS, KEY_FIELDS, type ConditionField, type KeyField } from './fields.js';
+import { CONDITION_FIELDS, conditionValues, KEY_FIELDS, type ConditionField, type KeyField } from './fields.js';
 
 export const SEVERITIES = ['info', 'warning', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -65,8 +65,16 @@ const value = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 const conditions = z
   .record(z.string(), z.union([value, z.array(value).min(1, 'must list at least one value')]))
   .superRefine((obj, ctx) => {
-    for (const k of Object.keys(obj)) {
-      if (!(CONDITION_FIELDS as readonly string[]).includes(k)) ctx.addIssue({ code: 'custom', path: [k], message: `unknown field; use one of ${CONDITION_FIELDS.join(', ')}` });
+    for (const [k, v] of Object.entries(obj)) {
+      if (!(CONDITION_FIELDS as readonly string[]).includes(k)) {
+        ctx.addIssue({ code: 'custom', path: [k], message: `unknown field; use one of ${CONDITION_FIELDS.join(', ')}` });
+        continue;
+      }
+      // A misspelt value (ExecutionFinishd, failure) would load and never match.
+      const allowed = conditionValues(k as ConditionField);
+      for (const value of allowed ? (Array.isArray(v) ? v : [v]) : []) {
+        if (!allowed!.includes(value)) ctx.addIssue({ code: 'custom', path: [k], message: `${JSON.stringify(value)} is not a possible ${k}; use one of ${allowed!.join(', ')}` });
+      }
     }
   })
   .transform((obj) => Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, Array.isArray(v) ? v : [v]])) as Conditions);
@@ -152,7 +160,8 @@ export function loadRulesFile(file: string, knownChannels?: ReadonlySet<string>)
   try {
     doc = parseYaml(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw invalidRules(file, `cannot read or parse the YAML (${(err as NodeJS.ErrnoException).code ?? (err as Error).name})`);
+    const at = (err as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+    throw invalidRules(file, `cannot read or parse the YAML (${(err as NodeJS.ErrnoException).code ?? (err as Error).name}${at ? ` at line ${at.line}, column ${at.col}` : ''})`);
   }
   return parseRules(doc, file, knownChannels);
 }

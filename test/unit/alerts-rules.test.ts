@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { isAuditlineError } from '../../core/errors.js';
 import { assetPath } from '../../core/paths.js';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { loadRulesFile, parseChannels, parseRules } from '../../consumers/alerts/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const rulesOf = (yaml: string, channels = new Set(['security', 'compliance'])) => parseRules(parse(yaml), 'test.yaml', channels);
 const refused = (yaml: string, pattern: RegExp, channels?: Set<string>) =>
@@ -31,6 +34,9 @@ test('errors name the rule and the field', () => {
   refused(`${head}    kind: threshold\n    where: { status: failed }\n    key: workflow_id\n    count: 5\n    window: soon\n`, /rule "r1" \(rules\[0\]\): field window: must be a duration/);
   refused(`${head}    kind: threshold\n    where: { status: failed }\n    key: customer_email\n    count: 5\n    window: 1m\n`, /rule "r1".*field key: must be one of/);
   refused(`${head}    kind: match\n    where: { input: x }\n`, /rule "r1".*field where.input: unknown field/);
+  refused(`${head}    kind: match\n    where: { event: ExecutionFinishd }\n`, /rule "r1".*field where.event: "ExecutionFinishd" is not a possible event; use one of ExecutionStarted, StepFinished/);
+  refused(`${head}    kind: match\n    where: { status: [failed, failure] }\n`, /rule "r1".*field where.status: "failure" is not a possible status; use one of success, failed, partial/);
+  refused(`${head}    kind: match\n    where: { trigger: cron }\n`, /field where.trigger: "cron" is not a possible trigger; use one of webhook, schedule/);
   refused(`${head}    kind: match\n    where: {}\n    colour: red\n`, /rule "r1".*colour/);
   refused(`${head}    kind: sometimes\n`, /rule "r1".*field kind/);
   refused(`${head}    kind: absence\n    within: 5m\n`, /rule "r1".*field key: required/);
@@ -38,6 +44,12 @@ test('errors name the rule and the field', () => {
   refused('rules:\n  - name: r2\n    kind: match\n    severity: high\n    channels: [pager]\n    where: {}\n', /rule "r2".*field channels.0: channel "pager" is not configured/);
   refused('rules:\n  - name: r3\n    kind: match\n    severity: loud\n    channels: [security]\n    where: {}\n', /rule "r3".*field severity/);
   refused(`${head}    kind: match\n    where: {}\n${head.slice(7)}    kind: match\n    where: {}\n`, /rule "r1" \(rules\[1\]\): field name: another rule has the same name/);
+});
+
+test('a rules file that is no valid YAML is refused with the line and column', () => {
+  const file = path.join(tempDir('alerts-rules'), 'rules.yaml');
+  writeFileSync(file, 'rules:\n  - name: r1\n     kind: match\n');
+  assert.throws(() => loadRulesFile(file), (e: unknown) => e instanceof Error && /invalid alert rules in .*rules\.yaml: cannot read or parse the YAML \(\w+ at line 2, column \d+\)/.test(e.message));
 });
 
 test('channel files: URLs and secrets come from the environment and are never echoed', () => {
