@@ -33,6 +33,7 @@ test('PII is known from tokens in pii-tagged fields only', () => {
   assert.equal(detector.touchesPii(started({ note: 'see [[pii:j***|eyJ2IjoxfQAAAAAA]]' })), true);
   assert.equal(detector.touchesPii(started({ customer_email: { $pii: 'producer-hash' } })), true);
   assert.equal(detector.touchesPii(started({ amount: 3 })), false);
+  assert.equal(detector.touchesPii(started({ note: `call [pii:hmac-sha256:${'ab'.repeat(32)}] back` })), true, "the producer's hash mode in free text");
   // workflow_id is not a pii field: a marker-looking id is not evidence of PII.
   assert.equal(detector.touchesPii(started({}, { workflowId: '"$pii"' })), false);
 });
