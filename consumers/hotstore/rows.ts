@@ -146,6 +146,9 @@ export const TABLE_COLUMNS: { readonly [T in HotstoreTable]: readonly (keyof Row
   ],
 };
 
+/** How far ahead of the hot store's clock an event's time may be (clock skew); the PII TTLs run from event_time. */
+export const MAX_FUTURE_MS = 24 * 3_600_000;
+
 /** The range ClickHouse documents for DateTime64: 1900-01-01 to 2299-12-31. */
 const MIN_TIME_MS = Date.UTC(1900, 0, 1);
 const MAX_TIME_MS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
@@ -155,7 +158,7 @@ const MAX_TIME_MS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
  * the event cannot be stored as is (empty ids, a time outside what
  * DateTime64 holds); the message never contains the field's value.
  */
-export function eventToRows(event: AuditEvent, source: SourcePosition): EventRows {
+export function eventToRows(event: AuditEvent, source: SourcePosition, now: number = Date.now()): EventRows {
   const id = event.event_id;
   requireText(event.event_id, 'event_id', id);
   requireText(event.execution_id, 'execution_id', id);
@@ -165,6 +168,12 @@ export function eventToRows(event: AuditEvent, source: SourcePosition): EventRow
     event_id: event.event_id,
     event_time: chTime(event.event_time, 'event_time', id),
   };
+  // The PII columns expire a fixed time after event_time: one set far ahead (a producer's clock) would keep them longer.
+  if (event.event_time > now + MAX_FUTURE_MS) {
+    throw new AuditlineError('ROW_REJECTED', `event ${id}: event_time is ${Math.round((event.event_time - now) / 3_600_000)} hours ahead of this service's clock (more than ${MAX_FUTURE_MS / 3_600_000}); its PII would outlive the retention (is the producer's clock wrong?)`, {
+      details: { eventId: id, field: 'event_time' },
+    });
+  }
   const { kind, value } = unwrapPayload(event.payload);
   const detail = detailRow(kind, value, base, event, id);
   return {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isAuditlineError } from '../../core/errors.js';
-import { chTime, eventToRows, HOTSTORE_TABLES, TABLE_COLUMNS } from '../../consumers/hotstore/rows.js';
+import { chTime, eventToRows, HOTSTORE_TABLES, MAX_FUTURE_MS, TABLE_COLUMNS } from '../../consumers/hotstore/rows.js';
 import { INSERT_PHASES } from '../../consumers/hotstore/writer.js';
 import { payloadOf, sampleExecution, type AuditEvent } from '../../schemas/index.js';
 
@@ -108,6 +108,10 @@ test('an event that cannot be stored is ROW_REJECTED naming the field, never its
   const badStart = { ...started!, payload: payloadOf('ExecutionStarted', { ...(Object.values(started!.payload)[0] as object), start_time: -1e15 } as never) };
   assert.throws(() => eventToRows(badStart, source), (e) => isAuditlineError(e, 'ROW_REJECTED') && /payload\.ExecutionStarted\.start_time/.test(e.message));
   assert.throws(() => eventToRows({ ...started!, event_id: '' }, source), (e) => isAuditlineError(e, 'ROW_REJECTED') && /event_id is empty/.test(e.message));
+  // A producer clock a year ahead would keep the event's PII columns 13 months: refused, with the reason.
+  const ahead = { ...started!, event_time: T0 + 365 * 86_400_000 };
+  assert.throws(() => eventToRows(ahead, source, T0), (e) => isAuditlineError(e, 'ROW_REJECTED') && !e.retriable && /event_time is 8760 hours ahead of this service's clock .*PII would outlive the retention/.test(e.message));
+  assert.doesNotThrow(() => eventToRows({ ...started!, event_time: T0 + MAX_FUTURE_MS - 1 }, source, T0), 'clock skew within a day is kept');
   assert.throws(() => eventToRows({ ...started!, execution_id: ' ' }, source), (e) => isAuditlineError(e, 'ROW_REJECTED') && /execution_id is empty/.test(e.message));
 });
 
