@@ -5,6 +5,7 @@ import { decisionPath, executionInputs, executionKnown, failedExecutions } from 
 import { UsageError } from '../exit.js';
 import { intOption } from '../options.js';
 import { revealExitCode, revealForCli } from './reveal-access.js';
+import { storedStatus } from '../../consumers/tokenizer/index.js';
 
 /** Exit codes of `auditline query` beyond the common ones (docs/cli.md, docs/hotstore.md). */
 export const QUERY_EXIT = { noMatch: 4, unknownExecution: 5 } as const;
@@ -135,8 +136,9 @@ export function registerQuery(program: Command): void {
       await withClickHouse(async (client, database) => {
         const rows = await executionInputs(client, database, id);
         if (opts.reveal) {
-          // Status for the policy: the execution's own row says failed/success/partial/running; no row at all means unknown.
-          const status = rows.find((r) => r.source === 'execution')?.status ?? (rows.length > 0 || (await executionKnown(client, database, id)) ? 'running' : undefined);
+          // Status for the policy, as `auditline reveal` judges it: from the execution's outcomes, not from its
+          // ExecutionStarted row (which can be missing, dead-lettered or expired while its steps are stored).
+          const status = await storedStatus(client, database, id);
           const fieldName = (r: (typeof rows)[number]) => (r.source === 'execution' ? 'execution.input' : `step[${r.step_id}].attempt[${r.attempt}].input_data`);
           const result = await revealForCli(client, database, { as: opts.as, role: opts.role!, reason: opts.reason! }, { executionId: id, status, fields: rows.map((r) => ({ name: fieldName(r), text: r.input })) });
           if (result.outcome === 'refused') {

@@ -10,7 +10,7 @@ export { SubjectKeyStore, type SubjectKey } from './key-store.js';
 export { ExecutionSubjects } from './execution-subjects.js';
 export { TokenizerAuditLog, maskPiiInText, type AccessRecord, type ErasureRecord } from './audit-log.js';
 export { reveal, decideReveal, parseRevealPolicy, DEFAULT_REVEAL_POLICY, MIN_REASON_LENGTH, type RevealPolicy, type RevealRequest, type RevealResult, type RevealDeps } from './reveal.js';
-export { loadStoredExecution, type RevealScope, type StoredExecution } from './reveal-source.js';
+export { loadStoredExecution, storedStatus, type RevealScope, type StoredExecution } from './reveal-source.js';
 export { eraseSubjects, expireKeys, setLegalHold, heldSubjects, subjectIdsOf, type ErasureDeps, type ErasureResult, type ExpiryResult, type SubjectSelector } from './erasure.js';
 export { subjectId } from './tokenize-event.js';
 export { TOKENIZER_TABLES } from './clickhouse.js';

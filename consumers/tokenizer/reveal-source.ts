@@ -50,6 +50,17 @@ export async function loadStoredExecution(client: ClickHouseClient, databaseName
     `SELECT name, text FROM (${parts.join(' UNION ALL ')}) ORDER BY o, s, a, name SETTINGS use_skip_indexes_if_final = 1`,
     { id: executionId },
   );
+  return { status: await storedStatus(client, databaseName, executionId), fields };
+}
+
+/**
+ * An execution's status as reveal policies judge it, from its outcomes in
+ * execution_results: `success`, `failed`, `partial`, `conflicting` (outcomes
+ * disagree), `running` (events but no outcome), or undefined when the hot
+ * store has no event of it.
+ */
+export async function storedStatus(client: ClickHouseClient, databaseName: string, executionId: string): Promise<string | undefined> {
+  const db = database(databaseName);
   const [status] = await selectRows<{ status: string; known: number | string }>(
     client,
     'reading the execution status',
@@ -60,7 +71,7 @@ export async function loadStoredExecution(client: ClickHouseClient, databaseName
     { id: executionId },
   );
   const known = Number(status?.known ?? 0) > 0;
-  return { status: !known ? undefined : status?.status ? status.status : 'running', fields };
+  return !known ? undefined : status?.status ? status.status : 'running';
 }
 
 /** SQL: the column holds a token (an inline marker, or a `{"$pii": …}` object in JSON text). */

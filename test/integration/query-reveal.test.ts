@@ -19,11 +19,13 @@ const keys = testKeys();
 let database: string;
 let env: Record<string, string>;
 const failed = piiExecution({ status: 'failed' });
+/** A failed execution whose ExecutionStarted row is missing (dead-lettered, or expired before its steps). */
+const headless = piiExecution({ status: 'failed' });
 const succeeded = piiExecution({ status: 'success' });
 const reason = 'INC-4711 reproduce the failure';
 
 /** Tokenizes events as the tokenizer does (scan, subject key from the real key store, seal) and stores them through the hot store writer. */
-async function tokenizeAndStore(events: readonly AuditEvent[]): Promise<void> {
+async function tokenizeAndStore(events: readonly AuditEvent[], keep: (e: AuditEvent) => boolean = () => true): Promise<void> {
   const tokenKey = new TokenKey(Buffer.from(keys.tokenKey, 'base64'));
   const store = new SubjectKeyStore(client, database, new LocalKeyWrapper(Buffer.from(keys.masterKey, 'base64')), { cacheTtlMs: 60_000, rotationMs: 86_400_000 });
   const policy = { piiFields: new Set<string>(DEFAULT_PII_FIELDS), detectors: new Set(DETECTION_KINDS), subjectEmailField: 'customer_email' };
@@ -36,7 +38,7 @@ async function tokenizeAndStore(events: readonly AuditEvent[]): Promise<void> {
     sealEvent(scanEvent(copy, {}, policy, paths), { tokenKey, keyId: key.keyId, key: key.key });
     return copy;
   });
-  const { rejected } = await new HotstoreWriter(client, database).write(tokenized.map((e, i) => eventToRows(e, { topic: 'test', partition: 0, offset: String(i) })));
+  const { rejected } = await new HotstoreWriter(client, database).write(tokenized.filter(keep).map((e, i) => eventToRows(e, { topic: 'test', partition: 0, offset: String(i) })));
   assert.deepEqual(rejected, []);
 }
 
@@ -45,6 +47,7 @@ before(async () => {
   env = { AUDITLINE_CLICKHOUSE_DATABASE: database, AUDITLINE_TOKENIZER_MASTER_KEY: keys.masterKey, AUDITLINE_TOKENIZER_TOKEN_KEY: keys.tokenKey };
   await tokenizeAndStore(failed);
   await tokenizeAndStore(succeeded);
+  await tokenizeAndStore(headless, (e) => !('io.auditline.events.ExecutionStarted' in e.payload));
 });
 
 after(async () => {
@@ -54,6 +57,15 @@ after(async () => {
 
 const idOf = (events: readonly AuditEvent[]) => events[0]!.execution_id;
 const records = (events: readonly AuditEvent[]) => new TokenizerAuditLog(client, database).accessRecords(idOf(events));
+
+test('query inputs --reveal judges the status by the outcome, as reveal does: a failed execution without its start row is revealed to engineering', { timeout: 60_000 }, async () => {
+  const allowed = await runCli(['query', 'inputs', idOf(headless), '--reveal', '--as', 'u-17', '--role', 'engineering', '--reason', reason, '--format', 'json'], env);
+  assert.equal(allowed.code, 0, allowed.stderr);
+  assert.match(allowed.stderr, /revealed for execution \S+ \(failed\)/);
+  const rows = JSON.parse(allowed.stdout) as { source: string; input: string }[];
+  assert.deepEqual(rows.map((r) => r.source), ['step']);
+  assert.ok(rows[0]!.input.includes(canaryValues(headless)[0]!), 'the step input is revealed');
+});
 
 test('query inputs --reveal: an allowed role sees the cleartext of a failed execution, a refused one gets the reason and exit 6; both are recorded', { timeout: 60_000 }, async () => {
   const [email, name] = canaryValues(failed);
