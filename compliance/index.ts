@@ -2,7 +2,7 @@
 export { loadComplianceSettings, DEFAULT_ERASE_ROLES, DEFAULT_REPORT_ROLES, type ComplianceSettings } from './config.js';
 export { resolvePeriod, quarterPeriod, quarterOf, type Period } from './period.js';
 export { REPORT_KINDS, REPORT_KIND_NAMES, type ReportKind, type ReportFilter, type ReportFilterName } from './reports/kinds.js';
-export { reportDocument, reportKind, reportParameters, reportQueryParams, type ReportReveal } from './reports/report.js';
+export { reportCoverage, reportDocument, reportKind, reportParameters, reportQueryParams, type ReportReveal } from './reports/report.js';
 export { produce, isoTime, type ProduceDeps, type ProduceRequest, type ProduceResult } from './reports/produce.js';
 export { REPORT_FORMATS, writeReport, csvField, type ReportFormat, type WrittenReport } from './reports/writers.js';
 export { pdfRowLine } from './reports/pdf.js';

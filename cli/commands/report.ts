@@ -12,8 +12,9 @@ import {
   TokenizerAuditLog,
   TokenKey,
 } from '../../consumers/tokenizer/index.js';
-import { fileSha256, REPORT_FORMATS, REPORT_KIND_NAMES, reportDocument, reportKind, reportParameters, ReportRecords, resolvePeriod, type ReportFilter } from '../../compliance/index.js';
+import { fileSha256, REPORT_FORMATS, REPORT_KIND_NAMES, reportCoverage, reportDocument, reportKind, reportParameters, ReportRecords, resolvePeriod, type ReportFilter } from '../../compliance/index.js';
 import { UsageError } from '../exit.js';
+import { loadRetention } from '../../infra/retention.js';
 import { COMPLIANCE_EXIT, parseReportFormat, runProduce } from './report-output.js';
 import { identifyReportRequester } from './reveal-access.js';
 
@@ -97,6 +98,8 @@ export function registerReport(program: Command): void {
       };
       const policy = loadRevealPolicy();
       const masterKey = opts.reveal ? loadMasterKey() : undefined;
+      const coverage = reportCoverage(kind, filter, loadRetention(process.env.AUDITLINE_RETENTION_FILE), Date.now());
+      for (const note of coverage) process.stderr.write(`warning: ${note}\n`);
       await runProduce(
         { ...requester, role: opts.role, reason: opts.reason, command: 'report', kind: kind.name, format, parameters: reportParameters(kind, filter, Boolean(opts.reveal)) },
         opts.output,
@@ -105,6 +108,7 @@ export function registerReport(program: Command): void {
             client,
             database,
             header,
+            coverage,
             ...(masterKey
               ? {
                   revealWith: {

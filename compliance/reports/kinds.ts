@@ -24,6 +24,8 @@ export interface ReportKind {
   filters: readonly ReportFilterName[];
   /** Columns that may hold tokenized PII: revealed only for a role the reveal policy allows. */
   piiColumns: readonly string[];
+  /** Data class whose retention bounds how long the tables it reads keep their rows (the hot store's: internal). */
+  keptFor: 'internal' | 'sox';
   /** The SELECT, its values bound as query parameters (never spliced into the text). */
   sql(database: string, f: ReportFilter): string;
 }
@@ -45,6 +47,7 @@ export const REPORT_KINDS: Readonly<Record<string, ReportKind>> = {
     totals: { countBy: ['status', 'workflow_id'], sum: ['duration_ms'] },
     filters: ['workflow', 'subject'],
     piiColumns: [],
+    keptFor: 'internal',
     // Executions that started in the period, with their outcome when they finished (ExecutionFinished may come later or never).
     sql: (db, f) => `SELECT
     e.execution_id AS execution_id, e.workflow_id AS workflow_id, e.workflow_name AS workflow_name, e.trigger AS trigger,
@@ -73,6 +76,7 @@ ORDER BY e.start_time, e.execution_id`,
     totals: { countBy: ['branch_taken', 'workflow_id'] },
     filters: ['workflow', 'execution', 'subject'],
     piiColumns: ['branch_reason', 'condition_values'],
+    keptFor: 'internal',
     sql: (db, f) => `SELECT
     d.execution_id AS execution_id, d.workflow_id AS workflow_id, d.sequence AS sequence, d.step_id AS step_id,
     d.branch_condition AS branch_condition, d.branch_taken AS branch_taken, d.branch_reason AS branch_reason,
@@ -98,6 +102,7 @@ ORDER BY d.execution_id, d.sequence, d.event_id`,
     totals: { countBy: ['workflow_id', 'error_type'], sum: ['duration_ms'] },
     filters: ['workflow', 'subject'],
     piiColumns: ['error_message'],
+    keptFor: 'internal',
     sql: (db, f) => `SELECT execution_id, workflow_id, end_time, duration_ms, error_type, error_message, status AS execution_status
 FROM ${db}.execution_results FINAL
 WHERE status = 'failed' AND ${period('end_time')} ${workflowClause(f)} ${subjectClause(db, f)}
@@ -110,6 +115,7 @@ ORDER BY end_time, execution_id`,
     totals: { countBy: ['source', 'outcome', 'role'] },
     filters: ['subject'],
     piiColumns: [],
+    keptFor: 'sox',
     // Reveals (pii_access_log) and report/access-review requests (report_requests); with subjects: reveals of their executions and reports that named them.
     sql: (db, f) => `SELECT at, source, request_id, principal, role, target, outcome, reason, detail
 FROM
@@ -131,6 +137,7 @@ ORDER BY at, request_id`,
     totals: { countBy: ['kind'], sum: ['keys'] },
     filters: ['subject'],
     piiColumns: [],
+    keptFor: 'sox',
     sql: (db, f) => `SELECT erased_at, kind, principal, subject, length(key_ids) AS keys, reason
 FROM ${db}.erasures
 WHERE ${period('erased_at')} ${f.subjects.length > 0 ? 'AND subject IN {subjects:Array(String)}' : ''}
@@ -143,6 +150,7 @@ ORDER BY erased_at, subject`,
     totals: { countBy: ['severity', 'rule', 'delivery'], sum: ['event_count', 'attempts'] },
     filters: [],
     piiColumns: [],
+    keptFor: 'sox',
     // delivery: the outcome of the latest attempt on each channel, worst first (dead_lettered > failed > delivered), `none` without attempts.
     sql: (db) => `SELECT a.fired_at AS fired_at, a.alert_id AS alert_id, a.rule AS rule, a.severity AS severity, a.alert_key AS alert_key,
     a.event_count AS event_count, a.summary AS summary, d.attempts AS attempts,

@@ -5,6 +5,7 @@ import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import type { ReportDocument } from './document.js';
 import { REPORT_KINDS, type ReportFilter, type ReportKind } from './kinds.js';
 import { isoTime } from './produce.js';
+import { retentionDaysFor, type RetentionSettings } from '../../infra/retention.js';
 
 /** Reveal settings of a report: who asks, and the tokenizer's reveal dependencies (key store, access log, policy). */
 export interface ReportReveal {
@@ -40,6 +41,28 @@ export function reportQueryParams(f: ReportFilter): Record<string, unknown> {
 }
 
 /**
+ * What the report cannot show because its rows have expired: the hot store
+ * keeps executions, steps and decisions for the operational retention (90
+ * days by default), the subject-to-execution mapping for the GDPR retention
+ * (30 days). Empty when the period is fully covered.
+ */
+export function reportCoverage(kind: ReportKind, f: ReportFilter, retention: RetentionSettings, now: number): string[] {
+  const notes: string[] = [];
+  const days = retentionDaysFor(retention, kind.keptFor);
+  const kept = now - days * 86_400_000;
+  if (f.from < kept) {
+    notes.push(
+      `rows before ${isoTime(kept)} have expired: the tables of this kind keep ${days} days (${retention.dataClasses[kind.keptFor]}); the archive keeps every event ${retentionDaysFor(retention, 'sox')} days (auditline replay <execution_id>)`,
+    );
+  }
+  const mapped = now - retentionDaysFor(retention, 'pii') * 86_400_000;
+  if (f.subjects.length > 0 && kind.filters.includes('subject') && kind.keptFor === 'internal' && f.from < mapped) {
+    notes.push(`the subject filter finds executions from ${isoTime(mapped)} on: which executions belong to a subject is kept ${retentionDaysFor(retention, 'pii')} days (${retention.dataClasses.pii})`);
+  }
+  return notes;
+}
+
+/**
  * A report of one kind over a period as a document whose rows stream from
  * ClickHouse. PII columns stay tokenized unless `revealWith` is given and
  * the reveal policy allows the role for the row's execution: then the
@@ -49,7 +72,7 @@ export function reportQueryParams(f: ReportFilter): Record<string, unknown> {
 export function reportDocument(
   kind: ReportKind,
   f: ReportFilter,
-  ctx: { client: ClickHouseClient; database: string; header: [string, string][]; revealWith?: ReportReveal },
+  ctx: { client: ClickHouseClient; database: string; header: [string, string][]; revealWith?: ReportReveal; coverage?: readonly string[] },
 ): ReportDocument {
   const revealWith = ctx.revealWith;
   const canReveal = revealWith !== undefined && kind.piiColumns.length > 0 && Object.prototype.hasOwnProperty.call(revealWith.policy, revealWith.role);
@@ -71,6 +94,7 @@ export function reportDocument(
       ...(f.executionId !== undefined ? [['execution', f.executionId] as [string, string]] : []),
       ...(f.subjects.length > 0 ? [['subjects (tokens)', f.subjects.join(', ')] as [string, string]] : []),
       ['PII', pii],
+      ...(ctx.coverage ?? []).map((note): [string, string] => ['coverage', note]),
       ...ctx.header,
     ],
     columns: kind.columns,

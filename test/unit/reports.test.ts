@@ -5,8 +5,9 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '../helpers/temp-dir.js';
 import { isAuditlineError } from '../../core/errors.js';
-import { csvField, declaredTtls, decideReportRequest, judgeUse, loadComplianceSettings, pdfRowLine, quarterOf, resolvePeriod, serverTtls, TotalsAccumulator } from '../../compliance/index.js';
+import { csvField, declaredTtls, decideReportRequest, judgeUse, REPORT_KINDS, reportCoverage, loadComplianceSettings, pdfRowLine, quarterOf, resolvePeriod, serverTtls, TotalsAccumulator } from '../../compliance/index.js';
 import { DEFAULT_MIGRATIONS_DIR } from '../../infra/clickhouse/migrate.js';
+import { loadRetention } from '../../infra/retention.js';
 import { DEFAULT_REVEAL_POLICY } from '../../consumers/tokenizer/index.js';
 
 test('periods: a date-only --to includes its day, a date-time --to is exclusive, quarters are whole', () => {
@@ -94,4 +95,18 @@ test('a principals file others may write is refused (whoever can edit it can giv
   assert.throws(() => loadPrincipalDirectory(file), (e) => isAuditlineError(e, 'CONFIG_INVALID'));
   chmodSync(file, 0o644);
   assert.deepEqual([...loadPrincipalDirectory(file).principals.keys()], ['dpo-1']);
+});
+
+test('a report over a period older than its tables keep says so: expired hot-store rows, and the 30-day subject mapping', () => {
+  const retention = loadRetention();
+  const now = Date.UTC(2026, 11, 7);
+  const day = 86_400_000;
+  const filter = (fromDaysAgo: number, subjects: string[] = []) => ({ from: now - fromDaysAgo * day, to: now, workflows: [], subjects });
+  assert.deepEqual(reportCoverage(REPORT_KINDS.executions!, filter(60), retention, now), [], 'inside the 90 days of the hot store');
+  const [expired] = reportCoverage(REPORT_KINDS.failures!, filter(92), retention, now);
+  assert.match(expired ?? '', /rows before 2026-09-08T00:00:00.000Z have expired: the tables of this kind keep 90 days .*archive keeps every event 2557 days \(auditline replay/);
+  assert.deepEqual(reportCoverage(REPORT_KINDS.access!, filter(400), retention, now), [], 'the access log is kept for SOX');
+  const bySubject = reportCoverage(REPORT_KINDS.executions!, filter(60, ['tok']), retention, now);
+  assert.equal(bySubject.length, 1);
+  assert.match(bySubject[0]!, /subject filter finds executions from 2026-11-07T00:00:00.000Z on: .* kept 30 days/);
 });
