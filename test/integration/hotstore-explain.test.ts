@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HOTSTORE_SQL } from '../../consumers/hotstore/queries.js';
+import { SUBJECT_EXECUTIONS_SQL } from '../../compliance/reports/kinds.js';
 import { clickhouse, createHotstoreDatabase, parseExplain, type ExplainedRead } from '../helpers/hotstore-stack.js';
 
 const client = clickhouse();
@@ -31,6 +32,8 @@ before(async () => {
     `INSERT INTO ${db}.events (execution_id, sequence, event_id, event_time, workflow_id, kind, correlation_id, schema_version, producer_service, producer_host, producer_client_version, producer_instance_id, source_topic, source_partition, source_offset)
      SELECT ${id}, s, concat(${id}, '-e', toString(s)), ${start}, ${wf}, 'StepFinished', '', 1, 'bulk', 'h', '0.1.0', 'i', 'audit.events', 0, number
      FROM (SELECT number, intDiv(number, 5) AS k, number % 5 + 1 AS s FROM numbers(500000))`,
+    `INSERT INTO ${db}.execution_subjects (execution_id, subject, created_at)
+     SELECT ${id}, concat('subject-', toString(k)), now64(3) FROM (SELECT number AS k FROM numbers(100000))`,
   ];
   for (const query of seed) await client.command({ query });
   const rs = await client.query({ query: `SELECT ${idOf(TARGET)} AS id`, format: 'JSONEachRow' });
@@ -118,4 +121,9 @@ test('decision path of an execution: the primary keys and bloom filters of decis
 test('"is the execution known": the primary key and bloom filter of events', async () => {
   const reads = await explain(HOTSTORE_SQL.known(database), { execution_id: targetId });
   await assertKeyThenBloom(readOf(reads, 'events'), 'events');
+});
+
+test('executions of a data subject (report --subject): the bloom filter on subject skips the other subjects\' granules', async () => {
+  const reads = await explain(SUBJECT_EXECUTIONS_SQL(database), { subjects: ['subject-4242'] });
+  assertPrunes(readOf(reads, 'execution_subjects'), 'Skip', { name: 'idx_subject' });
 });
