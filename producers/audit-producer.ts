@@ -11,7 +11,7 @@ import { ProducerMetrics } from './metrics.js';
 import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from './options.js';
 import { PayloadEncoder } from './payloads.js';
 import { PiiPolicy } from './pii.js';
-import { producerClosed } from './producer-errors.js';
+import { auditUnavailable, producerClosed } from './producer-errors.js';
 import { RecordQueue, type QueuedRecord } from './record-queue.js';
 import { deferred } from './signal.js';
 import { Spool } from './spool.js';
@@ -64,7 +64,7 @@ export class AuditProducer {
     const registry = new RegistryClient({ url: options.schemaRegistryUrl, ...options.schemaRegistryAuth });
     this.codec = new AuditEventCodec(registry, options.topic);
     this.sender = new KafkaSender(options, this.logger);
-    this.queue = new RecordQueue(options.maxQueuedEvents, options.maxQueuedBytes);
+    this.queue = new RecordQueue(options.maxQueuedEvents, options.maxQueuedBytes, options.maxWaitingEvents);
     // Default values are not sent (absent = cleartext / not found): each header
     // costs kafkajs ~4 us of encoding per record, a third of a record's cost.
     const mode: Record<string, string> = options.piiMode === 'cleartext' ? {} : { [PII_MODE_HEADER]: options.piiMode };
@@ -224,9 +224,13 @@ export class AuditProducer {
   private submit(prepared: Prepared): Promise<AuditReceipt> {
     const { queued, kind, sequence } = prepared;
     queued.enqueuedAt = this.host.clock.monotonic();
-    this.queue.push(queued);
     this.metrics.eventAccepted(kind);
-    this.dispatcher.wake();
+    if (this.queue.push(queued)) this.dispatcher.wake();
+    else {
+      queued.ack.reject(
+        auditUnavailable(`${this.queue.total} events already wait in memory (maxQueuedEvents ${this.options.maxQueuedEvents} + maxWaitingEvents ${this.options.maxWaitingEvents}): Kafka and the spool are not keeping up`, undefined),
+      );
+    }
     const receipt = (outcome: DeliveryOutcome): AuditReceipt => ({ eventId: queued.eventId, executionId: queued.executionId, sequence, outcome });
     return queued.ack.promise.then(
       (outcome) => {

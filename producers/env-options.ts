@@ -29,6 +29,7 @@ export const PRODUCER_ENV_VARS = {
   maxBatchBytes: ['AUDITLINE_PRODUCER_MAX_BATCH_BYTES', 'int'],
   maxQueuedEvents: ['AUDITLINE_PRODUCER_MAX_QUEUED_EVENTS', 'int'],
   maxQueuedBytes: ['AUDITLINE_PRODUCER_MAX_QUEUED_BYTES', 'int'],
+  maxWaitingEvents: ['AUDITLINE_PRODUCER_MAX_WAITING_EVENTS', 'int'],
   sendTimeoutMs: ['AUDITLINE_PRODUCER_SEND_TIMEOUT_MS', 'int'],
   replayBackoffMs: ['AUDITLINE_PRODUCER_REPLAY_BACKOFF_MS', 'int'],
   replayBackoffMaxMs: ['AUDITLINE_PRODUCER_REPLAY_BACKOFF_MAX_MS', 'int'],

@@ -71,6 +71,8 @@ export interface ProducerOptions {
   maxQueuedEvents?: number;
   /** Encoded bytes held in memory before recording calls wait. @default 33554432 */
   maxQueuedBytes?: number;
+  /** Events that may wait in memory beyond maxQueuedEvents; more fail at once with AUDIT_UNAVAILABLE (retriable). @default 100000 */
+  maxWaitingEvents?: number;
   /** Longest a send to Kafka may take before the batch goes to the spool. @default 5000 */
   sendTimeoutMs?: number;
   /** First pause after a failed replay of the spool; doubles up to replayBackoffMaxMs. @default 1000 */
@@ -108,6 +110,7 @@ export interface ResolvedProducerOptions {
   readonly maxBatchBytes: number;
   readonly maxQueuedEvents: number;
   readonly maxQueuedBytes: number;
+  readonly maxWaitingEvents: number;
   readonly sendTimeoutMs: number;
   readonly replayBackoffMs: number;
   readonly replayBackoffMaxMs: number;
@@ -147,6 +150,7 @@ export function producerDefaults(service: string) {
     maxBatchBytes: 512 * KiB,
     maxQueuedEvents: 10_000,
     maxQueuedBytes: 32 * MiB,
+    maxWaitingEvents: 100_000,
     sendTimeoutMs: 5_000,
     replayBackoffMs: 1_000,
     replayBackoffMaxMs: 30_000,
@@ -194,6 +198,7 @@ const schema = z
     maxBatchBytes: int(KiB, 64 * MiB),
     maxQueuedEvents: int(1, 10_000_000),
     maxQueuedBytes: int(KiB, 16 * 1024 * MiB),
+    maxWaitingEvents: int(1, 100_000_000),
     sendTimeoutMs: int(100, 600_000),
     replayBackoffMs: int(10, 600_000),
     replayBackoffMaxMs: int(10, 3_600_000),

@@ -18,7 +18,9 @@ export interface QueuedRecord {
 /**
  * FIFO of encoded events with a memory bound. Events beyond maxEvents /
  * maxBytes wait in line, unbatched, until earlier ones were delivered; their
- * callers' promises stay pending meanwhile, which is the backpressure.
+ * callers' promises stay pending meanwhile, which is the backpressure. The
+ * line itself is bounded too (maxWaiting): calls that are not awaited, or
+ * very many concurrent executions, cannot grow memory without limit.
  * Order is never changed: waiting events are admitted first-in first-out.
  */
 export class RecordQueue {
@@ -29,11 +31,16 @@ export class RecordQueue {
   constructor(
     private readonly maxEvents: number,
     private readonly maxBytes: number,
+    /** Events that may wait in line beyond the admitted ones; more are refused (push returns false). */
+    private readonly maxWaiting: number = Number.POSITIVE_INFINITY,
   ) {}
 
-  push(record: QueuedRecord): void {
+  /** Queues the record; false (nothing queued) when the waiting line already holds maxWaiting events. */
+  push(record: QueuedRecord): boolean {
+    if (this.waiting.length >= this.maxWaiting) return false;
     this.waiting.push(record);
     this.admit();
+    return true;
   }
 
   /** Removes the oldest admitted events, at most maxEvents and maxBytes (always at least one). */

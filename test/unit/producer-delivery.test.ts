@@ -172,6 +172,16 @@ test('backpressure: beyond the memory bound events wait in line, in order', () =
   assert.deepEqual(q.take(10, 1 << 20).map((r) => r.eventId), ['5']);
 });
 
+test('backpressure: the waiting line is bounded too; a record beyond it is refused, and room made by delivery is used again', () => {
+  const q = new RecordQueue(2, 1 << 20, 3);
+  const mk = (id: string): QueuedRecord => ({ record: { key: Buffer.alloc(0), value: Buffer.from(id), headers: {} }, bytes: 1, enqueuedAt: 0, ack: deferred(), eventId: id, executionId: 'x' });
+  assert.deepEqual(['1', '2', '3', '4', '5', '6'].map((id) => q.push(mk(id))), [true, true, true, true, true, false], 'two admitted, three waiting, the sixth refused');
+  assert.equal(q.total, 5);
+  q.take(10, 1 << 20);
+  assert.equal(q.push(mk('7')), true, 'delivery made room');
+  assert.deepEqual([...q.take(10, 1 << 20), ...q.take(10, 1 << 20)].map((r) => r.eventId), ['3', '4', '5', '7']);
+});
+
 test('an event larger than a Kafka record may be is refused at once, in spool mode too, and the rest of its batch goes on', async () => {
   for (const ack of ['broker', 'spool'] as const) {
     const p = await pipeline(ack);

@@ -36,6 +36,7 @@ test('defaults fill every optional setting; undefined counts as not given', () =
   assert.equal(o.piiMode, 'cleartext');
   assert.deepEqual(o.piiFields, ['customer_email', 'customer_name', 'phone_number', 'billing_address']);
   assert.equal(o.maxPayloadBytes, 256 * 1024);
+  assert.equal(o.maxWaitingEvents, 100_000);
   assert.equal(o.lingerMs, 5);
   assert.equal(o.sendTimeoutMs, 5000);
   assert.ok(Object.isFrozen(o));
@@ -96,6 +97,7 @@ test('options from environment variables: only set ones, typed, then validated l
     AUDITLINE_PRODUCER_PII_MODE: 'mask',
     AUDITLINE_PRODUCER_PII_FIELDS: 'customer_email,iban',
     AUDITLINE_PRODUCER_LINGER_MS: '20',
+    AUDITLINE_PRODUCER_MAX_WAITING_EVENTS: '5000',
     AUDITLINE_KAFKA_SSL: 'true',
     AUDITLINE_PRODUCER_TOPIC: ' ',
   };
@@ -109,6 +111,7 @@ test('options from environment variables: only set ones, typed, then validated l
     piiMode: 'mask',
     piiFields: ['customer_email', 'iban'],
     lingerMs: 20,
+    maxWaitingEvents: 5000,
     ssl: true,
   });
   const resolved = resolveProducerOptions(fromEnv as ProducerOptions);
