@@ -76,6 +76,11 @@ export async function migrate(client: ClickHouseClient, options: MigrateOptions)
       if (recorded !== m.checksum && recorded !== m.renderedChecksum) {
         throw new AuditlineError('MIGRATION_FAILED', `migration ${m.file} changed after it was applied; add a new migration instead`);
       }
+      if (recorded !== m.checksum) {
+        // Recorded by an older install (rendered SQL, retention values included): record the text's checksum now, while
+        // the values still match, so that a later retention change is not taken for an edited migration.
+        await exec(client, `ALTER TABLE ${db}.schema_migrations UPDATE checksum = '${m.checksum}' WHERE version = ${m.version} SETTINGS mutations_sync = 2`, `migration ${m.file}: record its checksum`);
+      }
       result.skipped.push(m);
       continue;
     }

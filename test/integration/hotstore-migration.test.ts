@@ -2,7 +2,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_MIGRATIONS_DIR, migrate } from '../../infra/clickhouse/migrate.js';
+import { DEFAULT_MIGRATIONS_DIR, migrate, readMigrations } from '../../infra/clickhouse/migrate.js';
 import { declaredTtls, serverTtls, syncTtls } from '../../infra/clickhouse/ttl.js';
 import { loadRetention } from '../../infra/retention.js';
 import { migrationVariables } from '../../infra/setup.js';
@@ -139,4 +139,20 @@ test('a changed retention value: migrations still apply (their text is unchanged
   const [input] = await rows<{ type: string; compression_codec: string }>("SELECT type, compression_codec FROM system.columns WHERE database = {db:String} AND table = 'executions' AND name = 'input'", { db });
   assert.equal(input?.type, 'String');
   assert.match(input?.compression_codec ?? '', /ZSTD\(3\)/);
+});
+
+test('an install that recorded rendered checksums (before session 7) is upgraded by the next setup, after which a retention change goes through', async () => {
+  const db = uniqueName('it_hs_legacy', '_');
+  databases.push(db);
+  await migrate(client, { database: db, variables });
+  // What an older install recorded: the checksum of the SQL with the retention values filled in.
+  for (const m of readMigrations(DEFAULT_MIGRATIONS_DIR, { database: db, ...variables })) {
+    await client.command({ query: `ALTER TABLE ${db}.schema_migrations UPDATE checksum = '${m.renderedChecksum}' WHERE version = ${m.version} SETTINGS mutations_sync = 2` });
+  }
+  const changedValues = { ttl_days_pii: 21, ttl_days_sox: 3000, ttl_days_internal: 61 };
+  await assert.rejects(migrate(client, { database: db, variables: changedValues }), /changed after it was applied/, 'a legacy record with changed values cannot be told from an edit');
+  assert.equal((await migrate(client, { database: db, variables })).applied.length, 0, 'same values: accepted, and the records upgraded');
+  const recorded = await rows<{ checksum: string }>(`SELECT checksum FROM ${db}.schema_migrations ORDER BY version`);
+  assert.deepEqual(recorded.map((r) => r.checksum), readMigrations(DEFAULT_MIGRATIONS_DIR, { database: db, ...variables }).map((m) => m.checksum));
+  assert.equal((await migrate(client, { database: db, variables: changedValues })).applied.length, 0, 'now a retention change is no edit');
 });
