@@ -8,7 +8,7 @@ import { validateStart } from './input-validation.js';
 import { KafkaSender } from './kafka-sender.js';
 import type { ProducerLogger } from './logger.js';
 import { ProducerMetrics } from './metrics.js';
-import { resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from './options.js';
+import { defaultSpoolDir, formerDefaultSpoolDir, resolveProducerOptions, type ProducerOptions, type ResolvedProducerOptions } from './options.js';
 import { PayloadEncoder } from './payloads.js';
 import { PiiPolicy } from './pii.js';
 import { auditUnavailable, producerClosed } from './producer-errors.js';
@@ -171,7 +171,9 @@ export class AuditProducer {
     const dir = this.options.spoolDir;
     if (dir === false) return Promise.resolve();
     this.spoolOpening ??= (async () => {
-      const spool = await Spool.open({ dir, instanceId: this.identity.instance_id, maxBytes: this.options.maxSpoolBytes, logger: this.logger });
+      // With the default directory, segments left in the former default (os.tmpdir()) are replayed too.
+      const adoptFrom = dir === defaultSpoolDir(this.options.service) ? { adoptFrom: formerDefaultSpoolDir(this.options.service) } : {};
+      const spool = await Spool.open({ dir, instanceId: this.identity.instance_id, maxBytes: this.options.maxSpoolBytes, logger: this.logger, ...adoptFrom });
       if (this.state !== 'open') {
         await spool.close();
         return;

@@ -1,4 +1,5 @@
-import { mkdir, open, readdir, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { chmod, copyFile, mkdir, open, readdir, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { ProducerLogger } from './logger.js';
 import { errorMessage } from '../core/errors.js';
@@ -41,6 +42,8 @@ export interface SpoolOptions {
   /** An active segment larger than this is sealed and a new one started. */
   segmentBytes?: number;
   logger: ProducerLogger;
+  /** A directory whose orphaned segments are moved here first (the default spool directory before session 7). */
+  adoptFrom?: string;
 }
 
 /**
@@ -70,7 +73,8 @@ export class Spool {
     try {
       // Spooled records are raw events with their PII in clear: only this account may read them.
       await mkdir(options.dir, { recursive: true, mode: 0o700 });
-      await assertPrivateDir(options.dir);
+      await securePrivateDir(options.dir, options.logger);
+      if (options.adoptFrom) await adoptSegments(options.adoptFrom, options.dir, options.logger);
       await spool.claimOrphans();
     } catch (err) {
       liveInstances.delete(options.instanceId);
@@ -308,15 +312,49 @@ async function syncDir(dir: string): Promise<void> {
 }
 
 /**
- * Refuses a spool directory another account could write: someone who can
- * could delete acknowledged events, or plant a segment that would be
- * replayed into Kafka as this producer's. (mkdir's mode only applies to a
- * directory it creates; one that already existed keeps its own.)
+ * A spool directory others could write lets them delete acknowledged events
+ * or plant a segment that would be replayed into Kafka as this producer's.
+ * One this account owns is set to 0700 (mkdir's mode only applies to a
+ * directory it creates). One of another account (a volume mounted with a
+ * group, as Kubernetes' fsGroup does) is used, with a warning: refusing it
+ * would stop every recording call.
  */
-async function assertPrivateDir(dir: string): Promise<void> {
+async function securePrivateDir(dir: string, logger: ProducerLogger): Promise<void> {
   const info = await stat(dir);
   if (!info.isDirectory()) throw new Error(`${dir} is not a directory`);
+  const mode = (info.mode & 0o777).toString(8);
+  if ((info.mode & 0o022) === 0) return;
   const uid = process.getuid?.();
-  if (uid !== undefined && info.uid !== uid) throw new Error(`${dir} belongs to uid ${info.uid}, not to this process's uid ${uid}`);
-  if ((info.mode & 0o022) !== 0) throw new Error(`${dir} is writable by its group or by others (mode ${(info.mode & 0o777).toString(8)}); give it to the service's account only (chmod 700)`);
+  if (uid === undefined || info.uid === uid) {
+    await chmod(dir, 0o700);
+    logger.warn({ spoolDir: dir, mode }, 'spool directory was writable by its group or others; set to 0700');
+    return;
+  }
+  logger.warn({ spoolDir: dir, mode, owner: info.uid }, 'spool directory belongs to another account and is writable by its group or others, who could delete or plant spooled events: give it to this service account only');
+}
+
+/**
+ * Moves the orphaned segments of `from` (left by producers that no longer
+ * run) into `to`, where claimOrphans replays them: events spooled under an
+ * earlier default directory are not left behind. Copied then removed, since
+ * the two may be on different file systems.
+ */
+async function adoptSegments(from: string, to: string, logger: ProducerLogger): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(from);
+  } catch {
+    return; // no such directory: nothing to adopt
+  }
+  let moved = 0;
+  for (const name of names) {
+    const m = SEGMENT_FILE.exec(name);
+    if (!m || isProcessAlive(Number(m[1]))) continue;
+    await copyFile(path.join(from, name), path.join(to, name), fsConstants.COPYFILE_EXCL);
+    const fh = await open(path.join(to, name), 'r+');
+    await fh.datasync().finally(() => fh.close());
+    await unlink(path.join(from, name));
+    moved += 1;
+  }
+  if (moved > 0) logger.warn({ from, spoolDir: to, segments: moved }, 'moved spooled audit events from the former default spool directory; they are replayed from here');
 }

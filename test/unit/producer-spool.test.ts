@@ -142,16 +142,34 @@ test('spooled raw events (PII in clear) are readable by this account only: the d
   await spool.close();
 });
 
-test('a spool directory that its group or others may write is refused: a planted segment would be replayed as this producer\'s', async () => {
+test('a spool directory of this account that its group or others may write is set to 0700 at open, with a warning', async () => {
   const dir = tmp();
   chmodSync(dir, 0o777);
-  writeFileSync(path.join(dir, `999999-${randomUUID()}-000001.spool`), encodeRecords([rec(1)]));
-  await assert.rejects(open(dir), (e) => isAuditlineError(e, 'SPOOL_FAILED') && /cannot be opened: .* is writable by its group or by others \(mode 777\).*chmod 700/.test((e as Error).message));
-  chmodSync(dir, 0o700);
-  const spool = await open(dir);
+  const warnings: string[] = [];
+  const logger = { ...silentLogger, warn: (_o: object, msg: string) => void warnings.push(msg) };
+  const spool = await open(dir, { logger });
   try {
-    assert.equal(spool.pendingEvents, 1, 'once private, its segments are claimed as before');
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    assert.deepEqual(warnings, ['spool directory was writable by its group or others; set to 0700']);
   } finally {
     await spool.close();
   }
+});
+
+test('segments left in a former spool directory by producers that no longer run are moved over and replayed; a live producer\'s are left', async () => {
+  const former = tmp();
+  const dir = tmp();
+  const dead = `999999-${randomUUID()}-000001.spool`;
+  const live = `${process.pid}-${randomUUID()}-000001.spool`;
+  writeFileSync(path.join(former, dead), encodeRecords([rec(1), rec(2)]));
+  writeFileSync(path.join(former, live), encodeRecords([rec(3)]));
+  const spool = await open(dir, { adoptFrom: former });
+  try {
+    assert.deepEqual(readdirSync(former), [live], "the dead producer's segment moved, the live one's stays");
+    assert.deepEqual(values(await drainAll(spool)), values([rec(1), rec(2)]));
+  } finally {
+    await spool.close();
+  }
+  const again = await open(tmp(), { adoptFrom: path.join(former, 'missing') });
+  await again.close();
 });
