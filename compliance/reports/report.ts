@@ -55,9 +55,13 @@ export function reportCoverage(kind: ReportKind, f: ReportFilter, retention: Ret
       `rows before ${isoTime(kept)} have expired: the tables of this kind keep ${days} days (${retention.dataClasses[kind.keptFor]}); the archive keeps every event ${retentionDaysFor(retention, 'sox')} days (auditline replay <execution_id>)`,
     );
   }
-  const mapped = now - retentionDaysFor(retention, 'pii') * 86_400_000;
-  if (f.subjects.length > 0 && kind.filters.includes('subject') && kind.keptFor === 'internal' && f.from < mapped) {
-    notes.push(`the subject filter finds executions from ${isoTime(mapped)} on: which executions belong to a subject is kept ${retentionDaysFor(retention, 'pii')} days (${retention.dataClasses.pii})`);
+  const piiDays = retentionDaysFor(retention, 'pii');
+  const piiKept = now - piiDays * 86_400_000;
+  if (f.subjects.length > 0 && kind.filters.includes('subject') && f.from < piiKept) {
+    notes.push(`the subject filter finds executions from ${isoTime(piiKept)} on: which executions belong to a subject is kept ${piiDays} days (${retention.dataClasses.pii})`);
+  }
+  if (kind.piiColumns.length > 0 && f.from < piiKept) {
+    notes.push(`${kind.piiColumns.join(', ')} of rows before ${isoTime(piiKept)} are empty: PII columns are kept ${piiDays} days (${retention.dataClasses.pii})`);
   }
   return notes;
 }

@@ -103,9 +103,11 @@ test('a report over a period older than its tables keep says so: expired hot-sto
   const day = 86_400_000;
   const filter = (fromDaysAgo: number, subjects: string[] = []) => ({ from: now - fromDaysAgo * day, to: now, workflows: [], subjects });
   assert.deepEqual(reportCoverage(REPORT_KINDS.executions!, filter(60), retention, now), [], 'inside the 90 days of the hot store');
-  const [expired] = reportCoverage(REPORT_KINDS.failures!, filter(92), retention, now);
+  const [expired, piiEmpty] = reportCoverage(REPORT_KINDS.failures!, filter(92), retention, now);
   assert.match(expired ?? '', /rows before 2026-09-08T00:00:00.000Z have expired: the tables of this kind keep 90 days .*archive keeps every event 2557 days \(auditline replay/);
+  assert.match(piiEmpty ?? '', /^error_message of rows before 2026-11-07T00:00:00.000Z are empty: PII columns are kept 30 days/);
   assert.deepEqual(reportCoverage(REPORT_KINDS.access!, filter(400), retention, now), [], 'the access log is kept for SOX');
+  assert.match(reportCoverage(REPORT_KINDS.access!, filter(400, ['tok']), retention, now).join('\n'), /subject filter finds executions from 2026-11-07/, 'reveals of a subject are found through the same mapping');
   const bySubject = reportCoverage(REPORT_KINDS.executions!, filter(60, ['tok']), retention, now);
   assert.equal(bySubject.length, 1);
   assert.match(bySubject[0]!, /subject filter finds executions from 2026-11-07T00:00:00.000Z on: .* kept 30 days/);
