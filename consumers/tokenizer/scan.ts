@@ -137,7 +137,7 @@ function scanText(text: string, options: ScanOptions, slots: PiiSlot[]): TextPar
  * query strings) and `key == value`, `key != value` (a branch condition).
  * Group 1 is a JSON key; 2 and 3 the other forms.
  */
-const KEY_IN_TEXT = /(?:"([A-Za-z0-9_.$-]{1,100})"\s*:|'([A-Za-z0-9_.$-]{1,100})'\s*:|(?<![A-Za-z0-9_.$'"-])([A-Za-z_$][A-Za-z0-9_$-]{0,99})\s*(?:!==?|={1,3}|:))\s*/g;
+const KEY_IN_TEXT = /(?:"([A-Za-z0-9_.$-]{1,100})"\s*:|'([A-Za-z0-9_.$-]{1,100})'\s*:|(?<![A-Za-z0-9_$'"-])([A-Za-z_$][A-Za-z0-9_$-]{0,99})\s*(?:!==?|={1,3}|:))\s*/g;
 /** What the producer's hash mode writes into free text in place of a value. */
 const PRODUCER_HASH_IN_TEXT = /^\[pii:hmac-sha256:[0-9a-f]{64}\]$/;
 /** Words that are no value (an unquoted key form followed by them). */

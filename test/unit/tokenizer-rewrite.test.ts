@@ -209,7 +209,7 @@ test('free-text sox fields (step names, branch conditions, error types) are scan
   step.step_name = 'notify fay@example.com';
   step.error = { type: 'RejectedPhone(+49 30 1234 5678)', message: 'no PII here' };
   const decision = unwrapPayload(events[2]!.payload).value as DecisionRecorded;
-  decision.branch_condition = 'customer_name == "Fay Canary" && amount > 100';
+  decision.branch_condition = 'customer_name == "Fay Canary" && amount > 100 || input.customer_name == "Fay Canary"';
   decision.branch_taken = 'manual_review';
   const policy = { piiFields: options.piiFields, detectors: options.detectors, subjectEmailField: 'customer_email' };
   const key = (await new MemoryKeys().activeKeys(['s1'])).get('s1')!;
@@ -219,7 +219,7 @@ test('free-text sox fields (step names, branch conditions, error types) are scan
   assert.match(started.workflow_name, /^refund for \[\[pii:f\*\*\*@example\.com\|/);
   assert.match(step.step_name, /^notify \[\[pii:/);
   assert.match(step.error!.type, /^RejectedPhone\(\[\[pii:/);
-  assert.match(decision.branch_condition, /^customer_name == "\[\[pii:[^|]+\|[^\]]+\]\]" && amount > 100$/, 'the compared value, not the operator, is tokenized');
+  assert.match(decision.branch_condition, /^customer_name == "\[\[pii:[^|]+\|[^\]]+\]\]" && amount > 100 \|\| input\.customer_name == "\[\[pii:[^|]+\|[^\]]+\]\]"$/, 'the compared value, not the operator, is tokenized; also after a dotted path');
   assert.equal(decision.branch_taken, 'manual_review');
   assert.equal(started.triggered_by.id, 'ops-7');
   // The name's token equals the token of the same e-mail in the input: one search finds both.
