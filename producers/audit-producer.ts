@@ -72,7 +72,7 @@ export class AuditProducer {
       found: Object.freeze({ ...mode, [PII_FOUND_HEADER]: 'true' }),
       none: Object.freeze({ ...mode }),
     };
-    const delivery = new Delivery(options.ack, this.sender, () => this.spool, () => this.replayer?.wake(), this.metrics, this.logger);
+    const delivery = new Delivery(options.ack, this.sender, () => this.spool, () => this.replayer?.wake(), this.metrics, this.logger, async () => this.replayer?.drain(options.flushTimeoutMs));
     this.dispatcher = new Dispatcher(this.queue, options, (batch) => delivery.deliver(batch), clock.monotonic);
     this.dispatcher.start();
     const payloads = new PayloadEncoder(new PiiPolicy(options.piiFields, options.piiMode, options.piiHashKey), options.maxPayloadBytes, () =>

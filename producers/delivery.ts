@@ -27,6 +27,8 @@ export class Delivery {
     private readonly spooledHook: () => void,
     private readonly metrics: ProducerMetrics,
     private readonly logger: ProducerLogger,
+    /** Waits (bounded) for the replayer to hand spooled events to Kafka, which frees spool space. */
+    private readonly makeRoom: () => Promise<void> = async () => undefined,
   ) {}
 
   async deliver(all: QueuedRecord[]): Promise<void> {
@@ -45,6 +47,23 @@ export class Delivery {
         return;
       }
       await this.fallback(spool, batch, err);
+    }
+  }
+
+  /**
+   * Appends the batch; a full spool is given one chance to drain first (Kafka
+   * back after an outage, the replayer catching up) rather than failing the
+   * events while Kafka could take them.
+   */
+  private async appendOrWait(spool: Spool, batch: QueuedRecord[]): Promise<void> {
+    const records = batch.map((r) => r.record);
+    try {
+      await spool.append(records);
+    } catch (err) {
+      if (!isSpoolFull(err)) throw err;
+      this.spooledHook();
+      await this.makeRoom();
+      await spool.append(records);
     }
   }
 
@@ -112,7 +131,7 @@ export class Delivery {
 
   private async toSpool(spool: Spool, batch: QueuedRecord[], kafkaError: unknown): Promise<void> {
     try {
-      await spool.append(batch.map((r) => r.record));
+      await this.appendOrWait(spool, batch);
     } catch (err) {
       const reason = kafkaError === undefined ? 'the spool failed' : 'Kafka is unavailable and the spool failed';
       const failure = auditUnavailable(`${reason}: ${errorMessage(err)}`, err, { spoolDir: spool.dir });
@@ -126,6 +145,10 @@ export class Delivery {
     settle(batch, 'spooled');
     this.spooledHook();
   }
+}
+
+function isSpoolFull(err: unknown): boolean {
+  return isAuditlineError(err, 'SPOOL_FAILED') && err.details.reason === 'full';
 }
 
 function settle(batch: QueuedRecord[], outcome: Settlement): void {

@@ -104,7 +104,7 @@ export class Spool {
       if (this.closed) throw spoolFailed('is closed');
       const data = encodeRecords(records);
       if (this.bytes + data.length > this.options.maxBytes) {
-        throw spoolFailed(`is full (maxSpoolBytes ${this.options.maxBytes})`, undefined, { spoolDir: this.options.dir });
+        throw spoolFailed(`is full (maxSpoolBytes ${this.options.maxBytes})`, undefined, { spoolDir: this.options.dir, reason: 'full' });
       }
       let segment = this.segments.find((s) => s.active);
       if (!segment || (segment.size >= this.segmentBytes && segment.cursor < segment.size)) segment = await this.startSegment();

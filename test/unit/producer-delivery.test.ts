@@ -43,6 +43,11 @@ interface PipelineOptions {
   clock?: () => number;
   /** A send's round trip. @default 1 ms */
   latency?: () => Promise<void>;
+  /** Spool size limit and segment size. @default 16 MiB, the spool's default */
+  maxSpoolBytes?: number;
+  segmentBytes?: number;
+  /** The replayer's first pause after a failure. @default 10 ms */
+  replayBackoffMs?: number;
 }
 
 async function pipeline(ack: AckMode, options: PipelineOptions = {}) {
@@ -50,11 +55,11 @@ async function pipeline(ack: AckMode, options: PipelineOptions = {}) {
   const kafka = new ScriptedKafka(options.latency ?? (() => new Promise((r) => setTimeout(r, 1))));
   const sender = kafka as unknown as KafkaSender;
   const metrics = new ProducerMetrics();
-  const spool = await Spool.open({ dir: tempDir('auditline-delivery-unit'), instanceId: randomUUID(), maxBytes: 1 << 24, logger: silentLogger });
-  const replayer = new SpoolReplayer(spool, sender, { maxBatchEvents: 100, maxBatchBytes: 1 << 20, backoffMs: 10, backoffMaxMs: 20 }, metrics, silentLogger);
+  const spool = await Spool.open({ dir: tempDir('auditline-delivery-unit'), instanceId: randomUUID(), maxBytes: options.maxSpoolBytes ?? 1 << 24, logger: silentLogger, ...(options.segmentBytes ? { segmentBytes: options.segmentBytes } : {}) });
+  const replayer = new SpoolReplayer(spool, sender, { maxBatchEvents: 100, maxBatchBytes: 1 << 20, backoffMs: options.replayBackoffMs ?? 10, backoffMaxMs: Math.max(20, options.replayBackoffMs ?? 0) }, metrics, silentLogger);
   replayer.start();
   const queue = new RecordQueue(1000, 1 << 24);
-  const delivery = new Delivery(ack, sender, () => spool, () => replayer.wake(), metrics, silentLogger);
+  const delivery = new Delivery(ack, sender, () => spool, () => replayer.wake(), metrics, silentLogger, () => replayer.drain(2_000));
   const dispatcher = new Dispatcher(queue, { lingerMs: options.lingerMs ?? 2, maxBatchEvents: options.maxBatchEvents ?? 100, maxBatchBytes: 1 << 20 }, (b) => delivery.deliver(b), clock);
   dispatcher.start();
   const send = (value: string): Promise<Settlement> => {
@@ -199,5 +204,25 @@ test('an event larger than a Kafka record may be is refused at once, in spool mo
     } finally {
       await p.stop();
     }
+  }
+});
+
+test('a full spool while Kafka is back: the event waits for the replay to make room instead of failing', async () => {
+  // A long replay backoff: when Kafka is back, the spool is still full until something kicks the replayer.
+  const p = await pipeline('broker', { maxSpoolBytes: 1024, segmentBytes: 128, replayBackoffMs: 60_000 });
+  try {
+    p.kafka.down = true;
+    let refused: unknown;
+    for (let i = 0; i < 100 && refused === undefined; i++) await p.send(`outage-${i}`).catch((err: unknown) => (refused = err));
+    assert.match(String(refused), /spool is full/, 'the spool filled up during the outage');
+    assert.ok(p.spool.pendingEvents > 0);
+    p.kafka.down = false;
+    assert.equal(await p.send('after'), 'spooled', 'behind the spooled events, once the replay made room');
+    for (let i = 0; i < 200 && !p.kafka.acked.flat().includes('after'); i++) await new Promise((r) => setTimeout(r, 10));
+    const acked = p.kafka.acked.flat();
+    assert.ok(acked.includes('after'));
+    assert.ok(acked.indexOf('after') > acked.indexOf('outage-0'), 'still in order');
+  } finally {
+    await p.stop();
   }
 });
