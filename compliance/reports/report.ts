@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { reveal, type RevealDeps, type RevealPolicy, type RevealRequest } from '../../consumers/tokenizer/index.js';
+import { holdsTokenMark, reveal, type RevealDeps, type RevealPolicy, type RevealRequest } from '../../consumers/tokenizer/index.js';
 import { streamRows } from '../clickhouse.js';
 import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import type { ReportDocument } from './document.js';
@@ -107,11 +107,6 @@ export function reportDocument(
   };
 }
 
-/** Stored forms of a tokenized value (docs/tokenizer.md "Format"): JSON `{"$pii": …}` or inline `[[pii:…|…]]`. */
-function looksTokenized(text: string): boolean {
-  return text.includes('[[pii:') || text.includes('"$pii"');
-}
-
 async function* revealRows(batches: AsyncIterable<readonly Record<string, unknown>[]>, kind: ReportKind, r: ReportReveal, header: [string, string][]): AsyncGenerator<Record<string, unknown>[]> {
   for await (const batch of batches) {
     const out: Record<string, unknown>[] = [];
@@ -122,7 +117,7 @@ async function* revealRows(batches: AsyncIterable<readonly Record<string, unknow
 
 async function revealRow(row: Record<string, unknown>, kind: ReportKind, r: ReportReveal, header: [string, string][]): Promise<Record<string, unknown>> {
   const requestId = header.find(([k]) => k === 'request id')?.[1] ?? '';
-  const fields = kind.piiColumns.filter((c) => typeof row[c] === 'string' && looksTokenized(row[c] as string)).map((c) => ({ name: `${kind.name}.${c}`, text: row[c] as string }));
+  const fields = kind.piiColumns.filter((c) => typeof row[c] === 'string' && holdsTokenMark(row[c] as string)).map((c) => ({ name: `${kind.name}.${c}`, text: row[c] as string }));
   if (fields.length === 0) return row;
   const result = await reveal(
     { ...r.caller, role: r.role, purpose: `${r.reason} (report ${requestId})`, executionId: String(row.execution_id), status: String(row.execution_status ?? 'unknown'), fields },

@@ -1,5 +1,6 @@
 import { unwrapPayload, type AuditEvent } from '../../schemas/index.js';
 import { scannedFieldPaths } from '../../core/pii/scanned-fields.js';
+import { TOKEN_MARKS } from '../tokenizer/index.js';
 
 /**
  * "This event touched PII" (docs/alerts.md, "Knowing that an execution
@@ -13,7 +14,7 @@ import { scannedFieldPaths } from '../../core/pii/scanned-fields.js';
  * personal data was; nothing is decrypted or kept, only the yes/no.
  */
 /** What protected values leave in a field: the `{"$pii": …}` object (tokenizer, producer hash mode), the tokenizer's inline marker, and the producer's hash mode in free text. */
-const PII_MARKS = ['"$pii"', '[[pii:', '[pii:hmac-sha256:'];
+const PII_MARKS = [...TOKEN_MARKS, '[pii:hmac-sha256:'];
 
 export class PiiDetector {
   private readonly paths = scannedFieldPaths();

@@ -15,4 +15,5 @@ export { eraseSubjects, expireKeys, setLegalHold, heldSubjects, subjectIdsOf, ty
 export { subjectId } from './tokenize-event.js';
 export { TOKENIZER_TABLES } from './clickhouse.js';
 export type { PiiToken } from './pii-format.js';
+export { holdsTokenMark, TOKEN_MARKS } from './pii-format.js';
 export { loadPrincipalDirectory, identifyRevealCaller, callerRefusal, tokenDigest, type PrincipalDirectory, type RevealCaller } from './principals.js';

@@ -35,6 +35,14 @@ export interface PiiToken {
 export const BUNDLE_ID_CHARS = 8;
 
 export const PII_KEY = '$pii';
+
+/** What a stored field holding a token contains: the `{"$pii": …}` object (JSON text) or the start of an inline marker (free text). */
+export const TOKEN_MARKS: readonly string[] = [`"${PII_KEY}"`, '[[pii:'];
+
+/** True when stored text holds a token mark (a cheap test: it may still have to be parsed). */
+export function holdsTokenMark(text: string): boolean {
+  return TOKEN_MARKS.some((m) => text.includes(m));
+}
 const MARKER = /\[\[pii:([^|\]\r\n]{0,200})\|([A-Za-z0-9_-]{8,8192})\]\]/g;
 
 /** The inline form of a token in text. */

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { database, selectRows } from './clickhouse.js';
 import { OUTCOME_STATUS_SQL } from '../hotstore/queries.js';
+import { TOKEN_MARKS } from './pii-format.js';
 
 /** Which stored fields a reveal asks for: the inputs (what reproduces a run), or every PII column of the execution. */
 export type RevealScope = 'inputs' | 'all';
@@ -74,7 +75,7 @@ export async function storedStatus(client: ClickHouseClient, databaseName: strin
   return !known ? undefined : status?.status ? status.status : 'running';
 }
 
-/** SQL: the column holds a token (an inline marker, or a `{"$pii": …}` object in JSON text). */
+/** SQL: the column holds a token mark (TOKEN_MARKS: a `{"$pii": …}` object in JSON text, or an inline marker). */
 function holdsToken(column: string): string {
-  return `(position(${column}, '[[pii:') > 0 OR position(${column}, '"$pii"') > 0)`;
+  return `(${TOKEN_MARKS.map((m) => `position(${column}, '${m}') > 0`).join(' OR ')})`;
 }
