@@ -197,14 +197,10 @@ export class Spool {
   private async claimOrphans(): Promise<void> {
     const found: { name: string; owner: string; number: number; mtime: number }[] = [];
     for (const name of await readdir(this.options.dir)) {
-      const m = SEGMENT_FILE.exec(name);
-      if (!m) continue;
-      const pid = Number(m[1]);
-      const instance = m[2]!;
-      const orphan = pid === process.pid ? !liveInstances.has(instance) : !isProcessAlive(pid);
+      const orphan = orphanSegment(name);
       if (!orphan) continue;
       const info = await stat(path.join(this.options.dir, name)).catch(() => undefined);
-      if (info) found.push({ name, owner: `${pid}-${instance}`, number: Number(m[3]), mtime: info.mtimeMs });
+      if (info) found.push({ name, owner: orphan.owner, number: orphan.number, mtime: info.mtimeMs });
     }
     // Oldest owner first; within an owner, its segments in the order it wrote them.
     const firstSeen = new Map<string, number>();
@@ -298,6 +294,20 @@ async function readAt(fh: FileHandle, position: number, length: number): Promise
   return buf.subarray(0, read);
 }
 
+/**
+ * The owner (`<pid>-<instance>`) and number of a segment file left by a
+ * producer that no longer runs: a dead pid, or a closed producer of this
+ * process. Undefined for a live producer's segment or another file.
+ */
+function orphanSegment(name: string): { owner: string; number: number } | undefined {
+  const m = SEGMENT_FILE.exec(name);
+  if (!m) return undefined;
+  const pid = Number(m[1]);
+  const instance = m[2]!;
+  const orphan = pid === process.pid ? !liveInstances.has(instance) : !isProcessAlive(pid);
+  return orphan ? { owner: `${pid}-${instance}`, number: Number(m[3]) } : undefined;
+}
+
 /** Makes a new directory entry durable (a no-op where directories cannot be fsync'ed). */
 async function syncDir(dir: string): Promise<void> {
   let fh: FileHandle | undefined;
@@ -348,11 +358,12 @@ async function adoptSegments(from: string, to: string, logger: ProducerLogger): 
   }
   let moved = 0;
   for (const name of names) {
-    const m = SEGMENT_FILE.exec(name);
-    if (!m || isProcessAlive(Number(m[1]))) continue;
+    if (!orphanSegment(name)) continue;
     await copyFile(path.join(from, name), path.join(to, name), fsConstants.COPYFILE_EXCL);
     const fh = await open(path.join(to, name), 'r+');
     await fh.datasync().finally(() => fh.close());
+    // The copy's directory entry is durable before the original goes.
+    await syncDir(to);
     await unlink(path.join(from, name));
     moved += 1;
   }

@@ -160,7 +160,7 @@ test('segments left in a former spool directory by producers that no longer run 
   const former = tmp();
   const dir = tmp();
   const dead = `999999-${randomUUID()}-000001.spool`;
-  const live = `${process.pid}-${randomUUID()}-000001.spool`;
+  const live = `${process.ppid}-${randomUUID()}-000001.spool`; // a running process: the test runner
   writeFileSync(path.join(former, dead), encodeRecords([rec(1), rec(2)]));
   writeFileSync(path.join(former, live), encodeRecords([rec(3)]));
   const spool = await open(dir, { adoptFrom: former });
