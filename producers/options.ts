@@ -122,16 +122,16 @@ export interface ResolvedProducerOptions {
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-/**
- * The default spool directory: the account's state directory
- * (`$XDG_STATE_HOME`, else `~/.local/state`), which survives a reboot, unlike
- * `os.tmpdir()` (a tmpfs on many hosts) where acknowledged events would be lost.
- */
 /** The default spool directory before session 7 (`os.tmpdir()`): its leftover segments are adopted by the default one. */
 export function formerDefaultSpoolDir(service: string): string {
   return path.join(os.tmpdir(), 'auditline-spool', service);
 }
 
+/**
+ * The default spool directory: the account's state directory
+ * (`$XDG_STATE_HOME`, else `~/.local/state`), which survives a reboot, unlike
+ * `os.tmpdir()` (a tmpfs on many hosts) where acknowledged events would be lost.
+ */
 export function defaultSpoolDir(service: string, env: NodeJS.ProcessEnv = process.env): string {
   const state = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(os.homedir(), '.local', 'state');
   return path.join(state, 'auditline', 'spool', service);
