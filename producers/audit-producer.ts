@@ -1,4 +1,5 @@
 import { errorMessage, isAuditlineError } from '../core/errors.js';
+import { recordBytes } from '../core/clients/record-size.js';
 import { AuditEventCodec, RegistryClient, type AuditEvent, type EventKind, type ProducerIdentity } from '../schemas/index.js';
 import { Delivery } from './delivery.js';
 import { Dispatcher } from './dispatcher.js';
@@ -209,10 +210,11 @@ export class AuditProducer {
     const value = this.codec.encode(event);
     const key = Buffer.from(event.execution_id, 'utf8');
     const headers = meta.piiFound ? this.headers.found : this.headers.none;
+    const record = { key, value, headers };
     return {
       queued: {
-        record: { key, value, headers },
-        bytes: key.length + value.length + 64,
+        record,
+        bytes: recordBytes(record),
         enqueuedAt: 0,
         ack: deferred(),
         eventId: event.event_id,

@@ -1,5 +1,5 @@
 import { AuditlineError, errorMessage, isAuditlineError } from '../core/errors.js';
-import { MAX_RECORD_BYTES, recordBytes } from '../core/clients/record-size.js';
+import { MAX_RECORD_BYTES } from '../core/clients/record-size.js';
 import type { KafkaSender } from './kafka-sender.js';
 import type { ProducerLogger } from './logger.js';
 import type { ProducerMetrics } from './metrics.js';
@@ -75,7 +75,7 @@ export class Delivery {
   private refuseOversized(batch: QueuedRecord[]): QueuedRecord[] {
     const fits: QueuedRecord[] = [];
     for (const r of batch) {
-      const bytes = recordBytes(r.record);
+      const bytes = r.bytes;
       if (bytes <= MAX_RECORD_BYTES) {
         fits.push(r);
         continue;

@@ -7,6 +7,7 @@ export type Settlement = 'delivered' | 'spooled';
 /** One encoded event waiting for delivery. */
 export interface QueuedRecord {
   record: SpoolRecord;
+  /** Its size as the send limits count it (recordBytes: value, key, headers). */
   bytes: number;
   /** Monotonic milliseconds, for the linger timer. */
   enqueuedAt: number;

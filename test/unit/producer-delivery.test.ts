@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { AuditlineError } from '../../core/errors.js';
-import { MAX_RECORD_BYTES } from '../../core/clients/record-size.js';
+import { MAX_RECORD_BYTES, recordBytes } from '../../core/clients/record-size.js';
 import { Delivery } from '../../producers/delivery.js';
 import { Dispatcher } from '../../producers/dispatcher.js';
 import type { KafkaSender } from '../../producers/kafka-sender.js';
@@ -64,9 +64,10 @@ async function pipeline(ack: AckMode, options: PipelineOptions = {}) {
   dispatcher.start();
   const send = (value: string): Promise<Settlement> => {
     const ack = deferred<Settlement>();
+    const spooled = { key: Buffer.from('exec-1'), value: Buffer.from(value), headers: {} };
     const record: QueuedRecord = {
-      record: { key: Buffer.from('exec-1'), value: Buffer.from(value), headers: {} },
-      bytes: 16,
+      record: spooled,
+      bytes: recordBytes(spooled),
       enqueuedAt: clock(),
       ack,
       eventId: value,
