@@ -72,8 +72,9 @@ const conditions = z
       }
       // A misspelt value (ExecutionFinishd, failure) would load and never match.
       const allowed = conditionValues(k as ConditionField);
-      for (const value of allowed ? (Array.isArray(v) ? v : [v]) : []) {
-        if (!allowed!.includes(value)) ctx.addIssue({ code: 'custom', path: [k], message: `${JSON.stringify(value)} is not a possible ${k}; use one of ${allowed!.join(', ')}` });
+      if (!allowed) continue;
+      for (const value of Array.isArray(v) ? v : [v]) {
+        if (!allowed.includes(value)) ctx.addIssue({ code: 'custom', path: [k], message: `${JSON.stringify(value)} is not a possible ${k}; use one of ${allowed.join(', ')}` });
       }
     }
   })
