@@ -134,10 +134,26 @@ function scanText(text: string, options: ScanOptions, slots: PiiSlot[]): TextPar
 /**
  * A key written before its value in text: `"key":` (JSON), `'key':`
  * (Python repr), `key:` (util.inspect, YAML, prose), `key=` (logfmt,
- * query strings) and `key == value`, `key != value` (a branch condition).
- * Group 1 is a JSON key; 2 and 3 the other forms.
+ * query strings), `key == value`, `key != value` and `["key"] == value`
+ * (a branch condition), and `key in (…)` / `key not in […]` (a list of
+ * values, each a value of the key). Named groups: `json` a JSON key (its
+ * value must be JSON), `list` a key before a list, the others a key whose
+ * value may also be unquoted.
  */
-const KEY_IN_TEXT = /(?:"([A-Za-z0-9_.$-]{1,100})"\s*:|'([A-Za-z0-9_.$-]{1,100})'\s*:|(?<![A-Za-z0-9_$'"-])([A-Za-z_$][A-Za-z0-9_$-]{0,99})\s*(?:!==?|={1,3}|:))\s*/g;
+const KEY_IN_TEXT = new RegExp(
+  `(?:${[
+    String.raw`"(?<json>[A-Za-z0-9_.$-]{1,100})"\s*:`,
+    String.raw`'(?<repr>[A-Za-z0-9_.$-]{1,100})'\s*:`,
+    String.raw`\[\s*["'](?<subscript>[A-Za-z0-9_.$-]{1,100})["']\s*\]\s*(?:!==?|={1,3})`,
+    String.raw`(?<![A-Za-z0-9_$'"-])(?<bare>[A-Za-z_$][A-Za-z0-9_$-]{0,99})\s*(?:!==?|={1,3}|:)`,
+    String.raw`(?<![A-Za-z0-9_$'"-])(?<list>[A-Za-z_$][A-Za-z0-9_$-]{0,99})\s+(?:[Nn][Oo][Tt]\s+)?[Ii][Nn]\s*(?=[(\[{])`,
+  ]
+    .map((form) => `(?:${form})`)
+    .join('|')})\\s*`,
+  'g',
+);
+/** A key before a list (`key in (`), for the cheap pre-check of text. */
+const IN_LIST = /\s[Ii][Nn]\s*[(\[{]/;
 /** What the producer's hash mode writes into free text in place of a value. */
 const PRODUCER_HASH_IN_TEXT = /^\[pii:hmac-sha256:[0-9a-f]{64}\]$/;
 /** Words that are no value (an unquoted key form followed by them). */
@@ -146,12 +162,12 @@ const NO_VALUE = /^(?:null|undefined|none|nil|true|false)$/i;
 const lowerFields = new WeakMap<ReadonlySet<string>, string[]>();
 
 /**
- * False when `text` cannot hold a PII key followed by its value: no `:` or
- * `=`, or no PII field name in it (case-insensitive). Cheap enough for
+ * False when `text` cannot hold a PII key followed by its value: no `:`,
+ * `=` or ` in (`, or no PII field name in it (case-insensitive). Cheap enough for
  * every string of a payload.
  */
 function mayNameField(text: string, fields: ReadonlySet<string>): boolean {
-  if (fields.size === 0 || !(text.includes(':') || text.includes('='))) return false;
+  if (fields.size === 0 || !(text.includes(':') || text.includes('=') || IN_LIST.test(text))) return false;
   let names = lowerFields.get(fields);
   if (!names) lowerFields.set(fields, (names = [...fields].map((f) => f.toLowerCase())));
   const lower = text.toLowerCase();
@@ -173,13 +189,16 @@ function textSpans(text: string, options: ScanOptions, keyed: boolean): { start:
   const spans: { start: number; end: number; field: string }[] = [];
   if (keyed) {
     for (const m of text.matchAll(KEY_IN_TEXT)) {
-      const field = m[1] ?? m[2] ?? m[3]!;
+      const { json, repr, subscript, bare, list } = m.groups!;
+      const field = (json ?? repr ?? subscript ?? bare ?? list)!;
       if (!options.piiFields.has(field.toLowerCase())) continue;
       const start = m.index + m[0].length;
       if (spans.length > 0 && start < spans[spans.length - 1]!.end) continue;
-      const span = jsonValueSpan(text, start) ?? (m[1] === undefined ? bareValueSpan(text, start) : undefined);
-      if (!span || span.end <= span.start || isProtectedText(text.slice(span.start, span.end), options)) continue;
-      spans.push({ ...span, field });
+      const values = list !== undefined ? listItemSpans(text, start) : [jsonValueSpan(text, start) ?? (json === undefined ? bareValueSpan(text, start) : undefined)];
+      for (const span of values) {
+        if (!span || span.end <= span.start || isProtectedText(text.slice(span.start, span.end), options)) continue;
+        spans.push({ ...span, field });
+      }
     }
   }
   if (options.detectors.size > 0) {
@@ -212,6 +231,35 @@ function bareValueSpan(text: string, start: number): { start: number; end: numbe
   if (!m) return undefined;
   const value = m[0].trimEnd();
   return value === '' || NO_VALUE.test(value) ? undefined : { start, end: start + value.length };
+}
+
+/**
+ * Spans of the items of a list starting at `start` (`(`, `[` or `{`), up to
+ * its closing bracket or the end of the text (cut): a quoted item between
+ * its quotes, an unquoted one up to the next `,` without blanks; null, true,
+ * false and the like are no value.
+ */
+function listItemSpans(text: string, start: number): { start: number; end: number }[] {
+  const close = ({ '(': ')', '[': ']', '{': '}' } as Record<string, string>)[text[start]!]!;
+  const spans: { start: number; end: number }[] = [];
+  let i = start + 1;
+  while (i < text.length && text[i] !== close) {
+    const c = text[i]!;
+    if (c === '"' || c === "'") {
+      const span = jsonValueSpan(text, i)!;
+      spans.push(span);
+      i = span.end + 1;
+    } else if (c === ',' || /\s/.test(c)) {
+      i++;
+    } else {
+      let end = i;
+      while (end < text.length && text[end] !== ',' && text[end] !== close) end++;
+      const item = text.slice(i, end).trimEnd();
+      if (item !== '' && !NO_VALUE.test(item)) spans.push({ start: i, end: i + item.length });
+      i = end;
+    }
+  }
+  return spans;
 }
 
 /** Span of the JSON value starting at `start` (inside the quotes for a string); undefined for null, true, false. */

@@ -227,6 +227,28 @@ test('free-text sox fields (step names, branch conditions, error types) are scan
   assert.deepEqual(tokensIn(step.step_name).map((t) => [t.f, t.t]), [['email', inputToken]]);
 });
 
+test('a PII key in a condition: subscript forms and in-lists tokenize each compared value, not the operator or the brackets', async () => {
+  const seal = await subjectSealer(new MemoryKeys(), 's-in', 'e-in');
+  const cases: [string, RegExp, string[]][] = [
+    [`payload["customer_name"] == "Fay Canary" && amount > 1`, /^payload\["customer_name"\] == "\[\[pii:[^\]]+\]\]" && amount > 1$/, ['Fay Canary']],
+    [`input['Customer_Name'] != 'Fay Canary'`, /^input\['Customer_Name'\] != '\[\[pii:[^\]]+\]\]'$/, ['Fay Canary']],
+    [`customer_name in ("Fay Canary", 'Gus Canary')`, /^customer_name in \("\[\[pii:[^\]]+\]\]", '\[\[pii:[^\]]+\]\]'\)$/, ['Fay Canary', 'Gus Canary']],
+    [`input.customer_name NOT IN ['Fay Canary'] or x`, /^input\.customer_name NOT IN \['\[\[pii:[^\]]+\]\]'\] or x$/, ['Fay Canary']],
+    [`customer_name in [Fay Canary, null]`, /^customer_name in \[\[\[pii:[^\]]+\]\], null\]$/, ['Fay Canary']],
+    // Cut off mid-value (a truncated preview): the rest of the text is the value.
+    [`customer_name in ("Fay Canary`, /^customer_name in \("\[\[pii:[^\]]+\]\]$/, ['Fay Canary']],
+  ];
+  for (const [text, shape, values] of cases) {
+    const out = seal(text);
+    assert.match(out, shape, text);
+    for (const v of values) assert.ok(!out.includes(v), `${text}: ${v} left in clear`);
+    assert.deepEqual(tokensIn(out).map((t) => t.f.toLowerCase()), values.map(() => 'customer_name'), text);
+    assert.deepEqual(tokensIn(out).map((t) => t.t), values.map((v) => tokenKey.token(v)), `${text}: each value's own token`);
+  }
+  assert.equal(scanField('customer_name in the form was empty', options), null, '"in" without a list is prose');
+  assert.equal(scanField('order_id in (1, 2)', options), null, 'a list of another key is left');
+});
+
 test('every free-text field is a string field of the schema outside the pii class', () => {
   for (const path of FREE_TEXT_FIELDS) {
     const [, kind, ...rest] = path.split('.');
