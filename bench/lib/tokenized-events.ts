@@ -56,6 +56,17 @@ export function rawExecutions(shape: TokenizedShape): AuditEvent[] {
 
 /** Runs events through the tokenizer's batch handler; returns the records it would write to `audit.events` (schema id 1). */
 export async function tokenize(events: readonly AuditEvent[], topic = 'audit.events'): Promise<SourceRecord[]> {
+  return tokenizeRecords(rawRecords(events), topic);
+}
+
+/** Events as the tokenizer reads them from `audit.raw` (schema id 1, partition 0, offsets from 0). */
+export function rawRecords(events: readonly AuditEvent[]): SourceRecord[] {
+  const { type } = auditEventSchema();
+  return events.map((e, j): SourceRecord => ({ topic: 'audit.raw', partition: 0, offset: String(j), key: Buffer.from(e.execution_id), value: frame(1, type.toBuffer(e)), headers: {}, timestamp: String(e.event_time) }));
+}
+
+/** Runs raw records (see {@link rawRecords}) through a fresh tokenizer batch handler, in batches of 2 000. */
+export async function tokenizeRecords(records: readonly SourceRecord[], topic = 'audit.events'): Promise<SourceRecord[]> {
   const { type } = auditEventSchema();
   const keys = testKeys();
   const config = loadTokenizerConfig({ AUDITLINE_TOKENIZER_MASTER_KEY: keys.masterKey, AUDITLINE_TOKENIZER_TOKEN_KEY: keys.tokenKey });
@@ -83,9 +94,8 @@ export async function tokenize(events: readonly AuditEvent[], topic = 'audit.eve
   });
   const signal = new AbortController().signal;
   const BATCH = 2_000;
-  for (let at = 0; at < events.length; at += BATCH) {
-    const batch = events.slice(at, at + BATCH).map((e, j): SourceRecord => ({ topic: 'audit.raw', partition: 0, offset: String(at + j), key: Buffer.from(e.execution_id), value: frame(1, type.toBuffer(e)), headers: {}, timestamp: String(e.event_time) }));
-    const { deadLetters } = await handler(batch, { signal });
+  for (let at = 0; at < records.length; at += BATCH) {
+    const { deadLetters } = await handler(records.slice(at, at + BATCH), { signal });
     if (deadLetters.length > 0) throw new Error(`the tokenizer refused ${deadLetters.length} bench events (${deadLetters[0]!.code})`);
   }
   return written.map((m, offset) => ({
