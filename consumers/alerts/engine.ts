@@ -128,8 +128,15 @@ export class PartitionEngine {
     }
   }
 
-  /** Evaluates the timers at wall time `now` (absence deadlines, silence, gap grace periods) and sweeps idle entries. */
-  tick(now: number): Alert[] {
+  /**
+   * Evaluates the timers (absence deadlines, silence, gap grace periods) at
+   * event time `clock` and sweeps idle entries at wall time `now`. Timers
+   * compare event times, so `clock` is the wall time only when every signal
+   * up to now has been applied; while a backlog is read it is the event
+   * time reached (see RuleStage.tick), or a finish still in the backlog
+   * would be alerted as missing.
+   */
+  tick(now: number, clock = now): Alert[] {
     const alerts: Alert[] = [];
     for (const [k, e] of [...this.entries]) {
       const [prefix, ruleName, ...rest] = k.split('|');
@@ -147,12 +154,12 @@ export class PartitionEngine {
         this.drop(k);
         continue;
       }
-      if (e.t === 'open' && rule.kind === 'absence' && now >= e.deadline) {
+      if (e.t === 'open' && rule.kind === 'absence' && clock >= e.deadline) {
         this.drop(k);
         alerts.push(
           ...this.fire(rule, key, e.event, now, `${rule.name}: execution ${key} of ${e.workflow} started without a finish within ${Math.round(rule.withinMs / 1000)} s`, { event_ids: [e.event], workflow_ids: [e.workflow], first_event_time: e.start, within_ms: rule.withinMs }, [key], 1),
         );
-      } else if (e.t === 'seen' && rule.kind === 'absence' && !e.fired && now - e.last >= rule.withinMs && !this.throttled(rule, key, now)) {
+      } else if (e.t === 'seen' && rule.kind === 'absence' && !e.fired && clock - e.last >= rule.withinMs && !this.throttled(rule, key, now)) {
         // Inside the throttle of an earlier silence the entry stays unfired: the silence is alerted once the throttle ends.
         this.put(k, { ...e, fired: true, touched: now });
         alerts.push(
@@ -162,7 +169,7 @@ export class PartitionEngine {
         if (now - e.touched > FINISHED_GAP_TTL_MS) this.drop(k);
         continue;
       } else if (e.t === 'seq' && rule.kind === 'gap') {
-        const due = e.missing.filter(([, noticed]) => now - noticed >= rule.graceMs).map(([n]) => n);
+        const due = e.missing.filter(([, noticed]) => clock - noticed >= rule.graceMs).map(([n]) => n);
         if (due.length > 0) {
           const remaining = e.missing.filter(([n]) => !due.includes(n));
           this.put(k, { ...e, missing: remaining, touched: now });

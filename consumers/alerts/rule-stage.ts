@@ -9,6 +9,7 @@ import type { AlertsMetrics } from './metrics.js';
 import type { Rule } from './rules.js';
 import type { Signal } from './signals.js';
 import type { AlertStore, Checkpoint } from './store.js';
+import type { StageProgress } from './progress.js';
 
 export interface RuleStageOptions {
   rules: readonly Rule[];
@@ -22,11 +23,18 @@ export interface RuleStageOptions {
   metrics?: AlertsMetrics;
   logger: Logger;
   now?: () => number;
+  /**
+   * Where the stages stand (stageProgress): while a backlog waits, the
+   * timers run on event time (see tick). Without it, always on the wall clock.
+   */
+  progress?: () => Promise<StageProgress>;
 }
 
 interface Loaded {
   engine: PartitionEngine;
   checkpoint: Checkpoint;
+  /** The latest event time of the signals applied since the state was loaded (-Infinity before the first). */
+  eventClock: number;
 }
 
 /**
@@ -44,6 +52,8 @@ export class RuleStage {
   private readonly locks = new Map<number, Promise<unknown>>();
   private owned = new Set<number>();
   private ticking = false;
+  /** Partitions whose timers ran on event time at the last tick (a backlog waited), to log the switches. */
+  private readonly behind = new Set<number>();
 
   constructor(private readonly o: RuleStageOptions) {
     this.rules = new Map(o.rules.map((r) => [r.name, r]));
@@ -57,6 +67,7 @@ export class RuleStage {
   assign(partitions: readonly number[]): void {
     this.owned = new Set(partitions);
     for (const p of [...this.states.keys()]) if (!this.owned.has(p)) this.states.delete(p);
+    for (const p of [...this.behind]) if (!this.owned.has(p)) this.behind.delete(p);
     for (const p of partitions) void this.exclusive(p, () => this.state(p)).catch((err: unknown) => this.o.logger.warn({ partition: p, err: errorMessage(err) }, 'rule state not restored yet; retried on use'));
   }
 
@@ -84,6 +95,7 @@ export class RuleStage {
         await this.o.dlq.publish(deadLetters);
         const now = this.now;
         const alerts = signals.flatMap((signal) => st.engine.apply(signal, now));
+        for (const signal of signals) if (typeof signal.event_time === 'number' && signal.event_time > st.eventClock) st.eventClock = signal.event_time;
         const next = (BigInt(records[records.length - 1]!.offset) + 1n).toString();
         await this.persist(partition, st, alerts, next);
         return { deadLetters, published: true };
@@ -91,15 +103,28 @@ export class RuleStage {
     };
   }
 
-  /** Evaluates the timers of every owned partition; a failing partition is logged and retried on the next tick. */
+  /**
+   * Evaluates the timers of every owned partition; a failing partition is
+   * logged and retried on the next tick. Timers compare event times (a
+   * deadline is start + within): on the wall clock only when both stages
+   * are caught up (the signal stage within its slack, this partition's
+   * checkpoint at the end of the signals topic). While a backlog is read
+   * (after downtime) they run on the latest event time applied, so a finish
+   * still in the backlog is not alerted as missing; and when the progress
+   * cannot be read, likewise.
+   */
   async tick(): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
     try {
+      const progress = await this.progress();
       for (const p of this.owned) {
         await this.exclusive(p, async () => {
           const st = await this.state(p);
-          const alerts = st.engine.tick(this.now);
+          const wall = this.now;
+          const caughtUp = progress !== undefined && progress.sourceCaughtUp && BigInt(st.checkpoint.nextOffset) >= (progress.signalsEnd.get(p) ?? 0n);
+          this.noteClock(p, caughtUp, progress);
+          const alerts = st.engine.tick(wall, caughtUp ? wall : Math.min(wall, st.eventClock));
           await this.persist(p, st, alerts, st.checkpoint.nextOffset);
         }).catch((err: unknown) => this.o.logger.warn({ partition: p, err: errorMessage(err) }, 'timer evaluation failed; retried on the next tick'));
       }
@@ -108,6 +133,30 @@ export class RuleStage {
       this.o.metrics?.stateSize(entries);
     } finally {
       this.ticking = false;
+    }
+  }
+
+  /** The stages' progress; undefined when it cannot be read (the timers then wait on event time). */
+  private async progress(): Promise<StageProgress | undefined> {
+    if (!this.o.progress) return { sourceCaughtUp: true, signalsEnd: new Map() };
+    try {
+      return await this.o.progress();
+    } catch (err) {
+      this.o.logger.warn({ err: errorMessage(err) }, 'cannot read the stages\' offsets; the rule timers run on event time until they can be read');
+      return undefined;
+    }
+  }
+
+  /** Logs when a partition's timers switch between the wall clock and event time. */
+  private noteClock(partition: number, caughtUp: boolean, progress: StageProgress | undefined): void {
+    if (caughtUp === !this.behind.has(partition)) return;
+    if (caughtUp) {
+      this.behind.delete(partition);
+      this.o.logger.info({ partition }, 'signals read up to now: rule timers run on the wall clock');
+    } else {
+      this.behind.add(partition);
+      const waiting = progress === undefined ? 'offsets unknown' : progress.sourceCaughtUp ? 'signals backlog' : 'events backlog';
+      this.o.logger.info({ partition, waiting }, 'a backlog is being read: rule timers run on event time until it is read');
     }
   }
 
@@ -138,6 +187,7 @@ export class RuleStage {
     if (!s) {
       s = this.o.store.loadState(partition).then(({ checkpoint, entries }) => ({
         checkpoint,
+        eventClock: Number.NEGATIVE_INFINITY,
         engine: new PartitionEngine(this.rules, { idleTtlMs: this.o.idleTtlMs, ...(this.o.linkBase ? { linkBase: this.o.linkBase } : {}), onSuppressed: () => this.o.metrics?.suppressed() }, entries),
       }));
       this.states.set(partition, s);

@@ -21,6 +21,7 @@ import { DeliveryWorker } from './delivery.js';
 import { AlertsMetrics } from './metrics.js';
 import { PiiDetector } from './pii.js';
 import { RuleStage } from './rule-stage.js';
+import { BACKLOG_SLACK_MS, stageProgress } from './progress.js';
 import { createSignalStageHandler } from './signal-stage.js';
 import { TargetPolicy } from './ssrf.js';
 import { AlertStore } from './store.js';
@@ -95,6 +96,8 @@ export class AlertsService implements ManagedService {
       ...(config.linkBase ? { linkBase: config.linkBase } : {}),
       metrics: this.metrics,
       logger: deps.logger,
+      progress: () =>
+        stageProgress(this.admin, { sourceTopic: runtime.sourceTopic, signalGroup: groups.events, fromBeginning: runtime.fromBeginning, signalsTopic: config.signalsTopic, slackMs: BACKLOG_SLACK_MS }),
     });
     this.ruleConsumer = new BatchConsumer({
       kafka: this.kafka,

@@ -93,6 +93,18 @@ test('absence per execution: fires on the clock after the deadline unless the ex
   assert.equal(engine.tick(now + 120_000).filter((a) => a.rule === 'open').length, 0, 'once');
 });
 
+test('timers compare event times with the clock they are given, not the wall time (a backlog is being read)', () => {
+  const now = Date.now();
+  const open = execution([(o) => started({}, { ...o, time: now })]);
+  const { engine } = run(open, now);
+  const late = now + 10 * 60_000;
+  assert.equal(engine.tick(late, now + 59_000).filter((a) => a.rule === 'open').length, 0, 'event time before the deadline, however late the wall clock');
+  assert.equal(engine.tick(late, now + 59_000).filter((a) => a.rule === 'quiet').length, 0, 'no silence either');
+  const fired = engine.tick(late, now + 60_000);
+  assert.deepEqual(fired.filter((a) => a.rule === 'open').map((a) => a.key), [open[0]!.execution_id], 'fires once event time passes the deadline');
+  assert.equal(fired[0]!.fired_at, late, 'stamped with the wall time it fired at');
+});
+
 test('silence: a key that stops sending fires once after the limit, and again only after it came back', () => {
   const now = Date.now();
   const ev = (svc: string, t: number) => [started({}, { service: svc, time: t })];

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RuleStage } from '../../consumers/alerts/rule-stage.js';
+import type { StageProgress } from '../../consumers/alerts/progress.js';
 import { createLogger } from '../../core/logger.js';
 import type { DeadLetter, SourceRecord } from '../../core/service/index.js';
 import { parse } from 'yaml';
@@ -78,4 +79,40 @@ test('rule stage: a batch retried after the DLQ failed fires the alert its signa
   await assert.rejects(s.handler()(batch, { signal: new AbortController().signal }), /DLQ down/);
   await s.handler()(batch, { signal: new AbortController().signal });
   assert.equal(new Set(outbox).size, 1, `one alert, fired on the retry: ${outbox.join(', ')}`);
+});
+
+test('rule stage: while a backlog is read, timers run on event time: a finish still in the backlog is not alerted as missing', async () => {
+  const rules = parseRules(parse('rules:\n  - { name: open, kind: absence, severity: high, channels: [c], start: { event: ExecutionStarted }, end: { event: ExecutionFinished }, within: 1m }'), 'test');
+  const t0 = Date.now() - 3_600_000; // an hour of downtime ago
+  const a = execution([(o) => started({}, { ...o, time: t0 }), (o) => finished('success', { ...o, time: t0 + 30_000 })]);
+  const b = execution([(o) => started({}, { ...o, time: t0 })]);
+  const signals = (events: typeof a) => events.flatMap((e) => eventSignals(e, rules, new PiiDetector(), e.event_time));
+  let progress: () => Promise<StageProgress> = async () => ({ sourceCaughtUp: false, signalsEnd: new Map([[0, 2n]]) });
+  const outbox: string[] = [];
+  const s = new RuleStage({
+    rules,
+    store: { loadState: async () => ({ checkpoint: { nextOffset: '0', version: 0 }, entries: [] }), saveState: async () => undefined, recordFired: async () => undefined },
+    producer: { send: async ({ messages }) => (outbox.push(...messages.map((m) => (JSON.parse(String(m.value)) as { alert: { key: string } }).alert.key)), []) },
+    dlq: { publish: async () => undefined },
+    outboxTopic: 'outbox',
+    idleTtlMs: 24 * 3_600_000,
+    logger: createLogger('rule-stage-test', 'silent'),
+    progress: () => progress(),
+  });
+  s.assign([0]);
+  const ctx = { signal: new AbortController().signal };
+  // Both executions started; a's finish is still unread (in the events backlog).
+  await s.handler()([...signals([a[0]!]), ...signals(b)].map((sig, i) => record(i, JSON.stringify(sig))), ctx);
+  await s.tick();
+  assert.deepEqual(outbox, [], 'events backlog: the deadlines passed on the wall clock only');
+  progress = async () => ({ sourceCaughtUp: true, signalsEnd: new Map([[0, 3n]]) });
+  await s.tick();
+  assert.deepEqual(outbox, [], 'signals backlog (the checkpoint is before the end)');
+  progress = async () => Promise.reject(new Error('broker down'));
+  await s.tick();
+  assert.deepEqual(outbox, [], 'progress unknown');
+  await s.handler()(signals([a[1]!]).map((sig) => record(2, JSON.stringify(sig))), ctx);
+  progress = async () => ({ sourceCaughtUp: true, signalsEnd: new Map([[0, 3n]]) });
+  await s.tick();
+  assert.deepEqual(outbox, [b[0]!.execution_id], 'caught up: only the execution that never finished is alerted');
 });
