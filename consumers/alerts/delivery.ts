@@ -12,6 +12,13 @@ import type { AlertStore, DeliveryAttempt } from './store.js';
 import { postAlert, type PostResult } from './webhook.js';
 import { Murmur2Partitioner } from '../../core/clients/partitioner.js';
 
+/** The head of a channel's queue is not due for `waitMs` yet. */
+class NotDueYet extends Error {
+  constructor(readonly waitMs: number) {
+    super(`not due for ${waitMs} ms`);
+  }
+}
+
 /** One pending delivery of an alert to one channel: a record of the outbox topic (key = channel). */
 export interface OutboxEntry {
   alert: Alert;
@@ -61,6 +68,8 @@ export class DeliveryWorker {
   private readonly producer: Producer;
   private readonly stopping = new AbortController();
   private readonly buckets = new Map<string, TokenBucket>();
+  /** Timers that resume a partition paused until its head record is due. */
+  private readonly resumeTimers = new Set<NodeJS.Timeout>();
   private joined = false;
   private fail: (err: Error) => void = () => undefined;
   /** Settles when the delivery consumer crashed and kafkajs gave up restarting it (the service then exits, like its other stages). */
@@ -94,11 +103,13 @@ export class DeliveryWorker {
 
   async stop(): Promise<void> {
     this.stopping.abort();
+    for (const t of this.resumeTimers) clearTimeout(t);
+    this.resumeTimers.clear();
     await this.consumer.disconnect().catch(() => undefined);
     await this.producer.disconnect().catch(() => undefined);
   }
 
-  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary, pause }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
     const signal = this.stopping.signal;
     const alive = () => !signal.aborted && isRunning() && !isStale();
@@ -109,6 +120,13 @@ export class DeliveryWorker {
         await this.handle(record, heartbeat, alive);
       } catch (err) {
         if (err instanceof StoppedError) return;
+        if (err instanceof NotDueYet) {
+          // The channel's queue (this partition) waits for its head, unresolved: it is fetched again once resumed.
+          // Paused rather than slept on, so the fetch goes on for the other partitions: one channel in backoff
+          // does not hold back the alerts of the others.
+          this.resumeLater(pause(), err.waitMs);
+          return;
+        }
         // Kafka or the DLQ unavailable: leave the record uncommitted; it is handled again after the retry.
         this.o.logger.warn({ partition, offset: m.offset, err: errorMessage(err) }, 'delivery bookkeeping failed; retrying the record');
         // Returning without resolving the offset makes kafkajs fetch the record again.
@@ -136,15 +154,11 @@ export class DeliveryWorker {
       await this.deadLetter(record, entry, `channel ${entry.channel} is no longer configured`, 0, 0);
       return;
     }
-    // Wait until due, heartbeating: the partition (one channel's queue, in order) waits with it. No record this service
-    // writes is due later than one backoff ceiling after it was written: a later due time (a record from elsewhere, or
-    // a clock jump) is capped there, so it cannot hold the channel's queue for good.
+    // Not due yet: the partition (one channel's queue, in order) waits for it, paused (eachBatch). No record this
+    // service writes is due later than one backoff ceiling after it was written: a later due time (a record from
+    // elsewhere, or a clock jump) is capped there, so it cannot hold the channel's queue for good.
     const dueAt = Math.min(entry.due_at, Number(record.timestamp) + this.o.backoff.maxMs);
-    while (Date.now() < dueAt) {
-      if (!alive()) throw new StoppedError();
-      await sleep(Math.min(1_000, dueAt - Date.now()), this.stopping.signal);
-      await heartbeat().catch(() => undefined);
-    }
+    if (Date.now() < dueAt) throw new NotDueYet(dueAt - Date.now());
     await this.buckets.get(channel.name)!.take(this.stopping.signal, () => heartbeat().catch(() => undefined));
     if (!alive()) throw new StoppedError();
     const began = performance.now();
@@ -177,6 +191,14 @@ export class DeliveryWorker {
     metrics.deliveryFailed(channel.name);
     logger.warn({ channel: channel.name, alertId: entry.alert.alert_id, attempt: entry.attempt, status: result.status, error: result.error, retryInMs: delay }, 'webhook delivery failed; retry scheduled');
     await this.record({ attemptedAt: now, alertId: entry.alert.alert_id, channel: channel.name, attempt: entry.attempt, outcome: 'failed', httpStatus: result.status, error: result.error, latencyMs });
+  }
+
+  private resumeLater(resume: () => void, waitMs: number): void {
+    const timer = setTimeout(() => {
+      this.resumeTimers.delete(timer);
+      if (!this.stopping.signal.aborted) resume();
+    }, waitMs);
+    this.resumeTimers.add(timer);
   }
 
   private async deadLetter(record: SourceRecord, entry: OutboxEntry, reason: string, status: number, latencyMs: number): Promise<void> {
