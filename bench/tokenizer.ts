@@ -28,6 +28,10 @@
  * per event is the tokenizing work itself; `handler_only_ratio_ceiling` is
  * the ratio the machine could reach if Kafka cost nothing and every core ran
  * that handler in parallel, so no Kafka client can lift `ratio` above it.
+ *
+ * Seal: the CPU of one AES-256-GCM seal as the tokenizer makes it
+ * (`seal_cpu_us`) and the seals the service made per event
+ * (`seals_per_event`), to set against `baseline_cpu_us_per_event`.
  * Last line: one JSON object.
  */
 import { Registry } from 'prom-client';
@@ -44,6 +48,8 @@ import { createTokenizerDatabase, createTokenizerTopics, dropTokenizerTopics, en
 import { availableParallelism } from 'node:os';
 import { metricTotal, round, rssSampler, steadyState, type MachineCpu } from './stats.js';
 import { rawRecords, tokenizeRecords } from './lib/tokenized-events.js';
+import { createSecretKey, randomUUID } from 'node:crypto';
+import { newDataKey, piiAad, sealValues } from '../consumers/tokenizer/crypto.js';
 
 const EXECUTIONS = Number(process.env.BENCH_EXECUTIONS ?? 10_000);
 const say = (m: string) => process.stderr.write(`${m}\n`);
@@ -132,7 +138,24 @@ async function passthrough(total: number): Promise<Run> {
   }
 }
 
-async function service(total: number): Promise<Run & { rssMb: number }> {
+/**
+ * CPU of one AES-256-GCM seal as the tokenizer makes it (sealValues: JSON of
+ * the bundle's values, random IV, Node's createCipheriv) on a bundle of the
+ * fixtures' size: e-mail, name, phone and address.
+ */
+function sealCpuUs(): number {
+  const key = createSecretKey(newDataKey());
+  const values = ['customer-1@example.com', 'Canaryname 0a1b2c', '+49 30 5550 1234', { street: 'Canarystreet 7', city: 'Berlin' }];
+  const aad = piiAad('kAAAAAAAAAAAAAAAA', randomUUID());
+  for (let i = 0; i < 5_000; i++) sealValues(key, values, aad);
+  const n = 50_000;
+  const cpu = process.cpuUsage();
+  for (let i = 0; i < n; i++) sealValues(key, values, aad);
+  const used = process.cpuUsage(cpu);
+  return (used.user + used.system) / n;
+}
+
+async function service(total: number): Promise<Run & { rssMb: number; encryptions: number }> {
   const config = loadTokenizerConfig({
     ...process.env,
     AUDITLINE_CLICKHOUSE_DATABASE: database,
@@ -148,7 +171,7 @@ async function service(total: number): Promise<Run & { rssMb: number }> {
   await svc.start(new AbortController().signal);
   try {
     const run = await steadyState(() => metricTotal(registry, 'auditline_tokenizer_records_total'), total, async () => (await svc.readiness()).ready);
-    return { ...run, rssMb: rss.stop() };
+    return { ...run, rssMb: rss.stop(), encryptions: await metricTotal(registry, 'auditline_tokenizer_encryptions_total') };
   } finally {
     await svc.stop();
   }
@@ -187,6 +210,9 @@ try {
   const aloneUs = alone.cpuUs / alone.items;
   const ceiling = (availableParallelism() * 1e6) / aloneUs / (base.items / base.seconds);
   say(`handler only (no Kafka, no ClickHouse): ${round(alone.items / alone.seconds, 0)} events/s on one thread, ${round(aloneUs, 1)} µs CPU/event; with Kafka free and ${availableParallelism()} cores all tokenizing: ratio ${round(ceiling, 3)} at most`);
+  const sealUs = sealCpuUs();
+  const sealsPerEvent = tok.encryptions / events.length;
+  say(`one AES-256-GCM seal (sealValues): ${round(sealUs, 1)} µs CPU; ${round(sealsPerEvent, 2)} per event = ${round(sealUs * sealsPerEvent, 1)} µs/event, against ${round(base.cpuUs / base.items, 1)} µs/event for all the decode-only consumer does`);
   if (tok.machine) say(`machine: ${machineBusyPct(tok)} % of all cores busy in the tokenizer's window, ${machineUsPerEvent(tok)} µs of machine CPU/event (pass-through ${machineBusyPct(pass)} %, ${machineUsPerEvent(pass)} µs; decode-only ${machineUsPerEvent(base)} µs)`);
   result = {
     bench: 'tokenizer',
@@ -203,6 +229,9 @@ try {
     handler_only_events_per_s: round(alone.items / alone.seconds, 0),
     handler_only_cpu_us_per_event: round(aloneUs, 1),
     handler_only_ratio_ceiling: round(ceiling, 3),
+    // The encryption the issue asks for, alone: CPU of one seal, and seals per event in this mix (one per field and subject).
+    seal_cpu_us: round(sealUs, 2),
+    seals_per_event: round(sealsPerEvent, 3),
     // The machine's side of the figures: its cores were this busy in each window, at this much CPU per event
     // (the process and the broker, ClickHouse and the registry together). At ratio 0.5, with every core busy,
     // an event may cost the machine at most `machine_cpu_budget_us_per_event_at_target`.
