@@ -63,10 +63,16 @@ export class RuleStage {
     return (this.o.now ?? Date.now)();
   }
 
-  /** After a rebalance: forget the partitions given away, restore the new ones in the background. */
+  /**
+   * After a rebalance: forget every partition's state and restore the
+   * assigned ones from the store in the background. Also those this member
+   * kept: it may have lost them meanwhile (evicted after a missed session
+   * timeout, then rejoined) while another member moved their state and
+   * checkpoint on; its memory of them would be stale.
+   */
   assign(partitions: readonly number[]): void {
     this.owned = new Set(partitions);
-    for (const p of [...this.states.keys()]) if (!this.owned.has(p)) this.states.delete(p);
+    this.states.clear();
     for (const p of [...this.behind]) if (!this.owned.has(p)) this.behind.delete(p);
     for (const p of partitions) void this.exclusive(p, () => this.state(p)).catch((err: unknown) => this.o.logger.warn({ partition: p, err: errorMessage(err) }, 'rule state not restored yet; retried on use'));
   }

@@ -116,3 +116,31 @@ test('rule stage: while a backlog is read, timers run on event time: a finish st
   await s.tick();
   assert.deepEqual(outbox, [b[0]!.execution_id], 'caught up: only the execution that never finished is alerted');
 });
+
+test('rule stage: after a rebalance a kept partition is restored from the store, not from memory (another member may have moved it on meanwhile)', async () => {
+  let stored = { checkpoint: { nextOffset: '0', version: 0 }, entries: [] as [string, string][] };
+  const handled: string[] = [];
+  const s = new RuleStage({
+    rules: [],
+    store: {
+      loadState: async () => structuredClone(stored),
+      saveState: async (_p, _changes, checkpoint) => void (stored = { ...stored, checkpoint }),
+      recordFired: async () => undefined,
+    },
+    producer: { send: async () => [] },
+    dlq: { publish: async (letters) => void handled.push(...letters.map((l) => l.record.offset)) },
+    outboxTopic: 'outbox',
+    idleTtlMs: 60_000,
+    logger: createLogger('rule-stage-test', 'silent'),
+  });
+  const ctx = { signal: new AbortController().signal };
+  s.assign([0]);
+  await s.handler()([0, 1, 2].map((o) => record(o, 'garbage')), ctx);
+  assert.deepEqual(handled, ['0', '1', '2']);
+  // Evicted, then back: meanwhile another member handled up to offset 9 and stored its checkpoint.
+  stored = { checkpoint: { nextOffset: '10', version: 7 }, entries: [] };
+  s.assign([0]);
+  await s.handler()([3, 4, 9, 10, 11].map((o) => record(o, 'garbage')), ctx);
+  assert.deepEqual(handled.slice(3), ['10', '11'], 'records the other member handled are skipped, not handled twice');
+  assert.equal(stored.checkpoint.version, 8, 'the checkpoint goes on from the stored version');
+});
