@@ -135,10 +135,11 @@ function scanText(text: string, options: ScanOptions, slots: PiiSlot[]): TextPar
  * A key written before its value in text: `"key":` (JSON), `'key':`
  * (Python repr), `key:` (util.inspect, YAML, prose), `key=` (logfmt,
  * query strings), `key == value`, `key != value` and `["key"] == value`
- * (a branch condition), and `key in (…)` / `key not in […]` (a list of
- * values, each a value of the key). Named groups: `json` a JSON key (its
- * value must be JSON), `list` a key before a list, the others a key whose
- * value may also be unquoted.
+ * (a branch condition), and `key in (…)` / `key not in […]`, also with
+ * the key quoted or subscripted (a list of values, each a value of the
+ * key). Named groups: `json` a JSON key (its value must be JSON), `list`,
+ * `listSubscript` and `listQuoted` a key before a list, the others a key
+ * whose value may also be unquoted.
  */
 const KEY_IN_TEXT = new RegExp(
   `(?:${[
@@ -146,7 +147,7 @@ const KEY_IN_TEXT = new RegExp(
     String.raw`'(?<repr>[A-Za-z0-9_.$-]{1,100})'\s*:`,
     String.raw`\[\s*["'](?<subscript>[A-Za-z0-9_.$-]{1,100})["']\s*\]\s*(?:!==?|={1,3})`,
     String.raw`(?<![A-Za-z0-9_$'"-])(?<bare>[A-Za-z_$][A-Za-z0-9_$-]{0,99})\s*(?:!==?|={1,3}|:)`,
-    String.raw`(?<![A-Za-z0-9_$'"-])(?<list>[A-Za-z_$][A-Za-z0-9_$-]{0,99})\s+(?:[Nn][Oo][Tt]\s+)?[Ii][Nn]\s*(?=[(\[{])`,
+    String.raw`(?:(?<![A-Za-z0-9_$'"-])(?<list>[A-Za-z_$][A-Za-z0-9_$-]{0,99})|\[\s*["'](?<listSubscript>[A-Za-z0-9_.$-]{1,100})["']\s*\]|["'](?<listQuoted>[A-Za-z0-9_.$-]{1,100})["'])\s+(?:[Nn][Oo][Tt]\s+)?[Ii][Nn]\s*(?=[(\[{])`,
   ]
     .map((form) => `(?:${form})`)
     .join('|')})\\s*`,
@@ -189,7 +190,8 @@ function textSpans(text: string, options: ScanOptions, keyed: boolean): { start:
   const spans: { start: number; end: number; field: string }[] = [];
   if (keyed) {
     for (const m of text.matchAll(KEY_IN_TEXT)) {
-      const { json, repr, subscript, bare, list } = m.groups!;
+      const { json, repr, subscript, bare } = m.groups!;
+      const list = m.groups!.list ?? m.groups!.listSubscript ?? m.groups!.listQuoted;
       const field = (json ?? repr ?? subscript ?? bare ?? list)!;
       if (!options.piiFields.has(field.toLowerCase())) continue;
       const start = m.index + m[0].length;
@@ -235,17 +237,25 @@ function bareValueSpan(text: string, start: number): { start: number; end: numbe
 
 /**
  * Spans of the items of a list starting at `start` (`(`, `[` or `{`), up to
- * its closing bracket or the end of the text (cut): a quoted item between
- * its quotes, an unquoted one up to the next `,` without blanks; null, true,
- * false and the like are no value.
+ * its closing bracket or the end of the text (cut), nested lists included:
+ * a quoted item between its quotes, an unquoted one up to the next `,` or
+ * bracket, without trailing blanks; null, true, false and the like are no
+ * value.
  */
 function listItemSpans(text: string, start: number): { start: number; end: number }[] {
-  const close = ({ '(': ')', '[': ']', '{': '}' } as Record<string, string>)[text[start]!]!;
   const spans: { start: number; end: number }[] = [];
-  let i = start + 1;
-  while (i < text.length && text[i] !== close) {
+  let depth = 0;
+  let i = start;
+  while (i < text.length) {
     const c = text[i]!;
-    if (c === '"' || c === "'") {
+    if (c === '(' || c === '[' || c === '{') {
+      depth++;
+      i++;
+    } else if (c === ')' || c === ']' || c === '}') {
+      depth--;
+      i++;
+      if (depth === 0) break;
+    } else if (c === '"' || c === "'") {
       const span = jsonValueSpan(text, i)!;
       spans.push(span);
       i = span.end + 1;
@@ -253,7 +263,7 @@ function listItemSpans(text: string, start: number): { start: number; end: numbe
       i++;
     } else {
       let end = i;
-      while (end < text.length && text[end] !== ',' && text[end] !== close) end++;
+      while (end < text.length && !LIST_DELIMITERS.includes(text[end]!)) end++;
       const item = text.slice(i, end).trimEnd();
       if (item !== '' && !NO_VALUE.test(item)) spans.push({ start: i, end: i + item.length });
       i = end;
@@ -261,6 +271,7 @@ function listItemSpans(text: string, start: number): { start: number; end: numbe
   }
   return spans;
 }
+const LIST_DELIMITERS = ',()[]{}';
 
 /** Span of the JSON value starting at `start` (inside the quotes for a string); undefined for null, true, false. */
 function jsonValueSpan(text: string, start: number): { start: number; end: number } | undefined {

@@ -91,7 +91,7 @@ export class PartitionTransactions {
       transactionTimeout: transactionTimeoutMs,
       // A transaction begun right after the previous commit of the same id meets CONCURRENT_TRANSACTIONS while the
       // broker still writes the markers, for a few ms. kafkajs' default first backoff (300 ms) stalled the partition
-      // that long; the Java client retries that case after 20 ms. Ten retries keep kafkajs' total patience (~10 s).
+      // that long; the Java client retries that case after 20 ms. Nine retries keep kafkajs' total patience (~10 s).
       retry: TRANSACTION_RETRY,
       allowAutoTopicCreation: false,
       // Java-compatible murmur2 on the key (the execution id), as the producer client partitions.

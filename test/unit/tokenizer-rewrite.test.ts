@@ -235,6 +235,11 @@ test('a PII key in a condition: subscript forms and in-lists tokenize each compa
     [`customer_name in ("Fay Canary", 'Gus Canary')`, /^customer_name in \("\[\[pii:[^\]]+\]\]", '\[\[pii:[^\]]+\]\]'\)$/, ['Fay Canary', 'Gus Canary']],
     [`input.customer_name NOT IN ['Fay Canary'] or x`, /^input\.customer_name NOT IN \['\[\[pii:[^\]]+\]\]'\] or x$/, ['Fay Canary']],
     [`customer_name in [Fay Canary, null]`, /^customer_name in \[\[\[pii:[^\]]+\]\], null\]$/, ['Fay Canary']],
+    [`input["customer_name"] in ("Fay Canary", "Gus Canary")`, /^input\["customer_name"\] in \("\[\[pii:[^\]]+\]\]", "\[\[pii:[^\]]+\]\]"\)$/, ['Fay Canary', 'Gus Canary']],
+    [`"customer_name" in ['Fay Canary']`, /^"customer_name" in \['\[\[pii:[^\]]+\]\]'\]$/, ['Fay Canary']],
+    // Nested lists, and an unquoted item with brackets of its own: every item to the list's own closing bracket.
+    [`customer_name in (("Fay Canary", "Gus Canary"), ("Hal Canary")) and y`, /^customer_name in \(\("\[\[pii:[^\]]+\]\]", "\[\[pii:[^\]]+\]\]"\), \("\[\[pii:[^\]]+\]\]"\)\) and y$/, ['Fay Canary', 'Gus Canary', 'Hal Canary']],
+    [`customer_name in (Fay Canary (vip), Gus Canary)`, /^customer_name in \(\[\[pii:[^\]]+\]\] \(\[\[pii:[^\]]+\]\]\), \[\[pii:[^\]]+\]\]\)$/, ['Fay Canary', 'vip', 'Gus Canary']],
     // Cut off mid-value (a truncated preview): the rest of the text is the value.
     [`customer_name in ("Fay Canary`, /^customer_name in \("\[\[pii:[^\]]+\]\]$/, ['Fay Canary']],
   ];
