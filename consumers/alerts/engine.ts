@@ -179,8 +179,10 @@ export class PartitionEngine {
           continue;
         }
       }
+      // While a backlog is read (clock behind the wall clock) nothing is swept: after a downtime longer than the idle
+      // TTL, an unfired silence or a gap would be swept before the backlog's event time let it fire.
       const current = this.entries.get(k);
-      if (current && now - current.touched > this.options.idleTtlMs && !(current.t === 'open')) this.drop(k);
+      if (current && clock >= now && now - current.touched > this.options.idleTtlMs && !(current.t === 'open')) this.drop(k);
     }
     return alerts;
   }

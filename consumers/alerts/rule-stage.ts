@@ -126,6 +126,8 @@ export class RuleStage {
       const progress = await this.progress();
       for (const p of this.owned) {
         await this.exclusive(p, async () => {
+          // Given away by a rebalance since the tick began: its new owner evaluates it.
+          if (!this.owned.has(p)) return;
           const st = await this.state(p);
           const wall = this.now;
           const caughtUp = progress !== undefined && progress.sourceCaughtUp && BigInt(st.checkpoint.nextOffset) >= (progress.signalsEnd.get(p) ?? 0n);

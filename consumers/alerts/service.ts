@@ -21,7 +21,7 @@ import { DeliveryWorker } from './delivery.js';
 import { AlertsMetrics } from './metrics.js';
 import { PiiDetector } from './pii.js';
 import { RuleStage } from './rule-stage.js';
-import { BACKLOG_SLACK_MS, stageProgress } from './progress.js';
+import { BACKLOG_SLACK_MS, StageProgressReader } from './progress.js';
 import { createSignalStageHandler } from './signal-stage.js';
 import { TargetPolicy } from './ssrf.js';
 import { AlertStore } from './store.js';
@@ -86,6 +86,7 @@ export class AlertsService implements ManagedService {
       sessionTimeoutMs: config.sessionTimeoutMs,
       partitionsConcurrently: 4,
     });
+    const progress = new StageProgressReader(this.admin, { sourceTopic: runtime.sourceTopic, signalGroup: groups.events, fromBeginning: runtime.fromBeginning, signalsTopic: config.signalsTopic, slackMs: BACKLOG_SLACK_MS });
     this.ruleStage = new RuleStage({
       rules: config.rules,
       store: this.store,
@@ -96,8 +97,7 @@ export class AlertsService implements ManagedService {
       ...(config.linkBase ? { linkBase: config.linkBase } : {}),
       metrics: this.metrics,
       logger: deps.logger,
-      progress: () =>
-        stageProgress(this.admin, { sourceTopic: runtime.sourceTopic, signalGroup: groups.events, fromBeginning: runtime.fromBeginning, signalsTopic: config.signalsTopic, slackMs: BACKLOG_SLACK_MS }),
+      progress: () => progress.read(),
     });
     this.ruleConsumer = new BatchConsumer({
       kafka: this.kafka,

@@ -147,7 +147,17 @@ export class BatchConsumer {
       allowAutoTopicCreation: false,
     });
     this.failed = new Promise((resolve) => (this.fail = resolve));
-    const { GROUP_JOIN, CRASH, DISCONNECT, STOP } = this.consumer.events;
+    const { GROUP_JOIN, CRASH, DISCONNECT, STOP, END_BATCH_PROCESS } = this.consumer.events;
+    // A fetch of only control records (a transaction's commit or abort marker) or aborted records never reaches
+    // eachBatch, and kafkajs commits it only with autoCommit: commit past it here, or the group's offset would
+    // stay below the partition's end for good (a transactional topic ends with a marker) and read as a backlog.
+    this.consumer.on(END_BATCH_PROCESS, ({ payload }) => {
+      if (this.commitMode !== 'consumer' || payload.batchSize > 0 || this.stopping.signal.aborted) return;
+      const offset = (BigInt(payload.lastOffset) + 1n).toString();
+      this.consumer
+        .commitOffsets([{ topic: payload.topic, partition: payload.partition, offset }])
+        .catch((err: unknown) => options.logger.debug({ partition: payload.partition, offset, err: errorMessage(err) }, 'commit past control records failed; the next batch commits further'));
+    });
     this.consumer.on(GROUP_JOIN, ({ payload }) => {
       this.joined = true;
       options.onAssignment?.(payload.memberAssignment);
@@ -247,7 +257,9 @@ export class BatchConsumer {
       if (deadLettered === undefined) return;
       const last = chunk[chunk.length - 1]!.offset;
       resolveOffset(last);
-      const next = (BigInt(last) + 1n).toString();
+      // The last chunk commits past the control records that end the fetch (a transaction's marker), if any.
+      const end = start + size >= records.length ? BigInt(batch.lastOffset()) : -1n;
+      const next = (BigInt(last) + 1n > end + 1n ? BigInt(last) + 1n : end + 1n).toString();
       if (this.commitMode === 'consumer') {
         // The batch's own commit function: consumer.commitOffsets() is a silent no-op once stop() began (kafkajs 2.2.4),
         // which would lose the commit of exactly the batch a graceful shutdown finishes.

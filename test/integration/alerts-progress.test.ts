@@ -2,8 +2,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createKafka } from '../../core/clients/kafka.js';
 import { loadEndpoints } from '../../core/endpoints.js';
-import { stageProgress } from '../../consumers/alerts/progress.js';
+import { StageProgressReader } from '../../consumers/alerts/progress.js';
+import { Registry } from 'prom-client';
+import { createLogger } from '../../core/logger.js';
+import { BatchConsumer, ConsumerMetrics, DlqPublisher, loadServiceRuntimeSettings } from '../../core/service/index.js';
+import { ALERTS_DEFAULTS } from '../../consumers/alerts/index.js';
 import { createTestTopics } from '../helpers/kafka.js';
+import { waitFor } from '../helpers/hotstore-stack.js';
 import { uniqueName } from '../helpers/names.js';
 
 const kafka = createKafka(loadEndpoints().kafka);
@@ -11,6 +16,7 @@ const admin = kafka.admin();
 const source = uniqueName('it-progress-events');
 const signals = uniqueName('it-progress-signals');
 const group = uniqueName('it-progress-group');
+const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
 
 before(async () => {
   await admin.connect();
@@ -18,33 +24,90 @@ before(async () => {
     { name: source, partitions: 2 },
     { name: signals, partitions: 2 },
   ]);
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
-  const now = Date.now();
-  // Partition 0: three events published five minutes ago; partition 1: one published just now (inside the slack).
-  await producer.send({ topic: source, acks: -1, messages: [0, 1, 2].map((i) => ({ partition: 0, value: `old-${i}`, timestamp: String(now - 300_000) })) });
-  await producer.send({ topic: source, acks: -1, messages: [{ partition: 1, value: 'new', timestamp: String(now) }] });
+  await producer.send({ topic: source, acks: -1, messages: [0, 1, 2].map((i) => ({ partition: 0, value: `e-${i}` })) });
+  await producer.send({ topic: source, acks: -1, messages: [{ partition: 1, value: 'e-3' }] });
   await producer.send({ topic: signals, acks: -1, messages: [{ partition: 0, value: 's0' }, { partition: 0, value: 's1' }] });
-  await producer.disconnect();
 });
 after(async () => {
+  await producer.disconnect();
   await admin.deleteTopics({ topics: [source, signals] }).catch(() => undefined);
   await admin.deleteGroups([group]).catch(() => undefined);
   await admin.disconnect();
 });
 
-const progress = (fromBeginning: boolean) => stageProgress(admin, { sourceTopic: source, signalGroup: group, fromBeginning, signalsTopic: signals, slackMs: 60_000 });
+const SLACK = 10_000;
+const reader = (fromBeginning: boolean) => new StageProgressReader(admin, { sourceTopic: source, signalGroup: group, fromBeginning, signalsTopic: signals, slackMs: SLACK });
+const commit = (p0: string, p1: string) => admin.setOffsets({ groupId: group, topic: source, partitions: [{ partition: 0, offset: p0 }, { partition: 1, offset: p1 }] });
 
-test('stage progress from the broker: the signal stage is caught up once it read every event older than the slack; signals end offsets by partition', async () => {
-  const fresh = await progress(true);
-  assert.equal(fresh.sourceCaughtUp, false, 'a group without offsets that starts at the first record has the whole topic to read');
-  assert.deepEqual([...fresh.signalsEnd].sort(), [[0, 2n], [1, 0n]]);
-  assert.equal((await progress(false)).sourceCaughtUp, true, 'a group without offsets that starts at the end has nothing old to read');
+test('stage progress from the broker: the signal stage is caught up once it has read what the topic held a slack ago; signals end offsets by partition', async () => {
+  const t0 = Date.now();
+  const r = reader(true);
+  const first = await r.read(t0);
+  assert.equal(first.sourceCaughtUp, false, 'no observation a slack old yet: a backlog may be waiting (right after a start)');
+  assert.deepEqual([...first.signalsEnd].sort(), [[0, 2n], [1, 0n]]);
+  assert.equal((await r.read(t0 + SLACK)).sourceCaughtUp, false, 'a group without offsets that starts at the first record has the whole topic to read');
+  assert.equal((await reader(false).read(t0)).sourceCaughtUp, false, 'no observation yet, whatever the start');
+  const fromEnd = reader(false);
+  await fromEnd.read(t0);
+  assert.equal((await fromEnd.read(t0 + SLACK)).sourceCaughtUp, true, 'a group without offsets that starts at the end has nothing old to read');
 
-  await admin.setOffsets({ groupId: group, topic: source, partitions: [{ partition: 0, offset: '2' }, { partition: 1, offset: '0' }] });
-  assert.equal((await progress(true)).sourceCaughtUp, false, 'one event of five minutes ago is still unread');
+  await commit('2', '1');
+  assert.equal((await r.read(t0 + 2 * SLACK)).sourceCaughtUp, false, 'one event that was there a slack ago is unread');
+  await commit('3', '1');
+  assert.equal((await r.read(t0 + 3 * SLACK)).sourceCaughtUp, true, 'everything that was there a slack ago is read');
 
-  await admin.setOffsets({ groupId: group, topic: source, partitions: [{ partition: 0, offset: '3' }, { partition: 1, offset: '0' }] });
-  assert.equal((await progress(true)).sourceCaughtUp, true, 'only an event inside the slack is unread');
-  assert.equal((await stageProgress(admin, { sourceTopic: source, signalGroup: group, fromBeginning: true, signalsTopic: signals, slackMs: 0 }, Date.now() + 1_000)).sourceCaughtUp, false, 'without slack, the recent event counts');
+  // New events arrive: read while they are younger than the slack, they do not count yet; once older, they must be read.
+  await producer.send({ topic: source, acks: -1, messages: [{ partition: 1, value: 'e-4' }] });
+  assert.equal((await r.read(t0 + 3 * SLACK + 1)).sourceCaughtUp, true, 'a new event younger than the slack');
+  assert.equal((await r.read(t0 + 4 * SLACK + 1)).sourceCaughtUp, false, 'the same event a slack later, still unread');
+  await commit('3', '2');
+  assert.equal((await r.read(t0 + 4 * SLACK + 2)).sourceCaughtUp, true, 'read');
+});
+
+test('a transactional source topic: the batch consumer commits past commit and abort markers, so a stage that read everything is caught up', async () => {
+  const topic = uniqueName('it-progress-txn');
+  const txGroup = uniqueName('it-progress-txn-group');
+  await createTestTopics(kafka, [{ name: topic, partitions: 1 }]);
+  const txProducer = kafka.producer({ transactionalId: uniqueName('it-progress-txn-id'), idempotent: true, maxInFlightRequests: 1 });
+  await txProducer.connect();
+  const committed = await txProducer.transaction();
+  await committed.send({ topic, acks: -1, messages: [0, 1, 2].map((i) => ({ value: `c-${i}` })) });
+  await committed.commit();
+  const aborted = await txProducer.transaction();
+  await aborted.send({ topic, acks: -1, messages: [3, 4].map((i) => ({ value: `a-${i}` })) });
+  await aborted.abort();
+  await txProducer.disconnect();
+  const [end] = await admin.fetchTopicOffsets(topic);
+  assert.equal(end!.high, '7', 'three records, a commit marker, two aborted records, an abort marker');
+
+  const seen: string[] = [];
+  const settings = { ...loadServiceRuntimeSettings('alerts', ALERTS_DEFAULTS, {}), groupId: txGroup, sourceTopic: topic, dlqTopic: topic, flushMs: 50, fromBeginning: true };
+  const consumer = new BatchConsumer({
+    kafka,
+    settings,
+    handler: async (records) => {
+      seen.push(...records.map((r) => r.value!.toString()));
+      return { deadLetters: [] };
+    },
+    dlq: new DlqPublisher(kafka, { topic, service: 'progress-test' }),
+    metrics: new ConsumerMetrics(new Registry(), 'progress_test'),
+    logger: createLogger('progress-test', 'silent'),
+  });
+  await consumer.start();
+  try {
+    await waitFor('the group commits the end of the partition', async () => {
+      const [offsets] = await admin.fetchOffsets({ groupId: txGroup, topics: [topic] });
+      return offsets?.partitions[0]?.offset === '7';
+    });
+    assert.deepEqual(seen, ['c-0', 'c-1', 'c-2'], 'only the committed records');
+    const r = new StageProgressReader(admin, { sourceTopic: topic, signalGroup: txGroup, fromBeginning: true, signalsTopic: signals, slackMs: SLACK });
+    const t0 = Date.now();
+    await r.read(t0);
+    assert.equal((await r.read(t0 + SLACK)).sourceCaughtUp, true);
+  } finally {
+    await consumer.stop();
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.deleteGroups([txGroup]).catch(() => undefined);
+  }
 });

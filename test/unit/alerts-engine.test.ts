@@ -105,6 +105,16 @@ test('timers compare event times with the clock they are given, not the wall tim
   assert.equal(fired[0]!.fired_at, late, 'stamped with the wall time it fired at');
 });
 
+test('after a downtime longer than the idle TTL, a silence still waiting for the backlog is not swept before it can fire', () => {
+  const now = Date.now();
+  const engine = new PartitionEngine(new Map(RULES.map((r) => [r.name, r])), { idleTtlMs: 3_600_000 });
+  run([started({}, { service: 'gone', time: now })], now, engine);
+  const back = now + 80 * 3_600_000;
+  assert.equal(engine.tick(back, Number.NEGATIVE_INFINITY).length, 0, 'backlog not read yet: nothing fires');
+  assert.ok(engine.size > 0, 'and nothing is swept');
+  assert.deepEqual(engine.tick(back, now + 5 * 60_000).filter((a) => a.rule === 'quiet').map((a) => a.key), ['gone'], 'fires once the backlog\'s event time passes the limit');
+});
+
 test('silence: a key that stops sending fires once after the limit, and again only after it came back', () => {
   const now = Date.now();
   const ev = (svc: string, t: number) => [started({}, { service: svc, time: t })];
