@@ -130,11 +130,11 @@ export class PartitionEngine {
 
   /**
    * Evaluates the timers (absence deadlines, silence, gap grace periods) at
-   * event time `clock` and sweeps idle entries at wall time `now`. Timers
-   * compare event times, so `clock` is the wall time only when every signal
-   * up to now has been applied; while a backlog is read it is the event
-   * time reached (see RuleStage.tick), or a finish still in the backlog
-   * would be alerted as missing.
+   * `clock` and sweeps idle entries. Timers compare event times, so `clock`
+   * may pass a time only once every signal of the events published before
+   * it has been applied (RuleStage.tick): while a backlog is read it trails
+   * the wall time `now`, or a finish still in the backlog would be alerted
+   * as missing.
    */
   tick(now: number, clock = now): Alert[] {
     const alerts: Alert[] = [];
@@ -179,10 +179,13 @@ export class PartitionEngine {
           continue;
         }
       }
-      // While a backlog is read (clock behind the wall clock) nothing is swept: after a downtime longer than the idle
-      // TTL, an unfired silence or a gap would be swept before the backlog's event time let it fire.
+      // An entry that can still fire (an unfired silence, a gap tracker with numbers missing) is idle by the timers'
+      // clock: after a downtime longer than the idle TTL it must not be swept before the backlog lets it fire. The
+      // others are idle by the wall clock, so they go also while a backlog holds the timers back.
       const current = this.entries.get(k);
-      if (current && clock >= now && now - current.touched > this.options.idleTtlMs && !(current.t === 'open')) this.drop(k);
+      if (!current || current.t === 'open') continue;
+      const canFire = (current.t === 'seen' && !current.fired) || (current.t === 'seq' && current.missing.length > 0);
+      if ((canFire ? clock : now) - current.touched > this.options.idleTtlMs) this.drop(k);
     }
     return alerts;
   }

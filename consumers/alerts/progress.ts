@@ -1,25 +1,23 @@
 import type { Admin } from 'kafkajs';
 
 /**
- * How old an unread backlog of the signal stage may be and still count as
- * read: events in flight (a fetch waits up to flushMs, offsets are committed
- * after each batch).
- */
-export const BACKLOG_SLACK_MS = 10_000;
-
-/**
  * How far the two stages have read, for the clock of the rule timers
- * (RuleStage.tick): timers compare event times, and may use the wall clock
- * only when no signal that could still stop them waits unread.
+ * (RuleStage.tick). Timers compare event times with a clock; the clock may
+ * pass a time T only once every event that was in the source topic at T
+ * has been turned into signals and every one of those signals applied,
+ * or a finish still unread would be alerted as missing.
  */
 export interface StageProgress {
   /**
-   * The signal stage has read every event that was in its source topic
-   * `slackMs` ago (its committed offsets are at or past the end offsets
-   * seen then). False until such an observation exists.
+   * The latest wall time T such that the signal stage's committed offsets
+   * are at or past the end offsets the source topic had at T (of those this
+   * reader saw); undefined while there is none.
    */
-  sourceCaughtUp: boolean;
-  /** End offsets of the signals topic by partition (the rule stage compares its own checkpoint). */
+  sourceAsOf: number | undefined;
+  /**
+   * End offsets of the signals topic by partition, read after the committed
+   * offsets: every signal of the events up to `sourceAsOf` lies below them.
+   */
   signalsEnd: ReadonlyMap<number, bigint>;
 }
 
@@ -30,22 +28,21 @@ export interface StageProgressOptions {
   /** Where the signal stage starts without committed offsets: at the first record (true) or at the end. */
   fromBeginning: boolean;
   signalsTopic: string;
-  slackMs: number;
 }
 
 type Offsets = Map<number, bigint>;
+/** Observations kept while the stage has not caught up with them (at one per tick, a quarter of an hour at 1 s). */
+const MAX_SEEN = 1_000;
 
 /**
  * Reads the stages' progress from the broker (offset lookups, no records)
- * and remembers the source topic's end offsets it saw, so that each reading
- * compares the signal stage's committed offsets with the end the topic had
- * `slackMs` earlier. An event already in the topic then must have been read,
- * whatever its publish time: after a restart, the backlog left by the
- * downtime counts as unread until the stage has passed it, however short
- * the downtime was.
+ * and remembers the source topic's end offsets it saw, so that a reading
+ * says up to which of those moments the signal stage has read everything.
+ * After a restart nothing counts as read before the first observation is
+ * reached, however short the downtime.
  */
 export class StageProgressReader {
-  /** Source end offsets seen, oldest first. */
+  /** Source end offsets seen, oldest first; none older than the last one reached. */
   private seen: { at: number; end: Offsets; low: Offsets }[] = [];
 
   constructor(
@@ -59,20 +56,22 @@ export class StageProgressReader {
     const committed = await this.admin.fetchOffsets({ groupId: this.o.signalGroup, topics: [this.o.sourceTopic] });
     const [source, signals] = await Promise.all([this.admin.fetchTopicOffsets(this.o.sourceTopic), this.admin.fetchTopicOffsets(this.o.signalsTopic)]);
     this.seen.push({ at: now, end: new Map(source.map((p) => [p.partition, BigInt(p.high)])), low: new Map(source.map((p) => [p.partition, BigInt(p.low)])) });
-    // The newest observation at least slackMs old is the reference; older ones are no longer needed.
-    let ref = -1;
-    for (let i = 0; i < this.seen.length; i++) if (this.seen[i]!.at <= now - this.o.slackMs) ref = i;
-    if (ref > 0) this.seen = this.seen.slice(ref);
-    const then = ref >= 0 ? this.seen[0] : undefined;
     const read = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
-    const sourceCaughtUp =
-      then !== undefined &&
-      [...then.end].every(([partition, end]) => {
+    const reached = (o: (typeof this.seen)[number]) =>
+      [...o.end].every(([partition, end]) => {
         const at = read.get(partition) ?? -1n;
         // Nothing committed yet: a group that starts at the end has nothing old to read; one that starts at the first record has all of it.
-        if (at < 0n) return !this.o.fromBeginning || end <= (then.low.get(partition) ?? 0n);
+        if (at < 0n) return !this.o.fromBeginning || end <= (o.low.get(partition) ?? 0n);
         return at >= end;
       });
-    return { sourceCaughtUp, signalsEnd: new Map(signals.map((p) => [p.partition, BigInt(p.high)])) };
+    let sourceAsOf: number | undefined;
+    for (let i = this.seen.length - 1; i >= 0; i--) {
+      if (!reached(this.seen[i]!)) continue;
+      sourceAsOf = this.seen[i]!.at;
+      this.seen = this.seen.slice(i);
+      break;
+    }
+    if (this.seen.length > MAX_SEEN) this.seen = this.seen.slice(-MAX_SEEN);
+    return { sourceAsOf, signalsEnd: new Map(signals.map((p) => [p.partition, BigInt(p.high)])) };
   }
 }

@@ -11,6 +11,11 @@ import type { Signal } from './signals.js';
 import type { AlertStore, Checkpoint } from './store.js';
 import type { StageProgress } from './progress.js';
 
+/** Progress readings kept (one per tick that found progress: an hour at the default 1 s tick). */
+const MAX_READINGS = 3_600;
+/** A partition whose timers lag the wall clock by more than this is logged once (and again once back under a third). */
+const LAG_LOG_MS = 30_000;
+
 export interface RuleStageOptions {
   rules: readonly Rule[];
   store: Pick<AlertStore, 'loadState' | 'saveState' | 'recordFired'>;
@@ -24,8 +29,8 @@ export interface RuleStageOptions {
   logger: Logger;
   now?: () => number;
   /**
-   * Where the stages stand (stageProgress): while a backlog waits, the
-   * timers run on event time (see tick). Without it, always on the wall clock.
+   * Where the stages stand (StageProgressReader): the timers' clock (see
+   * tick). Without it, the timers run on the wall clock.
    */
   progress?: () => Promise<StageProgress>;
 }
@@ -33,8 +38,8 @@ export interface RuleStageOptions {
 interface Loaded {
   engine: PartitionEngine;
   checkpoint: Checkpoint;
-  /** The latest event time of the signals applied since the state was loaded (-Infinity before the first). */
-  eventClock: number;
+  /** The timers' clock: every signal of an event published before this wall time has been applied (-Infinity: not known yet). */
+  clock: number;
 }
 
 /**
@@ -52,7 +57,9 @@ export class RuleStage {
   private readonly locks = new Map<number, Promise<unknown>>();
   private owned = new Set<number>();
   private ticking = false;
-  /** Partitions whose timers ran on event time at the last tick (a backlog waited), to log the switches. */
+  /** Progress readings: the source read up to `asOf`, with the signals end offsets that cover it. Oldest first. */
+  private readings: { asOf: number; signalsEnd: ReadonlyMap<number, bigint> }[] = [];
+  /** Partitions whose timers lag the wall clock by more than LAG_LOG_MS (logged once each way). */
   private readonly behind = new Set<number>();
 
   constructor(private readonly o: RuleStageOptions) {
@@ -101,7 +108,6 @@ export class RuleStage {
         await this.o.dlq.publish(deadLetters);
         const now = this.now;
         const alerts = signals.flatMap((signal) => st.engine.apply(signal, now));
-        for (const signal of signals) if (typeof signal.event_time === 'number' && signal.event_time > st.eventClock) st.eventClock = signal.event_time;
         const next = (BigInt(records[records.length - 1]!.offset) + 1n).toString();
         await this.persist(partition, st, alerts, next);
         return { deadLetters, published: true };
@@ -112,27 +118,30 @@ export class RuleStage {
   /**
    * Evaluates the timers of every owned partition; a failing partition is
    * logged and retried on the next tick. Timers compare event times (a
-   * deadline is start + within): on the wall clock only when both stages
-   * are caught up (the signal stage within its slack, this partition's
-   * checkpoint at the end of the signals topic). While a backlog is read
-   * (after downtime) they run on the latest event time applied, so a finish
-   * still in the backlog is not alerted as missing; and when the progress
-   * cannot be read, likewise.
+   * deadline is start + within) with the partition's clock: the latest wall
+   * time T such that every event in audit.events at T has been turned into
+   * signals (the signal stage's committed offsets passed the end offsets
+   * seen at T) and every one of those signals has been applied here (this
+   * partition's checkpoint passed the signals end offsets read with it).
+   * Caught up, it trails the wall clock by about a tick; while a backlog is
+   * read (after downtime, however short) it stays where the backlog began,
+   * so a finish still unread is not alerted as missing, and silences fire
+   * once the backlog is read. Without readings it does not move.
    */
   async tick(): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
     try {
-      const progress = await this.progress();
+      await this.readProgress();
       for (const p of this.owned) {
         await this.exclusive(p, async () => {
           // Given away by a rebalance since the tick began: its new owner evaluates it.
           if (!this.owned.has(p)) return;
           const st = await this.state(p);
           const wall = this.now;
-          const caughtUp = progress !== undefined && progress.sourceCaughtUp && BigInt(st.checkpoint.nextOffset) >= (progress.signalsEnd.get(p) ?? 0n);
-          this.noteClock(p, caughtUp, progress);
-          const alerts = st.engine.tick(wall, caughtUp ? wall : Math.min(wall, st.eventClock));
+          const clock = this.o.progress ? this.advanceClock(p, st) : wall;
+          this.noteLag(p, wall - clock);
+          const alerts = st.engine.tick(wall, Math.min(wall, clock));
           await this.persist(p, st, alerts, st.checkpoint.nextOffset);
         }).catch((err: unknown) => this.o.logger.warn({ partition: p, err: errorMessage(err) }, 'timer evaluation failed; retried on the next tick'));
       }
@@ -144,27 +153,40 @@ export class RuleStage {
     }
   }
 
-  /** The stages' progress; undefined when it cannot be read (the timers then wait on event time). */
-  private async progress(): Promise<StageProgress | undefined> {
-    if (!this.o.progress) return { sourceCaughtUp: true, signalsEnd: new Map() };
+  /** Adds a progress reading; a failed read is logged and adds none (the clocks then stand still). */
+  private async readProgress(): Promise<void> {
+    if (!this.o.progress) return;
     try {
-      return await this.o.progress();
+      const { sourceAsOf, signalsEnd } = await this.o.progress();
+      if (sourceAsOf === undefined) return;
+      const last = this.readings[this.readings.length - 1];
+      if (last && last.asOf >= sourceAsOf) return;
+      this.readings.push({ asOf: sourceAsOf, signalsEnd });
+      if (this.readings.length > MAX_READINGS) this.readings = this.readings.slice(-MAX_READINGS);
     } catch (err) {
-      this.o.logger.warn({ err: errorMessage(err) }, 'cannot read the stages\' offsets; the rule timers run on event time until they can be read');
-      return undefined;
+      this.o.logger.warn({ err: errorMessage(err) }, "cannot read the stages' offsets; the rule timers wait until they can be read");
     }
   }
 
-  /** Logs when a partition's timers switch between the wall clock and event time. */
-  private noteClock(partition: number, caughtUp: boolean, progress: StageProgress | undefined): void {
-    if (caughtUp === !this.behind.has(partition)) return;
-    if (caughtUp) {
-      this.behind.delete(partition);
-      this.o.logger.info({ partition }, 'signals read up to now: rule timers run on the wall clock');
-    } else {
+  /** Moves the partition's clock to the newest reading whose signals its checkpoint has passed. */
+  private advanceClock(partition: number, st: Loaded): number {
+    const checkpoint = BigInt(st.checkpoint.nextOffset);
+    for (let i = this.readings.length - 1; i >= 0; i--) {
+      const r = this.readings[i]!;
+      if (checkpoint < (r.signalsEnd.get(partition) ?? 0n)) continue;
+      if (r.asOf > st.clock) st.clock = r.asOf;
+      break;
+    }
+    return st.clock;
+  }
+
+  /** Logs when a partition's timers fall behind the wall clock by more than LAG_LOG_MS, and when they are back. */
+  private noteLag(partition: number, lagMs: number): void {
+    if (lagMs > LAG_LOG_MS && !this.behind.has(partition)) {
       this.behind.add(partition);
-      const waiting = progress === undefined ? 'offsets unknown' : progress.sourceCaughtUp ? 'signals backlog' : 'events backlog';
-      this.o.logger.info({ partition, waiting }, 'a backlog is being read: rule timers run on event time until it is read');
+      this.o.logger.info({ partition, lagMs: Number.isFinite(lagMs) ? Math.round(lagMs) : null }, 'rule timers wait for a backlog of events or signals to be read');
+    } else if (lagMs <= LAG_LOG_MS / 3 && this.behind.delete(partition)) {
+      this.o.logger.info({ partition }, 'backlog read: rule timers are on time again');
     }
   }
 
@@ -195,7 +217,7 @@ export class RuleStage {
     if (!s) {
       s = this.o.store.loadState(partition).then(({ checkpoint, entries }) => ({
         checkpoint,
-        eventClock: Number.NEGATIVE_INFINITY,
+        clock: Number.NEGATIVE_INFINITY,
         engine: new PartitionEngine(this.rules, { idleTtlMs: this.o.idleTtlMs, ...(this.o.linkBase ? { linkBase: this.o.linkBase } : {}), onSuppressed: () => this.o.metrics?.suppressed() }, entries),
       }));
       this.states.set(partition, s);

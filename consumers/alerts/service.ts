@@ -21,7 +21,7 @@ import { DeliveryWorker } from './delivery.js';
 import { AlertsMetrics } from './metrics.js';
 import { PiiDetector } from './pii.js';
 import { RuleStage } from './rule-stage.js';
-import { BACKLOG_SLACK_MS, StageProgressReader } from './progress.js';
+import { StageProgressReader } from './progress.js';
 import { createSignalStageHandler } from './signal-stage.js';
 import { TargetPolicy } from './ssrf.js';
 import { AlertStore } from './store.js';
@@ -86,7 +86,7 @@ export class AlertsService implements ManagedService {
       sessionTimeoutMs: config.sessionTimeoutMs,
       partitionsConcurrently: 4,
     });
-    const progress = new StageProgressReader(this.admin, { sourceTopic: runtime.sourceTopic, signalGroup: groups.events, fromBeginning: runtime.fromBeginning, signalsTopic: config.signalsTopic, slackMs: BACKLOG_SLACK_MS });
+    const progress = new StageProgressReader(this.admin, { sourceTopic: runtime.sourceTopic, signalGroup: groups.events, fromBeginning: runtime.fromBeginning, signalsTopic: config.signalsTopic });
     this.ruleStage = new RuleStage({
       rules: config.rules,
       store: this.store,

@@ -115,6 +115,9 @@ export async function heartbeatOrAbandon(heartbeat: () => Promise<void>, logger:
   }
 }
 
+/** How often a commit that failed is tried again (consumer commit mode). */
+const OWED_RETRY_MS = 5_000;
+
 /**
  * A Kafka consumer group member that hands records to a {@link BatchHandler}
  * in batches of at most `batchSize` and commits a batch's offsets only after
@@ -128,6 +131,11 @@ export class BatchConsumer {
   private readonly consumer: Consumer;
   private readonly stopping = new AbortController();
   private joined = false;
+  /** Consumer commit mode: offsets (next to read) whose commit failed, by partition, retried every OWED_RETRY_MS. */
+  private readonly owed = new Map<number, string>();
+  /** Consumer commit mode: the highest offset committed per partition in this generation (no older one is sent after it). */
+  private readonly committedUpTo = new Map<number, bigint>();
+  private owedTimer: NodeJS.Timeout | undefined;
   private fail: (err: Error) => void = () => undefined;
   /** Settles when the consumer crashed and kafkajs gave up restarting it. */
   readonly failed: Promise<Error>;
@@ -153,12 +161,13 @@ export class BatchConsumer {
     // stay below the partition's end for good (a transactional topic ends with a marker) and read as a backlog.
     this.consumer.on(END_BATCH_PROCESS, ({ payload }) => {
       if (this.commitMode !== 'consumer' || payload.batchSize > 0 || this.stopping.signal.aborted) return;
-      const offset = (BigInt(payload.lastOffset) + 1n).toString();
-      this.consumer
-        .commitOffsets([{ topic: payload.topic, partition: payload.partition, offset }])
-        .catch((err: unknown) => options.logger.debug({ partition: payload.partition, offset, err: errorMessage(err) }, 'commit past control records failed; the next batch commits further'));
+      void this.commitOwed(payload.partition, (BigInt(payload.lastOffset) + 1n).toString());
     });
     this.consumer.on(GROUP_JOIN, ({ payload }) => {
+      // A new generation: commits owed for the partitions of the last one are not sent (a partition kept is read
+      // again from its committed offset, and its batch handled again, idempotently).
+      this.owed.clear();
+      this.committedUpTo.clear();
       this.joined = true;
       options.onAssignment?.(payload.memberAssignment);
     });
@@ -186,6 +195,8 @@ export class BatchConsumer {
     await this.reportExpired();
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [settings.sourceTopic], fromBeginning: settings.fromBeginning });
+    this.owedTimer = setInterval(() => void this.payOwed(), OWED_RETRY_MS);
+    this.owedTimer.unref();
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -241,7 +252,43 @@ export class BatchConsumer {
   /** Stops fetching, finishes and commits the batch in flight, leaves the group. */
   async stop(): Promise<void> {
     this.stopping.abort();
+    clearInterval(this.owedTimer);
     await this.consumer.disconnect();
+  }
+
+  /**
+   * Commits `offset` of a partition unless a later one was committed; a
+   * failure leaves it owed, retried every OWED_RETRY_MS. kafkajs has already
+   * moved its fetch position past the records it covers, so a commit given
+   * up would leave the group's offset behind until the partition's next
+   * batch: a quiet partition would read as a backlog for good.
+   */
+  private async commitOwed(partition: number, offset: string): Promise<void> {
+    if (BigInt(offset) <= (this.committedUpTo.get(partition) ?? -1n)) return;
+    try {
+      await this.consumer.commitOffsets([{ topic: this.options.settings.sourceTopic, partition, offset }]);
+      this.committed(partition, offset);
+    } catch (err) {
+      this.owe(partition, offset);
+      this.options.logger.warn({ partition, offset, err: errorMessage(err) }, `offset commit failed; retried every ${OWED_RETRY_MS / 1000} s until it succeeds`);
+    }
+  }
+
+  private committed(partition: number, offset: string): void {
+    const at = BigInt(offset);
+    if (at > (this.committedUpTo.get(partition) ?? -1n)) this.committedUpTo.set(partition, at);
+    const owed = this.owed.get(partition);
+    if (owed !== undefined && BigInt(owed) <= at) this.owed.delete(partition);
+  }
+
+  private owe(partition: number, offset: string): void {
+    const owed = this.owed.get(partition);
+    if (owed === undefined || BigInt(offset) > BigInt(owed)) this.owed.set(partition, offset);
+  }
+
+  private async payOwed(): Promise<void> {
+    if (!this.joined || this.stopping.signal.aborted) return;
+    for (const [partition, offset] of [...this.owed]) await this.commitOwed(partition, offset);
   }
 
   private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
@@ -264,7 +311,11 @@ export class BatchConsumer {
         // The batch's own commit function: consumer.commitOffsets() is a silent no-op once stop() began (kafkajs 2.2.4),
         // which would lose the commit of exactly the batch a graceful shutdown finishes.
         const commit = () => commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
-        if (!(await this.commit(commit, partition, next, heartbeat))) return;
+        if (!(await this.commit(commit, partition, next, heartbeat))) {
+          this.owe(partition, next);
+          return;
+        }
+        this.committed(partition, next);
       }
       this.options.metrics.batchCommitted(chunk.length, deadLettered, (performance.now() - began) / 1000);
       if ((this.options.freshness ?? 'consumer') === 'consumer') this.options.metrics.recordsStored(chunk);
@@ -335,7 +386,7 @@ export class BatchConsumer {
       });
       return true;
     } catch (err) {
-      logger.error({ partition, offset, err: errorMessage(err) }, 'offset commit failed; the batch is written and will be delivered again (idempotent)');
+      logger.error({ partition, offset, err: errorMessage(err) }, `offset commit failed; retried every ${OWED_RETRY_MS / 1000} s until it succeeds (a restart before that handles the batch again, idempotently)`);
       return false;
     }
   }

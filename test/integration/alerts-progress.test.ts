@@ -36,36 +36,31 @@ after(async () => {
   await admin.disconnect();
 });
 
-const SLACK = 10_000;
-const reader = (fromBeginning: boolean) => new StageProgressReader(admin, { sourceTopic: source, signalGroup: group, fromBeginning, signalsTopic: signals, slackMs: SLACK });
+const reader = (fromBeginning: boolean) => new StageProgressReader(admin, { sourceTopic: source, signalGroup: group, fromBeginning, signalsTopic: signals });
 const commit = (p0: string, p1: string) => admin.setOffsets({ groupId: group, topic: source, partitions: [{ partition: 0, offset: p0 }, { partition: 1, offset: p1 }] });
 
-test('stage progress from the broker: the signal stage is caught up once it has read what the topic held a slack ago; signals end offsets by partition', async () => {
+test('stage progress from the broker: the source is read as of the latest moment whose end offsets the signal stage has committed; signals end offsets by partition', async () => {
   const t0 = Date.now();
   const r = reader(true);
   const first = await r.read(t0);
-  assert.equal(first.sourceCaughtUp, false, 'no observation a slack old yet: a backlog may be waiting (right after a start)');
+  assert.equal(first.sourceAsOf, undefined, 'a group without offsets that starts at the first record has the whole topic to read');
   assert.deepEqual([...first.signalsEnd].sort(), [[0, 2n], [1, 0n]]);
-  assert.equal((await r.read(t0 + SLACK)).sourceCaughtUp, false, 'a group without offsets that starts at the first record has the whole topic to read');
-  assert.equal((await reader(false).read(t0)).sourceCaughtUp, false, 'no observation yet, whatever the start');
-  const fromEnd = reader(false);
-  await fromEnd.read(t0);
-  assert.equal((await fromEnd.read(t0 + SLACK)).sourceCaughtUp, true, 'a group without offsets that starts at the end has nothing old to read');
+  assert.equal((await reader(false).read(t0)).sourceAsOf, t0, 'a group without offsets that starts at the end has nothing old to read');
 
   await commit('2', '1');
-  assert.equal((await r.read(t0 + 2 * SLACK)).sourceCaughtUp, false, 'one event that was there a slack ago is unread');
+  assert.equal((await r.read(t0 + 1)).sourceAsOf, undefined, 'one event of partition 0 is still unread');
   await commit('3', '1');
-  assert.equal((await r.read(t0 + 3 * SLACK)).sourceCaughtUp, true, 'everything that was there a slack ago is read');
+  assert.equal((await r.read(t0 + 2)).sourceAsOf, t0 + 2, 'everything read');
 
-  // New events arrive: read while they are younger than the slack, they do not count yet; once older, they must be read.
+  // A new event: until it is read, the source counts as read only up to the moment before it arrived.
   await producer.send({ topic: source, acks: -1, messages: [{ partition: 1, value: 'e-4' }] });
-  assert.equal((await r.read(t0 + 3 * SLACK + 1)).sourceCaughtUp, true, 'a new event younger than the slack');
-  assert.equal((await r.read(t0 + 4 * SLACK + 1)).sourceCaughtUp, false, 'the same event a slack later, still unread');
+  assert.equal((await r.read(t0 + 3)).sourceAsOf, t0 + 2);
+  assert.equal((await r.read(t0 + 4)).sourceAsOf, t0 + 2);
   await commit('3', '2');
-  assert.equal((await r.read(t0 + 4 * SLACK + 2)).sourceCaughtUp, true, 'read');
+  assert.equal((await r.read(t0 + 5)).sourceAsOf, t0 + 5, 'read');
 });
 
-test('a transactional source topic: the batch consumer commits past commit and abort markers, so a stage that read everything is caught up', async () => {
+test('a transactional source topic: the batch consumer commits past commit and abort markers, so a stage that read everything is read to the end', async () => {
   const topic = uniqueName('it-progress-txn');
   const txGroup = uniqueName('it-progress-txn-group');
   await createTestTopics(kafka, [{ name: topic, partitions: 1 }]);
@@ -101,10 +96,9 @@ test('a transactional source topic: the batch consumer commits past commit and a
       return offsets?.partitions[0]?.offset === '7';
     });
     assert.deepEqual(seen, ['c-0', 'c-1', 'c-2'], 'only the committed records');
-    const r = new StageProgressReader(admin, { sourceTopic: topic, signalGroup: txGroup, fromBeginning: true, signalsTopic: signals, slackMs: SLACK });
+    const r = new StageProgressReader(admin, { sourceTopic: topic, signalGroup: txGroup, fromBeginning: true, signalsTopic: signals });
     const t0 = Date.now();
-    await r.read(t0);
-    assert.equal((await r.read(t0 + SLACK)).sourceCaughtUp, true);
+    assert.equal((await r.read(t0)).sourceAsOf, t0, 'read to the end');
   } finally {
     await consumer.stop();
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);

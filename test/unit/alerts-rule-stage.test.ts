@@ -81,13 +81,13 @@ test('rule stage: a batch retried after the DLQ failed fires the alert its signa
   assert.equal(new Set(outbox).size, 1, `one alert, fired on the retry: ${outbox.join(', ')}`);
 });
 
-test('rule stage: while a backlog is read, timers run on event time: a finish still in the backlog is not alerted as missing', async () => {
+test('rule stage: the timers\' clock passes a time only once every event published before it is applied: a finish still in the backlog is not alerted as missing', async () => {
   const rules = parseRules(parse('rules:\n  - { name: open, kind: absence, severity: high, channels: [c], start: { event: ExecutionStarted }, end: { event: ExecutionFinished }, within: 1m }'), 'test');
   const t0 = Date.now() - 3_600_000; // an hour of downtime ago
   const a = execution([(o) => started({}, { ...o, time: t0 }), (o) => finished('success', { ...o, time: t0 + 30_000 })]);
   const b = execution([(o) => started({}, { ...o, time: t0 })]);
   const signals = (events: typeof a) => events.flatMap((e) => eventSignals(e, rules, new PiiDetector(), e.event_time));
-  let progress: () => Promise<StageProgress> = async () => ({ sourceCaughtUp: false, signalsEnd: new Map([[0, 2n]]) });
+  let progress: () => Promise<StageProgress> = async () => ({ sourceAsOf: undefined, signalsEnd: new Map([[0, 2n]]) });
   const outbox: string[] = [];
   const s = new RuleStage({
     rules,
@@ -101,20 +101,23 @@ test('rule stage: while a backlog is read, timers run on event time: a finish st
   });
   s.assign([0]);
   const ctx = { signal: new AbortController().signal };
-  // Both executions started; a's finish is still unread (in the events backlog).
+  // Both executions started; a's finish (published at t0 + 30 s) is still unread.
   await s.handler()([...signals([a[0]!]), ...signals(b)].map((sig, i) => record(i, JSON.stringify(sig))), ctx);
   await s.tick();
-  assert.deepEqual(outbox, [], 'events backlog: the deadlines passed on the wall clock only');
-  progress = async () => ({ sourceCaughtUp: true, signalsEnd: new Map([[0, 3n]]) });
+  assert.deepEqual(outbox, [], 'no time read yet (right after a restart): the clock does not move');
+  progress = async () => ({ sourceAsOf: t0 + 20_000, signalsEnd: new Map([[0, 2n]]) });
   await s.tick();
-  assert.deepEqual(outbox, [], 'signals backlog (the checkpoint is before the end)');
+  assert.deepEqual(outbox, [], 'events read up to t0 + 20 s: both deadlines (t0 + 60 s) are ahead');
+  progress = async () => ({ sourceAsOf: Date.now(), signalsEnd: new Map([[0, 3n]]) });
+  await s.tick();
+  assert.deepEqual(outbox, [], 'every event read, but its signal not applied yet: the clock stays at the last reading this partition passed');
   progress = async () => Promise.reject(new Error('broker down'));
   await s.tick();
-  assert.deepEqual(outbox, [], 'progress unknown');
+  assert.deepEqual(outbox, [], 'progress unknown: the clock stands still');
   await s.handler()(signals([a[1]!]).map((sig) => record(2, JSON.stringify(sig))), ctx);
-  progress = async () => ({ sourceCaughtUp: true, signalsEnd: new Map([[0, 3n]]) });
+  progress = async () => ({ sourceAsOf: Date.now(), signalsEnd: new Map([[0, 3n]]) });
   await s.tick();
-  assert.deepEqual(outbox, [b[0]!.execution_id], 'caught up: only the execution that never finished is alerted');
+  assert.deepEqual(outbox, [b[0]!.execution_id], 'read and applied: only the execution that never finished is alerted');
 });
 
 test('rule stage: after a rebalance a kept partition is restored from the store, not from memory (another member may have moved it on meanwhile)', async () => {
