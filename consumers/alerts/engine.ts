@@ -179,12 +179,13 @@ export class PartitionEngine {
           continue;
         }
       }
-      // An entry that can still fire (an unfired silence, a gap tracker with numbers missing) is idle by the timers'
+      // An entry that can still fire (an unfired silence, a gap tracker not yet complete) is idle by the timers'
       // clock: after a downtime longer than the idle TTL it must not be swept before the backlog lets it fire. The
       // others are idle by the wall clock, so they go also while a backlog holds the timers back.
       const current = this.entries.get(k);
       if (!current || current.t === 'open') continue;
-      const canFire = (current.t === 'seen' && !current.fired) || (current.t === 'seq' && current.missing.length > 0);
+      // A gap tracker not yet complete can fire: its execution's next event, still in the backlog, may show a gap.
+      const canFire = (current.t === 'seen' && !current.fired) || (current.t === 'seq' && !(current.final && current.missing.length === 0));
       if ((canFire ? clock : now) - current.touched > this.options.idleTtlMs) this.drop(k);
     }
     return alerts;

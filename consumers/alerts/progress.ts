@@ -19,6 +19,8 @@ export interface StageProgress {
    * offsets: every signal of the events up to `sourceAsOf` lies below them.
    */
   signalsEnd: ReadonlyMap<number, bigint>;
+  /** First offsets of the signals topic by partition: signals below them are gone (retention), nothing is left to apply. */
+  signalsLow: ReadonlyMap<number, bigint>;
 }
 
 export interface StageProgressOptions {
@@ -31,8 +33,13 @@ export interface StageProgressOptions {
 }
 
 type Offsets = Map<number, bigint>;
-/** Observations kept while the stage has not caught up with them (at one per tick, a quarter of an hour at 1 s). */
-const MAX_SEEN = 1_000;
+/** Observations kept while the stage has not caught up with them; beyond, every other one is dropped (coarser, as long). */
+export const MAX_KEPT = 1_000;
+
+/** Keeps a list within MAX_KEPT entries by dropping every other one, the first and the last kept: the span stays, the spacing doubles. */
+export function thinned<T>(list: T[]): T[] {
+  return list.length <= MAX_KEPT ? list : list.filter((_, i) => i % 2 === 0 || i === list.length - 1);
+}
 
 /**
  * Reads the stages' progress from the broker (offset lookups, no records)
@@ -44,6 +51,8 @@ const MAX_SEEN = 1_000;
 export class StageProgressReader {
   /** Source end offsets seen, oldest first; none older than the last one reached. */
   private seen: { at: number; end: Offsets; low: Offsets }[] = [];
+  /** End offsets of the source partitions the group had not committed when first seen so (where a group starting at the end starts). */
+  private readonly startEnd: Offsets = new Map();
 
   constructor(
     private readonly admin: Pick<Admin, 'fetchTopicOffsets' | 'fetchOffsets'>,
@@ -57,12 +66,14 @@ export class StageProgressReader {
     const [source, signals] = await Promise.all([this.admin.fetchTopicOffsets(this.o.sourceTopic), this.admin.fetchTopicOffsets(this.o.signalsTopic)]);
     this.seen.push({ at: now, end: new Map(source.map((p) => [p.partition, BigInt(p.high)])), low: new Map(source.map((p) => [p.partition, BigInt(p.low)])) });
     const read = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+    for (const p of source) if ((read.get(p.partition) ?? -1n) < 0n && !this.startEnd.has(p.partition)) this.startEnd.set(p.partition, BigInt(p.high));
     const reached = (o: (typeof this.seen)[number]) =>
       [...o.end].every(([partition, end]) => {
         const at = read.get(partition) ?? -1n;
-        // Nothing committed yet: a group that starts at the end has nothing old to read; one that starts at the first record has all of it.
-        if (at < 0n) return !this.o.fromBeginning || end <= (o.low.get(partition) ?? 0n);
-        return at >= end;
+        if (at >= 0n) return at >= end;
+        // Nothing committed yet: a group that starts at the first record has everything to read; one that starts at
+        // the end has read everything as long as nothing came after where it started (the end when first seen so).
+        return this.o.fromBeginning ? end <= (o.low.get(partition) ?? 0n) : end <= (this.startEnd.get(partition) ?? 0n);
       });
     let sourceAsOf: number | undefined;
     for (let i = this.seen.length - 1; i >= 0; i--) {
@@ -71,7 +82,7 @@ export class StageProgressReader {
       this.seen = this.seen.slice(i);
       break;
     }
-    if (this.seen.length > MAX_SEEN) this.seen = this.seen.slice(-MAX_SEEN);
-    return { sourceAsOf, signalsEnd: new Map(signals.map((p) => [p.partition, BigInt(p.high)])) };
+    this.seen = thinned(this.seen);
+    return { sourceAsOf, signalsEnd: new Map(signals.map((p) => [p.partition, BigInt(p.high)])), signalsLow: new Map(signals.map((p) => [p.partition, BigInt(p.low)])) };
   }
 }

@@ -9,10 +9,8 @@ import type { AlertsMetrics } from './metrics.js';
 import type { Rule } from './rules.js';
 import type { Signal } from './signals.js';
 import type { AlertStore, Checkpoint } from './store.js';
-import type { StageProgress } from './progress.js';
+import { thinned, type StageProgress } from './progress.js';
 
-/** Progress readings kept (one per tick that found progress: an hour at the default 1 s tick). */
-const MAX_READINGS = 3_600;
 /** A partition whose timers lag the wall clock by more than this is logged once (and again once back under a third). */
 const LAG_LOG_MS = 30_000;
 
@@ -58,7 +56,7 @@ export class RuleStage {
   private owned = new Set<number>();
   private ticking = false;
   /** Progress readings: the source read up to `asOf`, with the signals end offsets that cover it. Oldest first. */
-  private readings: { asOf: number; signalsEnd: ReadonlyMap<number, bigint> }[] = [];
+  private readings: { asOf: number; signalsEnd: ReadonlyMap<number, bigint>; signalsLow: ReadonlyMap<number, bigint> }[] = [];
   /** Partitions whose timers lag the wall clock by more than LAG_LOG_MS (logged once each way). */
   private readonly behind = new Set<number>();
 
@@ -157,12 +155,16 @@ export class RuleStage {
   private async readProgress(): Promise<void> {
     if (!this.o.progress) return;
     try {
-      const { sourceAsOf, signalsEnd } = await this.o.progress();
+      const { sourceAsOf, signalsEnd, signalsLow } = await this.o.progress();
       if (sourceAsOf === undefined) return;
       const last = this.readings[this.readings.length - 1];
-      if (last && last.asOf >= sourceAsOf) return;
-      this.readings.push({ asOf: sourceAsOf, signalsEnd });
-      if (this.readings.length > MAX_READINGS) this.readings = this.readings.slice(-MAX_READINGS);
+      if (last && last.asOf >= sourceAsOf) {
+        // No newer time read: the reading stands (its end offsets already cover the signals), retention may have moved on.
+        last.signalsLow = signalsLow;
+        return;
+      }
+      this.readings.push({ asOf: sourceAsOf, signalsEnd, signalsLow });
+      this.readings = thinned(this.readings);
     } catch (err) {
       this.o.logger.warn({ err: errorMessage(err) }, "cannot read the stages' offsets; the rule timers wait until they can be read");
     }
@@ -170,9 +172,12 @@ export class RuleStage {
 
   /** Moves the partition's clock to the newest reading whose signals its checkpoint has passed. */
   private advanceClock(partition: number, st: Loaded): number {
-    const checkpoint = BigInt(st.checkpoint.nextOffset);
+    const stored = BigInt(st.checkpoint.nextOffset);
     for (let i = this.readings.length - 1; i >= 0; i--) {
       const r = this.readings[i]!;
+      // Signals deleted by retention before they were applied are gone: there is nothing to wait for below the first offset.
+      const low = r.signalsLow.get(partition) ?? 0n;
+      const checkpoint = stored > low ? stored : low;
       if (checkpoint < (r.signalsEnd.get(partition) ?? 0n)) continue;
       if (r.asOf > st.clock) st.clock = r.asOf;
       break;

@@ -136,6 +136,11 @@ export class BatchConsumer {
   /** Consumer commit mode: the highest offset committed per partition in this generation (no older one is sent after it). */
   private readonly committedUpTo = new Map<number, bigint>();
   private owedTimer: NodeJS.Timeout | undefined;
+  private paying = false;
+  /** Group generations seen (GROUP_JOIN): a commit begun in an earlier one does not count, nor is it owed, in this one. */
+  private generation = 0;
+  /** Per partition, the commits in flight, one after the other: an older offset never lands after a newer one. */
+  private readonly commits = new Map<number, Promise<unknown>>();
   private fail: (err: Error) => void = () => undefined;
   /** Settles when the consumer crashed and kafkajs gave up restarting it. */
   readonly failed: Promise<Error>;
@@ -166,6 +171,7 @@ export class BatchConsumer {
     this.consumer.on(GROUP_JOIN, ({ payload }) => {
       // A new generation: commits owed for the partitions of the last one are not sent (a partition kept is read
       // again from its committed offset, and its batch handled again, idempotently).
+      this.generation += 1;
       this.owed.clear();
       this.committedUpTo.clear();
       this.joined = true;
@@ -263,15 +269,29 @@ export class BatchConsumer {
    * up would leave the group's offset behind until the partition's next
    * batch: a quiet partition would read as a backlog for good.
    */
-  private async commitOwed(partition: number, offset: string): Promise<void> {
-    if (BigInt(offset) <= (this.committedUpTo.get(partition) ?? -1n)) return;
-    try {
-      await this.consumer.commitOffsets([{ topic: this.options.settings.sourceTopic, partition, offset }]);
-      this.committed(partition, offset);
-    } catch (err) {
-      this.owe(partition, offset);
-      this.options.logger.warn({ partition, offset, err: errorMessage(err) }, `offset commit failed; retried every ${OWED_RETRY_MS / 1000} s until it succeeds`);
-    }
+  private commitOwed(partition: number, offset: string): Promise<void> {
+    const generation = this.generation;
+    return this.inOrder(partition, async () => {
+      if (generation !== this.generation || BigInt(offset) <= (this.committedUpTo.get(partition) ?? -1n)) return;
+      try {
+        await this.consumer.commitOffsets([{ topic: this.options.settings.sourceTopic, partition, offset }]);
+        if (generation === this.generation) this.committed(partition, offset);
+      } catch (err) {
+        if (generation !== this.generation) return;
+        this.owe(partition, offset);
+        this.options.logger.warn({ partition, offset, err: errorMessage(err) }, `offset commit failed; retried every ${OWED_RETRY_MS / 1000} s until it succeeds`);
+      }
+    });
+  }
+
+  /** Runs a partition's commits one after the other (kafkajs retries a commit inside the call: two in flight could land out of order). */
+  private inOrder<T>(partition: number, fn: () => Promise<T>): Promise<T> {
+    const run = (this.commits.get(partition) ?? Promise.resolve()).then(fn, fn);
+    this.commits.set(
+      partition,
+      run.catch(() => undefined),
+    );
+    return run;
   }
 
   private committed(partition: number, offset: string): void {
@@ -287,8 +307,13 @@ export class BatchConsumer {
   }
 
   private async payOwed(): Promise<void> {
-    if (!this.joined || this.stopping.signal.aborted) return;
-    for (const [partition, offset] of [...this.owed]) await this.commitOwed(partition, offset);
+    if (this.paying || !this.joined || this.stopping.signal.aborted) return;
+    this.paying = true;
+    try {
+      for (const [partition, offset] of [...this.owed]) await this.commitOwed(partition, offset);
+    } finally {
+      this.paying = false;
+    }
   }
 
   private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
@@ -311,11 +336,12 @@ export class BatchConsumer {
         // The batch's own commit function: consumer.commitOffsets() is a silent no-op once stop() began (kafkajs 2.2.4),
         // which would lose the commit of exactly the batch a graceful shutdown finishes.
         const commit = () => commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
-        if (!(await this.commit(commit, partition, next, heartbeat))) {
-          this.owe(partition, next);
+        const generation = this.generation;
+        if (!(await this.inOrder(partition, () => this.commit(commit, partition, next, heartbeat)))) {
+          if (generation === this.generation) this.owe(partition, next);
           return;
         }
-        this.committed(partition, next);
+        if (generation === this.generation) this.committed(partition, next);
       }
       this.options.metrics.batchCommitted(chunk.length, deadLettered, (performance.now() - began) / 1000);
       if ((this.options.freshness ?? 'consumer') === 'consumer') this.options.metrics.recordsStored(chunk);

@@ -115,6 +115,17 @@ test('after a downtime longer than the idle TTL, a silence still waiting for the
   assert.deepEqual(engine.tick(back, now + 5 * 60_000).filter((a) => a.rule === 'quiet').map((a) => a.key), ['gone'], 'fires once the backlog\'s event time passes the limit');
 });
 
+test('after a downtime longer than the idle TTL, an unfinished execution\'s gap tracker is kept until the backlog is read: its next event is no gap', () => {
+  const now = Date.now();
+  const engine = new PartitionEngine(new Map(RULES.map((r) => [r.name, r])), { idleTtlMs: 3_600_000 });
+  const g = execution([(o) => started({}, o), (o) => step('success', o), (o) => step('success', o), (o) => step('success', o)]).map((e) => ({ ...e, event_time: now }));
+  run(g.slice(0, 3), now, engine);
+  const back = now + 80 * 3_600_000;
+  assert.equal(engine.tick(back, Number.NEGATIVE_INFINITY).length, 0);
+  run(g.slice(3), back, engine);
+  assert.equal(engine.tick(back, back).filter((a) => a.rule === 'gap').length, 0, 'sequence 4 follows 1-3: nothing is missing');
+});
+
 test('silence: a key that stops sending fires once after the limit, and again only after it came back', () => {
   const now = Date.now();
   const ev = (svc: string, t: number) => [started({}, { service: svc, time: t })];

@@ -87,7 +87,7 @@ test('rule stage: the timers\' clock passes a time only once every event publish
   const a = execution([(o) => started({}, { ...o, time: t0 }), (o) => finished('success', { ...o, time: t0 + 30_000 })]);
   const b = execution([(o) => started({}, { ...o, time: t0 })]);
   const signals = (events: typeof a) => events.flatMap((e) => eventSignals(e, rules, new PiiDetector(), e.event_time));
-  let progress: () => Promise<StageProgress> = async () => ({ sourceAsOf: undefined, signalsEnd: new Map([[0, 2n]]) });
+  let progress: () => Promise<StageProgress> = async () => ({ sourceAsOf: undefined, signalsEnd: new Map([[0, 2n]]), signalsLow: new Map() });
   const outbox: string[] = [];
   const s = new RuleStage({
     rules,
@@ -105,19 +105,44 @@ test('rule stage: the timers\' clock passes a time only once every event publish
   await s.handler()([...signals([a[0]!]), ...signals(b)].map((sig, i) => record(i, JSON.stringify(sig))), ctx);
   await s.tick();
   assert.deepEqual(outbox, [], 'no time read yet (right after a restart): the clock does not move');
-  progress = async () => ({ sourceAsOf: t0 + 20_000, signalsEnd: new Map([[0, 2n]]) });
+  progress = async () => ({ sourceAsOf: t0 + 20_000, signalsEnd: new Map([[0, 2n]]), signalsLow: new Map() });
   await s.tick();
   assert.deepEqual(outbox, [], 'events read up to t0 + 20 s: both deadlines (t0 + 60 s) are ahead');
-  progress = async () => ({ sourceAsOf: Date.now(), signalsEnd: new Map([[0, 3n]]) });
+  progress = async () => ({ sourceAsOf: Date.now(), signalsEnd: new Map([[0, 3n]]), signalsLow: new Map() });
   await s.tick();
   assert.deepEqual(outbox, [], 'every event read, but its signal not applied yet: the clock stays at the last reading this partition passed');
   progress = async () => Promise.reject(new Error('broker down'));
   await s.tick();
   assert.deepEqual(outbox, [], 'progress unknown: the clock stands still');
   await s.handler()(signals([a[1]!]).map((sig) => record(2, JSON.stringify(sig))), ctx);
-  progress = async () => ({ sourceAsOf: Date.now(), signalsEnd: new Map([[0, 3n]]) });
+  progress = async () => ({ sourceAsOf: Date.now(), signalsEnd: new Map([[0, 3n]]), signalsLow: new Map() });
   await s.tick();
   assert.deepEqual(outbox, [b[0]!.execution_id], 'read and applied: only the execution that never finished is alerted');
+});
+
+test('rule stage: signals deleted by retention before they were applied hold no clock back', async () => {
+  const rules = parseRules(parse('rules:\n  - { name: open, kind: absence, severity: high, channels: [c], start: { event: ExecutionStarted }, end: { event: ExecutionFinished }, within: 1m }'), 'test');
+  const t0 = Date.now() - 3_600_000;
+  const outbox: string[] = [];
+  const open = eventSignals(started({}, { time: t0 }), rules, new PiiDetector(), t0);
+  let low = 0n;
+  const s = new RuleStage({
+    rules,
+    store: { loadState: async () => ({ checkpoint: { nextOffset: '0', version: 0 }, entries: [] }), saveState: async () => undefined, recordFired: async () => undefined },
+    producer: { send: async ({ messages }) => (outbox.push(...messages.map((m) => String(m.key))), []) },
+    dlq: { publish: async () => undefined },
+    outboxTopic: 'outbox',
+    idleTtlMs: 24 * 3_600_000,
+    logger: createLogger('rule-stage-test', 'silent'),
+    progress: async () => ({ sourceAsOf: Date.now(), signalsEnd: new Map([[0, 50n]]), signalsLow: new Map([[0, low]]) }),
+  });
+  s.assign([0]);
+  await s.handler()(open.map((sig, i) => record(i, JSON.stringify(sig))), { signal: new AbortController().signal });
+  await s.tick();
+  assert.deepEqual(outbox, [], 'signals 1-49 unread: the clock waits');
+  low = 50n;
+  await s.tick();
+  assert.equal(outbox.length, 1, 'they were deleted unread: nothing left to wait for, the deadline fires');
 });
 
 test('rule stage: after a rebalance a kept partition is restored from the store, not from memory (another member may have moved it on meanwhile)', async () => {
