@@ -33,12 +33,22 @@ export interface StageProgressOptions {
 }
 
 type Offsets = Map<number, bigint>;
-/** Observations kept while the stage has not caught up with them; beyond, every other one is dropped (coarser, as long). */
+/** Observations kept while the stage has not caught up with them; beyond, the list is thinned evenly over its span. */
 export const MAX_KEPT = 1_000;
 
-/** Keeps a list within MAX_KEPT entries by dropping every other one, the first and the last kept: the span stays, the spacing doubles. */
-export function thinned<T>(list: T[]): T[] {
-  return list.length <= MAX_KEPT ? list : list.filter((_, i) => i % 2 === 0 || i === list.length - 1);
+/**
+ * Keeps a time-ordered list within MAX_KEPT entries: past it, the entries
+ * are thinned to about half as many, evenly spaced in time over the whole
+ * span (the first and the last kept). Thinning by time, not by position,
+ * keeps every part of the span covered however often it runs.
+ */
+export function thinned<T>(list: T[], time: (entry: T) => number): T[] {
+  if (list.length <= MAX_KEPT) return list;
+  const spacing = (time(list[list.length - 1]!) - time(list[0]!)) / (MAX_KEPT / 2);
+  const kept = [list[0]!];
+  for (let i = 1; i < list.length - 1; i++) if (time(list[i]!) - time(kept[kept.length - 1]!) >= spacing) kept.push(list[i]!);
+  kept.push(list[list.length - 1]!);
+  return kept;
 }
 
 /**
@@ -82,7 +92,7 @@ export class StageProgressReader {
       this.seen = this.seen.slice(i);
       break;
     }
-    this.seen = thinned(this.seen);
+    this.seen = thinned(this.seen, (o) => o.at);
     return { sourceAsOf, signalsEnd: new Map(signals.map((p) => [p.partition, BigInt(p.high)])), signalsLow: new Map(signals.map((p) => [p.partition, BigInt(p.low)])) };
   }
 }

@@ -164,7 +164,7 @@ export class RuleStage {
         return;
       }
       this.readings.push({ asOf: sourceAsOf, signalsEnd, signalsLow });
-      this.readings = thinned(this.readings);
+      this.readings = thinned(this.readings, (r) => r.asOf);
     } catch (err) {
       this.o.logger.warn({ err: errorMessage(err) }, "cannot read the stages' offsets; the rule timers wait until they can be read");
     }

@@ -272,6 +272,8 @@ export class BatchConsumer {
   private commitOwed(partition: number, offset: string): Promise<void> {
     const generation = this.generation;
     return this.inOrder(partition, async () => {
+      // Checked right before sending. kafkajs retries a failed commit inside the call, and a retry after a rebalance
+      // goes out under the new generation: a small window in which an older offset can still land (see docs/alerts.md).
       if (generation !== this.generation || BigInt(offset) <= (this.committedUpTo.get(partition) ?? -1n)) return;
       try {
         await this.consumer.commitOffsets([{ topic: this.options.settings.sourceTopic, partition, offset }]);
@@ -294,11 +296,12 @@ export class BatchConsumer {
     return run;
   }
 
-  private committed(partition: number, offset: string): void {
+  private committed(partition: number, offset: string, position = false): void {
     const at = BigInt(offset);
-    if (at > (this.committedUpTo.get(partition) ?? -1n)) this.committedUpTo.set(partition, at);
+    if (position || at > (this.committedUpTo.get(partition) ?? -1n)) this.committedUpTo.set(partition, at);
     const owed = this.owed.get(partition);
-    if (owed !== undefined && BigInt(owed) <= at) this.owed.delete(partition);
+    // A position commit settles any owed one: lower ones it covers, a higher one is stale (the position moved back).
+    if (owed !== undefined && (position || BigInt(owed) <= at)) this.owed.delete(partition);
   }
 
   private owe(partition: number, offset: string): void {
@@ -341,7 +344,8 @@ export class BatchConsumer {
           if (generation === this.generation) this.owe(partition, next);
           return;
         }
-        if (generation === this.generation) this.committed(partition, next);
+        // The batch's own commit is where the partition stands (also below an earlier mark, after a seek or reset).
+        if (generation === this.generation) this.committed(partition, next, true);
       }
       this.options.metrics.batchCommitted(chunk.length, deadLettered, (performance.now() - began) / 1000);
       if ((this.options.freshness ?? 'consumer') === 'consumer') this.options.metrics.recordsStored(chunk);

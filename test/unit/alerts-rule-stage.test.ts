@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RuleStage } from '../../consumers/alerts/rule-stage.js';
-import type { StageProgress } from '../../consumers/alerts/progress.js';
+import { MAX_KEPT, thinned, type StageProgress } from '../../consumers/alerts/progress.js';
 import { createLogger } from '../../core/logger.js';
 import type { DeadLetter, SourceRecord } from '../../core/service/index.js';
 import { parse } from 'yaml';
@@ -171,4 +171,15 @@ test('rule stage: after a rebalance a kept partition is restored from the store,
   await s.handler()([3, 4, 9, 10, 11].map((o) => record(o, 'garbage')), ctx);
   assert.deepEqual(handled.slice(3), ['10', '11'], 'records the other member handled are skipped, not handled twice');
   assert.equal(stored.checkpoint.version, 8, 'the checkpoint goes on from the stored version');
+});
+
+test('progress history thinned past its limit stays evenly spread over its whole span (a long backlog keeps a time near every age)', () => {
+  let list: { at: number }[] = [];
+  for (let at = 0; at < 100_000; at++) list = thinned([...list, { at }], (e) => e.at);
+  assert.ok(list.length <= MAX_KEPT, `${list.length} kept`);
+  assert.equal(list[0]!.at, 0, 'the oldest kept');
+  assert.equal(list[list.length - 1]!.at, 99_999, 'the newest kept');
+  const gaps = list.slice(1).map((e, i) => e.at - list[i]!.at);
+  // Evenly: no gap beyond a few times span / MAX_KEPT (thinning by position left one gap of over 80 000).
+  assert.ok(Math.max(...gaps) <= 8 * (100_000 / MAX_KEPT), `largest gap ${Math.max(...gaps)}`);
 });
