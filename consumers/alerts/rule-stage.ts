@@ -57,6 +57,7 @@ export class RuleStage {
   private ticking = false;
   /** Progress readings: the source read up to `asOf`, with the signals end offsets that cover it. Oldest first. */
   private readings: { asOf: number; signalsEnd: ReadonlyMap<number, bigint>; signalsLow: ReadonlyMap<number, bigint> }[] = [];
+  private progressFailing = false;
   /** Partitions whose timers lag the wall clock by more than LAG_LOG_MS (logged once each way). */
   private readonly behind = new Set<number>();
 
@@ -156,6 +157,8 @@ export class RuleStage {
     if (!this.o.progress) return;
     try {
       const { sourceAsOf, signalsEnd, signalsLow } = await this.o.progress();
+      if (this.progressFailing) this.o.logger.info("the stages' offsets can be read again");
+      this.progressFailing = false;
       if (sourceAsOf === undefined) return;
       const last = this.readings[this.readings.length - 1];
       if (last && last.asOf >= sourceAsOf) {
@@ -166,7 +169,9 @@ export class RuleStage {
       this.readings.push({ asOf: sourceAsOf, signalsEnd, signalsLow });
       this.readings = thinned(this.readings, (r) => r.asOf);
     } catch (err) {
-      this.o.logger.warn({ err: errorMessage(err) }, "cannot read the stages' offsets; the rule timers wait until they can be read");
+      // Once per outage, not once per tick.
+      if (!this.progressFailing) this.o.logger.warn({ err: errorMessage(err) }, "cannot read the stages' offsets; the rule timers wait until they can be read");
+      this.progressFailing = true;
     }
   }
 
