@@ -60,10 +60,18 @@ test('topics as code: applied, read back from the broker, idempotent, and reconc
   // Someone changes retention by hand and the layout asks for more partitions: the next apply repairs both.
   const raw = specs[0]!;
   await admin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: raw.name, configEntries: [{ name: 'retention.ms', value: '1000' }] }] });
+  // The broker applies a topic's config change after the call returns: the drift must be visible before the repair.
+  const retentionOf = async () => (await describeTopics(admin, [raw.name])).get(raw.name)!.config['retention.ms'];
+  for (let tries = 0; (await retentionOf()) !== '1000' && tries < 50; tries++) await new Promise((r) => setTimeout(r, 100));
   const grown = specs.map((s) => (s === raw ? { ...s, partitions: 5 } : s));
   const third = await applyTopics(admin, grown);
   assert.deepEqual(third.updated, [raw.name]);
-  const after = (await describeTopics(admin, [raw.name])).get(raw.name)!;
+  // Likewise the repair (this test failed once in CI reading the hand-set value after it).
+  let after = (await describeTopics(admin, [raw.name])).get(raw.name)!;
+  for (let tries = 0; after.config['retention.ms'] !== raw.config['retention.ms'] && tries < 50; tries++) {
+    await new Promise((r) => setTimeout(r, 100));
+    after = (await describeTopics(admin, [raw.name])).get(raw.name)!;
+  }
   assert.equal(after.config['retention.ms'], raw.config['retention.ms']);
   assert.equal(after.partitions, 5);
 
