@@ -32,6 +32,8 @@ export interface AlertsConfig {
   signalsTopic: string;
   outboxTopic: string;
   tickMs: number;
+  /** Timers fire this long after their deadline by the progress clock (events held back behind an open transaction). */
+  timerGraceMs: number;
   idleTtlMs: number;
   sessionTimeoutMs: number;
   delivery: { horizonMs: number; backoff: { initialMs: number; maxMs: number }; timeoutMs: number; allowedTargets: string[] };
@@ -50,6 +52,7 @@ const own = {
   [`${P}SIGNALS_TOPIC`]: topic(TOPICS.alertSignals),
   [`${P}OUTBOX_TOPIC`]: topic(TOPICS.alertOutbox),
   [`${P}TICK_MS`]: int(1_000, 50, 60_000),
+  [`${P}TIMER_GRACE_MS`]: int(60_000, 0, 3_600_000),
   [`${P}STATE_IDLE_TTL_HOURS`]: int(72, 1, 24 * 365),
   [`${P}SESSION_TIMEOUT_MS`]: int(30_000, 6_000, 300_000),
   [`${P}DELIVERY_HORIZON_MS`]: int(86_400_000, 1_000, 30 * 86_400_000),
@@ -90,6 +93,7 @@ export function loadAlertsConfig(env: NodeJS.ProcessEnv = process.env): AlertsCo
     signalsTopic,
     outboxTopic,
     tickMs: get<number>('TICK_MS'),
+    timerGraceMs: get<number>('TIMER_GRACE_MS'),
     idleTtlMs: get<number>('STATE_IDLE_TTL_HOURS') * 3_600_000,
     sessionTimeoutMs,
     delivery: { horizonMs: get<number>('DELIVERY_HORIZON_MS'), backoff, timeoutMs: get<number>('DELIVERY_TIMEOUT_MS'), allowedTargets: get<string[]>('ALLOWED_TARGETS') },

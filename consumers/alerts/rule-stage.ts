@@ -31,6 +31,14 @@ export interface RuleStageOptions {
    * tick). Without it, the timers run on the wall clock.
    */
   progress?: () => Promise<StageProgress>;
+  /**
+   * Timers fire this long after their deadline by that clock (default 0).
+   * The end offsets a reading compares are the last stable offsets: records
+   * behind an open transaction of a tokenizer instance that died are not in
+   * them until the transaction is aborted (its timeout), so the clock can
+   * pass their publish time before they are read.
+   */
+  graceMs?: number;
 }
 
 interface Loaded {
@@ -140,7 +148,7 @@ export class RuleStage {
           const wall = this.now;
           const clock = this.o.progress ? this.advanceClock(p, st) : wall;
           this.noteLag(p, wall - clock);
-          const alerts = st.engine.tick(wall, Math.min(wall, clock));
+          const alerts = st.engine.tick(wall, Math.min(wall, clock) - (this.o.graceMs ?? 0));
           await this.persist(p, st, alerts, st.checkpoint.nextOffset);
         }).catch((err: unknown) => this.o.logger.warn({ partition: p, err: errorMessage(err) }, 'timer evaluation failed; retried on the next tick'));
       }

@@ -98,6 +98,7 @@ export class AlertsService implements ManagedService {
       metrics: this.metrics,
       logger: deps.logger,
       progress: () => progress.read(),
+      graceMs: config.timerGraceMs,
     });
     this.ruleConsumer = new BatchConsumer({
       kafka: this.kafka,

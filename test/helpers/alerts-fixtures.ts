@@ -152,6 +152,8 @@ export function alertsEnv(names: AlertsNames, database: string, files: { rules: 
     AUDITLINE_ALERTS_RULES_FILE: files.rules,
     AUDITLINE_ALERTS_CHANNELS_FILE: files.channels,
     AUDITLINE_ALERTS_TICK_MS: '200',
+    // No tokenizer transactions here: timers fire at their deadline.
+    AUDITLINE_ALERTS_TIMER_GRACE_MS: '0',
     AUDITLINE_ALERTS_FLUSH_MS: '50',
     AUDITLINE_ALERTS_RETRY_INITIAL_MS: '100',
     AUDITLINE_ALERTS_RETRY_MAX_MS: '1000',

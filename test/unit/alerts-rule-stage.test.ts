@@ -183,3 +183,28 @@ test('progress history thinned past its limit stays evenly spread over its whole
   // Evenly: no gap beyond a few times span / MAX_KEPT (thinning by position left one gap of over 80 000).
   assert.ok(Math.max(...gaps) <= 8 * (100_000 / MAX_KEPT), `largest gap ${Math.max(...gaps)}`);
 });
+
+test('rule stage: timers fire the grace period after their deadline by the clock (events held back by an open transaction are read first)', async () => {
+  const rules = parseRules(parse('rules:\n  - { name: open, kind: absence, severity: high, channels: [c], start: { event: ExecutionStarted }, end: { event: ExecutionFinished }, within: 1m }'), 'test');
+  const t0 = Date.now() - 3_600_000;
+  const outbox: string[] = [];
+  let asOf = t0 + 90_000;
+  const s = new RuleStage({
+    rules,
+    store: { loadState: async () => ({ checkpoint: { nextOffset: '0', version: 0 }, entries: [] }), saveState: async () => undefined, recordFired: async () => undefined },
+    producer: { send: async ({ messages }) => (outbox.push(...messages.map((m) => String(m.key))), []) },
+    dlq: { publish: async () => undefined },
+    outboxTopic: 'outbox',
+    idleTtlMs: 24 * 3_600_000,
+    logger: createLogger('rule-stage-test', 'silent'),
+    progress: async () => ({ sourceAsOf: asOf, signalsEnd: new Map([[0, 1n]]), signalsLow: new Map() }),
+    graceMs: 60_000,
+  });
+  s.assign([0]);
+  await s.handler()(eventSignals(started({}, { time: t0 }), rules, new PiiDetector(), t0).map((sig, i) => record(i, JSON.stringify(sig))), { signal: new AbortController().signal });
+  await s.tick();
+  assert.deepEqual(outbox, [], 'clock 30 s past the deadline, inside the 60 s grace');
+  asOf = t0 + 121_000;
+  await s.tick();
+  assert.equal(outbox.length, 1, 'past deadline + grace: fired');
+});
