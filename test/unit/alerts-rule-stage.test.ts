@@ -81,13 +81,10 @@ test('rule stage: a batch retried after the DLQ failed fires the alert its signa
   assert.equal(new Set(outbox).size, 1, `one alert, fired on the retry: ${outbox.join(', ')}`);
 });
 
-test('rule stage: the timers\' clock passes a time only once every event published before it is applied: a finish still in the backlog is not alerted as missing', async () => {
-  const rules = parseRules(parse('rules:\n  - { name: open, kind: absence, severity: high, channels: [c], start: { event: ExecutionStarted }, end: { event: ExecutionFinished }, within: 1m }'), 'test');
-  const t0 = Date.now() - 3_600_000; // an hour of downtime ago
-  const a = execution([(o) => started({}, { ...o, time: t0 }), (o) => finished('success', { ...o, time: t0 + 30_000 })]);
-  const b = execution([(o) => started({}, { ...o, time: t0 })]);
-  const signals = (events: typeof a) => events.flatMap((e) => eventSignals(e, rules, new PiiDetector(), e.event_time));
-  let progress: () => Promise<StageProgress> = async () => ({ sourceAsOf: undefined, signalsEnd: new Map([[0, 2n]]), signalsLow: new Map() });
+const ABSENCE = 'rules:\n  - { name: open, kind: absence, severity: high, channels: [c], start: { event: ExecutionStarted }, end: { event: ExecutionFinished }, within: 1m }';
+
+/** A rule stage on the progress clock over an empty store; `outbox` collects the keys of the alerts it fires. */
+function clockStage(rules: Rule[], progress: () => Promise<StageProgress>, graceMs?: number) {
   const outbox: string[] = [];
   const s = new RuleStage({
     rules,
@@ -97,9 +94,21 @@ test('rule stage: the timers\' clock passes a time only once every event publish
     outboxTopic: 'outbox',
     idleTtlMs: 24 * 3_600_000,
     logger: createLogger('rule-stage-test', 'silent'),
-    progress: () => progress(),
+    progress,
+    ...(graceMs === undefined ? {} : { graceMs }),
   });
   s.assign([0]);
+  return { s, outbox };
+}
+
+test('rule stage: the timers\' clock passes a time only once every event published before it is applied: a finish still in the backlog is not alerted as missing', async () => {
+  const rules = parseRules(parse(ABSENCE), 'test');
+  const t0 = Date.now() - 3_600_000; // an hour of downtime ago
+  const a = execution([(o) => started({}, { ...o, time: t0 }), (o) => finished('success', { ...o, time: t0 + 30_000 })]);
+  const b = execution([(o) => started({}, { ...o, time: t0 })]);
+  const signals = (events: typeof a) => events.flatMap((e) => eventSignals(e, rules, new PiiDetector(), e.event_time));
+  let progress: () => Promise<StageProgress> = async () => ({ sourceAsOf: undefined, signalsEnd: new Map([[0, 2n]]), signalsLow: new Map() });
+  const { s, outbox } = clockStage(rules, () => progress());
   const ctx = { signal: new AbortController().signal };
   // Both executions started; a's finish (published at t0 + 30 s) is still unread.
   await s.handler()([...signals([a[0]!]), ...signals(b)].map((sig, i) => record(i, JSON.stringify(sig))), ctx);
@@ -121,22 +130,11 @@ test('rule stage: the timers\' clock passes a time only once every event publish
 });
 
 test('rule stage: signals deleted by retention before they were applied hold no clock back', async () => {
-  const rules = parseRules(parse('rules:\n  - { name: open, kind: absence, severity: high, channels: [c], start: { event: ExecutionStarted }, end: { event: ExecutionFinished }, within: 1m }'), 'test');
+  const rules = parseRules(parse(ABSENCE), 'test');
   const t0 = Date.now() - 3_600_000;
-  const outbox: string[] = [];
   const open = eventSignals(started({}, { time: t0 }), rules, new PiiDetector(), t0);
   let low = 0n;
-  const s = new RuleStage({
-    rules,
-    store: { loadState: async () => ({ checkpoint: { nextOffset: '0', version: 0 }, entries: [] }), saveState: async () => undefined, recordFired: async () => undefined },
-    producer: { send: async ({ messages }) => (outbox.push(...messages.map((m) => String(m.key))), []) },
-    dlq: { publish: async () => undefined },
-    outboxTopic: 'outbox',
-    idleTtlMs: 24 * 3_600_000,
-    logger: createLogger('rule-stage-test', 'silent'),
-    progress: async () => ({ sourceAsOf: Date.now(), signalsEnd: new Map([[0, 50n]]), signalsLow: new Map([[0, low]]) }),
-  });
-  s.assign([0]);
+  const { s, outbox } = clockStage(rules, async () => ({ sourceAsOf: Date.now(), signalsEnd: new Map([[0, 50n]]), signalsLow: new Map([[0, low]]) }));
   await s.handler()(open.map((sig, i) => record(i, JSON.stringify(sig))), { signal: new AbortController().signal });
   await s.tick();
   assert.deepEqual(outbox, [], 'signals 1-49 unread: the clock waits');
@@ -185,22 +183,10 @@ test('progress history thinned past its limit stays evenly spread over its whole
 });
 
 test('rule stage: timers fire the grace period after their deadline by the clock (events held back by an open transaction are read first)', async () => {
-  const rules = parseRules(parse('rules:\n  - { name: open, kind: absence, severity: high, channels: [c], start: { event: ExecutionStarted }, end: { event: ExecutionFinished }, within: 1m }'), 'test');
+  const rules = parseRules(parse(ABSENCE), 'test');
   const t0 = Date.now() - 3_600_000;
-  const outbox: string[] = [];
   let asOf = t0 + 90_000;
-  const s = new RuleStage({
-    rules,
-    store: { loadState: async () => ({ checkpoint: { nextOffset: '0', version: 0 }, entries: [] }), saveState: async () => undefined, recordFired: async () => undefined },
-    producer: { send: async ({ messages }) => (outbox.push(...messages.map((m) => String(m.key))), []) },
-    dlq: { publish: async () => undefined },
-    outboxTopic: 'outbox',
-    idleTtlMs: 24 * 3_600_000,
-    logger: createLogger('rule-stage-test', 'silent'),
-    progress: async () => ({ sourceAsOf: asOf, signalsEnd: new Map([[0, 1n]]), signalsLow: new Map() }),
-    graceMs: 60_000,
-  });
-  s.assign([0]);
+  const { s, outbox } = clockStage(rules, async () => ({ sourceAsOf: asOf, signalsEnd: new Map([[0, 1n]]), signalsLow: new Map() }), 60_000);
   await s.handler()(eventSignals(started({}, { time: t0 }), rules, new PiiDetector(), t0).map((sig, i) => record(i, JSON.stringify(sig))), { signal: new AbortController().signal });
   await s.tick();
   assert.deepEqual(outbox, [], 'clock 30 s past the deadline, inside the 60 s grace');
