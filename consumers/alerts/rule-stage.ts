@@ -1,7 +1,7 @@
 import type { Producer } from 'kafkajs';
 import { AuditlineError, errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import type { BatchHandler, DeadLetter, DlqPublisher } from '../../core/service/index.js';
+import { SerialByKey, type BatchHandler, type DeadLetter, type DlqPublisher } from '../../core/service/index.js';
 import type { Alert } from './alert.js';
 import { outboxMessages } from './delivery.js';
 import { PartitionEngine } from './engine.js';
@@ -60,7 +60,8 @@ interface Loaded {
 export class RuleStage {
   private readonly rules: ReadonlyMap<string, Rule>;
   private readonly states = new Map<number, Promise<Loaded>>();
-  private readonly locks = new Map<number, Promise<unknown>>();
+  /** Per partition, handler batches and ticks one at a time. */
+  private readonly locks = new SerialByKey<number>();
   private owned = new Set<number>();
   private ticking = false;
   /** Progress readings: the source read up to `asOf`, with the signals end offsets that cover it. Oldest first. */
@@ -88,13 +89,13 @@ export class RuleStage {
     this.owned = new Set(partitions);
     this.states.clear();
     for (const p of [...this.behind]) if (!this.owned.has(p)) this.behind.delete(p);
-    for (const p of partitions) void this.exclusive(p, () => this.state(p)).catch((err: unknown) => this.o.logger.warn({ partition: p, err: errorMessage(err) }, 'rule state not restored yet; retried on use'));
+    for (const p of partitions) void this.locks.run(p, () => this.state(p)).catch((err: unknown) => this.o.logger.warn({ partition: p, err: errorMessage(err) }, 'rule state not restored yet; retried on use'));
   }
 
   handler(): BatchHandler {
     return async (records) => {
       const partition = records[0]!.partition;
-      return this.exclusive(partition, async () => {
+      return this.locks.run(partition, async () => {
         const st = await this.state(partition);
         const pending = records.filter((r) => BigInt(r.offset) >= BigInt(st.checkpoint.nextOffset));
         if (pending.length === 0) return { deadLetters: [] };
@@ -141,7 +142,7 @@ export class RuleStage {
     try {
       await this.readProgress();
       for (const p of this.owned) {
-        await this.exclusive(p, async () => {
+        await this.locks.run(p, async () => {
           // Given away by a rebalance since the tick began: its new owner evaluates it.
           if (!this.owned.has(p)) return;
           const st = await this.state(p);
@@ -244,15 +245,5 @@ export class RuleStage {
       });
     }
     return s;
-  }
-
-  private exclusive<T>(partition: number, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(partition) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    this.locks.set(
-      partition,
-      run.catch(() => undefined),
-    );
-    return run;
   }
 }

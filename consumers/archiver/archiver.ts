@@ -1,6 +1,6 @@
 import { AuditlineError, errorMessage, isAuditlineError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { BatchAbandonedError, decodeFailureReason, heartbeatOrAbandon, retryRetriable, type BackoffOptions, type BatchHandler, type DeadLetter, type DlqPublisher, type SourceRecord } from '../../core/service/index.js';
+import { BatchAbandonedError, decodeFailureReason, SerialByKey, heartbeatOrAbandon, retryRetriable, type BackoffOptions, type BatchHandler, type DeadLetter, type DlqPublisher, type SourceRecord } from '../../core/service/index.js';
 import { unframe } from '../../schemas/index.js';
 import { isTokenized, TOKENIZED_HEADER } from '../tokenizer/index.js';
 import type { BlockCompression } from './codecs.js';
@@ -61,7 +61,7 @@ export class Archiver {
   private readonly heartbeats = new Map<number, () => Promise<void>>();
   /** Highest offset of each partition taken into a file (or dead-lettered) since the partition was assigned (offsets stay far below 2^53). */
   private readonly position = new Map<number, number>();
-  private readonly locks = new Map<number, Promise<unknown>>();
+  private readonly locks = new SerialByKey<number>();
   private readonly lastDigest = new Map<number, number>();
   private readonly stopping = new AbortController();
   private timer: NodeJS.Timeout | undefined;
@@ -79,7 +79,7 @@ export class Archiver {
     if (records.length === 0) return Promise.resolve({ deadLetters: [] });
     const partition = records[0]!.partition;
     if (context?.heartbeat) this.heartbeats.set(partition, context.heartbeat);
-    return this.locked(partition, () => this.take(records));
+    return this.locks.run(partition, () => this.take(records));
   };
 
   /** Starts the time-based roll and the digest schedule. */
@@ -93,7 +93,7 @@ export class Archiver {
     const keep = new Set(partitions);
     for (const p of [...this.position.keys(), ...this.files.keys()]) {
       if (keep.has(p)) continue;
-      void this.locked(p, async () => {
+      void this.locks.run(p, async () => {
         const dropped = this.files.get(p)?.records ?? 0;
         this.files.delete(p);
         this.position.delete(p);
@@ -113,10 +113,10 @@ export class Archiver {
   async flushAndStop(): Promise<void> {
     clearInterval(this.timer);
     const open = [...this.files.keys()];
-    await Promise.all(open.map((p) => this.locked(p, () => this.rollIfOpen(p))));
+    await Promise.all(open.map((p) => this.locks.run(p, () => this.rollIfOpen(p))));
     this.stopping.abort();
     const owned = [...new Set([...this.position.keys(), ...open])];
-    await Promise.all(owned.map((p) => this.locked(p, () => this.digest(p, true))));
+    await Promise.all(owned.map((p) => this.locks.run(p, () => this.digest(p, true))));
   }
 
   /** Number of records waiting in open files (for tests and the gauge). */
@@ -295,12 +295,12 @@ export class Archiver {
     const now = this.now();
     for (const [p, file] of this.files) {
       if (file.adoptedLastOffset === undefined && now - file.openedAt >= this.settings.rollMs) {
-        await this.locked(p, () => (this.files.get(p) === file ? this.roll(file) : undefined));
+        await this.locks.run(p, () => (this.files.get(p) === file ? this.roll(file) : undefined));
       }
     }
     for (const p of this.position.keys()) {
       const last = this.lastDigest.get(p);
-      if (last !== undefined && now - last >= this.settings.digestIntervalMs) await this.locked(p, () => this.digest(p, false));
+      if (last !== undefined && now - last >= this.settings.digestIntervalMs) await this.locks.run(p, () => this.digest(p, false));
     }
   }
 
@@ -324,13 +324,6 @@ export class Archiver {
         if (heartbeat) await heartbeatOrAbandon(heartbeat, this.deps.logger, { what, partition }, `partition ${partition}: the group moved on while ${what} was retried`);
       },
     });
-  }
-
-  private locked<T>(partition: number, fn: () => Promise<T> | T): Promise<T> {
-    const previous = this.locks.get(partition) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    this.locks.set(partition, run.catch(() => undefined));
-    return run;
   }
 }
 

@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { ConsumerMetrics, RetryStage } from './consumer-metrics.js';
 import type { DlqPublisher } from './dlq.js';
 import { retryRetriable, StoppedError } from './retry.js';
+import { SerialByKey } from './serial.js';
 import type { ServiceRuntimeSettings } from './settings.js';
 import type { DeadLetter, SourceRecord } from './types.js';
 
@@ -139,8 +140,8 @@ export class BatchConsumer {
   private paying = false;
   /** Group generations seen (GROUP_JOIN): a commit begun in an earlier one does not count, nor is it owed, in this one. */
   private generation = 0;
-  /** Per partition, the commits in flight, one after the other: an older offset never lands after a newer one. */
-  private readonly commits = new Map<number, Promise<unknown>>();
+  /** Per partition, the commits in flight, one after the other (kafkajs retries a commit inside the call: two in flight could land out of order). */
+  private readonly commits = new SerialByKey<number>();
   private fail: (err: Error) => void = () => undefined;
   /** Settles when the consumer crashed and kafkajs gave up restarting it. */
   readonly failed: Promise<Error>;
@@ -271,7 +272,7 @@ export class BatchConsumer {
    */
   private commitOwed(partition: number, offset: string): Promise<void> {
     const generation = this.generation;
-    return this.inOrder(partition, async () => {
+    return this.commits.run(partition, async () => {
       // Checked right before sending. kafkajs retries a failed commit inside the call, and a retry after a rebalance
       // goes out under the new generation: a small window in which an older offset can still land (see docs/alerts.md).
       if (generation !== this.generation || BigInt(offset) <= (this.committedUpTo.get(partition) ?? -1n)) return;
@@ -284,16 +285,6 @@ export class BatchConsumer {
         this.options.logger.warn({ partition, offset, err: errorMessage(err) }, `offset commit failed; retried every ${OWED_RETRY_MS / 1000} s until it succeeds`);
       }
     });
-  }
-
-  /** Runs a partition's commits one after the other (kafkajs retries a commit inside the call: two in flight could land out of order). */
-  private inOrder<T>(partition: number, fn: () => Promise<T>): Promise<T> {
-    const run = (this.commits.get(partition) ?? Promise.resolve()).then(fn, fn);
-    this.commits.set(
-      partition,
-      run.catch(() => undefined),
-    );
-    return run;
   }
 
   private committed(partition: number, offset: string, position = false): void {
@@ -340,7 +331,7 @@ export class BatchConsumer {
         // which would lose the commit of exactly the batch a graceful shutdown finishes.
         const commit = () => commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
         const generation = this.generation;
-        if (!(await this.inOrder(partition, () => this.commit(commit, partition, next, heartbeat)))) {
+        if (!(await this.commits.run(partition, () => this.commit(commit, partition, next, heartbeat)))) {
           if (generation === this.generation) this.owe(partition, next);
           return;
         }

@@ -15,3 +15,4 @@ export type { DeadLetter, ReadinessReport, SourceRecord } from './types.js';
 export { decodeFailureReason, decodeOrDeadLetter } from './decode.js';
 export { consumerReadiness, requireTopics, requireTopicsOnce, startupWait } from './checks.js';
 export { pauseOnce } from './test-hooks.js';
+export { SerialByKey } from './serial.js';
