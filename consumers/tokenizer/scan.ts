@@ -131,6 +131,14 @@ function scanText(text: string, options: ScanOptions, slots: PiiSlot[]): TextPar
   return found ? new TextParts(parts) : null;
 }
 
+/** A key written between quotes (a JSON key, a subscript), dots allowed: group `name`. */
+const quotedKey = (name: string) => String.raw`(?<${name}>[A-Za-z0-9_.$-]{1,100})`;
+/** An unquoted key (an identifier, not glued to a word or a quote before it): group `name`. */
+const bareKey = (name: string) => String.raw`(?<![A-Za-z0-9_$'"-])(?<${name}>[A-Za-z_$][A-Za-z0-9_$-]{0,99})`;
+/** `["key"]` or `['key']`: group `name`. */
+const subscriptKey = (name: string) => String.raw`\[\s*["']${quotedKey(name)}["']\s*\]`;
+/** A comparison operator: `==`, `===`, `!=`, `!==` (and `=`). */
+const COMPARED = String.raw`(?:!==?|={1,3})`;
 /**
  * A key written before its value in text: `"key":` (JSON), `'key':`
  * (Python repr), `key:` (util.inspect, YAML, prose), `key=` (logfmt,
@@ -143,11 +151,11 @@ function scanText(text: string, options: ScanOptions, slots: PiiSlot[]): TextPar
  */
 const KEY_IN_TEXT = new RegExp(
   `(?:${[
-    String.raw`"(?<json>[A-Za-z0-9_.$-]{1,100})"\s*:`,
-    String.raw`'(?<repr>[A-Za-z0-9_.$-]{1,100})'\s*:`,
-    String.raw`\[\s*["'](?<subscript>[A-Za-z0-9_.$-]{1,100})["']\s*\]\s*(?:!==?|={1,3})`,
-    String.raw`(?<![A-Za-z0-9_$'"-])(?<bare>[A-Za-z_$][A-Za-z0-9_$-]{0,99})\s*(?:!==?|={1,3}|:)`,
-    String.raw`(?:(?<![A-Za-z0-9_$'"-])(?<list>[A-Za-z_$][A-Za-z0-9_$-]{0,99})|\[\s*["'](?<listSubscript>[A-Za-z0-9_.$-]{1,100})["']\s*\]|["'](?<listQuoted>[A-Za-z0-9_.$-]{1,100})["'])\s+(?:[Nn][Oo][Tt]\s+)?[Ii][Nn]\s*(?=[(\[{])`,
+    String.raw`"${quotedKey('json')}"\s*:`,
+    String.raw`'${quotedKey('repr')}'\s*:`,
+    String.raw`${subscriptKey('subscript')}\s*${COMPARED}`,
+    String.raw`${bareKey('bare')}\s*(?:${COMPARED}|:)`,
+    String.raw`(?:${bareKey('list')}|${subscriptKey('listSubscript')}|["']${quotedKey('listQuoted')}["'])\s+(?:[Nn][Oo][Tt]\s+)?[Ii][Nn]\s*(?=[(\[{])`,
   ]
     .map((form) => `(?:${form})`)
     .join('|')})\\s*`,
