@@ -184,8 +184,9 @@ export class PartitionEngine {
       // others are idle by the wall clock, so they go also while a backlog holds the timers back.
       const current = this.entries.get(k);
       if (!current || current.t === 'open') continue;
-      // A gap tracker not yet complete can fire: its execution's next event, still in the backlog, may show a gap.
-      const canFire = (current.t === 'seen' && !current.fired) || (current.t === 'seq' && !(current.final && current.missing.length === 0));
+      // Every gap tracker here is not yet complete (complete ones went by FINISHED_GAP_TTL_MS above), so it can fire:
+      // its execution's next event, still in the backlog, may show a gap.
+      const canFire = (current.t === 'seen' && !current.fired) || current.t === 'seq';
       if ((canFire ? clock : now) - current.touched > this.options.idleTtlMs) this.drop(k);
     }
     return alerts;

@@ -324,8 +324,9 @@ export class BatchConsumer {
       const last = chunk[chunk.length - 1]!.offset;
       resolveOffset(last);
       // The last chunk commits past the control records that end the fetch (a transaction's marker), if any.
-      const end = start + size >= records.length ? BigInt(batch.lastOffset()) : -1n;
-      const next = (BigInt(last) + 1n > end + 1n ? BigInt(last) + 1n : end + 1n).toString();
+      const fetchEnd = BigInt(batch.lastOffset());
+      const upTo = start + size >= records.length && fetchEnd > BigInt(last) ? fetchEnd : BigInt(last);
+      const next = (upTo + 1n).toString();
       if (this.commitMode === 'consumer') {
         // The batch's own commit function: consumer.commitOffsets() is a silent no-op once stop() began (kafkajs 2.2.4),
         // which would lose the commit of exactly the batch a graceful shutdown finishes.
