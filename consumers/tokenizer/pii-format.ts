@@ -1,10 +1,12 @@
 import { isMaskShaped } from '../../core/pii/mask.js';
+import { applyEdits, isJsonText, skipBlanks, stringValue, valueEnd, walkJson, type TextEdit } from './json-text.js';
 
 /**
  * The stored form of a tokenized PII value (docs/tokenizer.md, "Format").
  *
  * In JSON payloads the value is replaced in place by an object
- * `{"$pii": PiiToken}`; in free text (and inside JSON strings and keys) by
+ * `{"$pii": PiiToken}` (also in JSON held as a string in a JSON string); in
+ * free text (and inside other JSON strings and keys) by
  * an inline marker `[[pii:<mask>|<base64url of the PiiToken JSON>]]`.
  */
 export interface PiiToken {
@@ -36,8 +38,12 @@ export const BUNDLE_ID_CHARS = 8;
 
 export const PII_KEY = '$pii';
 
-/** What a stored field holding a token contains: the `{"$pii": …}` object (JSON text) or the start of an inline marker (free text). */
-export const TOKEN_MARKS: readonly string[] = [`"${PII_KEY}"`, '[[pii:'];
+/**
+ * What a stored field holding a token contains: the `{"$pii": …}` object
+ * (JSON text; `{\"$pii\": …}` in JSON held in a string, hence no closing
+ * quote) or the start of an inline marker (free text).
+ */
+export const TOKEN_MARKS: readonly string[] = [`"${PII_KEY}`, '[[pii:'];
 
 /** True when stored text holds a token mark (a cheap test: it may still have to be parsed). */
 export function holdsTokenMark(text: string): boolean {
@@ -124,44 +130,32 @@ export type TokenVisitor = (token: PiiToken, inline: boolean) => { replace: unkn
  * nothing was replaced).
  */
 export function rewriteTokens(text: string, visit: TokenVisitor): string {
-  const trimmed = text.trimStart();
-  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      return rewriteText(text, visit);
-    }
-    let changed = false;
-    const walk = (value: unknown): unknown => {
-      if (typeof value === 'string') {
-        const out = rewriteText(value, visit);
-        if (out !== value) changed = true;
-        return out;
-      }
-      if (value === null || typeof value !== 'object') return value;
-      if (Array.isArray(value)) return value.map(walk);
-      if (isProtectedValue(value)) {
-        const token = asPiiToken((value as Record<string, unknown>)[PII_KEY]);
-        const replaced = token ? visit(token, false) : undefined;
-        if (replaced) {
-          changed = true;
-          return replaced.replace;
-        }
-        return value;
-      }
-      return Object.fromEntries(
-        Object.entries(value).map(([k, v]) => {
-          const key = rewriteText(k, visit);
-          if (key !== k) changed = true;
-          return [key, walk(v)];
-        }),
-      );
-    };
-    const out = walk(parsed);
-    return changed ? JSON.stringify(out) : text;
-  }
-  return rewriteText(text, visit);
+  if (!isJsonText(text)) return rewriteText(text, visit);
+  const edits: TextEdit[] = [];
+  walkJson(text, {
+    value(start) {
+      const end = protectedEnd(text, start);
+      if (end === undefined) return undefined;
+      const token = asPiiToken((JSON.parse(text.slice(start, end)) as Record<string, unknown>)[PII_KEY]);
+      const replaced = token ? visit(token, false) : undefined;
+      if (replaced) edits.push({ start, end, render: () => JSON.stringify(replaced.replace) });
+      return end;
+    },
+    string(start, end) {
+      const inner = stringValue(text, start, end);
+      // Inline markers, and a string that is JSON itself (a body quoted as a string) holding tokens.
+      const out = rewriteTokens(inner, visit);
+      if (out !== inner) edits.push({ start, end, render: () => JSON.stringify(out) });
+    },
+  });
+  return applyEdits(text, edits);
+}
+
+/** Index after the protected value (`{"$pii": …}`) at `start` of valid JSON text; undefined when the value there is not one. */
+export function protectedEnd(text: string, start: number): number | undefined {
+  if (text[start] !== '{' || !text.startsWith(`"${PII_KEY}"`, skipBlanks(text, start + 1))) return undefined;
+  const end = valueEnd(text, start);
+  return isProtectedValue(JSON.parse(text.slice(start, end))) ? end : undefined;
 }
 
 function rewriteText(text: string, visit: TokenVisitor): string {

@@ -3,7 +3,8 @@ import { piiAad, sealValues, type TokenKey } from './crypto.js';
 import { detectPii, type DetectionKind } from '../../core/pii/detectors.js';
 import { isMaskShaped, maskString, maskValue } from '../../core/pii/mask.js';
 import { canonicalJson } from '../../core/pii/canonical-json.js';
-import { BUNDLE_ID_CHARS, inlineMarker, isProtectedValue, PII_KEY, splitMarkers, type PiiToken } from './pii-format.js';
+import { BUNDLE_ID_CHARS, inlineMarker, isProtectedValue, PII_KEY, protectedEnd, splitMarkers, type PiiToken } from './pii-format.js';
+import { applyEdits, isJsonText, stringValue, valueEnd, walkJson, type TextEdit } from './json-text.js';
 
 /** What counts as PII in a field. */
 export interface ScanOptions {
@@ -54,15 +55,6 @@ class TextParts {
   }
 }
 
-/** A JSON object with at least one key that holds PII. */
-class KeyedObject {
-  constructor(readonly entries: readonly [string | TextParts, unknown][]) {}
-
-  toJSON(): Record<string, unknown> {
-    return Object.fromEntries(this.entries.map(([k, v]) => [typeof k === 'string' ? k : k.render(), v]));
-  }
-}
-
 /** A field with PII in it: its slots, and how to write it once they are sealed. */
 export interface FieldScan {
   slots: PiiSlot[];
@@ -70,32 +62,51 @@ export interface FieldScan {
 }
 
 /**
- * Finds the PII of one pii-tagged field. Text that parses as a JSON object
- * or array is walked: values of PII keys (any type, any depth) become one
- * slot each, strings and keys are run through the detectors; other text is
- * free text for the detectors. Values already protected (`{"$pii": …}`,
- * inline markers) are left alone. Null when the field holds no PII: it is
- * then written back byte for byte.
+ * Finds the PII of one pii-tagged field. Text that parses as JSON (an
+ * object, an array, or a string literal holding text or JSON) is walked in
+ * place: values of PII keys (any type, any depth, every occurrence of a
+ * duplicated key) become one slot each, strings and keys are run through
+ * the detectors, and a string that is itself JSON is walked the same way;
+ * other text is free text for the detectors. Only the spans that hold PII
+ * are rewritten, every other byte stays as written. Values already
+ * protected (`{"$pii": …}`, inline markers) are left alone. Null when the
+ * field holds no PII: it is then written back byte for byte.
  */
 export function scanField(text: string, options: ScanOptions): FieldScan | null {
   const slots: PiiSlot[] = [];
-  const first = text.trimStart()[0];
-  if (first === '{' || first === '[') {
-    let parsed: unknown;
-    let isJson = true;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      isJson = false;
-    }
-    if (isJson) {
-      const scanned = scanJson(parsed, options, slots);
-      // PiiSlot, TextParts and KeyedObject render themselves (toJSON); untouched subtrees are the parsed values.
-      return slots.length === 0 ? null : { slots, render: () => JSON.stringify(scanned) };
-    }
+  const render = scanInto(text, options, slots);
+  return render === null ? null : { slots, render };
+}
+
+/** Scans `text` (JSON or free text) into `slots`; how to write it once they are sealed, or null when it holds no PII. */
+function scanInto(text: string, options: ScanOptions, slots: PiiSlot[]): (() => string) | null {
+  if (isJsonText(text)) {
+    const edits: TextEdit[] = [];
+    walkJson(text, {
+      value(start, key) {
+        if (key !== undefined && options.piiFields.has(key.toLowerCase())) {
+          const end = valueEnd(text, start);
+          const value: unknown = JSON.parse(text.slice(start, end));
+          // The producer's hash mode writes {"$pii": …} (a protected value); its mask mode a mask: anything else is tokenized.
+          if (value === null || value === '' || isProtectedValue(value) || (options.keyedValuesProtected && isMaskShaped(value))) return end;
+          const slot = new PiiSlot(value, key, false);
+          slots.push(slot);
+          edits.push({ start, end, render: () => JSON.stringify(slot) });
+          return end;
+        }
+        return protectedEnd(text, start);
+      },
+      string(start, end, isKey) {
+        const inner = stringValue(text, start, end);
+        // A key is free text; a string value may also be JSON (a body quoted as a string).
+        const render = isKey ? scanText(inner, options, slots) : scanInto(inner, options, slots);
+        if (render) edits.push({ start, end, render: () => JSON.stringify(typeof render === 'function' ? render() : render.render()) });
+      },
+    });
+    return edits.length === 0 ? null : () => applyEdits(text, edits);
   }
   const scanned = scanText(text, options, slots);
-  return scanned === null ? null : { slots, render: () => scanned.render() };
+  return scanned === null ? null : () => scanned.render();
 }
 
 /**
@@ -305,42 +316,6 @@ function jsonValueSpan(text: string, start: number): { start: number; end: numbe
   }
   const literal = /^-?[0-9][0-9.eE+-]*/.exec(text.slice(start, start + 64));
   return literal ? { start, end: start + literal[0].length } : undefined;
-}
-
-/** Returns `value` itself when nothing in it is PII, else a tree with slots. */
-function scanJson(value: unknown, options: ScanOptions, slots: PiiSlot[]): unknown {
-  if (typeof value === 'string') return scanText(value, options, slots) ?? value;
-  if (value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) {
-    let changed = false;
-    const out = value.map((v) => {
-      const s = scanJson(v, options, slots);
-      if (s !== v) changed = true;
-      return s;
-    });
-    return changed ? out : value;
-  }
-  if (isProtectedValue(value)) return value;
-  let changed = false;
-  let keysChanged = false;
-  const entries: [string | TextParts, unknown][] = [];
-  for (const [k, v] of Object.entries(value)) {
-    const key = scanText(k, options, slots) ?? k;
-    if (key !== k) keysChanged = true;
-    let out: unknown;
-    if (options.piiFields.has(k.toLowerCase())) {
-      // The producer's hash mode writes {"$pii": …} (a protected value); its mask mode a mask: anything else is tokenized.
-      const leave = v === null || v === '' || isProtectedValue(v) || (options.keyedValuesProtected && isMaskShaped(v));
-      out = leave ? v : new PiiSlot(v, k, false);
-      if (!leave) slots.push(out as PiiSlot);
-    } else {
-      out = scanJson(v, options, slots);
-    }
-    if (out !== v) changed = true;
-    entries.push([key, out]);
-  }
-  if (keysChanged) return new KeyedObject(entries);
-  return changed ? Object.fromEntries(entries as [string, unknown][]) : value;
 }
 
 /** What sealing one field needs. */

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSecretKey } from 'node:crypto';
 import { newDataKey, TokenKey } from '../../consumers/tokenizer/crypto.js';
-import { rewriteTokens, type PiiToken } from '../../consumers/tokenizer/pii-format.js';
+import { holdsTokenMark, rewriteTokens, type PiiToken } from '../../consumers/tokenizer/pii-format.js';
 import { decideReveal, DEFAULT_REVEAL_POLICY, parseRevealPolicy, reveal } from '../../consumers/tokenizer/reveal.js';
 import { SealCache, scanField, sealSlots, type ScanOptions } from '../../consumers/tokenizer/scan.js';
 import { scanEvent, sealEvent } from '../../consumers/tokenizer/tokenize-event.js';
@@ -67,6 +67,42 @@ test('PII keys are tokenized at any depth, whatever their case and type; everyth
   assert.equal(address.c, undefined, 'one AES-GCM bundle per field: later values point into it');
   assert.equal(address.i, 2);
   assert.doesNotMatch(scan.render(), /ann@example\.com|Ann Smith|Main St|1234 5678/);
+});
+
+test('JSON is rewritten in place: every occurrence of a duplicated PII key is tokenized, and the bytes around the values stay as written', () => {
+  // JSON.parse keeps the last of two equal keys: a scan of the parsed value alone would see only `null` and write the text back as it was.
+  const dup = '{"customer_email":"ann@example.com","customer_name":"Ann Smith","customer_email":null,"customer_name":null}';
+  const scan = scanField(dup, options)!;
+  assert.ok(scan, 'the shadowed values are found');
+  assert.deepEqual(scan.slots.map((s) => s.value), ['ann@example.com', 'Ann Smith']);
+  sealSlots(scan.slots, ctx());
+  const out = scan.render();
+  assert.ok(!out.includes('ann@') && !out.includes('Ann Smith'), out);
+  assert.match(out, /,"customer_email":null,"customer_name":null\}$/);
+  // Integers beyond 2^53, number spellings, blanks and key order survive a rewrite (a parse and stringify would change all four).
+  const exact = '{ "order": 12345678901234567890, "price": 1.50, "10": "x", "customer_email" : "bo@example.com" }';
+  const exactScan = scanField(exact, options)!;
+  sealSlots(exactScan.slots, ctx());
+  assert.equal(exactScan.render().replace(/\{"\$pii":\{[^}]*\}\}/, 'T'), '{ "order": 12345678901234567890, "price": 1.50, "10": "x", "customer_email" : T }');
+  assert.equal(scanField('{"order": 12345678901234567890, "note": "nothing here"}', options), null, 'no PII: no rewrite at all');
+});
+
+test('JSON held in a string (a body passed on as a string, at any depth, or the whole field as a JSON string) is walked as JSON and revealed back exactly', async () => {
+  const body = JSON.stringify({ customer_name: 'Ann Smith', billing_address: '1 Main St', inner: JSON.stringify({ phone_number: '+44 20 7946 0958', n: 12345678901234567890n.toString() }) });
+  const texts = [JSON.stringify(body), JSON.stringify({ request: body, ok: false }), JSON.stringify([JSON.stringify(body)])];
+  const keys = new MemoryKeys();
+  const seal = await subjectSealer(keys, 'subject-ann', 'e1');
+  for (const text of texts) {
+    const sealed = seal(text);
+    for (const clear of ['Ann Smith', '1 Main St', '7946']) assert.ok(!sealed.includes(clear), `${clear} left in ${sealed}`);
+    assert.equal(tokensIn(sealed).length, 3, 'each value is a token the reader finds');
+    assert.ok(holdsTokenMark(sealed), 'the cheap test of readers (reports, alerts) sees the tokens too');
+    const revealed = await reveal(
+      { principal: 'u-7', purpose: 'INC-1234 reproduce failure', executionId: 'e1', role: 'compliance', status: 'failed', fields: [{ name: 'f', text: sealed }] },
+      { keys, log: new MemoryAccessLog() },
+    );
+    assert.equal(revealed.fields[0]!.text, text, 'reveal gives the text back byte for byte');
+  }
 });
 
 test('free text: detected e-mail addresses and phone numbers become inline markers; the rest of the text stays', () => {
