@@ -7,7 +7,6 @@ import { loadComplianceSettings } from '../../compliance/index.js';
 import {
   callerRefusal,
   eraseSubjects,
-  ExecutionSubjects,
   expireKeys,
   loadTokenKey,
   setLegalHold,
@@ -35,7 +34,6 @@ async function withErasureDeps<T>(fn: (deps: ErasureDeps) => Promise<T>): Promis
       database,
       tokenKey: new TokenKey(tokenKey),
       keys: new SubjectKeyStore(client, database, undefined, { cacheTtlMs: 0, rotationMs: 0 }),
-      executions: new ExecutionSubjects(client, database, 100),
       log: new TokenizerAuditLog(client, database),
     });
   } finally {

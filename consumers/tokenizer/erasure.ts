@@ -4,7 +4,6 @@ import { maskPiiInText, type TokenizerAuditLog } from './audit-log.js';
 import { chCall, database, selectRows } from './clickhouse.js';
 import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import type { TokenKey } from './crypto.js';
-import type { ExecutionSubjects } from './execution-subjects.js';
 import type { SubjectKeyStore } from './key-store.js';
 import { subjectId } from './tokenize-event.js';
 import { PII_KEY } from './pii-format.js';
@@ -15,7 +14,6 @@ export interface ErasureDeps {
   database: string;
   tokenKey: TokenKey;
   keys: Pick<SubjectKeyStore, 'keyIdsOf' | 'deleteKeys'>;
-  executions: Pick<ExecutionSubjects, 'deleteSubject'>;
   log: Pick<TokenizerAuditLog, 'recordErasures'>;
   now?: () => number;
 }
@@ -58,10 +56,13 @@ export interface ErasureResult {
  * Erases data subjects by destroying their keys (crypto-shredding): every
  * stored copy of their PII (audit.events, hot store, archive) stays as
  * ciphertext nobody can decrypt. Refused with SUBJECT_ON_LEGAL_HOLD when a
- * subject is under legal hold. The keys and the execution mappings are
- * physically deleted (synchronous mutations), then one erasure record per
- * subject is appended (who, when, subject token, key ids, reason), also
- * when the subject had no keys (the request is on record).
+ * subject is under legal hold. The keys are physically deleted
+ * (synchronous mutations), then one erasure record per subject is appended
+ * (who, when, subject token, key ids, reason), also when the subject had no
+ * keys (the request is on record). The execution → subject mappings stay:
+ * they hold subject tokens only, as the events do, and they are how a
+ * tokenizer that restarted finds that an event still waiting in audit.raw
+ * belongs to the erased subject (and seals it under a key never stored).
  */
 export async function eraseSubjects(deps: ErasureDeps, request: SubjectSelector & { principal: string; reason: string }): Promise<ErasureResult[]> {
   const subjects = subjectIdsOf(request).map((id) => deps.tokenKey.subject(id));
@@ -76,7 +77,6 @@ export async function eraseSubjects(deps: ErasureDeps, request: SubjectSelector 
   for (const subject of subjects) {
     const keyIds = await deps.keys.keyIdsOf(subject);
     await destroyKeys(deps, subject);
-    await deps.executions.deleteSubject(subject);
     results.push({ subject, keyIds, at: (deps.now ?? Date.now)() });
   }
   await deps.log.recordErasures(results.map((r) => ({ at: r.at, kind: 'request', principal: request.principal, subject: r.subject, keyIds: r.keyIds, reason: request.reason })));

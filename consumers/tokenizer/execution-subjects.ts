@@ -64,16 +64,4 @@ export class ExecutionSubjects {
       }),
     );
   }
-
-  /** Physically deletes a subject's mappings (erasure), in ClickHouse and in memory. */
-  async deleteSubject(subject: string): Promise<void> {
-    await chCall('deleting execution subjects', () =>
-      this.client.command({
-        query: `ALTER TABLE ${this.db}.execution_subjects DELETE WHERE subject = {subject:String}`,
-        query_params: { subject },
-        clickhouse_settings: { mutations_sync: '2' },
-      }),
-    );
-    for (const [id, s] of this.cache) if (s === subject) this.cache.delete(id);
-  }
 }

@@ -94,8 +94,10 @@ export function createTokenizerHandler(deps: TokenizerHandlerDeps): BatchHandler
         if (subject) {
           const stored = keys.get(subject)!;
           // Published before its subject was erased, tokenized only now (it waited in audit.raw): sealed under a key
-          // that is never stored, so the erasure reaches it too. Tokens and masks are written as always.
-          const erasedBefore = stored.erasedAt !== undefined && Number(record.timestamp) <= stored.erasedAt;
+          // that is never stored, so the erasure reaches it too. Tokens and masks are written as always. "Before" by
+          // the earlier of the Kafka timestamp and the event's own time: a producer's spool sent after the erasure
+          // holds events that happened before it.
+          const erasedBefore = stored.erasedAt !== undefined && Math.min(Number(record.timestamp), scan.event.event_time) <= stored.erasedAt;
           const key = erasedBefore ? SHREDDED_KEY() : stored;
           if (erasedBefore) shredded += 1;
           sealEvent(scan, { tokenKey: deps.tokenKey, keyId: key.keyId, key: key.key, cache });

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LocalKeyWrapper, SubjectKeyStore, TokenizerAuditLog, TokenKey } from '../../consumers/tokenizer/index.js';
+import { ExecutionSubjects } from '../../consumers/tokenizer/execution-subjects.js';
 import { testKeys } from '../helpers/tokenizer-fixtures.js';
 import { clickhouse, createTokenizerDatabase, retentionFileWithGdprDays, runCli } from '../helpers/tokenizer-stack.js';
 
@@ -89,8 +90,14 @@ test('expiry: keys older than the GDPR retention are destroyed unless the subjec
   assert.match(released.stdout, /expired 1 key\(s\) of 1 subject\(s\)/);
   assert.deepEqual(await keyRows(subject('held@example.com')), []);
 
+  // An execution of the subject whose later events still wait in audit.raw: the mapping must outlive the erasure, or a
+  // tokenizer that restarts finds no subject for them and seals them under a new stored (readable) key.
+  await new ExecutionSubjects(client, database, 10).save([{ executionId: 'exec-waiting', subject: subject('never-seen@example.com') }]);
   const nobody = await runCli(['erase', '--email', 'never-seen@example.com', '--as', 'dpo-1', '--reason', 'GDPR request 13'], env);
   assert.equal(nobody.code, 0, nobody.stderr);
+  const restarted = new ExecutionSubjects(client, database, 10);
+  await restarted.load(['exec-waiting']);
+  assert.equal(restarted.get('exec-waiting'), subject('never-seen@example.com'), 'erase keeps the execution mappings (subject tokens only)');
   assert.match(nobody.stderr, /warning: no key was found for this address: nothing was encrypted under it \(if producers hash addresses/);
   // The store tells the tokenizer when a subject was erased, so raw events published before that are sealed under no stored key.
   const afterErasure = (await store(() => Date.now()).activeKeys([subject('never-seen@example.com')])).get(subject('never-seen@example.com'))!;

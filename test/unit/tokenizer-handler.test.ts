@@ -235,4 +235,10 @@ test('events published before their subject was erased (tokenized only now) are 
   const after = h.commits[1]!.outputs[0]!.messages.flatMap(tokensOf);
   assert.ok(after.length > 0 && after.every((t) => t.k === 'kAFTER'), 'published after the erasure: the customer came back, readable as usual');
   assert.equal(before[0]!.t, after[0]!.t, 'tokens are the same either way: equality search still finds the subject');
+
+  // A producer's spool sent after the erasure: the Kafka timestamp is later, the events happened before it.
+  const spooled = piiExecution({ email: 'gone@example.com' }).map((e) => ({ ...e, event_time: 1_699_999_999_000 }));
+  await h.run(spooled.map((e, i) => ({ ...record(20 + i, enc(e)), timestamp: '1700000000001' })));
+  const late = h.commits[2]!.outputs[0]!.messages.flatMap(tokensOf);
+  assert.ok(late.length > 0 && late.every((t) => t.k === 'erased'), JSON.stringify(late.map((t) => t.k)));
 });
