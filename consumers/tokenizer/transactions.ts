@@ -60,7 +60,8 @@ export function isFencedError(err: unknown): boolean {
  * exactly once.
  */
 export class PartitionTransactions {
-  private readonly producers = new Map<number, { producer: Producer; ready: Promise<bigint> }>();
+  /** Per partition: its producer, the start-up (fencing, then the committed offset), and the first offset not yet committed as this instance knows it. */
+  private readonly producers = new Map<number, { producer: Producer; ready: Promise<bigint>; floor?: bigint }>();
 
   constructor(private readonly options: PartitionTransactionsOptions) {}
 
@@ -78,11 +79,20 @@ export class PartitionTransactions {
 
   /**
    * Resolves, once this instance holds the partition's transactional id
-   * (predecessors fenced), with the first offset not yet committed.
+   * (predecessors fenced), with the first offset not yet committed: the
+   * group's committed offset read at start-up, then the offset each commit
+   * of this instance moved it to. (The consumer may hand out records again
+   * that the last commit covered, e.g. when a rebalance keeps the partition
+   * and its offset is fetched before that commit's markers are written;
+   * they are below this floor and skipped.)
    */
-  ready(partition: number): Promise<bigint> {
-    const existing = this.producers.get(partition);
-    if (existing) return existing.ready;
+  async ready(partition: number): Promise<bigint> {
+    const entry = this.producers.get(partition) ?? this.start(partition);
+    const started = await entry.ready;
+    return entry.floor ?? started;
+  }
+
+  private start(partition: number): { producer: Producer; ready: Promise<bigint>; floor?: bigint } {
     const { kafka, transactionTimeoutMs } = this.options;
     const producer = kafka.producer({
       transactionalId: this.transactionalId(partition),
@@ -118,7 +128,7 @@ export class PartitionTransactions {
     entry.ready.catch(() => {
       if (this.producers.get(partition) === entry) void this.drop(partition);
     });
-    return entry.ready;
+    return entry;
   }
 
   /**
@@ -155,6 +165,7 @@ export class PartitionTransactions {
       await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: sourceTopic, partitions: [{ partition, offset: nextOffset }] }] });
       this.options.beforeCommit?.();
       await txn.commit();
+      entry.floor = BigInt(nextOffset);
       metrics.transaction('committed');
     } catch (err) {
       const fenced = isFencedError(err);
