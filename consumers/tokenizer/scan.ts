@@ -150,10 +150,13 @@ const bareKey = (name: string) => String.raw`(?<![A-Za-z0-9_$'"-])(?<${name}>[A-
 const subscriptKey = (name: string) => String.raw`\[\s*["']${quotedKey(name)}["']\s*\]`;
 /** A comparison operator: `==`, `===`, `!=`, `!==` (and `=`). */
 const COMPARED = String.raw`(?:!==?|={1,3})`;
+/** What separates a key from its value in a mapping: `:` (JSON, YAML, Python), `=>` (Ruby and PHP hashes). */
+const MAPS_TO = String.raw`(?::|=>)`;
 /**
- * A key written before its value in text: `"key":` (JSON), `'key':`
- * (Python repr), `key:` (util.inspect, YAML, prose), `key=` (logfmt,
- * query strings), `key == value`, `key != value` and `["key"] == value`
+ * A key written before its value in text: `"key":` (JSON), `\"key\":`
+ * (JSON quoted in a string, any number of backslashes), `'key':` (Python
+ * repr), `key:` (util.inspect, YAML, prose), `"key" =>` and `:key =>` (Ruby,
+ * PHP), `key=` (logfmt, query strings), `key == value`, `key != value` and `["key"] == value`
  * (a branch condition), and `key in (…)` / `key not in […]`, also with
  * the key quoted or subscripted (a list of values, each a value of the
  * key). Named groups: `json` a JSON key (its value must be JSON), `list`,
@@ -162,10 +165,11 @@ const COMPARED = String.raw`(?:!==?|={1,3})`;
  */
 const KEY_IN_TEXT = new RegExp(
   `(?:${[
-    String.raw`"${quotedKey('json')}"\s*:`,
-    String.raw`'${quotedKey('repr')}'\s*:`,
+    String.raw`(?<escape>\\+)"${quotedKey('escaped')}\k<escape>"\s*:`,
+    String.raw`"${quotedKey('json')}"\s*${MAPS_TO}`,
+    String.raw`'${quotedKey('repr')}'\s*${MAPS_TO}`,
     String.raw`${subscriptKey('subscript')}\s*${COMPARED}`,
-    String.raw`${bareKey('bare')}\s*(?:${COMPARED}|:)`,
+    String.raw`${bareKey('bare')}\s*(?:=>|${COMPARED}|:)`,
     String.raw`(?:${bareKey('list')}|${subscriptKey('listSubscript')}|["']${quotedKey('listQuoted')}["'])\s+(?:[Nn][Oo][Tt]\s+)?[Ii][Nn]\s*(?=[(\[{])`,
   ]
     .map((form) => `(?:${form})`)
@@ -209,13 +213,13 @@ function textSpans(text: string, options: ScanOptions, keyed: boolean): { start:
   const spans: { start: number; end: number; field: string }[] = [];
   if (keyed) {
     for (const m of text.matchAll(KEY_IN_TEXT)) {
-      const { json, repr, subscript, bare } = m.groups!;
+      const { json, repr, subscript, bare, escaped, escape } = m.groups!;
       const list = m.groups!.list ?? m.groups!.listSubscript ?? m.groups!.listQuoted;
-      const field = (json ?? repr ?? subscript ?? bare ?? list)!;
+      const field = (json ?? escaped ?? repr ?? subscript ?? bare ?? list)!;
       if (!options.piiFields.has(field.toLowerCase())) continue;
       const start = m.index + m[0].length;
       if (spans.length > 0 && start < spans[spans.length - 1]!.end) continue;
-      const values = list !== undefined ? listItemSpans(text, start) : [jsonValueSpan(text, start) ?? (json === undefined ? bareValueSpan(text, start) : undefined)];
+      const values = list !== undefined ? listItemSpans(text, start) : [escape !== undefined && text.startsWith(`${escape}"`, start) ? escapedStringSpan(text, start, escape) : valueSpan(text, start)];
       for (const span of values) {
         if (!span || span.end <= span.start || isProtectedText(text.slice(span.start, span.end), options)) continue;
         spans.push({ ...span, field });
@@ -244,6 +248,32 @@ function isProtectedText(value: string, options: ScanOptions): boolean {
     }
   }
   return options.keyedValuesProtected && isMaskShaped(value);
+}
+
+/**
+ * Span of the value after a key in text: a quoted string between its
+ * quotes, an object or array to its end, an unquoted value up to the next
+ * delimiter. A number goes on over blanks and separators while digits
+ * follow (`555 123 4567`, `020 7946 0958`), and is an unquoted value when a
+ * letter or `+` is glued to it (`221B Baker Street`, `12+Rue+de+Rivoli`):
+ * not cut after its first digits.
+ */
+function valueSpan(text: string, start: number): { start: number; end: number } | undefined {
+  const json = jsonValueSpan(text, start);
+  if (!json) return bareValueSpan(text, start);
+  const c = text[start];
+  if (c === '"' || c === "'" || c === '{' || c === '[') return json;
+  const rest = text.slice(json.end, json.end + 64);
+  if (/^[A-Za-z_+]/.test(rest)) return bareValueSpan(text, start) ?? json;
+  const more = /^(?:[ \t().\/-]*\d)+/.exec(rest);
+  return more ? { start, end: json.end + more[0].length } : json;
+}
+
+/** Span of a string quoted as `escape"…escape"` (JSON quoted in a string) starting at `start`: between the quotes, or to the end when cut. */
+function escapedStringSpan(text: string, start: number, escape: string): { start: number; end: number } {
+  const quote = `${escape}"`;
+  const end = text.indexOf(quote, start + quote.length);
+  return { start: start + quote.length, end: end < 0 ? text.length : end };
 }
 
 /** Span of an unquoted value (after `key:` or `key=`): up to the next delimiter, without trailing blanks; none for null, true, false. */

@@ -180,6 +180,17 @@ test('PII keys in the other ways errors and logs write them (util.inspect, Pytho
     ['GET /customers?billing_address=Main%20St%201&page=2 returned 500', [['billing_address', 'Main%20St%201']]],
     ['phone_number: 5551234567 rejected by the carrier', [['phone_number', '5551234567']]],
     ['Customer_Name = Bob Jones\nretry 2', [['Customer_Name', 'Bob Jones']]],
+    // A number is not cut after its first digits: the rest of a spaced phone number, a house number's street.
+    ['phone_number: 555 123 4567 rejected', [['phone_number', '555 123 4567']]],
+    ['phone_number=020 7946 0958; retry', [['phone_number', '020 7946 0958']]],
+    ['billing_address: 221B Baker Street, London', [['billing_address', '221B Baker Street']]],
+    ['GET /x?billing_address=12+Rue+de+Rivoli&page=2', [['billing_address', '12+Rue+de+Rivoli']]],
+    // Ruby and PHP hashes, a quoted key before an unquoted value, JSON quoted inside a string.
+    ['NoMethodError for {:customer_name=>"Bob Jones", :id=>7}', [['customer_name', 'Bob Jones']]],
+    ["array('customer_name' => 'Bob Jones')", [['customer_name', 'Bob Jones']]],
+    ['"customer_name": Bob Jones', [['customer_name', 'Bob Jones']]],
+    ['body="{\\"customer_name\\":\\"Bob Jones\\",\\"n\\":1}" rejected', [['customer_name', 'Bob Jones']]],
+    ['log: "{\\\\\\"billing_address\\\\\\":\\\\\\"1 Main St\\\\\\"}"', [['billing_address', '1 Main St']]],
   ];
   for (const [text, expected] of cases) {
     const scan = scanField(text, options);
