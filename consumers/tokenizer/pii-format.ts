@@ -69,10 +69,29 @@ const PRODUCER_HASH = /^hmac-sha256:[0-9a-f]{64}$/;
 /** A token: HMAC-SHA256 in base64url. */
 const TOKEN_TEXT = /^[A-Za-z0-9_-]{43}$/;
 
-/** A token object as the tokenizer writes it: a 43-character token, and a mask (if any) with a mask's shape. */
+/** The members a token has, and the shape of each (`m` is checked by isMaskShaped). */
+const TOKEN_MEMBERS: Record<string, (v: unknown) => boolean> = {
+  v: (v) => v === 1,
+  t: (v) => typeof v === 'string' && TOKEN_TEXT.test(v),
+  f: (v) => typeof v === 'string' && /^[A-Za-z0-9_$.-]{1,100}$/.test(v),
+  k: (v) => typeof v === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(v),
+  c: (v) => typeof v === 'string' && /^[A-Za-z0-9+/]+={0,2}$/.test(v),
+  b: (v) => typeof v === 'string' && /^[A-Za-z0-9+/]{8}$/.test(v),
+  i: (v) => Number.isInteger(v) && (v as number) >= 0,
+  m: isMaskShaped,
+};
+
+/**
+ * A token object as the tokenizer writes it: only the members a token has,
+ * each of its shape (a 43-character token, a key id, base64 ciphertext, a
+ * mask-shaped `m`): an object that only resembles one (cleartext in an
+ * extra member, in `f` or `k`) is no token.
+ */
 function isWrittenToken(value: unknown): boolean {
   const token = asPiiToken(value);
-  return token !== undefined && TOKEN_TEXT.test(token.t) && isMaskShaped(token.m);
+  if (token === undefined) return false;
+  for (const [member, v] of Object.entries(token)) if (!TOKEN_MEMBERS[member]?.(v)) return false;
+  return true;
 }
 
 /**

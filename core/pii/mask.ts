@@ -11,7 +11,8 @@ export function maskValue(value: unknown): unknown {
   if (value === null || value === undefined) return null;
   if (typeof value === 'string') return maskString(value);
   if (Array.isArray(value)) return value.map(maskValue);
-  if (typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskValue(v)]));
+  // A key that is not an identifier may be data itself (`{"ann@example.com": …}`, an address as a key): masked too.
+  if (typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [PLAIN_KEY.test(k) ? k : maskString(k), maskValue(v)]));
   return '***';
 }
 
@@ -25,7 +26,10 @@ export function maskString(value: string): string {
 }
 
 const MASKED_WORDS = /^\S\*\*\*(?:\s+\S\*\*\*)*$/u;
-const MASKED_EMAIL = /^[^\s@]\*\*\*@\S+$/u;
+/** A mask keeps an address's domain: one `@`, then labels and a dot (`a***@ann@x.com`, `x***@+4477…` are no masks). */
+const MASKED_EMAIL = /^[^\s@]\*\*\*@(?:[\p{L}\p{N}-]+\.)+[\p{L}\p{N}-]{2,}$/u;
+/** A key a mask may keep as it is: an identifier (`street`, `zip_code`); any other key is masked like a value. */
+const PLAIN_KEY = /^[A-Za-z_$][A-Za-z0-9_$.-]{0,63}$/;
 const MASKED_PHONE_OR_SCALAR = /^\*\*\*\d{0,2}$/;
 
 /**
@@ -42,6 +46,6 @@ export function isMaskShaped(value: unknown): boolean {
     return v === '' || MASKED_WORDS.test(v) || MASKED_EMAIL.test(v) || MASKED_PHONE_OR_SCALAR.test(v);
   }
   if (Array.isArray(value)) return value.every(isMaskShaped);
-  if (typeof value === 'object') return Object.values(value).every(isMaskShaped);
+  if (typeof value === 'object') return Object.entries(value).every(([k, v]) => (PLAIN_KEY.test(k) || isMaskShaped(k)) && isMaskShaped(v));
   return false;
 }

@@ -225,6 +225,36 @@ test("in the producer's hash and mask modes only values with the producer's shap
   assert.deepEqual(text.slots.map((s) => [s.field, s.value]), [['customer_name', 'Bob Jones']]);
 });
 
+test('cleartext dressed up as a protected value is scanned: token objects with extra or ill-shaped members, masks with a second @ or no domain, masked objects keyed by data', () => {
+  const t = 'A'.repeat(43);
+  const forged = [
+    // Extra members, cleartext in f or k: no token (its members are scanned like any JSON; a name is found under a PII key).
+    [{ note: { $pii: { v: 1, t, f: 'x', k: 'k', m: 'x***', customer_name: 'Ann Smith' } } }, 'Ann Smith'],
+    [{ note: { $pii: { v: 1, t, f: 'ann@example.com', k: 'k' } } }, 'ann@'],
+    [{ note: { $pii: { v: 1, t, f: 'x', k: 'call +44 20 7946 0958' } } }, '7946'],
+  ] as const;
+  for (const [value, clear] of forged) {
+    const scan = scanField(JSON.stringify(value), options);
+    assert.ok(scan, JSON.stringify(value));
+    sealSlots(scan.slots, ctx());
+    assert.ok(!scan.render().includes(clear), scan.render());
+  }
+  // A token as the tokenizer writes it is still left alone.
+  const real = JSON.stringify({ note: { $pii: { v: 1, t, m: 'a***@example.com', f: 'customer_email', k: 'kq3VxT0aB1cD2eF3g', c: 'AAAA+/==', i: 0 } } });
+  assert.equal(scanField(real, options), null);
+
+  const maskMode: ScanOptions = { ...options, keyedValuesProtected: true };
+  for (const value of ['a***@ann.smith@example.com', 'x***@+447700900123', { 'ann@example.com': null }, { '1 Main St, Springfield': 'x***' }]) {
+    const scan = scanField(JSON.stringify({ customer_email: value }), maskMode);
+    assert.ok(scan && scan.slots.length === 1, `${JSON.stringify(value)} is no mask: tokenized`);
+  }
+  assert.equal(scanField(JSON.stringify({ customer_email: 'a***@example.co.uk', billing_address: { street: 'M*** S***', zip_code: '***' } }), maskMode), null, "the producer's masks are left");
+  // The tokenizer's own mask of an object keyed by data does not keep the key.
+  const keyed = scanField(JSON.stringify({ customer_email: { 'ann@example.com': { verified: true } } }), options)!;
+  sealSlots(keyed.slots, ctx());
+  assert.ok(!keyed.render().includes('ann@'), keyed.render());
+});
+
 test('an event: every pii-tagged field of every kind is tokenized; the subject comes from the ExecutionStarted input', async () => {
   const events = piiExecution({ email: 'Dora@Example.com', status: 'failed' });
   const paths = scannedFieldPaths();
