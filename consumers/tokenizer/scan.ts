@@ -8,7 +8,7 @@ import { applyEdits, isJsonText, stringValue, valueEnd, walkJson, type TextEdit 
 
 /** What counts as PII in a field. */
 export interface ScanOptions {
-  /** Lower-cased JSON key names whose values are PII at any depth. */
+  /** JSON key names whose values are PII at any depth (compared as {@link piiKeyName} gives them). */
   piiFields: ReadonlySet<string>;
   /** Free-text detectors to run on text and on JSON strings and keys. */
   detectors: ReadonlySet<DetectionKind>;
@@ -84,7 +84,7 @@ function scanInto(text: string, options: ScanOptions, slots: PiiSlot[]): (() => 
     const edits: TextEdit[] = [];
     walkJson(text, {
       value(start, key) {
-        if (key !== undefined && options.piiFields.has(key.toLowerCase())) {
+        if (key !== undefined && isPiiKey(key, options.piiFields)) {
           const end = valueEnd(text, start);
           const value: unknown = JSON.parse(text.slice(start, end));
           // The producer's hash mode writes {"$pii": …} (a protected value); its mask mode a mask: anything else is tokenized.
@@ -183,19 +183,40 @@ const PRODUCER_HASH_IN_TEXT = /^\[pii:hmac-sha256:[0-9a-f]{64}\]$/;
 /** Words that are no value (an unquoted key form followed by them). */
 const NO_VALUE = /^(?:null|undefined|none|nil|true|false)$/i;
 
-const lowerFields = new WeakMap<ReadonlySet<string>, string[]>();
+/**
+ * A key's name as PII field names are compared: lower-cased, without `_`,
+ * `-` and blanks, so `customer_email`, `customerEmail`, `Customer-Email`
+ * and `CUSTOMER_EMAIL` are one name.
+ */
+export function piiKeyName(key: string): string {
+  return key.toLowerCase().replace(/[-_\s]/g, '');
+}
+
+const keyNames = new WeakMap<ReadonlySet<string>, Set<string>>();
+
+/** The configured PII field names as {@link piiKeyName} gives them (computed once per set). */
+function piiNames(fields: ReadonlySet<string>): Set<string> {
+  let names = keyNames.get(fields);
+  if (!names) keyNames.set(fields, (names = new Set([...fields].map(piiKeyName))));
+  return names;
+}
+
+/** True when `key` names a PII field (whatever its case and separators). */
+export function isPiiKey(key: string, fields: ReadonlySet<string>): boolean {
+  return fields.size > 0 && piiNames(fields).has(piiKeyName(key));
+}
 
 /**
  * False when `text` cannot hold a PII key followed by its value: no `:`,
- * `=` or ` in (`, or no PII field name in it (case-insensitive). Cheap enough for
- * every string of a payload.
+ * `=` or ` in (`, or no PII field name in it (whatever its case and
+ * separators). Cheap enough for every string of a payload.
  */
 function mayNameField(text: string, fields: ReadonlySet<string>): boolean {
   if (fields.size === 0 || !(text.includes(':') || text.includes('=') || IN_LIST.test(text))) return false;
-  let names = lowerFields.get(fields);
-  if (!names) lowerFields.set(fields, (names = [...fields].map((f) => f.toLowerCase())));
-  const lower = text.toLowerCase();
-  return names.some((f) => lower.includes(f));
+  const names = piiNames(fields);
+  const squeezed = piiKeyName(text);
+  for (const f of names) if (squeezed.includes(f)) return true;
+  return false;
 }
 
 /**
@@ -216,7 +237,7 @@ function textSpans(text: string, options: ScanOptions, keyed: boolean): { start:
       const { json, repr, subscript, bare, escaped, escape } = m.groups!;
       const list = m.groups!.list ?? m.groups!.listSubscript ?? m.groups!.listQuoted;
       const field = (json ?? escaped ?? repr ?? subscript ?? bare ?? list)!;
-      if (!options.piiFields.has(field.toLowerCase())) continue;
+      if (!isPiiKey(field, options.piiFields)) continue;
       const start = m.index + m[0].length;
       if (spans.length > 0 && start < spans[spans.length - 1]!.end) continue;
       const values = list !== undefined ? listItemSpans(text, start) : [escape !== undefined && text.startsWith(`${escape}"`, start) ? escapedStringSpan(text, start, escape) : valueSpan(text, start)];

@@ -4,7 +4,7 @@ import { canonicalJson } from '../../core/pii/canonical-json.js';
 import type { TokenizerConfig } from './config.js';
 import type { DetectionKind } from '../../core/pii/detectors.js';
 import { PII_KEY, isProtectedValue } from './pii-format.js';
-import { scanField, sealSlots, type FieldScan, type SealContext } from './scan.js';
+import { piiKeyName, scanField, sealSlots, type FieldScan, type SealContext } from './scan.js';
 
 /** Header the producer sets to its PII mode (docs/producer.md). */
 export const PII_MODE_HEADER = 'auditline-pii-mode';
@@ -69,7 +69,7 @@ export function scanEvent(event: AuditEvent, headers: IHeaders, policy: Tokenize
     ownSubject = subjectInJson((value as { input: string }).input, policy);
   } else {
     const slots = fields.flatMap((f) => f.scan.slots).filter((s) => !s.inline);
-    const pick = (field: string | undefined) => (field === undefined ? undefined : slots.find((s) => s.field.toLowerCase() === field));
+    const pick = (field: string | undefined) => (field === undefined ? undefined : slots.find((s) => piiKeyName(s.field) === piiKeyName(field)));
     const id = pick(policy.subjectIdField);
     const email = pick(policy.subjectEmailField);
     ownSubject = id ? subjectId('id', id.value) : email ? subjectId('email', email.value) : undefined;
@@ -114,7 +114,7 @@ export function subjectInJson(text: string, policy: TokenizePolicy): string | un
   const find = (node: unknown, field: string): unknown => {
     if (node === null || typeof node !== 'object' || isProtectedValue(node)) return undefined;
     for (const [k, v] of Object.entries(node)) {
-      if (!Array.isArray(node) && k.toLowerCase() === field && v !== null && v !== '') return v;
+      if (!Array.isArray(node) && piiKeyName(k) === piiKeyName(field) && v !== null && v !== '') return v;
       const inner = find(v, field);
       if (inner !== undefined) return inner;
     }

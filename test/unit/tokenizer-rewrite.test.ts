@@ -5,7 +5,7 @@ import { newDataKey, TokenKey } from '../../consumers/tokenizer/crypto.js';
 import { holdsTokenMark, rewriteTokens, type PiiToken } from '../../consumers/tokenizer/pii-format.js';
 import { decideReveal, DEFAULT_REVEAL_POLICY, parseRevealPolicy, reveal } from '../../consumers/tokenizer/reveal.js';
 import { SealCache, scanField, sealSlots, type ScanOptions } from '../../consumers/tokenizer/scan.js';
-import { scanEvent, sealEvent } from '../../consumers/tokenizer/tokenize-event.js';
+import { scanEvent, sealEvent, subjectInJson } from '../../consumers/tokenizer/tokenize-event.js';
 import { FREE_TEXT_FIELDS, scannedFieldPaths } from '../../core/pii/scanned-fields.js';
 import { unwrapPayload, type DecisionRecorded, type ExecutionStarted, type StepFinished } from '../../schemas/index.js';
 import { MemoryAccessLog, MemoryKeys, piiExecution } from '../helpers/tokenizer-fixtures.js';
@@ -103,6 +103,17 @@ test('JSON held in a string (a body passed on as a string, at any depth, or the 
     );
     assert.equal(revealed.fields[0]!.text, text, 'reveal gives the text back byte for byte');
   }
+});
+
+test('PII key names match whatever their case and separators: customerEmail, Customer-Name, PHONE_NUMBER, in JSON and in text', () => {
+  const json = JSON.stringify({ customerEmail: 'ann@example.com', 'Customer-Name': 'Ann Smith', contact: { PHONE_NUMBER: 5551234567, billingAddress: { street: 'Main St 1' } }, customer: 'x' });
+  const scan = scanField(json, options)!;
+  assert.deepEqual(scan.slots.map((s) => s.field), ['customerEmail', 'Customer-Name', 'PHONE_NUMBER', 'billingAddress']);
+  for (const text of ['lookup failed customerName=Ann Smith, order=1', "{ 'customer-name': 'Ann Smith' }", 'CustomerName: Ann Smith']) {
+    assert.deepEqual(scanField(text, options)?.slots.map((s) => s.value), ['Ann Smith'], text);
+  }
+  assert.equal(scanField('{"customer":"x","name":"y","customer_names":"z"}', options), null, 'other names are not PII keys');
+  assert.equal(subjectInJson('{"order":{"customerEmail":" Ann@Example.com"}}', { ...options, subjectEmailField: 'customer_email' }), 'email:ann@example.com', 'the subject field too');
 });
 
 test('free text: detected e-mail addresses and phone numbers become inline markers; the rest of the text stays', () => {
