@@ -102,7 +102,7 @@ export function createTokenizerHandler(deps: TokenizerHandlerDeps): BatchHandler
           if (erasedBefore) shredded += 1;
           sealEvent(scan, { tokenKey: deps.tokenKey, keyId: key.keyId, key: key.key, cache });
           bundles += scan.fields.length;
-          for (const f of scan.fields) for (const s of f.scan.slots) values[s.inline ? (s.field as 'email' | 'phone') : 'field'] += 1;
+          for (const f of scan.fields) for (const s of f.scan.slots) values[s.keyed ? 'field' : (s.field as 'email' | 'phone')] += 1;
         }
         const message: Message = { key: record.key, value: deps.encoder.encode(scan.event), headers: { ...record.headers, [TOKENIZED_HEADER]: 'v1' }, timestamp: record.timestamp };
         const bytes = recordBytes(message);

@@ -30,8 +30,10 @@ export class PiiSlot {
     readonly value: unknown,
     /** JSON key or detector kind. */
     readonly field: string,
-    /** True for a detection inside text (rendered as an inline marker). */
+    /** True for a value inside text (rendered as an inline marker). */
     readonly inline: boolean,
+    /** True when a PII key names the value (`field` is that key), false for a detector's find. */
+    readonly keyed: boolean = !inline,
   ) {}
 
   /** Its stored JSON form once sealed (JSON.stringify calls this: the scanned tree is written as it is). */
@@ -131,7 +133,7 @@ function scanText(text: string, options: ScanOptions, slots: PiiSlot[]): TextPar
     let at = 0;
     for (const span of textSpans(part.text, options, keyed)) {
       if (span.start > at) parts.push(part.text.slice(at, span.start));
-      const slot = new PiiSlot(part.text.slice(span.start, span.end), span.field, true);
+      const slot = new PiiSlot(part.text.slice(span.start, span.end), span.field, true, span.keyed);
       slots.push(slot);
       parts.push(slot);
       at = span.end;
@@ -230,8 +232,8 @@ function mayNameField(text: string, fields: ReadonlySet<string>): boolean {
  * `)` or line end. Values already protected (a producer hash, a token, and
  * in the producer's hash and mask modes a mask) are left.
  */
-function textSpans(text: string, options: ScanOptions, keyed: boolean): { start: number; end: number; field: string }[] {
-  const spans: { start: number; end: number; field: string }[] = [];
+function textSpans(text: string, options: ScanOptions, keyed: boolean): { start: number; end: number; field: string; keyed: boolean }[] {
+  const spans: { start: number; end: number; field: string; keyed: boolean }[] = [];
   if (keyed) {
     for (const m of text.matchAll(KEY_IN_TEXT)) {
       const { json, repr, subscript, bare, escaped, escape } = m.groups!;
@@ -243,7 +245,7 @@ function textSpans(text: string, options: ScanOptions, keyed: boolean): { start:
       const values = list !== undefined ? listItemSpans(text, start) : [escape !== undefined && text.startsWith(`${escape}"`, start) ? escapedStringSpan(text, start, escape) : valueSpan(text, start)];
       for (const span of values) {
         if (!span || span.end <= span.start || isProtectedText(text.slice(span.start, span.end), options)) continue;
-        spans.push({ ...span, field });
+        spans.push({ ...span, field, keyed: true });
       }
     }
   }
@@ -251,7 +253,7 @@ function textSpans(text: string, options: ScanOptions, keyed: boolean): { start:
     let at = 0;
     const gaps = [...spans.map((s) => [s.start, s.end] as const), [text.length, text.length] as const];
     for (const [gapEnd, next] of gaps) {
-      for (const d of detectPii(text.slice(at, gapEnd), options.detectors)) spans.push({ start: at + d.start, end: at + d.end, field: d.kind });
+      for (const d of detectPii(text.slice(at, gapEnd), options.detectors)) spans.push({ start: at + d.start, end: at + d.end, field: d.kind, keyed: false });
       at = next;
     }
   }

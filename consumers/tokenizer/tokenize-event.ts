@@ -64,17 +64,19 @@ export function scanEvent(event: AuditEvent, headers: IHeaders, policy: Tokenize
     fields.push({ holder: holder as Record<string, unknown>, key, path: segments.join('.'), scan });
     values += scan.slots.length;
   }
-  let ownSubject: string | undefined;
-  if (kind === 'ExecutionStarted') {
-    ownSubject = subjectInJson((value as { input: string }).input, policy);
-  } else {
-    const slots = fields.flatMap((f) => f.scan.slots).filter((s) => !s.inline);
-    const pick = (field: string | undefined) => (field === undefined ? undefined : slots.find((s) => piiKeyName(s.field) === piiKeyName(field)));
-    const id = pick(policy.subjectIdField);
-    const email = pick(policy.subjectEmailField);
-    ownSubject = id ? subjectId('id', id.value) : email ? subjectId('email', email.value) : undefined;
-  }
+  // An ExecutionStarted names it in its input's JSON; failing that (a truncated input's preview, JSON quoted in a
+  // string), or in other events, a subject key among the values found.
+  const ownSubject = (kind === 'ExecutionStarted' ? subjectInJson((value as { input: string }).input, policy) : undefined) ?? subjectInValues(fields, policy);
   return { event, kind, fields, values, ownSubject };
+}
+
+/** The subject a scan's keyed values name: the id field's, else the e-mail field's (first found). */
+function subjectInValues(fields: EventScan['fields'], policy: TokenizePolicy): string | undefined {
+  const slots = fields.flatMap((f) => f.scan.slots).filter((s) => s.keyed);
+  const pick = (field: string | undefined) => (field === undefined ? undefined : slots.find((s) => piiKeyName(s.field) === piiKeyName(field)));
+  const id = pick(policy.subjectIdField);
+  const email = pick(policy.subjectEmailField);
+  return id ? subjectId('id', id.value) : email ? subjectId('email', email.value) : undefined;
 }
 
 /** Seals every field of a scan under one subject key and writes the tokenized text into the event. */

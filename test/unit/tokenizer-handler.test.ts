@@ -9,6 +9,7 @@ import { createSecretKey } from 'node:crypto';
 import { createTokenizerHandler, TOKENIZED_HEADER } from '../../consumers/tokenizer/handler.js';
 import { rewriteTokens, type PiiToken } from '../../consumers/tokenizer/pii-format.js';
 import { scannedFieldPaths } from '../../core/pii/scanned-fields.js';
+import { scanEvent } from '../../consumers/tokenizer/tokenize-event.js';
 import { chunkBySize, MAX_RECORD_BYTES, MAX_SEND_BYTES, recordBytes } from '../../core/clients/record-size.js';
 import { PartitionTransactions, type TransactionalOutput } from '../../consumers/tokenizer/transactions.js';
 import { TokenizerMetrics } from '../../consumers/tokenizer/metrics.js';
@@ -25,7 +26,7 @@ function record(offset: number, value: Buffer | null, key = 'k'): SourceRecord {
 }
 const enc = (e: AuditEvent) => Buffer.from(`E${JSON.stringify(e)}`);
 
-function harness(options: { floor?: bigint; commitError?: unknown; stored?: Record<string, string> } = {}) {
+function harness(options: { floor?: bigint; commitError?: unknown; stored?: Record<string, string>; metrics?: TokenizerMetrics } = {}) {
   const commits: { partition: number; outputs: readonly TransactionalOutput[]; next: string }[] = [];
   const saved: { executionId: string; subject: string }[] = [];
   const memory = new Map<string, string>();
@@ -63,6 +64,7 @@ function harness(options: { floor?: bigint; commitError?: unknown; stored?: Reco
     },
     dlq: { topic: 'dlq', messages: (letters: readonly DeadLetter[]) => letters.map((l) => deadLetterMessage(l, 'tokenizer')) },
     eventsTopic: 'events',
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   return { handler, commits, saved, keys, run: (records: SourceRecord[]) => handler(records, { signal: new AbortController().signal }) };
 }
@@ -79,7 +81,8 @@ test('a batch: events tokenized under their subject, poison records dead-lettere
   const a = piiExecution({ status: 'failed' });
   const b = piiExecution({ status: 'failed' });
   const bSubject = tokenKey.subject('email:someone-else@example.com');
-  const h = harness({ stored: { [b[0]!.execution_id]: bSubject } });
+  const registry = new Registry();
+  const h = harness({ stored: { [b[0]!.execution_id]: bSubject }, metrics: new TokenizerMetrics(registry) });
   const records = [record(10, enc(a[0]!)), record(11, Buffer.from('garbage')), record(12, enc(a[1]!)), record(13, null), record(14, enc(b[1]!)), record(15, enc(a[2]!))];
   const { deadLetters } = await h.run(records);
 
@@ -107,6 +110,13 @@ test('a batch: events tokenized under their subject, poison records dead-lettere
   assert.deepEqual(keyIds(2), [h.keys.bySubject.get(bSubject)!.keyId], 'a later event of an execution started elsewhere: subject from the store');
   assert.deepEqual(h.saved, [{ executionId: a[0]!.execution_id, subject: aKey.subject }]);
   assert.equal(tokensOf(events.messages[0]!).find((t) => t.f === 'customer_email')!.t, tokenKey.token(canaryValues(a)[0]));
+
+  // Every value replaced is counted by its source: keyed (in JSON or named in text, as the decision's condition) or a detector's.
+  const found = [a[0]!, a[1]!, b[1]!, a[2]!].flatMap((e) => scanEvent(e, {}, policy, scannedFieldPaths()).fields.flatMap((f) => f.scan.slots));
+  const counted = (await registry.getSingleMetric('auditline_tokenizer_pii_values_total')!.get()).values;
+  const bySource = Object.fromEntries(counted.map((v) => [v.labels.source, v.value]));
+  assert.deepEqual(bySource, { field: found.filter((x) => x.keyed).length, email: found.filter((x) => x.field === 'email').length, phone: found.filter((x) => x.field === 'phone').length });
+  assert.ok(found.some((x) => x.keyed && x.inline), 'the batch has a value named by its key inside text');
 });
 
 test('records below the committed offset (a predecessor committed them) are skipped; nothing left means no transaction', async () => {

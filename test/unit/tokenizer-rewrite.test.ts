@@ -286,6 +286,14 @@ test('an event: every pii-tagged field of every kind is tokenized; the subject c
   assert.equal(step.error!.type, 'PaymentError', 'a free-text field without PII is untouched');
   const started = unwrapPayload(events[0]!.payload).value as ExecutionStarted;
   assert.equal(JSON.parse(started.input).amount, 12000);
+
+  // A truncated input names its subject only in the preview text (a cut JSON prefix): found there all the same, so
+  // `erase --email` reaches the execution.
+  const [big] = piiExecution({ email: 'Eve@Example.com' });
+  const input = unwrapPayload(big!.payload).value as ExecutionStarted;
+  input.input = JSON.stringify({ $truncated: true, original_size_bytes: 300_000, sha256: 'ab'.repeat(32), preview: input.input.slice(0, 60) });
+  assert.match(input.input, /customer_email/);
+  assert.equal(scanEvent(big!, {}, policy, paths).ownSubject, 'email:eve@example.com');
 });
 
 test('free-text sox fields (step names, branch conditions, error types) are scanned too: PII in them becomes a token, ids and the actor stay', async () => {
