@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerAccessLog } from './commands/access-log.js';
 import { registerAccessReview } from './commands/access-review.js';
 import { registerArchive } from './commands/archive.js';
 import { registerDemo } from './commands/demo.js';
@@ -50,6 +51,7 @@ registerErase(program);
 registerDemo(program);
 registerReport(program);
 registerAccessReview(program);
+registerAccessLog(program);
 registerRetention(program);
 registerKeys(program);
 registerArchive(program);

@@ -13,6 +13,11 @@ import {
   type RevealResult,
 } from '../../consumers/tokenizer/index.js';
 import { UsageError } from '../exit.js';
+import { createS3 } from '../../core/clients/s3.js';
+import { loadEndpoints } from '../../core/endpoints.js';
+import { loadRetention, retentionDaysFor } from '../../infra/retention.js';
+import { ObjectStore } from '../../consumers/archiver/object-store.js';
+import { SealedAccessLog, sealLockDays } from '../../consumers/tokenizer/access-seal.js';
 
 /** Exit codes of a reveal (`auditline reveal`, `auditline query inputs --reveal`) beyond the common ones (docs/cli.md). */
 export const REVEAL_EXIT = { unknownExecution: 5, refused: 6, unrecoverable: 7 } as const;
@@ -28,7 +33,8 @@ export interface RevealClaim {
  * The one path of the CLI to cleartext: identifies the caller (principals
  * file, token or OS account; or the claim when no file is configured), then
  * runs the tokenizer's reveal() with its policy, the subject keys and the
- * access log. Every attempt is recorded by reveal() itself.
+ * access log, sealed in the archive bucket (SealedAccessLog). Every attempt
+ * is recorded by reveal() itself.
  */
 export async function revealForCli(
   client: ClickHouseClient,
@@ -38,10 +44,19 @@ export async function revealForCli(
 ): Promise<RevealResult> {
   const masterKey = loadMasterKey();
   const policy = loadRevealPolicy();
-  return reveal(
-    { ...identifyCliCaller(claim.as), role: claim.role, purpose: claim.reason, ...target },
-    { keys: new SubjectKeyStore(client, database, new LocalKeyWrapper(masterKey), { cacheTtlMs: 0, rotationMs: 0, previousWrappers: loadPreviousMasterKeys().map((k) => new LocalKeyWrapper(k)) }), log: new TokenizerAuditLog(client, database), policy },
-  );
+  const s3Config = loadEndpoints().s3;
+  const s3 = createS3(s3Config);
+  try {
+    const lockDays = await sealLockDays(s3, s3Config.bucket, retentionDaysFor(loadRetention(process.env.AUDITLINE_RETENTION_FILE), 'sox'));
+    if (lockDays === undefined) process.stderr.write(`warning: s3://${s3Config.bucket} has no Object Lock: the sealed copies of access records can be changed by whoever may write the bucket\n`);
+    const log = new SealedAccessLog(new TokenizerAuditLog(client, database), new ObjectStore(s3, s3Config.bucket), lockDays);
+    return await reveal(
+      { ...identifyCliCaller(claim.as), role: claim.role, purpose: claim.reason, ...target },
+      { keys: new SubjectKeyStore(client, database, new LocalKeyWrapper(masterKey), { cacheTtlMs: 0, rotationMs: 0, previousWrappers: loadPreviousMasterKeys().map((k) => new LocalKeyWrapper(k)) }), log, policy },
+    );
+  } finally {
+    s3.destroy();
+  }
 }
 
 /**

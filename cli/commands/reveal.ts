@@ -22,7 +22,7 @@ export function registerReveal(program: Command): void {
     .option('--format <format>', `output: ${OUTPUT_FORMATS.join(' | ')}`, 'table')
     .addHelpText(
       'after',
-      `\nDefault policy: engineering may reveal FAILED executions only; compliance and legal any execution; other roles are refused.\nReads the hot store (ClickHouse) and the subject keys; needs AUDITLINE_TOKENIZER_MASTER_KEY (docs/tokenizer.md).\nExit codes: 0 revealed, 1 failure, 2 wrong usage, ${REVEAL_EXIT.unknownExecution} unknown execution, ${REVEAL_EXIT.refused} refused, ${REVEAL_EXIT.unrecoverable} nothing decryptable (keys erased or expired).`,
+      `\nDefault policy: engineering may reveal FAILED executions only; compliance and legal any execution; other roles are refused.\nReads the hot store (ClickHouse) and the subject keys; needs AUDITLINE_TOKENIZER_MASTER_KEY (docs/tokenizer.md).\nEvery attempt is sealed in the archive bucket (AUDITLINE_S3_BUCKET, write-once) and logged in pii_access_log before anything is shown; "auditline access-log verify" checks the two agree.\nExit codes: 0 revealed, 1 failure, 2 wrong usage, ${REVEAL_EXIT.unknownExecution} unknown execution, ${REVEAL_EXIT.refused} refused, ${REVEAL_EXIT.unrecoverable} nothing decryptable (keys erased or expired).`,
     )
     .action(async (rawId: string, opts: { as?: string; role: string; reason: string; all?: boolean; format: string }) => {
       if (!(OUTPUT_FORMATS as readonly string[]).includes(opts.format)) throw new UsageError(`--format ${opts.format}: expected one of ${OUTPUT_FORMATS.join(', ')}`);

@@ -1,4 +1,4 @@
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { StorageClass } from './config.js';
 import { isNotFound, s3Error, s3Status } from './s3-errors.js';
 
@@ -132,5 +132,41 @@ export class ObjectStore {
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     return out;
+  }
+}
+
+/** One version (or delete marker) of a key. */
+export interface Version {
+  key: string;
+  versionId: string;
+  /** ETag of the version (MD5 of a single-part upload): equal contents, equal ETags. */
+  etag: string;
+  isLatest: boolean;
+  lastModified: Date;
+  size: number;
+  deleteMarker: boolean;
+}
+
+/** Every version and delete marker under `prefix` (the whole bucket by default). */
+export async function listVersions(s3: S3Client, bucket: string, prefix?: string): Promise<Version[]> {
+  const out: Version[] = [];
+  let keyMarker: string | undefined;
+  let versionMarker: string | undefined;
+  for (;;) {
+    let page;
+    try {
+      page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, ...(prefix ? { Prefix: prefix } : {}), ...(keyMarker ? { KeyMarker: keyMarker } : {}), ...(versionMarker ? { VersionIdMarker: versionMarker } : {}) }));
+    } catch (err) {
+      throw s3Error(`LIST VERSIONS s3://${bucket}/${prefix ?? ''}`, err);
+    }
+    for (const v of page.Versions ?? []) {
+      out.push({ key: v.Key!, versionId: v.VersionId ?? 'null', etag: v.ETag ?? '', isLatest: Boolean(v.IsLatest), lastModified: v.LastModified ?? new Date(0), size: Number(v.Size ?? 0), deleteMarker: false });
+    }
+    for (const m of page.DeleteMarkers ?? []) {
+      out.push({ key: m.Key!, versionId: m.VersionId ?? 'null', etag: '', isLatest: Boolean(m.IsLatest), lastModified: m.LastModified ?? new Date(0), size: 0, deleteMarker: true });
+    }
+    if (!page.IsTruncated) return out;
+    keyMarker = page.NextKeyMarker;
+    versionMarker = page.NextVersionIdMarker;
   }
 }

@@ -1,10 +1,9 @@
 import type { KeyObject } from 'node:crypto';
-import { ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { readDigest, type SignedDigest } from './digest.js';
 import { parseDigestKey, parseObjectKey, sha256Hex } from './keys.js';
-import type { ObjectStore } from './object-store.js';
+import { listVersions, type ObjectStore, type Version } from './object-store.js';
 import type { RecordedObject } from './index-store.js';
-import { s3Error } from './s3-errors.js';
 
 /** One problem `archive verify` found; `subject` is the object or digest key it names. */
 export interface VerifyProblem {
@@ -44,16 +43,6 @@ export interface VerifyOptions {
   now?: Date;
 }
 
-interface Version {
-  key: string;
-  versionId: string;
-  /** ETag of the version (MD5 of a single-part upload): equal contents, equal ETags. */
-  etag: string;
-  isLatest: boolean;
-  lastModified: Date;
-  size: number;
-  deleteMarker: boolean;
-}
 
 /**
  * Checks the archive (docs/archiver.md, "Verify"): every digest chain
@@ -221,27 +210,4 @@ async function checkObject(store: ObjectStore, o: SignedDigest['objects'][number
 export function isReadable(storageClass: string, restore: string | undefined): boolean {
   if (storageClass !== 'GLACIER' && storageClass !== 'DEEP_ARCHIVE') return true;
   return restore !== undefined && /ongoing-request="false"/.test(restore);
-}
-
-async function listVersions(s3: S3Client, bucket: string): Promise<Version[]> {
-  const out: Version[] = [];
-  let keyMarker: string | undefined;
-  let versionMarker: string | undefined;
-  for (;;) {
-    let page;
-    try {
-      page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, ...(keyMarker ? { KeyMarker: keyMarker } : {}), ...(versionMarker ? { VersionIdMarker: versionMarker } : {}) }));
-    } catch (err) {
-      throw s3Error(`LIST VERSIONS s3://${bucket}`, err);
-    }
-    for (const v of page.Versions ?? []) {
-      out.push({ key: v.Key!, versionId: v.VersionId ?? 'null', etag: v.ETag ?? '', isLatest: Boolean(v.IsLatest), lastModified: v.LastModified ?? new Date(0), size: Number(v.Size ?? 0), deleteMarker: false });
-    }
-    for (const m of page.DeleteMarkers ?? []) {
-      out.push({ key: m.Key!, versionId: m.VersionId ?? 'null', etag: '', isLatest: Boolean(m.IsLatest), lastModified: m.LastModified ?? new Date(0), size: 0, deleteMarker: true });
-    }
-    if (!page.IsTruncated) return out;
-    keyMarker = page.NextKeyMarker;
-    versionMarker = page.NextVersionIdMarker;
-  }
 }

@@ -93,12 +93,22 @@ export class TokenizerAuditLog {
 
   /** Access records of an execution, oldest first. */
   async accessRecords(executionId: string): Promise<AccessRecord[]> {
+    return this.selectAccess('execution_id = {id:String}', { id: executionId });
+  }
+
+  /** Access records written in [from, to] (epoch ms), oldest first. */
+  async accessRecordsBetween(from: number, to: number): Promise<AccessRecord[]> {
+    // `at` here is the selected alias (epoch ms), as in ORDER BY.
+    return this.selectAccess('at BETWEEN {from:Int64} AND {to:Int64}', { from, to });
+  }
+
+  private async selectAccess(where: string, params: Record<string, unknown>): Promise<AccessRecord[]> {
     const rows = await selectRows<Record<string, unknown>>(
       this.client,
       'reading access records',
       `SELECT toUnixTimestamp64Milli(at) AS at, request_id, principal, identified_by, role, execution_id, execution_status, fields, reason, outcome, detail, values_revealed, values_unrecoverable
-       FROM ${this.db}.pii_access_log WHERE execution_id = {id:String} ORDER BY at, request_id`,
-      { id: executionId },
+       FROM ${this.db}.pii_access_log WHERE ${where} ORDER BY at, request_id`,
+      params,
     );
     return rows.map((r) => ({
       at: Number(r.at),

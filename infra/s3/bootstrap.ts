@@ -12,8 +12,8 @@ import {
 import { AuditlineError, errorMessage } from '../../core/errors.js';
 import { retentionDaysFor, type RetentionSettings } from '../retention.js';
 
-/** Key prefixes of the archive bucket (docs/archive.md). */
-export const ARCHIVE_PREFIXES = { events: 'events/', digests: 'digests/' } as const;
+/** Key prefixes of the archive bucket (docs/archiver.md): archived events, their digests, and the sealed PII access records (docs/tokenizer.md). */
+export const ARCHIVE_PREFIXES = { events: 'events/', digests: 'digests/', 'access-log': 'access-log/' } as const;
 
 export interface BucketBootstrapOptions {
   bucket: string;

@@ -8,6 +8,9 @@ import { createKafka } from '../../core/clients/kafka.js';
 import { loadEndpoints } from '../../core/endpoints.js';
 import { assetPath } from '../../core/paths.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
+import { bootstrapBucket } from '../../infra/s3/bootstrap.js';
+import { createS3 } from '../../core/clients/s3.js';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { DEFAULT_RETENTION_FILE, loadRetention } from '../../infra/retention.js';
 import { migrationVariables } from '../../infra/setup.js';
 import { AuditEventCodec, RegistryClient, type AuditEvent } from '../../schemas/index.js';
@@ -27,6 +30,22 @@ export function clickhouse(): ClickHouseClient {
 export async function createTokenizerDatabase(client: ClickHouseClient): Promise<string> {
   const database = uniqueName('it_tk', '_');
   await migrate(client, { database, variables: migrationVariables(loadRetention()) });
+  // Reveals seal their access records in the configured bucket (SealedAccessLog): it exists as `setup` makes it.
+  const s3 = createS3(endpoints.s3);
+  try {
+    const exists = () =>
+      s3.send(new HeadBucketCommand({ Bucket: endpoints.s3.bucket })).then(
+        () => true,
+        () => false,
+      );
+    // Once only: the local S3 server refuses to set Object Lock again on a bucket that holds objects (another test
+    // file may have made it meanwhile, and sealed a record in it).
+    if (!(await exists())) await bootstrapBucket(s3, { bucket: endpoints.s3.bucket, retention: loadRetention() }).catch(async (err: unknown) => {
+      if (!(await exists())) throw err;
+    });
+  } finally {
+    s3.destroy();
+  }
   return database;
 }
 

@@ -1,0 +1,167 @@
+import { createHash } from 'node:crypto';
+import { GetObjectLockConfigurationCommand, type S3Client } from '@aws-sdk/client-s3';
+import { AuditlineError } from '../../core/errors.js';
+import { ARCHIVE_PREFIXES } from '../../infra/s3/bootstrap.js';
+import { listVersions, ObjectStore } from '../archiver/object-store.js';
+import { isNotFound, s3Status } from '../archiver/s3-errors.js';
+import { maskPiiInText, type AccessRecord } from './audit-log.js';
+
+/** Where sealed access records live in the bucket. */
+export const ACCESS_SEAL_PREFIX = `${ARCHIVE_PREFIXES['access-log']}v1/`;
+
+/** What sealing needs of the access log table: writing a record, and reading them back to compare. */
+export interface AccessTable {
+  recordAccess(r: AccessRecord): Promise<void>;
+  accessRecordsBetween(from: number, to: number): Promise<AccessRecord[]>;
+}
+
+/**
+ * The access log with a copy that cannot be changed: every record is first
+ * written as its own object to S3 (write-once, with Object Lock COMPLIANCE
+ * for the SOX retention when the bucket has Object Lock), then to the
+ * `pii_access_log` table. If either write fails, the caller reveals
+ * nothing. `verifyAccessLog` compares the two: a row changed, deleted or
+ * added in ClickHouse, or a sealed record overwritten or hidden, is found.
+ */
+export class SealedAccessLog {
+  constructor(
+    private readonly table: Pick<AccessTable, 'recordAccess'>,
+    private readonly store: ObjectStore,
+    /** Retention of each sealed record in days (SOX); undefined: the bucket has no Object Lock. */
+    private readonly lockDays: number | undefined,
+  ) {}
+
+  async recordAccess(r: AccessRecord): Promise<void> {
+    const body = sealedBody({ ...r, reason: maskPiiInText(r.reason) });
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    const put = await this.store.putOnce({
+      key: accessSealKey(r),
+      body,
+      sha256,
+      storageClass: 'STANDARD',
+      retainUntil: this.lockDays === undefined ? undefined : new Date(r.at + this.lockDays * 86_400_000),
+      metadata: { 'auditline-kind': 'access-record' },
+      contentType: 'application/json',
+    });
+    if (put.outcome === 'conflict') {
+      throw new AuditlineError('ARCHIVE_KEY_CONFLICT', `a different access record is already sealed under ${accessSealKey(r)}; nothing is revealed`);
+    }
+    await this.table.recordAccess(r);
+  }
+}
+
+/** Days of Object Lock for sealed records: the SOX retention when the bucket has Object Lock enabled, else undefined. */
+export async function sealLockDays(s3: S3Client, bucket: string, soxDays: number): Promise<number | undefined> {
+  try {
+    const cfg = await s3.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }));
+    return cfg.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled' ? soxDays : undefined;
+  } catch (err) {
+    // No Object Lock configuration on the bucket (404 ObjectLockConfigurationNotFoundError).
+    if (isNotFound(err) || s3Status(err) === 404) return undefined;
+    throw new AuditlineError('S3_UNAVAILABLE', `cannot read the Object Lock configuration of s3://${bucket}: ${(err as Error).message}`, { retriable: true, cause: err });
+  }
+}
+
+/** The key of a record's sealed copy: by day, then time and request id (unique per attempt). */
+export function accessSealKey(r: Pick<AccessRecord, 'at' | 'requestId'>): string {
+  const day = new Date(r.at).toISOString().slice(0, 10);
+  return `${ACCESS_SEAL_PREFIX}${day}/${String(r.at).padStart(15, '0')}-${r.requestId}.json`;
+}
+
+/** A record as sealed: the fields the table stores, in a fixed order (the caller masks the reason, as the table stores it). */
+export function sealedBody(r: AccessRecord): Buffer {
+  return Buffer.from(JSON.stringify(canonicalRecord(r)), 'utf8');
+}
+
+function canonicalRecord(r: AccessRecord): AccessRecord {
+  return {
+    at: r.at,
+    requestId: r.requestId,
+    principal: r.principal,
+    identifiedBy: r.identifiedBy,
+    role: r.role,
+    executionId: r.executionId,
+    executionStatus: r.executionStatus,
+    fields: [...r.fields],
+    reason: r.reason,
+    outcome: r.outcome,
+    detail: r.detail,
+    valuesRevealed: r.valuesRevealed,
+    valuesUnrecoverable: r.valuesUnrecoverable,
+  };
+}
+
+/** A difference between the sealed copies and the table. */
+export interface AccessLogFinding {
+  kind: 'altered' | 'missing_row' | 'unsealed_row' | 'seal_overwritten' | 'seal_deleted';
+  key: string;
+  requestId: string;
+  detail: string;
+}
+
+export interface AccessLogVerification {
+  sealed: number;
+  rows: number;
+  findings: AccessLogFinding[];
+}
+
+/**
+ * Compares the sealed access records of [from, to] with the table's rows:
+ * a sealed record whose row is gone (`missing_row`) or differs
+ * (`altered`), a row without a sealed record (`unsealed_row`: written
+ * around the CLI), a key with more than one version (`seal_overwritten`) or
+ * whose latest version is a delete marker (`seal_deleted`).
+ */
+export async function verifyAccessLog(s3: S3Client, store: ObjectStore, table: Pick<AccessTable, 'accessRecordsBetween'>, from: number, to: number): Promise<AccessLogVerification> {
+  const findings: AccessLogFinding[] = [];
+  const versions = (await listVersions(s3, store.bucket, ACCESS_SEAL_PREFIX)).filter((v) => {
+    const at = atOfKey(v.key);
+    return at !== undefined && at >= from && at <= to;
+  });
+  const byKey = new Map<string, typeof versions>();
+  for (const v of versions) byKey.set(v.key, [...(byKey.get(v.key) ?? []), v]);
+  const rows = await table.accessRecordsBetween(from, to);
+  const rowByKey = new Map(rows.map((r) => [accessSealKey(r), r]));
+  let sealed = 0;
+  for (const [key, vs] of byKey) {
+    const requestId = requestIdOfKey(key);
+    const data = vs.filter((v) => !v.deleteMarker).sort((a, b) => a.lastModified.getTime() - b.lastModified.getTime());
+    if (vs.some((v) => v.deleteMarker && v.isLatest)) findings.push({ kind: 'seal_deleted', key, requestId, detail: 'the latest version is a delete marker' });
+    if (data.length > 1) findings.push({ kind: 'seal_overwritten', key, requestId, detail: `${data.length} versions; the first one is compared` });
+    const first = data[0];
+    if (!first) continue;
+    sealed += 1;
+    const row = rowByKey.get(key);
+    rowByKey.delete(key);
+    if (!row) {
+      findings.push({ kind: 'missing_row', key, requestId, detail: 'sealed, but no row in pii_access_log' });
+      continue;
+    }
+    const sealedText = (await store.get(key, first.versionId === 'null' ? undefined : first.versionId)).toString('utf8');
+    const rowText = sealedBody(row).toString('utf8');
+    if (sealedText !== rowText) findings.push({ kind: 'altered', key, requestId, detail: differingFields(sealedText, rowText) });
+  }
+  for (const [key, row] of rowByKey) findings.push({ kind: 'unsealed_row', key, requestId: row.requestId, detail: 'a row in pii_access_log without a sealed record' });
+  return { sealed, rows: rows.length, findings };
+}
+
+function differingFields(sealedText: string, rowText: string): string {
+  let a: Record<string, unknown>;
+  try {
+    a = JSON.parse(sealedText) as Record<string, unknown>;
+  } catch {
+    return 'the sealed record is not JSON';
+  }
+  const b = JSON.parse(rowText) as Record<string, unknown>;
+  const names = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  return `the row differs in: ${names.join(', ')}`;
+}
+
+function atOfKey(key: string): number | undefined {
+  const m = /\/(\d{15})-[^/]+\.json$/.exec(key);
+  return m ? Number(m[1]) : undefined;
+}
+
+function requestIdOfKey(key: string): string {
+  return /\/\d{15}-([^/]+)\.json$/.exec(key)?.[1] ?? '';
+}
