@@ -1,4 +1,5 @@
 import { EVENT_KINDS, enumSymbols, unwrapPayload, type AuditEvent } from '../../schemas/index.js';
+import { rewriteTokens } from '../tokenizer/pii-format.js';
 
 /**
  * Event fields rules may test. Only envelope and sox/internal fields: none
@@ -49,14 +50,27 @@ export function fieldValue(event: AuditEvent, field: ConditionField | KeyField):
       return kind;
     case 'status':
     case 'trigger':
+      return typeof v[field] === 'string' ? (v[field] as string) : undefined;
     case 'step_name':
     case 'workflow_name':
-      return typeof v[field] === 'string' ? (v[field] as string) : undefined;
+      return typeof v[field] === 'string' ? withoutMasks(v[field] as string) : undefined;
     case 'error.type': {
       const error = v.error as { type?: unknown } | null | undefined;
-      return typeof error?.type === 'string' ? error.type : undefined;
+      return typeof error?.type === 'string' ? withoutMasks(error.type) : undefined;
     }
   }
+}
+
+/**
+ * Free text as alerts may carry it: each tokenizer marker (a PII value a
+ * workflow put into a step name or error type) becomes `[pii:<first 8
+ * characters of its token>]`, so alert keys, summaries and webhooks hold
+ * neither the value nor its mask (`a***@example.com` keeps the domain), and
+ * two values still make two keys.
+ */
+export function withoutMasks(text: string): string {
+  if (!text.includes('[[pii:')) return text;
+  return rewriteTokens(text, (token, inline) => (inline ? { replace: `[pii:${token.t.slice(0, 8)}]` } : undefined));
 }
 
 /** Every condition and key field of an event, read once (rules then test the view, not the event). */

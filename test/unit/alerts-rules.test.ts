@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadRulesFile, parseChannels, parseRules } from '../../consumers/alerts/index.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import type { StepFinished } from '../../schemas/index.js';
 
 const rulesOf = (yaml: string, channels = new Set(['security', 'compliance'])) => parseRules(parse(yaml), 'test.yaml', channels);
 const refused = (yaml: string, pattern: RegExp, channels?: Set<string>) =>
@@ -62,4 +63,30 @@ test('channel files: URLs and secrets come from the environment and are never ec
     (err: unknown) => err instanceof Error && /at least 16/.test(err.message) && !err.message.includes('short'),
   );
   assert.throws(() => parseChannels(parse('channels:\n  sec:\n    url: ftp://x\n    secret_env: S\n'), 'c.yaml', { S: 'a-long-enough-secret' }), /field url: must be http or https/);
+});
+
+test('step names and error types reach alert keys with each PII marker reduced to part of its token: no mask, no value, still one key per value', async () => {
+  const { eventView, withoutMasks } = await import('../../consumers/alerts/fields.js');
+  const { piiExecution } = await import('../helpers/tokenizer-fixtures.js');
+  const { unwrapPayload } = await import('../../schemas/index.js');
+  const { scanField, sealSlots } = await import('../../consumers/tokenizer/scan.js');
+  const { TokenKey, newDataKey } = await import('../../consumers/tokenizer/crypto.js');
+  const { createSecretKey } = await import('node:crypto');
+  const tokenKey = new TokenKey(Buffer.alloc(32, 5));
+  const tokenized = (text: string) => {
+    const scan = scanField(text, { piiFields: new Set(), detectors: new Set(['email', 'phone']), keyedValuesProtected: false })!;
+    sealSlots(scan.slots, { tokenKey, keyId: 'kA', key: createSecretKey(newDataKey()), executionId: 'e1' });
+    return scan.render();
+  };
+  const [, step] = piiExecution({ status: 'failed' });
+  const payload = unwrapPayload(step!.payload).value as StepFinished;
+  payload.step_name = tokenized('notify ann@example.com');
+  payload.error = { ...payload.error!, type: tokenized('Bounce from ann@example.com') };
+  const view = eventView(step!);
+  assert.equal(view.step_name, `notify [pii:${tokenKey.token('ann@example.com').slice(0, 8)}]`);
+  assert.match(view['error.type']!, /^Bounce from \[pii:[A-Za-z0-9_-]{8}\]$/);
+  const ann = withoutMasks(tokenized('notify ann@example.com'));
+  const bob = withoutMasks(tokenized('notify bob@example.com'));
+  assert.notEqual(ann, bob, 'two values, two keys');
+  assert.equal(withoutMasks('charge-card'), 'charge-card');
 });
