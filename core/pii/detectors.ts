@@ -20,10 +20,15 @@ export interface Detection {
   end: number;
 }
 
-const LABEL = String.raw`[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?`;
-const EMAIL = new RegExp(String.raw`(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:${LABEL}\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])`, 'g');
+// Letters and digits of any script: internationalized addresses (jörg@example.com, anna@müller.de) are addresses too.
+const LABEL = String.raw`[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?`;
+/** The local part; an apostrophe inside it (o'neil), not first (a quote around the address is no part of it). */
+const LOCAL = String.raw`[\p{L}\p{N}._%+-][\p{L}\p{N}._%+'-]{0,63}`;
+/** `@`, or `%40` (an address URL-encoded in a logged request: ann%40example.com). */
+const AT = String.raw`(?:@|%40)`;
+const EMAIL = new RegExp(String.raw`(?<![\p{L}\p{N}._%+-])${LOCAL}${AT}(?:${LABEL}\.)+\p{L}{2,24}(?![\p{L}\p{N}-])`, 'gu');
 /** A whole value that is an e-mail address. */
-export const EMAIL_EXACT = new RegExp(String.raw`^[A-Za-z0-9._%+-]{1,64}@(?:${LABEL}\.)+[A-Za-z]{2,24}$`);
+export const EMAIL_EXACT = new RegExp(String.raw`^${LOCAL}@(?:${LABEL}\.)+\p{L}{2,24}$`, 'u');
 
 // Boundaries shared by the phone shapes: not glued to letters, digits or id punctuation.
 const BEFORE = String.raw`(?<![\w+\-./:#@])`;
@@ -31,10 +36,10 @@ const AFTER = String.raw`(?![\w@]|[\-./:]\d)`;
 const PHONE_SHAPES: RegExp[] = [
   // International: +CC then groups, e.g. +49 30 1234 5678, +1-555-123-4567, +44 (0)20 7946 0958.
   new RegExp(String.raw`${BEFORE}\+\d{1,3}(?:[ .\-]?\(?\d{1,5}\)?){2,6}${AFTER}`, 'g'),
-  // North American: (555) 123-4567, 555-123-4567, 555.123.4567, 555 123 4567.
-  new RegExp(String.raw`${BEFORE}(?:\(\d{3}\)[ ]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}${AFTER}`, 'g'),
-  // National with trunk prefix 0 and separators: 030 1234567, 0171-1234567, 020 7946 0958, 06 12 34 56 78.
-  new RegExp(String.raw`${BEFORE}0\d{1,4}(?:[ /\-]\d{2,8}){1,4}${AFTER}`, 'g'),
+  // North American: (555) 123-4567, 555-123-4567, 555.123.4567, 555 123 4567, also after the country code 1 (1-555-123-4567).
+  new RegExp(String.raw`${BEFORE}(?:1[ .\-])?(?:\(\d{3}\)[ ]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}${AFTER}`, 'g'),
+  // National with trunk prefix 0 and separators: 030 1234567, 0171-1234567, 020 7946 0958, 06 12 34 56 78, (020) 7946 0958.
+  new RegExp(String.raw`${BEFORE}(?:0\d{1,4}|\(0\d{1,4}\))(?:[ /\-]\d{2,8}){1,4}${AFTER}`, 'g'),
 ];
 /**
  * A bare number right after a phone word, also when the word is part of a
@@ -73,7 +78,7 @@ const PHONE_ONLY: ReadonlySet<DetectionKind> = new Set(['phone']);
 export function detectPii(text: string, kinds: ReadonlySet<DetectionKind> = new Set(DETECTION_KINDS)): Detection[] {
   // Cheap pre-checks: most text holds neither an @ nor a run of digits.
   const found: Detection[] = [];
-  if (kinds.has('email') && text.includes('@')) {
+  if (kinds.has('email') && (text.includes('@') || text.includes('%40'))) {
     for (const m of text.matchAll(EMAIL)) found.push({ kind: 'email', start: m.index, end: m.index + m[0].length });
   }
   if (kinds.has('phone') && /\d{2}/.test(text)) {

@@ -10,12 +10,18 @@ test('e-mail addresses are found in free text, with their exact span', () => {
   assert.deepEqual(found('sent to a@b.io, b@c.de;c@d.org'), ['email:a@b.io', 'email:b@c.de', 'email:c@d.org']);
   assert.deepEqual(found('"customer":"canary-x1@example.com"'), ['email:canary-x1@example.com']);
   assert.deepEqual(found('no mail here: user@localhost, @handle, a@b'), []);
+  // Internationalized addresses whole (only the ASCII tail was found: `Anna.Mü` stayed in clear), an apostrophe inside,
+  // quotes around, and an address URL-encoded in a logged request.
+  assert.deepEqual(found('to Anna.Müller@example.de and anna@müller.de'), ['email:Anna.Müller@example.de', 'email:anna@müller.de']);
+  assert.deepEqual(found("to ann.o'neil@example.com, 'bo@example.com'"), ["email:ann.o'neil@example.com", 'email:bo@example.com']);
+  assert.deepEqual(found('GET /users?email=ann%40example.com&x=1'), ['email:ann%40example.com']);
 });
 
 test('phone numbers in the shapes people write are found', () => {
   assert.deepEqual(found('call +49 30 1234 5678 or (555) 123-4567'), ['phone:+49 30 1234 5678', 'phone:(555) 123-4567']);
   assert.deepEqual(found('backup 555.123.4567, office 030 1234567, mobile 0171-1234567'), ['phone:555.123.4567', 'phone:030 1234567', 'phone:0171-1234567']);
   assert.deepEqual(found('x: +44 (0)20 7946 0958.'), ['phone:+44 (0)20 7946 0958']);
+  assert.deepEqual(found('us 1-555-123-4567, 1.555.123.4567; uk (020) 7946 0958'), ['phone:1-555-123-4567', 'phone:1.555.123.4567', 'phone:(020) 7946 0958']);
   assert.deepEqual(found('phone: 5551234567 and tel 4930123456'), ['phone:5551234567', 'phone:4930123456'], 'bare numbers only after a phone word');
 });
 
