@@ -6,6 +6,7 @@ import { ObjectStore } from '../../consumers/archiver/object-store.js';
 import { verifyAccessLog } from '../../consumers/tokenizer/access-seal.js';
 import { TokenizerAuditLog } from '../../consumers/tokenizer/index.js';
 import { UsageError } from '../exit.js';
+import { loadRetention, retentionDaysFor } from '../../infra/retention.js';
 import { ARCHIVE_EXIT, parseTime } from './archive.js';
 
 export function registerAccessLog(program: Command): void {
@@ -14,13 +15,14 @@ export function registerAccessLog(program: Command): void {
   group
     .command('verify')
     .description('compare pii_access_log with the sealed copies in the archive bucket: names each access record changed, deleted or added in ClickHouse, and each sealed copy overwritten or deleted')
-    .option('--from <time>', 'only records written at or after this time (default: all)')
+    .option('--from <time>', 'only records written at or after this time (default: the SOX retention ago; older rows have expired)')
     .option('--to <time>', 'only records written at or before this time (default: now)')
     .option('--format <format>', 'text | json', 'text')
     .addHelpText('after', `\nReads ClickHouse (pii_access_log) and the bucket AUDITLINE_S3_BUCKET (prefix access-log/v1/).\nExit codes: 0 intact, 1 failure, 2 wrong usage, ${ARCHIVE_EXIT.verifyFailed} differences found.`)
     .action(async (opts: { from?: string; to?: string; format: string }) => {
       if (!['text', 'json'].includes(opts.format)) throw new UsageError(`--format ${opts.format}: expected text or json`);
-      const from = parseTime('--from', opts.from)?.getTime() ?? 0;
+      const soxDays = retentionDaysFor(loadRetention(process.env.AUDITLINE_RETENTION_FILE), 'sox');
+      const from = parseTime('--from', opts.from)?.getTime() ?? Date.now() - (soxDays - 1) * 86_400_000;
       const to = parseTime('--to', opts.to)?.getTime() ?? Date.now();
       const endpoints = loadEndpoints();
       const s3 = createS3(endpoints.s3);

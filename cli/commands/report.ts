@@ -9,14 +9,13 @@ import {
   MIN_REASON_LENGTH,
   SubjectKeyStore,
   subjectId,
-  TokenizerAuditLog,
   TokenKey,
 } from '../../consumers/tokenizer/index.js';
 import { fileSha256, REPORT_FORMATS, REPORT_KIND_NAMES, reportCoverage, reportDocument, reportKind, reportParameters, ReportRecords, resolvePeriod, type ReportFilter } from '../../compliance/index.js';
 import { UsageError } from '../exit.js';
 import { loadRetention } from '../../infra/retention.js';
 import { COMPLIANCE_EXIT, parseReportFormat, runProduce } from './report-output.js';
-import { identifyReportRequester } from './reveal-access.js';
+import { identifyReportRequester, openAccessSeal } from './reveal-access.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -100,28 +99,34 @@ export function registerReport(program: Command): void {
       const masterKey = opts.reveal ? loadMasterKey() : undefined;
       const coverage = reportCoverage(kind, filter, loadRetention(process.env.AUDITLINE_RETENTION_FILE), Date.now());
       for (const note of coverage) process.stderr.write(`warning: ${note}\n`);
-      await runProduce(
-        { ...requester, role: opts.role, reason: opts.reason, command: 'report', kind: kind.name, format, parameters: reportParameters(kind, filter, Boolean(opts.reveal)) },
-        opts.output,
-        async ({ client, database, header }) =>
-          reportDocument(kind, filter, {
-            client,
-            database,
-            header,
-            coverage,
-            ...(masterKey
-              ? {
-                  revealWith: {
-                    caller: requester,
-                    role: opts.role!,
-                    reason: opts.reason!,
-                    policy,
-                    deps: { keys: new SubjectKeyStore(client, database, new LocalKeyWrapper(masterKey), { cacheTtlMs: 60_000, rotationMs: 0 }), log: new TokenizerAuditLog(client, database) },
-                  },
-                }
-              : {}),
-          }),
-      );
+      // Each reveal of the report is sealed and recorded like any CLI reveal.
+      const seal = masterKey ? await openAccessSeal() : undefined;
+      try {
+        await runProduce(
+          { ...requester, role: opts.role, reason: opts.reason, command: 'report', kind: kind.name, format, parameters: reportParameters(kind, filter, Boolean(opts.reveal)) },
+          opts.output,
+          async ({ client, database, header }) =>
+            reportDocument(kind, filter, {
+              client,
+              database,
+              header,
+              coverage,
+              ...(masterKey && seal
+                ? {
+                    revealWith: {
+                      caller: requester,
+                      role: opts.role!,
+                      reason: opts.reason!,
+                      policy,
+                      deps: { keys: new SubjectKeyStore(client, database, new LocalKeyWrapper(masterKey), { cacheTtlMs: 60_000, rotationMs: 0 }), log: seal.log(client, database) },
+                    },
+                  }
+                : {}),
+            }),
+        );
+      } finally {
+        seal?.close();
+      }
     });
 
   report

@@ -44,18 +44,40 @@ export async function revealForCli(
 ): Promise<RevealResult> {
   const masterKey = loadMasterKey();
   const policy = loadRevealPolicy();
+  return withSealedAccessLog(client, database, (log) =>
+    reveal(
+      { ...identifyCliCaller(claim.as), role: claim.role, purpose: claim.reason, ...target },
+      { keys: new SubjectKeyStore(client, database, new LocalKeyWrapper(masterKey), { cacheTtlMs: 0, rotationMs: 0, previousWrappers: loadPreviousMasterKeys().map((k) => new LocalKeyWrapper(k)) }), log, policy },
+    ),
+  );
+}
+
+/**
+ * Runs `fn` with the access log every CLI reveal writes to: sealed in the
+ * archive bucket (AUDITLINE_S3_*), then pii_access_log (SealedAccessLog).
+ * Warns when the bucket has no Object Lock.
+ */
+export async function withSealedAccessLog<T>(client: ClickHouseClient, database: string, fn: (log: SealedAccessLog) => Promise<T>): Promise<T> {
+  const seal = await openAccessSeal();
+  try {
+    return await fn(seal.log(client, database));
+  } finally {
+    seal.close();
+  }
+}
+
+/** The archive bucket as the place access records are sealed, for a command that reveals over a longer run (a report). */
+export async function openAccessSeal(): Promise<{ log(client: ClickHouseClient, database: string): SealedAccessLog; close(): void }> {
   const s3Config = loadEndpoints().s3;
   const s3 = createS3(s3Config);
   try {
     const lockDays = await sealLockDays(s3, s3Config.bucket, retentionDaysFor(loadRetention(process.env.AUDITLINE_RETENTION_FILE), 'sox'));
     if (lockDays === undefined) process.stderr.write(`warning: s3://${s3Config.bucket} has no Object Lock: the sealed copies of access records can be changed by whoever may write the bucket\n`);
-    const log = new SealedAccessLog(new TokenizerAuditLog(client, database), new ObjectStore(s3, s3Config.bucket), lockDays);
-    return await reveal(
-      { ...identifyCliCaller(claim.as), role: claim.role, purpose: claim.reason, ...target },
-      { keys: new SubjectKeyStore(client, database, new LocalKeyWrapper(masterKey), { cacheTtlMs: 0, rotationMs: 0, previousWrappers: loadPreviousMasterKeys().map((k) => new LocalKeyWrapper(k)) }), log, policy },
-    );
-  } finally {
+    const store = new ObjectStore(s3, s3Config.bucket);
+    return { log: (client, database) => new SealedAccessLog(new TokenizerAuditLog(client, database), store, lockDays), close: () => s3.destroy() };
+  } catch (err) {
     s3.destroy();
+    throw err;
   }
 }
 

@@ -93,7 +93,7 @@ function canonicalRecord(r: AccessRecord): AccessRecord {
 
 /** A difference between the sealed copies and the table. */
 export interface AccessLogFinding {
-  kind: 'altered' | 'missing_row' | 'unsealed_row' | 'seal_overwritten' | 'seal_deleted';
+  kind: 'altered' | 'missing_row' | 'unsealed_row' | 'duplicate_row' | 'seal_overwritten' | 'seal_deleted';
   key: string;
   requestId: string;
   detail: string;
@@ -107,10 +107,12 @@ export interface AccessLogVerification {
 
 /**
  * Compares the sealed access records of [from, to] with the table's rows:
- * a sealed record whose row is gone (`missing_row`) or differs
+ * a sealed record whose row is gone (`missing_row`; also an attempt whose
+ * table write failed after the seal, which revealed nothing) or differs
  * (`altered`), a row without a sealed record (`unsealed_row`: written
- * around the CLI), a key with more than one version (`seal_overwritten`) or
- * whose latest version is a delete marker (`seal_deleted`).
+ * around the CLI), two rows of one attempt (`duplicate_row`), a key with
+ * more than one version (`seal_overwritten`) or whose latest version is a
+ * delete marker (`seal_deleted`).
  */
 export async function verifyAccessLog(s3: S3Client, store: ObjectStore, table: Pick<AccessTable, 'accessRecordsBetween'>, from: number, to: number): Promise<AccessLogVerification> {
   const findings: AccessLogFinding[] = [];
@@ -121,7 +123,13 @@ export async function verifyAccessLog(s3: S3Client, store: ObjectStore, table: P
   const byKey = new Map<string, typeof versions>();
   for (const v of versions) byKey.set(v.key, [...(byKey.get(v.key) ?? []), v]);
   const rows = await table.accessRecordsBetween(from, to);
-  const rowByKey = new Map(rows.map((r) => [accessSealKey(r), r]));
+  const rowByKey = new Map<string, AccessRecord>();
+  for (const r of rows) {
+    const key = accessSealKey(r);
+    // A second row of one attempt (same time and request id) would hide behind the first one compared.
+    if (rowByKey.has(key)) findings.push({ kind: 'duplicate_row', key, requestId: r.requestId, detail: 'more than one row in pii_access_log for this attempt' });
+    else rowByKey.set(key, r);
+  }
   let sealed = 0;
   for (const [key, vs] of byKey) {
     const requestId = requestIdOfKey(key);

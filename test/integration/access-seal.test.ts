@@ -63,15 +63,19 @@ test('every reveal attempt is sealed in the bucket under Object Lock before it i
     query: `INSERT INTO ${database}.pii_access_log (at, request_id, principal, role, execution_id, execution_status, fields, reason, outcome, detail, values_revealed, values_unrecoverable)
             VALUES (now64(3), 'forged-1', 'u-17', 'compliance', 'e-x', 'success', ['execution.input'], 'INC-1 audit', 'allowed', '', 3, 0)`,
   });
+  // A second row for the first attempt (same time and request id): the verifier must not compare only one of them.
+  await client.command({ query: `INSERT INTO ${database}.pii_access_log SELECT * FROM ${database}.pii_access_log WHERE request_id = '${first.request_id}'` });
   const tampered = await verify();
   assert.equal(tampered.code, 8, tampered.stderr);
   assert.match(tampered.stdout, new RegExp(`^ALTERED +${first.request_id} +the row differs in: outcome, detail`, 'm'));
   assert.match(tampered.stdout, new RegExp(`^MISSING_ROW +${second.request_id} `, 'm'));
   assert.match(tampered.stdout, /^UNSEALED_ROW +forged-1 /m);
-  assert.match(tampered.stderr, /3 difference\(s\): DIFFERENCES FOUND/);
+  assert.match(tampered.stdout, new RegExp(`^DUPLICATE_ROW +${first.request_id} `, 'm'));
+  assert.match(tampered.stderr, /4 difference\(s\): DIFFERENCES FOUND/);
 
   // S3 unreachable: nothing is revealed and nothing written to the table (the sealed copy comes first).
+  const before = (await rows()).length;
   const down = await reveal(randomUUID(), { AUDITLINE_S3_ENDPOINT: 'http://127.0.0.1:9', AWS_MAX_ATTEMPTS: '1' });
   assert.equal(down.code, 1, down.stderr);
-  assert.equal((await rows()).length, 2, 'no row without its sealed copy');
+  assert.equal((await rows()).length, before, 'no row without its sealed copy');
 });
