@@ -68,7 +68,7 @@ export interface JsonVisitor {
    * and the top value). Return the index after it to take it whole (it is
    * not walked into), or undefined to have it walked.
    */
-  value(start: number, key: string | undefined): number | undefined;
+  value(start: number, key: string | undefined, endOf: (start: number) => number): number | undefined;
   /** A string literal at [start, end): an object's key, or a value. */
   string(start: number, end: number, isKey: boolean): void;
 }
@@ -78,11 +78,33 @@ export interface JsonVisitor {
  * key, every string (each occurrence of a duplicated key included).
  */
 export function walkJson(text: string, visitor: JsonVisitor): void {
-  walkValue(text, skipBlanks(text, 0), undefined, visitor);
+  let ends: Int32Array | undefined;
+  // Where the value at `start` ends: containers from one pass over the text, made on the first ask (asking valueEnd at
+  // every level of nested objects would be quadratic).
+  const endOf = (start: number): number => {
+    const c = text[start];
+    if (c !== '{' && c !== '[') return valueEnd(text, start);
+    ends ??= containerEnds(text);
+    return ends[start]!;
+  };
+  walkValue(text, skipBlanks(text, 0), undefined, visitor, endOf);
 }
 
-function walkValue(text: string, i: number, key: string | undefined, visitor: JsonVisitor): number {
-  const taken = visitor.value(i, key);
+/** For each `{` and `[` of valid JSON text, the index after its closing bracket (0 elsewhere). */
+function containerEnds(text: string): Int32Array {
+  const ends = new Int32Array(text.length);
+  const open: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) i = stringEnd(text, i) - 1;
+    else if (c === 0x7b || c === 0x5b) open.push(i);
+    else if (c === 0x7d || c === 0x5d) ends[open.pop()!] = i + 1;
+  }
+  return ends;
+}
+
+function walkValue(text: string, i: number, key: string | undefined, visitor: JsonVisitor, endOf: (start: number) => number): number {
+  const taken = visitor.value(i, key, endOf);
   if (taken !== undefined) return taken;
   const c = text[i];
   if (c === '"') {
@@ -94,7 +116,7 @@ function walkValue(text: string, i: number, key: string | undefined, visitor: Js
     i = skipBlanks(text, i + 1);
     if (text[i] === ']') return i + 1;
     for (;;) {
-      i = skipBlanks(text, walkValue(text, i, undefined, visitor));
+      i = skipBlanks(text, walkValue(text, i, undefined, visitor, endOf));
       if (text[i] === ']') return i + 1;
       i = skipBlanks(text, i + 1); // the comma
     }
@@ -107,7 +129,7 @@ function walkValue(text: string, i: number, key: string | undefined, visitor: Js
       visitor.string(i, keyEnd, true);
       const name = stringValue(text, i, keyEnd);
       i = skipBlanks(text, skipBlanks(text, keyEnd) + 1); // the colon
-      i = skipBlanks(text, walkValue(text, i, name, visitor));
+      i = skipBlanks(text, walkValue(text, i, name, visitor, endOf));
       if (text[i] === '}') return i + 1;
       i = skipBlanks(text, i + 1); // the comma
     }
@@ -143,4 +165,38 @@ export function isJsonText(text: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * True when an object in valid JSON text has a key twice. JSON.parse keeps
+ * the last one, so a check of the parsed value (is this a protected value,
+ * a mask?) would not see what the earlier one holds.
+ */
+export function hasDuplicateKeys(text: string): boolean {
+  const objects: { keys: Set<string>; expectKey: boolean }[] = [];
+  const containers: boolean[] = []; // true: an object
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      const end = stringEnd(text, i);
+      const top = containers[containers.length - 1] ? objects[objects.length - 1] : undefined;
+      if (top?.expectKey) {
+        const key = stringValue(text, i, end);
+        if (top.keys.has(key)) return true;
+        top.keys.add(key);
+        top.expectKey = false;
+      }
+      i = end - 1;
+    } else if (c === 0x7b) {
+      containers.push(true);
+      objects.push({ keys: new Set(), expectKey: true });
+    } else if (c === 0x5b) {
+      containers.push(false);
+    } else if (c === 0x7d || c === 0x5d) {
+      if (containers.pop()) objects.pop();
+    } else if (c === 0x2c && containers[containers.length - 1]) {
+      objects[objects.length - 1]!.expectKey = true;
+    }
+  }
+  return false;
 }

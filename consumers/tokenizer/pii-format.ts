@@ -1,5 +1,6 @@
 import { isMaskShaped } from '../../core/pii/mask.js';
-import { applyEdits, isJsonText, skipBlanks, stringValue, valueEnd, walkJson, type TextEdit } from './json-text.js';
+import { detectPii } from '../../core/pii/detectors.js';
+import { applyEdits, hasDuplicateKeys, isJsonText, skipBlanks, stringValue, walkJson, type TextEdit } from './json-text.js';
 
 /**
  * The stored form of a tokenized PII value (docs/tokenizer.md, "Format").
@@ -73,7 +74,8 @@ const TOKEN_TEXT = /^[A-Za-z0-9_-]{43}$/;
 const TOKEN_MEMBERS: Record<string, (v: unknown) => boolean> = {
   v: (v) => v === 1,
   t: (v) => typeof v === 'string' && TOKEN_TEXT.test(v),
-  f: (v) => typeof v === 'string' && /^[A-Za-z0-9_$.-]{1,100}$/.test(v),
+  // The key the value sat under, as written (blanks, any script): nothing a detector would find in it.
+  f: (v) => typeof v === 'string' && v.length > 0 && v.length <= 200 && detectPii(v).length === 0,
   k: (v) => typeof v === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(v),
   c: (v) => typeof v === 'string' && /^[A-Za-z0-9+/]+={0,2}$/.test(v),
   b: (v) => typeof v === 'string' && /^[A-Za-z0-9+/]{8}$/.test(v),
@@ -152,8 +154,9 @@ export function rewriteTokens(text: string, visit: TokenVisitor): string {
   if (!isJsonText(text)) return rewriteText(text, visit);
   const edits: TextEdit[] = [];
   walkJson(text, {
-    value(start) {
-      const end = protectedEnd(text, start);
+    value(start, _key, endOf) {
+      // Tokens as the tokenizer stored them, also those written before its checks were strict (an `f` with blanks).
+      const end = protectedEnd(text, start, endOf, isStoredToken);
       if (end === undefined) return undefined;
       const token = asPiiToken((JSON.parse(text.slice(start, end)) as Record<string, unknown>)[PII_KEY]);
       const replaced = token ? visit(token, false) : undefined;
@@ -170,11 +173,35 @@ export function rewriteTokens(text: string, visit: TokenVisitor): string {
   return applyEdits(text, edits);
 }
 
-/** Index after the protected value (`{"$pii": …}`) at `start` of valid JSON text; undefined when the value there is not one. */
-export function protectedEnd(text: string, start: number): number | undefined {
+/**
+ * The longest text taken for one protected value (a token holds the
+ * ciphertext of its field's bundle: values of up to about 5 KB in all); a
+ * longer one is walked as JSON. Bounds the work on nested `{"$pii":…}`
+ * objects, each of which would otherwise be parsed whole.
+ */
+const MAX_PROTECTED_CHARS = 8_192;
+
+/**
+ * Index after the protected value (`{"$pii": …}`) at `start` of valid JSON
+ * text; undefined when the value there is not one. `endOf` gives the end of
+ * the value (walkJson's). `check` is isProtectedValue for input the
+ * tokenizer scans; readers of stored tokens pass a looser test. A key
+ * written twice in it is never protected (the parsed check sees only the
+ * last one).
+ */
+export function protectedEnd(text: string, start: number, endOf: (start: number) => number, check: (value: unknown) => boolean = isProtectedValue): number | undefined {
   if (text[start] !== '{' || !text.startsWith(`"${PII_KEY}"`, skipBlanks(text, start + 1))) return undefined;
-  const end = valueEnd(text, start);
-  return isProtectedValue(JSON.parse(text.slice(start, end))) ? end : undefined;
+  const end = endOf(start);
+  if (end - start > MAX_PROTECTED_CHARS) return undefined;
+  const slice = text.slice(start, end);
+  return check(JSON.parse(slice)) && !hasDuplicateKeys(slice) ? end : undefined;
+}
+
+/** A stored token object (`{"$pii": <token>}`) as readers take it: the token's required members, whatever else it holds. */
+function isStoredToken(value: unknown): boolean {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const keys = Object.keys(value);
+  return keys.length === 1 && keys[0] === PII_KEY && asPiiToken((value as Record<string, unknown>)[PII_KEY]) !== undefined;
 }
 
 function rewriteText(text: string, visit: TokenVisitor): string {

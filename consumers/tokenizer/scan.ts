@@ -1,10 +1,10 @@
 import type { KeyObject } from 'node:crypto';
 import { piiAad, sealValues, type TokenKey } from './crypto.js';
-import { detectPii, type DetectionKind } from '../../core/pii/detectors.js';
+import { detectPii, isPhoneAfterWord, PHONE_WORD, type DetectionKind } from '../../core/pii/detectors.js';
 import { isMaskShaped, maskString, maskValue } from '../../core/pii/mask.js';
 import { canonicalJson } from '../../core/pii/canonical-json.js';
 import { BUNDLE_ID_CHARS, inlineMarker, isProtectedValue, PII_KEY, protectedEnd, splitMarkers, type PiiToken } from './pii-format.js';
-import { applyEdits, isJsonText, stringValue, valueEnd, walkJson, type TextEdit } from './json-text.js';
+import { applyEdits, hasDuplicateKeys, isJsonText, stringValue, walkJson, type TextEdit } from './json-text.js';
 
 /** What counts as PII in a field. */
 export interface ScanOptions {
@@ -85,18 +85,27 @@ function scanInto(text: string, options: ScanOptions, slots: PiiSlot[]): (() => 
   if (isJsonText(text)) {
     const edits: TextEdit[] = [];
     walkJson(text, {
-      value(start, key) {
-        if (key !== undefined && isPiiKey(key, options.piiFields)) {
-          const end = valueEnd(text, start);
+      value(start, key, endOf) {
+        const c = text[start];
+        const scalar = c !== '{' && c !== '[';
+        const keyed = key !== undefined && isPiiKey(key, options.piiFields);
+        // A bare number under a phone-like key ({"mobile": 447700900123}, {"phone": "5551234567"}): a phone number, as
+        // the phone detector takes it after a phone word in text.
+        const phone = !keyed && scalar && key !== undefined && options.detectors.has('phone') && PHONE_WORD.test(key);
+        if (keyed || phone) {
+          const end = endOf(start);
           const value: unknown = JSON.parse(text.slice(start, end));
+          if (phone && !((typeof value === 'string' || typeof value === 'number') && isPhoneAfterWord(String(value)))) return undefined;
           // The producer's hash mode writes {"$pii": …} (a protected value); its mask mode a mask: anything else is tokenized.
-          if (value === null || value === '' || isProtectedValue(value) || (options.keyedValuesProtected && isMaskShaped(value))) return end;
-          const slot = new PiiSlot(value, key, false);
+          // (A key written twice hides the first value from the parsed check: such a value is tokenized whole.)
+          const leave = value === null || value === '' || isProtectedValue(value) || (options.keyedValuesProtected && isMaskShaped(value));
+          if (leave && (scalar || !hasDuplicateKeys(text.slice(start, end)))) return end;
+          const slot = new PiiSlot(value, key!, false);
           slots.push(slot);
           edits.push({ start, end, render: () => JSON.stringify(slot) });
           return end;
         }
-        return protectedEnd(text, start);
+        return protectedEnd(text, start, endOf);
       },
       string(start, end, isKey) {
         const inner = stringValue(text, start, end);
@@ -167,7 +176,8 @@ const MAPS_TO = String.raw`(?::|=>)`;
  */
 const KEY_IN_TEXT = new RegExp(
   `(?:${[
-    String.raw`(?<escape>\\+)"${quotedKey('escaped')}\k<escape>"\s*:`,
+    // The whole run of backslashes, at most 15 (a match tried inside a long run would make the search quadratic).
+    String.raw`(?<!\\)(?<escape>\\{1,15})"${quotedKey('escaped')}\k<escape>"\s*:`,
     String.raw`"${quotedKey('json')}"\s*${MAPS_TO}`,
     String.raw`'${quotedKey('repr')}'\s*${MAPS_TO}`,
     String.raw`${subscriptKey('subscript')}\s*${COMPARED}`,
@@ -282,6 +292,14 @@ function isProtectedText(value: string, options: ScanOptions): boolean {
  * not cut after its first digits.
  */
 function valueSpan(text: string, start: number): { start: number; end: number } | undefined {
+  const span = keyedValueSpan(text, start);
+  // A phone number in a shape with brackets or blanks, `(555) 123-4567`, is taken whole, not up to its `)`.
+  const phone = text[start] === '"' || text[start] === "'" ? undefined : detectPii(text.slice(start, start + 40), PHONE_ONLY).find((d) => d.start === 0);
+  return phone && (!span || start + phone.end > span.end) ? { start, end: start + phone.end } : span;
+}
+const PHONE_ONLY: ReadonlySet<DetectionKind> = new Set(['phone']);
+
+function keyedValueSpan(text: string, start: number): { start: number; end: number } | undefined {
   const json = jsonValueSpan(text, start);
   if (!json) return bareValueSpan(text, start);
   const c = text[start];
@@ -292,11 +310,21 @@ function valueSpan(text: string, start: number): { start: number; end: number } 
   return more ? { start, end: json.end + more[0].length } : json;
 }
 
-/** Span of a string quoted as `escape"…escape"` (JSON quoted in a string) starting at `start`: between the quotes, or to the end when cut. */
+/**
+ * Span of a string quoted as `escape"…escape"` (JSON quoted in a string)
+ * starting at `start`: between the quotes, or to the end when cut. A quote
+ * with more backslashes before it is a quote inside the string (`\\\"The\\\"`
+ * in `\"Ann \\\"The\\\" Smith\"`), not its end.
+ */
 function escapedStringSpan(text: string, start: number, escape: string): { start: number; end: number } {
   const quote = `${escape}"`;
-  const end = text.indexOf(quote, start + quote.length);
-  return { start: start + quote.length, end: end < 0 ? text.length : end };
+  let from = start + quote.length;
+  for (;;) {
+    const end = text.indexOf(quote, from);
+    if (end < 0) return { start: start + quote.length, end: text.length };
+    if (text[end - 1] !== '\\') return { start: start + quote.length, end };
+    from = end + quote.length;
+  }
 }
 
 /** Span of an unquoted value (after `key:` or `key=`): up to the next delimiter, without trailing blanks; none for null, true, false. */

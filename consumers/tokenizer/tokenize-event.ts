@@ -1,6 +1,7 @@
 import type { IHeaders } from 'kafkajs';
 import { unwrapPayload, type AuditEvent, type EventKind } from '../../schemas/index.js';
 import { canonicalJson } from '../../core/pii/canonical-json.js';
+import { EMAIL_EXACT } from '../../core/pii/detectors.js';
 import type { TokenizerConfig } from './config.js';
 import type { DetectionKind } from '../../core/pii/detectors.js';
 import { PII_KEY, isProtectedValue } from './pii-format.js';
@@ -75,7 +76,8 @@ function subjectInValues(fields: EventScan['fields'], policy: TokenizePolicy): s
   const slots = fields.flatMap((f) => f.scan.slots).filter((s) => s.keyed);
   const pick = (field: string | undefined) => (field === undefined ? undefined : slots.find((s) => piiKeyName(s.field) === piiKeyName(field)));
   const id = pick(policy.subjectIdField);
-  const email = pick(policy.subjectEmailField);
+  // An address cut short (a truncated preview ending inside it) names nobody: it is no subject.
+  const email = slots.find((s) => policy.subjectEmailField !== undefined && piiKeyName(s.field) === piiKeyName(policy.subjectEmailField) && (typeof s.value !== 'string' || EMAIL_EXACT.test(s.value.trim())));
   return id ? subjectId('id', id.value) : email ? subjectId('email', email.value) : undefined;
 }
 

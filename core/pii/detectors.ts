@@ -48,6 +48,14 @@ const PHONE_SHAPES: RegExp[] = [
  * glued to letters around it ("smartphone", "telnet" are no phone words).
  */
 const PHONE_CONTEXT = /(?<![A-Za-z])(?:telephone|phone|tel|mobile|cell|fax|whatsapp|sms|call)(?:[_ -]?(?:number|num|nr|no))?(?![A-Za-z])[^0-9+\n]{0,12}(\+?\d[\d .\-()]{6,20}\d)(?![\w@]|[\-./:]\d)/gi;
+/** A key with a phone word in it (`phone`, `mobile`, `customerPhone`, `tel_no`, `fax`), as PHONE_CONTEXT reads words. */
+export const PHONE_WORD = /(?:telephone|phone|mobile|(?<![A-Za-z])(?:tel|cell|fax|whatsapp|sms)(?![a-z]))/i;
+
+/** True when `value`, written after a phone word (`phone: 5551234567`), is taken whole for a phone number. */
+export function isPhoneAfterWord(value: string): boolean {
+  const probe = `phone: ${value}`;
+  return detectPii(probe, PHONE_ONLY).some((d) => d.start === 7 && d.end === probe.length);
+}
 const DATE_LIKE = /^\d{1,4}[ ./\-]\d{1,2}[ ./\-]\d{1,4}$/;
 
 /** Digits of a phone number with its leading `+`, e.g. `+4930123456`. */

@@ -116,6 +116,16 @@ test('PII key names match whatever their case and separators: customerEmail, Cus
   assert.equal(subjectInJson('{"order":{"customerEmail":" Ann@Example.com"}}', { ...options, subjectEmailField: 'customer_email' }), 'email:ann@example.com', 'the subject field too');
 });
 
+test('a bare phone number under a phone-like key in JSON is a phone number (as after a phone word in text); other numbers under such keys are not', () => {
+  const json = JSON.stringify({ contact: { mobile: 447700900123, phone: '5551234567', customerPhone: '+44 20 7946 0958' }, phone_count: 2, telemetry: 12345678, order_id: 12345678 });
+  const scan = scanField(json, options)!;
+  assert.deepEqual(scan.slots.map((s) => [s.field, s.value]), [['mobile', 447700900123], ['phone', '5551234567'], ['customerPhone', '+44 20 7946 0958']]);
+  sealSlots(scan.slots, ctx());
+  const out = scan.render();
+  assert.ok(!/447700900123|5551234567|7946/.test(out), out);
+  assert.match(out, /"phone_count":2,"telemetry":12345678,"order_id":12345678\}$/);
+});
+
 test('free text: detected e-mail addresses and phone numbers become inline markers; the rest of the text stays', () => {
   const text = 'card of Ann@Example.com declined; call +49 30 1234 5678 after 2024-01-15 (order ORD-2024-000123, 12000 EUR)';
   const scan = scanField(text, options)!;
@@ -194,6 +204,8 @@ test('PII keys in the other ways errors and logs write them (util.inspect, Pytho
     // A number is not cut after its first digits: the rest of a spaced phone number, a house number's street.
     ['phone_number: 555 123 4567 rejected', [['phone_number', '555 123 4567']]],
     ['phone_number=020 7946 0958; retry', [['phone_number', '020 7946 0958']]],
+    ['phone_number: (555) 123-4567, retry', [['phone_number', '(555) 123-4567']]],
+    [String.raw`req={\"customer_name\": \"Ann \\\"The\\\" Smith\"}`, [['customer_name', String.raw`Ann \\\"The\\\" Smith`]]],
     ['billing_address: 221B Baker Street, London', [['billing_address', '221B Baker Street']]],
     ['GET /x?billing_address=12+Rue+de+Rivoli&page=2', [['billing_address', '12+Rue+de+Rivoli']]],
     // Ruby and PHP hashes, a quoted key before an unquoted value, JSON quoted inside a string.
@@ -250,6 +262,21 @@ test('cleartext dressed up as a protected value is scanned: token objects with e
     sealSlots(scan.slots, ctx());
     assert.ok(!scan.render().includes(clear), scan.render());
   }
+  // A key written twice: the parsed check sees only the last (protected-looking) one; the first is cleartext.
+  const hash = `hmac-sha256:${'ab'.repeat(32)}`;
+  const token = { v: 1, t, f: 'x', k: 'k', m: 'x***' };
+  for (const text of [
+    `{"customer_email":{"$pii":"ann@example.com","$pii":${JSON.stringify(token)}}}`,
+    `{"x":{"$pii":{"note":"call +44 20 7946 0958"},"$pii":"${hash}"}}`,
+    `{"note":{"$pii":{"v":1,"t":"${t}","f":"ann@example.com","f":"x","k":"k"}}}`,
+  ]) {
+    const scan = scanField(text, options);
+    assert.ok(scan, text);
+    sealSlots(scan.slots, ctx());
+    assert.ok(!/ann@|7946/.test(scan.render()), scan.render());
+  }
+  const dupMask = scanField('{"billing_address":{"street":"221B Baker Street","street":"2*** B*** S***"}}', { ...options, keyedValuesProtected: true });
+  assert.equal(dupMask?.slots.length, 1, 'a mask-shaped object with a key twice is tokenized whole');
   // A token as the tokenizer writes it is still left alone.
   const real = JSON.stringify({ note: { $pii: { v: 1, t, m: 'a***@example.com', f: 'customer_email', k: 'kq3VxT0aB1cD2eF3g', c: 'AAAA+/==', i: 0 } } });
   assert.equal(scanField(real, options), null);
@@ -294,6 +321,9 @@ test('an event: every pii-tagged field of every kind is tokenized; the subject c
   input.input = JSON.stringify({ $truncated: true, original_size_bytes: 300_000, sha256: 'ab'.repeat(32), preview: input.input.slice(0, 60) });
   assert.match(input.input, /customer_email/);
   assert.equal(scanEvent(big!, {}, policy, paths).ownSubject, 'email:eve@example.com');
+  // Cut inside the address: it names nobody (not `email:eve@ex`), the execution gets its own subject.
+  input.input = JSON.stringify({ $truncated: true, original_size_bytes: 300_000, sha256: 'ab'.repeat(32), preview: '{"customer_email":"Eve@Ex' });
+  assert.equal(scanEvent(big!, {}, policy, paths).ownSubject, undefined);
 });
 
 test('free-text sox fields (step names, branch conditions, error types) are scanned too: PII in them becomes a token, ids and the actor stay', async () => {
@@ -403,6 +433,20 @@ test('reveal: policy by role and status, every attempt logged, cleartext restore
   );
   assert.deepEqual(log.records[0]!.fields, ['execution.input', 'step[1].attempt[1].error_message']);
   assert.match(log.records[1]!.detail, /only FAILED/);
+});
+
+test('reveal finds every token the tokenizer stored: a key with blanks (now a PII key by its name), and masks of objects keyed by text written before masks hid such keys', async () => {
+  const keys = new MemoryKeys();
+  const seal = await subjectSealer(keys, 'subject-cy', 'e1');
+  const input = '{"Customer Email": "cy@example.com", "n": 1}';
+  const sealed = seal(input);
+  assert.ok(!sealed.includes('cy@'), sealed);
+  assert.equal(scanField(sealed, options), null, 'tokenizing twice changes nothing');
+  const legacy = JSON.stringify({ billing_address: { $pii: { ...tokensIn(sealed)[0]!, f: 'billing_address', m: { 'Street Address': 'M*** S***' } } } });
+  assert.equal(tokensIn(legacy).length, 1);
+  const base = { principal: 'u-7', purpose: 'INC-1234 reproduce failure', executionId: 'e1', role: 'compliance', status: 'failed' };
+  const out = await reveal({ ...base, fields: [{ name: 'execution.input', text: sealed }] }, { keys, log: new MemoryAccessLog() });
+  assert.equal(out.fields[0]!.text, input);
 });
 
 test('reveal: tokenized text fed back into a field with new PII under the same key reveals each value from its own bundle; tokens without a bundle id still reveal', async () => {
