@@ -1,5 +1,5 @@
 import { EVENT_KINDS, enumSymbols, unwrapPayload, type AuditEvent } from '../../schemas/index.js';
-import { rewriteTokens } from '../tokenizer/pii-format.js';
+import { holdsTokenMark, rewriteTokens } from '../tokenizer/pii-format.js';
 
 /**
  * Event fields rules may test. Only envelope and sox/internal fields: none
@@ -62,15 +62,16 @@ export function fieldValue(event: AuditEvent, field: ConditionField | KeyField):
 }
 
 /**
- * Free text as alerts may carry it: each tokenizer marker (a PII value a
- * workflow put into a step name or error type) becomes `[pii:<first 8
+ * Free text as alerts may carry it: each tokenizer marker or token object
+ * (a PII value a workflow put into a step name or error type) becomes `[pii:<first 8
  * characters of its token>]`, so alert keys, summaries and webhooks hold
  * neither the value nor its mask (`a***@example.com` keeps the domain), and
  * two values still make two keys.
  */
 export function withoutMasks(text: string): string {
-  if (!text.includes('[[pii:')) return text;
-  return rewriteTokens(text, (token, inline) => (inline ? { replace: `[pii:${token.t.slice(0, 8)}]` } : undefined));
+  if (!holdsTokenMark(text)) return text;
+  // Inline markers, and token objects when the text is JSON (each becomes the string "[pii:…]").
+  return rewriteTokens(text, (token) => ({ replace: `[pii:${token.t.slice(0, 8)}]` }));
 }
 
 /** Every condition and key field of an event, read once (rules then test the view, not the event). */

@@ -100,6 +100,8 @@ export interface AccessLogFinding {
 }
 
 export interface AccessLogVerification {
+  /** Start of the window checked (epoch ms). */
+  from: number;
   sealed: number;
   rows: number;
   findings: AccessLogFinding[];
@@ -114,9 +116,24 @@ export interface AccessLogVerification {
  * more than one version (`seal_overwritten`) or whose latest version is a
  * delete marker (`seal_deleted`).
  */
-export async function verifyAccessLog(s3: S3Client, store: ObjectStore, table: Pick<AccessTable, 'accessRecordsBetween'>, from: number, to: number): Promise<AccessLogVerification> {
+export async function verifyAccessLog(
+  s3: S3Client,
+  store: ObjectStore,
+  table: Pick<AccessTable, 'accessRecordsBetween'>,
+  window: { from?: number; to: number; floor: number },
+): Promise<AccessLogVerification> {
   const findings: AccessLogFinding[] = [];
-  const versions = (await listVersions(s3, store.bucket, ACCESS_SEAL_PREFIX)).filter((v) => {
+  const all = await listVersions(s3, store.bucket, ACCESS_SEAL_PREFIX);
+  // By default from the first sealed record (rows before sealing began have no copy), not before `floor` (rows older
+  // than the retention have expired).
+  let earliest: number | undefined;
+  for (const v of all) {
+    const at = atOfKey(v.key);
+    if (at !== undefined && (earliest === undefined || at < earliest)) earliest = at;
+  }
+  const from = window.from ?? Math.max(window.floor, earliest ?? window.to);
+  const to = window.to;
+  const versions = all.filter((v) => {
     const at = atOfKey(v.key);
     return at !== undefined && at >= from && at <= to;
   });
@@ -150,7 +167,7 @@ export async function verifyAccessLog(s3: S3Client, store: ObjectStore, table: P
     if (sealedText !== rowText) findings.push({ kind: 'altered', key, requestId, detail: differingFields(sealedText, rowText) });
   }
   for (const [key, row] of rowByKey) findings.push({ kind: 'unsealed_row', key, requestId: row.requestId, detail: 'a row in pii_access_log without a sealed record' });
-  return { sealed, rows: rows.length, findings };
+  return { from, sealed, rows: rows.length, findings };
 }
 
 function differingFields(sealedText: string, rowText: string): string {

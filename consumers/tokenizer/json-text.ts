@@ -68,7 +68,7 @@ export interface JsonVisitor {
    * and the top value). Return the index after it to take it whole (it is
    * not walked into), or undefined to have it walked.
    */
-  value(start: number, key: string | undefined, endOf: (start: number) => number): number | undefined;
+  value(start: number, key: string | undefined, index: JsonIndex): number | undefined;
   /** A string literal at [start, end): an object's key, or a value. */
   string(start: number, end: number, isKey: boolean): void;
 }
@@ -78,33 +78,61 @@ export interface JsonVisitor {
  * key, every string (each occurrence of a duplicated key included).
  */
 export function walkJson(text: string, visitor: JsonVisitor): void {
-  let ends: Int32Array | undefined;
-  // Where the value at `start` ends: containers from one pass over the text, made on the first ask (asking valueEnd at
-  // every level of nested objects would be quadratic).
-  const endOf = (start: number): number => {
-    const c = text[start];
-    if (c !== '{' && c !== '[') return valueEnd(text, start);
-    ends ??= containerEnds(text);
-    return ends[start]!;
-  };
-  walkValue(text, skipBlanks(text, 0), undefined, visitor, endOf);
+  walkValue(text, skipBlanks(text, 0), undefined, visitor, new JsonIndex(text));
 }
 
-/** For each `{` and `[` of valid JSON text, the index after its closing bracket (0 elsewhere). */
-function containerEnds(text: string): Int32Array {
-  const ends = new Int32Array(text.length);
-  const open: number[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === QUOTE) i = stringEnd(text, i) - 1;
-    else if (c === 0x7b || c === 0x5b) open.push(i);
-    else if (c === 0x7d || c === 0x5d) ends[open.pop()!] = i + 1;
+/**
+ * Where each value of valid JSON text ends, and how deep its containers
+ * nest: for containers from one pass over the text, made on the first ask
+ * (asking valueEnd at every level of nested objects would be quadratic).
+ */
+export class JsonIndex {
+  private ends: Int32Array | undefined;
+  private depths: Uint16Array | undefined;
+
+  constructor(private readonly text: string) {}
+
+  /** Index after the value starting at `start`. */
+  end(start: number): number {
+    const c = this.text[start];
+    if (c !== '{' && c !== '[') return valueEnd(this.text, start);
+    if (!this.ends) this.build();
+    return this.ends![start]!;
   }
-  return ends;
+
+  /** Levels of containers in the value at `start` (1 for `{}` or `[1]`, 0 for a scalar), at most 65535. */
+  depth(start: number): number {
+    const c = this.text[start];
+    if (c !== '{' && c !== '[') return 0;
+    if (!this.depths) this.build();
+    return this.depths![start]!;
+  }
+
+  private build(): void {
+    const text = this.text;
+    const ends = new Int32Array(text.length);
+    const depths = new Uint16Array(text.length);
+    const open: { at: number; below: number }[] = [];
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === QUOTE) i = stringEnd(text, i) - 1;
+      else if (c === 0x7b || c === 0x5b) open.push({ at: i, below: 0 });
+      else if (c === 0x7d || c === 0x5d) {
+        const closed = open.pop()!;
+        ends[closed.at] = i + 1;
+        const depth = Math.min(closed.below + 1, 65_535);
+        depths[closed.at] = depth;
+        const parent = open[open.length - 1];
+        if (parent && parent.below < depth) parent.below = depth;
+      }
+    }
+    this.ends = ends;
+    this.depths = depths;
+  }
 }
 
-function walkValue(text: string, i: number, key: string | undefined, visitor: JsonVisitor, endOf: (start: number) => number): number {
-  const taken = visitor.value(i, key, endOf);
+function walkValue(text: string, i: number, key: string | undefined, visitor: JsonVisitor, index: JsonIndex): number {
+  const taken = visitor.value(i, key, index);
   if (taken !== undefined) return taken;
   const c = text[i];
   if (c === '"') {
@@ -116,7 +144,7 @@ function walkValue(text: string, i: number, key: string | undefined, visitor: Js
     i = skipBlanks(text, i + 1);
     if (text[i] === ']') return i + 1;
     for (;;) {
-      i = skipBlanks(text, walkValue(text, i, undefined, visitor, endOf));
+      i = skipBlanks(text, walkValue(text, i, undefined, visitor, index));
       if (text[i] === ']') return i + 1;
       i = skipBlanks(text, i + 1); // the comma
     }
@@ -129,7 +157,7 @@ function walkValue(text: string, i: number, key: string | undefined, visitor: Js
       visitor.string(i, keyEnd, true);
       const name = stringValue(text, i, keyEnd);
       i = skipBlanks(text, skipBlanks(text, keyEnd) + 1); // the colon
-      i = skipBlanks(text, walkValue(text, i, name, visitor, endOf));
+      i = skipBlanks(text, walkValue(text, i, name, visitor, index));
       if (text[i] === '}') return i + 1;
       i = skipBlanks(text, i + 1); // the comma
     }

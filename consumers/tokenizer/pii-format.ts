@@ -1,6 +1,6 @@
 import { isMaskShaped } from '../../core/pii/mask.js';
 import { detectPii } from '../../core/pii/detectors.js';
-import { applyEdits, hasDuplicateKeys, isJsonText, skipBlanks, stringValue, walkJson, type TextEdit } from './json-text.js';
+import { applyEdits, hasDuplicateKeys, isJsonText, skipBlanks, stringValue, walkJson, type JsonIndex, type TextEdit } from './json-text.js';
 
 /**
  * The stored form of a tokenized PII value (docs/tokenizer.md, "Format").
@@ -50,7 +50,8 @@ export const TOKEN_MARKS: readonly string[] = [`"${PII_KEY}`, '[[pii:'];
 export function holdsTokenMark(text: string): boolean {
   return TOKEN_MARKS.some((m) => text.includes(m));
 }
-const MARKER = /\[\[pii:([^|\]\r\n]{0,200})\|([A-Za-z0-9_-]{8,8192})\]\]/g;
+// The token of a field's first marker carries the ciphertext of the whole field's bundle (hundreds of values): up to a record's size.
+const MARKER = /\[\[pii:([^|\]\r\n]{0,200})\|([A-Za-z0-9_-]{8,2000000})\]\]/g;
 
 /** The inline form of a token in text. */
 export function inlineMarker(mask: string, token: PiiToken): string {
@@ -154,9 +155,9 @@ export function rewriteTokens(text: string, visit: TokenVisitor): string {
   if (!isJsonText(text)) return rewriteText(text, visit);
   const edits: TextEdit[] = [];
   walkJson(text, {
-    value(start, _key, endOf) {
+    value(start, _key, index) {
       // Tokens as the tokenizer stored them, also those written before its checks were strict (an `f` with blanks).
-      const end = protectedEnd(text, start, endOf, isStoredToken);
+      const end = protectedEnd(text, start, index, isStoredToken);
       if (end === undefined) return undefined;
       const token = asPiiToken((JSON.parse(text.slice(start, end)) as Record<string, unknown>)[PII_KEY]);
       const replaced = token ? visit(token, false) : undefined;
@@ -174,25 +175,25 @@ export function rewriteTokens(text: string, visit: TokenVisitor): string {
 }
 
 /**
- * The longest text taken for one protected value (a token holds the
- * ciphertext of its field's bundle: values of up to about 5 KB in all); a
- * longer one is walked as JSON. Bounds the work on nested `{"$pii":…}`
- * objects, each of which would otherwise be parsed whole.
+ * The deepest nesting a protected value may have (a token's mask keeps the
+ * shape of the value it masks: an address object is 2-3 levels); a deeper
+ * one is walked as JSON. Bounds the work on nested `{"$pii":…}` objects,
+ * each of which would otherwise be parsed whole (quadratic).
  */
-const MAX_PROTECTED_CHARS = 8_192;
+const MAX_PROTECTED_DEPTH = 32;
 
 /**
  * Index after the protected value (`{"$pii": …}`) at `start` of valid JSON
- * text; undefined when the value there is not one. `endOf` gives the end of
- * the value (walkJson's). `check` is isProtectedValue for input the
+ * text; undefined when the value there is not one. `index` is walkJson's.
+ * `check` is isProtectedValue for input the
  * tokenizer scans; readers of stored tokens pass a looser test. A key
  * written twice in it is never protected (the parsed check sees only the
  * last one).
  */
-export function protectedEnd(text: string, start: number, endOf: (start: number) => number, check: (value: unknown) => boolean = isProtectedValue): number | undefined {
+export function protectedEnd(text: string, start: number, index: JsonIndex, check: (value: unknown) => boolean = isProtectedValue): number | undefined {
   if (text[start] !== '{' || !text.startsWith(`"${PII_KEY}"`, skipBlanks(text, start + 1))) return undefined;
-  const end = endOf(start);
-  if (end - start > MAX_PROTECTED_CHARS) return undefined;
+  if (index.depth(start) > MAX_PROTECTED_DEPTH) return undefined;
+  const end = index.end(start);
   const slice = text.slice(start, end);
   return check(JSON.parse(slice)) && !hasDuplicateKeys(slice) ? end : undefined;
 }

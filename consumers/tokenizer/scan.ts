@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { piiAad, sealValues, type TokenKey } from './crypto.js';
-import { detectPii, isPhoneAfterWord, PHONE_WORD, type DetectionKind } from '../../core/pii/detectors.js';
+import { detectPii, isPhoneAfterWord, isPhoneKey, type DetectionKind } from '../../core/pii/detectors.js';
 import { isMaskShaped, maskString, maskValue } from '../../core/pii/mask.js';
 import { canonicalJson } from '../../core/pii/canonical-json.js';
 import { BUNDLE_ID_CHARS, inlineMarker, isProtectedValue, PII_KEY, protectedEnd, splitMarkers, type PiiToken } from './pii-format.js';
@@ -34,6 +34,8 @@ export class PiiSlot {
     readonly inline: boolean,
     /** True when a PII key names the value (`field` is that key), false for a detector's find. */
     readonly keyed: boolean = !inline,
+    /** True when the text ends inside the value (a truncated preview): it may be only the start of it. */
+    readonly cut: boolean = false,
   ) {}
 
   /** Its stored JSON form once sealed (JSON.stringify calls this: the scanned tree is written as it is). */
@@ -85,15 +87,15 @@ function scanInto(text: string, options: ScanOptions, slots: PiiSlot[]): (() => 
   if (isJsonText(text)) {
     const edits: TextEdit[] = [];
     walkJson(text, {
-      value(start, key, endOf) {
+      value(start, key, index) {
         const c = text[start];
         const scalar = c !== '{' && c !== '[';
         const keyed = key !== undefined && isPiiKey(key, options.piiFields);
         // A bare number under a phone-like key ({"mobile": 447700900123}, {"phone": "5551234567"}): a phone number, as
         // the phone detector takes it after a phone word in text.
-        const phone = !keyed && scalar && key !== undefined && options.detectors.has('phone') && PHONE_WORD.test(key);
+        const phone = !keyed && scalar && key !== undefined && options.detectors.has('phone') && isPhoneKey(key);
         if (keyed || phone) {
-          const end = endOf(start);
+          const end = index.end(start);
           const value: unknown = JSON.parse(text.slice(start, end));
           if (phone && !((typeof value === 'string' || typeof value === 'number') && isPhoneAfterWord(String(value)))) return undefined;
           // The producer's hash mode writes {"$pii": …} (a protected value); its mask mode a mask: anything else is tokenized.
@@ -105,7 +107,7 @@ function scanInto(text: string, options: ScanOptions, slots: PiiSlot[]): (() => 
           edits.push({ start, end, render: () => JSON.stringify(slot) });
           return end;
         }
-        return protectedEnd(text, start, endOf);
+        return protectedEnd(text, start, index);
       },
       string(start, end, isKey) {
         const inner = stringValue(text, start, end);
@@ -142,7 +144,7 @@ function scanText(text: string, options: ScanOptions, slots: PiiSlot[]): TextPar
     let at = 0;
     for (const span of textSpans(part.text, options, keyed)) {
       if (span.start > at) parts.push(part.text.slice(at, span.start));
-      const slot = new PiiSlot(part.text.slice(span.start, span.end), span.field, true, span.keyed);
+      const slot = new PiiSlot(part.text.slice(span.start, span.end), span.field, true, span.keyed, span.cut === true);
       slots.push(slot);
       parts.push(slot);
       at = span.end;
@@ -176,8 +178,9 @@ const MAPS_TO = String.raw`(?::|=>)`;
  */
 const KEY_IN_TEXT = new RegExp(
   `(?:${[
-    // The whole run of backslashes, at most 15 (a match tried inside a long run would make the search quadratic).
-    String.raw`(?<!\\)(?<escape>\\{1,15})"${quotedKey('escaped')}\k<escape>"\s*:`,
+    // The whole run of backslashes (JSON quoted in strings up to six levels deep), never a match tried inside a longer
+    // run: that would make the search quadratic in the run's length.
+    String.raw`(?<!\\)(?<escape>\\{1,63})"${quotedKey('escaped')}\k<escape>"\s*:`,
     String.raw`"${quotedKey('json')}"\s*${MAPS_TO}`,
     String.raw`'${quotedKey('repr')}'\s*${MAPS_TO}`,
     String.raw`${subscriptKey('subscript')}\s*${COMPARED}`,
@@ -242,8 +245,8 @@ function mayNameField(text: string, fields: ReadonlySet<string>): boolean {
  * `)` or line end. Values already protected (a producer hash, a token, and
  * in the producer's hash and mask modes a mask) are left.
  */
-function textSpans(text: string, options: ScanOptions, keyed: boolean): { start: number; end: number; field: string; keyed: boolean }[] {
-  const spans: { start: number; end: number; field: string; keyed: boolean }[] = [];
+function textSpans(text: string, options: ScanOptions, keyed: boolean): TextSpan[] {
+  const spans: TextSpan[] = [];
   if (keyed) {
     for (const m of text.matchAll(KEY_IN_TEXT)) {
       const { json, repr, subscript, bare, escaped, escape } = m.groups!;
@@ -291,7 +294,20 @@ function isProtectedText(value: string, options: ScanOptions): boolean {
  * letter or `+` is glued to it (`221B Baker Street`, `12+Rue+de+Rivoli`):
  * not cut after its first digits.
  */
-function valueSpan(text: string, start: number): { start: number; end: number } | undefined {
+/** A value's span in text; `cut` when the text ends inside it (an unclosed quote or bracket). */
+interface ValueSpan {
+  start: number;
+  end: number;
+  cut?: boolean;
+}
+
+/** A span of text that becomes a slot. */
+interface TextSpan extends ValueSpan {
+  field: string;
+  keyed: boolean;
+}
+
+function valueSpan(text: string, start: number): ValueSpan | undefined {
   const span = keyedValueSpan(text, start);
   // A phone number in a shape with brackets or blanks, `(555) 123-4567`, is taken whole, not up to its `)`.
   const phone = text[start] === '"' || text[start] === "'" ? undefined : detectPii(text.slice(start, start + 40), PHONE_ONLY).find((d) => d.start === 0);
@@ -299,7 +315,7 @@ function valueSpan(text: string, start: number): { start: number; end: number } 
 }
 const PHONE_ONLY: ReadonlySet<DetectionKind> = new Set(['phone']);
 
-function keyedValueSpan(text: string, start: number): { start: number; end: number } | undefined {
+function keyedValueSpan(text: string, start: number): ValueSpan | undefined {
   const json = jsonValueSpan(text, start);
   if (!json) return bareValueSpan(text, start);
   const c = text[start];
@@ -316,12 +332,12 @@ function keyedValueSpan(text: string, start: number): { start: number; end: numb
  * with more backslashes before it is a quote inside the string (`\\\"The\\\"`
  * in `\"Ann \\\"The\\\" Smith\"`), not its end.
  */
-function escapedStringSpan(text: string, start: number, escape: string): { start: number; end: number } {
+function escapedStringSpan(text: string, start: number, escape: string): ValueSpan {
   const quote = `${escape}"`;
   let from = start + quote.length;
   for (;;) {
     const end = text.indexOf(quote, from);
-    if (end < 0) return { start: start + quote.length, end: text.length };
+    if (end < 0) return { start: start + quote.length, end: text.length, cut: true };
     if (text[end - 1] !== '\\') return { start: start + quote.length, end };
     from = end + quote.length;
   }
@@ -374,12 +390,12 @@ function listItemSpans(text: string, start: number): { start: number; end: numbe
 const LIST_DELIMITERS = ',()[]{}';
 
 /** Span of the JSON value starting at `start` (inside the quotes for a string); undefined for null, true, false. */
-function jsonValueSpan(text: string, start: number): { start: number; end: number } | undefined {
+function jsonValueSpan(text: string, start: number): ValueSpan | undefined {
   const c = text[start];
   if (c === '"' || c === "'") {
     let i = start + 1;
     while (i < text.length && text[i] !== c) i += text[i] === '\\' ? 2 : 1;
-    return { start: start + 1, end: Math.min(i, text.length) };
+    return i >= text.length ? { start: start + 1, end: text.length, cut: true } : { start: start + 1, end: i };
   }
   if (c === '{' || c === '[') {
     let depth = 0;
@@ -393,7 +409,7 @@ function jsonValueSpan(text: string, start: number): { start: number; end: numbe
       else if (ch === '{' || ch === '[') depth++;
       else if ((ch === '}' || ch === ']') && --depth === 0) return { start, end: i + 1 };
     }
-    return { start, end: text.length };
+    return { start, end: text.length, cut: true };
   }
   const literal = /^-?[0-9][0-9.eE+-]*/.exec(text.slice(start, start + 64));
   return literal ? { start, end: start + literal[0].length } : undefined;

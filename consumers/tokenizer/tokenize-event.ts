@@ -73,11 +73,12 @@ export function scanEvent(event: AuditEvent, headers: IHeaders, policy: Tokenize
 
 /** The subject a scan's keyed values name: the id field's, else the e-mail field's (first found). */
 function subjectInValues(fields: EventScan['fields'], policy: TokenizePolicy): string | undefined {
-  const slots = fields.flatMap((f) => f.scan.slots).filter((s) => s.keyed);
+  // A value the text ends inside (a truncated preview) may be only its start: it names nobody.
+  const slots = fields.flatMap((f) => f.scan.slots).filter((s) => s.keyed && !s.cut);
   const pick = (field: string | undefined) => (field === undefined ? undefined : slots.find((s) => piiKeyName(s.field) === piiKeyName(field)));
   const id = pick(policy.subjectIdField);
-  // An address cut short (a truncated preview ending inside it) names nobody: it is no subject.
-  const email = slots.find((s) => policy.subjectEmailField !== undefined && piiKeyName(s.field) === piiKeyName(policy.subjectEmailField) && (typeof s.value !== 'string' || EMAIL_EXACT.test(s.value.trim())));
+  // An e-mail field holding no address (`n/a`) names nobody either.
+  const email = slots.find((s) => piiKeyName(s.field) === piiKeyName(policy.subjectEmailField) && (typeof s.value !== 'string' || EMAIL_EXACT.test(s.value.trim())));
   return id ? subjectId('id', id.value) : email ? subjectId('email', email.value) : undefined;
 }
 

@@ -20,15 +20,19 @@ export interface Detection {
   end: number;
 }
 
-// Letters and digits of any script: internationalized addresses (jörg@example.com, anna@müller.de) are addresses too.
-const LABEL = String.raw`[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?`;
+// Letters of the alphabetic scripts (Latin with its accents, Greek, Cyrillic) and digits: internationalized addresses
+// (jörg@example.com, anna@müller.de) are addresses too. Not Han, Kana or Hangul: CJK text has no blanks between words,
+// and an address written in it (请发送至ann@example.com以便) would otherwise take the sentence around it along.
+const ALNUM = String.raw`\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}\p{Nd}`;
+const LABEL = String.raw`[${ALNUM}](?:[${ALNUM}-]{0,61}[${ALNUM}])?`;
 /** The local part; an apostrophe inside it (o'neil), not first (a quote around the address is no part of it). */
-const LOCAL = String.raw`[\p{L}\p{N}._%+-][\p{L}\p{N}._%+'-]{0,63}`;
+const LOCAL = String.raw`[${ALNUM}._%+-][${ALNUM}._%+'-]{0,63}`;
 /** `@`, or `%40` (an address URL-encoded in a logged request: ann%40example.com). */
 const AT = String.raw`(?:@|%40)`;
-const EMAIL = new RegExp(String.raw`(?<![\p{L}\p{N}._%+-])${LOCAL}${AT}(?:${LABEL}\.)+\p{L}{2,24}(?![\p{L}\p{N}-])`, 'gu');
+const TLD = String.raw`[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}]{2,24}`;
+const EMAIL = new RegExp(String.raw`(?<![${ALNUM}._%+-])${LOCAL}${AT}(?:${LABEL}\.)+${TLD}(?![${ALNUM}-])`, 'gu');
 /** A whole value that is an e-mail address. */
-export const EMAIL_EXACT = new RegExp(String.raw`^${LOCAL}@(?:${LABEL}\.)+\p{L}{2,24}$`, 'u');
+export const EMAIL_EXACT = new RegExp(String.raw`^${LOCAL}@(?:${LABEL}\.)+${TLD}$`, 'u');
 
 // Boundaries shared by the phone shapes: not glued to letters, digits or id punctuation.
 const BEFORE = String.raw`(?<![\w+\-./:#@])`;
@@ -48,8 +52,25 @@ const PHONE_SHAPES: RegExp[] = [
  * glued to letters around it ("smartphone", "telnet" are no phone words).
  */
 const PHONE_CONTEXT = /(?<![A-Za-z])(?:telephone|phone|tel|mobile|cell|fax|whatsapp|sms|call)(?:[_ -]?(?:number|num|nr|no))?(?![A-Za-z])[^0-9+\n]{0,12}(\+?\d[\d .\-()]{6,20}\d)(?![\w@]|[\-./:]\d)/gi;
-/** A key with a phone word in it (`phone`, `mobile`, `customerPhone`, `tel_no`, `fax`), as PHONE_CONTEXT reads words. */
-export const PHONE_WORD = /(?:telephone|phone|mobile|(?<![A-Za-z])(?:tel|cell|fax|whatsapp|sms)(?![a-z]))/i;
+const PHONE_WORDS = new Set(['phone', 'telephone', 'mobile', 'tel', 'cell', 'cellphone', 'fax', 'whatsapp', 'sms', 'msisdn']);
+const NUMBER_WORDS = new Set(['number', 'num', 'nr', 'no']);
+
+/**
+ * True when a key names a phone number: its last word is a phone word
+ * (`phone`, `mobile`, `customerPhone`, `contact_tel`, `fax`), or a number
+ * word after one (`mobile_no`, `faxNumber`). Not `phone_verified_at`,
+ * `cell_id`, `smartphone_sku`, `mobile_app_build`: ids, times and counts.
+ */
+export function isPhoneKey(key: string): boolean {
+  const words = key
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+  let last = words[words.length - 1];
+  if (last !== undefined && NUMBER_WORDS.has(last)) last = words[words.length - 2];
+  return last !== undefined && PHONE_WORDS.has(last);
+}
 
 /** True when `value`, written after a phone word (`phone: 5551234567`), is taken whole for a phone number. */
 export function isPhoneAfterWord(value: string): boolean {

@@ -73,6 +73,16 @@ test('every reveal attempt is sealed in the bucket under Object Lock before it i
   assert.match(tampered.stdout, new RegExp(`^DUPLICATE_ROW +${first.request_id} `, 'm'));
   assert.match(tampered.stderr, /4 difference\(s\): DIFFERENCES FOUND/);
 
+  // A row dated before the first sealed record (as rows written before sealing existed are): outside the default
+  // window, which starts at the first seal; inside an explicit --from.
+  await client.command({
+    query: `INSERT INTO ${database}.pii_access_log (at, request_id, principal, role, execution_id, execution_status, fields, reason, outcome, detail, values_revealed, values_unrecoverable)
+            VALUES (now64(3) - INTERVAL 1 DAY, 'before-sealing', 'u-17', 'compliance', 'e-y', 'success', [], 'INC-2 audit', 'allowed', '', 1, 0)`,
+  });
+  assert.doesNotMatch((await verify()).stdout, /before-sealing/);
+  const wider = await runCli(['access-log', 'verify', '--from', new Date(Date.now() - 2 * 86_400_000).toISOString()], env);
+  assert.match(wider.stdout, /^UNSEALED_ROW +before-sealing /m);
+
   // S3 unreachable: nothing is revealed and nothing written to the table (the sealed copy comes first).
   const before = (await rows()).length;
   const down = await reveal(randomUUID(), { AUDITLINE_S3_ENDPOINT: 'http://127.0.0.1:9', AWS_MAX_ATTEMPTS: '1' });

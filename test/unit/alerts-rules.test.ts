@@ -89,4 +89,7 @@ test('step names and error types reach alert keys with each PII marker reduced t
   const bob = withoutMasks(tokenized('notify bob@example.com'));
   assert.notEqual(ann, bob, 'two values, two keys');
   assert.equal(withoutMasks('charge-card'), 'charge-card');
+  // A step name that is JSON: its token objects (mask, ciphertext, key id) go too; one key per value.
+  const json = withoutMasks(tokenized('{"step":"notify","phone":5551234567}'));
+  assert.equal(json, `{"step":"notify","phone":"[pii:${tokenKey.token(5551234567).slice(0, 8)}]"}`);
 });

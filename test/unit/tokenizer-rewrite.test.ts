@@ -117,13 +117,16 @@ test('PII key names match whatever their case and separators: customerEmail, Cus
 });
 
 test('a bare phone number under a phone-like key in JSON is a phone number (as after a phone word in text); other numbers under such keys are not', () => {
-  const json = JSON.stringify({ contact: { mobile: 447700900123, phone: '5551234567', customerPhone: '+44 20 7946 0958' }, phone_count: 2, telemetry: 12345678, order_id: 12345678 });
+  const json = JSON.stringify({ contact: { mobile: 447700900123, phone: '5551234567', customerPhone: '+44 20 7946 0958', fax_no: '030 1234567' }, phone_count: 2, telemetry: 12345678, order_id: 12345678 });
   const scan = scanField(json, options)!;
-  assert.deepEqual(scan.slots.map((s) => [s.field, s.value]), [['mobile', 447700900123], ['phone', '5551234567'], ['customerPhone', '+44 20 7946 0958']]);
+  assert.deepEqual(scan.slots.map((s) => [s.field, s.value]), [['mobile', 447700900123], ['phone', '5551234567'], ['customerPhone', '+44 20 7946 0958'], ['fax_no', '030 1234567']]);
   sealSlots(scan.slots, ctx());
   const out = scan.render();
-  assert.ok(!/447700900123|5551234567|7946/.test(out), out);
+  assert.ok(!/447700900123|5551234567|7946|030 1234567/.test(out), out);
   assert.match(out, /"phone_count":2,"telemetry":12345678,"order_id":12345678\}$/);
+  // Ids, times and counts under keys that only mention a phone word are left.
+  const ids = { phone_verified_at: 1733580000, sms_sent_at_ms: 1733580000123, cell_id: 268435455, tel_aviv_store: 10023456, iphone_order_id: 4412345678, smartphone_sku: 123456789, mobile_app_build: 20241207, mobile_session_id: '887766554433' };
+  assert.equal(scanField(JSON.stringify(ids), options), null);
 });
 
 test('free text: detected e-mail addresses and phone numbers become inline markers; the rest of the text stays', () => {
@@ -322,8 +325,10 @@ test('an event: every pii-tagged field of every kind is tokenized; the subject c
   assert.match(input.input, /customer_email/);
   assert.equal(scanEvent(big!, {}, policy, paths).ownSubject, 'email:eve@example.com');
   // Cut inside the address: it names nobody (not `email:eve@ex`), the execution gets its own subject.
-  input.input = JSON.stringify({ $truncated: true, original_size_bytes: 300_000, sha256: 'ab'.repeat(32), preview: '{"customer_email":"Eve@Ex' });
-  assert.equal(scanEvent(big!, {}, policy, paths).ownSubject, undefined);
+  for (const preview of ['{"customer_email":"Eve@Ex', '{"customer_email":"eve@mail.example.co']) {
+    input.input = JSON.stringify({ $truncated: true, original_size_bytes: 300_000, sha256: 'ab'.repeat(32), preview });
+    assert.equal(scanEvent(big!, {}, policy, paths).ownSubject, undefined, preview);
+  }
 });
 
 test('free-text sox fields (step names, branch conditions, error types) are scanned too: PII in them becomes a token, ids and the actor stay', async () => {
