@@ -452,6 +452,11 @@ test('reveal finds every token the tokenizer stored: a key with blanks (now a PI
   const base = { principal: 'u-7', purpose: 'INC-1234 reproduce failure', executionId: 'e1', role: 'compliance', status: 'failed' };
   const out = await reveal({ ...base, fields: [{ name: 'execution.input', text: sealed }] }, { keys, log: new MemoryAccessLog() });
   assert.equal(out.fields[0]!.text, input);
+  // Large fields: the first token carries the ciphertext of all 400 values (tens of KB), in JSON and inline.
+  const many = JSON.stringify({ customers: Array.from({ length: 200 }, (_, i) => ({ customer_email: `c${i}@example.com`, customer_name: `Name ${i}` })) });
+  const prose = Array.from({ length: 300 }, (_, i) => `a${i}@example.com`).join(' ');
+  const both = await reveal({ ...base, fields: [{ name: 'execution.input', text: seal(many) }, { name: 'step[1].attempt[1].error_message', text: seal(prose) }] }, { keys, log: new MemoryAccessLog() });
+  assert.deepEqual([both.outcome, both.fields[0]!.text === many, both.fields[1]!.text === prose], ['allowed', true, true]);
 });
 
 test('reveal: tokenized text fed back into a field with new PII under the same key reveals each value from its own bundle; tokens without a bundle id still reveal', async () => {
