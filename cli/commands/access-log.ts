@@ -15,7 +15,7 @@ export function registerAccessLog(program: Command): void {
   group
     .command('verify')
     .description('compare pii_access_log with the sealed copies in the archive bucket: names each access record changed, deleted or added in ClickHouse, and each sealed copy overwritten or deleted')
-    .option('--from <time>', 'only records written at or after this time (default: the first sealed record, at most the SOX retention ago)')
+    .option('--from <time>', 'only records written at or after this time (default: the SOX retention ago)')
     .option('--to <time>', 'only records written at or before this time (default: now)')
     .option('--format <format>', 'text | json', 'text')
     .addHelpText('after', `\nReads ClickHouse (pii_access_log) and the bucket AUDITLINE_S3_BUCKET (prefix access-log/v1/).\nExit codes: 0 intact, 1 failure, 2 wrong usage, ${ARCHIVE_EXIT.verifyFailed} differences found.`)
@@ -31,10 +31,10 @@ export function registerAccessLog(program: Command): void {
       try {
         const report = await verifyAccessLog(s3, new ObjectStore(s3, endpoints.s3.bucket), new TokenizerAuditLog(clickhouse, endpoints.clickhouse.database), { ...(from !== undefined ? { from } : {}), to, floor });
         if (opts.format === 'json') process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-        else for (const f of report.findings) process.stdout.write(`${f.kind.toUpperCase().padEnd(17)} ${f.requestId}  ${f.detail}  (${f.key})\n`);
+        else for (const f of [...report.findings, ...report.notes]) process.stdout.write(`${f.kind.toUpperCase().padEnd(17)} ${f.requestId}  ${f.detail}  (${f.key})\n`);
         const ok = report.findings.length === 0;
         process.stderr.write(
-          `access-log verify: from ${new Date(report.from).toISOString()}: ${report.sealed} sealed record(s), ${report.rows} row(s), ${report.findings.length} difference(s): ${ok ? 'INTACT' : 'DIFFERENCES FOUND'}\n`,
+          `access-log verify: from ${new Date(report.from).toISOString()}: ${report.sealed} sealed record(s), ${report.rows} row(s), ${report.findings.length} difference(s), ${report.notes.length} row(s) from before sealing began: ${ok ? 'INTACT' : 'DIFFERENCES FOUND'}\n`,
         );
         if (!ok) process.exitCode = ARCHIVE_EXIT.verifyFailed;
       } finally {

@@ -93,7 +93,7 @@ function canonicalRecord(r: AccessRecord): AccessRecord {
 
 /** A difference between the sealed copies and the table. */
 export interface AccessLogFinding {
-  kind: 'altered' | 'missing_row' | 'unsealed_row' | 'duplicate_row' | 'seal_overwritten' | 'seal_deleted';
+  kind: 'altered' | 'missing_row' | 'unsealed_row' | 'duplicate_row' | 'seal_overwritten' | 'seal_deleted' | 'no_seals' | 'before_sealing';
   key: string;
   requestId: string;
   detail: string;
@@ -104,7 +104,10 @@ export interface AccessLogVerification {
   from: number;
   sealed: number;
   rows: number;
+  /** Differences: the log is not as sealed. */
   findings: AccessLogFinding[];
+  /** Rows older than the first sealed record (`before_sealing`): shown, not a difference. */
+  notes: AccessLogFinding[];
 }
 
 /**
@@ -124,14 +127,15 @@ export async function verifyAccessLog(
 ): Promise<AccessLogVerification> {
   const findings: AccessLogFinding[] = [];
   const all = await listVersions(s3, store.bucket, ACCESS_SEAL_PREFIX);
-  // By default from the first sealed record (rows before sealing began have no copy), not before `floor` (rows older
-  // than the retention have expired).
-  let earliest: number | undefined;
+  // Rows before the first sealed record were written before sealing began: noted, not a difference. (The first seal
+  // is found among all versions: under Object Lock none can be removed to move it.)
+  let firstSeal: number | undefined;
   for (const v of all) {
     const at = atOfKey(v.key);
-    if (at !== undefined && (earliest === undefined || at < earliest)) earliest = at;
+    if (at !== undefined && (firstSeal === undefined || at < firstSeal)) firstSeal = at;
   }
-  const from = window.from ?? Math.max(window.floor, earliest ?? window.to);
+  // By default the retention back from now (older rows have expired).
+  const from = window.from ?? window.floor;
   const to = window.to;
   const versions = all.filter((v) => {
     const at = atOfKey(v.key);
@@ -166,8 +170,16 @@ export async function verifyAccessLog(
     const rowText = sealedBody(row).toString('utf8');
     if (sealedText !== rowText) findings.push({ kind: 'altered', key, requestId, detail: differingFields(sealedText, rowText) });
   }
-  for (const [key, row] of rowByKey) findings.push({ kind: 'unsealed_row', key, requestId: row.requestId, detail: 'a row in pii_access_log without a sealed record' });
-  return { from, sealed, rows: rows.length, findings };
+  const notes: AccessLogFinding[] = [];
+  for (const [key, row] of rowByKey) {
+    if (firstSeal !== undefined && row.at < firstSeal) notes.push({ kind: 'before_sealing', key, requestId: row.requestId, detail: 'a row older than the first sealed record (written before sealing began, or dated back)' });
+    else if (firstSeal !== undefined) findings.push({ kind: 'unsealed_row', key, requestId: row.requestId, detail: 'a row in pii_access_log without a sealed record' });
+  }
+  // No sealed record at all, but rows: the wrong bucket, or copies that were removed (a bucket without Object Lock).
+  if (firstSeal === undefined && rowByKey.size > 0) {
+    findings.push({ kind: 'no_seals', key: `s3://${store.bucket}/${ACCESS_SEAL_PREFIX}`, requestId: '', detail: `${rowByKey.size} row(s) in pii_access_log and no sealed record in the bucket` });
+  }
+  return { from, sealed, rows: rows.length, findings, notes };
 }
 
 function differingFields(sealedText: string, rowText: string): string {

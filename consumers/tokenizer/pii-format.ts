@@ -50,8 +50,8 @@ export const TOKEN_MARKS: readonly string[] = [`"${PII_KEY}`, '[[pii:'];
 export function holdsTokenMark(text: string): boolean {
   return TOKEN_MARKS.some((m) => text.includes(m));
 }
-// The token of a field's first marker carries the ciphertext of the whole field's bundle (hundreds of values): up to a record's size.
-const MARKER = /\[\[pii:([^|\]\r\n]{0,200})\|([A-Za-z0-9_-]{8,2000000})\]\]/g;
+// The token of a field's first marker carries the ciphertext of the whole field's bundle (hundreds of values): up to the largest payload.
+const MARKER = /\[\[pii:([^|\]\r\n]{0,200})\|([A-Za-z0-9_-]{8,16000000})\]\]/g;
 
 /** The inline form of a token in text. */
 export function inlineMarker(mask: string, token: PiiToken): string {
@@ -157,7 +157,7 @@ export function rewriteTokens(text: string, visit: TokenVisitor): string {
   walkJson(text, {
     value(start, _key, index) {
       // Tokens as the tokenizer stored them, also those written before its checks were strict (an `f` with blanks).
-      const end = protectedEnd(text, start, index, isStoredToken);
+      const end = protectedEnd(text, start, index, isStoredToken, MAX_STORED_TOKEN_DEPTH);
       if (end === undefined) return undefined;
       const token = asPiiToken((JSON.parse(text.slice(start, end)) as Record<string, unknown>)[PII_KEY]);
       const replaced = token ? visit(token, false) : undefined;
@@ -181,6 +181,8 @@ export function rewriteTokens(text: string, visit: TokenVisitor): string {
  * each of which would otherwise be parsed whole (quadratic).
  */
 const MAX_PROTECTED_DEPTH = 32;
+/** The same bound for readers of stored tokens: a PII value nested deeper than the scan's bound still has its token read. */
+const MAX_STORED_TOKEN_DEPTH = 256;
 
 /**
  * Index after the protected value (`{"$pii": …}`) at `start` of valid JSON
@@ -190,9 +192,9 @@ const MAX_PROTECTED_DEPTH = 32;
  * written twice in it is never protected (the parsed check sees only the
  * last one).
  */
-export function protectedEnd(text: string, start: number, index: JsonIndex, check: (value: unknown) => boolean = isProtectedValue): number | undefined {
+export function protectedEnd(text: string, start: number, index: JsonIndex, check: (value: unknown) => boolean = isProtectedValue, maxDepth = MAX_PROTECTED_DEPTH): number | undefined {
   if (text[start] !== '{' || !text.startsWith(`"${PII_KEY}"`, skipBlanks(text, start + 1))) return undefined;
-  if (index.depth(start) > MAX_PROTECTED_DEPTH) return undefined;
+  if (index.depth(start) > maxDepth) return undefined;
   const end = index.end(start);
   const slice = text.slice(start, end);
   return check(JSON.parse(slice)) && !hasDuplicateKeys(slice) ? end : undefined;

@@ -308,10 +308,14 @@ interface TextSpan extends ValueSpan {
 }
 
 function valueSpan(text: string, start: number): ValueSpan | undefined {
-  const span = keyedValueSpan(text, start);
+  const c = text[start];
+  const quoted = c === '"' || c === "'" || c === '{' || c === '[';
+  let span = keyedValueSpan(text, start);
   // A phone number in a shape with brackets or blanks, `(555) 123-4567`, is taken whole, not up to its `)`.
-  const phone = text[start] === '"' || text[start] === "'" ? undefined : detectPii(text.slice(start, start + 40), PHONE_ONLY).find((d) => d.start === 0);
-  return phone && (!span || start + phone.end > span.end) ? { start, end: start + phone.end } : span;
+  const phone = quoted ? undefined : detectPii(text.slice(start, start + 40), PHONE_ONLY).find((d) => d.start === 0);
+  if (phone && (!span || start + phone.end > span.end)) span = { start, end: start + phone.end };
+  // An unquoted value the text ends with may be only the start of it (a preview cut after `"id": 1234`).
+  return span && !quoted && span.end >= text.length ? { ...span, cut: true } : span;
 }
 const PHONE_ONLY: ReadonlySet<DetectionKind> = new Set(['phone']);
 

@@ -20,19 +20,21 @@ export interface Detection {
   end: number;
 }
 
-// Letters of the alphabetic scripts (Latin with its accents, Greek, Cyrillic) and digits: internationalized addresses
-// (jörg@example.com, anna@müller.de) are addresses too. Not Han, Kana or Hangul: CJK text has no blanks between words,
-// and an address written in it (请发送至ann@example.com以便) would otherwise take the sentence around it along.
-const ALNUM = String.raw`\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}\p{Nd}`;
-const LABEL = String.raw`[${ALNUM}](?:[${ALNUM}-]{0,61}[${ALNUM}])?`;
+// Letters of every script but those written without blanks between words (Han, Kana, Hangul), and digits: an address
+// inside CJK text (请发送至ann@example.com以便) is found without the words glued to it, and internationalized addresses
+// (jörg@example.com, דוד@example.co.il) are found whole. Domain labels take any letter (info@公司.cn, ann@例え.jp).
+/** A letter or digit of a blank-separated script (a class, for the `v` flag). */
+const WORD = String.raw`[[\p{L}\p{M}\p{Nd}]--[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]]`;
+const LABEL = String.raw`[\p{L}\p{Nd}](?:[\p{L}\p{M}\p{Nd}\-]{0,61}[\p{L}\p{M}\p{Nd}])?`;
 /** The local part; an apostrophe inside it (o'neil), not first (a quote around the address is no part of it). */
-const LOCAL = String.raw`[${ALNUM}._%+-][${ALNUM}._%+'-]{0,63}`;
+const LOCAL = String.raw`[${WORD}._%+\-][${WORD}._%+'\-]{0,63}`;
 /** `@`, or `%40` (an address URL-encoded in a logged request: ann%40example.com). */
 const AT = String.raw`(?:@|%40)`;
-const TLD = String.raw`[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}]{2,24}`;
-const EMAIL = new RegExp(String.raw`(?<![${ALNUM}._%+-])${LOCAL}${AT}(?:${LABEL}\.)+${TLD}(?![${ALNUM}-])`, 'gu');
+/** A top-level domain: in a blank-separated script (`com`, `рф`), or in CJK (`中国`; CJK text glued after it is taken along, there is no blank to tell them apart). */
+const TLD = String.raw`(?:${WORD}{2,24}(?![${WORD}\-])|[\p{L}\p{M}]{2,24}(?![\p{L}\p{M}\p{Nd}\-]))`;
+const EMAIL = new RegExp(String.raw`(?<![${WORD}._%+\-])${LOCAL}${AT}(?:${LABEL}\.)+${TLD}`, 'gv');
 /** A whole value that is an e-mail address. */
-export const EMAIL_EXACT = new RegExp(String.raw`^${LOCAL}@(?:${LABEL}\.)+${TLD}$`, 'u');
+export const EMAIL_EXACT = new RegExp(String.raw`^${LOCAL}@(?:${LABEL}\.)+${TLD}$`, 'v');
 
 // Boundaries shared by the phone shapes: not glued to letters, digits or id punctuation.
 const BEFORE = String.raw`(?<![\w+\-./:#@])`;
@@ -52,24 +54,31 @@ const PHONE_SHAPES: RegExp[] = [
  * glued to letters around it ("smartphone", "telnet" are no phone words).
  */
 const PHONE_CONTEXT = /(?<![A-Za-z])(?:telephone|phone|tel|mobile|cell|fax|whatsapp|sms|call)(?:[_ -]?(?:number|num|nr|no))?(?![A-Za-z])[^0-9+\n]{0,12}(\+?\d[\d .\-()]{6,20}\d)(?![\w@]|[\-./:]\d)/gi;
-const PHONE_WORDS = new Set(['phone', 'telephone', 'mobile', 'tel', 'cell', 'cellphone', 'fax', 'whatsapp', 'sms', 'msisdn']);
-const NUMBER_WORDS = new Set(['number', 'num', 'nr', 'no']);
+const PHONE_WORDS = new Set(['phone', 'telephone', 'mobile', 'tel', 'cell', 'cellphone', 'fax', 'whatsapp', 'sms', 'msisdn', 'telefon', 'telefono', 'telefone', 'handy']);
+/** Words after a phone word that still name the number: `phone_number`, `phone_home`, `mobile_primary`, `phone_e164`. */
+const PHONE_QUALIFIERS = new Set(['number', 'numbers', 'num', 'nr', 'no', 'home', 'work', 'office', 'business', 'personal', 'private', 'primary', 'secondary', 'main', 'alt', 'other', 'e164', 'intl', 'international', 'mobile', 'cell']);
 
 /**
- * True when a key names a phone number: its last word is a phone word
- * (`phone`, `mobile`, `customerPhone`, `contact_tel`, `fax`), or a number
- * word after one (`mobile_no`, `faxNumber`). Not `phone_verified_at`,
- * `cell_id`, `smartphone_sku`, `mobile_app_build`: ids, times and counts.
+ * True when a key names a phone number: once digits are dropped from its
+ * words (`phone1`) and qualifiers from its end (`_number`, `_home`,
+ * `_primary`, `E164`), its last word is a phone word, also plural or run
+ * together with `number` (`phones`, `phonenumber`): `phone`, `mobile`,
+ * `customerPhone`, `contact_tel`, `fax_no`, `phone_home`. Not
+ * `phone_verified_at`, `cell_id`, `smartphone_sku`, `mobile_app_build`,
+ * `phone_country_code`: ids, times, counts and codes.
  */
 export function isPhoneKey(key: string): boolean {
   const words = key
     .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
     .toLowerCase()
     .split(/[^a-z0-9]+/)
+    .map((w) => (PHONE_QUALIFIERS.has(w) ? w : w.replace(/\d+$/, '')))
     .filter(Boolean);
-  let last = words[words.length - 1];
-  if (last !== undefined && NUMBER_WORDS.has(last)) last = words[words.length - 2];
-  return last !== undefined && PHONE_WORDS.has(last);
+  while (words.length > 1 && PHONE_QUALIFIERS.has(words[words.length - 1]!)) words.pop();
+  const last = words[words.length - 1];
+  if (last === undefined) return false;
+  const word = last.replace(/numbers?$/, '').replace(/s$/, '');
+  return PHONE_WORDS.has(word) || PHONE_WORDS.has(last);
 }
 
 /** True when `value`, written after a phone word (`phone: 5551234567`), is taken whole for a phone number. */

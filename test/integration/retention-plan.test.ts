@@ -65,7 +65,7 @@ test('retention plan reads every store back, matches the settings, then flags a 
   const executionsTtl = by('clickhouse').find((r) => r.object === `${database}.executions` && r.enforced_by === 'table TTL')!;
   assert.deepEqual([executionsTtl.expected, executionsTtl.actual, executionsTtl.status], ['90 days', '90 days', 'ok']);
   assert.ok(by('clickhouse').some((r) => r.object === `${database}.report_requests` && r.actual === '2557 days'), 'the report tables keep the SOX retention');
-  assert.deepEqual(by('s3').map((r) => r.status), ['ok', 'ok', 'ok']);
+  assert.deepEqual(by('s3').map((r) => r.status), ['ok', 'ok', 'ok', 'ok'], 'Object Lock, and the lifecycle rules of events/, digests/ and access-log/');
   assert.equal(by('s3')[0]!.actual, 'COMPLIANCE 2557 days');
   assert.equal(by('keys')[0]!.status, 'ok');
 

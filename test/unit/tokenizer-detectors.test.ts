@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { detectPii, isPhoneNumber } from '../../core/pii/detectors.js';
+import { detectPii, isPhoneKey, isPhoneNumber } from '../../core/pii/detectors.js';
 import { maskString, maskValue } from '../../core/pii/mask.js';
 
 const found = (text: string) => detectPii(text).map((d) => `${d.kind}:${text.slice(d.start, d.end)}`);
@@ -15,6 +15,19 @@ test('e-mail addresses are found in free text, with their exact span', () => {
   assert.deepEqual(found('to Anna.Müller@example.de and anna@müller.de'), ['email:Anna.Müller@example.de', 'email:anna@müller.de']);
   assert.deepEqual(found("to ann.o'neil@example.com, 'bo@example.com'"), ["email:ann.o'neil@example.com", 'email:bo@example.com']);
   assert.deepEqual(found('GET /users?email=ann%40example.com&x=1'), ['email:ann%40example.com']);
+  // Other scripts, and CJK text written without blanks around an address: the address alone.
+  assert.deepEqual(found('דוד@example.co.il; info@公司.cn; ann@例え.jp'), ['email:דוד@example.co.il', 'email:info@公司.cn', 'email:ann@例え.jp']);
+  assert.deepEqual(found('请将发票发送至ann@example.com以便我们处理'), ['email:ann@example.com']);
+  assert.deepEqual(found('客户bo@example.com的订单已发货'), ['email:bo@example.com']);
+});
+
+test('a JSON key names a phone number by its last word, digits and qualifiers dropped; ids, times, counts and codes do not', () => {
+  for (const key of ['phone', 'phoneNumber', 'phone_no', 'mobilePhone', 'PHONE', 'tel', 'msisdn', 'phone1', 'mobile2', 'phones', 'phonenumber', 'phone_home', 'phoneE164', 'phone_number_primary', 'customerPhone', 'contact_tel', 'faxNumber', 'Telefon']) {
+    assert.equal(isPhoneKey(key), true, key);
+  }
+  for (const key of ['phone_verified_at', 'sms_sent_at_ms', 'cell_id', 'tel_aviv_store', 'iphone_order_id', 'smartphone_sku', 'mobile_app_build', 'phone_country_code', 'phone_count', 'telemetry', 'order_no']) {
+    assert.equal(isPhoneKey(key), false, key);
+  }
 });
 
 test('phone numbers in the shapes people write are found', () => {
