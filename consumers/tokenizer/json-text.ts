@@ -89,6 +89,7 @@ export function walkJson(text: string, visitor: JsonVisitor): void {
 export class JsonIndex {
   private ends: Int32Array | undefined;
   private depths: Uint16Array | undefined;
+  private asked = 0;
 
   constructor(private readonly text: string) {}
 
@@ -96,6 +97,8 @@ export class JsonIndex {
   end(start: number): number {
     const c = this.text[start];
     if (c !== '{' && c !== '[') return valueEnd(this.text, start);
+    // A few containers are cheaper to scan one by one; many (nested ones, each asked) are indexed once.
+    if (!this.ends && ++this.asked <= 8) return valueEnd(this.text, start);
     if (!this.ends) this.build();
     return this.ends![start]!;
   }
@@ -185,8 +188,8 @@ export function applyEdits(text: string, edits: readonly TextEdit[]): string {
 
 /** True when `text` is a JSON object, array or string (what a field may hold as JSON). */
 export function isJsonText(text: string): boolean {
-  const first = text.trimStart()[0];
-  if (first !== '{' && first !== '[' && first !== '"') return false;
+  const first = text.charCodeAt(skipBlanks(text, 0));
+  if (first !== 0x7b && first !== 0x5b && first !== QUOTE) return false;
   try {
     JSON.parse(text);
     return true;

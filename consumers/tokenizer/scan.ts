@@ -204,8 +204,17 @@ const NO_VALUE = /^(?:null|undefined|none|nil|true|false)$/i;
  * and `CUSTOMER_EMAIL` are one name.
  */
 export function piiKeyName(key: string): string {
-  return key.toLowerCase().replace(/[-_\s]/g, '');
+  let name = keyNameCache.get(key);
+  if (name === undefined) {
+    name = key.toLowerCase().replace(/[-_\s]/g, '');
+    if (keyNameCache.size >= KEY_CACHE_LIMIT) keyNameCache.clear();
+    keyNameCache.set(key, name);
+  }
+  return name;
 }
+/** Payload keys repeat (the same few dozen names in every event): their normalized names are kept, up to a bound. */
+const keyNameCache = new Map<string, string>();
+const KEY_CACHE_LIMIT = 10_000;
 
 const keyNames = new WeakMap<ReadonlySet<string>, Set<string>>();
 
@@ -229,7 +238,7 @@ export function isPiiKey(key: string, fields: ReadonlySet<string>): boolean {
 function mayNameField(text: string, fields: ReadonlySet<string>): boolean {
   if (fields.size === 0 || !(text.includes(':') || text.includes('=') || IN_LIST.test(text))) return false;
   const names = piiNames(fields);
-  const squeezed = piiKeyName(text);
+  const squeezed = text.toLowerCase().replace(/[-_\s]/g, '');
   for (const f of names) if (squeezed.includes(f)) return true;
   return false;
 }
@@ -312,12 +321,14 @@ function valueSpan(text: string, start: number): ValueSpan | undefined {
   const quoted = c === '"' || c === "'" || c === '{' || c === '[';
   let span = keyedValueSpan(text, start);
   // A phone number in a shape with brackets or blanks, `(555) 123-4567`, is taken whole, not up to its `)`.
-  const phone = quoted ? undefined : detectPii(text.slice(start, start + 40), PHONE_ONLY).find((d) => d.start === 0);
+  const phone = quoted || !PHONE_START.test(c ?? '') ? undefined : detectPii(text.slice(start, start + 40), PHONE_ONLY).find((d) => d.start === 0);
   if (phone && (!span || start + phone.end > span.end)) span = { start, end: start + phone.end };
   // An unquoted value the text ends with may be only the start of it (a preview cut after `"id": 1234`).
   return span && !quoted && span.end >= text.length ? { ...span, cut: true } : span;
 }
 const PHONE_ONLY: ReadonlySet<DetectionKind> = new Set(['phone']);
+/** How a phone number can begin. */
+const PHONE_START = /[\d(+]/;
 
 function keyedValueSpan(text: string, start: number): ValueSpan | undefined {
   const json = jsonValueSpan(text, start);

@@ -68,6 +68,18 @@ const PHONE_QUALIFIERS = new Set(['number', 'numbers', 'num', 'nr', 'no', 'home'
  * `phone_country_code`: ids, times, counts and codes.
  */
 export function isPhoneKey(key: string): boolean {
+  let known = phoneKeyCache.get(key);
+  if (known === undefined) {
+    known = phoneKeyWords(key);
+    if (phoneKeyCache.size >= 10_000) phoneKeyCache.clear();
+    phoneKeyCache.set(key, known);
+  }
+  return known;
+}
+/** Payload keys repeat (the same few dozen names in every event): their answers are kept, up to a bound. */
+const phoneKeyCache = new Map<string, boolean>();
+
+function phoneKeyWords(key: string): boolean {
   const words = key
     .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
     .toLowerCase()
