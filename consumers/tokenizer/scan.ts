@@ -207,14 +207,26 @@ export function piiKeyName(key: string): string {
   let name = keyNameCache.get(key);
   if (name === undefined) {
     name = key.toLowerCase().replace(/[-_\s]/g, '');
-    if (keyNameCache.size >= KEY_CACHE_LIMIT) keyNameCache.clear();
-    keyNameCache.set(key, name);
+    if (key.length <= MAX_CACHED_KEY) {
+      if (keyNameCache.size >= KEY_CACHE_LIMIT) keyNameCache.clear();
+      keyNameCache.set(ownCopy(key), name);
+    }
   }
   return name;
 }
 /** Payload keys repeat (the same few dozen names in every event): their normalized names are kept, up to a bound. */
 const keyNameCache = new Map<string, string>();
 const KEY_CACHE_LIMIT = 10_000;
+const MAX_CACHED_KEY = 64;
+
+/**
+ * A string that holds only its own characters. A key or value sliced out of
+ * a field's text can keep the whole text alive in V8 (with its cleartext
+ * PII) for as long as a cache keeps the slice.
+ */
+export function ownCopy(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
+}
 
 const keyNames = new WeakMap<ReadonlySet<string>, Set<string>>();
 
@@ -470,7 +482,8 @@ export class SealCache {
     if (entry === undefined) {
       entry = make();
       if (map.size >= this.limit) map.clear();
-      map.set(key, entry);
+      // A copy: the value is a slice of its field's text, which the slice would keep in memory.
+      map.set(ownCopy(key), entry);
     }
     return entry;
   }

@@ -71,8 +71,11 @@ export function isPhoneKey(key: string): boolean {
   let known = phoneKeyCache.get(key);
   if (known === undefined) {
     known = phoneKeyWords(key);
-    if (phoneKeyCache.size >= 10_000) phoneKeyCache.clear();
-    phoneKeyCache.set(key, known);
+    // Short keys only, copied: a key sliced out of a field's text would keep the whole text (and its PII) in memory.
+    if (key.length <= 64) {
+      if (phoneKeyCache.size >= 10_000) phoneKeyCache.clear();
+      phoneKeyCache.set(Buffer.from(key, 'utf8').toString('utf8'), known);
+    }
   }
   return known;
 }
