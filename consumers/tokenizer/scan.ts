@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { piiAad, sealValues, type TokenKey } from './crypto.js';
-import { detectPii, isPhoneAfterWord, isPhoneKey, type DetectionKind } from '../../core/pii/detectors.js';
+import { detectPii, isPhoneAfterWord, isPhoneKey, PHONE_ONLY, type DetectionKind } from '../../core/pii/detectors.js';
+import { memoizeShortKeys, ownCopy } from '../../core/pii/key-memo.js';
 import { isMaskShaped, maskString, maskValue } from '../../core/pii/mask.js';
 import { canonicalJson } from '../../core/pii/canonical-json.js';
 import { BUNDLE_ID_CHARS, inlineMarker, isProtectedValue, PII_KEY, protectedEnd, splitMarkers, type PiiToken } from './pii-format.js';
@@ -112,12 +113,17 @@ function scanInto(text: string, options: ScanOptions, slots: PiiSlot[]): (() => 
       string(start, end, isKey) {
         const inner = stringValue(text, start, end);
         // A key is free text; a string value may also be JSON (a body quoted as a string).
-        const render = isKey ? scanText(inner, options, slots) : scanInto(inner, options, slots);
-        if (render) edits.push({ start, end, render: () => JSON.stringify(typeof render === 'function' ? render() : render.render()) });
+        const render = isKey ? scanTextInto(inner, options, slots) : scanInto(inner, options, slots);
+        if (render) edits.push({ start, end, render: () => JSON.stringify(render()) });
       },
     });
     return edits.length === 0 ? null : () => applyEdits(text, edits);
   }
+  return scanTextInto(text, options, slots);
+}
+
+/** {@link scanInto} for free text only. */
+function scanTextInto(text: string, options: ScanOptions, slots: PiiSlot[]): (() => string) | null {
   const scanned = scanText(text, options, slots);
   return scanned === null ? null : () => scanned.render();
 }
@@ -203,30 +209,7 @@ const NO_VALUE = /^(?:null|undefined|none|nil|true|false)$/i;
  * `-` and blanks, so `customer_email`, `customerEmail`, `Customer-Email`
  * and `CUSTOMER_EMAIL` are one name.
  */
-export function piiKeyName(key: string): string {
-  let name = keyNameCache.get(key);
-  if (name === undefined) {
-    name = key.toLowerCase().replace(/[-_\s]/g, '');
-    if (key.length <= MAX_CACHED_KEY) {
-      if (keyNameCache.size >= KEY_CACHE_LIMIT) keyNameCache.clear();
-      keyNameCache.set(ownCopy(key), name);
-    }
-  }
-  return name;
-}
-/** Payload keys repeat (the same few dozen names in every event): their normalized names are kept, up to a bound. */
-const keyNameCache = new Map<string, string>();
-const KEY_CACHE_LIMIT = 10_000;
-const MAX_CACHED_KEY = 64;
-
-/**
- * A string that holds only its own characters. A key or value sliced out of
- * a field's text can keep the whole text alive in V8 (with its cleartext
- * PII) for as long as a cache keeps the slice.
- */
-export function ownCopy(text: string): string {
-  return Buffer.from(text, 'utf8').toString('utf8');
-}
+export const piiKeyName = memoizeShortKeys((key) => key.toLowerCase().replace(/[-_\s]/g, ''));
 
 const keyNames = new WeakMap<ReadonlySet<string>, Set<string>>();
 
@@ -307,14 +290,6 @@ function isProtectedText(value: string, options: ScanOptions): boolean {
   return options.keyedValuesProtected && isMaskShaped(value);
 }
 
-/**
- * Span of the value after a key in text: a quoted string between its
- * quotes, an object or array to its end, an unquoted value up to the next
- * delimiter. A number goes on over blanks and separators while digits
- * follow (`555 123 4567`, `020 7946 0958`), and is an unquoted value when a
- * letter or `+` is glued to it (`221B Baker Street`, `12+Rue+de+Rivoli`):
- * not cut after its first digits.
- */
 /** A value's span in text; `cut` when the text ends inside it (an unclosed quote or bracket). */
 interface ValueSpan {
   start: number;
@@ -328,6 +303,15 @@ interface TextSpan extends ValueSpan {
   keyed: boolean;
 }
 
+/**
+ * Span of the value after a key in text: a quoted string between its
+ * quotes, an object or array to its end, an unquoted value up to the next
+ * delimiter. A number goes on over blanks and separators while digits
+ * follow (`555 123 4567`, `020 7946 0958`), and is an unquoted value when a
+ * letter or `+` is glued to it (`221B Baker Street`, `12+Rue+de+Rivoli`):
+ * not cut after its first digits; a phone number in a shape with brackets is
+ * taken whole; an unquoted value the text ends with is marked cut.
+ */
 function valueSpan(text: string, start: number): ValueSpan | undefined {
   const c = text[start];
   const quoted = c === '"' || c === "'" || c === '{' || c === '[';
@@ -338,7 +322,6 @@ function valueSpan(text: string, start: number): ValueSpan | undefined {
   // An unquoted value the text ends with may be only the start of it (a preview cut after `"id": 1234`).
   return span && !quoted && span.end >= text.length ? { ...span, cut: true } : span;
 }
-const PHONE_ONLY: ReadonlySet<DetectionKind> = new Set(['phone']);
 /** How a phone number can begin. */
 const PHONE_START = /[\d(+]/;
 

@@ -10,6 +10,8 @@
  * string without such context is never a phone number here: the cost is a
  * missed `5551234567` in prose, the gain is no tokenized order numbers.
  */
+import { memoizeShortKeys } from './key-memo.js';
+
 export type DetectionKind = 'email' | 'phone';
 export const DETECTION_KINDS: readonly DetectionKind[] = ['email', 'phone'];
 
@@ -67,20 +69,7 @@ const PHONE_QUALIFIERS = new Set(['number', 'numbers', 'num', 'nr', 'no', 'home'
  * `phone_verified_at`, `cell_id`, `smartphone_sku`, `mobile_app_build`,
  * `phone_country_code`: ids, times, counts and codes.
  */
-export function isPhoneKey(key: string): boolean {
-  let known = phoneKeyCache.get(key);
-  if (known === undefined) {
-    known = phoneKeyWords(key);
-    // Short keys only, copied: a key sliced out of a field's text would keep the whole text (and its PII) in memory.
-    if (key.length <= 64) {
-      if (phoneKeyCache.size >= 10_000) phoneKeyCache.clear();
-      phoneKeyCache.set(Buffer.from(key, 'utf8').toString('utf8'), known);
-    }
-  }
-  return known;
-}
-/** Payload keys repeat (the same few dozen names in every event): their answers are kept, up to a bound. */
-const phoneKeyCache = new Map<string, boolean>();
+export const isPhoneKey = memoizeShortKeys(phoneKeyWords);
 
 function phoneKeyWords(key: string): boolean {
   const words = key
@@ -121,7 +110,8 @@ export function isPhoneNumber(value: string): boolean {
   if (v.length > 40) return false;
   return detectPii(v, PHONE_ONLY).some((d) => d.start === 0 && d.end === v.length);
 }
-const PHONE_ONLY: ReadonlySet<DetectionKind> = new Set(['phone']);
+/** The phone detector alone. */
+export const PHONE_ONLY: ReadonlySet<DetectionKind> = new Set(['phone']);
 
 /**
  * Spans of e-mail addresses and phone numbers in `text`, sorted, never
