@@ -32,10 +32,11 @@ export class SealedAccessLog {
   ) {}
 
   async recordAccess(r: AccessRecord): Promise<void> {
+    const key = accessSealKey(r);
     const body = sealedBody({ ...r, reason: maskPiiInText(r.reason) });
     const sha256 = createHash('sha256').update(body).digest('hex');
     const put = await this.store.putOnce({
-      key: accessSealKey(r),
+      key,
       body,
       sha256,
       storageClass: 'STANDARD',
@@ -44,7 +45,7 @@ export class SealedAccessLog {
       contentType: 'application/json',
     });
     if (put.outcome === 'conflict') {
-      throw new AuditlineError('ARCHIVE_KEY_CONFLICT', `a different access record is already sealed under ${accessSealKey(r)}; nothing is revealed`);
+      throw new AuditlineError('ARCHIVE_KEY_CONFLICT', `a different access record is already sealed under ${key}; nothing is revealed`);
     }
     await this.table.recordAccess(r);
   }
@@ -126,23 +127,19 @@ export async function verifyAccessLog(
   window: { from?: number; to: number; floor: number },
 ): Promise<AccessLogVerification> {
   const findings: AccessLogFinding[] = [];
-  const all = await listVersions(s3, store.bucket, ACCESS_SEAL_PREFIX);
+  const seals = (await listVersions(s3, store.bucket, ACCESS_SEAL_PREFIX)).flatMap((v) => {
+    const parsed = parseSealKey(v.key);
+    return parsed ? [{ ...v, ...parsed }] : [];
+  });
   // Rows before the first sealed record were written before sealing began: noted, not a difference. (The first seal
   // is found among all versions: under Object Lock none can be removed to move it.)
   let firstSeal: number | undefined;
-  for (const v of all) {
-    const at = atOfKey(v.key);
-    if (at !== undefined && (firstSeal === undefined || at < firstSeal)) firstSeal = at;
-  }
+  for (const v of seals) if (firstSeal === undefined || v.at < firstSeal) firstSeal = v.at;
   // By default the retention back from now (older rows have expired).
   const from = window.from ?? window.floor;
   const to = window.to;
-  const versions = all.filter((v) => {
-    const at = atOfKey(v.key);
-    return at !== undefined && at >= from && at <= to;
-  });
-  const byKey = new Map<string, typeof versions>();
-  for (const v of versions) byKey.set(v.key, [...(byKey.get(v.key) ?? []), v]);
+  const byKey = new Map<string, typeof seals>();
+  for (const v of seals) if (v.at >= from && v.at <= to) byKey.set(v.key, [...(byKey.get(v.key) ?? []), v]);
   const rows = await table.accessRecordsBetween(from, to);
   const rowByKey = new Map<string, AccessRecord>();
   for (const r of rows) {
@@ -153,7 +150,7 @@ export async function verifyAccessLog(
   }
   let sealed = 0;
   for (const [key, vs] of byKey) {
-    const requestId = requestIdOfKey(key);
+    const { requestId } = vs[0]!;
     const data = vs.filter((v) => !v.deleteMarker).sort((a, b) => a.lastModified.getTime() - b.lastModified.getTime());
     if (vs.some((v) => v.deleteMarker && v.isLatest)) findings.push({ kind: 'seal_deleted', key, requestId, detail: 'the latest version is a delete marker' });
     if (data.length > 1) findings.push({ kind: 'seal_overwritten', key, requestId, detail: `${data.length} versions; the first one is compared` });
@@ -194,11 +191,8 @@ function differingFields(sealedText: string, rowText: string): string {
   return `the row differs in: ${names.join(', ')}`;
 }
 
-function atOfKey(key: string): number | undefined {
-  const m = /\/(\d{15})-[^/]+\.json$/.exec(key);
-  return m ? Number(m[1]) : undefined;
-}
-
-function requestIdOfKey(key: string): string {
-  return /\/\d{15}-([^/]+)\.json$/.exec(key)?.[1] ?? '';
+/** The time and request id in a key {@link accessSealKey} made; undefined for any other key. */
+function parseSealKey(key: string): { at: number; requestId: string } | undefined {
+  const m = /\/(\d{15})-([^/]+)\.json$/.exec(key);
+  return m ? { at: Number(m[1]), requestId: m[2]! } : undefined;
 }

@@ -105,11 +105,15 @@ function isWrittenToken(value: unknown): boolean {
  * is not protected: it is scanned and tokenized like any value.
  */
 export function isProtectedValue(value: unknown): boolean {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const inner = piiMember(value);
+  return typeof inner === 'string' ? PRODUCER_HASH.test(inner) : inner !== undefined && isWrittenToken(inner);
+}
+
+/** What `{"$pii": …}` holds, when `value` is an object with that one member; else undefined. */
+function piiMember(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
   const keys = Object.keys(value);
-  if (keys.length !== 1 || keys[0] !== PII_KEY) return false;
-  const inner = (value as Record<string, unknown>)[PII_KEY];
-  return typeof inner === 'string' ? PRODUCER_HASH.test(inner) : isWrittenToken(inner);
+  return keys.length === 1 && keys[0] === PII_KEY ? (value as Record<string, unknown>)[PII_KEY] : undefined;
 }
 
 /** An inline marker the tokenizer wrote: a mask-shaped display form and a token that decodes. */
@@ -157,12 +161,11 @@ export function rewriteTokens(text: string, visit: TokenVisitor): string {
   walkJson(text, {
     value(start, _key, index) {
       // Tokens as the tokenizer stored them, also those written before its checks were strict (an `f` with blanks).
-      const end = protectedEnd(text, start, index, isStoredToken, MAX_STORED_TOKEN_DEPTH);
-      if (end === undefined) return undefined;
-      const token = asPiiToken((JSON.parse(text.slice(start, end)) as Record<string, unknown>)[PII_KEY]);
-      const replaced = token ? visit(token, false) : undefined;
-      if (replaced) edits.push({ start, end, render: () => JSON.stringify(replaced.replace) });
-      return end;
+      const found = protectedAt(text, start, index, isStoredToken, MAX_STORED_TOKEN_DEPTH);
+      if (found === undefined) return undefined;
+      const replaced = visit(asPiiToken(piiMember(found.value))!, false);
+      if (replaced) edits.push({ start, end: found.end, render: () => JSON.stringify(replaced.replace) });
+      return found.end;
     },
     string(start, end) {
       const inner = stringValue(text, start, end);
@@ -185,26 +188,29 @@ const MAX_PROTECTED_DEPTH = 32;
 const MAX_STORED_TOKEN_DEPTH = 256;
 
 /**
- * Index after the protected value (`{"$pii": …}`) at `start` of valid JSON
- * text; undefined when the value there is not one. `index` is walkJson's.
- * `check` is isProtectedValue for input the
- * tokenizer scans; readers of stored tokens pass a looser test. A key
- * written twice in it is never protected (the parsed check sees only the
- * last one).
+ * The protected value (`{"$pii": …}`) at `start` of valid JSON text, parsed,
+ * and the index after it; undefined when the value there is not one.
+ * `index` is walkJson's. `check` is isProtectedValue for input the tokenizer
+ * scans; readers of stored tokens pass a looser test. A key written twice
+ * in it is never protected (the parsed check sees only the last one).
  */
-export function protectedEnd(text: string, start: number, index: JsonIndex, check: (value: unknown) => boolean = isProtectedValue, maxDepth = MAX_PROTECTED_DEPTH): number | undefined {
+function protectedAt(text: string, start: number, index: JsonIndex, check: (value: unknown) => boolean, maxDepth: number): { end: number; value: unknown } | undefined {
   if (text[start] !== '{' || !text.startsWith(`"${PII_KEY}"`, skipBlanks(text, start + 1))) return undefined;
   if (index.depth(start) > maxDepth) return undefined;
   const end = index.end(start);
   const slice = text.slice(start, end);
-  return check(JSON.parse(slice)) && !hasDuplicateKeys(slice) ? end : undefined;
+  const value: unknown = JSON.parse(slice);
+  return check(value) && !hasDuplicateKeys(slice) ? { end, value } : undefined;
+}
+
+/** Index after the protected value at `start` of valid JSON text the tokenizer scans (isProtectedValue); undefined when there is none. */
+export function protectedEnd(text: string, start: number, index: JsonIndex): number | undefined {
+  return protectedAt(text, start, index, isProtectedValue, MAX_PROTECTED_DEPTH)?.end;
 }
 
 /** A stored token object (`{"$pii": <token>}`) as readers take it: the token's required members, whatever else it holds. */
 function isStoredToken(value: unknown): boolean {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const keys = Object.keys(value);
-  return keys.length === 1 && keys[0] === PII_KEY && asPiiToken((value as Record<string, unknown>)[PII_KEY]) !== undefined;
+  return asPiiToken(piiMember(value)) !== undefined;
 }
 
 function rewriteText(text: string, visit: TokenVisitor): string {

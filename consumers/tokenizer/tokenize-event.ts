@@ -1,9 +1,8 @@
 import type { IHeaders } from 'kafkajs';
 import { unwrapPayload, type AuditEvent, type EventKind } from '../../schemas/index.js';
 import { canonicalJson } from '../../core/pii/canonical-json.js';
-import { EMAIL_EXACT } from '../../core/pii/detectors.js';
+import { EMAIL_EXACT, type DetectionKind } from '../../core/pii/detectors.js';
 import type { TokenizerConfig } from './config.js';
-import type { DetectionKind } from '../../core/pii/detectors.js';
 import { PII_KEY, isProtectedValue } from './pii-format.js';
 import { piiKeyName, scanField, sealSlots, type FieldScan, type SealContext } from './scan.js';
 
@@ -75,10 +74,13 @@ export function scanEvent(event: AuditEvent, headers: IHeaders, policy: Tokenize
 function subjectInValues(fields: EventScan['fields'], policy: TokenizePolicy): string | undefined {
   // A value the text ends inside (a truncated preview) may be only its start: it names nobody.
   const slots = fields.flatMap((f) => f.scan.slots).filter((s) => s.keyed && !s.cut);
-  const pick = (field: string | undefined) => (field === undefined ? undefined : slots.find((s) => piiKeyName(s.field) === piiKeyName(field)));
-  const id = pick(policy.subjectIdField);
+  const pick = (field: string, holds: (value: unknown) => boolean = () => true) => {
+    const name = piiKeyName(field);
+    return slots.find((s) => piiKeyName(s.field) === name && holds(s.value));
+  };
+  const id = policy.subjectIdField === undefined ? undefined : pick(policy.subjectIdField);
   // An e-mail field holding no address (`n/a`) names nobody either.
-  const email = slots.find((s) => piiKeyName(s.field) === piiKeyName(policy.subjectEmailField) && (typeof s.value !== 'string' || EMAIL_EXACT.test(s.value.trim())));
+  const email = pick(policy.subjectEmailField, (v) => typeof v !== 'string' || EMAIL_EXACT.test(v.trim()));
   return id ? subjectId('id', id.value) : email ? subjectId('email', email.value) : undefined;
 }
 
@@ -116,20 +118,20 @@ export function subjectInJson(text: string, policy: TokenizePolicy): string | un
   } catch {
     return undefined;
   }
-  const find = (node: unknown, field: string): unknown => {
+  const find = (node: unknown, name: string): unknown => {
     if (node === null || typeof node !== 'object' || isProtectedValue(node)) return undefined;
     for (const [k, v] of Object.entries(node)) {
-      if (!Array.isArray(node) && piiKeyName(k) === piiKeyName(field) && v !== null && v !== '') return v;
-      const inner = find(v, field);
+      if (!Array.isArray(node) && piiKeyName(k) === name && v !== null && v !== '') return v;
+      const inner = find(v, name);
       if (inner !== undefined) return inner;
     }
     return undefined;
   };
   if (policy.subjectIdField) {
-    const id = subjectId('id', find(parsed, policy.subjectIdField));
+    const id = subjectId('id', find(parsed, piiKeyName(policy.subjectIdField)));
     if (id) return id;
   }
-  return subjectId('email', find(parsed, policy.subjectEmailField));
+  return subjectId('email', find(parsed, piiKeyName(policy.subjectEmailField)));
 }
 
 function headerText(value: IHeaders[string]): string | undefined {

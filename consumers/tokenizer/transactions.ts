@@ -45,6 +45,13 @@ export function isFencedError(err: unknown): boolean {
   return false;
 }
 
+/** A partition's producer, its start-up (fencing, then the committed offset), and the first offset not yet committed as this instance knows it. */
+interface PartitionProducer {
+  producer: Producer;
+  ready: Promise<bigint>;
+  floor?: bigint;
+}
+
 /**
  * One transactional producer per source partition, with the transactional
  * id `<prefix>-<source topic>-<partition>`. Whoever owns a partition uses
@@ -60,8 +67,7 @@ export function isFencedError(err: unknown): boolean {
  * exactly once.
  */
 export class PartitionTransactions {
-  /** Per partition: its producer, the start-up (fencing, then the committed offset), and the first offset not yet committed as this instance knows it. */
-  private readonly producers = new Map<number, { producer: Producer; ready: Promise<bigint>; floor?: bigint }>();
+  private readonly producers = new Map<number, PartitionProducer>();
 
   constructor(private readonly options: PartitionTransactionsOptions) {}
 
@@ -92,7 +98,7 @@ export class PartitionTransactions {
     return entry.floor ?? started;
   }
 
-  private start(partition: number): { producer: Producer; ready: Promise<bigint>; floor?: bigint } {
+  private start(partition: number): PartitionProducer {
     const { kafka, transactionTimeoutMs } = this.options;
     const producer = kafka.producer({
       transactionalId: this.transactionalId(partition),
