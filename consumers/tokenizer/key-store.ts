@@ -135,7 +135,15 @@ export class SubjectKeyStore {
         await chCall('storing new subject keys', () =>
           this.client.insert({ table: `${this.db}.subject_keys`, values: made.map((m) => m.row), format: 'JSONEachRow' }),
         );
-        for (const m of made) out.set(m.key.subject, m.key);
+        // An erasure recorded between the lookup above and this insert deleted the subject's keys before this one
+        // existed. Erasures are read again now that it is stored: `erase` looks for keys again after recording the
+        // erasure, so either it deletes this key or this read sees the erasure (and values published before it are
+        // sealed under a key never stored).
+        const erasedSince = await this.erasedAt(made.map((m) => m.key.subject));
+        for (const m of made) {
+          const at = erasedSince.get(m.key.subject);
+          out.set(m.key.subject, at !== undefined && at !== m.key.erasedAt ? { ...m.key, erasedAt: at } : m.key);
+        }
         created = made.length;
       }
       for (const subject of missing) this.cache.set(subject, { key: out.get(subject)!, fetchedAt: now });

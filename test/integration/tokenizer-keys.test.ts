@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LocalKeyWrapper, SubjectKeyStore, TokenizerAuditLog, TokenKey } from '../../consumers/tokenizer/index.js';
+import { eraseSubjects, LocalKeyWrapper, SubjectKeyStore, TokenizerAuditLog, TokenKey } from '../../consumers/tokenizer/index.js';
 import { ExecutionSubjects } from '../../consumers/tokenizer/execution-subjects.js';
 import { testKeys } from '../helpers/tokenizer-fixtures.js';
 import { clickhouse, createTokenizerDatabase, retentionFileWithGdprDays, runCli } from '../helpers/tokenizer-stack.js';
@@ -143,4 +143,33 @@ test('with a principals file, erase and legal-hold record the authenticated call
   assert.deepEqual(await keyRows(subject('auth@example.com')), []);
   const [record] = await new TokenizerAuditLog(client, database).erasureRecords(subject('auth@example.com'));
   assert.deepEqual([record!.kind, record!.principal, record!.keyIds], ['request', 'dpo-7', keysBefore]);
+});
+
+test('an erasure that runs between a tokenizer looking up a subject and storing its new key: the new key carries the erasure', { timeout: 60_000 }, async () => {
+  const racing = subject('erased-mid-lookup@example.com');
+  let erasure: Promise<unknown> | undefined;
+  // The real client, with the erasure run to completion just before the tokenizer's insert of the new key reaches the
+  // server: the tokenizer has already read "no erasure, no key", and `erase` has already looked for keys and found none.
+  const interleaved = new Proxy(client, {
+    get(target, name, receiver) {
+      if (name !== 'insert') return Reflect.get(target, name, receiver) as unknown;
+      return async (params: { table: string }) => {
+        if (params.table.endsWith('.subject_keys') && !erasure) {
+          erasure = eraseSubjects(
+            { client, database, tokenKey, keys: new SubjectKeyStore(client, database, undefined, { cacheTtlMs: 0, rotationMs: DAY }), log: new TokenizerAuditLog(client, database) },
+            { email: 'erased-mid-lookup@example.com', principal: 'dpo-1', reason: 'GDPR request during a lookup' },
+          );
+          await erasure;
+        }
+        return target.insert(params as Parameters<typeof target.insert>[0]);
+      };
+    },
+  });
+  const tokenizer = new SubjectKeyStore(interleaved, database, wrapper, { cacheTtlMs: 60_000, rotationMs: DAY });
+  const key = (await tokenizer.activeKeys([racing])).get(racing)!;
+  assert.ok(erasure, 'the erasure ran inside the lookup');
+  const [record] = await new TokenizerAuditLog(client, database).erasureRecords(racing);
+  assert.equal(record?.kind, 'request');
+  assert.equal(key.erasedAt, record!.at, 'values published before the erasure are sealed under no stored key');
+  assert.equal((await tokenizer.activeKeys([racing])).get(racing)!.erasedAt, record!.at, 'the cached key keeps it');
 });
