@@ -30,6 +30,42 @@ export async function selectRows<T>(client: ClickHouseClient, what: string, quer
   return chCall(what, async () => (await client.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>());
 }
 
+/**
+ * Query parameters travel in the request's URL, where ClickHouse caps each
+ * value (`http_max_field_value_size`, 128 KiB) and the whole URI (1 MiB):
+ * a list of 6 000 key ids already fails. A list parameter is split so that
+ * each part's URL-encoded text stays under this many characters.
+ */
+export const LIST_PARAM_BUDGET = 64 * 1024;
+
+/** `values` in parts whose URL-encoded text (as a ClickHouse array literal) stays under `budget` characters; none empty. */
+export function splitListParam(values: readonly string[], budget = LIST_PARAM_BUDGET): string[][] {
+  const parts: string[][] = [];
+  let part: string[] = [];
+  let size = 0;
+  for (const value of values) {
+    // Quotes and a comma around each value, escapes inside: encodeURIComponent of the value plus a margin.
+    const cost = encodeURIComponent(value).length + 16;
+    if (part.length > 0 && size + cost > budget) {
+      parts.push(part);
+      part = [];
+      size = 0;
+    }
+    part.push(value);
+    size += cost;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
+}
+
+/** {@link selectRows} with the list parameter `name` split by {@link splitListParam}: one query per part, their rows concatenated. */
+export async function selectRowsIn<T>(client: ClickHouseClient, what: string, query: string, name: string, values: readonly string[], params: Record<string, unknown> = {}): Promise<T[]> {
+  const parts = splitListParam(values);
+  if (parts.length === 1) return selectRows<T>(client, what, query, { ...params, [name]: parts[0] });
+  const rows = await Promise.all(parts.map((part) => selectRows<T>(client, what, query, { ...params, [name]: part })));
+  return rows.flat();
+}
+
 /** Checks that every tokenizer table exists in `database`; STORE_NOT_INITIALIZED names the missing ones. */
 export async function checkTokenizerTables(client: ClickHouseClient, database: string): Promise<void> {
   const rows = await selectRows<{ name: string }>(client, 'checking the tokenizer tables', 'SELECT name FROM system.tables WHERE database = {db:String}', { db: database });

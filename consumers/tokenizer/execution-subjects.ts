@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { chCall, database, selectRows } from './clickhouse.js';
+import { chCall, database, selectRowsIn } from './clickhouse.js';
 import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 
 /**
@@ -43,11 +43,12 @@ export class ExecutionSubjects {
   async load(executionIds: readonly string[]): Promise<number> {
     const ids = [...new Set(executionIds)].filter((id) => !this.cache.has(id));
     if (ids.length === 0) return 0;
-    const rows = await selectRows<{ execution_id: string; subject: string }>(
+    const rows = await selectRowsIn<{ execution_id: string; subject: string }>(
       this.client,
       'looking up execution subjects',
       `SELECT execution_id, any(subject) AS subject FROM ${this.db}.execution_subjects WHERE execution_id IN {ids:Array(String)} GROUP BY execution_id`,
-      { ids },
+      'ids',
+      ids,
     );
     for (const r of rows) this.remember(r.execution_id, r.subject);
     return rows.length;

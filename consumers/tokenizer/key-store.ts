@@ -1,7 +1,7 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError } from '../../core/errors.js';
-import { chCall, database, selectRows } from './clickhouse.js';
+import { chCall, database, selectRows, selectRowsIn, splitListParam } from './clickhouse.js';
 import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import { newDataKey, newKeyId } from './crypto.js';
 import type { KeyWrapper } from './key-wrapper.js';
@@ -113,17 +113,21 @@ export class SubjectKeyStore {
     }
     let created = 0;
     if (missing.length > 0) {
-      const erasedLookup = this.erasedAt(missing);
-      const rows = await selectRows<KeyRow>(
-        this.client,
-        'looking up subject keys',
-        `SELECT subject, key_id, wrapped_key, wrap_key_id, toUnixTimestamp64Milli(created_at) AS created_ms
-         FROM ${this.db}.subject_keys
-         WHERE subject IN {subjects:Array(String)} AND wrap_key_id = {wrap:String} AND created_at > fromUnixTimestamp64Milli({since:Int64})
-         ORDER BY subject, created_at, key_id`,
-        { subjects: missing, wrap: this.wrapper.keyId, since: now - this.options.rotationMs },
-      );
-      const erased = await erasedLookup;
+      // Both lookups at once, awaited together: a failure of either rejects here (and is retried by the caller).
+      const [rows, erased] = await Promise.all([
+        selectRowsIn<KeyRow>(
+          this.client,
+          'looking up subject keys',
+          `SELECT subject, key_id, wrapped_key, wrap_key_id, toUnixTimestamp64Milli(created_at) AS created_ms
+           FROM ${this.db}.subject_keys
+           WHERE subject IN {subjects:Array(String)} AND wrap_key_id = {wrap:String} AND created_at > fromUnixTimestamp64Milli({since:Int64})
+           ORDER BY subject, created_at, key_id`,
+          'subjects',
+          missing,
+          { wrap: this.wrapper.keyId, since: now - this.options.rotationMs },
+        ),
+        this.erasedAt(missing),
+      ]);
       for (const row of rows) {
         if (out.has(row.subject)) continue;
         const key = await this.unwrapRow(row).catch(() => undefined);
@@ -154,11 +158,12 @@ export class SubjectKeyStore {
 
   /** The latest erasure on request of each subject that has one (epoch ms); expiries do not count (they end a key's age, not a subject's data). */
   private async erasedAt(subjects: readonly string[]): Promise<Map<string, number>> {
-    const rows = await selectRows<{ subject: string; at: string | number }>(
+    const rows = await selectRowsIn<{ subject: string; at: string | number }>(
       this.client,
       'looking up erasures',
       `SELECT subject, max(toUnixTimestamp64Milli(erased_at)) AS at FROM ${this.db}.erasures WHERE subject IN {subjects:Array(String)} AND kind = 'request' GROUP BY subject`,
-      { subjects: [...subjects] },
+      'subjects',
+      subjects,
     );
     return new Map(rows.map((r) => [r.subject, Number(r.at)]));
   }
@@ -170,12 +175,13 @@ export class SubjectKeyStore {
   async keysById(keyIds: readonly string[]): Promise<Map<string, SubjectKey>> {
     const out = new Map<string, SubjectKey>();
     if (keyIds.length === 0) return out;
-    const rows = await selectRows<KeyRow>(
+    const rows = await selectRowsIn<KeyRow>(
       this.client,
       'looking up subject keys by id',
       `SELECT subject, key_id, wrapped_key, wrap_key_id, toUnixTimestamp64Milli(created_at) AS created_ms
        FROM ${this.db}.subject_keys WHERE key_id IN {ids:Array(String)}`,
-      { ids: [...new Set(keyIds)] },
+      'ids',
+      [...new Set(keyIds)],
     );
     for (const row of rows) {
       const key = await this.unwrapRow(row).catch(() => undefined);
@@ -200,10 +206,14 @@ export class SubjectKeyStore {
    */
   async deleteKeys(where: { subject: string } | { keyIds: readonly string[] }): Promise<void> {
     if ('keyIds' in where && where.keyIds.length === 0) return;
-    const [condition, params] = 'subject' in where ? ['subject = {subject:String}', { subject: where.subject }] : ['key_id IN {ids:Array(String)}', { ids: [...where.keyIds] }];
-    await chCall('deleting subject keys', () =>
-      this.client.command({ query: `ALTER TABLE ${this.db}.subject_keys DELETE WHERE ${condition}`, query_params: params, clickhouse_settings: { mutations_sync: '2' } }),
-    );
+    // Many ids (an expiry run) are deleted by one mutation per part of the list (query parameters have a size limit).
+    const deletes: [string, Record<string, unknown>][] =
+      'subject' in where ? [['subject = {subject:String}', { subject: where.subject }]] : splitListParam(where.keyIds).map((ids) => ['key_id IN {ids:Array(String)}', { ids }]);
+    for (const [condition, params] of deletes) {
+      await chCall('deleting subject keys', () =>
+        this.client.command({ query: `ALTER TABLE ${this.db}.subject_keys DELETE WHERE ${condition}`, query_params: params, clickhouse_settings: { mutations_sync: '2' } }),
+      );
+    }
     if ('subject' in where) this.cache.delete(where.subject);
     else for (const [subject, entry] of this.cache) if (where.keyIds.includes(entry.key.keyId)) this.cache.delete(subject);
   }
@@ -235,16 +245,18 @@ export class SubjectKeyStore {
     const from = new Set<string>();
     let rewrapped = 0;
     let unreadable = 0;
-    const skipped: string[] = [];
+    // Rows are taken in key id order after the last one seen: unreadable rows stay behind, rewrapped ones leave the set.
+    let after = '';
     for (;;) {
       const rows = await selectRows<KeyRow & { created_text: string }>(
         this.client,
         'listing keys to rewrap',
         `SELECT subject, key_id, wrapped_key, wrap_key_id, toUnixTimestamp64Milli(created_at) AS created_ms, toString(created_at) AS created_text
-         FROM ${this.db}.subject_keys WHERE wrap_key_id != {current:String} AND NOT has({skipped:Array(String)}, key_id) ORDER BY key_id LIMIT {n:UInt32}`,
-        { current, skipped, n: batchSize },
+         FROM ${this.db}.subject_keys WHERE wrap_key_id != {current:String} AND key_id > {after:String} ORDER BY key_id LIMIT {n:UInt32}`,
+        { current, after, n: batchSize },
       );
       if (rows.length === 0) break;
+      after = rows[rows.length - 1]!.key_id;
       const out: Record<string, string>[] = [];
       const done: { keyId: string; wrap: string }[] = [];
       for (const row of rows) {
@@ -252,7 +264,6 @@ export class SubjectKeyStore {
         const key = await this.unwrapRow(row).catch(() => undefined);
         if (!key) {
           unreadable += 1;
-          skipped.push(row.key_id);
           continue;
         }
         const wrapped = await this.wrapper.wrap(Buffer.from(key.key.export()), `${row.subject}/${row.key_id}`);
@@ -264,7 +275,7 @@ export class SubjectKeyStore {
         await chCall('deleting the old wrapping of subject keys', () =>
           this.client.command({
             query: `ALTER TABLE ${this.db}.subject_keys DELETE WHERE wrap_key_id != {current:String} AND key_id IN {ids:Array(String)}`,
-            query_params: { current, ids: done.map((d) => d.keyId) },
+            query_params: { current, ids: done.map((d) => d.keyId) }, // at most batchSize ids of 17 characters
             clickhouse_settings: { mutations_sync: '2' },
           }),
         );

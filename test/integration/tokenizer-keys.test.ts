@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { eraseSubjects, LocalKeyWrapper, SubjectKeyStore, TokenizerAuditLog, TokenKey } from '../../consumers/tokenizer/index.js';
+import { eraseSubjects, expireKeys, LocalKeyWrapper, SubjectKeyStore, TokenizerAuditLog, TokenKey } from '../../consumers/tokenizer/index.js';
 import { ExecutionSubjects } from '../../consumers/tokenizer/execution-subjects.js';
 import { testKeys } from '../helpers/tokenizer-fixtures.js';
+import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import { clickhouse, createTokenizerDatabase, retentionFileWithGdprDays, runCli } from '../helpers/tokenizer-stack.js';
 
 const client = clickhouse();
@@ -172,4 +173,24 @@ test('an erasure that runs between a tokenizer looking up a subject and storing 
   assert.equal(record?.kind, 'request');
   assert.equal(key.erasedAt, record!.at, 'values published before the erasure are sealed under no stored key');
   assert.equal((await tokenizer.activeKeys([racing])).get(racing)!.erasedAt, record!.at, 'the cached key keeps it');
+});
+
+test('thousands of subjects in one lookup and thousands of keys in one expiry run: list parameters are split below the URL limits', { timeout: 120_000 }, async () => {
+  // Query parameters travel in the URL: one list of 6 000 key ids, or 3 000 subject tokens, was refused whole by ClickHouse
+  // ("Field value too long"), so a daily expiry with that many keys due never expired anything again.
+  const many = Array.from({ length: 3_000 }, (_, i) => subject(`crowd-${i}@example.com`));
+  const found = await store(() => Date.now()).activeKeys(many);
+  assert.equal(found.size, many.length, 'every subject of a large batch gets its key');
+  const again = await store(() => Date.now()).activeKeys(many);
+  assert.equal([...again.values()].filter((k) => k.keyId === found.get(k.subject)!.keyId).length, many.length, 'a second instance finds the same keys');
+
+  const old = clickhouseTime(Date.now() - 40 * DAY);
+  const expiring = Array.from({ length: 12_000 }, (_, i) => ({ subject: `expiring-${i % 4_000}`, key_id: `kEXPIRING${String(i).padStart(8, '0')}`, wrapped_key: 'AA==', wrap_key_id: wrapper.keyId, created_at: old }));
+  await client.insert({ table: `${database}.subject_keys`, values: expiring, format: 'JSONEachRow' });
+  const result = await expireKeys({ client, database, tokenKey, keys: new SubjectKeyStore(client, database, undefined, { cacheTtlMs: 0, rotationMs: DAY }), log: new TokenizerAuditLog(client, database) }, { retentionDays: 30, principal: 'ops-cron' });
+  assert.deepEqual([result.keys, result.subjects], [12_000, 4_000]);
+  const left = await (await client.query({ query: `SELECT count() AS n FROM ${database}.subject_keys WHERE key_id LIKE 'kEXPIRING%'`, format: 'JSONEachRow' })).json<{ n: string }>();
+  assert.equal(Number(left[0]!.n), 0, 'every expired key is deleted');
+  const records = await (await client.query({ query: `SELECT count() AS n, sum(length(key_ids)) AS keys FROM ${database}.erasures WHERE kind = 'expiry' AND subject LIKE 'expiring-%'`, format: 'JSONEachRow' })).json<{ n: string; keys: string }>();
+  assert.deepEqual([Number(records[0]!.n), Number(records[0]!.keys)], [4_000, 12_000], 'one expiry record per subject, naming each key');
 });

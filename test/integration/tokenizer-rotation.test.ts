@@ -76,3 +76,16 @@ test('an erasure recorded while the master key rotation runs is not undone by th
   assert.equal(await left(erased), 0, 'the erased subject has no key after the rotation');
   assert.equal(await left(kept), 1, 'the other subject keeps its rewrapped key');
 });
+
+test('rotation pages through keys it cannot unwrap: they are counted and left, every other key is rewrapped', { timeout: 60_000 }, async () => {
+  const stranger = randomBytes(32);
+  const readable = await store(oldMaster).activeKeys(Array.from({ length: 7 }, (_, i) => tokenKey.subject(`email:page-${i}@example.com`)));
+  const foreign = await store(stranger).activeKeys(Array.from({ length: 5 }, (_, i) => tokenKey.subject(`email:foreign-${i}@example.com`)));
+  const next = randomBytes(32);
+  // Pages of two rows: unreadable rows fall on several pages, among rows of this file's earlier tests (under newMaster).
+  const result = await store(next, [oldMaster, newMaster]).rewrapAll(2);
+  assert.equal(result.unreadable, 5, 'the keys of a master not configured are counted');
+  const byId = await store(next).keysById([...readable.values(), ...foreign.values()].map((k) => k.keyId));
+  assert.deepEqual(new Set(byId.keys()), new Set([...readable.values()].map((k) => k.keyId)), 'every readable key is now under the new master');
+  assert.equal((await store(stranger).keysById([...foreign.values()].map((k) => k.keyId))).size, 5, 'the unreadable keys are left as they were');
+});
