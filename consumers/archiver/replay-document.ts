@@ -50,10 +50,17 @@ const orNull = (text: string | null | undefined) => (text === undefined || text 
 
 /** Rebuilds an execution from its archived events (redelivered copies collapse on event_id). */
 export function replayFromEvents(executionId: string, events: readonly AuditEvent[], objects: string[]): ReplayDocument {
-  const unique = [...new Map(events.filter((e) => e.execution_id === executionId).map((e) => [e.event_id, e])).values()].sort((a, b) => a.sequence - b.sequence);
+  const mine = events.filter((e) => e.execution_id === executionId);
+  const unique = [...new Map(mine.map((e) => [e.event_id, e])).values()].sort((a, b) => a.sequence - b.sequence);
   const doc = emptyDocument(executionId, 'archive');
   doc.archive_objects = objects;
+  // Outcomes of every copy, not only of the one kept per event_id: an ExecutionFinished forged under the genuine one's
+  // event id with another status must still make the execution 'conflicting' (as the hot store, which keeps both rows).
   const outcomes = new Set<string>();
+  for (const e of mine) {
+    const { kind, value } = unwrapPayload(e.payload);
+    if (kind === 'ExecutionFinished') outcomes.add((value as ExecutionFinished).status);
+  }
   for (const e of unique) {
     doc.workflow.id = e.workflow_id;
     doc.correlation_id ??= e.correlation_id;
@@ -90,7 +97,6 @@ export function replayFromEvents(executionId: string, events: readonly AuditEven
     } else {
       const v = value as ExecutionFinished;
       doc.result = { status: v.status, end_time: iso(v.end_time), duration_ms: v.duration_ms, output: v.output, error: v.error };
-      outcomes.add(v.status);
     }
   }
   doc.steps.sort((a, b) => a.step_id - b.step_id || a.attempt - b.attempt);

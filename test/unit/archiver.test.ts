@@ -205,6 +205,14 @@ test('replay documents rebuild an execution from its events; reveal substitutes 
   other.event_id = '33333333-3333-4333-8333-333333333333';
   (unwrapPayload(other.payload).value as { status: string }).status = 'success';
   assert.equal(replayFromEvents(finished.execution_id, [...failed, other], ['k']).status, 'conflicting');
+  // The same, reusing the genuine event's id: collapsing copies by event_id must not let the forged one replace it.
+  const success = sampleExecution();
+  const genuine = success.find((e) => unwrapPayload(e.payload).kind === 'ExecutionFinished')!;
+  const forged = structuredClone(genuine);
+  (unwrapPayload(forged.payload).value as { status: string }).status = 'failed';
+  assert.equal(replayFromEvents(genuine.execution_id, [...success, forged], ['k']).status, 'conflicting', 'a forged outcome under a reused event id');
+  assert.equal(replayFromEvents(genuine.execution_id, [forged, ...success], ['k']).status, 'conflicting', 'the forged copy before it');
+  assert.equal(replayFromEvents(genuine.execution_id, [...success, structuredClone(genuine)], ['k']).status, 'success', 'a redelivered copy is no conflict');
   assert.equal(doc.steps.length, 1, 'redelivered copy collapses');
   assert.equal(doc.steps[0]!.error?.type, 'TimeoutError');
   assert.equal(doc.decisions[0]!.branch_taken, 'manual-approval');
