@@ -2,6 +2,7 @@ import type { IHeaders } from 'kafkajs';
 import { unwrapPayload, type AuditEvent, type EventKind } from '../../schemas/index.js';
 import { canonicalJson } from '../../core/pii/canonical-json.js';
 import { EMAIL_EXACT, type DetectionKind } from '../../core/pii/detectors.js';
+import { isMaskShaped } from '../../core/pii/mask.js';
 import type { TokenizerConfig } from './config.js';
 import { PII_KEY, isProtectedValue } from './pii-format.js';
 import { piiKeyName, scanField, sealSlots, type FieldScan, type SealContext } from './scan.js';
@@ -78,10 +79,26 @@ function subjectInValues(fields: EventScan['fields'], policy: TokenizePolicy): s
     const name = piiKeyName(field);
     return slots.find((s) => piiKeyName(s.field) === name && holds(s.value));
   };
-  const id = policy.subjectIdField === undefined ? undefined : pick(policy.subjectIdField);
-  // An e-mail field holding no address (`n/a`) names nobody either.
-  const email = pick(policy.subjectEmailField, (v) => typeof v !== 'string' || EMAIL_EXACT.test(v.trim()));
+  const id = policy.subjectIdField === undefined ? undefined : pick(policy.subjectIdField, namesId);
+  const email = pick(policy.subjectEmailField, namesEmail);
   return id ? subjectId('id', id.value) : email ? subjectId('email', email.value) : undefined;
+}
+
+/**
+ * True when an e-mail field's value names a person: an address (not a
+ * mask such as `a***@example.com`, which a producer in mask mode writes
+ * for every `ann@…`, `amy@…` alike), or the producer's hash of one. `n/a`,
+ * `unknown` or a mask would make one subject, one key, of many customers,
+ * that no `erase --email` reaches.
+ */
+function namesEmail(value: unknown): boolean {
+  if (isProtectedValue(value)) return true;
+  return typeof value === 'string' && EMAIL_EXACT.test(value.trim()) && !isMaskShaped(value);
+}
+
+/** True when a customer id field's value names someone: any value but an empty one or a mask (`***`). */
+function namesId(value: unknown): boolean {
+  return value !== null && value !== '' && (isProtectedValue(value) || !isMaskShaped(value));
 }
 
 /** Seals every field of a scan under one subject key and writes the tokenized text into the event. */
@@ -118,20 +135,20 @@ export function subjectInJson(text: string, policy: TokenizePolicy): string | un
   } catch {
     return undefined;
   }
-  const find = (node: unknown, name: string): unknown => {
+  const find = (node: unknown, name: string, names: (value: unknown) => boolean): unknown => {
     if (node === null || typeof node !== 'object' || isProtectedValue(node)) return undefined;
     for (const [k, v] of Object.entries(node)) {
-      if (!Array.isArray(node) && piiKeyName(k) === name && v !== null && v !== '') return v;
-      const inner = find(v, name);
+      if (!Array.isArray(node) && piiKeyName(k) === name && names(v)) return v;
+      const inner = find(v, name, names);
       if (inner !== undefined) return inner;
     }
     return undefined;
   };
   if (policy.subjectIdField) {
-    const id = subjectId('id', find(parsed, piiKeyName(policy.subjectIdField)));
+    const id = subjectId('id', find(parsed, piiKeyName(policy.subjectIdField), namesId));
     if (id) return id;
   }
-  return subjectId('email', find(parsed, piiKeyName(policy.subjectEmailField)));
+  return subjectId('email', find(parsed, piiKeyName(policy.subjectEmailField), namesEmail));
 }
 
 function headerText(value: IHeaders[string]): string | undefined {

@@ -331,6 +331,24 @@ test('an event: every pii-tagged field of every kind is tokenized; the subject c
   }
 });
 
+test('an e-mail field that holds no address (n/a, unknown, a producer mask) names no subject: it would make one key of many customers that no erase --email reaches', () => {
+  const policy = { piiFields: options.piiFields, detectors: options.detectors, subjectEmailField: 'customer_email', subjectIdField: 'customer_id' };
+  const email = { ...policy, subjectIdField: undefined };
+  for (const value of ['n/a', 'unknown', 'a***@example.com', 'A*** S***', 42, { address: 'x' }]) {
+    assert.equal(subjectInJson(JSON.stringify({ customer_email: value, note: 'contact ann@example.com' }), email), undefined, JSON.stringify(value));
+  }
+  assert.equal(subjectInJson('{"customer_email":"n/a","billing":{"customer_email":"Ann@Example.com"}}', email), 'email:ann@example.com', 'a later field that holds an address');
+  const hash = `hmac-sha256:${'ab'.repeat(32)}`;
+  assert.equal(subjectInJson(JSON.stringify({ customer_email: { $pii: hash } }), email), `hashed:${hash}`, 'the producer hash of an address');
+  assert.equal(subjectInJson('{"customer_id":"***","customer_email":"ann@example.com"}', policy), 'email:ann@example.com', 'a masked id names nobody');
+  assert.equal(subjectInJson('{"customer_id":"C-42","customer_email":"ann@example.com"}', policy), 'id:C-42');
+  // The producer in mask mode: the ExecutionStarted input carries the mask; the event gets no subject from it.
+  const [started] = piiExecution({ email: 'ann@example.com' });
+  const value = unwrapPayload(started!.payload).value as ExecutionStarted;
+  value.input = JSON.stringify({ customer_email: 'a***@example.com', note: 'contact ann@example.com' });
+  assert.equal(scanEvent(started!, { 'auditline-pii-mode': 'mask' }, email, scannedFieldPaths()).ownSubject, undefined);
+});
+
 test('free-text sox fields (step names, branch conditions, error types) are scanned too: PII in them becomes a token, ids and the actor stay', async () => {
   const events = piiExecution({ email: 'fay@example.com', status: 'failed' });
   const started = unwrapPayload(events[0]!.payload).value as ExecutionStarted;
