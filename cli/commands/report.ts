@@ -15,7 +15,7 @@ import { fileSha256, REPORT_FORMATS, REPORT_KIND_NAMES, reportCoverage, reportDo
 import { UsageError } from '../exit.js';
 import { loadRetention } from '../../infra/retention.js';
 import { COMPLIANCE_EXIT, parseReportFormat, runProduce } from './report-output.js';
-import { identifyReportRequester, openAccessSeal } from './reveal-access.js';
+import { identifyReportRequester, openAccessSeal, revealKeyStore } from './reveal-access.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -118,7 +118,7 @@ export function registerReport(program: Command): void {
                       role: opts.role!,
                       reason: opts.reason!,
                       policy,
-                      deps: { keys: new SubjectKeyStore(client, database, new LocalKeyWrapper(masterKey), { cacheTtlMs: 60_000, rotationMs: 0 }), log: seal.log(client, database) },
+                      deps: { keys: revealKeyStore(client, database, masterKey), log: seal.log(client, database) },
                     },
                   }
                 : {}),

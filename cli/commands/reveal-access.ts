@@ -42,14 +42,18 @@ export async function revealForCli(
   claim: RevealClaim,
   target: { executionId: string; status: string | undefined; fields: readonly { name: string; text: string }[] },
 ): Promise<RevealResult> {
-  const masterKey = loadMasterKey();
+  const keys = revealKeyStore(client, database, loadMasterKey());
   const policy = loadRevealPolicy();
-  return withSealedAccessLog(client, database, (log) =>
-    reveal(
-      { ...identifyCliCaller(claim.as), role: claim.role, purpose: claim.reason, ...target },
-      { keys: new SubjectKeyStore(client, database, new LocalKeyWrapper(masterKey), { cacheTtlMs: 0, rotationMs: 0, previousWrappers: loadPreviousMasterKeys().map((k) => new LocalKeyWrapper(k)) }), log, policy },
-    ),
-  );
+  return withSealedAccessLog(client, database, (log) => reveal({ ...identifyCliCaller(claim.as), role: claim.role, purpose: claim.reason, ...target }, { keys, log, policy }));
+}
+
+/**
+ * The subject keys as a CLI reveal reads them: unwrapped by the master key,
+ * or by a previous one (AUDITLINE_TOKENIZER_PREVIOUS_MASTER_KEY) while a
+ * master key rotation is under way.
+ */
+export function revealKeyStore(client: ClickHouseClient, database: string, masterKey: Buffer): SubjectKeyStore {
+  return new SubjectKeyStore(client, database, new LocalKeyWrapper(masterKey), { cacheTtlMs: 0, rotationMs: 0, previousWrappers: loadPreviousMasterKeys().map((k) => new LocalKeyWrapper(k)) });
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { ReportColumn, TotalsSpec } from './document.js';
+import { OUTCOME_STATUS_SQL } from '../../consumers/hotstore/queries.js';
 
 /** Filters of a report request; times are epoch ms, `to` exclusive. */
 export interface ReportFilter {
@@ -96,7 +97,7 @@ FROM
 ) AS d
 LEFT JOIN
 (
-    SELECT execution_id, any(status) AS status FROM ${db}.execution_results FINAL
+    SELECT execution_id, ${OUTCOME_STATUS_SQL} AS status FROM ${db}.execution_results FINAL
     WHERE execution_id IN (SELECT execution_id FROM ${db}.decisions WHERE ${period('event_time')} ${f.executionId !== undefined ? 'AND execution_id = {execution_id:String}' : ''})
     GROUP BY execution_id
 ) AS r ON r.execution_id = d.execution_id
@@ -110,9 +111,22 @@ ORDER BY d.execution_id, d.sequence, d.event_id`,
     filters: ['workflow', 'subject'],
     piiColumns: ['error_message'],
     keptFor: 'internal',
-    sql: (db, f) => `SELECT execution_id, workflow_id, end_time, duration_ms, error_type, error_message, status AS execution_status
-FROM ${db}.execution_results FINAL
-WHERE status = 'failed' AND ${period('end_time')} ${workflowClause(f)} ${subjectClause(db, f)}
+    // execution_status is the execution's outcome over all its results ('conflicting' when two disagree), not this
+    // row's: a reveal rule bound to failed executions must not pass for a successful one with a forged failed result.
+    sql: (db, f) => `SELECT
+    x.execution_id AS execution_id, x.workflow_id AS workflow_id, x.end_time AS end_time, x.duration_ms AS duration_ms,
+    x.error_type AS error_type, x.error_message AS error_message, o.status AS execution_status
+FROM
+(
+    SELECT * FROM ${db}.execution_results FINAL
+    WHERE status = 'failed' AND ${period('end_time')} ${workflowClause(f)} ${subjectClause(db, f)}
+) AS x
+LEFT JOIN
+(
+    SELECT execution_id, ${OUTCOME_STATUS_SQL} AS status FROM ${db}.execution_results FINAL
+    WHERE execution_id IN (SELECT execution_id FROM ${db}.execution_results WHERE status = 'failed' AND ${period('end_time')})
+    GROUP BY execution_id
+) AS o ON o.execution_id = x.execution_id
 ORDER BY end_time, execution_id`,
   },
   access: {

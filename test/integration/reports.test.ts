@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import { reportDocument, reportKind, reportParameters, resolvePeriod, type Period } from '../../compliance/index.js';
 import { runProduce } from '../../cli/commands/report-output.js';
-import { parseCsv, REPORT_SUBJECT, seedReportData, type SeededData } from '../helpers/report-fixtures.js';
+import { parseCsv, REPORT_SUBJECT, seed, seedReportData, type SeededData } from '../helpers/report-fixtures.js';
+import { DEFAULT_REVEAL_POLICY, LocalKeyWrapper, SubjectKeyStore, TokenizerAuditLog } from '../../consumers/tokenizer/index.js';
 import { pdfPages } from '../helpers/pdf-text.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { testKeys } from '../helpers/tokenizer-fixtures.js';
@@ -279,4 +281,55 @@ test('with a principals file the requester is authenticated: the role must be he
   const anonymous = await runCli(['report', '--kind', 'executions', ...period, '--format', 'csv', '--role', 'security', ...reason], env);
   assert.equal(anonymous.code, 2, anonymous.stderr);
   assert.match(anonymous.stderr, /--as is required/);
+});
+
+test('a report reveals by the execution outcome over all its results: engineering may not reveal an execution whose results conflict; a previous master key still unwraps during a rotation', { timeout: 60_000 }, async () => {
+  const { x2 } = data.ids;
+  // The previous master key (AUDITLINE_TOKENIZER_PREVIOUS_MASTER_KEY) unwraps the subject keys while a rotation runs.
+  const rotating = { ...env, AUDITLINE_TOKENIZER_MASTER_KEY: randomBytes(32).toString('base64'), AUDITLINE_TOKENIZER_PREVIOUS_MASTER_KEY: keys.masterKey };
+  const file = path.join(dir, 'rotating.json');
+  const r = await runCli(['report', '--kind', 'decisions', ...period, '--format', 'json', ...asCompliance, '--output', file, '--reveal'], rotating);
+  assert.equal(r.code, 0, r.stderr);
+  const rows = (JSON.parse(readFileSync(file, 'utf8')) as { rows: Record<string, unknown>[] }).rows;
+  assert.equal(rows.find((row) => row.execution_id === x2)!.branch_reason, data.piiReason, 'revealed with the previous master key');
+
+  // A second, successful result of the failed execution x2 (forged, or a producer bug): its outcome is 'conflicting'.
+  await seed(client, database, 'execution_results', [
+    { execution_id: x2, workflow_id: 'WF-A', status: 'success', end_time: T(HOUR + 2_600), duration_ms: 2_600, output: '{}', error_type: '', error_message: '', event_id: `${x2}-forged`, event_time: T(HOUR + 2_600), sequence: 10 },
+  ]);
+  try {
+    const k = reportKind('failures')!;
+    const p = resolvePeriod({ from: period[1], to: period[3] }) as Period;
+    const filter = { from: p.from, to: p.to, workflows: [], subjects: [] };
+    const failures: Record<string, unknown>[] = [];
+    for await (const batch of reportDocument(k, filter, { client, database, header: [] }).rows) failures.push(...batch);
+    assert.deepEqual(failures.map((f) => [f.execution_id, f.execution_status]), [[x2, 'conflicting']], 'the failures report carries the execution outcome');
+
+    const log = new TokenizerAuditLog(client, database);
+    const wrapper = new LocalKeyWrapper(Buffer.from(keys.masterKey, 'base64'));
+    const doc = reportDocument(reportKind('decisions')!, filter, {
+      client,
+      database,
+      header: [['request id', 'rq-conflict']],
+      revealWith: {
+        caller: { principal: 'eve', identifiedBy: 'claimed' },
+        role: 'engineering',
+        reason: 'INC-4712 debugging',
+        policy: DEFAULT_REVEAL_POLICY,
+        deps: { keys: new SubjectKeyStore(client, database, wrapper, { cacheTtlMs: 0, rotationMs: 0 }), log },
+      },
+    });
+    const decisions: Record<string, unknown>[] = [];
+    for await (const batch of doc.rows) decisions.push(...batch);
+    const row = decisions.find((d) => d.execution_id === x2)!;
+    assert.equal(row.execution_status, 'conflicting');
+    assert.match(String(row.branch_reason), /\[\[pii:/, 'engineering gets no cleartext of a conflicting execution');
+    assert.doesNotMatch(String(row.branch_reason), /ann\.pii@example\.com/);
+    const records = await (
+      await client.query({ query: `SELECT outcome, execution_status FROM ${database}.pii_access_log WHERE principal = 'eve' AND reason LIKE 'INC-4712%'`, format: 'JSONEachRow' })
+    ).json<Record<string, string>>();
+    assert.deepEqual(records, [{ outcome: 'refused', execution_status: 'conflicting' }], 'the refusal is recorded');
+  } finally {
+    await client.command({ query: `ALTER TABLE ${database}.execution_results DELETE WHERE event_id = {id:String}`, query_params: { id: `${x2}-forged` }, clickhouse_settings: { mutations_sync: '2' } });
+  }
 });
