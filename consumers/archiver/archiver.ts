@@ -1,3 +1,4 @@
+import { isStorableTime, STORABLE_TIME_RANGE } from '../../core/clients/clickhouse-time.js';
 import { AuditlineError, errorMessage, isAuditlineError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { BatchAbandonedError, decodeFailureReason, SerialByKey, heartbeatOrAbandon, retryRetriable, type BackoffOptions, type BatchHandler, type DeadLetter, type DlqPublisher, type SourceRecord } from '../../core/service/index.js';
@@ -337,13 +338,24 @@ function refused(record: SourceRecord, err: unknown): Decoded {
   return refuse(record, err.code, decodeFailureReason(err));
 }
 
-/** Reads the index fields, which decodes the whole body with its writer schema: a record that does not decode never reaches a file. */
+/**
+ * Reads the index fields, which decodes the whole body with its writer
+ * schema: a record that does not decode never reaches a file. Its
+ * `event_time` goes into the index (DateTime64): one outside the range the
+ * hot store also accepts could never be indexed, the file never rolled and
+ * the partition would stop there, so the record is refused.
+ */
 function checked(record: SourceRecord, writer: WriterSchema, body: Buffer): Decoded {
+  let fields: IndexFields;
   try {
-    return { writer, body, fields: writer.readIndexFields(body) };
+    fields = writer.readIndexFields(body);
   } catch (err) {
     return refused(record, new AuditlineError('DECODE_FAILED', `cannot decode with schema id ${writer.id}`, { cause: err, details: { schemaId: writer.id } }));
   }
+  if (!isStorableTime(fields.event_time)) {
+    return refuse(record, 'ARCHIVE_RECORD_REFUSED', `event_time is outside the storable time range ${STORABLE_TIME_RANGE.text}: archive_index cannot hold it`);
+  }
+  return { writer, body, fields };
 }
 
 /** Retention date of an object: its newest record's time plus the retention, rounded up to a whole second (S3 keeps seconds). */

@@ -1,5 +1,5 @@
 import { AuditlineError } from '../../core/errors.js';
-import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
+import { clickhouseTime, isStorableTime, STORABLE_TIME_RANGE } from '../../core/clients/clickhouse-time.js';
 import {
   unwrapPayload,
   type AuditEvent,
@@ -149,10 +149,6 @@ export const TABLE_COLUMNS: { readonly [T in HotstoreTable]: readonly (keyof Row
 /** How far ahead of the hot store's clock an event's time may be (clock skew); the PII TTLs run from event_time. */
 export const MAX_FUTURE_MS = 24 * 3_600_000;
 
-/** The range ClickHouse documents for DateTime64: 1900-01-01 to 2299-12-31. */
-const MIN_TIME_MS = Date.UTC(1900, 0, 1);
-const MAX_TIME_MS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
-
 /**
  * Maps one event. Throws ROW_REJECTED (not retriable) naming the field when
  * the event cannot be stored as is (empty ids, a time outside what
@@ -299,8 +295,8 @@ function detailRow(kind: EventKind, value: unknown, base: Identity, event: Audit
 
 /** Epoch ms to ClickHouse's DateTime64(3) text; ROW_REJECTED outside 1900-2299. */
 export function chTime(ms: number, field: string, eventId: string): ClickHouseTime {
-  if (!Number.isFinite(ms) || ms < MIN_TIME_MS || ms > MAX_TIME_MS) {
-    throw new AuditlineError('ROW_REJECTED', `event ${eventId}: ${field} is outside the storable time range 1900-01-01..2299-12-31`, {
+  if (!isStorableTime(ms)) {
+    throw new AuditlineError('ROW_REJECTED', `event ${eventId}: ${field} is outside the storable time range ${STORABLE_TIME_RANGE.text}`, {
       details: { event_id: eventId, field },
     });
   }

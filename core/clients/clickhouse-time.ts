@@ -1,4 +1,18 @@
 const DAY_MS = 86_400_000;
+
+/**
+ * The range ClickHouse documents for DateTime64: 1900-01-01 to 2299-12-31
+ * (epoch ms). A time outside it is not stored as given (or not at all:
+ * years past 9999 fail to parse, and beyond ±8.64e15 ms no Date exists), so
+ * every writer of DateTime64 columns refuses such a record instead of
+ * trying to insert it.
+ */
+export const STORABLE_TIME_RANGE = { min: Date.UTC(1900, 0, 1), max: Date.UTC(2299, 11, 31, 23, 59, 59, 999), text: '1900-01-01..2299-12-31' } as const;
+
+/** True for an epoch-ms time inside {@link STORABLE_TIME_RANGE}. */
+export function isStorableTime(ms: number): boolean {
+  return Number.isFinite(ms) && ms >= STORABLE_TIME_RANGE.min && ms <= STORABLE_TIME_RANGE.max;
+}
 const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
 const pad3 = (n: number) => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
 

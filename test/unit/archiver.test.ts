@@ -307,3 +307,21 @@ test('a key that already holds other bytes: the same records (another codec wrot
   assert.deepEqual(attacked.digests, [], 'no digest of the stopped partition');
   assert.ok(same.digests.includes(0), 'the partition without a foreign object got its digest as usual');
 });
+
+test('a record whose event_time the index cannot hold (9e15 or 3e14 ms, as a producer writing the Avro itself can) is dead-lettered with the reason; the rest of the batch is archived and committed', async () => {
+  const h = harness();
+  const at = (e: AuditEvent, eventTime: number): AuditEvent => ({ ...structuredClone(e), event_time: eventTime });
+  const batch = [rec(0, encoded(events[0]!)), rec(1, encoded(at(events[1]!, 9e15))), rec(2, encoded(events[2]!)), rec(3, encoded(at(events[3]!, 3e14))), rec(4, encoded(events[4]!))];
+  const result = await h.archiver.handler(batch, { signal: new AbortController().signal });
+  await h.archiver.flushAndStop();
+  assert.deepEqual(result.deadLetters.map((d) => [d.record.offset, d.code]), [['1', 'ARCHIVE_RECORD_REFUSED'], ['3', 'ARCHIVE_RECORD_REFUSED']]);
+  assert.deepEqual(h.dead.map((d) => d.record.offset), ['1', '3'], 'published to the DLQ');
+  for (const d of h.dead) {
+    assert.match(d.reason, /event_time is outside the storable time range 1900-01-01\.\.2299-12-31/);
+    assert.doesNotMatch(d.reason, /9000000000000000|300000000000000/, 'the value is not in the reason');
+  }
+  const archived = (await decodeContainerFile(h.puts[0]!.body)).records as AuditEvent[];
+  assert.deepEqual(archived.map((r) => r.event_id), [events[0]!, events[2]!, events[4]!].map((e) => e.event_id));
+  assert.ok(h.indexed.every((r) => r.first_event_time < Date.UTC(2300, 0, 1) && r.last_event_time < Date.UTC(2300, 0, 1)), 'no index row carries the refused times');
+  assert.deepEqual(h.commits, ['5'], 'committed past the refused records');
+});
