@@ -40,7 +40,8 @@ export interface RecordedObject {
 /**
  * The execution -> objects index in ClickHouse (migration 0008). Inserts
  * are idempotent (ReplacingMergeTree on execution_id, object_key); a
- * failure is retriable unless ClickHouse refused the rows.
+ * failure is retriable unless the rows were refused (by ClickHouse, or as
+ * they were written here: classifyClickHouseError).
  */
 export class ArchiveIndex {
   constructor(

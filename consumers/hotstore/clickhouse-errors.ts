@@ -3,9 +3,10 @@ import { errorMessage } from '../../core/errors.js';
 
 /**
  * ClickHouse error types that mean "these rows are bad", not "ClickHouse is
- * unwell": only these send an event to the DLQ. Everything else (network,
- * timeouts, memory, too many parts, missing tables or columns, auth) is
- * retriable: the batch waits and nothing is dead-lettered by an outage.
+ * unwell": only these, and a RangeError or TypeError raised in this process
+ * (below), send an event to the DLQ. Everything else (network, timeouts,
+ * memory, too many parts, missing tables or columns, auth) is retriable: the
+ * batch waits and nothing is dead-lettered by an outage.
  */
 const ROW_ERROR_TYPES = new Set([
   'CANNOT_PARSE_TEXT',
@@ -47,6 +48,9 @@ export function classifyClickHouseError(err: unknown): ClickHouseFailure {
     const retriable = !ROW_ERROR_TYPES.has(type) || schemaDrift;
     return { retriable, type, code: String(err.code), summary: `ClickHouse error ${type} (code ${err.code})` };
   }
+  // Raised here, not by ClickHouse or the network (building the rows: a time no Date holds, a value JSON cannot write):
+  // a programming or data error, the same insert fails the same way every time.
+  if (err instanceof RangeError || err instanceof TypeError) return { retriable: false, type: err.name, code: '', summary: `${err.name}: ${err.message}` };
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return { retriable: true, type: typeof code === 'string' ? code : 'CONNECTION', code: '', summary: errorMessage(err) };
 }

@@ -163,7 +163,7 @@ function queryError(err: unknown, database: string): AuditlineError {
   if (failure.type === 'UNKNOWN_TABLE' || failure.type === 'UNKNOWN_DATABASE') {
     return new AuditlineError('STORE_NOT_INITIALIZED', `the hot store tables do not exist in database ${database}; run \`npx auditline setup\``, { cause: err });
   }
-  if (failure.code === '') {
+  if (failure.code === '' && failure.retriable) {
     return new AuditlineError('CLICKHOUSE_UNAVAILABLE', `ClickHouse cannot be reached: ${failure.summary}`, { retriable: true, cause: err });
   }
   return new AuditlineError('QUERY_FAILED', `hot store query failed: ${failure.summary}`, { cause: err });

@@ -105,7 +105,10 @@ export class HotstoreWriter {
       }
       this.metrics?.insertFailed('rejected');
       if (group.length === 1) {
-        rejected.push({ index: group[0]!.index, reason: `ClickHouse refused the rows of event ${group[0]!.rows.eventId}: ${failure.type} (code ${failure.code})` });
+        const id = group[0]!.rows.eventId;
+        // No code: raised here while the rows were written (classifyClickHouseError), not an answer of ClickHouse.
+        const reason = failure.code ? `ClickHouse refused the rows of event ${id}: ${failure.type} (code ${failure.code})` : `the rows of event ${id} cannot be written: ${failure.type} raised before ClickHouse answered`;
+        rejected.push({ index: group[0]!.index, reason });
         return;
       }
       const middle = Math.ceil(group.length / 2);

@@ -12,7 +12,8 @@ import { ARCHIVER_METRICS, Archiver, WriterSchemas, compressBlock, decodeContain
 import { applyRevealed, piiFields, renderReplay } from '../../consumers/archiver/index.js';
 import { replayFromEvents } from '../../consumers/archiver/replay-document.js';
 import type { PutArchiveObject } from '../../consumers/archiver/object-store.js';
-import type { IndexRow } from '../../consumers/archiver/index-store.js';
+import { ArchiveIndex, type IndexRow } from '../../consumers/archiver/index-store.js';
+import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError, isAuditlineError } from '../../core/errors.js';
 import { readAvroFile } from '../helpers/avro-files.js';
 import { BatchAbandonedError, type DeadLetter, type SourceRecord } from '../../core/service/index.js';
@@ -324,4 +325,12 @@ test('a record whose event_time the index cannot hold (9e15 or 3e14 ms, as a pro
   assert.deepEqual(archived.map((r) => r.event_id), [events[0]!, events[2]!, events[4]!].map((e) => e.event_id));
   assert.ok(h.indexed.every((r) => r.first_event_time < Date.UTC(2300, 0, 1) && r.last_event_time < Date.UTC(2300, 0, 1)), 'no index row carries the refused times');
   assert.deepEqual(h.commits, ['5'], 'committed past the refused records');
+});
+
+test('an index row whose time no Date holds fails the insert as not retriable (it was retried forever as a connection failure)', async () => {
+  let sent = 0;
+  const index = new ArchiveIndex({ insert: async () => void sent++ } as unknown as ClickHouseClient, 'db');
+  const row: IndexRow = { execution_id: 'e', object_key: 'k', workflow_id: 'w', first_event_time: 9e15, last_event_time: 9e15, events: 1, source_topic: 't', source_partition: 0, first_offset: '0', last_offset: '0', storage_class: 'STANDARD', object_sha256: 'a'.repeat(64), object_size: 1 };
+  await assert.rejects(index.insert([row]), (e) => isAuditlineError(e) && !e.retriable && /RangeError/.test(e.message));
+  assert.equal(sent, 0, 'nothing reached ClickHouse');
 });

@@ -96,4 +96,25 @@ test('ClickHouse failures: data errors are rejected rows, everything else (outag
   assert.equal(classifyClickHouseError(ch('117', 'INCORRECT_DATA', 'Cannot parse JSON object here')).retriable, false);
   const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' });
   assert.deepEqual(classifyClickHouseError(refused), { retriable: true, type: 'ECONNREFUSED', code: '', summary: 'connect ECONNREFUSED 127.0.0.1:8123' });
+  assert.equal(classifyClickHouseError(new Error('Timeout error.')).retriable, true, 'a timeout without a code is still an outage');
+});
+
+test('a RangeError or TypeError raised while writing the rows is a programming or data error, not a connection failure: not retried', () => {
+  let invalidTime: unknown;
+  try {
+    new Date(9e15).toISOString();
+  } catch (err) {
+    invalidTime = err;
+  }
+  assert.ok(invalidTime instanceof RangeError);
+  assert.deepEqual(classifyClickHouseError(invalidTime), { retriable: false, type: 'RangeError', code: '', summary: 'RangeError: Invalid time value' });
+  let bigint: unknown;
+  try {
+    JSON.stringify({ n: 1n });
+  } catch (err) {
+    bigint = err;
+  }
+  assert.ok(bigint instanceof TypeError);
+  assert.equal(classifyClickHouseError(bigint).retriable, false);
+  assert.equal(classifyClickHouseError(bigint).type, 'TypeError');
 });
