@@ -15,6 +15,12 @@ export class OpenFile {
   bytes = 0;
   lastOffset: string;
   maxTimestamp: number;
+  /**
+   * Set when its roll began: the file takes no more records, and until the
+   * roll succeeded every attempt on the partition rolls it first (same key,
+   * same bytes), so a failed roll is retried, never extended past.
+   */
+  sealed = false;
   private readonly executions = new Map<string, { workflowId: string; first: number; last: number; events: number }>();
 
   constructor(

@@ -106,8 +106,8 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
   const dead: DeadLetter[] = [];
   /** Partitions a digest was asked for. */
   const digests: number[] = [];
-  /** Uploads still to fail (retriable, as an S3 outage) before they go through again. */
-  const outage = { failingPuts: 0 };
+  /** Uploads still to fail (retriable, as an S3 outage) before they go through again; index inserts still to be refused (not retriable). */
+  const outage = { failingPuts: 0, refusedIndexInserts: 0 };
   const archiver = new Archiver(
     { storageClass: 'GLACIER', rollBytes: 1_000_000, rollMs: 60_000, digestIntervalMs: 3_600_000, retentionDays: 2557, objectLock: true, requireTokenized: true, compression: { codec: 'zstandard', level: 5, blockBytes: 64 * 1024 }, retry: { initialMs: 1, maxMs: 2 }, ...settings },
     {
@@ -129,7 +129,15 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
         list: async (prefix: string) => puts.filter((p) => p.key.startsWith(prefix)).map((p) => ({ key: p.key, size: p.body.length, lastModified: new Date() })),
         get: async (key: string) => puts.find((p) => p.key === key)!.body,
       },
-      index: { insert: async (rows) => void indexed.push(...rows) },
+      index: {
+        insert: async (rows) => {
+          if (outage.refusedIndexInserts > 0) {
+            outage.refusedIndexInserts -= 1;
+            throw new AuditlineError('CLICKHOUSE_UNAVAILABLE', 'the index refused the rows', { retriable: false });
+          }
+          indexed.push(...rows);
+        },
+      },
       chain: {
         extend: async (partition) => {
           digests.push(partition);
@@ -300,12 +308,22 @@ test('a key that already holds other bytes: the same records (another codec wrot
   })());
   const foreign = { ...foreignBody, key: object.key };
   const attacked = harness({}, [foreign]);
-  await assert.rejects(attacked.archiver.handler(records, { signal: new AbortController().signal }), (e) => isAuditlineError(e, 'ARCHIVE_KEY_CONFLICT') && e.retriable);
+  attacked.archiver.assigned([0, 1]);
+  const conflict = (e: unknown) => isAuditlineError(e, 'ARCHIVE_KEY_CONFLICT') && e.retriable;
+  await assert.rejects(attacked.archiver.handler(records, { signal: new AbortController().signal }), conflict);
+  // The batch consumer retries the same batch, then (were it settled) the next one comes: the partition stays stopped at the key.
+  await assert.rejects(attacked.archiver.handler(records, { signal: new AbortController().signal }), conflict, 'a retry of the batch rolls the file again, it is no no-op');
+  const next = events.slice(5, 8).map((e, i) => rec(5 + i, encoded(e)));
+  await assert.rejects(attacked.archiver.handler(next, { signal: new AbortController().signal }), conflict, 'later records do not join the file with the adopted range');
+  await attacked.archiver.flushAndStop();
+  assert.ok(attacked.digests.includes(1), 'the stop, which cannot roll partition 0, still writes the digest of partition 1');
   assert.deepEqual(attacked.commits, [], 'nothing committed past the foreign object');
   assert.deepEqual(attacked.indexed, [], 'and nothing indexed under its key');
+  assert.deepEqual(attacked.puts.map((p) => p.key), [object.key], 'no other key written around it');
+  assert.ok(attacked.attempts.length >= 4 && attacked.attempts.every((p) => p.key === object.key), 'every attempt rolled the same file to the same key');
   // The periodic digest (tick) of the partition, called directly: it must not sign a listing that holds the foreign object.
   await (attacked.archiver as unknown as { digest(partition: number, force: boolean): Promise<void> }).digest(0, true);
-  assert.deepEqual(attacked.digests, [], 'no digest of the stopped partition');
+  assert.ok(!attacked.digests.includes(0), 'no digest of the stopped partition');
   assert.ok(same.digests.includes(0), 'the partition without a foreign object got its digest as usual');
 });
 
@@ -333,4 +351,26 @@ test('an index row whose time no Date holds fails the insert as not retriable (i
   const row: IndexRow = { execution_id: 'e', object_key: 'k', workflow_id: 'w', first_event_time: 9e15, last_event_time: 9e15, events: 1, source_topic: 't', source_partition: 0, first_offset: '0', last_offset: '0', storage_class: 'STANDARD', object_sha256: 'a'.repeat(64), object_size: 1 };
   await assert.rejects(index.insert([row]), (e) => isAuditlineError(e) && !e.retriable && /RangeError/.test(e.message));
   assert.equal(sent, 0, 'nothing reached ClickHouse');
+});
+
+test('a roll that failed is retried by the next attempt on the partition (same key, same bytes), not settled as a no-op, and no record joins its file', async () => {
+  const h = harness({ rollBytes: 1 }); // every record is rolled at once
+  h.outage.refusedIndexInserts = 1; // uploaded, then the index refuses the rows (not retriable)
+  await assert.rejects(h.archiver.handler([rec(0, encoded(events[0]!))], { signal: new AbortController().signal }), (e) => isAuditlineError(e, 'CLICKHOUSE_UNAVAILABLE'));
+  assert.deepEqual(h.commits, []);
+  // The batch consumer's retry of the batch: it must roll the file again and commit it.
+  await h.archiver.handler([rec(0, encoded(events[0]!))], { signal: new AbortController().signal });
+  assert.deepEqual(h.commits, ['1'], 'the retry rolled the file and committed it');
+  assert.equal(h.attempts.length, 2);
+  assert.equal(h.attempts[1]!.key, h.attempts[0]!.key, 'same key');
+  assert.ok(h.attempts[1]!.body.equals(h.attempts[0]!.body), 'same bytes');
+  assert.ok(h.indexed.length > 0, 'indexed on the retry');
+
+  // Failed again; this time the next batch comes first (a tick or another path may have tried it): the roll still comes first.
+  h.outage.refusedIndexInserts = 1;
+  await assert.rejects(h.archiver.handler([rec(1, encoded(events[1]!))], { signal: new AbortController().signal }));
+  await h.archiver.handler([rec(2, encoded(events[2]!))], { signal: new AbortController().signal });
+  await h.archiver.flushAndStop();
+  assert.deepEqual(h.puts.map((p) => p.key.slice(-46)), ['00000000000000000000-00000000000000000000.avro', '00000000000000000001-00000000000000000001.avro', '00000000000000000002-00000000000000000002.avro'], 'one object per file, none overlapping');
+  assert.deepEqual(h.commits, ['1', '2', '3']);
 });
