@@ -79,6 +79,7 @@ async function archiverRun(store?: ObjectStore, limit = records.length): Promise
     chain: { extend: async () => undefined },
     dlq: { publish: async () => undefined },
     commit: async () => undefined,
+    committed: async () => undefined,
     logger: pino({ level: 'silent' }),
   });
   const signal = new AbortController().signal;

@@ -36,6 +36,8 @@ export interface ArchiverDeps {
   dlq: Pick<DlqPublisher, 'publish'>;
   /** Commits `offset` (the next to read) of a partition; only called after the object and its index rows are stored. */
   commit: (topic: string, partition: number, offset: string) => Promise<void>;
+  /** The partition's committed offset in the group (undefined: none): digests list only objects below it. */
+  committed: (partition: number) => Promise<bigint | undefined>;
   logger: Logger;
   metrics?: ArchiverMetrics;
   now?: () => number;
@@ -56,8 +58,6 @@ type Decoded = { deadLetter: DeadLetter } | { writer: WriterSchema; body: Buffer
  */
 export class Archiver {
   private readonly files = new Map<number, OpenFile>();
-  /** Partitions stopped at a key holding someone else's object (ARCHIVE_KEY_CONFLICT): no digest signs their listing. */
-  private readonly conflicted = new Set<number>();
   /** The heartbeat of the consumer that handed over each partition's latest batch (BatchContext.heartbeat). */
   private readonly heartbeats = new Map<number, () => Promise<void>>();
   /** Highest offset of each partition taken into a file (or dead-lettered) since the partition was assigned (offsets stay far below 2^53). */
@@ -256,15 +256,19 @@ export class Archiver {
     }
   }
 
-  /** Extends the partition's digest chain when its last digest is older than the interval (or `force`). Never throws. */
+  /**
+   * Extends the partition's digest chain when its last digest is older than
+   * the interval (or `force`), with the objects below the committed offset:
+   * a foreign object at a key the archiver stopped at (ARCHIVE_KEY_CONFLICT)
+   * is never committed past, so never signed, in this process or after a
+   * restart. Never throws.
+   */
   private async digest(partition: number, force: boolean): Promise<void> {
-    // The digest lists the partition's objects as S3 has them: not while a foreign object sits at one of its keys.
-    if (this.conflicted.has(partition)) return;
     const last = this.lastDigest.get(partition);
     if (!force && last !== undefined && this.now() - last < this.settings.digestIntervalMs) return;
     this.lastDigest.set(partition, this.now());
     try {
-      const written = await this.deps.chain.extend(partition, new Date(this.now()));
+      const written = await this.deps.chain.extend(partition, (await this.deps.committed(partition)) ?? 0n, new Date(this.now()));
       if (written) {
         this.deps.metrics?.digestWritten();
         this.deps.logger.info({ partition, sequence: written.sequence, objects: written.objects.length }, 'digest written');
@@ -294,7 +298,6 @@ export class Archiver {
       same = false;
     }
     if (!same) {
-      this.conflicted.add(partition);
       this.deps.logger.error({ key, partition }, 'the key already holds an object with other records: not archived by this archiver; the partition stops here until it is examined (docs/archiver.md)');
       throw new AuditlineError('ARCHIVE_KEY_CONFLICT', `archive key ${key} holds an object with other records than the ones archived there; nothing is committed past it`, { retriable: true, details: { key } });
     }

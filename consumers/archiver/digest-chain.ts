@@ -45,8 +45,14 @@ export class DigestChain {
     return { key: last.key, sha256: sha256Hex(file), digest, lastOffset };
   }
 
-  /** Objects of the partition not yet listed by the chain, in offset order. */
-  async unlisted(partition: number, head: ChainHead | undefined): Promise<DigestEntry[]> {
+  /**
+   * Objects of the partition not yet listed by the chain and ending below
+   * offset `below`, in offset order. `below` is the partition's committed
+   * offset: the archiver commits an object's offsets only once it stored,
+   * checked and indexed it, so an object someone else put at a key it has
+   * not reached (ARCHIVE_KEY_CONFLICT stops it there) is never listed.
+   */
+  async unlisted(partition: number, head: ChainHead | undefined, below: bigint): Promise<DigestEntry[]> {
     const prefix = partitionPrefix(this.options.topic, partition);
     let startAfter: string | undefined;
     const lastListed = head?.digest.objects[head.digest.objects.length - 1];
@@ -57,7 +63,7 @@ export class DigestChain {
     const floor = head?.lastOffset ?? -1n;
     const fresh = (await this.store.list(prefix, startAfter))
       .map((o) => ({ o, parsed: parseObjectKey(o.key) }))
-      .filter((x) => x.parsed !== undefined && x.parsed.firstOffset > floor)
+      .filter((x) => x.parsed !== undefined && x.parsed.firstOffset > floor && x.parsed.lastOffset < below)
       .sort((a, b) => (a.parsed!.firstOffset < b.parsed!.firstOffset ? -1 : 1));
     const entries: DigestEntry[] = [];
     for (const { o, parsed } of fresh) {
@@ -76,13 +82,14 @@ export class DigestChain {
   }
 
   /**
-   * Writes the partition's next digest when objects are waiting to be listed;
-   * returns it, or undefined when there was nothing to list or another writer
-   * took the sequence number first (the next call continues from its digest).
+   * Writes the partition's next digest when objects ending below `below` (its
+   * committed offset, see unlisted) are waiting to be listed; returns it, or
+   * undefined when there was nothing to list or another writer took the
+   * sequence number first (the next call continues from its digest).
    */
-  async extend(partition: number, now: Date = new Date()): Promise<SignedDigest | undefined> {
+  async extend(partition: number, below: bigint, now: Date = new Date()): Promise<SignedDigest | undefined> {
     const head = await this.head(partition);
-    const objects = await this.unlisted(partition, head);
+    const objects = await this.unlisted(partition, head, below);
     if (objects.length === 0) return undefined;
     const sequence = head ? head.digest.sequence + 1 : 0;
     const key = digestKey(this.options.topic, partition, sequence);

@@ -57,6 +57,7 @@ export class ArchiverService implements ManagedService {
         chain: new DigestChain(this.store, { topic: runtime.sourceTopic, signingKey: config.signingKey, retentionDays: config.retentionDays, objectLock: config.objectLock }),
         dlq: this.dlq,
         commit: (topic, partition, offset) => consumer!.commitOffset(topic, partition, offset),
+        committed: (partition) => consumer!.committedOffset(partition),
         logger: deps.logger,
         metrics,
       },

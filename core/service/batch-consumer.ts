@@ -1,6 +1,6 @@
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { createKafka } from '../clients/kafka.js';
-import { errorMessage, isAuditlineError } from '../errors.js';
+import { AuditlineError, errorMessage, isAuditlineError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ConsumerMetrics, RetryStage } from './consumer-metrics.js';
 import type { DlqPublisher } from './dlq.js';
@@ -221,6 +221,26 @@ export class BatchConsumer {
    */
   async commitOffset(topic: string, partition: number, offset: string): Promise<void> {
     await this.consumer.commitOffsets([{ topic, partition, offset }]);
+  }
+
+  /**
+   * The group's committed offset (the next to read) of a partition of the
+   * source topic, as the group coordinator has it; undefined when none was
+   * committed. Throws KAFKA_UNAVAILABLE (retriable) when it cannot be read.
+   */
+  async committedOffset(partition: number): Promise<bigint | undefined> {
+    const { settings } = this.options;
+    const admin = this.options.kafka.admin({ retry: { retries: 2 } });
+    try {
+      await admin.connect();
+      const [fetched] = await admin.fetchOffsets({ groupId: settings.groupId, topics: [settings.sourceTopic] });
+      const offset = fetched?.partitions.find((p) => p.partition === partition)?.offset;
+      return offset === undefined || BigInt(offset) < 0n ? undefined : BigInt(offset);
+    } catch (err) {
+      throw new AuditlineError('KAFKA_UNAVAILABLE', `cannot read the committed offsets of group ${settings.groupId}: ${errorMessage(err)}`, { retriable: true, cause: err });
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
   }
 
   /**

@@ -4,7 +4,8 @@ import { createS3 } from '../../core/clients/s3.js';
 import { bootstrapBucket } from '../../infra/s3/bootstrap.js';
 import { loadRetention } from '../../infra/retention.js';
 import { decodeContainerFile } from '../../consumers/archiver/index.js';
-import { endpoints } from './hotstore-stack.js';
+import type { ClickHouseClient } from '@clickhouse/client';
+import { createHotstoreDatabase, createHotstoreTopics, dropHotstoreTopics, endpoints } from './hotstore-stack.js';
 import { uniqueName } from './names.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -16,6 +17,31 @@ export async function createArchiveBucket(objectLock: boolean): Promise<string> 
   const bucket = uniqueName(objectLock ? 'it-arch' : 'it-arch-nolock');
   await bootstrapBucket(s3, { bucket, retention: loadRetention(), objectLock });
   return bucket;
+}
+
+/** An archive under test: its own database (archive_index), source and DLQ topics, consumer group and bucket. */
+export interface TestArchive {
+  database: string;
+  bucket: string;
+  names: { topic: string; dlq: string; group: string };
+  /** Deletes its topics, group and database (buckets stay, as in every archiver test). */
+  drop(): Promise<void>;
+}
+
+/** A fresh TestArchive named after `tag` (`arch-time`: topics `it-arch-time-…`, database `it_arch_time_…`). */
+export async function createTestArchive(client: ClickHouseClient, tag: string, o: { partitions: number; objectLock: boolean }): Promise<TestArchive> {
+  const database = await createHotstoreDatabase(client, `it_${tag.replace(/-/g, '_')}`);
+  const names = await createHotstoreTopics(tag, o.partitions);
+  const bucket = await createArchiveBucket(o.objectLock);
+  return {
+    database,
+    bucket,
+    names,
+    drop: async () => {
+      await dropHotstoreTopics(names, [names.group]);
+      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+    },
+  };
 }
 
 /** A fresh Ed25519 key pair in PEM. */

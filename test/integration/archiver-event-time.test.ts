@@ -5,23 +5,18 @@ import { createLogger } from '../../core/logger.js';
 import { ArchiveIndex, ArchiverService, loadArchiverConfig } from '../../consumers/archiver/index.js';
 import { TOKENIZED_HEADER } from '../../consumers/tokenizer/index.js';
 import { buildExecution, idOf } from '../helpers/hotstore-fixtures.js';
-import { archivedRecords, archiverEnv, createArchiveBucket, signingKeyPem } from '../helpers/archiver-stack.js';
-import { clickhouse, committedToEnd, createHotstoreDatabase, createHotstoreTopics, dropHotstoreTopics, publish, readDlq, waitFor } from '../helpers/hotstore-stack.js';
+import { archivedRecords, archiverEnv, createTestArchive, signingKeyPem, type TestArchive } from '../helpers/archiver-stack.js';
+import { clickhouse, committedToEnd, publish, readDlq, waitFor } from '../helpers/hotstore-stack.js';
 
 const client = clickhouse();
-let database: string;
-let bucket: string;
-let names: { topic: string; dlq: string; group: string };
+let archive: TestArchive;
 
 before(async () => {
-  database = await createHotstoreDatabase(client, 'it_arch_time');
-  names = await createHotstoreTopics('arch-time', 2);
-  bucket = await createArchiveBucket(false);
+  archive = await createTestArchive(client, 'arch-time', { partitions: 2, objectLock: false });
 });
 
 after(async () => {
-  await dropHotstoreTopics(names, [names.group]);
-  await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+  await archive.drop();
   await client.close();
 });
 
@@ -32,6 +27,7 @@ test('events whose event_time ClickHouse cannot hold (9e15 ms: no Date; 3e14 ms:
   mixed[1]!.event_time = 9e15;
   mixed[2]!.event_time = 3e14;
   const refused = new Set([mixed[1]!.event_id, mixed[2]!.event_id]);
+  const { names, database, bucket } = archive;
   await publish(names.topic, [...good, ...mixed], { [TOKENIZED_HEADER]: 'v1' });
 
   const env = { ...process.env, ...archiverEnv({ ...names, database, bucket, signingKey: signingKeyPem().privatePem }, { AUDITLINE_ARCHIVER_OBJECT_LOCK: 'false', AUDITLINE_ARCHIVER_STORAGE_CLASS: 'STANDARD' }) };

@@ -8,10 +8,10 @@ import avro from 'avsc';
 import { readFileSync } from 'node:fs';
 import { assetPath } from '../../core/paths.js';
 import { pino } from 'pino';
-import { ARCHIVER_METRICS, Archiver, WriterSchemas, compressBlock, decodeContainerFile, encodeContainerFile, objectKey, parseObjectKey, readDigest, signDigest, syncMarkerFor, DIGEST_FORMAT, type BlockCompression, type DigestBody } from '../../consumers/archiver/index.js';
+import { ARCHIVER_METRICS, Archiver, DigestChain, WriterSchemas, digestKey, compressBlock, decodeContainerFile, encodeContainerFile, objectKey, parseObjectKey, readDigest, signDigest, syncMarkerFor, DIGEST_FORMAT, type BlockCompression, type DigestBody } from '../../consumers/archiver/index.js';
 import { applyRevealed, piiFields, renderReplay } from '../../consumers/archiver/index.js';
 import { replayFromEvents } from '../../consumers/archiver/replay-document.js';
-import type { PutArchiveObject } from '../../consumers/archiver/object-store.js';
+import type { ObjectStore, PutArchiveObject } from '../../consumers/archiver/object-store.js';
 import { ArchiveIndex, type IndexRow } from '../../consumers/archiver/index-store.js';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError, isAuditlineError } from '../../core/errors.js';
@@ -106,6 +106,10 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
   const dead: DeadLetter[] = [];
   /** Partitions a digest was asked for. */
   const digests: number[] = [];
+  /** The bound each digest was asked for: it may list objects ending below this offset (the committed one). */
+  const digestBounds: [partition: number, below: bigint][] = [];
+  /** Committed offset by partition, as the group coordinator has it. */
+  const committed = new Map<number, bigint>();
   /** Uploads still to fail (retriable, as an S3 outage) before they go through again; index inserts still to be refused (not retriable). */
   const outage = { failingPuts: 0, refusedIndexInserts: 0 };
   const archiver = new Archiver(
@@ -139,8 +143,9 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
         },
       },
       chain: {
-        extend: async (partition) => {
+        extend: async (partition, below) => {
           digests.push(partition);
+          digestBounds.push([partition, below]);
           return undefined;
         },
       },
@@ -148,11 +153,13 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
       commit: async (_t, p, offset) => {
         log.push(`commit ${p}@${offset}`);
         commits.push(offset);
+        committed.set(p, BigInt(offset));
       },
+      committed: async (p) => committed.get(p),
       logger: pino({ level: 'silent' }),
     },
   );
-  return { archiver, puts, attempts, commits, log, indexed, dead, outage, digests };
+  return { archiver, puts, attempts, commits, log, indexed, dead, outage, digests, digestBounds, committed };
 }
 
 const rec = (offset: number, value: Buffer | null, tokenized = true): SourceRecord => ({
@@ -323,7 +330,9 @@ test('a key that already holds other bytes: the same records (another codec wrot
   assert.ok(attacked.attempts.length >= 4 && attacked.attempts.every((p) => p.key === object.key), 'every attempt rolled the same file to the same key');
   // The periodic digest (tick) of the partition, called directly: it must not sign a listing that holds the foreign object.
   await (attacked.archiver as unknown as { digest(partition: number, force: boolean): Promise<void> }).digest(0, true);
-  assert.ok(!attacked.digests.includes(0), 'no digest of the stopped partition');
+  const bounds = attacked.digestBounds.filter(([p]) => p === 0).map(([, below]) => below);
+  assert.ok(bounds.length >= 2, 'the stop and the tick asked for digests of partition 0');
+  assert.ok(bounds.every((below) => below <= parseObjectKey(object.key)!.firstOffset), 'each may list only objects ending below the committed offset: never the foreign one');
   assert.ok(same.digests.includes(0), 'the partition without a foreign object got its digest as usual');
 });
 
@@ -373,4 +382,28 @@ test('a roll that failed is retried by the next attempt on the partition (same k
   await h.archiver.flushAndStop();
   assert.deepEqual(h.puts.map((p) => p.key.slice(-46)), ['00000000000000000000-00000000000000000000.avro', '00000000000000000001-00000000000000000001.avro', '00000000000000000002-00000000000000000002.avro'], 'one object per file, none overlapping');
   assert.deepEqual(h.commits, ['1', '2', '3']);
+});
+
+test('a digest lists the objects below the committed offset only: one at a key the archiver has not committed (someone else\'s) is not signed', async () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const bucket = new Map<string, Buffer>();
+  const at = (first: string, last: string) => objectKey('audit.events', 0, Date.UTC(2026, 10, 28, 12), first, last);
+  for (const key of [at('0', '2'), at('3', '5'), at('6', '8')]) bucket.set(key, Buffer.from(key));
+  const store = {
+    list: async (prefix: string, startAfter?: string) => [...bucket.keys()].filter((k) => k.startsWith(prefix) && (!startAfter || k > startAfter)).sort().map((key) => ({ key, size: bucket.get(key)!.length, lastModified: new Date() })),
+    get: async (key: string) => bucket.get(key)!,
+    head: async (key: string) => (bucket.has(key) ? { key, versionId: 'v1', size: bucket.get(key)!.length, sha256: 'a'.repeat(64), storageClass: 'STANDARD', retainUntil: undefined, lockMode: undefined, restore: undefined } : undefined),
+    putOnce: async (o: PutArchiveObject) => {
+      bucket.set(o.key, o.body);
+      return { outcome: 'uploaded' as const, object: { key: o.key, versionId: 'v1', size: o.body.length, sha256: o.sha256, storageClass: 'STANDARD', retainUntil: undefined, lockMode: undefined, restore: undefined } };
+    },
+  };
+  const chain = new DigestChain(store as unknown as ObjectStore, { topic: 'audit.events', signingKey: privateKey, retentionDays: 2557, objectLock: false });
+  // Committed up to 6: 0-2 and 3-5 were archived; 6-8 is the foreign object the archiver stopped at.
+  const first = await chain.extend(0, 6n);
+  assert.deepEqual(first?.objects.map((o) => o.key), [at('0', '2'), at('3', '5')]);
+  assert.equal(await chain.extend(0, 6n), undefined, 'nothing more to list while the partition stands at 6');
+  const second = await chain.extend(0, 9n);
+  assert.deepEqual(second?.objects.map((o) => o.key), [at('6', '8')], 'listed once its offsets are committed');
+  assert.equal(readDigest(bucket.get(digestKey('audit.events', 0, 1))!, publicKey).valid, true);
 });
