@@ -64,6 +64,10 @@ export class Archiver {
   private readonly position = new Map<number, number>();
   private readonly locks = new SerialByKey<number>();
   private readonly lastDigest = new Map<number, number>();
+  /** Partitions of the source topic in this member's latest assignment. */
+  private owned = new Set<number>();
+  /** A tick is running: during an outage a roll waits long, and the next ticks must not queue up behind it. */
+  private ticking = false;
   private readonly stopping = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
@@ -89,21 +93,36 @@ export class Archiver {
     this.timer = setInterval(() => void this.tick().catch((err: unknown) => this.deps.logger.warn({ err: errorMessage(err) }, 'archiver tick failed')), every);
   }
 
-  /** Partitions of the source topic this member owns now: files of the others are dropped (their new owner reads them again). */
+  /**
+   * After every rebalance (the partitions of the source topic this member
+   * owns now): forgets the open file, position and digest time of every
+   * partition, also of those it kept. A revoked partition's records are
+   * archived by its new owner; a kept one may have been lost meanwhile
+   * (evicted after a missed session timeout, then rejoined) while another
+   * member archived and committed past this member's open file, and Kafka
+   * hands a kept partition's records again from its committed offset, so
+   * its file starts again there. Each reset runs under the partition's lock,
+   * after the work already queued on it.
+   */
   assigned(partitions: readonly number[]): void {
-    const keep = new Set(partitions);
-    for (const p of [...this.position.keys(), ...this.files.keys()]) {
-      if (keep.has(p)) continue;
-      void this.locks.run(p, async () => {
+    this.owned = new Set(partitions);
+    for (const p of new Set([...this.position.keys(), ...this.files.keys(), ...partitions])) {
+      void this.locks.run(p, () => {
         const dropped = this.files.get(p)?.records ?? 0;
+        const kept = this.owned.has(p);
         this.files.delete(p);
-        this.position.delete(p);
         this.lastDigest.delete(p);
-        this.heartbeats.delete(p);
-        if (dropped > 0) this.deps.logger.info({ partition: p, records: dropped }, 'partition revoked: its open file is dropped (the new owner archives it)');
+        if (kept) {
+          this.position.set(p, -1);
+        } else {
+          this.position.delete(p);
+          this.heartbeats.delete(p);
+        }
+        if (dropped > 0) {
+          this.deps.logger.info({ partition: p, records: dropped }, kept ? 'partition assigned again: its open file is dropped (archived again from the committed offset)' : 'partition revoked: its open file is dropped (the new owner archives it)');
+        }
       });
     }
-    for (const p of partitions) if (!this.position.has(p)) this.position.set(p, -1);
   }
 
   /**
@@ -121,7 +140,7 @@ export class Archiver {
       ),
     );
     this.stopping.abort();
-    const owned = [...new Set([...this.position.keys(), ...open])];
+    const owned = [...new Set([...this.owned, ...this.position.keys(), ...open])];
     await Promise.all(owned.map((p) => this.locks.run(p, () => this.digest(p, true))));
   }
 
@@ -306,15 +325,21 @@ export class Archiver {
   }
 
   private async tick(): Promise<void> {
-    const now = this.now();
-    for (const [p, file] of this.files) {
-      if (file.adoptedLastOffset === undefined && now - file.openedAt >= this.settings.rollMs) {
-        await this.locks.run(p, () => (this.files.get(p) === file ? this.roll(file) : undefined));
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const now = this.now();
+      for (const [p, file] of this.files) {
+        if (file.adoptedLastOffset === undefined && now - file.openedAt >= this.settings.rollMs) {
+          await this.locks.run(p, () => (this.files.get(p) === file ? this.roll(file) : undefined));
+        }
       }
-    }
-    for (const p of this.position.keys()) {
-      const last = this.lastDigest.get(p);
-      if (last !== undefined && now - last >= this.settings.digestIntervalMs) await this.locks.run(p, () => this.digest(p, false));
+      for (const p of this.position.keys()) {
+        const last = this.lastDigest.get(p);
+        if (last !== undefined && now - last >= this.settings.digestIntervalMs) await this.locks.run(p, () => this.digest(p, false));
+      }
+    } finally {
+      this.ticking = false;
     }
   }
 

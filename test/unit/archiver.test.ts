@@ -407,3 +407,40 @@ test('a digest lists the objects below the committed offset only: one at a key t
   assert.deepEqual(second?.objects.map((o) => o.key), [at('6', '8')], 'listed once its offsets are committed');
   assert.equal(readDigest(bucket.get(digestKey('audit.events', 0, 1))!, publicKey).valid, true);
 });
+
+test('a partition assigned again after an eviction starts over from the records Kafka hands it: the stale open file and position are dropped', async () => {
+  const h = harness();
+  const records = events.map((e, i) => rec(i, encoded(e)));
+  h.archiver.assigned([0]);
+  await h.archiver.handler(records.slice(0, 3), { signal: new AbortController().signal }); // offsets 0-2 wait in the open file
+  // Evicted (a missed session timeout) while another member archived and committed 0-4; rejoined with partition 0 again,
+  // Kafka hands it the records from the committed offset 5.
+  h.archiver.assigned([0]);
+  await h.archiver.handler(records.slice(5, 8), { signal: new AbortController().signal });
+  await h.archiver.flushAndStop();
+  assert.deepEqual(h.puts.map((p) => p.key.slice(-46)), ['00000000000000000005-00000000000000000007.avro'], 'one file of the records handed after the rejoin, not 0-7 with a gap');
+  assert.equal((await decodeContainerFile(h.puts[0]!.body)).records.length, 3);
+  assert.deepEqual(h.commits, ['8']);
+});
+
+test('a tick while the previous one still waits (an S3 outage) returns at once instead of queueing behind it on the partition lock', async () => {
+  const h = harness({ rollMs: 1 });
+  await h.archiver.handler([rec(0, encoded(events[0]!))], { signal: new AbortController().signal });
+  await new Promise((r) => setTimeout(r, 5)); // the file is due for its time roll
+  h.outage.failingPuts = Number.MAX_SAFE_INTEGER;
+  const tick = () => (h.archiver as unknown as { tick(): Promise<void> }).tick();
+  let firstDone = false;
+  const first = tick().then(() => void (firstDone = true));
+  await new Promise((r) => setTimeout(r, 20));
+  let secondDone = false;
+  const second = tick().then(() => void (secondDone = true));
+  await new Promise((r) => setTimeout(r, 20));
+  const during = { firstDone, secondDone };
+  h.outage.failingPuts = 0; // the outage ends (also when an assertion below fails: the retries would not stop)
+  await Promise.all([first, second]);
+  assert.equal(during.firstDone, false, 'the first tick still retried the upload');
+  assert.equal(during.secondDone, true, 'the second returned without waiting for it');
+  assert.deepEqual(h.commits, ['1']);
+  assert.equal(h.puts.length, 1);
+  await h.archiver.flushAndStop();
+});
