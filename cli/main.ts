@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { registerAccessLog } from './commands/access-log.js';
 import { registerAccessReview } from './commands/access-review.js';
 import { registerArchive } from './commands/archive.js';
@@ -15,7 +15,7 @@ import { registerReveal } from './commands/reveal.js';
 import { registerRun } from './commands/run.js';
 import { registerSetup } from './commands/setup.js';
 import { registerStack } from './commands/stack.js';
-import { reportError } from './exit.js';
+import { EXIT, reportError } from './exit.js';
 import { readFileSync } from 'node:fs';
 import { assetPath } from '../core/paths.js';
 import { applyLocalSecrets } from '../infra/local-stack/secrets.js';
@@ -30,6 +30,9 @@ const program = new Command('auditline')
   .description('Auditline: event-streaming audit trail for workflow systems')
   .version(version)
   .showHelpAfterError()
+  // Commander's own usage errors (a missing option or argument, an unknown option or command) exit 2 like the
+  // commands' own (docs/cli.md) instead of commander's 1; subcommands inherit this from the program.
+  .exitOverride()
   .addHelpText(
     'after',
     '\nEndpoints come from AUDITLINE_* environment variables (docs/configuration.md);\nwith none set, the local stack of `auditline stack up` is used.',
@@ -58,5 +61,7 @@ registerArchive(program);
 registerReplay(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  process.exitCode = reportError(err);
+  // Commander printed its message (and the help) already; --help and --version end with 0.
+  if (err instanceof CommanderError) process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  else process.exitCode = reportError(err);
 });

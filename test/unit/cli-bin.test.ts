@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { assetPath } from '../../core/paths.js';
 
 // `npx auditline …` (every command in the README) runs the package's bin file itself, not through `node`.
@@ -9,4 +12,18 @@ test('the compiled CLI runs as an executable file, the way `npx auditline` start
   assert.equal(r.error, undefined, `cannot execute dist/cli/main.js: ${r.error?.message}`);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^Usage: auditline /m);
+});
+
+test('wrong usage exits 2 whether the command or commander finds it; --help and --version exit 0', (t) => {
+  // A stack directory of its own: the commands' local secrets are not created in the project's.
+  const stackDir = mkdtempSync(path.join(os.tmpdir(), 'auditline-usage-'));
+  t.after(() => rmSync(stackDir, { recursive: true, force: true }));
+  const run = (...args: string[]) => spawnSync(process.execPath, [assetPath('dist', 'cli', 'main.js'), ...args], { encoding: 'utf8', env: { ...process.env, AUDITLINE_STACK_DIR: stackDir } });
+  for (const args of [['query', 'failed'], ['query', 'failed', '--workflow'], ['query', 'failed', '--workflow', 'WF-1', '--bogus'], ['bogus'], ['query', 'inputs'], ['reveal', 'x']]) {
+    const r = run(...args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /error: /, args.join(' '));
+  }
+  assert.equal(run('query', 'failed', '--workflow', 'WF-1', '--since', 'yesterday').status, 2, 'a bad value the command checks itself');
+  for (const args of [['--help'], ['--version'], ['query', '--help']]) assert.equal(run(...args).status, 0, args.join(' '));
 });
