@@ -3,7 +3,7 @@ import { loadRevealPolicy, MIN_REASON_LENGTH } from '../../consumers/tokenizer/i
 import { accessReview, accessReviewDocument, loadComplianceSettings, quarterOf, quarterPeriod, REPORT_FORMATS } from '../../compliance/index.js';
 import { UsageError } from '../exit.js';
 import { COMPLIANCE_EXIT, parseReportFormat, runProduce } from './report-output.js';
-import { identifyReportRequester } from './reveal-access.js';
+import { identifyNamedCaller } from './reveal-access.js';
 
 export function registerAccessReview(program: Command): void {
   program
@@ -24,7 +24,7 @@ export function registerAccessReview(program: Command): void {
       const label = opts.quarter ?? quarterOf(Date.now());
       const period = quarterPeriod(label);
       if (!period) throw new UsageError(`--quarter ${JSON.stringify(opts.quarter)}: expected YYYYQn, e.g. 2026Q4`);
-      const requester = identifyReportRequester(opts.as);
+      const requester = identifyNamedCaller(opts.as);
       const policy = loadRevealPolicy();
       const { reportRoles } = loadComplianceSettings();
       await runProduce(

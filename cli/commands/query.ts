@@ -143,14 +143,14 @@ export function registerQuery(program: Command): void {
           const result = await revealForCli(client, database, { as: opts.as, role: opts.role!, reason: opts.reason! }, { executionId: id, status, fields: rows.map((r) => ({ name: fieldName(r), text: r.input })) });
           if (result.outcome === 'refused') {
             say(`reveal refused: ${result.reason} (request ${result.requestId} recorded in the access log)`);
-            process.exitCode = revealExitCode(result, status);
+            process.exitCode = revealExitCode(result);
             return;
           }
           if (result.reason) say(`warning: ${result.reason}`);
           say(`revealed for execution ${id} (${status}); request ${result.requestId} recorded in the access log`);
           const revealed = rows.map((r, i) => ({ ...r, input: result.fields[i]!.text }));
           process.stdout.write(renderRows(revealed as unknown as Record<string, unknown>[], columns, format));
-          const code = revealExitCode(result, status);
+          const code = revealExitCode(result);
           if (code !== undefined) process.exitCode = code;
           return;
         }

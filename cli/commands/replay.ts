@@ -9,7 +9,7 @@ import { UsageError } from '../exit.js';
 import { ARCHIVE_EXIT, restoreOptions } from './archive.js';
 import { QUERY_EXIT } from './query.js';
 import { REVEAL_EXIT } from './reveal.js';
-import { revealForCli } from './reveal-access.js';
+import { identifyNamedCaller, revealForCli } from './reveal-access.js';
 
 const say = (message: string) => process.stderr.write(`${message}\n`);
 
@@ -39,7 +39,10 @@ export function registerReplay(program: Command): void {
       const restore = restoreOptions(opts);
       const endpoints = loadEndpoints();
       // Fails early (before any S3 restore) when --reveal cannot work at all.
-      if (opts.reveal) loadMasterKey();
+      if (opts.reveal) {
+        loadMasterKey();
+        identifyNamedCaller(opts.as);
+      }
       const s3 = createS3(endpoints.s3);
       const clickhouse = createClickHouse(endpoints.clickhouse);
       const database = endpoints.clickhouse.database;
@@ -50,6 +53,11 @@ export function registerReplay(program: Command): void {
         } catch (err) {
           if (!isAuditlineError(err, 'EXECUTION_NOT_FOUND')) throw err;
           say(`auditline: ${err.message}`);
+          // A reveal asked for an unknown execution is on record too, as with `auditline reveal`.
+          if (opts.reveal) {
+            const refused = await revealForCli(clickhouse, database, { as: opts.as, role: opts.role!, reason: opts.reason! }, { executionId, status: undefined, fields: [] });
+            say(`reveal refused: ${refused.reason} (request ${refused.requestId} recorded in the access log)`);
+          }
           process.exitCode = QUERY_EXIT.unknownExecution;
           return;
         }

@@ -15,7 +15,7 @@ import { fileSha256, REPORT_FORMATS, REPORT_KIND_NAMES, reportCoverage, reportDo
 import { UsageError } from '../exit.js';
 import { loadRetention } from '../../infra/retention.js';
 import { COMPLIANCE_EXIT, parseReportFormat, runProduce } from './report-output.js';
-import { identifyReportRequester, openAccessSeal, revealKeyStore } from './reveal-access.js';
+import { identifyNamedCaller, openAccessSeal, revealKeyStore } from './reveal-access.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -87,7 +87,7 @@ export function registerReport(program: Command): void {
         if (given && !kind.filters.includes(filter)) throw new UsageError(`${flag} does not apply to report kind ${kind.name}`);
       }
       if (opts.role === undefined || opts.reason === undefined) throw new UsageError('--role and --reason are required');
-      const requester = identifyReportRequester(opts.as);
+      const requester = identifyNamedCaller(opts.as);
       const filter: ReportFilter = {
         from: period.from,
         to: period.to,

@@ -42,9 +42,10 @@ export async function revealForCli(
   claim: RevealClaim,
   target: { executionId: string; status: string | undefined; fields: readonly { name: string; text: string }[] },
 ): Promise<RevealResult> {
+  const caller = identifyNamedCaller(claim.as);
   const keys = revealKeyStore(client, database, loadMasterKey());
   const policy = loadRevealPolicy();
-  return withSealedAccessLog(client, database, (log) => reveal({ ...identifyCliCaller(claim.as), role: claim.role, purpose: claim.reason, ...target }, { keys, log, policy }));
+  return withSealedAccessLog(client, database, (log) => reveal({ ...caller, role: claim.role, purpose: claim.reason, ...target }, { keys, log, policy }));
 }
 
 /**
@@ -99,12 +100,11 @@ export function identifyCliCaller(as: string | undefined): Pick<RevealRequest, '
 }
 
 /**
- * The requester of a report or an access review, identified as a reveal's
- * caller is (identifyCliCaller), in the shape the report request records.
- * Without a principals file `--as` is required: a request is never recorded
- * without a name.
+ * The caller of a reveal, a report or an access review (identifyCliCaller).
+ * Without a principals file `--as` is required, a usage error before
+ * anything is read or recorded: a request is never recorded without a name.
  */
-export function identifyReportRequester(as: string | undefined): ReturnType<typeof identifyCliCaller> {
+export function identifyNamedCaller(as: string | undefined): ReturnType<typeof identifyCliCaller> {
   const caller = identifyCliCaller(as);
   if (caller.identifiedBy === 'claimed' && (as === undefined || as.trim() === '')) {
     throw new UsageError('--as is required (who is asking), unless AUDITLINE_REVEAL_PRINCIPALS_FILE identifies the caller');
@@ -112,9 +112,9 @@ export function identifyReportRequester(as: string | undefined): ReturnType<type
   return caller;
 }
 
-/** The documented exit code of a reveal's outcome (undefined: 0). */
-export function revealExitCode(result: RevealResult, status: string | undefined): number | undefined {
-  if (result.outcome === 'refused') return status === undefined ? REVEAL_EXIT.unknownExecution : REVEAL_EXIT.refused;
+/** The documented exit code of a reveal's outcome (undefined: 0): unknown execution only when that is why it was refused. */
+export function revealExitCode(result: RevealResult): number | undefined {
+  if (result.outcome === 'refused') return result.unknownExecution ? REVEAL_EXIT.unknownExecution : REVEAL_EXIT.refused;
   if (result.outcome === 'unrecoverable') return REVEAL_EXIT.unrecoverable;
   return undefined;
 }

@@ -36,7 +36,7 @@ export function registerReveal(program: Command): void {
         const stored = await loadStoredExecution(client, database, executionId, opts.all ? 'all' : 'inputs');
         const result = await revealForCli(client, database, opts, { executionId, status: stored.status, fields: stored.fields });
         print(result, executionId, stored.status, format);
-        const code = revealExitCode(result, stored.status);
+        const code = revealExitCode(result);
         if (code !== undefined) process.exitCode = code;
       } finally {
         await client.close();

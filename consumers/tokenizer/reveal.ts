@@ -67,6 +67,8 @@ export interface RevealResult {
   outcome: AccessRecord['outcome'];
   /** Why it was refused, or why values could not be decrypted. */
   reason?: string;
+  /** Refused because the execution is not in the hot store (every other check passed). */
+  unknownExecution?: boolean;
   /** Empty when refused. */
   fields: RevealedField[];
   requestId: string;
@@ -83,14 +85,14 @@ export interface RevealDeps {
 export function decideReveal(
   policy: RevealPolicy,
   request: Pick<RevealRequest, 'principal' | 'role' | 'purpose' | 'executionId' | 'status' | 'heldRoles' | 'claimedPrincipal'>,
-): { allowed: true } | { allowed: false; reason: string } {
+): { allowed: true } | { allowed: false; reason: string; unknownExecution?: true } {
   if (request.principal.trim() === '') return { allowed: false, reason: 'no principal given (--as)' };
   const refusal = callerRefusal(request, request.role);
   if (refusal !== undefined) return { allowed: false, reason: refusal };
   if (request.purpose.trim().length < MIN_REASON_LENGTH) return { allowed: false, reason: `a reason of at least ${MIN_REASON_LENGTH} characters is required (--reason)` };
   const rule = Object.prototype.hasOwnProperty.call(policy, request.role) ? policy[request.role] : undefined;
   if (rule === undefined) return { allowed: false, reason: `role ${JSON.stringify(request.role)} may not reveal PII (allowed roles: ${Object.keys(policy).join(', ')})` };
-  if (request.status === undefined) return { allowed: false, reason: `execution ${request.executionId} is not in the hot store` };
+  if (request.status === undefined) return { allowed: false, reason: `execution ${request.executionId} is not in the hot store`, unknownExecution: true };
   if (rule !== 'any' && !rule.includes(request.status)) {
     return { allowed: false, reason: `role ${request.role} may reveal only ${rule.map((s) => s.toUpperCase()).join(' or ')} executions; execution ${request.executionId} is ${request.status}` };
   }
@@ -128,7 +130,7 @@ export async function reveal(request: RevealRequest, deps: RevealDeps): Promise<
   const decision = decideReveal(deps.policy ?? DEFAULT_REVEAL_POLICY, request);
   if (!decision.allowed) {
     await record('refused', decision.reason, 0, 0);
-    return { outcome: 'refused', reason: decision.reason, fields: [], requestId };
+    return { outcome: 'refused', reason: decision.reason, fields: [], requestId, ...(decision.unknownExecution ? { unknownExecution: true } : {}) };
   }
 
   const keyIds = new Set<string>();

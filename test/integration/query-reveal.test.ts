@@ -170,3 +170,27 @@ test('an execution whose outcomes disagree (a second ExecutionFinished saying fa
   assert.ok(compliance.stdout.includes(canaryValues(ok)[0]!));
   assert.deepEqual((await records(ok)).map((r) => [r.role, r.outcome, r.executionStatus]).sort(), [['compliance', 'allowed', 'conflicting'], ['engineering', 'refused', 'conflicting'], ['engineering', 'refused', 'conflicting']]);
 });
+
+test('an unknown execution: exit 5 only when that is why the reveal is refused, and the attempt is recorded (replay too); a missing --as is wrong usage and records nothing', { timeout: 60_000 }, async () => {
+  const unknown = randomUUID();
+  const countFor = async (id: string) =>
+    Number((await (await client.query({ query: `SELECT count() AS n FROM ${database}.pii_access_log WHERE execution_id = {id:String}`, query_params: { id }, format: 'JSONEachRow' })).json<{ n: string }>())[0]!.n);
+  const allowedRole = await runCli(['reveal', unknown, '--as', 'u-17', '--role', 'compliance', '--reason', reason], env);
+  assert.equal(allowedRole.code, 5, allowedRole.stderr);
+  assert.match(allowedRole.stderr, /is not in the hot store/);
+  const refusedRole = await runCli(['reveal', unknown, '--as', 'u-17', '--role', 'marketing', '--reason', reason], env);
+  assert.equal(refusedRole.code, 6, 'refused for the role: the exit code says refused, as the message does');
+  assert.match(refusedRole.stderr, /role "marketing" may not reveal PII/);
+  const replayed = await runCli(['replay', unknown, '--source', 'hotstore', '--reveal', '--as', 'u-17', '--role', 'compliance', '--reason', reason], env);
+  assert.equal(replayed.code, 5, replayed.stderr);
+  assert.match(replayed.stderr, /reveal refused: execution \S+ is not in the hot store \(request \S+ recorded/);
+  assert.equal(await countFor(unknown), 3, 'every attempt on record, replay included');
+
+  const other = randomUUID();
+  for (const args of [['reveal', other], ['query', 'inputs', other, '--reveal'], ['replay', other, '--source', 'hotstore', '--reveal']]) {
+    const r = await runCli([...args, '--role', 'compliance', '--reason', reason], env);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /--as is required/);
+  }
+  assert.equal(await countFor(other), 0, 'no nameless record');
+});
