@@ -27,6 +27,9 @@ export interface Endpoints {
     forcePathStyle: boolean;
     /** Static credentials; when absent the AWS SDK's default provider chain is used. */
     credentials?: { accessKeyId: string; secretAccessKey: string };
+    /** Longest wait for a TCP connection, and longest silence on an open request (ms); then the SDK retries. */
+    connectTimeoutMs: number;
+    idleTimeoutMs: number;
   };
 }
 
@@ -80,6 +83,8 @@ const shape = {
   AUDITLINE_S3_FORCE_PATH_STYLE: boolVar(true),
   AUDITLINE_S3_ACCESS_KEY_ID: z.string().optional(),
   AUDITLINE_S3_SECRET_ACCESS_KEY: z.string().optional(),
+  AUDITLINE_S3_CONNECT_TIMEOUT_MS: z.coerce.number().int('must be an integer').min(100, 'must be at least 100').max(600_000, 'must be at most 600000').default(5_000),
+  AUDITLINE_S3_IDLE_TIMEOUT_MS: z.coerce.number().int('must be an integer').min(1_000, 'must be at least 1000').max(3_600_000, 'must be at most 3600000').default(60_000),
 };
 
 /** Reads and validates the endpoint settings. Throws CONFIG_INVALID naming the variable. */
@@ -125,6 +130,8 @@ export function loadEndpoints(env: NodeJS.ProcessEnv = process.env): Endpoints {
       bucket: c.AUDITLINE_S3_BUCKET,
       forcePathStyle: c.AUDITLINE_S3_FORCE_PATH_STYLE,
       ...(staticKeys ? { credentials: staticKeys } : {}),
+      connectTimeoutMs: c.AUDITLINE_S3_CONNECT_TIMEOUT_MS,
+      idleTimeoutMs: c.AUDITLINE_S3_IDLE_TIMEOUT_MS,
     },
   };
 }
