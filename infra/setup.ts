@@ -6,7 +6,7 @@ import { auditEventSchema, valueSubject } from '../schemas/catalog.js';
 import { RegistryClient } from '../schemas/registry.js';
 import { DEFAULT_MIGRATIONS_DIR, migrate } from './clickhouse/migrate.js';
 import { syncTtls } from './clickhouse/ttl.js';
-import { applyTopics, auditTopics, TOPICS, type TopicLayout, DEFAULT_LAYOUT } from './kafka/topics.js';
+import { applyTopics, auditTopics, clusterLayout, TOPICS, type TopicLayout } from './kafka/topics.js';
 import { retentionDaysFor, type RetentionSettings } from './retention.js';
 import { bootstrapBucket } from './s3/bootstrap.js';
 
@@ -26,11 +26,19 @@ export function migrationVariables(retention: RetentionSettings): Record<string,
  * topics, schema subjects with their compatibility, ClickHouse migrations,
  * and the archive bucket. Safe to run at every start.
  */
-export async function setupAll(endpoints: Endpoints, retention: RetentionSettings, progress: SetupProgress, layout: TopicLayout = DEFAULT_LAYOUT): Promise<void> {
+export async function setupAll(
+  endpoints: Endpoints,
+  retention: RetentionSettings,
+  progress: SetupProgress,
+  options: { replicationFactor?: number | undefined; layout?: TopicLayout } = {},
+): Promise<void> {
   const admin = createKafka(endpoints.kafka).admin();
   await admin.connect();
   try {
-    const topics = await applyTopics(admin, auditTopics(retention, layout));
+    const layout = await clusterLayout(admin, options.replicationFactor, options.layout);
+    const specs = auditTopics(retention, layout);
+    progress(`kafka topics: replication factor ${layout.replicationFactor} (${layout.brokers} broker(s)), min.insync.replicas ${specs[0]!.config['min.insync.replicas']}`);
+    const topics = await applyTopics(admin, specs);
     progress(`kafka topics: created [${topics.created.join(', ')}] updated [${topics.updated.join(', ')}] unchanged [${topics.unchanged.join(', ')}]`);
     topics.warnings.forEach((w) => progress(`kafka topics: warning: ${w}`));
   } finally {

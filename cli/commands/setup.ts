@@ -1,10 +1,17 @@
 import type { Command } from 'commander';
+import { z } from 'zod';
 import { loadEndpoints } from '../../core/endpoints.js';
+import { parseEnv } from '../../core/env.js';
 import { loadRetention } from '../../infra/retention.js';
 import { setupAll } from '../../infra/setup.js';
 import { smokeRun } from '../smoke.js';
 
 const say = (message: string) => process.stderr.write(`${message}\n`);
+
+/** Settings of `setup` only (docs/configuration.md). */
+const SETUP_SETTINGS = {
+  AUDITLINE_KAFKA_REPLICATION_FACTOR: z.coerce.number().int('must be an integer').min(1, 'must be at least 1').max(16, 'must be at most 16').optional(),
+};
 
 export function registerSetup(program: Command): void {
   program
@@ -13,7 +20,8 @@ export function registerSetup(program: Command): void {
     .option('--retention <file>', 'retention settings file (default: AUDITLINE_RETENTION_FILE or infra/retention.yaml)')
     .action(async (opts: { retention?: string }) => {
       const retention = loadRetention(opts.retention ?? process.env.AUDITLINE_RETENTION_FILE);
-      await setupAll(loadEndpoints(), retention, say);
+      const { AUDITLINE_KAFKA_REPLICATION_FACTOR: replicationFactor } = parseEnv(SETUP_SETTINGS, process.env);
+      await setupAll(loadEndpoints(), retention, say, { replicationFactor });
     });
 
   program

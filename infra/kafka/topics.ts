@@ -1,5 +1,6 @@
 import kafkajs, { type Admin } from 'kafkajs';
 
+import { AuditlineError } from '../../core/errors.js';
 const { ConfigResourceTypes } = kafkajs;
 import type { RetentionSettings } from '../retention.js';
 
@@ -32,6 +33,26 @@ export interface TopicLayout {
 }
 
 export const DEFAULT_LAYOUT: TopicLayout = { partitions: 6, dlqPartitions: 1, replicationFactor: 1 };
+
+/** Replication factor used on a cluster when none is configured: three copies, or one per broker on a smaller cluster. */
+export const DEFAULT_REPLICATION_FACTOR = 3;
+
+/**
+ * The layout for the cluster `admin` talks to: the configured replication
+ * factor (AUDITLINE_KAFKA_REPLICATION_FACTOR), else min(3, brokers), so a
+ * production cluster gets three copies and min.insync.replicas 2 while the
+ * one-broker local stack gets one. A factor above the broker count is
+ * CONFIG_INVALID (the broker would refuse the topics).
+ */
+export async function clusterLayout(admin: Admin, replicationFactor: number | undefined, base: TopicLayout = DEFAULT_LAYOUT): Promise<TopicLayout & { brokers: number }> {
+  const { brokers } = await admin.describeCluster();
+  if (replicationFactor !== undefined && replicationFactor > brokers.length) {
+    throw new AuditlineError('CONFIG_INVALID', `invalid setting AUDITLINE_KAFKA_REPLICATION_FACTOR: ${replicationFactor} copies need as many brokers, the cluster has ${brokers.length}`, {
+      details: { setting: 'AUDITLINE_KAFKA_REPLICATION_FACTOR' },
+    });
+  }
+  return { ...base, replicationFactor: replicationFactor ?? Math.min(DEFAULT_REPLICATION_FACTOR, brokers.length), brokers: brokers.length };
+}
 
 /**
  * Record limit of audit.dlq (`max.message.bytes`), twice the broker default: a dead letter is its source record
@@ -81,14 +102,15 @@ export interface ApplyResult {
   created: string[];
   updated: string[];
   unchanged: string[];
-  /** Topics with more partitions than the spec (partitions can never shrink). */
+  /** Topics with more partitions than the spec (partitions can never shrink), or fewer replicas (setup does not reassign). */
   warnings: string[];
 }
 
 /**
  * Makes the cluster match the specs: creates missing topics, raises
- * partition counts, and rewrites configs that differ. Running it again
- * changes nothing.
+ * partition counts, and rewrites configs that differ, except that a
+ * `min.insync.replicas` set higher than the spec's is kept (setup never
+ * weakens durability an operator chose). Running it again changes nothing.
  */
 export async function applyTopics(admin: Admin, specs: TopicSpec[]): Promise<ApplyResult> {
   const result: ApplyResult = { created: [], updated: [], unchanged: [], warnings: [] };
@@ -111,6 +133,7 @@ export async function applyTopics(admin: Admin, specs: TopicSpec[]): Promise<App
 
   const metadata = await admin.fetchTopicMetadata({ topics: present.map((s) => s.name) });
   const partitionCount = new Map(metadata.topics.map((t) => [t.name, t.partitions.length]));
+  const replicaCount = new Map(metadata.topics.map((t) => [t.name, Math.min(...t.partitions.map((p) => p.replicas.length))]));
   const described = await admin.describeConfigs({
     includeSynonyms: false,
     resources: present.map((s) => ({ type: ConfigResourceTypes.TOPIC, name: s.name, configNames: Object.keys(s.config) })),
@@ -127,15 +150,22 @@ export async function applyTopics(admin: Admin, specs: TopicSpec[]): Promise<App
     } else if (have > spec.partitions) {
       result.warnings.push(`${spec.name} has ${have} partitions, more than the ${spec.partitions} configured; partitions cannot shrink`);
     }
+    const replicas = replicaCount.get(spec.name) ?? spec.replicationFactor;
+    if (replicas < spec.replicationFactor) {
+      result.warnings.push(`${spec.name} has ${replicas} replica(s) per partition, fewer than the ${spec.replicationFactor} configured; raise it with a partition reassignment (kafka-reassign-partitions)`);
+    }
     const cfg = current.get(spec.name) ?? {};
-    if (Object.entries(spec.config).some(([k, v]) => cfg[k] !== v)) {
+    const wanted = { ...spec.config };
+    const minIsr = 'min.insync.replicas';
+    if (wanted[minIsr] !== undefined && Number(cfg[minIsr]) > Number(wanted[minIsr])) wanted[minIsr] = cfg[minIsr]!;
+    if (Object.entries(wanted).some(([k, v]) => cfg[k] !== v)) {
       await admin.alterConfigs({
         validateOnly: false,
         resources: [
           {
             type: ConfigResourceTypes.TOPIC,
             name: spec.name,
-            configEntries: Object.entries(spec.config).map(([name, value]) => ({ name, value })),
+            configEntries: Object.entries(wanted).map(([name, value]) => ({ name, value })),
           },
         ],
       });

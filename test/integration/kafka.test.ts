@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { createKafka } from '../../core/clients/kafka.js';
 import { DlqPublisher } from '../../core/service/index.js';
 import { loadEndpoints } from '../../core/endpoints.js';
-import { applyTopics, auditTopics, describeTopics } from '../../infra/kafka/topics.js';
+import { applyTopics, auditTopics, clusterLayout, describeTopics } from '../../infra/kafka/topics.js';
 import { loadRetention } from '../../infra/retention.js';
 import { consumeFromStart } from '../helpers/kafka.js';
 import { uniqueName } from '../helpers/names.js';
@@ -124,4 +124,25 @@ test('a dead letter of a source record near the 1 MiB default limit fits audit.d
   assert.ok(got[0]!.message.value?.equals(record.value), 'the source value, byte for byte');
   assert.equal(got[0]!.message.headers?.['auditline-dlq-error-code']?.toString(), 'TOKENIZE_FAILED');
   await admin.deleteTopics({ topics: [dlqSpec.name, plain] });
+});
+
+test('topics on a cluster: replication factor min(3, brokers) unless configured; setup never lowers min.insync.replicas and warns of too few replicas', { timeout: 60_000 }, async () => {
+  const auto = await clusterLayout(admin, undefined);
+  assert.deepEqual([auto.brokers, auto.replicationFactor], [1, 1], 'the one-broker local stack: one copy');
+  await assert.rejects(clusterLayout(admin, 3), /AUDITLINE_KAFKA_REPLICATION_FACTOR: 3 copies need as many brokers, the cluster has 1/);
+  assert.equal(auditTopics(loadRetention(), { ...auto, replicationFactor: 3 })[0]!.config['min.insync.replicas'], '2', 'three copies: two in sync');
+
+  const prefix = `${uniqueName('it-isr')}.`;
+  const [raw] = auditTopics(loadRetention(), { partitions: 1, dlqPartitions: 1, replicationFactor: 1, prefix });
+  // An operator raised min.insync.replicas by hand (here on one broker, only to have a higher value to keep).
+  await applyTopics(admin, [{ ...raw!, config: { ...raw!.config, 'min.insync.replicas': '2' } }]);
+  try {
+    const again = await applyTopics(admin, [raw!]);
+    assert.deepEqual([again.updated, again.unchanged], [[], [raw!.name]], 'nothing to change: a higher min.insync.replicas is kept');
+    assert.equal((await describeTopics(admin, [raw!.name])).get(raw!.name)!.config['min.insync.replicas'], '2');
+    const fewer = await applyTopics(admin, [{ ...raw!, replicationFactor: 3 }]);
+    assert.deepEqual(fewer.warnings, [`${raw!.name} has 1 replica(s) per partition, fewer than the 3 configured; raise it with a partition reassignment (kafka-reassign-partitions)`]);
+  } finally {
+    await admin.deleteTopics({ topics: [raw!.name] });
+  }
 });
