@@ -65,8 +65,10 @@ export async function bootstrapBucket(s3: S3Client, options: BucketBootstrapOpti
   await step(`enable versioning on ${bucket}`, () =>
     s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } })),
   );
-  if (lock) {
-    const days = retentionDaysFor(retention, 'sox');
+  const days = retentionDaysFor(retention, 'sox');
+  // Written only when it differs: S3 servers may refuse the call on a bucket that holds objects (moto: "Bucket needs
+  // to be empty"), which made every run after the first fail although nothing was to change.
+  if (lock && !(await lockedFor(s3, bucket, days))) {
     await step(`set Object Lock default retention on ${bucket}`, () =>
       s3.send(
         new PutObjectLockConfigurationCommand({
@@ -82,21 +84,16 @@ export async function bootstrapBucket(s3: S3Client, options: BucketBootstrapOpti
   return readBucketState(s3, bucket);
 }
 
+/** True when the bucket's Object Lock default is already COMPLIANCE for `days`. */
+async function lockedFor(s3: S3Client, bucket: string, days: number): Promise<boolean> {
+  const { objectLock } = await readObjectLock(s3, bucket);
+  return objectLock.enabled && objectLock.mode === 'COMPLIANCE' && objectLock.days === days;
+}
+
 /** Reads versioning, Object Lock and lifecycle of a bucket. */
 export async function readBucketState(s3: S3Client, bucket: string): Promise<BucketState> {
   const versioning = await step(`read versioning of ${bucket}`, () => s3.send(new GetBucketVersioningCommand({ Bucket: bucket })));
-  let objectLock: BucketState['objectLock'] = { enabled: false };
-  try {
-    const cfg = (await s3.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }))).ObjectLockConfiguration;
-    const rule = cfg?.Rule?.DefaultRetention;
-    objectLock = {
-      enabled: cfg?.ObjectLockEnabled === 'Enabled',
-      ...(rule?.Mode ? { mode: rule.Mode } : {}),
-      ...(rule?.Days ? { days: rule.Days } : {}),
-    };
-  } catch (err) {
-    if ((err as { name?: string }).name !== 'ObjectLockConfigurationNotFoundError') throw wrap(`read Object Lock of ${bucket}`, err);
-  }
+  const { objectLock } = await readObjectLock(s3, bucket);
   let lifecycleRulesRead: LifecycleRule[] = [];
   try {
     lifecycleRulesRead = (await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }))).Rules ?? [];
@@ -122,4 +119,21 @@ function wrap(what: string, err: unknown): AuditlineError {
     retriable,
     cause: err,
   });
+}
+
+async function readObjectLock(s3: S3Client, bucket: string): Promise<Pick<BucketState, 'objectLock'>> {
+  try {
+    const cfg = (await s3.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }))).ObjectLockConfiguration;
+    const rule = cfg?.Rule?.DefaultRetention;
+    return {
+      objectLock: {
+        enabled: cfg?.ObjectLockEnabled === 'Enabled',
+        ...(rule?.Mode ? { mode: rule.Mode } : {}),
+        ...(rule?.Days ? { days: rule.Days } : {}),
+      },
+    };
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'ObjectLockConfigurationNotFoundError') throw wrap(`read Object Lock of ${bucket}`, err);
+    return { objectLock: { enabled: false } };
+  }
 }

@@ -38,6 +38,9 @@ test('bootstrap creates a versioned bucket with Object Lock and lifecycle rules 
     lifecycleRules(retention).map((r) => [r.ID, 2558]),
   );
   assert.deepEqual(await bootstrapBucket(s3, { bucket, retention }), state, 'a second run changes nothing');
+  // With objects in it (every bucket after the first run of the pipeline): setup runs again all the same.
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'events/x.avro', Body: 'x', ChecksumAlgorithm: 'SHA256' }));
+  assert.deepEqual(await bootstrapBucket(s3, { bucket, retention }), state, 'a run on a bucket that holds objects');
 });
 
 test('an object under COMPLIANCE retention cannot be deleted or overwritten before its date', async () => {
