@@ -16,6 +16,14 @@ export function reportError(err: unknown): number {
     process.stderr.write(`auditline: ${err.code}: ${err.message}\n`);
     return err.code === 'CONFIG_INVALID' ? EXIT.usage : EXIT.failure;
   }
+  // kafkajs' own errors (a broker unreachable, a connection lost) escape the commands that talk to Kafka directly:
+  // named as the service that failed, without a stack trace.
+  if (err instanceof Error && err.name.startsWith('KafkaJS')) {
+    const cause = (err as { cause?: unknown }).cause;
+    const detail = cause instanceof Error && cause.message !== err.message ? `: ${cause.message}` : '';
+    process.stderr.write(`auditline: KAFKA_UNAVAILABLE: ${err.message}${detail} (AUDITLINE_KAFKA_BROKERS)\n`);
+    return EXIT.failure;
+  }
   process.stderr.write(`auditline: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   return EXIT.failure;
 }

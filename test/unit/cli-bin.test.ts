@@ -4,7 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import kafkajs from 'kafkajs';
 import { assetPath } from '../../core/paths.js';
+import { reportError } from '../../cli/exit.js';
 
 // `npx auditline …` (every command in the README) runs the package's bin file itself, not through `node`.
 test('the compiled CLI runs as an executable file, the way `npx auditline` starts it', () => {
@@ -26,4 +28,19 @@ test('wrong usage exits 2 whether the command or commander finds it; --help and 
   }
   assert.equal(run('query', 'failed', '--workflow', 'WF-1', '--since', 'yesterday').status, 2, 'a bad value the command checks itself');
   for (const args of [['--help'], ['--version'], ['query', '--help']]) assert.equal(run(...args).status, 0, args.join(' '));
+});
+
+test("kafkajs' own errors are reported as KAFKA_UNAVAILABLE naming the setting, without a stack trace", () => {
+  const written: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string) => written.push(String(chunk)) > 0) as typeof process.stderr.write;
+  let code: number;
+  try {
+    const cause = new kafkajs.KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:1');
+    code = reportError(new kafkajs.KafkaJSNonRetriableError(cause));
+  } finally {
+    process.stderr.write = write;
+  }
+  assert.equal(code, 1);
+  assert.equal(written.join(''), 'auditline: KAFKA_UNAVAILABLE: Connection error: connect ECONNREFUSED 127.0.0.1:1 (AUDITLINE_KAFKA_BROKERS)\n');
 });
