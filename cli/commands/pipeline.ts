@@ -162,7 +162,7 @@ export function registerPipeline(program: Command): void {
     .option('--exit-after-demo', 'stop every service once the demo has run (for scripts)', false)
     .addHelpText(
       'after',
-      '\n`npm start` runs this after starting the local stack (when no AUDITLINE_* endpoints are set) and `auditline setup`.\nEach service serves /metrics, /healthz and /readyz on its port (docs/metrics.md); a service that exits is restarted\nwith a backoff of 1 s doubling to 30 s. Exit codes: 0 stopped cleanly, 1 a service never became ready or the demo failed, 2 wrong usage.',
+      '\n`npm start` runs this after starting the local stack (when no AUDITLINE_* endpoints are set) and `auditline setup`.\nEach service serves /metrics, /healthz and /readyz on its port (docs/metrics.md); a service that exits is restarted\nwith a backoff of 1 s doubling to 30 s (not one that exits 2, an invalid setting). Exit codes: 0 stopped cleanly, 1 a service never became ready or the demo failed, 2 wrong usage.',
     )
     .action(async (opts: PipelineOptions) => {
       process.exitCode = await pipelineCommand(opts);

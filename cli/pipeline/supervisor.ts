@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import path from 'node:path';
+import { AuditlineError } from '../../core/errors.js';
 
 /** One consumer service as the supervisor runs it: `auditline run <name>` in its own process. */
 export interface SupervisedService {
@@ -15,7 +16,11 @@ export interface SupervisedService {
   env?: NodeJS.ProcessEnv;
 }
 
-export type ServiceState = 'starting' | 'ready' | 'not ready' | 'restarting' | 'stopping' | 'stopped';
+/** `failed`: it exited with the CLI's exit code for wrong usage or an invalid setting (2), and is not restarted. */
+export type ServiceState = 'starting' | 'ready' | 'not ready' | 'restarting' | 'stopping' | 'stopped' | 'failed';
+
+/** Exit code of `auditline run` on an invalid setting (cli/exit.ts): restarting cannot help. */
+const INVALID_SETTING_EXIT = 2;
 
 export interface ServiceStatus {
   name: string;
@@ -100,6 +105,9 @@ class ServiceProcess {
         this.lastExit = signal ? `signal ${signal}` : `exit ${code}`;
         if (this.stopping()) {
           this.setState('stopped');
+        } else if (code === INVALID_SETTING_EXIT) {
+          this.lastExit = `exit ${code}, invalid setting`;
+          this.setState('failed');
         } else {
           if (Date.now() - this.startedAt >= STABLE_MS) this.backoffMs = BACKOFF_MIN_MS;
           this.setState('restarting');
@@ -190,12 +198,13 @@ export class Supervisor {
   /** Resolves when every service reports ready, or rejects after timeoutMs naming those that are not. */
   async waitReady(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    const describe = (ps: readonly ServiceProcess[]) => ps.map((p) => `${p.service.name} (${p.state}${p.lastExit ? `, last ${p.lastExit}` : ''}; log ${p.log})`).join(', ');
     for (;;) {
       const notReady = this.processes.filter((p) => p.state !== 'ready');
       if (notReady.length === 0) return;
-      if (Date.now() > deadline) {
-        throw new Error(`not ready after ${Math.round(timeoutMs / 1000)} s: ${notReady.map((p) => `${p.service.name} (${p.state}${p.lastExit ? `, last ${p.lastExit}` : ''}; log ${p.log})`).join(', ')}`);
-      }
+      const failed = notReady.filter((p) => p.state === 'failed');
+      if (failed.length > 0) throw new AuditlineError('SERVICE_START_FAILED', `stopped by an invalid setting (the log says which): ${describe(failed)}`);
+      if (Date.now() > deadline) throw new AuditlineError('SERVICE_START_FAILED', `not ready after ${Math.round(timeoutMs / 1000)} s: ${describe(notReady)}`);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }

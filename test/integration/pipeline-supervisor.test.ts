@@ -71,6 +71,28 @@ test('waitReady names the services that never became ready', async () => {
   }
 });
 
+test('a service that exits on an invalid setting (exit 2) is not restarted, and waitReady says so at once', async () => {
+  const dir = tempDir('auditline-supervisor-');
+  const port = await freePort();
+  const supervisor = new Supervisor([{ name: 'delta', metricsPort: port }], {
+    cli: fakeCli,
+    logDir: dir,
+    env: { ...process.env, FAKE_PORT_DELTA: String(port), FAKE_INVALID_DELTA: '1' },
+    onChange: () => undefined,
+    pollMs: 100,
+  });
+  supervisor.start();
+  try {
+    const started = Date.now();
+    await assert.rejects(supervisor.waitReady(20_000), /stopped by an invalid setting \(the log says which\): delta \(failed, last exit 2, invalid setting; log .*delta\.log\)/);
+    assert.ok(Date.now() - started < 5_000, 'without waiting for the timeout');
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    assert.deepEqual(supervisor.status().map((s) => [s.state, s.restarts]), [['failed', 0]], 'not restarted after the 1 s backoff');
+  } finally {
+    await supervisor.stop();
+  }
+});
+
 test('pipelineServices takes the metrics port overrides and refuses unknown services', () => {
   assert.deepEqual(pipelineServices('hotstore', { AUDITLINE_HOTSTORE_METRICS_PORT: '19464' }), [{ name: 'hotstore', metricsPort: 19464 }]);
   assert.deepEqual(pipelineServices('tokenizer', {}), [{ name: 'tokenizer', metricsPort: 9465 }]);
