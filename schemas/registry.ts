@@ -61,20 +61,35 @@ export class RegistryClient {
 
   /** The subject's own compatibility level, or undefined when only the global default applies. */
   async getCompatibility(subject: string): Promise<Compatibility | undefined> {
-    const body = (await this.http('GET', `/config/${encodeURIComponent(subject)}`, subject)) as { compatibilityLevel?: Compatibility } | undefined;
-    return body?.compatibilityLevel;
+    const body = await this.http('GET', `/config/${encodeURIComponent(subject)}`, subject);
+    return body === NOT_FOUND ? undefined : (body as { compatibilityLevel?: Compatibility } | undefined)?.compatibilityLevel;
   }
 
-  /** Raw schema text registered under an id. */
+  /**
+   * Raw schema text registered under an id. SCHEMA_NOT_FOUND only on the
+   * registry's own "not found"; an answer without a schema (a proxy's page,
+   * an empty body) is REGISTRY_UNAVAILABLE, retriable: it says nothing of
+   * the record that carries the id.
+   */
   async schemaText(id: number): Promise<string> {
-    const body = (await this.http('GET', `/schemas/ids/${id}`, `id ${id}`)) as { schema?: string } | undefined;
-    if (!body?.schema) throw new AuditlineError('SCHEMA_NOT_FOUND', `schema id ${id} is not registered`);
-    return body.schema;
+    const body = await this.http('GET', `/schemas/ids/${id}`, `id ${id}`);
+    if (body === NOT_FOUND) throw new AuditlineError('SCHEMA_NOT_FOUND', `schema id ${id} is not registered`, { details: { schemaId: id } });
+    const schema = (body as { schema?: unknown } | undefined)?.schema;
+    if (typeof schema !== 'string' || schema === '') throw this.malformed(`/schemas/ids/${id}`, 'no schema');
+    return schema;
   }
 
-  /** Versions registered under a subject. */
+  /** Versions registered under a subject (none when the registry does not know the subject). */
   async versions(subject: string): Promise<number[]> {
-    return ((await this.http('GET', `/subjects/${encodeURIComponent(subject)}/versions`, subject)) as number[] | undefined) ?? [];
+    const path = `/subjects/${encodeURIComponent(subject)}/versions`;
+    const body = await this.http('GET', path, subject);
+    if (body === NOT_FOUND) return [];
+    if (!Array.isArray(body)) throw this.malformed(path, 'no list of versions');
+    return body as number[];
+  }
+
+  private malformed(path: string, what: string): AuditlineError {
+    return new AuditlineError('REGISTRY_UNAVAILABLE', `schema registry answered GET ${path} with ${what}: is ${this.url} the base of a Confluent-compatible API, without a proxy rewriting answers?`, { retriable: true });
   }
 
   private async http(method: string, path: string, what: string, body?: unknown): Promise<unknown> {
@@ -99,7 +114,7 @@ export class RegistryClient {
       });
     }
     if (res.status === 404 && method === 'GET') {
-      if (isRegistryNotFound(text)) return undefined;
+      if (isRegistryNotFound(text)) return NOT_FOUND;
       // A 404 that is not the registry's own "not found" (error_code 404xx) comes from a wrong base URL or a proxy:
       // an outage of the registry to the caller, never a verdict on the record (a consumer would dead-letter it).
       throw new AuditlineError('REGISTRY_UNAVAILABLE', `schema registry request for ${what} answered HTTP 404 without a registry error: is the registry URL the base of its API (Apicurio: .../apis/ccompat/v7)?`, {
@@ -107,11 +122,24 @@ export class RegistryClient {
       });
     }
     if (!res.ok) {
-      throw mapRegistryError({ status: res.status, message: text }, what);
+      // A lookup sends nothing of a record but an id or a subject name: an error answer other than the registry's own
+      // "not found" (400, 405, 410, 422 from a proxy or a broken registry) says the registry is unwell, never that a
+      // record is bad, so it is retried; only a registration's refusal (its schema) is the caller's fault.
+      throw method === 'GET' ? requestFailed(res.status, text, what, true) : mapRegistryError({ status: res.status, message: text }, what);
     }
-    return text ? JSON.parse(text) : undefined;
+    try {
+      return text ? JSON.parse(text) : undefined;
+    } catch (err) {
+      throw new AuditlineError('REGISTRY_UNAVAILABLE', `schema registry answered ${method} ${path} with HTTP ${res.status} and a body that is not JSON: is ${this.url} the base of its API?`, {
+        retriable: true,
+        cause: err,
+      });
+    }
   }
 }
+
+/** What `http` returns for the registry's own 404 (error code 404xx) on a GET: the subject, version or id does not exist. */
+const NOT_FOUND = Symbol('registry: not found');
 
 /** Parses an Avro schema locally so that a broken schema fails with avsc's reason before any request. */
 export function validateAvro(subject: string, text: string): avro.Type {
@@ -141,18 +169,23 @@ function mapRegistryError(err: unknown, what: string): AuditlineError {
   if (status === 404) {
     return new AuditlineError('SCHEMA_NOT_FOUND', `registry has no ${what}: ${message}`, { cause: err });
   }
+  return requestFailed(status, message, what, isRetriableStatus(status), err);
+}
+
+/** REGISTRY_UNAVAILABLE for a request the registry (or what stands in front of it) answered with an error or not at all. */
+function requestFailed(status: number | undefined, message: string, what: string, retriable: boolean, cause?: unknown): AuditlineError {
   const hint = status === 401 || status === 403 ? ' (check the registry user name and password)' : '';
   return new AuditlineError('REGISTRY_UNAVAILABLE', `schema registry request for ${what} failed${status ? ` (HTTP ${status})` : ''}${hint}: ${message}`, {
-    retriable: isRetriableStatus(status),
-    cause: err,
+    retriable,
+    ...(cause === undefined ? {} : { cause }),
   });
 }
 
 /**
- * Registry answers that say nothing about the request itself: no answer,
- * 5xx, throttling (429), a timeout (408), and refused credentials (401, 403:
- * rotated or not yet valid). A consumer retries them with backoff instead
- * of dead-lettering records whose schema it could not fetch.
+ * Answers to a registration that say nothing about the schema sent: no
+ * answer, 5xx, throttling (429), a timeout (408), and refused credentials
+ * (401, 403: rotated or not yet valid). A producer's ready() retries them.
+ * (Every error answer to a lookup is retriable: see `http`.)
  */
 function isRetriableStatus(status: number | undefined): boolean {
   return status === undefined || Number.isNaN(status) || status >= 500 || status === 401 || status === 403 || status === 408 || status === 429;

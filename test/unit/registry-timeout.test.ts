@@ -31,7 +31,7 @@ test('a registry that accepts the connection and never answers fails the lookup 
   }
 });
 
-test('registry answers that say nothing about the record are retriable (a consumer retries, never dead-letters); only the registry\'s own "not found" is not', async () => {
+test('every error answer to a schema lookup is retriable (a consumer retries, never dead-letters), 4xx from a proxy and 2xx without a schema included; only the registry\'s own "not found" is not', async () => {
   // A stand-in HTTP endpoint that answers every request with the status and body of the case under test.
   let answer: { status: number; body: string } = { status: 200, body: '{}' };
   const server = createHttpServer((_req, res) => res.writeHead(answer.status, { 'Content-Type': 'application/json' }).end(answer.body));
@@ -49,6 +49,16 @@ test('registry answers that say nothing about the record are retriable (a consum
       [503, 'unavailable'],
       [404, '<html>Not Found</html>'],
       [404, '{"message":"HTTP 404 Not Found"}'],
+      // A lookup by id sends nothing of the record but the id: other 4xx come from a proxy or a broken registry.
+      [400, '{"error_code":400,"message":"Bad Request"}'],
+      [422, '{"error_code":42201,"message":"Invalid schema"}'],
+      [405, '<html>Method Not Allowed</html>'],
+      [410, ''],
+      [413, ''],
+      // A 2xx that is not a schema (a proxy's login page, an empty answer) is not the registry saying "unknown id".
+      [200, '<html>Sign in</html>'],
+      [200, '{}'],
+      [200, ''],
     ] as const) {
       answer = { status, body };
       const err = await client.schemaText(7).then(() => undefined, (e: unknown) => e);
@@ -60,6 +70,9 @@ test('registry answers that say nothing about the record are retriable (a consum
     assert.ok(isAuditlineError(missing, 'SCHEMA_NOT_FOUND') && !missing.retriable, String(missing));
     const dead = await decodeOrDeadLetter(codec, record as never);
     assert.ok('deadLetter' in dead && dead.deadLetter.code === 'SCHEMA_NOT_FOUND', 'a schema id the registry does not know is the record\'s fault: dead-lettered');
+    // A registration is another matter: the registry refusing the schema sent (422) is the caller's fault, not retried.
+    answer = { status: 422, body: '{"error_code":42201,"message":"Invalid schema"}' };
+    await assert.rejects(client.setCompatibility('audit.raw-value', 'BACKWARD'), (e) => isAuditlineError(e, 'SCHEMA_INVALID') && !e.retriable);
   } finally {
     await new Promise((resolve) => server.close(resolve));
   }
