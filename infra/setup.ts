@@ -22,6 +22,18 @@ export function migrationVariables(retention: RetentionSettings): Record<string,
 }
 
 /**
+ * Registers the event schema (BACKWARD) under each topic's value subject,
+ * idempotently. The consumer services wait at start until the subject they
+ * read exists.
+ */
+export async function registerEventSubjects(registry: RegistryClient, topics: readonly string[], progress: SetupProgress = () => undefined): Promise<void> {
+  for (const topic of topics) {
+    const id = await registry.register(valueSubject(topic), auditEventSchema().text);
+    progress(`schema registry: ${valueSubject(topic)} -> schema id ${id} (BACKWARD)`);
+  }
+}
+
+/**
  * Brings every store to the state the code expects, idempotently: Kafka
  * topics, schema subjects with their compatibility, ClickHouse migrations,
  * and the archive bucket. Safe to run at every start.
@@ -45,11 +57,7 @@ export async function setupAll(
     await admin.disconnect();
   }
 
-  const registry = new RegistryClient(endpoints.registry);
-  for (const topic of [TOPICS.raw, TOPICS.events]) {
-    const id = await registry.register(valueSubject(topic), auditEventSchema().text);
-    progress(`schema registry: ${valueSubject(topic)} -> schema id ${id} (BACKWARD)`);
-  }
+  await registerEventSubjects(new RegistryClient(endpoints.registry), [TOPICS.raw, TOPICS.events], progress);
 
   const clickhouse = createClickHouse(endpoints.clickhouse);
   try {

@@ -88,6 +88,23 @@ export class RegistryClient {
     return body as number[];
   }
 
+  /**
+   * A consumer's start-up check: `subject` exists with at least one version.
+   * A registry that answers but has no schema under it (empty, another
+   * environment, an Apicurio node still replaying its journal, a follower
+   * behind) would make every record's lookup by id fail: SCHEMA_NOT_FOUND,
+   * retriable, so the service waits for it as for a registry that is down.
+   */
+  async requireSubject(subject: string): Promise<number[]> {
+    const versions = await this.versions(subject);
+    if (versions.length > 0) return versions;
+    throw new AuditlineError(
+      'SCHEMA_NOT_FOUND',
+      `schema registry ${this.url} has no version of subject ${subject}: run \`npx auditline setup\` against it, or wait for it (a registry still loading its schemas, a follower behind); a wrong URL or environment stays here. Consuming now would dead-letter every record`,
+      { retriable: true, details: { subject, registry: this.url } },
+    );
+  }
+
   private malformed(path: string, what: string): AuditlineError {
     return new AuditlineError('REGISTRY_UNAVAILABLE', `schema registry answered GET ${path} with ${what}: is ${this.url} the base of a Confluent-compatible API, without a proxy rewriting answers?`, { retriable: true });
   }

@@ -144,8 +144,9 @@ export class AlertsService implements ManagedService {
     const untilReady = startupWait(runtime, signal, logger);
     await untilReady('ClickHouse', () => this.store.checkTables());
     await untilReady('Kafka', () => requireTopics(this.admin, [runtime.sourceTopic, runtime.dlqTopic, this.config.signalsTopic, this.config.outboxTopic]));
-    // Reached before the first record: a registry that is down or a wrong URL waits here, logged, not in every batch.
-    await untilReady('schema registry', () => this.schemaRegistry.versions(valueSubject(runtime.sourceTopic)));
+    // Reached before the first record: a registry that is down, a wrong URL, or one without the subject (empty, still
+    // loading) waits here, logged, instead of dead-lettering every record as SCHEMA_NOT_FOUND.
+    await untilReady('schema registry', () => this.schemaRegistry.requireSubject(valueSubject(runtime.sourceTopic)));
     await this.producer.connect();
     await this.dlq.connect();
     await this.delivery.start();

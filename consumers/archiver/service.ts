@@ -88,8 +88,9 @@ export class ArchiverService implements ManagedService {
     await untilReady('ClickHouse', () => this.index.checkTable());
     await untilReady('S3', () => this.store.list('digests/', 'digests/~'));
     await untilReady('Kafka', () => requireTopicsOnce(this.kafka, [this.config.runtime.sourceTopic, this.config.runtime.dlqTopic]));
-    // Reached before the first record: a registry that is down or a wrong URL waits here, logged, not in every batch.
-    await untilReady('schema registry', () => this.schemaRegistry.versions(valueSubject(this.config.runtime.sourceTopic)));
+    // Reached before the first record: a registry that is down, a wrong URL, or one without the subject (empty, still
+    // loading) waits here, logged, instead of dead-lettering every record as SCHEMA_NOT_FOUND.
+    await untilReady('schema registry', () => this.schemaRegistry.requireSubject(valueSubject(this.config.runtime.sourceTopic)));
     await this.dlq.connect();
     await this.consumer.start();
     this.archiver.startTimer();

@@ -83,8 +83,9 @@ export class HotstoreService implements ManagedService {
     const untilReady = startupWait(runtime, signal, logger);
     await untilReady('ClickHouse', () => this.writer.checkSchema());
     await untilReady('Kafka', () => requireTopicsOnce(this.kafka, [this.config.runtime.sourceTopic, this.config.runtime.dlqTopic]));
-    // Reached before the first record: a registry that is down or a wrong URL waits here, logged, not in every batch.
-    await untilReady('schema registry', () => this.schemaRegistry.versions(valueSubject(this.config.runtime.sourceTopic)));
+    // Reached before the first record: a registry that is down, a wrong URL, or one without the subject (empty, still
+    // loading) waits here, logged, instead of dead-lettering every record as SCHEMA_NOT_FOUND.
+    await untilReady('schema registry', () => this.schemaRegistry.requireSubject(valueSubject(this.config.runtime.sourceTopic)));
     await this.dlq.connect();
     await this.consumer.start();
   }

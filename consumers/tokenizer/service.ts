@@ -16,7 +16,7 @@ import {
   requireTopics,
   startupWait,
 } from '../../core/service/index.js';
-import { AuditEventCodec, RegistryClient } from '../../schemas/index.js';
+import { AuditEventCodec, RegistryClient, valueSubject } from '../../schemas/index.js';
 import { checkTokenizerTables } from './clickhouse.js';
 import type { TokenizerConfig } from './config.js';
 import { TokenKey } from './crypto.js';
@@ -41,6 +41,7 @@ export class TokenizerService implements ManagedService {
   private readonly kafka: ReturnType<typeof createKafka>;
   private readonly clickhouse: ClickHouseClient;
   private readonly admin: Admin;
+  private readonly schemaRegistry: RegistryClient;
   private readonly encoder: AuditEventCodec;
   private readonly transactions: PartitionTransactions;
   private readonly consumer: BatchConsumer;
@@ -55,7 +56,7 @@ export class TokenizerService implements ManagedService {
     this.clickhouse = createClickHouse(endpoints.clickhouse, { requestTimeoutMs: config.clickhouseTimeoutMs });
     const metrics = new TokenizerMetrics(deps.registry);
     this.consumerMetrics = new ConsumerMetrics(deps.registry, runtime.service);
-    const registry = new RegistryClient(endpoints.registry);
+    const registry = (this.schemaRegistry = new RegistryClient(endpoints.registry));
     this.encoder = new AuditEventCodec(registry, config.eventsTopic);
     const keys = new SubjectKeyStore(this.clickhouse, config.database, deps.wrapper ?? new LocalKeyWrapper(config.keys.masterKey), {
       previousWrappers: config.keys.previousMasterKeys.map((k) => new LocalKeyWrapper(k)),
@@ -110,7 +111,8 @@ export class TokenizerService implements ManagedService {
   /**
    * Waits (with backoff) until ClickHouse, the registry and Kafka answer,
    * fails fast when the tables or topics are missing (`auditline setup`),
-   * registers the event schema under the events topic, then joins the group.
+   * registers the event schema under the events topic, waits until the
+   * source topic's subject exists, then joins the group.
    */
   async start(signal: AbortSignal): Promise<void> {
     const { logger } = this.deps;
@@ -123,6 +125,8 @@ export class TokenizerService implements ManagedService {
     await untilReady('ClickHouse', () => checkTokenizerTables(this.clickhouse, this.config.database));
     await untilReady('Kafka', () => this.checkTopics());
     await untilReady('schema registry', () => this.encoder.init());
+    // The subject it reads: without it every raw record's lookup by id would fail and be dead-lettered (see the hot store).
+    await untilReady('schema registry', () => this.schemaRegistry.requireSubject(valueSubject(runtime.sourceTopic)));
     await this.consumer.start();
   }
 

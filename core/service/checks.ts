@@ -8,7 +8,7 @@ import type { ReadinessReport } from './types.js';
 
 /**
  * The start-up wait of a service: runs a check (a dependency answering,
- * its tables or topics present) until it passes, with the service's
+ * its tables, topics or schema subject present) until it passes, with the service's
  * backoff, while its error is retriable (the dependency is down), logging
  * each wait; a non-retriable error (a missing table or topic: run `auditline
  * setup`) fails the start at once. Stops with `signal` (Ctrl-C while waiting).
@@ -19,7 +19,7 @@ export function startupWait(runtime: Pick<ServiceRuntimeSettings, 'retry'>, sign
       backoff: runtime.retry,
       signal,
       isRetriable: (err) => isAuditlineError(err) && err.retriable,
-      onRetry: (err, attempt, delayMs) => logger.warn({ attempt, delayMs, err: errorMessage(err) }, `${what} not reachable yet; retrying`),
+      onRetry: (err, attempt, delayMs) => logger.warn({ attempt, delayMs, code: isAuditlineError(err) ? err.code : undefined, err: errorMessage(err) }, `${what} not ready yet; retrying`),
     });
 }
 

@@ -7,6 +7,7 @@ import { payloadOf, SCHEMA_VERSION, type AuditEvent, type EventKind, type EventP
 import { alertGroups, signature } from '../../consumers/alerts/index.js';
 import { committedToEnd, waitFor } from './hotstore-stack.js';
 import { createTestTopics } from './kafka.js';
+import { registerTestSubjects } from './subjects.js';
 import { uniqueName } from './names.js';
 import { kafka } from './tokenizer-stack.js';
 
@@ -18,8 +19,8 @@ export interface AlertsNames {
   group: string;
 }
 
-/** Unique events, signals, outbox and DLQ topics and a unique group id. */
-export async function createAlertsTopics(prefix: string): Promise<AlertsNames> {
+/** Unique events, signals, outbox and DLQ topics and a unique group id; the events subject registered, as `setup` does (unless `subjects: false`). */
+export async function createAlertsTopics(prefix: string, options: { subjects?: boolean } = {}): Promise<AlertsNames> {
   const base = uniqueName(`it-${prefix}`);
   const names = { events: `${base}.events`, signals: `${base}.signals`, outbox: `${base}.outbox`, dlq: `${base}.dlq`, group: `${base}-alerts` };
   await createTestTopics(kafka, [
@@ -28,6 +29,7 @@ export async function createAlertsTopics(prefix: string): Promise<AlertsNames> {
     { name: names.outbox, partitions: 2 },
     { name: names.dlq, partitions: 1 },
   ]);
+  if (options.subjects !== false) await registerTestSubjects([names.events]);
   return names;
 }
 

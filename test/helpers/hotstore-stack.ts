@@ -10,6 +10,7 @@ import { AuditEventCodec, RegistryClient, type AuditEvent } from '../../schemas/
 import { TOKENIZED_HEADER } from '../../consumers/tokenizer/index.js';
 import { consumeCount, createTestTopics } from './kafka.js';
 import { uniqueName } from './names.js';
+import { registerTestSubjects } from './subjects.js';
 
 /** Endpoints of the running services. */
 export const endpoints = loadEndpoints();
@@ -26,14 +27,15 @@ export function clickhouse(): ClickHouseClient {
   return createClickHouse(endpoints.clickhouse);
 }
 
-/** Unique source and DLQ topics (auto-creation is off) plus a unique group id. */
-export async function createHotstoreTopics(prefix: string, partitions = 3): Promise<{ topic: string; dlq: string; group: string }> {
+/** Unique source and DLQ topics (auto-creation is off) plus a unique group id; the source topic's subject registered, as `setup` does (unless `subjects: false`). */
+export async function createHotstoreTopics(prefix: string, partitions = 3, options: { subjects?: boolean } = {}): Promise<{ topic: string; dlq: string; group: string }> {
   const topic = uniqueName(`it-${prefix}`);
   const names = { topic, dlq: `${topic}.dlq`, group: `${topic}-group` };
   await createTestTopics(kafka, [
     { name: names.topic, partitions },
     { name: names.dlq, partitions: 1 },
   ]);
+  if (options.subjects !== false) await registerTestSubjects([names.topic]);
   return names;
 }
 

@@ -10,6 +10,7 @@ import { migrationVariables } from '../../infra/setup.js';
 import { writeAlertFiles } from './alerts-fixtures.js';
 import { createArchiveBucket, signingKeyPem } from './archiver-stack.js';
 import { createTestTopics } from './kafka.js';
+import { registerTestSubjects } from './subjects.js';
 import { uniqueName } from './names.js';
 import { freePort } from './ports.js';
 import { tempDir } from './temp-dir.js';
@@ -105,6 +106,7 @@ export async function createPipelineEnv(label: string, options: PipelineEnvOptio
     { name: names.signals, partitions },
     { name: names.outbox, partitions: 1 },
   ]);
+  await registerTestSubjects([names.raw, names.events]);
   const clickhouse = createClickHouse(endpoints.clickhouse);
   try {
     await migrate(clickhouse, { database: names.database, variables: migrationVariables(loadRetention()) });

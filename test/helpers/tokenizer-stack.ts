@@ -16,6 +16,7 @@ import { migrationVariables } from '../../infra/setup.js';
 import { AuditEventCodec, RegistryClient, type AuditEvent } from '../../schemas/index.js';
 import { createTestTopics } from './kafka.js';
 import { uniqueName } from './names.js';
+import { registerTestSubjects } from './subjects.js';
 import { tempDir } from './temp-dir.js';
 import { testKeys } from './tokenizer-fixtures.js';
 
@@ -56,8 +57,8 @@ export interface TokenizerNames {
   group: string;
 }
 
-/** Unique raw, events and DLQ topics (auto-creation is off) and a unique group id. */
-export async function createTokenizerTopics(prefix: string, partitions = 3): Promise<TokenizerNames> {
+/** Unique raw, events and DLQ topics (auto-creation is off) and a unique group id; raw and events subjects registered, as `setup` does (unless `subjects: false`). */
+export async function createTokenizerTopics(prefix: string, partitions = 3, options: { subjects?: boolean } = {}): Promise<TokenizerNames> {
   const base = uniqueName(`it-${prefix}`);
   const names = { raw: `${base}.raw`, events: `${base}.events`, dlq: `${base}.dlq`, group: `${base}-tokenizer` };
   await createTestTopics(kafka, [
@@ -65,6 +66,7 @@ export async function createTokenizerTopics(prefix: string, partitions = 3): Pro
     { name: names.events, partitions },
     { name: names.dlq, partitions: 1 },
   ]);
+  if (options.subjects !== false) await registerTestSubjects([names.raw, names.events]);
   return names;
 }
 
