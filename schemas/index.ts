@@ -6,6 +6,7 @@ export { dataClassIndex, fieldsOfClass, DATA_CLASSES } from './data-classes.js';
 export type { DataClass } from './data-classes.js';
 export { RegistryClient, validateAvro } from './registry.js';
 export type { Compatibility } from './registry.js';
+export { UnknownSchemaIds } from './unknown-ids.js';
 export { frame, unframe, MAGIC_BYTE, HEADER_SIZE } from './wire-format.js';
 export * from './types.js';
 export { sampleExecution } from './samples.js';

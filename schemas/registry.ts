@@ -3,6 +3,7 @@ import avro from 'avsc';
 import { AuditlineError, errorMessage } from '../core/errors.js';
 import type { Endpoints } from '../core/endpoints.js';
 import { SUBJECT_COMPATIBILITY } from './catalog.js';
+import { UnknownSchemaIds } from './unknown-ids.js';
 
 export type Compatibility = 'BACKWARD' | 'BACKWARD_TRANSITIVE' | 'FORWARD' | 'FORWARD_TRANSITIVE' | 'FULL' | 'FULL_TRANSITIVE' | 'NONE';
 
@@ -16,11 +17,18 @@ export class RegistryClient {
   private readonly url: string;
   private readonly authHeader: string | undefined;
   private readonly requestTimeoutMs: number;
+  private readonly unknownIds: UnknownSchemaIds;
 
-  /** `requestTimeoutMs`: how long one lookup may take before it fails as REGISTRY_UNAVAILABLE (retriable); a registration, with the library's own retries, three times that. */
-  constructor(config: Endpoints['registry'], options: { requestTimeoutMs?: number } = {}) {
+  /**
+   * `requestTimeoutMs`: how long one lookup may take before it fails as REGISTRY_UNAVAILABLE (retriable); a
+   * registration, with the library's own retries, three times that. `unknownIdRetryMs`: how long a schema id the
+   * registry answers "not found" for stays a retriable SCHEMA_NOT_FOUND (from its first miss) before the miss is
+   * final (consumers: `AUDITLINE_<SERVICE>_UNKNOWN_SCHEMA_RETRY_MS`); 0, the default, makes it final at once.
+   */
+  constructor(config: Endpoints['registry'], options: { requestTimeoutMs?: number; unknownIdRetryMs?: number } = {}) {
     this.url = config.url;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.unknownIds = new UnknownSchemaIds(options.unknownIdRetryMs ?? 0);
     const auth = config.username ? { username: config.username, password: config.password ?? '' } : undefined;
     this.authHeader = auth ? `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` : undefined;
     this.client = new SchemaRegistry({ host: config.url, clientId: 'auditline', retry: { retries: 3 }, ...(auth ? { auth } : {}) });
@@ -67,15 +75,17 @@ export class RegistryClient {
 
   /**
    * Raw schema text registered under an id. SCHEMA_NOT_FOUND only on the
-   * registry's own "not found"; an answer without a schema (a proxy's page,
-   * an empty body) is REGISTRY_UNAVAILABLE, retriable: it says nothing of
-   * the record that carries the id.
+   * registry's own "not found", retriable within the unknown-id window
+   * (UnknownSchemaIds); an answer without a schema (a proxy's page, an empty
+   * body) is REGISTRY_UNAVAILABLE, retriable: it says nothing of the record
+   * that carries the id.
    */
   async schemaText(id: number): Promise<string> {
     const body = await this.http('GET', `/schemas/ids/${id}`, `id ${id}`);
-    if (body === NOT_FOUND) throw new AuditlineError('SCHEMA_NOT_FOUND', `schema id ${id} is not registered`, { details: { schemaId: id } });
+    if (body === NOT_FOUND) throw this.unknownIds.miss(id, this.url);
     const schema = (body as { schema?: unknown } | undefined)?.schema;
     if (typeof schema !== 'string' || schema === '') throw this.malformed(`/schemas/ids/${id}`, 'no schema');
+    this.unknownIds.found(id);
     return schema;
   }
 

@@ -73,7 +73,7 @@ export class AlertsService implements ManagedService {
       kafka: this.kafka,
       settings: runtime,
       handler: createSignalStageHandler({
-        codec: new AuditEventCodec((this.schemaRegistry = new RegistryClient(endpoints.registry)), runtime.sourceTopic),
+        codec: new AuditEventCodec((this.schemaRegistry = new RegistryClient(endpoints.registry, { unknownIdRetryMs: runtime.unknownSchemaRetryMs })), runtime.sourceTopic),
         rules: config.rules,
         detector: new PiiDetector(),
         producer: this.producer,

@@ -51,7 +51,7 @@ export class ArchiverService implements ManagedService {
     this.archiver = new Archiver(
       { ...config, retry: runtime.retry },
       {
-        schemas: new WriterSchemas((this.schemaRegistry = new RegistryClient(endpoints.registry))),
+        schemas: new WriterSchemas((this.schemaRegistry = new RegistryClient(endpoints.registry, { unknownIdRetryMs: runtime.unknownSchemaRetryMs }))),
         store: this.store,
         index: this.index,
         chain: new DigestChain(this.store, { topic: runtime.sourceTopic, signingKey: config.signingKey, retentionDays: config.retentionDays, objectLock: config.objectLock }),

@@ -48,7 +48,7 @@ export class HotstoreService implements ManagedService {
     this.consumerMetrics = new ConsumerMetrics(deps.registry, runtime.service);
     this.writer = new HotstoreWriter(this.clickhouse, config.database, metrics);
     this.dlq = new DlqPublisher(this.kafka, { topic: runtime.dlqTopic, service: runtime.service });
-    this.schemaRegistry = new RegistryClient(endpoints.registry);
+    this.schemaRegistry = new RegistryClient(endpoints.registry, { unknownIdRetryMs: runtime.unknownSchemaRetryMs });
     const codec = new AuditEventCodec(this.schemaRegistry, runtime.sourceTopic);
     this.consumer = new BatchConsumer({
       kafka: this.kafka,

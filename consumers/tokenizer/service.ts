@@ -56,7 +56,7 @@ export class TokenizerService implements ManagedService {
     this.clickhouse = createClickHouse(endpoints.clickhouse, { requestTimeoutMs: config.clickhouseTimeoutMs });
     const metrics = new TokenizerMetrics(deps.registry);
     this.consumerMetrics = new ConsumerMetrics(deps.registry, runtime.service);
-    const registry = (this.schemaRegistry = new RegistryClient(endpoints.registry));
+    const registry = (this.schemaRegistry = new RegistryClient(endpoints.registry, { unknownIdRetryMs: runtime.unknownSchemaRetryMs }));
     this.encoder = new AuditEventCodec(registry, config.eventsTopic);
     const keys = new SubjectKeyStore(this.clickhouse, config.database, deps.wrapper ?? new LocalKeyWrapper(config.keys.masterKey), {
       previousWrappers: config.keys.previousMasterKeys.map((k) => new LocalKeyWrapper(k)),

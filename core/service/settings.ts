@@ -26,6 +26,12 @@ export interface ServiceRuntimeSettings {
   http: { host: string; port: number };
   /** Backoff of retriable failures. */
   retry: { initialMs: number; maxMs: number };
+  /**
+   * How long a record whose schema id the registry answers "not found" for is retried (from the id's first miss)
+   * before it is dead-lettered as SCHEMA_NOT_FOUND: a follower behind or a registry still loading its schemas
+   * answers so for ids it will know shortly. 0: dead-letter at once.
+   */
+  unknownSchemaRetryMs: number;
   /** Longest a graceful shutdown may take before the process exits with an error. */
   shutdownTimeoutMs: number;
   /** pino level. */
@@ -65,6 +71,7 @@ function runtimeShape(d: ServiceDefaults) {
     // Retries heartbeat between waits; a wait must stay well below the consumer session timeout.
     RETRY_MAX_MS: int(10_000, 10, 20_000),
     SHUTDOWN_TIMEOUT_MS: int(30_000, 1_000, 600_000),
+    UNKNOWN_SCHEMA_RETRY_MS: int(60_000, 0, 3_600_000),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   };
 }
@@ -98,6 +105,7 @@ export function loadServiceRuntimeSettings(service: string, defaults: ServiceDef
     flushMs: get('FLUSH_MS'),
     http: { host: get('METRICS_HOST'), port: get('METRICS_PORT') },
     retry,
+    unknownSchemaRetryMs: get('UNKNOWN_SCHEMA_RETRY_MS'),
     shutdownTimeoutMs: get('SHUTDOWN_TIMEOUT_MS'),
     logLevel: get('LOG_LEVEL'),
   };

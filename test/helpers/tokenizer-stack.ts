@@ -91,6 +91,8 @@ export function tokenizerEnv(names: TokenizerNames, database: string, keys = tes
     AUDITLINE_TOKENIZER_FLUSH_MS: '100',
     AUDITLINE_TOKENIZER_RETRY_INITIAL_MS: '100',
     AUDITLINE_TOKENIZER_RETRY_MAX_MS: '1000',
+    // An unknown schema id (a test's poison record) is dead-lettered after 1 s of retries instead of 60.
+    AUDITLINE_TOKENIZER_UNKNOWN_SCHEMA_RETRY_MS: '1000',
     AUDITLINE_TOKENIZER_SESSION_TIMEOUT_MS: '6000',
     AUDITLINE_TOKENIZER_METRICS_HOST: '127.0.0.1',
     AUDITLINE_TOKENIZER_METRICS_PORT: '0',

@@ -14,6 +14,8 @@ const client = clickhouse();
 let database: string;
 let names: { topic: string; dlq: string; group: string };
 const running: HotstoreService[] = [];
+/** How long an unknown schema id is retried before its record is dead-lettered (60 s by default). */
+const UNKNOWN_SCHEMA_RETRY_MS = 1_500;
 
 before(async () => {
   database = await createHotstoreDatabase(client);
@@ -28,7 +30,7 @@ after(async () => {
 });
 
 async function startService(): Promise<{ service: HotstoreService; registry: Registry }> {
-  const config = loadHotstoreConfig({ ...process.env, ...hotstoreEnv(names, database, { AUDITLINE_HOTSTORE_FLUSH_MS: '100', AUDITLINE_HOTSTORE_RETRY_INITIAL_MS: '100' }) });
+  const config = loadHotstoreConfig({ ...process.env, ...hotstoreEnv(names, database, { AUDITLINE_HOTSTORE_FLUSH_MS: '100', AUDITLINE_HOTSTORE_RETRY_INITIAL_MS: '100', AUDITLINE_HOTSTORE_RETRY_MAX_MS: '500', AUDITLINE_HOTSTORE_UNKNOWN_SCHEMA_RETRY_MS: String(UNKNOWN_SCHEMA_RETRY_MS) }) });
   const registry = new Registry();
   const service = new HotstoreService(config, { logger: createLogger('hotstore-test', 'silent'), registry });
   running.push(service);
@@ -98,6 +100,9 @@ test('the service stores a batch, dead-letters its poison records with reasons, 
   assert.deepEqual(byCode.WIRE_FORMAT_INVALID!.value, garbage, 'original value byte for byte');
   assert.match(byCode.WIRE_FORMAT_INVALID!.headers['auditline-dlq-reason']!, /not in the Confluent wire format/);
   assert.deepEqual(byCode.SCHEMA_NOT_FOUND!.value, unknownSchema);
+  // Retried for the unknown-schema window first (the registry may not know it yet), then dead-lettered with its reason.
+  assert.match(byCode.SCHEMA_NOT_FOUND!.headers['auditline-dlq-reason']!, /schema id 987654321 in the record header is not registered in the schema registry \(still unknown \d+ ms after its first lookup\)/);
+  assert.ok(Date.parse(byCode.SCHEMA_NOT_FOUND!.headers['auditline-dlq-time']!) - publishedAt >= UNKNOWN_SCHEMA_RETRY_MS, 'dead-lettered only after the window');
   assert.match(byCode.ROW_REJECTED!.headers['auditline-dlq-reason']!, /event 11111111-1111-4111-8111-111111111111: event_time is outside the storable time range/);
   const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), names.topic);
   assert.equal((await codec.decode(byCode.ROW_REJECTED!.value)).event_id, outOfRange.event_id);

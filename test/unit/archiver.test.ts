@@ -17,7 +17,8 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError, isAuditlineError } from '../../core/errors.js';
 import { readAvroFile } from '../helpers/avro-files.js';
 import { BatchAbandonedError, type DeadLetter, type SourceRecord } from '../../core/service/index.js';
-import { auditEventSchema, frame, sampleExecution, unwrapPayload, type AuditEvent } from '../../schemas/index.js';
+import { auditEventSchema, frame, RegistryClient, sampleExecution, unwrapPayload, type AuditEvent } from '../../schemas/index.js';
+import { laggingRegistry, settle } from '../helpers/lagging-registry.js';
 
 const { raw, type, text } = auditEventSchema();
 const events = [...sampleExecution({ status: 'failed' }), ...sampleExecution()];
@@ -95,7 +96,7 @@ test('a digest verifies under its key and not after any change or under another 
 });
 
 /** An Archiver over in-memory stand-ins for S3, ClickHouse and Kafka commits (the integration tests use the real ones). */
-function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = {}, stored: PutArchiveObject[] = []) {
+function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = {}, stored: PutArchiveObject[] = [], registry: Pick<RegistryClient, 'schemaText'> = { schemaText: async (id: number) => (id === 1 ? text : Promise.reject(new AuditlineError('SCHEMA_NOT_FOUND', `schema id ${id} is not registered`))) }) {
   /** Objects in the bucket: `stored` (put there before, by anyone), then what this archiver uploads. */
   const puts: PutArchiveObject[] = [...stored];
   /** Every upload asked for, including those of a key already there. */
@@ -115,7 +116,7 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
   const archiver = new Archiver(
     { storageClass: 'GLACIER', rollBytes: 1_000_000, rollMs: 60_000, digestIntervalMs: 3_600_000, retentionDays: 2557, objectLock: true, requireTokenized: true, compression: { codec: 'zstandard', level: 5, blockBytes: 64 * 1024 }, retry: { initialMs: 1, maxMs: 2 }, ...settings },
     {
-      schemas: new WriterSchemas({ schemaText: async (id: number) => (id === 1 ? text : Promise.reject(new AuditlineError('SCHEMA_NOT_FOUND', `schema id ${id} is not registered`))) }),
+      schemas: new WriterSchemas(registry),
       store: {
         putOnce: async (o) => {
           if (outage.failingPuts > 0) {
@@ -209,6 +210,30 @@ test('records that cannot be archived are dead-lettered with a reason; the other
   assert.deepEqual(h.dead.map((d) => [d.record.offset, d.code]), [['1', 'WIRE_FORMAT_INVALID'], ['2', 'ARCHIVE_RECORD_REFUSED'], ['3', 'SCHEMA_NOT_FOUND'], ['4', 'DECODE_FAILED']]);
   assert.equal((await decodeContainerFile(h.puts[0]!.body)).records.length, 1);
   assert.match(h.puts[0]!.key, /00000000000000000000-00000000000000000004\.avro$/, 'the range covers the dead letters inside it');
+});
+
+test('a schema id the registry does not know yet holds the partition (retried) until it does; one it never knows is dead-lettered after the window and the rest archived', async () => {
+  const known = new Set([1]);
+  const registry = await laggingRegistry(known);
+  try {
+    const h = harness({}, [], new RegistryClient({ url: registry.url }, { unknownIdRetryMs: 400 }));
+    // Id 2: just registered; the registry answers 40403 for it for the first 150 ms.
+    setTimeout(() => known.add(2), 150);
+    const late = await settle(h.archiver.handler, [rec(0, encoded(events[0]!)), rec(1, frame(2, type.toBuffer(events[1]!))), rec(2, encoded(events[2]!))]);
+    assert.deepEqual(late.deadLetters, []);
+    assert.ok(late.attempts > 1, 'retried while the id was unknown');
+    // Id 9 never exists: dead-lettered once the window is over; the records around it are archived.
+    const poison = await settle(h.archiver.handler, [rec(3, encoded(events[3]!)), rec(4, frame(9, Buffer.from([1]))), rec(5, encoded(events[4]!))]);
+    assert.ok(poison.elapsedMs >= 400, `dead-lettered after ${poison.elapsedMs.toFixed(0)} ms, before the window was over`);
+    await h.archiver.flushAndStop();
+    assert.deepEqual(h.dead.map((d) => [d.record.offset, d.code]), [['4', 'SCHEMA_NOT_FOUND']]);
+    assert.match(h.dead[0]!.reason, /schema id 9 .* not registered .*still unknown \d+ ms after its first lookup/);
+    const archived = (await Promise.all(h.puts.map(async (p) => (await decodeContainerFile(p.body)).records.length))).reduce((a, b) => a + b, 0);
+    assert.equal(archived, 5, 'every other record archived, the one written with id 2 too');
+    assert.equal(h.commits.at(-1), '6', 'committed past the dead letter');
+  } finally {
+    await registry.close();
+  }
 });
 
 test('replay documents rebuild an execution from its events; reveal substitutes only named fields', () => {

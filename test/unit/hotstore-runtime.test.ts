@@ -54,8 +54,8 @@ test('retryRetriable retries retriable failures until success, throws others at 
 test('service settings: defaults, AUDITLINE_<SERVICE>_* overrides, and a bad value names its variable', () => {
   const s = loadServiceRuntimeSettings('hotstore', HOTSTORE_DEFAULTS, {});
   assert.deepEqual(
-    { group: s.groupId, topic: s.sourceTopic, dlq: s.dlqTopic, batch: s.batchSize, flush: s.flushMs, port: s.http.port, retry: s.retry, fromBeginning: s.fromBeginning },
-    { group: 'auditline-hotstore', topic: 'audit.events', dlq: 'audit.dlq', batch: 10000, flush: 250, port: 9464, retry: { initialMs: 500, maxMs: 10_000 }, fromBeginning: true },
+    { group: s.groupId, topic: s.sourceTopic, dlq: s.dlqTopic, batch: s.batchSize, flush: s.flushMs, port: s.http.port, retry: s.retry, fromBeginning: s.fromBeginning, unknownSchema: s.unknownSchemaRetryMs },
+    { group: 'auditline-hotstore', topic: 'audit.events', dlq: 'audit.dlq', batch: 10000, flush: 250, port: 9464, retry: { initialMs: 500, maxMs: 10_000 }, fromBeginning: true, unknownSchema: 60_000 },
   );
   const o = loadServiceRuntimeSettings('hotstore', HOTSTORE_DEFAULTS, {
     AUDITLINE_HOTSTORE_GROUP_ID: 'hs-2',
@@ -63,8 +63,9 @@ test('service settings: defaults, AUDITLINE_<SERVICE>_* overrides, and a bad val
     AUDITLINE_HOTSTORE_FLUSH_MS: '200',
     AUDITLINE_HOTSTORE_METRICS_PORT: '0',
     AUDITLINE_HOTSTORE_FROM_BEGINNING: 'false',
+    AUDITLINE_HOTSTORE_UNKNOWN_SCHEMA_RETRY_MS: '0',
   });
-  assert.deepEqual([o.groupId, o.batchSize, o.flushMs, o.http.port, o.fromBeginning], ['hs-2', 250, 200, 0, false]);
+  assert.deepEqual([o.groupId, o.batchSize, o.flushMs, o.http.port, o.fromBeginning, o.unknownSchemaRetryMs], ['hs-2', 250, 200, 0, false, 0]);
 
   const bad = (env: Record<string, string>, variable: string, reason: RegExp) =>
     assert.throws(() => loadServiceRuntimeSettings('hotstore', HOTSTORE_DEFAULTS, env), (e) => isAuditlineError(e, 'CONFIG_INVALID') && e.message.includes(variable) && reason.test(e.message) && e.details.setting === variable);
@@ -76,6 +77,9 @@ test('service settings: defaults, AUDITLINE_<SERVICE>_* overrides, and a bad val
   bad({ AUDITLINE_HOTSTORE_FROM_BEGINNING: 'maybe' }, 'AUDITLINE_HOTSTORE_FROM_BEGINNING', /true or false/);
   bad({ AUDITLINE_HOTSTORE_RETRY_INITIAL_MS: '5000', AUDITLINE_HOTSTORE_RETRY_MAX_MS: '1000' }, 'AUDITLINE_HOTSTORE_RETRY_MAX_MS', /at least AUDITLINE_HOTSTORE_RETRY_INITIAL_MS/);
   bad({ AUDITLINE_HOTSTORE_LOG_LEVEL: 'loud' }, 'AUDITLINE_HOTSTORE_LOG_LEVEL', /.+/);
+  bad({ AUDITLINE_HOTSTORE_UNKNOWN_SCHEMA_RETRY_MS: '1m' }, 'AUDITLINE_HOTSTORE_UNKNOWN_SCHEMA_RETRY_MS', /integer|number/i);
+  bad({ AUDITLINE_HOTSTORE_UNKNOWN_SCHEMA_RETRY_MS: '-1' }, 'AUDITLINE_HOTSTORE_UNKNOWN_SCHEMA_RETRY_MS', /at least 0/);
+  bad({ AUDITLINE_HOTSTORE_UNKNOWN_SCHEMA_RETRY_MS: '86400000' }, 'AUDITLINE_HOTSTORE_UNKNOWN_SCHEMA_RETRY_MS', /at most 3600000/);
 });
 
 test('hot store config: database from the endpoint settings, its own insert timeout validated', () => {
