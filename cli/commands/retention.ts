@@ -17,7 +17,7 @@ export function registerRetention(program: Command): void {
     .option('--retention <file>', 'retention settings file (default: AUDITLINE_RETENTION_FILE or infra/retention.yaml)')
     .option('--topic-prefix <prefix>', 'prefix of the topic names (isolated deployments)', '')
     .option('--format <format>', 'output: table | json', 'table')
-    .addHelpText('after', `\nExit codes: 0 everything matches, 1 failure, 2 wrong usage, ${COMPLIANCE_EXIT.retentionDiffers} at least one enforced value differs from the settings (or is missing).`)
+    .addHelpText('after', `\nExit codes: 0 everything matches, 1 failure, 2 wrong usage, ${COMPLIANCE_EXIT.retentionDiffers} at least one enforced value differs from the settings (or is missing); a store that cannot be reached is a failure (1), not a difference.`)
     .action(async (opts: { retention?: string; topicPrefix: string; format: string }) => {
       if (opts.format !== 'table' && opts.format !== 'json') throw new UsageError(`--format ${opts.format}: expected table or json`);
       const settings = loadRetention(opts.retention ?? process.env.AUDITLINE_RETENTION_FILE);

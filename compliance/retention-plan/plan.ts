@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Admin } from 'kafkajs';
-import { errorMessage } from '../../core/errors.js';
+import { errorMessage, isAuditlineError } from '../../core/errors.js';
 import { DEFAULT_MIGRATIONS_DIR } from '../../infra/clickhouse/migrate.js';
 import { describeTopics } from '../../infra/kafka/topics.js';
 import { retentionDaysFor, type RetentionSettings } from '../../infra/retention.js';
@@ -112,6 +112,8 @@ async function s3Rows({ retention, s3, bucket }: PlanDeps): Promise<EnforcementR
   try {
     state = await readBucketState(s3, bucket);
   } catch (err) {
+    // S3 unreachable is a failure of the check (exit 1), not a finding: an outage must not read as non-compliance.
+    if (isAuditlineError(err, 'S3_UNAVAILABLE')) throw err;
     return [{ store: 's3', object: `bucket ${bucket}`, enforced_by: 'Object Lock, lifecycle', requirement: soxName, expected: `COMPLIANCE ${sox} days`, actual: `cannot read: ${errorMessage(err)}`, status: 'MISSING' }];
   }
   const lock = state.objectLock;

@@ -79,3 +79,20 @@ test('retention plan reads every store back, matches the settings, then flags a 
   assert.equal(afterChange.plan.differences, 1);
   assert.match(afterChange.stderr, /1 enforced value\(s\) differ/);
 });
+
+test('S3 unreachable is a failure of the check (exit 1), not a difference; a bucket that does not exist is one (exit 8)', { timeout: 90_000 }, async () => {
+  // Setting one endpoint switches the local defaults off: the others are given as the local stack has them.
+  const local = {
+    AUDITLINE_KAFKA_BROKERS: endpoints.kafka.brokers.join(','),
+    AUDITLINE_CLICKHOUSE_URL: endpoints.clickhouse.url,
+    AUDITLINE_S3_ACCESS_KEY_ID: endpoints.s3.credentials!.accessKeyId,
+    AUDITLINE_S3_SECRET_ACCESS_KEY: endpoints.s3.credentials!.secretAccessKey,
+  };
+  const down = await runCli(['retention', 'plan', '--topic-prefix', prefix, '--format', 'json'], { ...env, ...local, AUDITLINE_S3_ENDPOINT: 'http://127.0.0.1:1' });
+  assert.equal(down.code, 1, down.stderr);
+  assert.match(down.stderr, /S3_UNAVAILABLE/);
+  const missing = await runCli(['retention', 'plan', '--topic-prefix', prefix, '--format', 'json'], { ...env, AUDITLINE_S3_BUCKET: uniqueName('it-rp-none') });
+  assert.equal(missing.code, 8, missing.stderr);
+  const rows = (JSON.parse(missing.stdout) as RetentionPlan).enforcement.filter((r) => r.store === 's3');
+  assert.deepEqual(rows.map((r) => r.status), ['MISSING']);
+});
