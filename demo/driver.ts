@@ -1,5 +1,6 @@
 import type { AuditProducer } from '../producers/index.js';
 import { DEMO_WORKFLOWS, seededRandom, type DemoOutcome, type DemoStatus, type DemoWorkflow } from './workflows.js';
+import { AuditlineError, errorMessage } from '../core/errors.js';
 
 export interface DemoOptions {
   executions: number;
@@ -28,6 +29,8 @@ export interface DemoSummary {
   elapsedMs: number;
   /** Executions whose client calls threw (Kafka and the spool both unavailable); none is hidden. */
   errors: number;
+  /** Why they threw: each distinct message and how many executions it stopped. */
+  errorMessages: { message: string; count: number }[];
 }
 
 const emptyCounts = (): Record<DemoStatus, number> => ({ success: 0, failed: 0, partial: 0, unfinished: 0 });
@@ -45,6 +48,7 @@ export async function runDemo(audit: AuditProducer, options: DemoOptions): Promi
   const t0 = performance.now();
   let started = 0;
   let errors = 0;
+  const errorMessages = new Map<string, number>();
   const progress = () => options.onProgress?.({ started, done: outcomes.length + errors, total: options.executions, elapsedMs: performance.now() - t0 });
   const timer = options.onProgress ? setInterval(progress, options.progressEveryMs ?? 1_000) : undefined;
   const running = new Set<Promise<void>>();
@@ -58,7 +62,11 @@ export async function runDemo(audit: AuditProducer, options: DemoOptions): Promi
       started += 1;
       const p = workflow.run(audit, random).then(
         (o) => void outcomes.push(o),
-        () => void (errors += 1),
+        (err: unknown) => {
+          errors += 1;
+          const message = err instanceof AuditlineError ? `${err.code}: ${err.message}` : errorMessage(err);
+          errorMessages.set(message, (errorMessages.get(message) ?? 0) + 1);
+        },
       );
       const tracked = p.finally(() => running.delete(tracked));
       running.add(tracked);
@@ -70,5 +78,5 @@ export async function runDemo(audit: AuditProducer, options: DemoOptions): Promi
   progress();
   const byWorkflow: DemoSummary['byWorkflow'] = {};
   for (const o of outcomes) (byWorkflow[o.workflowId] ??= emptyCounts())[o.status] += 1;
-  return { outcomes, byWorkflow, elapsedMs: performance.now() - t0, errors };
+  return { outcomes, byWorkflow, elapsedMs: performance.now() - t0, errors, errorMessages: [...errorMessages].map(([message, count]) => ({ message, count })) };
 }

@@ -100,14 +100,17 @@ export async function demoCommand(options: DemoCommandOptions): Promise<number> 
   try {
     summary = await runDemo(audit, {
       ...options,
-      onProgress: (p) => say(`demo: ${p.done}/${p.total} executions recorded (${p.started} started, ${(p.elapsedMs / 1_000).toFixed(0)} s)`),
+      onProgress: (p) => say(`demo: ${p.done}/${p.total} executions done (${p.started} started, ${(p.elapsedMs / 1_000).toFixed(0)} s)`),
     });
   } finally {
     const flushed = await audit.close();
     if (flushed.spooledEvents > 0) say(`demo: ${flushed.spooledEvents} events are still in the local spool (Kafka unreachable); the next producer start replays them`);
   }
-  say(`demo: recorded in ${(summary.elapsedMs / 1_000).toFixed(1)} s\n${tally(summary)}`);
-  if (summary.errors > 0) say(`demo: ${summary.errors} executions could not be recorded (see the errors above)`);
+  say(`demo: done in ${(summary.elapsedMs / 1_000).toFixed(1)} s\n${tally(summary)}`);
+  if (summary.errors > 0) {
+    say(`demo: ${summary.errors} of ${options.executions} executions could not be recorded:`);
+    for (const e of summary.errorMessages) say(`  ${e.count} x ${e.message}`);
+  }
 
   const ids = summary.outcomes.map((o) => o.executionId);
   const { failed, decided } = pointers(summary.outcomes);
