@@ -25,6 +25,7 @@ export function registerStack(program: Command): void {
     .action(async (opts: { only?: string }) => {
       const settings = loadStackSettings();
       const started = Date.now();
+      say(`stack directory: ${settings.stackDir}`);
       const rows = await stackUp(settings, say, parseServices(opts.only));
       say(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       process.stdout.write(`${formatStatus(rows)}\n`);
@@ -43,7 +44,9 @@ export function registerStack(program: Command): void {
     .description('state, endpoint, pid and log file of each service')
     .option('--json', 'print JSON instead of a table')
     .action(async (opts: { json?: boolean }) => {
-      const rows = await stackStatus(loadStackSettings());
+      const settings = loadStackSettings();
+      say(`stack directory: ${settings.stackDir}`);
+      const rows = await stackStatus(settings);
       process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : `${formatStatus(rows)}\n`);
       // Non-zero when anything is not healthy, so scripts can wait on it.
       if (rows.some((r) => r.state !== 'healthy')) process.exitCode = 3;

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { resolveStackDir } from './active.js';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseEnv, portVar } from '../../core/env.js';
@@ -69,9 +70,12 @@ const shape = {
 export function loadStackSettings(env: NodeJS.ProcessEnv = process.env): StackSettings {
   const c = parseEnv(shape, env);
   const cacheBase = c.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache');
+  const cacheDir = path.resolve(c.AUDITLINE_CACHE_DIR ?? path.join(cacheBase, 'auditline'));
+  const ownDir = path.resolve(path.join(packageRoot, '.auditline', 'stack'));
   return {
-    stackDir: path.resolve(c.AUDITLINE_STACK_DIR ?? path.join(packageRoot, '.auditline', 'stack')),
-    cacheDir: path.resolve(c.AUDITLINE_CACHE_DIR ?? path.join(cacheBase, 'auditline')),
+    // Unset: this clone's, or the directory of the stack another clone runs on this machine (active.ts).
+    stackDir: c.AUDITLINE_STACK_DIR !== undefined ? path.resolve(c.AUDITLINE_STACK_DIR) : resolveStackDir(ownDir, cacheDir),
+    cacheDir,
     java: c.AUDITLINE_STACK_JAVA ?? (c.JAVA_HOME ? path.join(c.JAVA_HOME, 'bin', 'java') : 'java'),
     python: c.AUDITLINE_STACK_PYTHON,
     startTimeoutMs: c.AUDITLINE_STACK_START_TIMEOUT_S * 1000,

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { AuditlineError, errorMessage } from '../../core/errors.js';
 import { isRunning, portInUse, readPidFile, removeFile, sleep, startDetached, stopRecorded, tailFile, type PidRecord } from './processes.js';
 import type { Progress } from './provision.js';
+import { clearActiveStack, recordActiveStack } from './active.js';
 import { serviceDefs, type ServiceDef } from './services.js';
 import { SERVICE_NAMES, type ServiceName, type StackSettings } from './settings.js';
 
@@ -73,6 +74,7 @@ export async function stackUp(s: StackSettings, progress: Progress, only?: Servi
       details: { services: failures.map((f) => f.name).join(',') },
     });
   }
+  recordActiveStack(s.cacheDir, s.stackDir);
   return stackStatus(s, names);
 }
 
@@ -142,6 +144,14 @@ async function waitHealthy(s: StackSettings, def: ServiceDef, record: PidRecord)
  * retry, which is how outages are rehearsed).
  */
 export async function stackDown(s: StackSettings, progress: Progress, only?: ServiceName[]): Promise<void> {
+  try {
+    await stopServices(s, progress, only);
+  } finally {
+    clearActiveStack(s.cacheDir, s.stackDir);
+  }
+}
+
+async function stopServices(s: StackSettings, progress: Progress, only?: ServiceName[]): Promise<void> {
   for (const name of [...SERVICE_NAMES].reverse().filter((n) => !only || only.includes(n))) {
     const file = pidFile(s, name);
     const record = readPidFile(file);
