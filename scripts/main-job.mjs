@@ -25,7 +25,9 @@ step('smoke run: publish and read back one execution', ['smoke']);
 
 console.error('\n== pipeline: every consumer service, then a short demo (Ctrl-C stops everything)');
 const args = process.argv.slice(2);
-const pipeline = spawn(process.execPath, [cli, 'pipeline', ...(args.some((a) => a.startsWith('--demo')) ? [] : ['--demo', '30']), ...args], {
+// The 30-execution demo unless --demo N is given (--demo-rate and the like keep it).
+const demoGiven = args.some((a) => a === '--demo' || a.startsWith('--demo='));
+const pipeline = spawn(process.execPath, [cli, 'pipeline', ...(demoGiven ? [] : ['--demo', '30']), ...args], {
   cwd: root,
   stdio: 'inherit',
 });
