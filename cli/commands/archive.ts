@@ -34,6 +34,17 @@ export function restoreOptions(opts: { wait?: boolean; waitTimeout: string; rest
     pollMs: 5_000,
     restoreDays: positiveInt('--restore-days', opts.restoreDays),
     tier: opts.tier as RestoreOptions['tier'],
+    onWaiting: waitingProgress(),
+  };
+}
+
+/** Progress while --wait waits for Glacier restores (hours): a line when the count changes, else once a minute. */
+function waitingProgress(): RestoreOptions['onWaiting'] {
+  let said = { pending: -1, at: 0 };
+  return (pending, total, waitedMs) => {
+    if (pending === said.pending && waitedMs - said.at < 60_000) return;
+    said = { pending, at: waitedMs };
+    process.stderr.write(`waiting for Glacier restores: ${pending} of ${total} object(s) still being restored after ${Math.round(waitedMs / 1000)} s\n`);
   };
 }
 

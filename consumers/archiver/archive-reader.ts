@@ -15,6 +15,8 @@ export interface RestoreOptions {
   /** Days a restored copy stays readable. */
   restoreDays: number;
   tier: 'Expedited' | 'Standard' | 'Bulk';
+  /** Told after each poll while waiting: objects still being restored, of how many, and the time waited so far. */
+  onWaiting?: (pending: number, total: number, waitedMs: number) => void;
 }
 
 /** Each file with the SHA-256 of the bytes actually read (never a hash the object's metadata claims). */
@@ -45,6 +47,7 @@ export async function readArchiveObjects(
       if (!head || !isReadable(head.storageClass, head.restore)) still.push(key);
     }
     pending = still;
+    if (pending.length > 0) options.onWaiting?.(pending.length, keys.length, Date.now() - (deadline - options.waitTimeoutMs));
   }
   if (pending.length > 0) return { pending };
   const files: { key: string; file: DecodedContainerFile; sha256: string }[] = [];
