@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AuditlineError, isAuditlineError } from '../../core/errors.js';
-import type { AccessRecord } from './audit-log.js';
+import { maskPiiInText, type AccessRecord } from './audit-log.js';
 import { callerRefusal, type RevealCaller } from './principals.js';
 import { openValues, piiAad } from './crypto.js';
 import type { SubjectKeyStore } from './key-store.js';
@@ -111,6 +111,10 @@ export function decideReveal(
 export async function reveal(request: RevealRequest, deps: RevealDeps): Promise<RevealResult> {
   const now = deps.now ?? Date.now;
   const requestId = randomUUID();
+  // An id no execution has may be anything pasted by mistake (an address): the record, kept for years under Object
+  // Lock, stores it with e-mail addresses and phone numbers masked. A known execution's id is stored as it is.
+  const unknown = request.status === undefined;
+  const recorded = (text: string) => (unknown ? maskPiiInText(text) : text);
   const record = (outcome: AccessRecord['outcome'], detail: string, revealed: number, unrecoverable: number) =>
     deps.log.recordAccess({
       at: now(),
@@ -118,12 +122,12 @@ export async function reveal(request: RevealRequest, deps: RevealDeps): Promise<
       principal: request.principal,
       identifiedBy: request.identifiedBy ?? (request.heldRoles === undefined ? 'claimed' : ''),
       role: request.role,
-      executionId: request.executionId,
+      executionId: recorded(request.executionId),
       executionStatus: request.status ?? 'unknown',
       fields: request.fields.map((f) => f.name),
       reason: request.purpose,
       outcome,
-      detail,
+      detail: recorded(detail),
       valuesRevealed: revealed,
       valuesUnrecoverable: unrecoverable,
     });

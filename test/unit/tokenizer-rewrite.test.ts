@@ -438,6 +438,12 @@ test('reveal: policy by role and status, every attempt logged, cleartext restore
   assert.equal(refused.outcome, 'refused');
   assert.deepEqual(refused.fields, []);
 
+  // An address pasted as the id of no execution: kept in the access record (years, under Object Lock) only masked.
+  const pasted = new MemoryAccessLog();
+  const unknownId = await reveal({ ...base, executionId: 'eve@example.com', role: 'legal', status: undefined, fields: [] }, { keys, log: pasted });
+  assert.equal(unknownId.unknownExecution, true);
+  assert.deepEqual(pasted.records.map((r) => [r.executionId, r.detail]), [['e***@example.com', 'execution e***@example.com is not in the hot store']]);
+
   const moved = await reveal({ ...base, executionId: 'e2', role: 'legal', status: 'success', fields }, { keys, log });
   assert.equal(moved.outcome, 'unrecoverable', 'ciphertext bound to its execution');
 
