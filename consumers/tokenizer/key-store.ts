@@ -241,7 +241,6 @@ export class SubjectKeyStore {
    */
   async rewrapAll(batchSize = 1_000): Promise<{ rewrapped: number; unreadable: number; from: string[] }> {
     const current = this.wrapper.keyId;
-    const startedAt = this.now();
     const from = new Set<string>();
     let rewrapped = 0;
     let unreadable = 0;
@@ -258,7 +257,7 @@ export class SubjectKeyStore {
       if (rows.length === 0) break;
       after = rows[rows.length - 1]!.key_id;
       const out: Record<string, string>[] = [];
-      const done: { keyId: string; wrap: string }[] = [];
+      const done: { keyId: string; subject: string; createdMs: number }[] = [];
       for (const row of rows) {
         from.add(row.wrap_key_id);
         const key = await this.unwrapRow(row).catch(() => undefined);
@@ -268,7 +267,7 @@ export class SubjectKeyStore {
         }
         const wrapped = await this.wrapper.wrap(Buffer.from(key.key.export()), `${row.subject}/${row.key_id}`);
         out.push({ subject: row.subject, key_id: row.key_id, wrapped_key: wrapped.toString('base64'), wrap_key_id: current, created_at: row.created_text });
-        done.push({ keyId: row.key_id, wrap: row.wrap_key_id });
+        done.push({ keyId: row.key_id, subject: row.subject, createdMs: Number(row.created_ms) });
       }
       if (out.length > 0) {
         await chCall('storing rewrapped subject keys', () => this.client.insert({ table: `${this.db}.subject_keys`, values: out, format: 'JSONEachRow' }));
@@ -281,10 +280,13 @@ export class SubjectKeyStore {
         );
         rewrapped += out.length;
         // An erasure that ran between this batch's read and its insert deleted the old rows and would see its subject's
-        // key come back: delete the rewrapped rows of subjects erased since the rotation began (`erase` checks again
-        // after recording the erasure, so one of the two always sees the other).
-        const erased = await this.erasedAt([...new Set(out.map((o) => o.subject!))]);
-        for (const [subject, at] of erased) if (at >= startedAt) await this.deleteKeys({ subject });
+        // key come back: a rewrapped key created before its subject's latest erasure must not exist, so it is deleted
+        // (`erase` checks again after recording the erasure, so one of the two always sees the other). Judged by the
+        // key's own creation time, not by when this rotation began on this host's clock: an erasure recorded by a host
+        // whose clock is behind would otherwise pass for an older one and leave the key.
+        const erased = await this.erasedAt([...new Set(done.map((d) => d.subject))]);
+        const stale = done.filter((d) => (erased.get(d.subject) ?? -Infinity) >= d.createdMs).map((d) => d.keyId);
+        await this.deleteKeys({ keyIds: stale });
       }
     }
     this.cache.clear();

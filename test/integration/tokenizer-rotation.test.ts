@@ -89,3 +89,22 @@ test('rotation pages through keys it cannot unwrap: they are counted and left, e
   assert.deepEqual(new Set(byId.keys()), new Set([...readable.values()].map((k) => k.keyId)), 'every readable key is now under the new master');
   assert.equal((await store(stranger).keysById([...foreign.values()].map((k) => k.keyId))).size, 5, 'the unreadable keys are left as they were');
 });
+
+test("rotation vs erasure is judged by each key's creation time, not by the rotation host's clock: a key older than its subject's erasure is deleted, a key made after it (the customer came back) stays", { timeout: 60_000 }, async () => {
+  const minute = 60_000;
+  const behind = tokenKey.subject('email:erased-clock-behind@example.com');
+  const returned = tokenKey.subject('email:came-back@example.com');
+  const older = randomBytes(32);
+  const made = (subject: string, at: number) =>
+    new SubjectKeyStore(client, database, new LocalKeyWrapper(older), { cacheTtlMs: 0, rotationMs: 86_400_000, now: () => at }).activeKeys([subject]);
+  await made(behind, Date.now() - 10 * minute);
+  await made(returned, Date.now() - 10 * minute);
+  const log = new TokenizerAuditLog(client, database);
+  // Recorded by a host whose clock is a minute behind the rotation's: its time is before the rotation began.
+  await log.recordErasures([{ at: Date.now() - minute, kind: 'request', principal: 'dpo-1', subject: behind, keyIds: [], reason: 'GDPR request, clock behind' }]);
+  await log.recordErasures([{ at: Date.now() - 20 * minute, kind: 'request', principal: 'dpo-1', subject: returned, keyIds: [], reason: 'GDPR request long ago' }]);
+  await store(randomBytes(32), [older, oldMaster, newMaster]).rewrapAll();
+  const left = async (subject: string) => (await store(newMaster).keyIdsOf(subject)).length;
+  assert.equal(await left(behind), 0, 'a key created before the erasure does not come back');
+  assert.equal(await left(returned), 1, 'a key created after an old erasure stays');
+});
