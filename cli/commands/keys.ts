@@ -27,7 +27,13 @@ wrapped by a master key that is not configured (left as they are).`,
       const client = createClickHouse(endpoints.clickhouse);
       try {
         const store = new SubjectKeyStore(client, endpoints.clickhouse.database, current, { cacheTtlMs: 0, rotationMs: 0, previousWrappers: previous.map((k) => new LocalKeyWrapper(k)) });
-        const result = await store.rewrapAll();
+        let said = 0;
+        const result = await store.rewrapAll(1_000, ({ rewrapped, unreadable }) => {
+          // Progress on stderr every 10 s of a long rotation (millions of keys).
+          if (Date.now() - said < 10_000) return;
+          said = Date.now();
+          process.stderr.write(`rotate-master: ${rewrapped} key(s) rewrapped so far${unreadable > 0 ? `, ${unreadable} unreadable` : ''}\n`);
+        });
         process.stdout.write(`rewrapped ${result.rewrapped} subject key(s) under master key ${current.keyId}${result.from.length > 0 ? ` (from ${result.from.join(', ')})` : ''}\n`);
         if (result.unreadable > 0) {
           process.stderr.write(`${result.unreadable} subject key(s) are wrapped by a master key that is not configured; they were left as they are\n`);

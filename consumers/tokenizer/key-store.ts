@@ -239,7 +239,7 @@ export class SubjectKeyStore {
    * creation time) before the old row is deleted, so that a crash at any point leaves each key readable.
    * Rows whose wrapper is not configured are left alone and counted as `unreadable`.
    */
-  async rewrapAll(batchSize = 1_000): Promise<{ rewrapped: number; unreadable: number; from: string[] }> {
+  async rewrapAll(batchSize = 1_000, onBatch?: (done: { rewrapped: number; unreadable: number }) => void): Promise<{ rewrapped: number; unreadable: number; from: string[] }> {
     const current = this.wrapper.keyId;
     const from = new Set<string>();
     let rewrapped = 0;
@@ -288,6 +288,7 @@ export class SubjectKeyStore {
         const stale = done.filter((d) => (erased.get(d.subject) ?? -Infinity) >= d.createdMs).map((d) => d.keyId);
         await this.deleteKeys({ keyIds: stale });
       }
+      onBatch?.({ rewrapped, unreadable });
     }
     this.cache.clear();
     return { rewrapped, unreadable, from: [...from].sort() };

@@ -83,8 +83,11 @@ test('rotation pages through keys it cannot unwrap: they are counted and left, e
   const foreign = await store(stranger).activeKeys(Array.from({ length: 5 }, (_, i) => tokenKey.subject(`email:foreign-${i}@example.com`)));
   const next = randomBytes(32);
   // Pages of two rows: unreadable rows fall on several pages, among rows of this file's earlier tests (under newMaster).
-  const result = await store(next, [oldMaster, newMaster]).rewrapAll(2);
+  const batches: { rewrapped: number; unreadable: number }[] = [];
+  const result = await store(next, [oldMaster, newMaster]).rewrapAll(2, (done) => batches.push(done));
   assert.equal(result.unreadable, 5, 'the keys of a master not configured are counted');
+  assert.ok(batches.length >= 6, `progress after every page (${batches.length})`);
+  assert.deepEqual(batches.at(-1), { rewrapped: result.rewrapped, unreadable: 5 }, 'the last progress is the result');
   const byId = await store(next).keysById([...readable.values(), ...foreign.values()].map((k) => k.keyId));
   assert.deepEqual(new Set(byId.keys()), new Set([...readable.values()].map((k) => k.keyId)), 'every readable key is now under the new master');
   assert.equal((await store(stranger).keysById([...foreign.values()].map((k) => k.keyId))).size, 5, 'the unreadable keys are left as they were');
