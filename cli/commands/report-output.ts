@@ -32,14 +32,22 @@ export async function runProduce(
   const client = createClickHouse(clickhouse, { requestTimeoutMs: 3_600_000 });
   const started = Date.now();
   let lastProgress = started;
-  const onRow = (rows: number) => {
+  let rowsSoFar = 0;
+  const progress = () => {
     if (settings.progressSeconds <= 0) return;
     const now = Date.now();
     if (now - lastProgress < settings.progressSeconds * 1_000) return;
     lastProgress = now;
     const seconds = (now - started) / 1_000;
-    say(`${request.command}: ${rows} rows in ${seconds.toFixed(0)} s (${Math.round(rows / seconds)} rows/s)`);
+    say(`${request.command}: ${rowsSoFar} rows in ${seconds.toFixed(0)} s (${rowsSoFar === 0 ? 'waiting for ClickHouse' : `${Math.round(rowsSoFar / seconds)} rows/s`})`);
   };
+  const onRow = (rows: number) => {
+    rowsSoFar = rows;
+    progress();
+  };
+  // Also while no row arrives (a long query before its first row, or a server that does not answer): never silent.
+  const heartbeat = settings.progressSeconds > 0 ? setInterval(progress, settings.progressSeconds * 1_000) : undefined;
+  heartbeat?.unref();
   // Written next to --output and renamed onto it once produced: a refused or failed report leaves an existing file as
   // it was. Reports can hold revealed PII: the file is readable by its owner only.
   const partial = output === undefined ? undefined : `${output}.partial-${process.pid}`;
@@ -66,6 +74,7 @@ export async function runProduce(
     }
     return result;
   } finally {
+    clearInterval(heartbeat);
     if (partial !== undefined && !keep) {
       out.destroy();
       await rm(partial, { force: true });
