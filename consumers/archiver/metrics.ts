@@ -8,7 +8,7 @@ export const ARCHIVER_METRICS = {
   storedBytes: { name: 'auditline_archiver_stored_bytes_total', help: 'Bytes of the archive objects (compressed container files).', labelNames: [] },
   rollDuration: { name: 'auditline_archiver_roll_duration_seconds', help: 'Time to encode, upload, index and commit one object.', labelNames: [] },
   digests: { name: 'auditline_archiver_digests_total', help: 'Signed digests written.', labelNames: [] },
-  retries: { name: 'auditline_archiver_step_retries_total', help: 'Retries of archiver steps after retriable failures, by step (upload, index, dead letter, listing).', labelNames: ['step'] },
+  retries: { name: 'auditline_archiver_step_retries_total', help: 'Retries of archiver steps after retriable failures, by step (upload, index, dead letter, listing, reading the conflicting object).', labelNames: ['step'] },
 } as const;
 
 export class ArchiverMetrics {
