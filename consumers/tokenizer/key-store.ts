@@ -170,9 +170,11 @@ export class SubjectKeyStore {
 
   /**
    * Keys by id, unwrapped, for decryption. Ids that are absent (erased,
-   * expired, never written) or do not unwrap are missing from the result.
+   * expired, never written) or do not unwrap are missing from the result;
+   * `notConfigured` is told the master key id of each stored key whose
+   * master key is not configured (not erased: the wrong or a missing key).
    */
-  async keysById(keyIds: readonly string[]): Promise<Map<string, SubjectKey>> {
+  async keysById(keyIds: readonly string[], notConfigured?: (wrapKeyId: string) => void): Promise<Map<string, SubjectKey>> {
     const out = new Map<string, SubjectKey>();
     if (keyIds.length === 0) return out;
     const rows = await selectRowsIn<KeyRow>(
@@ -183,7 +185,9 @@ export class SubjectKeyStore {
       'ids',
       [...new Set(keyIds)],
     );
+    const wrappers = new Set([this.wrapper.keyId, ...(this.options.previousWrappers ?? []).map((w) => w.keyId)]);
     for (const row of rows) {
+      if (!wrappers.has(row.wrap_key_id)) notConfigured?.(row.wrap_key_id);
       const key = await this.unwrapRow(row).catch(() => undefined);
       if (key) out.set(row.key_id, key);
     }

@@ -139,13 +139,18 @@ export async function reveal(request: RevealRequest, deps: RevealDeps): Promise<
 
   const keyIds = new Set<string>();
   for (const f of request.fields) rewriteTokens(f.text, (t) => void keyIds.add(t.k));
-  const keys = await deps.keys.keysById([...keyIds]);
+  const foreignMasters = new Set<string>();
+  const keys = await deps.keys.keysById([...keyIds], (wrapKeyId) => void foreignMasters.add(wrapKeyId));
   const fields = request.fields.map((f) => revealField(f, request.executionId, keys));
   const revealed = fields.reduce((n, f) => n + f.revealed, 0);
   const unrecoverable = fields.reduce((n, f) => n + f.unrecoverable, 0);
   const outcome = unrecoverable > 0 && revealed === 0 ? 'unrecoverable' : 'allowed';
   const detail =
-    unrecoverable > 0 ? `${unrecoverable} value(s) cannot be decrypted: their subject key was erased or expired (or the ciphertext does not authenticate)` : '';
+    unrecoverable === 0
+      ? ''
+      : foreignMasters.size > 0
+        ? `${unrecoverable} value(s) cannot be decrypted: their subject key is stored, wrapped by master key ${[...foreignMasters].sort().join(', ')}, which is not configured (AUDITLINE_TOKENIZER_MASTER_KEY, or _PREVIOUS_MASTER_KEY during a rotation)`
+        : `${unrecoverable} value(s) cannot be decrypted: their subject key was erased or expired (or the ciphertext does not authenticate)`;
   await record(outcome, detail, revealed, unrecoverable);
   return { outcome, ...(detail ? { reason: detail } : {}), fields, requestId };
 }

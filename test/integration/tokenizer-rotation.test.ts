@@ -37,7 +37,9 @@ test('master key rotation: the old master stays readable during the rotation, `k
   const newId = new LocalKeyWrapper(newMaster).keyId;
   assert.deepEqual(new Set(await wrapIds()), new Set([oldId]));
 
-  assert.equal((await store(newMaster).keysById(ids)).size, 0, 'the new master alone cannot unwrap keys the old one wrapped');
+  const notConfigured = new Set<string>();
+  assert.equal((await store(newMaster).keysById(ids, (id) => void notConfigured.add(id))).size, 0, 'the new master alone cannot unwrap keys the old one wrapped');
+  assert.deepEqual([...notConfigured], [oldId], 'and says which master key they need');
   const during = await store(newMaster, [oldMaster]).keysById(ids);
   assert.equal(during.size, ids.length, 'with the old master configured as previous, every key unwraps during the rotation');
 

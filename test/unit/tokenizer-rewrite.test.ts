@@ -444,6 +444,12 @@ test('reveal: policy by role and status, every attempt logged, cleartext restore
   assert.equal(unknownId.unknownExecution, true);
   assert.deepEqual(pasted.records.map((r) => [r.executionId, r.detail]), [['e***@example.com', 'execution e***@example.com is not in the hot store']]);
 
+  // Keys stored but wrapped by a master key this caller does not have: said so, not "erased or expired".
+  const otherMaster = { keysById: async (_ids: readonly string[], notConfigured?: (id: string) => void) => (notConfigured?.('mk-old'), new Map()) };
+  const wrongMaster = await reveal({ ...base, role: 'legal', status: 'success', fields }, { keys: otherMaster, log: new MemoryAccessLog() });
+  assert.equal(wrongMaster.outcome, 'unrecoverable');
+  assert.match(wrongMaster.reason!, /wrapped by master key mk-old, which is not configured/);
+
   const moved = await reveal({ ...base, executionId: 'e2', role: 'legal', status: 'success', fields }, { keys, log });
   assert.equal(moved.outcome, 'unrecoverable', 'ciphertext bound to its execution');
 
