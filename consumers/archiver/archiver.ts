@@ -393,6 +393,11 @@ function checked(record: SourceRecord, writer: WriterSchema, body: Buffer): Deco
   if (!isStorableTime(fields.event_time)) {
     return refuse(record, 'ARCHIVE_RECORD_REFUSED', `event_time is outside the storable time range ${STORABLE_TIME_RANGE.text}: archive_index cannot hold it`);
   }
+  // The Kafka timestamp (CreateTime: the producer's) names the object's day and sets its retention date: one no Date
+  // can hold would stop the partition in the same way.
+  if (!isStorableTime(Number(record.timestamp))) {
+    return refuse(record, 'ARCHIVE_RECORD_REFUSED', `the record's Kafka timestamp is outside the storable time range ${STORABLE_TIME_RANGE.text}: no object key or retention date can be made from it`);
+  }
   return { writer, body, fields };
 }
 

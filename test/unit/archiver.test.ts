@@ -379,6 +379,17 @@ test('a record whose event_time the index cannot hold (9e15 or 3e14 ms, as a pro
   assert.deepEqual(h.commits, ['5'], 'committed past the refused records');
 });
 
+test('a record whose Kafka timestamp no object key or retention date can be made from (9e15) is dead-lettered; the rest is archived', async () => {
+  const h = harness();
+  const batch = [rec(0, encoded(events[0]!)), { ...rec(1, encoded(events[1]!)), timestamp: '9000000000000000' }, rec(2, encoded(events[2]!))];
+  const result = await h.archiver.handler(batch, { signal: new AbortController().signal });
+  await h.archiver.flushAndStop();
+  assert.deepEqual(result.deadLetters.map((d) => [d.record.offset, d.code]), [['1', 'ARCHIVE_RECORD_REFUSED']]);
+  assert.match(h.dead[0]!.reason, /Kafka timestamp is outside the storable time range/);
+  assert.deepEqual(((await decodeContainerFile(h.puts[0]!.body)).records as AuditEvent[]).map((r) => r.event_id), [events[0]!.event_id, events[2]!.event_id]);
+  assert.deepEqual(h.commits, ['3']);
+});
+
 test('an index row whose time no Date holds fails the insert as not retriable (it was retried forever as a connection failure)', async () => {
   let sent = 0;
   const index = new ArchiveIndex({ insert: async () => void sent++ } as unknown as ClickHouseClient, 'db');
