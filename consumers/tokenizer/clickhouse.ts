@@ -1,5 +1,6 @@
 import { ClickHouseError, type ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError, errorMessage } from '../../core/errors.js';
+import { splitBySize } from '../../core/split-by-size.js';
 
 /** Tables of the tokenizer (migrations 0006 and 0007, docs/tokenizer.md). */
 export const TOKENIZER_TABLES = ['subject_keys', 'subject_legal_holds', 'execution_subjects', 'erasures', 'pii_access_log'] as const;
@@ -40,22 +41,8 @@ export const LIST_PARAM_BUDGET = 64 * 1024;
 
 /** `values` in parts whose URL-encoded text (as a ClickHouse array literal) stays under `budget` characters; none empty. */
 export function splitListParam(values: readonly string[], budget = LIST_PARAM_BUDGET): string[][] {
-  const parts: string[][] = [];
-  let part: string[] = [];
-  let size = 0;
-  for (const value of values) {
-    // Quotes and a comma around each value, escapes inside: encodeURIComponent of the value plus a margin.
-    const cost = encodeURIComponent(value).length + 16;
-    if (part.length > 0 && size + cost > budget) {
-      parts.push(part);
-      part = [];
-      size = 0;
-    }
-    part.push(value);
-    size += cost;
-  }
-  if (part.length > 0) parts.push(part);
-  return parts;
+  // Quotes and a comma around each value, escapes inside: encodeURIComponent of the value plus a margin.
+  return splitBySize(values, (value) => encodeURIComponent(value).length + 16, budget);
 }
 
 /** {@link selectRows} with the list parameter `name` split by {@link splitListParam}: one query per part, their rows concatenated. */

@@ -1,4 +1,5 @@
 import type { Message } from 'kafkajs';
+import { splitBySize } from '../split-by-size.js';
 
 /**
  * Largest record the services write, value plus key and headers: below the
@@ -27,19 +28,5 @@ export function recordBytes(m: Message): number {
 
 /** Splits records into runs of at most `maxBytes` (by recordBytes), in order; a record above it goes alone. */
 export function chunkBySize(messages: readonly Message[], maxBytes = MAX_SEND_BYTES): Message[][] {
-  const chunks: Message[][] = [];
-  let current: Message[] = [];
-  let size = 0;
-  for (const m of messages) {
-    const n = recordBytes(m);
-    if (current.length > 0 && size + n > maxBytes) {
-      chunks.push(current);
-      current = [];
-      size = 0;
-    }
-    current.push(m);
-    size += n;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
+  return splitBySize(messages, recordBytes, maxBytes);
 }
