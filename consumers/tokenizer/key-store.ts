@@ -185,9 +185,8 @@ export class SubjectKeyStore {
       'ids',
       [...new Set(keyIds)],
     );
-    const wrappers = new Set([this.wrapper.keyId, ...(this.options.previousWrappers ?? []).map((w) => w.keyId)]);
     for (const row of rows) {
-      if (!wrappers.has(row.wrap_key_id)) notConfigured?.(row.wrap_key_id);
+      if (!this.wrapperFor(row.wrap_key_id)) notConfigured?.(row.wrap_key_id);
       const key = await this.unwrapRow(row).catch(() => undefined);
       if (key) out.set(row.key_id, key);
     }
@@ -298,8 +297,13 @@ export class SubjectKeyStore {
     return { rewrapped, unreadable, from: [...from].sort() };
   }
 
+  /** The configured master key (current or previous) with this id, if any. */
+  private wrapperFor(wrapKeyId: string): KeyWrapper | undefined {
+    return [this.wrapper, ...(this.options.previousWrappers ?? [])].find((w) => w.keyId === wrapKeyId);
+  }
+
   private async unwrapRow(row: KeyRow): Promise<SubjectKey> {
-    const wrapper = [this.wrapper, ...(this.options.previousWrappers ?? [])].find((w) => w.keyId === row.wrap_key_id);
+    const wrapper = this.wrapperFor(row.wrap_key_id);
     if (!wrapper) throw new AuditlineError('PII_DECRYPT_FAILED', `subject key ${row.key_id} is wrapped by master key ${row.wrap_key_id}, which is not configured`);
     const dek = await wrapper.unwrap(Buffer.from(row.wrapped_key, 'base64'), `${row.subject}/${row.key_id}`);
     return { subject: row.subject, keyId: row.key_id, key: createSecretKey(dek), createdAt: Number(row.created_ms) };
