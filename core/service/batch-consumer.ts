@@ -230,17 +230,29 @@ export class BatchConsumer {
    */
   async committedOffset(partition: number): Promise<bigint | undefined> {
     const { settings } = this.options;
+    try {
+      return await this.withAdmin(async (admin) => (await this.groupCommitted(admin)).get(partition));
+    } catch (err) {
+      throw new AuditlineError('KAFKA_UNAVAILABLE', `cannot read the committed offsets of group ${settings.groupId}: ${errorMessage(err)}`, { retriable: true, cause: err });
+    }
+  }
+
+  /** Runs `fn` with a connected admin client of its own (few retries: the callers report or retry themselves). */
+  private async withAdmin<T>(fn: (admin: ReturnType<BatchConsumerOptions['kafka']['admin']>) => Promise<T>): Promise<T> {
     const admin = this.options.kafka.admin({ retry: { retries: 2 } });
     try {
       await admin.connect();
-      const [fetched] = await admin.fetchOffsets({ groupId: settings.groupId, topics: [settings.sourceTopic] });
-      const offset = fetched?.partitions.find((p) => p.partition === partition)?.offset;
-      return offset === undefined || BigInt(offset) < 0n ? undefined : BigInt(offset);
-    } catch (err) {
-      throw new AuditlineError('KAFKA_UNAVAILABLE', `cannot read the committed offsets of group ${settings.groupId}: ${errorMessage(err)}`, { retriable: true, cause: err });
+      return await fn(admin);
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
+  }
+
+  /** The group's committed offset of each partition of the source topic that has one (-1, nothing committed, left out). */
+  private async groupCommitted(admin: ReturnType<BatchConsumerOptions['kafka']['admin']>): Promise<Map<number, bigint>> {
+    const { settings } = this.options;
+    const [fetched] = await admin.fetchOffsets({ groupId: settings.groupId, topics: [settings.sourceTopic] });
+    return new Map((fetched?.partitions ?? []).filter((p) => BigInt(p.offset) >= 0n).map((p) => [p.partition, BigInt(p.offset)]));
   }
 
   /**
@@ -253,26 +265,24 @@ export class BatchConsumer {
    */
   private async reportExpired(): Promise<void> {
     const { settings, logger, metrics } = this.options;
-    const admin = this.options.kafka.admin({ retry: { retries: 2 } });
     try {
-      await admin.connect();
-      const [committed] = await admin.fetchOffsets({ groupId: settings.groupId, topics: [settings.sourceTopic] });
-      const earliest = new Map((await admin.fetchTopicOffsets(settings.sourceTopic)).map((o) => [o.partition, BigInt(o.low)]));
-      for (const { partition, offset } of committed?.partitions ?? []) {
-        const low = earliest.get(partition);
-        // -1: nothing committed yet (a new group starts where fromBeginning says; nothing of it was read before).
-        if (low === undefined || BigInt(offset) < 0n || BigInt(offset) >= low) continue;
-        const records = Number(low - BigInt(offset));
-        metrics.expiredUnread(records);
-        logger.error(
-          { topic: settings.sourceTopic, partition, committedOffset: offset, earliestOffset: String(low), records, group: settings.groupId },
-          'records were deleted by the topic retention before this group read them; they are lost to this service (docs/topics.md, "Retention bounds the longest outage of a reader")',
-        );
-      }
+      await this.withAdmin(async (admin) => {
+        // A partition with nothing committed yet is left out: a new group starts where fromBeginning says; nothing of it was read before.
+        const committed = await this.groupCommitted(admin);
+        const earliest = new Map((await admin.fetchTopicOffsets(settings.sourceTopic)).map((o) => [o.partition, BigInt(o.low)]));
+        for (const [partition, offset] of committed) {
+          const low = earliest.get(partition);
+          if (low === undefined || offset >= low) continue;
+          const records = Number(low - offset);
+          metrics.expiredUnread(records);
+          logger.error(
+            { topic: settings.sourceTopic, partition, committedOffset: String(offset), earliestOffset: String(low), records, group: settings.groupId },
+            'records were deleted by the topic retention before this group read them; they are lost to this service (docs/topics.md, "Retention bounds the longest outage of a reader")',
+          );
+        }
+      });
     } catch (err) {
       logger.warn({ err: errorMessage(err), topic: settings.sourceTopic }, 'could not compare the committed offsets with the earliest offsets; consuming anyway');
-    } finally {
-      await admin.disconnect().catch(() => undefined);
     }
   }
 
