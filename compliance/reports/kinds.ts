@@ -45,6 +45,13 @@ export const SUBJECT_EXECUTIONS_SQL = (db: string) => `SELECT execution_id FROM 
 const subjectClause = (db: string, f: ReportFilter, column = 'execution_id') =>
   f.subjects.length > 0 ? `AND ${column} IN (${SUBJECT_EXECUTIONS_SQL(db)})` : '';
 const workflowClause = (f: ReportFilter, column = 'workflow_id') => (f.workflows.length > 0 ? `AND ${column} IN {workflows:Array(String)}` : '');
+/**
+ * Each execution's outcome over all its results (`status`: 'conflicting' when they disagree, OUTCOME_STATUS_SQL) for
+ * the executions `ids` selects: what the reveal rules judge, never one row's own status.
+ */
+const outcomesOf = (db: string, ids: string) => `SELECT execution_id, ${OUTCOME_STATUS_SQL} AS status FROM ${db}.execution_results FINAL
+    WHERE execution_id IN (${ids})
+    GROUP BY execution_id`;
 const period = (column: string) => `${column} >= {from:DateTime64(3, 'UTC')} AND ${column} < {to:DateTime64(3, 'UTC')}`;
 
 export const REPORT_KINDS: Readonly<Record<string, ReportKind>> = {
@@ -97,9 +104,7 @@ FROM
 ) AS d
 LEFT JOIN
 (
-    SELECT execution_id, ${OUTCOME_STATUS_SQL} AS status FROM ${db}.execution_results FINAL
-    WHERE execution_id IN (SELECT execution_id FROM ${db}.decisions WHERE ${period('event_time')} ${f.executionId !== undefined ? 'AND execution_id = {execution_id:String}' : ''})
-    GROUP BY execution_id
+    ${outcomesOf(db, `SELECT execution_id FROM ${db}.decisions WHERE ${period('event_time')} ${f.executionId !== undefined ? 'AND execution_id = {execution_id:String}' : ''}`)}
 ) AS r ON r.execution_id = d.execution_id
 ORDER BY d.execution_id, d.sequence, d.event_id`,
   },
@@ -123,9 +128,7 @@ FROM
 ) AS x
 LEFT JOIN
 (
-    SELECT execution_id, ${OUTCOME_STATUS_SQL} AS status FROM ${db}.execution_results FINAL
-    WHERE execution_id IN (SELECT execution_id FROM ${db}.execution_results WHERE status = 'failed' AND ${period('end_time')})
-    GROUP BY execution_id
+    ${outcomesOf(db, `SELECT execution_id FROM ${db}.execution_results WHERE status = 'failed' AND ${period('end_time')}`)}
 ) AS o ON o.execution_id = x.execution_id
 ORDER BY end_time, execution_id`,
   },
