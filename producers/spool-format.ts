@@ -45,7 +45,8 @@ export function encodeRecord(record: SpoolRecord): Buffer {
 
 /** Outcome of parsing a buffer that starts at a record boundary. */
 export interface ParsedRecords {
-  records: { record: SpoolRecord; bytes: number }[];
+  /** Each record with its size and its CRC (which tells one record from another at the same offset). */
+  records: { record: SpoolRecord; bytes: number; crc: number }[];
   /** Bytes consumed by the complete records. */
   consumed: number;
   /**
@@ -67,10 +68,11 @@ export function parseRecords(buf: Buffer, maxRecords = Infinity, maxBytes = Infi
     if (records.length > 0 && offset + total > maxBytes) break;
     if (buf.length - offset < total) return { records, consumed: offset, stop: { reason: 'incomplete', needed: total } };
     const body = buf.subarray(offset + RECORD_HEADER_BYTES, offset + total);
-    if (crc32(body) !== buf.readUInt32BE(offset + 5)) return { records, consumed: offset, stop: { reason: 'corrupt' } };
+    const crc = buf.readUInt32BE(offset + 5);
+    if (crc32(body) !== crc) return { records, consumed: offset, stop: { reason: 'corrupt' } };
     const record = decodeBody(body);
     if (!record) return { records, consumed: offset, stop: { reason: 'corrupt' } };
-    records.push({ record, bytes: total });
+    records.push({ record, bytes: total, crc });
     offset += total;
   }
   return { records, consumed: offset };

@@ -1,5 +1,5 @@
 import { constants as fsConstants } from 'node:fs';
-import { chmod, copyFile, mkdir, open, readdir, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { ProducerLogger } from './logger.js';
 import { errorMessage } from '../core/errors.js';
@@ -32,6 +32,8 @@ export interface SpoolBatch {
   readonly records: SpoolRecord[];
   readonly segment: Segment;
   readonly end: number;
+  /** CRC of the batch's last record: stored with the position so that it is never taken for another record's end. */
+  readonly endCrc: number;
 }
 
 export interface SpoolOptions {
@@ -131,7 +133,7 @@ export class Spool {
       const buf = await readAt(segment.fh, segment.cursor, want);
       const parsed = parseRecords(buf, maxRecords, maxBytes);
       if (parsed.records.length > 0) {
-        return { segment, records: parsed.records.map((r) => r.record), end: segment.cursor + parsed.consumed };
+        return { segment, records: parsed.records.map((r) => r.record), end: segment.cursor + parsed.consumed, endCrc: parsed.records.at(-1)!.crc };
       }
       if (parsed.stop?.reason === 'incomplete' && segment.cursor + parsed.stop.needed <= segment.size) {
         want = parsed.stop.needed;
@@ -141,22 +143,34 @@ export class Spool {
     }
   }
 
-  /** Marks a batch as acknowledged by Kafka; removes what is no longer needed. */
+  /**
+   * Marks a batch as acknowledged by Kafka; removes what is no longer needed.
+   * The new position is written beside the segment (`<segment>.pos`) so that
+   * a later producer claiming the segment starts there, not at its first record.
+   */
   commit(batch: SpoolBatch): Promise<void> {
     return this.exclusive(async () => {
       const segment = batch.segment;
       segment.cursor = batch.end;
       segment.pending -= batch.records.length;
       this.pendingCount -= batch.records.length;
-      if (segment.cursor < segment.size) return;
+      if (segment.cursor < segment.size) {
+        await this.savePosition(segment, batch.endCrc);
+        return;
+      }
       if (segment.active) {
-        // Caught up: start the file over instead of creating a new one per batch.
-        await segment.fh.truncate(0);
-        segment.size = 0;
-        segment.cursor = 0;
+        // Caught up: start the file over instead of creating a new one per batch. The
+        // position goes first; should it stay, the file is kept as it is (a position
+        // left over from before the truncation would not match the new records anyway).
+        if (await removePosition(segment.path)) {
+          await segment.fh.truncate(0);
+          segment.size = 0;
+          segment.cursor = 0;
+        }
       } else {
         await segment.fh.close();
         await unlink(segment.path);
+        await removePosition(segment.path);
         this.segments.splice(this.segments.indexOf(segment), 1);
       }
     });
@@ -187,7 +201,10 @@ export class Spool {
       this.closed = true;
       for (const segment of this.segments) {
         await segment.fh.close().catch(noop);
-        if (segment.cursor >= segment.size) await unlink(segment.path).catch(noop);
+        if (segment.cursor >= segment.size) {
+          await unlink(segment.path).catch(noop);
+          await removePosition(segment.path);
+        }
       }
       this.segments.length = 0;
       liveInstances.delete(this.options.instanceId);
@@ -214,10 +231,13 @@ export class Spool {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // another producer claimed it first
         throw err;
       }
+      // Its position goes with it (a crash in between only replays acknowledged records again).
+      await rename(positionFile(path.join(this.options.dir, f.name)), positionFile(target)).catch(noop);
       const segment = await this.openClaimed(target);
       if (segment.pending === 0) {
         await segment.fh.close();
         await unlink(target);
+        await removePosition(target);
       } else {
         this.segments.push(segment);
         this.pendingCount += segment.pending;
@@ -228,17 +248,26 @@ export class Spool {
     }
   }
 
-  /** Counts a claimed segment's records and cuts off a torn or corrupt tail (kept aside for inspection). */
+  /**
+   * Counts a claimed segment's records from its saved position (the start
+   * when there is none or it is not the end of one of its records) and cuts
+   * off a torn or corrupt tail (kept aside for inspection).
+   */
   private async openClaimed(file: string): Promise<Segment> {
     const fh = await open(file, 'r+');
     const size = (await fh.stat()).size;
+    const saved = await readPosition(file);
+    let sentCount: number | undefined;
     let offset = 0;
     let count = 0;
     let chunk = SCAN_CHUNK;
     while (offset < size) {
       const parsed = parseRecords(await readAt(fh, offset, Math.min(chunk, size - offset)));
-      count += parsed.records.length;
-      offset += parsed.consumed;
+      for (const r of parsed.records) {
+        offset += r.bytes;
+        count += 1;
+        if (saved && offset === saved.position && r.crc === saved.crc) sentCount = count;
+      }
       if (!parsed.stop) continue;
       if (parsed.stop.reason === 'corrupt' || offset + parsed.stop.needed > size) break;
       chunk = Math.max(chunk, parsed.stop.needed);
@@ -250,7 +279,23 @@ export class Spool {
       await fh.truncate(offset);
       this.options.logger.warn({ spoolDir: this.options.dir, file: path.basename(aside), bytes: size - offset }, 'spool segment ended in an incomplete record; moved aside');
     }
-    return { path: file, fh, size: offset, cursor: 0, pending: count, active: false };
+    if (saved && sentCount === undefined) {
+      this.options.logger.warn({ spoolDir: this.options.dir, file: path.basename(file), position: saved.position }, 'saved spool position is not the end of a record of its segment; replaying the segment from its start');
+      await removePosition(file);
+    }
+    const cursor = sentCount === undefined ? 0 : saved!.position;
+    return { path: file, fh, size: offset, cursor, pending: count - (sentCount ?? 0), active: false };
+  }
+
+  /** Saves how far a segment was acknowledged. Not fsync'ed: a position lost in a crash only means acknowledged records are sent again. */
+  private async savePosition(segment: Segment, crc: number): Promise<void> {
+    const file = positionFile(segment.path);
+    try {
+      await writeFile(`${file}.tmp`, `${segment.cursor} ${crc}\n`, { mode: 0o600 });
+      await rename(`${file}.tmp`, file);
+    } catch (err) {
+      this.options.logger.warn({ spoolDir: this.options.dir, file: path.basename(file), error: errorMessage(err) }, 'cannot save the spool position; a later producer may send acknowledged events again');
+    }
   }
 
   private async startSegment(): Promise<Segment> {
@@ -292,6 +337,27 @@ async function readAt(fh: FileHandle, position: number, length: number): Promise
     read += bytesRead;
   }
   return buf.subarray(0, read);
+}
+
+/** Where a segment's acknowledged position is kept: `<segment>.pos`, text `<byte offset> <crc of the record ending there>`. */
+function positionFile(segmentPath: string): string {
+  return `${segmentPath}.pos`;
+}
+
+async function readPosition(segmentPath: string): Promise<{ position: number; crc: number } | undefined> {
+  const text = await readFile(positionFile(segmentPath), 'utf8').catch(() => undefined);
+  const m = text === undefined ? null : /^(\d+) (\d+)\n$/.exec(text);
+  return m ? { position: Number(m[1]), crc: Number(m[2]) } : undefined;
+}
+
+/** Removes a segment's position file; false when it is still there. */
+async function removePosition(segmentPath: string): Promise<boolean> {
+  try {
+    await unlink(positionFile(segmentPath));
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
 }
 
 /**

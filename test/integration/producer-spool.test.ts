@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createAuditProducer, type AuditReceipt } from '../../producers/index.js';
+import { Registry } from 'prom-client';
 import { parseRecords } from '../../producers/spool-format.js';
 import { AuditEventCodec, RegistryClient } from '../../schemas/index.js';
 import { connection, createTopic, deleteTopic, endpoints, readEvents, recordCount } from '../helpers/producer-kafka.js';
@@ -77,4 +78,35 @@ test("spooling disabled and fail closed: an event Kafka cannot take fails the wo
   assert.equal(await run.step('work', () => 42), 42, 'the workflow goes on');
   assert.equal((await run.finish('success')).outcome, 'dropped');
   await lenient.close();
+});
+
+test('a producer that replays part of the spool and closes leaves only the rest: the next one sends no acknowledged event again', { timeout: 60_000 }, async () => {
+  const topic = uniqueName('it-producer-spool-pos');
+  await createTopic(topic);
+  const spoolDir = tempDir('auditline-it-spool-pos');
+  const offline = createAuditProducer({ ...connection, brokers: [DEAD_BROKER], service: 'billing-worker', topic, spoolDir, sendTimeoutMs: 500, replayBackoffMs: 60_000, replayBackoffMaxMs: 60_000, flushTimeoutMs: 0 });
+  const run = await offline.startExecution({ workflowId: 'WF-003', trigger: 'api', triggeredBy: { kind: 'service', id: 'gateway' } });
+  for (let i = 0; i < 199; i++) await run.recordStep({ name: `s${i}`, status: 'success', startTime: 1, endTime: 2 });
+  assert.deepEqual(await offline.close(), { spooledEvents: 200 });
+
+  // Replays in batches of 10 and closes part-way.
+  const metrics = new Registry();
+  const partial = createAuditProducer({ ...connection, service: 'billing-worker', topic, spoolDir, maxBatchEvents: 10, flushTimeoutMs: 0, metrics });
+  await partial.ready();
+  const replayed = async (): Promise<number> => Number((await metrics.getSingleMetricAsString('auditline_producer_delivered_events_total')).match(/path="replay"} (\d+)/)?.[1] ?? 0);
+  while ((await replayed()) < 50) await new Promise((r) => setTimeout(r, 1));
+  const left = (await partial.close()).spooledEvents;
+  assert.ok(left > 0 && left < 200, `closed part-way (${left} left)`);
+  const sent = await recordCount(topic);
+  assert.ok(sent >= 200 - left && sent < 200, `part of the spool was acknowledged (${sent})`);
+
+  const next = createAuditProducer({ ...connection, service: 'billing-worker', topic, spoolDir });
+  await next.ready();
+  assert.deepEqual(await next.flush(), { spooledEvents: 0 });
+  await next.close();
+  assert.equal(await recordCount(topic), 200, 'each event once: the acknowledged part was not replayed again');
+  const events = (await readEvents(topic, 200)).map((r) => r.event.sequence);
+  assert.deepEqual(events, Array.from({ length: 200 }, (_, i) => i + 1), 'in order');
+  assert.deepEqual(readdirSync(spoolDir), [], 'no segment or position file left');
+  await deleteTopic(topic);
 });

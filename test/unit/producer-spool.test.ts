@@ -173,3 +173,51 @@ test('segments left in a former spool directory by producers that no longer run 
   const again = await open(tmp(), { adoptFrom: path.join(former, 'missing') });
   await again.close();
 });
+
+test('how far Kafka acknowledged a segment is saved: the next producer replays only the rest, and no file is left once it is sent', async () => {
+  const dir = tmp();
+  const first = await open(dir);
+  await first.append([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(rec));
+  for (let i = 0; i < 2; i++) await first.commit((await first.read(3, 1 << 20))!);
+  await first.close();
+  assert.equal(readdirSync(dir).filter((f) => f.endsWith('.pos')).length, 1, 'the position is beside the segment');
+
+  const second = await open(dir);
+  assert.equal(second.pendingEvents, 4, 'the 6 acknowledged records are not counted again');
+  await second.commit((await second.read(1, 1 << 20))!);
+  await second.close();
+
+  const third = await open(dir);
+  assert.equal(third.pendingEvents, 3);
+  assert.deepEqual(values(await drainAll(third)), values([8, 9, 10].map(rec)), 'the position moved with the claimed segment');
+  await third.close();
+  assert.deepEqual(readdirSync(dir), [], 'segment and position removed together');
+});
+
+test('a crashed producer\'s saved position is used only when it is the end of one of its records; otherwise the whole segment is replayed, with a warning', async () => {
+  const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+  const records = [1, 2, 3, 4].map(rec);
+  const bytes = encodeRecords(records);
+  const end2 = encodeRecords(records.slice(0, 2)).length;
+  const crc2 = encodeRecord(records[1]!).readUInt32BE(5);
+  const cases: [string, string, string[]][] = [
+    ['valid', `${end2} ${crc2}\n`, values(records.slice(2))],
+    ['not a record boundary', `${end2 - 1} ${crc2}\n`, values(records)],
+    ['another record ends there (file reused)', `${end2} ${(crc2 ^ 1) >>> 0}\n`, values(records)],
+    ['beyond the end', `${bytes.length + 100} ${crc2}\n`, values(records)],
+    ['garbage', 'x', values(records)],
+  ];
+  for (const [name, position, expected] of cases) {
+    const dir = tmp();
+    const segment = path.join(dir, `${deadPid}-${randomUUID()}-000001.spool`);
+    writeFileSync(segment, bytes);
+    writeFileSync(`${segment}.pos`, position);
+    const warnings: string[] = [];
+    const spool = await open(dir, { logger: { ...silentLogger, warn: (_o: object, msg: string) => void warnings.push(msg) } });
+    assert.equal(spool.pendingEvents, expected.length, name);
+    assert.deepEqual(values(await drainAll(spool)), expected, name);
+    assert.equal(warnings.some((w) => /position/.test(w)), name !== 'valid' && name !== 'garbage', `${name}: ${warnings.join('; ')}`);
+    await spool.close();
+    assert.deepEqual(readdirSync(dir), [], name);
+  }
+});
