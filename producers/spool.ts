@@ -1,4 +1,3 @@
-import { constants as fsConstants } from 'node:fs';
 import { chmod, copyFile, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { ProducerLogger } from './logger.js';
@@ -76,7 +75,7 @@ export class Spool {
       // Spooled records are raw events with their PII in clear: only this account may read them.
       await mkdir(options.dir, { recursive: true, mode: 0o700 });
       await securePrivateDir(options.dir, options.logger);
-      if (options.adoptFrom) await adoptSegments(options.adoptFrom, options.dir, options.logger);
+      if (options.adoptFrom) await adoptSegments(options.adoptFrom, options.dir, options.instanceId, options.logger);
       await spool.claimOrphans();
     } catch (err) {
       liveInstances.delete(options.instanceId);
@@ -370,8 +369,12 @@ function orphanSegment(name: string): { owner: string; number: number } | undefi
   if (!m) return undefined;
   const pid = Number(m[1]);
   const instance = m[2]!;
-  const orphan = pid === process.pid ? !liveInstances.has(instance) : !isProcessAlive(pid);
-  return orphan ? { owner: `${pid}-${instance}`, number: Number(m[3]) } : undefined;
+  return isOwnerAlive(pid, instance) ? undefined : { owner: `${pid}-${instance}`, number: Number(m[3]) };
+}
+
+/** Whether the producer instance `instance` of process `pid` still runs. */
+function isOwnerAlive(pid: number, instance: string): boolean {
+  return pid === process.pid ? liveInstances.has(instance) : isProcessAlive(pid);
 }
 
 /** Makes a new directory entry durable (a no-op where directories cannot be fsync'ed). */
@@ -409,29 +412,64 @@ async function securePrivateDir(dir: string, logger: ProducerLogger): Promise<vo
   logger.warn({ spoolDir: dir, mode, owner: info.uid }, 'spool directory belongs to another account and is writable by its group or others, who could delete or plant spooled events: give it to this service account only');
 }
 
+/** The segment name under which a file of the former directory is adopted: an orphaned segment, or one an adopter that no longer runs was moving. */
+function adoptable(name: string): string | undefined {
+  const moving = ADOPTING_FILE.exec(name);
+  if (moving) return moving[4] || isOwnerAlive(Number(moving[2]), moving[3]!) ? undefined : moving[1];
+  return orphanSegment(name) ? name : undefined;
+}
+
+/** A segment of `from` being moved by an adopter: `<segment>.adopting-<pid>-<instance>` (in `to`, with `.tmp`, its copy). */
+const ADOPTING_FILE = /^(.+\.spool)\.adopting-(\d+)-([0-9a-f-]{36})(\.tmp)?$/;
+
 /**
  * Moves the orphaned segments of `from` (left by producers that no longer
  * run) into `to`, where claimOrphans replays them: events spooled under an
  * earlier default directory are not left behind. Copied then removed, since
- * the two may be on different file systems.
+ * the two may be on different file systems. Each segment is first renamed
+ * to a name of this adopter in `from` (so that of adopters starting together
+ * one moves it), then copied to a temporary file in `to`, fdatasync'ed and
+ * renamed into place: a segment under its own name in `to` is whole. A crash
+ * leaves the renamed source, which the next adopter takes over, and at
+ * worst a temporary copy, which it removes.
  */
-async function adoptSegments(from: string, to: string, logger: ProducerLogger): Promise<void> {
+async function adoptSegments(from: string, to: string, instanceId: string, logger: ProducerLogger): Promise<void> {
   let names: string[];
   try {
     names = await readdir(from);
   } catch {
     return; // no such directory: nothing to adopt
   }
+  const mine = `adopting-${process.pid}-${instanceId}`;
   let moved = 0;
   for (const name of names) {
-    if (!orphanSegment(name)) continue;
-    await copyFile(path.join(from, name), path.join(to, name), fsConstants.COPYFILE_EXCL);
-    const fh = await open(path.join(to, name), 'r+');
-    await fh.datasync().finally(() => fh.close());
-    // The copy's directory entry is durable before the original goes.
-    await syncDir(to);
-    await unlink(path.join(from, name));
+    const segment = adoptable(name);
+    if (!segment) continue;
+    const source = path.join(from, `${segment}.${mine}`);
+    try {
+      await rename(path.join(from, name), source);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // another producer is moving it
+      throw err;
+    }
+    const target = path.join(to, segment);
+    const existing = await stat(target).catch(() => undefined);
+    // Already in place (a crash before the source was removed): the copy is whole, it was renamed there only once synced.
+    if (existing?.size !== (await stat(source)).size) {
+      const copy = path.join(to, `${segment}.${mine}.tmp`);
+      await copyFile(source, copy);
+      const fh = await open(copy, 'r+');
+      await fh.datasync().finally(() => fh.close());
+      await rename(copy, target);
+      // The copy's directory entry is durable before the original goes.
+      await syncDir(to);
+    }
+    await unlink(source);
     moved += 1;
+  }
+  for (const name of await readdir(to)) {
+    const m = ADOPTING_FILE.exec(name);
+    if (m?.[4] && !isOwnerAlive(Number(m[2]), m[3]!)) await unlink(path.join(to, name)).catch(noop);
   }
   if (moved > 0) logger.warn({ from, spoolDir: to, segments: moved }, 'moved spooled audit events from the former default spool directory; they are replayed from here');
 }

@@ -221,3 +221,48 @@ test('a crashed producer\'s saved position is used only when it is the end of on
     assert.deepEqual(readdirSync(dir), [], name);
   }
 });
+
+test('adoption from the former directory survives a crash half-way: a segment already copied, a partial copy, a renamed source and a temporary copy left behind', async () => {
+  const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+  const former = tmp();
+  const dir = tmp();
+  const copied = `${deadPid}-${randomUUID()}-000001.spool`; // copied whole, source not yet removed
+  writeFileSync(path.join(former, copied), encodeRecords([rec(1), rec(2)]));
+  writeFileSync(path.join(dir, copied), encodeRecords([rec(1), rec(2)]));
+  const partial = `${deadPid}-${randomUUID()}-000001.spool`; // an earlier version's copy cut short
+  writeFileSync(path.join(former, partial), encodeRecords([rec(3), rec(4)]));
+  writeFileSync(path.join(dir, partial), encodeRecords([rec(3)]).subarray(0, 5));
+  const moving = `${deadPid}-${randomUUID()}-000001.spool`; // an adopter died while moving it
+  const adopter = `adopting-${deadPid}-${randomUUID()}`;
+  writeFileSync(path.join(former, `${moving}.${adopter}`), encodeRecords([rec(5)]));
+  writeFileSync(path.join(dir, `${moving}.${adopter}.tmp`), encodeRecords([rec(5)]).subarray(0, 3));
+
+  const spool = await open(dir, { adoptFrom: former });
+  try {
+    assert.deepEqual(readdirSync(former), [], 'every source removed');
+    assert.equal(spool.pendingEvents, 5, 'each event once');
+    assert.deepEqual(values(await drainAll(spool)).sort(), values([1, 2, 3, 4, 5].map(rec)).sort());
+  } finally {
+    await spool.close();
+  }
+  assert.deepEqual(readdirSync(dir), [], 'no temporary copy left');
+  const again = await open(dir, { adoptFrom: former });
+  await again.close();
+});
+
+test('producers starting together adopt the former directory\'s segments without failing, each segment once', async () => {
+  const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+  const former = tmp();
+  const dir = tmp();
+  const all = Array.from({ length: 40 }, (_, i) => rec(i));
+  for (let i = 0; i < 20; i++) writeFileSync(path.join(former, `${deadPid}-${randomUUID()}-000001.spool`), encodeRecords(all.slice(2 * i, 2 * i + 2)));
+  const spools = await Promise.all([1, 2, 3].map(() => open(dir, { adoptFrom: former })));
+  try {
+    assert.deepEqual(readdirSync(former), []);
+    assert.equal(spools.reduce((n, s) => n + s.pendingEvents, 0), 40);
+    const replayed = (await Promise.all(spools.map((s) => drainAll(s)))).flat();
+    assert.deepEqual(values(replayed).sort(), values(all).sort());
+  } finally {
+    await Promise.all(spools.map((s) => s.close()));
+  }
+});
