@@ -1,4 +1,4 @@
-import { chmod, copyFile, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { ProducerLogger } from './logger.js';
 import { errorMessage } from '../core/errors.js';
@@ -210,28 +210,42 @@ export class Spool {
     });
   }
 
+  /**
+   * Claims the segments of producers that no longer run, an owner at a time
+   * and as a whole: under its claim marker, its segments in the order it
+   * wrote them. Of producers starting together, one takes all of an
+   * owner's segments, so one execution's events are never replayed by two.
+   */
   private async claimOrphans(): Promise<void> {
-    const found: { name: string; owner: string; number: number; mtime: number }[] = [];
-    for (const name of await readdir(this.options.dir)) {
+    const dir = this.options.dir;
+    const names = await readdir(dir);
+    const owners = new Map<string, { segments: { name: string; number: number }[]; firstSeen: number }>();
+    for (const name of names) {
       const orphan = orphanSegment(name);
       if (!orphan) continue;
-      const info = await stat(path.join(this.options.dir, name)).catch(() => undefined);
-      if (info) found.push({ name, owner: orphan.owner, number: orphan.number, mtime: info.mtimeMs });
+      const info = await stat(path.join(dir, name)).catch(() => undefined);
+      if (!info) continue;
+      const owner = owners.get(orphan.owner) ?? { segments: [], firstSeen: Infinity };
+      owner.segments.push({ name, number: orphan.number });
+      owner.firstSeen = Math.min(owner.firstSeen, info.mtimeMs);
+      owners.set(orphan.owner, owner);
     }
     // Oldest owner first; within an owner, its segments in the order it wrote them.
-    const firstSeen = new Map<string, number>();
-    for (const f of found) firstSeen.set(f.owner, Math.min(firstSeen.get(f.owner) ?? Infinity, f.mtime));
-    found.sort((a, b) => firstSeen.get(a.owner)! - firstSeen.get(b.owner)! || a.owner.localeCompare(b.owner) || a.number - b.number);
-    for (const f of found) {
-      const target = path.join(this.options.dir, this.nextName());
+    const order = [...owners].sort(([a, x], [b, y]) => x.firstSeen - y.firstSeen || a.localeCompare(b));
+    const claimed: string[] = [];
+    for (const [owner, { segments }] of order) {
+      if (!(await this.lockOwner(owner))) continue;
       try {
-        await rename(path.join(this.options.dir, f.name), target);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // another producer claimed it first
-        throw err;
+        for (const f of segments.sort((a, b) => a.number - b.number)) {
+          const target = path.join(dir, this.nextName());
+          if (!(await claimSegment(path.join(dir, f.name), target))) break; // taken by another producer: so are the owner's later ones
+          claimed.push(target);
+        }
+      } finally {
+        await unlink(claimMarker(dir, owner)).catch(noop);
       }
-      // Its position goes with it (a crash in between only replays acknowledged records again).
-      await rename(positionFile(path.join(this.options.dir, f.name)), positionFile(target)).catch(noop);
+    }
+    for (const target of claimed) {
       const segment = await this.openClaimed(target);
       if (segment.pending === 0) {
         await segment.fh.close();
@@ -242,8 +256,33 @@ export class Spool {
         this.pendingCount += segment.pending;
       }
     }
+    await removeLeftovers(dir, names);
     if (this.pendingCount > 0) {
-      this.options.logger.info({ spoolDir: this.options.dir, events: this.pendingCount }, 'claimed spooled audit events of a previous producer');
+      this.options.logger.info({ spoolDir: dir, events: this.pendingCount }, 'claimed spooled audit events of a previous producer');
+    }
+  }
+
+  /**
+   * Takes the claim marker `<owner>.claim` (made whole, then linked into
+   * place: exclusive); false while a producer that still runs holds it.
+   * One whose holder no longer runs (it died claiming) is taken over.
+   */
+  private async lockOwner(owner: string): Promise<boolean> {
+    const marker = claimMarker(this.options.dir, owner);
+    const mine = `${process.pid}-${this.options.instanceId}`;
+    const draft = path.join(this.options.dir, `${mine}.claim-draft`);
+    await writeFile(draft, mine, { mode: 0o600 });
+    try {
+      await link(draft, marker);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = OWNER_ID.exec(await readFile(marker, 'utf8').catch(() => ''));
+      if (holder && isOwnerAlive(Number(holder[1]), holder[2]!)) return false;
+      await rename(draft, marker);
+      return true;
+    } finally {
+      await unlink(draft).catch(noop);
     }
   }
 
@@ -336,6 +375,56 @@ async function readAt(fh: FileHandle, position: number, length: number): Promise
     read += bytesRead;
   }
   return buf.subarray(0, read);
+}
+
+/** `<pid>-<instance>` of a producer, as claim markers hold it. */
+const OWNER_ID = /^(\d+)-([0-9a-f-]{36})$/;
+/**
+ * Files that go with an owner's segments: positions (`<segment>.pos`,
+ * `.pos.tmp`), claim markers (`<owner>.claim`) and a claimer's marker
+ * being written (`<claimer>.claim-draft`).
+ */
+const OWNER_SIDE_FILE = /^((\d+)-([0-9a-f-]{36}))(?:(-\d{6,}\.spool)\.pos(?:\.tmp)?|(\.claim)|(\.claim-draft))$/;
+
+function claimMarker(dir: string, owner: string): string {
+  return path.join(dir, `${owner}.claim`);
+}
+
+/**
+ * Renames a segment (and first its position) to a name of this producer;
+ * false when another producer took it first.
+ */
+async function claimSegment(file: string, target: string): Promise<boolean> {
+  // The position first: should the process die in between, the segment is replayed from its start (duplicates, no loss).
+  const hasPosition = await rename(positionFile(file), positionFile(target)).then(
+    () => true,
+    () => false,
+  );
+  try {
+    await rename(file, target);
+    return true;
+  } catch (err) {
+    if (hasPosition) await removePosition(target);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/**
+ * Removes the positions and claim markers of producers that no longer run
+ * whose segments are gone, and their claim drafts (`names`: the directory
+ * as listed before the claims): what a crash between two steps leaves.
+ * Such an owner never writes a segment again.
+ */
+async function removeLeftovers(dir: string, names: readonly string[]): Promise<void> {
+  const present = new Set(names);
+  for (const name of names) {
+    const m = OWNER_SIDE_FILE.exec(name);
+    if (!m || isOwnerAlive(Number(m[2]), m[3]!)) continue;
+    const [, owner, , , segment, marker] = m;
+    const gone = segment ? !present.has(`${owner}${segment}`) : marker ? !names.some((n) => n.startsWith(`${owner}-`) && n.endsWith('.spool')) : true;
+    if (gone) await unlink(path.join(dir, name)).catch(noop);
+  }
 }
 
 /** Where a segment's acknowledged position is kept: `<segment>.pos`, text `<byte offset> <crc of the record ending there>`. */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { isAuditlineError } from '../../core/errors.js';
@@ -265,4 +265,49 @@ test('producers starting together adopt the former directory\'s segments without
   } finally {
     await Promise.all(spools.map((s) => s.close()));
   }
+});
+
+/** A spool directory holding the segments (one record each) of a producer whose process is gone. */
+async function deadOwnerSpool(count: number): Promise<{ dir: string; owner: string; deadPid: number }> {
+  const dir = tmp();
+  const writer = await open(dir, { segmentBytes: 1 });
+  for (let i = 1; i <= count; i++) await writer.append([rec(i)]);
+  await writer.close();
+  const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+  for (const f of readdirSync(dir)) renameSync(path.join(dir, f), path.join(dir, f.replace(/^\d+/, String(deadPid))));
+  const owner = /^(\d+-[0-9a-f-]{36})-/.exec(readdirSync(dir)[0]!)![1]!;
+  return { dir, owner, deadPid };
+}
+
+test('producers starting together never split one dead producer\'s segments: one of them replays all, in order', async () => {
+  for (let round = 0; round < 5; round++) {
+    const { dir } = await deadOwnerSpool(6);
+    assert.equal(spoolFiles(dir).length, 6);
+    const spools = await Promise.all([1, 2, 3].map(() => open(dir)));
+    const replayed = await Promise.all(spools.map(async (s) => values(await drainAll(s))));
+    assert.deepEqual(replayed.filter((r) => r.length > 0), [values([1, 2, 3, 4, 5, 6].map(rec))], `round ${round}: ${JSON.stringify(replayed)}`);
+    await Promise.all(spools.map((s) => s.close()));
+    assert.deepEqual(readdirSync(dir), [], 'no claim marker left');
+  }
+});
+
+test('an owner whose claim marker a running producer holds is left to it; a dead claimer\'s marker is taken over; leftovers of dead owners are removed', async () => {
+  const { dir, owner, deadPid } = await deadOwnerSpool(2);
+  const liveId = randomUUID();
+  const holder = await open(tmp(), { instanceId: liveId }); // a producer of this process that runs
+  writeFileSync(path.join(dir, `${owner}.claim`), `${process.pid}-${liveId}`);
+  const skipped = await open(dir);
+  assert.equal(skipped.pendingEvents, 0, 'held by a producer that runs');
+  await skipped.close();
+
+  writeFileSync(path.join(dir, `${owner}.claim`), `${deadPid}-${randomUUID()}`);
+  const gone = `${deadPid}-${randomUUID()}`;
+  writeFileSync(path.join(dir, `${gone}-000003.spool.pos`), '10 20\n'); // its segment was removed, the position not
+  writeFileSync(path.join(dir, `${gone}.claim`), `${deadPid}-${randomUUID()}`); // it died claiming after the last rename
+  writeFileSync(path.join(dir, `${gone}.claim-draft`), `${gone}`);
+  const taker = await open(dir);
+  assert.deepEqual(values(await drainAll(taker)), values([1, 2].map(rec)));
+  await taker.close();
+  await holder.close();
+  assert.deepEqual(readdirSync(dir), []);
 });
