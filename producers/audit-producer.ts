@@ -147,11 +147,15 @@ export class AuditProducer {
     this.state = 'closing';
     await this.readyPromise?.catch(noop);
     await this.spoolOpening?.catch(noop);
-    const result = await this.flushAll();
+    await this.flushAll();
     await this.dispatcher.stop();
     await this.replayer?.stop();
     await this.sender.close();
+    // Counted once the replayer stopped: a batch in flight during flush may have been acknowledged since.
+    const result: FlushResult = { spooledEvents: this.spool?.pendingEvents ?? 0 };
     await this.spool?.close();
+    // What is left belongs to the next producer on this spoolDir, which counts it when it claims it.
+    this.metrics.spooled(-result.spooledEvents);
     this.state = 'closed';
     if (result.spooledEvents > 0) {
       this.logger.warn({ spooledEvents: result.spooledEvents, spoolDir: this.spool?.dir }, 'audit producer closed with events still spooled; the next producer on this spoolDir replays them');
