@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { errorMessage, isAuditlineError } from '../core/errors.js';
 import { EVENT_KINDS, payloadOf, SCHEMA_VERSION, type AuditEvent, type EventKind, type EventPayloads, type Payload, type ProducerIdentity } from '../schemas/index.js';
 import type { AuditFailurePolicy } from './options.js';
 import type { PayloadEncoder } from './payloads.js';
-import { auditUnavailable, executionFinished, invalidInput } from './producer-errors.js';
+import { executionFinished, finishIncomplete, invalidInput } from './producer-errors.js';
 import {
   toMillis,
   validateDecision,
@@ -229,11 +230,17 @@ export class Execution {
       (output?.piiFound ?? false) || (error?.piiFound ?? false),
     );
     this.finished = true;
-    const receipt = await ack;
+    let receipt: AuditReceipt;
+    try {
+      receipt = await ack;
+    } catch (err) {
+      if (!isAuditlineError(err, 'AUDIT_UNAVAILABLE')) throw err;
+      throw finishIncomplete(this.executionId, `its ExecutionFinished event was not recorded (${errorMessage(err)})`, err, { lostEvents: this.lost });
+    }
     if (this.lost > 0 && this.host.policy === 'throw') {
-      throw auditUnavailable(`${this.lost} earlier event(s) of execution ${this.executionId} were lost`, undefined, {
-        executionId: this.executionId,
+      throw finishIncomplete(this.executionId, `${this.lost} earlier event(s) were lost (ExecutionFinished was recorded, ${receipt.outcome})`, undefined, {
         lostEvents: this.lost,
+        finishOutcome: receipt.outcome,
       });
     }
     return receipt;

@@ -31,6 +31,18 @@ export function auditUnavailable(reason: string, cause: unknown, details: Record
   return new AuditlineError('AUDIT_UNAVAILABLE', `audit event not recorded: ${reason}`, { retriable: true, cause, details });
 }
 
+/**
+ * finish() of an execution that lost events (AUDIT_UNAVAILABLE, not
+ * retriable): the execution counts as finished whatever happened, so a
+ * second finish() could only throw EXECUTION_FINISHED.
+ */
+export function finishIncomplete(executionId: string, reason: string, cause: unknown, details: Record<string, string | number | undefined> = {}): AuditlineError {
+  return new AuditlineError('AUDIT_UNAVAILABLE', `audit of execution ${executionId} incomplete: ${reason}; the execution is finished, do not call finish() again`, {
+    cause,
+    details: { executionId, ...details },
+  });
+}
+
 /** Kafka refused an event for good (AUDIT_REJECTED, not retriable), e.g. larger than the broker accepts. */
 export function auditRejected(reason: string, cause: unknown, details: Record<string, string | number | undefined> = {}): AuditlineError {
   return new AuditlineError('AUDIT_REJECTED', `audit event rejected by Kafka: ${reason}`, { cause, details });

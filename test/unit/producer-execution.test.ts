@@ -182,8 +182,30 @@ test('fail closed: a lost event rejects its call, and finish() reports it even i
   const decision = run.decision({ condition: 'a', taken: 'b' }); // not awaited on purpose
   await assert.rejects(run.step('s', () => 1), (e) => e === outage);
   host.failWith = undefined;
-  await assert.rejects(run.finish('success'), code('AUDIT_UNAVAILABLE', /2 earlier event\(s\) of execution .* were lost/));
+  await assert.rejects(run.finish('success'), (e) => {
+    code('AUDIT_UNAVAILABLE', /execution .* incomplete: 2 earlier event\(s\) were lost .*do not call finish\(\) again/)(e);
+    assert.equal((e as AuditlineError).retriable, false, 'a retry could not record anything');
+    assert.deepEqual((e as AuditlineError).details, { executionId: run.executionId, lostEvents: 2, finishOutcome: 'delivered' });
+    return true;
+  });
+  await assert.rejects(run.finish('success'), code('EXECUTION_FINISHED'), 'what a retry gets');
   await assert.rejects(decision, (e) => e === outage);
+  assert.equal(host.events.filter((e) => kindOf(e) === 'ExecutionFinished').length, 1);
+});
+
+test('fail closed: finish() whose own event is lost is not retriable either (the execution counts as finished)', async () => {
+  const host = new MemoryHost('throw');
+  const run = await host.startExecution(START);
+  const outage = new AuditlineError('AUDIT_UNAVAILABLE', 'audit event not recorded: test outage', { retriable: true });
+  host.failWith = outage;
+  await assert.rejects(run.finish('success'), (e) => {
+    code('AUDIT_UNAVAILABLE', /ExecutionFinished event was not recorded \(audit event not recorded: test outage\); the execution is finished/)(e);
+    assert.equal((e as AuditlineError).retriable, false);
+    assert.equal((e as AuditlineError).cause, outage);
+    return true;
+  });
+  host.failWith = undefined;
+  await assert.rejects(run.finish('success'), code('EXECUTION_FINISHED'));
 });
 
 test("onAuditFailure 'continue': lost events resolve as dropped and the workflow goes on", async () => {
