@@ -1,10 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { chmod, copyFile, link, mkdir, open, readFile, readdir, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { ProducerLogger } from './logger.js';
 import { errorMessage } from '../core/errors.js';
 import { spoolFailed } from './producer-errors.js';
 import { encodeRecords, parseRecords, type SpoolRecord } from './spool-format.js';
-import { isProcessAlive } from '../core/process-alive.js';
+import { currentBootId, isProcessAlive, processStartTicks } from '../core/process-alive.js';
 
 /** Segment files: `<pid>-<instance id>-<number>.spool`; the pid tells others whether the owner still runs. */
 const SEGMENT_FILE = /^(\d+)-([0-9a-f-]{36})-(\d{6,})\.spool$/;
@@ -75,6 +76,7 @@ export class Spool {
       // Spooled records are raw events with their PII in clear: only this account may read them.
       await mkdir(options.dir, { recursive: true, mode: 0o700 });
       await securePrivateDir(options.dir, options.logger);
+      await writeOwnerFile(options.dir, options.instanceId);
       if (options.adoptFrom) await adoptSegments(options.adoptFrom, options.dir, options.instanceId, options.logger);
       await spool.claimOrphans();
     } catch (err) {
@@ -205,6 +207,8 @@ export class Spool {
           await removePosition(segment.path);
         }
       }
+      // The owner file stays while segments of this producer do: it tells a later process with this pid from this one.
+      if (this.segments.every((s) => s.cursor >= s.size)) await unlink(ownerFile(this.options.dir, `${process.pid}-${this.options.instanceId}`)).catch(noop);
       this.segments.length = 0;
       liveInstances.delete(this.options.instanceId);
     });
@@ -220,9 +224,11 @@ export class Spool {
     const dir = this.options.dir;
     const names = await readdir(dir);
     const owners = new Map<string, { segments: { name: string; number: number }[]; firstSeen: number }>();
+    let unverified = 0;
     for (const name of names) {
-      const orphan = orphanSegment(name);
-      if (!orphan) continue;
+      const orphan = orphanSegment(dir, name);
+      if (orphan?.state === 'unverified') unverified += 1;
+      if (orphan?.state !== 'dead') continue;
       const info = await stat(path.join(dir, name)).catch(() => undefined);
       if (!info) continue;
       const owner = owners.get(orphan.owner) ?? { segments: [], firstSeen: Infinity };
@@ -236,11 +242,14 @@ export class Spool {
     for (const [owner, { segments }] of order) {
       if (!(await this.lockOwner(owner))) continue;
       try {
+        let whole = true;
         for (const f of segments.sort((a, b) => a.number - b.number)) {
           const target = path.join(dir, this.nextName());
-          if (!(await claimSegment(path.join(dir, f.name), target))) break; // taken by another producer: so are the owner's later ones
+          whole = await claimSegment(path.join(dir, f.name), target);
+          if (!whole) break; // taken by another producer: so are the owner's later ones
           claimed.push(target);
         }
+        if (whole) await unlink(ownerFile(dir, owner)).catch(noop);
       } finally {
         await unlink(claimMarker(dir, owner)).catch(noop);
       }
@@ -257,6 +266,12 @@ export class Spool {
       }
     }
     await removeLeftovers(dir, names);
+    if (unverified > 0) {
+      this.options.logger.warn(
+        { spoolDir: dir, segments: unverified },
+        'spool segments of other running processes left alone: written by an older version without an owner file, so a pid reused after a reboot cannot be told from their producer; if no producer of that pid runs, stop this one and remove the pid from their names',
+      );
+    }
     if (this.pendingCount > 0) {
       this.options.logger.info({ spoolDir: dir, events: this.pendingCount }, 'claimed spooled audit events of a previous producer');
     }
@@ -278,7 +293,7 @@ export class Spool {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const holder = OWNER_ID.exec(await readFile(marker, 'utf8').catch(() => ''));
-      if (holder && isOwnerAlive(Number(holder[1]), holder[2]!)) return false;
+      if (holder && isOwnerAlive(this.options.dir, Number(holder[1]), holder[2]!)) return false;
       await rename(draft, marker);
       return true;
     } finally {
@@ -381,10 +396,11 @@ async function readAt(fh: FileHandle, position: number, length: number): Promise
 const OWNER_ID = /^(\d+)-([0-9a-f-]{36})$/;
 /**
  * Files that go with an owner's segments: positions (`<segment>.pos`,
- * `.pos.tmp`), claim markers (`<owner>.claim`) and a claimer's marker
- * being written (`<claimer>.claim-draft`).
+ * `.pos.tmp`), claim markers (`<owner>.claim`), owner files
+ * (`<owner>.owner`) and a claimer's marker being written
+ * (`<claimer>.claim-draft`).
  */
-const OWNER_SIDE_FILE = /^((\d+)-([0-9a-f-]{36}))(?:(-\d{6,}\.spool)\.pos(?:\.tmp)?|(\.claim)|(\.claim-draft))$/;
+const OWNER_SIDE_FILE = /^((\d+)-([0-9a-f-]{36}))(?:(-\d{6,}\.spool)\.pos(?:\.tmp)?|(\.claim|\.owner)|(\.claim-draft))$/;
 
 function claimMarker(dir: string, owner: string): string {
   return path.join(dir, `${owner}.claim`);
@@ -420,7 +436,7 @@ async function removeLeftovers(dir: string, names: readonly string[]): Promise<v
   const present = new Set(names);
   for (const name of names) {
     const m = OWNER_SIDE_FILE.exec(name);
-    if (!m || isOwnerAlive(Number(m[2]), m[3]!)) continue;
+    if (!m || isOwnerAlive(dir, Number(m[2]), m[3]!)) continue;
     const [, owner, , , segment, marker] = m;
     const gone = segment ? !present.has(`${owner}${segment}`) : marker ? !names.some((n) => n.startsWith(`${owner}-`) && n.endsWith('.spool')) : true;
     if (gone) await unlink(path.join(dir, name)).catch(noop);
@@ -448,22 +464,68 @@ async function removePosition(segmentPath: string): Promise<boolean> {
   }
 }
 
-/**
- * The owner (`<pid>-<instance>`) and number of a segment file left by a
- * producer that no longer runs: a dead pid, or a closed producer of this
- * process. Undefined for a live producer's segment or another file.
- */
-function orphanSegment(name: string): { owner: string; number: number } | undefined {
+/** The owner (`<pid>-<instance>`), number and owner state of a segment file of `dir`; undefined for another file. */
+function orphanSegment(dir: string, name: string): { owner: string; number: number; state: OwnerState } | undefined {
   const m = SEGMENT_FILE.exec(name);
   if (!m) return undefined;
   const pid = Number(m[1]);
   const instance = m[2]!;
-  return isOwnerAlive(pid, instance) ? undefined : { owner: `${pid}-${instance}`, number: Number(m[3]) };
+  return { owner: `${pid}-${instance}`, number: Number(m[3]), state: ownerState(dir, pid, instance) };
 }
 
-/** Whether the producer instance `instance` of process `pid` still runs. */
-function isOwnerAlive(pid: number, instance: string): boolean {
-  return pid === process.pid ? liveInstances.has(instance) : isProcessAlive(pid);
+/**
+ * `dead`: a producer that no longer runs — a closed producer of this
+ * process, a pid that does not exist, or a pid that now belongs to another
+ * process: its owner file (`<pid>-<instance>.owner` in `dir`) names
+ * another boot or another start time of the pid. `unverified`: the pid
+ * runs and there is no owner file to check it against (an older version
+ * wrote the segment). Off Linux, a running pid is `live`.
+ */
+type OwnerState = 'live' | 'dead' | 'unverified';
+
+function ownerState(dir: string, pid: number, instance: string): OwnerState {
+  if (pid === process.pid) return liveInstances.has(instance) ? 'live' : 'dead';
+  if (!isProcessAlive(pid)) return 'dead';
+  const boot = currentBootId();
+  if (boot === null) return 'live';
+  const recorded = readOwnerFile(dir, `${pid}-${instance}`);
+  if (!recorded) return 'unverified';
+  if (recorded.bootId !== boot) return 'dead';
+  const ticks = processStartTicks(pid);
+  return ticks !== null && recorded.startTicks !== null && ticks !== recorded.startTicks ? 'dead' : 'live';
+}
+
+function isOwnerAlive(dir: string, pid: number, instance: string): boolean {
+  return ownerState(dir, pid, instance) !== 'dead';
+}
+
+/** `<pid>-<instance>.owner`: the boot and start time of the process, which tell it from a later one given the same pid. */
+function ownerFile(dir: string, owner: string): string {
+  return path.join(dir, `${owner}.owner`);
+}
+
+function readOwnerFile(dir: string, owner: string): { bootId: string; startTicks: string | null } | undefined {
+  try {
+    const parsed = JSON.parse(readFileSync(ownerFile(dir, owner), 'utf8')) as { bootId?: unknown; startTicks?: unknown };
+    if (typeof parsed.bootId !== 'string') return undefined;
+    return { bootId: parsed.bootId, startTicks: typeof parsed.startTicks === 'string' ? parsed.startTicks : null };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Written (and synced: a reboot is what it must survive) when a producer opens its spool; nothing where there is no boot id. */
+async function writeOwnerFile(dir: string, instanceId: string): Promise<void> {
+  const bootId = currentBootId();
+  if (bootId === null) return;
+  const fh = await open(ownerFile(dir, `${process.pid}-${instanceId}`), 'w', 0o600);
+  try {
+    await fh.writeFile(JSON.stringify({ bootId, startTicks: processStartTicks(process.pid) }));
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  await syncDir(dir);
 }
 
 /** Makes a new directory entry durable (a no-op where directories cannot be fsync'ed). */
@@ -502,10 +564,10 @@ async function securePrivateDir(dir: string, logger: ProducerLogger): Promise<vo
 }
 
 /** The segment name under which a file of the former directory is adopted: an orphaned segment, or one an adopter that no longer runs was moving. */
-function adoptable(name: string): string | undefined {
+function adoptable(from: string, to: string, name: string): string | undefined {
   const moving = ADOPTING_FILE.exec(name);
-  if (moving) return moving[4] || isOwnerAlive(Number(moving[2]), moving[3]!) ? undefined : moving[1];
-  return orphanSegment(name) ? name : undefined;
+  if (moving) return moving[4] || isOwnerAlive(to, Number(moving[2]), moving[3]!) ? undefined : moving[1];
+  return orphanSegment(from, name)?.state === 'dead' ? name : undefined;
 }
 
 /** A segment of `from` being moved by an adopter: `<segment>.adopting-<pid>-<instance>` (in `to`, with `.tmp`, its copy). */
@@ -532,7 +594,7 @@ async function adoptSegments(from: string, to: string, instanceId: string, logge
   const mine = `adopting-${process.pid}-${instanceId}`;
   let moved = 0;
   for (const name of names) {
-    const segment = adoptable(name);
+    const segment = adoptable(from, to, name);
     if (!segment) continue;
     const source = path.join(from, `${segment}.${mine}`);
     try {
@@ -558,7 +620,7 @@ async function adoptSegments(from: string, to: string, instanceId: string, logge
   }
   for (const name of await readdir(to)) {
     const m = ADOPTING_FILE.exec(name);
-    if (m?.[4] && !isOwnerAlive(Number(m[2]), m[3]!)) await unlink(path.join(to, name)).catch(noop);
+    if (m?.[4] && !isOwnerAlive(to, Number(m[2]), m[3]!)) await unlink(path.join(to, name)).catch(noop);
   }
   if (moved > 0) logger.warn({ from, spoolDir: to, segments: moved }, 'moved spooled audit events from the former default spool directory; they are replayed from here');
 }

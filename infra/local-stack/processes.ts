@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
-import { isProcessAlive } from '../../core/process-alive.js';
+import { isProcessAlive, processStartTicks } from '../../core/process-alive.js';
 
 /** What the launcher remembers about a process it started. */
 export interface PidRecord {
@@ -12,18 +12,6 @@ export interface PidRecord {
   command: string[];
   logFile: string;
   startedAt: string;
-}
-
-/** Start time of a live process, or null when it does not exist (or /proc is absent). */
-export function processStartTicks(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces; fields after its closing paren are space separated.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19] ?? null;
-  } catch {
-    return null;
-  }
 }
 
 /** True when the recorded process still runs (same pid AND same start time). */

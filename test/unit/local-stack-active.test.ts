@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { clearActiveStack, recordActiveStack, resolveStackDir, runsServices } from '../../infra/local-stack/active.js';
-import { processStartTicks } from '../../infra/local-stack/processes.js';
+import { processStartTicks } from '../../core/process-alive.js';
 
 test('a clone whose own stack directory runs nothing follows the stack another clone runs, and only while it runs', (t) => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'auditline-active-'));

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { isAuditlineError } from '../../core/errors.js';
+import { currentBootId, processStartTicks } from '../../core/process-alive.js';
 import { silentLogger } from '../../producers/logger.js';
 import { Spool } from '../../producers/spool.js';
 import { encodeRecord, encodeRecords, parseRecords, type SpoolRecord } from '../../producers/spool-format.js';
@@ -309,5 +310,50 @@ test('an owner whose claim marker a running producer holds is left to it; a dead
   assert.deepEqual(values(await drainAll(taker)), values([1, 2].map(rec)));
   await taker.close();
   await holder.close();
+  assert.deepEqual(readdirSync(dir), []);
+});
+
+test('a pid reused after a reboot does not strand a dead producer\'s segments: its owner file names another boot or start time', { skip: currentBootId() === null && 'no boot id off Linux' }, async () => {
+  const unrelated = spawn('sleep', ['30']); // whatever process got the old pid
+  try {
+    const pid = unrelated.pid!;
+    await new Promise((r) => setTimeout(r, 50));
+    const ticks = processStartTicks(pid);
+    assert.ok(ticks);
+    const dir = tmp();
+    const segment = (n: number, owner?: object): void => {
+      const id = `${pid}-${randomUUID()}`;
+      writeFileSync(path.join(dir, `${id}-000001.spool`), encodeRecords([rec(n)]));
+      if (owner) writeFileSync(path.join(dir, `${id}.owner`), JSON.stringify(owner));
+    };
+    segment(1, { bootId: randomUUID(), startTicks: ticks }); // before a reboot
+    segment(2, { bootId: currentBootId(), startTicks: String(Number(ticks) - 1) }); // the pid came round again
+    segment(3, { bootId: currentBootId(), startTicks: ticks }); // that very process: running
+    segment(4); // an older version's segment: cannot tell
+    const warnings: { o: object; msg: string }[] = [];
+    const spool = await open(dir, { logger: { ...silentLogger, warn: (o: object, msg: string) => void warnings.push({ o, msg }) } });
+    assert.deepEqual(values(await drainAll(spool)).sort(), values([rec(1), rec(2)]));
+    await spool.close();
+    assert.equal(spoolFiles(dir).length, 2, 'the running owner\'s and the unverifiable one left');
+    assert.equal(readdirSync(dir).filter((f) => f.endsWith('.owner')).length, 1, 'owner files of claimed owners removed');
+    const warning = warnings.find((w) => /older version/.test(w.msg));
+    assert.deepEqual(warning?.o, { spoolDir: dir, segments: 1 }, 'the unverifiable segment is reported, with a count');
+  } finally {
+    unrelated.kill();
+  }
+});
+
+test('a producer records its boot and start time in an owner file while it has a spool; it is removed when nothing is left', { skip: currentBootId() === null && 'no boot id off Linux' }, async () => {
+  const dir = tmp();
+  const instanceId = randomUUID();
+  const spool = await open(dir, { instanceId });
+  const file = path.join(dir, `${process.pid}-${instanceId}.owner`);
+  assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), { bootId: currentBootId(), startTicks: processStartTicks(process.pid) });
+  await spool.append([rec(1)]);
+  await spool.close();
+  assert.ok(statSync(file).isFile(), 'kept with the unsent segment');
+  const next = await open(dir);
+  await drainAll(next);
+  await next.close();
   assert.deepEqual(readdirSync(dir), []);
 });
