@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AuditlineError } from '../core/errors.js';
 import { boolVar, parseEnv } from '../core/env.js';
 import type { ProducerOptions } from './options.js';
 
@@ -81,11 +82,21 @@ export function producerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Pa
     else if (kind === 'spoolDir') out[option] = ['off', 'false', 'none'].includes(String(value).toLowerCase()) ? false : value;
     else out[option] = value;
   }
-  if (vars[SASL.mechanism] !== undefined) {
-    out.sasl = { mechanism: vars[SASL.mechanism], username: vars[SASL.username] ?? '', password: vars[SASL.password] ?? '' };
+  // Credentials given in part are refused rather than dropped: the producer would connect without them.
+  if ([SASL.mechanism, SASL.username, SASL.password].some((name) => vars[name] !== undefined)) {
+    requireVars(vars, [SASL.mechanism, SASL.username, SASL.password], 'SASL needs a mechanism, a username and a password');
+    out.sasl = { mechanism: vars[SASL.mechanism], username: vars[SASL.username], password: vars[SASL.password] };
   }
+  if (vars[REGISTRY_AUTH.password] !== undefined) requireVars(vars, [REGISTRY_AUTH.username], 'a registry password needs its username');
   if (vars[REGISTRY_AUTH.username] !== undefined) {
     out.schemaRegistryAuth = { username: vars[REGISTRY_AUTH.username], password: vars[REGISTRY_AUTH.password] ?? '' };
   }
   return out as Partial<ProducerOptions>;
+}
+
+function requireVars(vars: Record<string, unknown>, names: readonly string[], rule: string): void {
+  const missing = names.filter((name) => vars[name] === undefined);
+  if (missing.length > 0) {
+    throw new AuditlineError('CONFIG_INVALID', `invalid setting ${missing.join(', ')}: not set (${rule})`, { details: { setting: missing[0]! } });
+  }
 }

@@ -140,3 +140,18 @@ test('resolved options print without their secrets (JSON.stringify, util.inspect
   assert.equal(o.schemaRegistryAuth?.password, 'RegistrySecret-2');
   assert.equal(o.piiHashKey, 'HashKeySecret-3-0123456789');
 });
+
+test('credentials from the environment given in part are refused, naming the missing variable, instead of connecting without them', () => {
+  const missing = (env: Record<string, string>, variable: string) =>
+    assert.throws(
+      () => producerOptionsFromEnv(env),
+      (e) => isAuditlineError(e, 'CONFIG_INVALID') && e.message.includes(variable) && e.details.setting === variable && !e.message.includes('s3cret'),
+      variable,
+    );
+  missing({ AUDITLINE_KAFKA_SASL_USERNAME: 'svc', AUDITLINE_KAFKA_SASL_PASSWORD: 's3cret' }, 'AUDITLINE_KAFKA_SASL_MECHANISM');
+  missing({ AUDITLINE_KAFKA_SASL_MECHANISM: 'plain', AUDITLINE_KAFKA_SASL_PASSWORD: 's3cret' }, 'AUDITLINE_KAFKA_SASL_USERNAME');
+  missing({ AUDITLINE_KAFKA_SASL_MECHANISM: 'plain', AUDITLINE_KAFKA_SASL_USERNAME: 'svc' }, 'AUDITLINE_KAFKA_SASL_PASSWORD');
+  missing({ AUDITLINE_SCHEMA_REGISTRY_PASSWORD: 's3cret' }, 'AUDITLINE_SCHEMA_REGISTRY_USERNAME');
+  assert.deepEqual(producerOptionsFromEnv({ AUDITLINE_KAFKA_SASL_MECHANISM: 'plain', AUDITLINE_KAFKA_SASL_USERNAME: 'svc', AUDITLINE_KAFKA_SASL_PASSWORD: 's3cret' }).sasl, { mechanism: 'plain', username: 'svc', password: 's3cret' });
+  assert.deepEqual(producerOptionsFromEnv({ AUDITLINE_SCHEMA_REGISTRY_USERNAME: 'svc' }).schemaRegistryAuth, { username: 'svc', password: '' });
+});
