@@ -125,7 +125,7 @@ export class Delivery {
       await this.toSpool(spool, batch, kafkaError);
       return;
     }
-    const err = auditUnavailable('Kafka is unavailable and spooling is disabled (spoolDir false)', kafkaError);
+    const err = auditUnavailable(`Kafka is unavailable${kafkaErrorType(kafkaError)} and spooling is disabled (spoolDir false)`, kafkaError);
     for (const r of batch) r.ack.reject(err);
   }
 
@@ -133,7 +133,7 @@ export class Delivery {
     try {
       await this.appendOrWait(spool, batch);
     } catch (err) {
-      const reason = kafkaError === undefined ? 'the spool failed' : 'Kafka is unavailable and the spool failed';
+      const reason = kafkaError === undefined ? 'the spool failed' : `Kafka is unavailable${kafkaErrorType(kafkaError)} and the spool failed`;
       const failure = auditUnavailable(`${reason}: ${errorMessage(err)}`, err, { spoolDir: spool.dir });
       for (const r of batch) r.ack.reject(failure);
       return;
@@ -145,6 +145,12 @@ export class Delivery {
     settle(batch, 'spooled');
     this.spooledHook();
   }
+}
+
+/** ` (<Kafka error type>)` when the failed send names one, e.g. UNKNOWN_TOPIC_OR_PARTITION. */
+function kafkaErrorType(err: unknown): string {
+  const type = isAuditlineError(err) ? err.details.kafkaError : undefined;
+  return typeof type === 'string' ? ` (${type})` : '';
 }
 
 function isSpoolFull(err: unknown): boolean {

@@ -134,7 +134,11 @@ export class KafkaSender {
     if (err instanceof AuditlineError) return err;
     const type = protocolType(err);
     if (type && REFUSED_RECORD_TYPES.has(type)) return auditRejected(`${type} on topic ${this.options.topic}`, err, { kafkaError: type });
-    return new AuditlineError('KAFKA_UNAVAILABLE', `sending to topic ${this.options.topic} failed: ${errorMessage(err)}`, {
+    // Retriable (the events wait in the spool until it is fixed), but nothing an outage explains: said at error level.
+    const setup = type ? SETUP_ERRORS[type] : undefined;
+    if (setup) this.logger.error({ topic: this.options.topic, kafkaError: type }, `Kafka refuses the audit producer: ${setup}; events are spooled (or fail without a spool) until this is fixed`);
+    const kind = type ? ` (${type}${setup ? `: ${setup}` : ''})` : '';
+    return new AuditlineError('KAFKA_UNAVAILABLE', `sending to topic ${this.options.topic} failed${kind}: ${errorMessage(err)}`, {
       retriable: true,
       cause: err,
       details: type ? { kafkaError: type } : {},
@@ -149,6 +153,14 @@ export class KafkaSender {
     this.logger.warn(fields, message ?? 'kafkajs');
   }
 }
+
+/** Kafka errors that mean a setup mistake rather than an outage: what is wrong, in words. */
+const SETUP_ERRORS: Readonly<Record<string, string>> = {
+  UNKNOWN_TOPIC_OR_PARTITION: 'the topic does not exist (the producer never creates topics: run auditline setup or create it)',
+  TOPIC_AUTHORIZATION_FAILED: 'not authorized to write the topic (ACL)',
+  CLUSTER_AUTHORIZATION_FAILED: 'not authorized on the cluster (ACL; the idempotent producer needs IdempotentWrite)',
+  SASL_AUTHENTICATION_FAILED: 'authentication failed (SASL credentials)',
+};
 
 /** The Kafka protocol error type behind a kafkajs error, following its causes. */
 function protocolType(err: unknown): string | undefined {

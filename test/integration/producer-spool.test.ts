@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { isAuditlineError } from '../../core/errors.js';
 import { createAuditProducer, type AuditReceipt } from '../../producers/index.js';
 import { Registry } from 'prom-client';
 import { parseRecords } from '../../producers/spool-format.js';
@@ -130,4 +131,25 @@ test('auditline_producer_spooled_events on a shared registry: a closed producer 
   assert.equal(await gauge(), 0);
   assert.equal(await recordCount(topic), 2);
   await deleteTopic(topic);
+});
+
+test('a topic that does not exist: events are still spooled (nothing lost), but the cause is logged at error level and named in AUDIT_UNAVAILABLE', { timeout: 30_000 }, async () => {
+  const topic = uniqueName('it-producer-no-topic'); // never created
+  const errors: { o: Record<string, unknown>; msg: string }[] = [];
+  const logger = { debug() {}, info() {}, warn() {}, error: (o: Record<string, unknown>, msg: string) => void errors.push({ o, msg }) };
+  const strict = createAuditProducer({ ...connection, service: 'billing-worker', topic, spoolDir: false, sendTimeoutMs: 3_000, logger });
+  await assert.rejects(strict.startExecution({ workflowId: 'WF-003', trigger: 'api', triggeredBy: { kind: 'service', id: 'gateway' } }), (e) => {
+    assert.ok(isAuditlineError(e, 'AUDIT_UNAVAILABLE'));
+    assert.match(e.message, /Kafka is unavailable \(UNKNOWN_TOPIC_OR_PARTITION\)/);
+    return true;
+  });
+  await strict.close();
+  assert.ok(errors.some((e) => e.o.kafkaError === 'UNKNOWN_TOPIC_OR_PARTITION' && e.o.topic === topic && /topic does not exist/.test(e.msg)), JSON.stringify(errors));
+
+  errors.length = 0;
+  const spooling = createAuditProducer({ ...connection, service: 'billing-worker', topic, spoolDir: tempDir('auditline-it-no-topic'), sendTimeoutMs: 3_000, flushTimeoutMs: 0, logger });
+  const run = await spooling.startExecution({ workflowId: 'WF-003', trigger: 'api', triggeredBy: { kind: 'service', id: 'gateway' } });
+  assert.equal(run.started.outcome, 'spooled', 'kept for when the topic exists');
+  assert.deepEqual(await spooling.close(), { spooledEvents: 1 });
+  assert.ok(errors.some((e) => e.o.kafkaError === 'UNKNOWN_TOPIC_OR_PARTITION'), JSON.stringify(errors));
 });
