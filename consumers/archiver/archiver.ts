@@ -244,7 +244,10 @@ export class Archiver {
       },
     });
     const sha256 = sha256Hex(body);
-    const retainUntil = this.settings.objectLock ? retentionDate(file.maxTimestamp, this.settings.retentionDays) : undefined;
+    // Never counted from before now: the Kafka timestamp is the producer's clock (CreateTime), and one that runs years
+    // behind would ask for a date already past (an object deletable at once; S3 refuses a past date). The date is not
+    // part of the key or the bytes: a retry finds the object there (HEAD) and leaves it as it is.
+    const retainUntil = this.settings.objectLock ? retentionDate(Math.max(file.maxTimestamp, this.now()), this.settings.retentionDays) : undefined;
     const put = await this.retry('upload', partition, () =>
       this.deps.store.putOnce({
         key,
@@ -401,7 +404,10 @@ function checked(record: SourceRecord, writer: WriterSchema, body: Buffer): Deco
   return { writer, body, fields };
 }
 
-/** Retention date of an object: its newest record's time plus the retention, rounded up to a whole second (S3 keeps seconds). */
-export function retentionDate(newestRecordMs: number, days: number): Date {
-  return new Date(Math.ceil((newestRecordMs + days * 86_400_000) / 1000) * 1000);
+/**
+ * Retention date of an object: `fromMs` (the later of its newest record's time and the time it is written) plus the
+ * retention, rounded up to a whole second (S3 keeps seconds).
+ */
+export function retentionDate(fromMs: number, days: number): Date {
+  return new Date(Math.ceil((fromMs + days * 86_400_000) / 1000) * 1000);
 }

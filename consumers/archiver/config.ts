@@ -38,7 +38,7 @@ export interface ArchiverConfig {
   rollMs: number;
   /** A partition's digest is written when its last one is at least this old and new objects exist. */
   digestIntervalMs: number;
-  /** Objects are written with Object Lock COMPLIANCE until event time + this many days (the SOX retention). */
+  /** Objects are written with Object Lock COMPLIANCE until this many days (the SOX retention) after the later of their newest record's Kafka timestamp and their upload. */
   retentionDays: number;
   /** Off only for buckets without Object Lock (tamper tests, MinIO without lock). */
   objectLock: boolean;

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { retentionDate } from './archiver.js';
 import { DIGEST_FORMAT, readDigest, signDigest, type DigestEntry, type SignedDigest } from './digest.js';
 import { digestKey, digestPrefix, parseObjectKey, partitionPrefix, sha256Hex, utcDay } from './keys.js';
 import type { ObjectStore } from './object-store.js';
@@ -107,7 +108,7 @@ export class DigestChain {
       this.options.signingKey,
     );
     const sha256 = sha256Hex(file);
-    const retainUntil = this.options.objectLock ? new Date(Math.ceil((now.getTime() + this.options.retentionDays * 86_400_000) / 1000) * 1000) : undefined;
+    const retainUntil = this.options.objectLock ? retentionDate(now.getTime(), this.options.retentionDays) : undefined;
     const put = await this.store.putOnce({
       key,
       body: file,

@@ -66,9 +66,10 @@ export type Outgoing = AuditEvent | { key: string; raw: Buffer };
  * Publishes events (Avro through the registry, key = execution id) and raw
  * records, in order, acks=all, all with `headers`: by default the
  * tokenizer's header (the hot store refuses records without it) and
- * `origin: test`.
+ * `origin: test`; `createTime` (epoch ms) is the Kafka timestamp a producer
+ * with that clock sets, instead of now.
  */
-export async function publish(topic: string, records: readonly Outgoing[], headers: IHeaders = { origin: 'test', [TOKENIZED_HEADER]: 'v1' }): Promise<void> {
+export async function publish(topic: string, records: readonly Outgoing[], headers: IHeaders = { origin: 'test', [TOKENIZED_HEADER]: 'v1' }, createTime?: number): Promise<void> {
   const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), topic);
   await codec.init();
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -78,7 +79,7 @@ export async function publish(topic: string, records: readonly Outgoing[], heade
       topic,
       acks: -1,
       messages: records.map((r) =>
-        'raw' in r ? { key: r.key, value: r.raw, headers } : { key: r.execution_id, value: codec.encode(r), headers },
+        ({ ...('raw' in r ? { key: r.key, value: r.raw } : { key: r.execution_id, value: codec.encode(r) }), headers, ...(createTime === undefined ? {} : { timestamp: String(createTime) }) }),
       ),
     });
   } finally {

@@ -96,7 +96,7 @@ test('a digest verifies under its key and not after any change or under another 
 });
 
 /** An Archiver over in-memory stand-ins for S3, ClickHouse and Kafka commits (the integration tests use the real ones). */
-function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = {}, stored: PutArchiveObject[] = [], registry: Pick<RegistryClient, 'schemaText'> = { schemaText: async (id: number) => (id === 1 ? text : Promise.reject(new AuditlineError('SCHEMA_NOT_FOUND', `schema id ${id} is not registered`))) }) {
+function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = {}, stored: PutArchiveObject[] = [], registry: Pick<RegistryClient, 'schemaText'> = { schemaText: async (id: number) => (id === 1 ? text : Promise.reject(new AuditlineError('SCHEMA_NOT_FOUND', `schema id ${id} is not registered`))) }, now?: () => number) {
   /** Objects in the bucket: `stored` (put there before, by anyone), then what this archiver uploads. */
   const puts: PutArchiveObject[] = [...stored];
   /** Every upload asked for, including those of a key already there. */
@@ -158,6 +158,7 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
       },
       committed: async (p) => committed.get(p),
       logger: pino({ level: 'silent' }),
+      ...(now ? { now } : {}),
     },
   );
   return { archiver, puts, attempts, commits, log, indexed, dead, outage, digests, digestBounds, committed };
@@ -175,7 +176,7 @@ const rec = (offset: number, value: Buffer | null, tokenized = true): SourceReco
 const encoded = (e: AuditEvent) => frame(1, type.toBuffer(e));
 
 test('the archiver commits a partition only after its object was uploaded and indexed, and skips records it already holds', async () => {
-  const h = harness({ rollBytes: 1_500 });
+  const h = harness({ rollBytes: 1_500 }, [], undefined, () => Date.UTC(2026, 10, 28, 11)); // the clock an hour behind the records: their time sets the retention
   const records = events.map((e, i) => rec(i, encoded(e)));
   await h.archiver.handler(records.slice(0, 3), { signal: new AbortController().signal });
   await h.archiver.handler(records.slice(0, 8), { signal: new AbortController().signal }); // a redelivery overlapping what is held
@@ -191,6 +192,17 @@ test('the archiver commits a partition only after its object was uploaded and in
   }
   assert.equal(h.commits.at(-1), '8');
   assert.equal(new Set(h.indexed.map((r) => r.execution_id)).size, 2);
+});
+
+test('an object whose records carry a Kafka timestamp years behind the clock is locked for the retention from now, not from that timestamp', async () => {
+  const now = Date.UTC(2026, 11, 7, 9, 30, 0, 250);
+  const h = harness({}, [], undefined, () => now);
+  // A producer whose clock reads 2019: counted from its CreateTime, the retention (2557 days) would already be over.
+  await h.archiver.handler(events.slice(0, 3).map((e, i) => ({ ...rec(i, encoded(e)), timestamp: String(Date.UTC(2019, 0, 1)) })), { signal: new AbortController().signal });
+  await h.archiver.flushAndStop();
+  assert.equal(h.puts.length, 1);
+  assert.match(h.puts[0]!.key, /\/dt=2019-01-01\//, 'the key still names the records\' day');
+  assert.equal(h.puts[0]!.retainUntil?.toISOString(), new Date(Date.UTC(2026, 11, 7, 9, 30, 1) + 2557 * 86_400_000).toISOString(), 'now + 2557 days, rounded up to the second');
 });
 
 test('a graceful stop extends the digest chain of every partition it owns, also one whose last object was rolled before the stop', async () => {
