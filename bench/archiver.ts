@@ -76,7 +76,7 @@ async function archiverRun(store?: ObjectStore, limit = records.length): Promise
     schemas: new WriterSchemas(registry),
     store: sink,
     index: { insert: async () => undefined },
-    chain: { extend: async () => undefined },
+    chain: { extend: async () => undefined, stored: () => undefined, forget: () => undefined },
     dlq: { publish: async () => undefined },
     commit: async () => undefined,
     committed: async () => undefined,

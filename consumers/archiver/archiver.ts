@@ -32,7 +32,8 @@ export interface ArchiverDeps {
   schemas: Pick<WriterSchemas, 'get' | 'cached'>;
   store: Pick<ObjectStore, 'putOnce' | 'list' | 'get'>;
   index: Pick<ArchiveIndex, 'insert'>;
-  chain: Pick<DigestChain, 'extend'>;
+  /** `stored` after every object stored, `forget` when its partition is (re)assigned: the chain's digests list from the lowest day of those. */
+  chain: Pick<DigestChain, 'extend' | 'stored' | 'forget'>;
   dlq: Pick<DlqPublisher, 'publish'>;
   /** Commits `offset` (the next to read) of a partition; only called after the object and its index rows are stored. */
   commit: (topic: string, partition: number, offset: string) => Promise<void>;
@@ -112,6 +113,7 @@ export class Archiver {
         const kept = this.owned.has(p);
         this.files.delete(p);
         this.lastDigest.delete(p);
+        this.deps.chain.forget(p);
         if (kept) {
           this.position.set(p, -1);
         } else {
@@ -261,6 +263,7 @@ export class Archiver {
     );
     let stored = { sha256, size: body.length };
     if (put.outcome === 'conflict') stored = await this.acceptConflict(key, partition, body);
+    this.deps.chain.stored(partition, key);
     await this.retry('index', partition, () => this.deps.index.insert(file.indexRows({ key, sha256: stored.sha256, size: stored.size, storageClass: this.settings.storageClass })));
     this.files.delete(partition);
     await this.commit(topic, partition, (BigInt(file.lastOffset) + 1n).toString());

@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { retentionDate } from './archiver.js';
 import { DIGEST_FORMAT, readDigest, signDigest, type DigestEntry, type SignedDigest } from './digest.js';
 import { digestKey, digestPrefix, parseObjectKey, partitionPrefix, sha256Hex, utcDay } from './keys.js';
+import type { ArchiveIndex } from './index-store.js';
 import type { ObjectStore } from './object-store.js';
 import { createPublicKey } from 'node:crypto';
 
@@ -14,8 +15,14 @@ export interface ChainHead {
   lastOffset: bigint;
 }
 
-/** How far before the head's last object a listing starts: producer clocks may disagree on the day by this much. */
+/** How far before the head's last object a listing starts at the latest: producer clocks may disagree on the day by this much. */
 const DAY_SLACK_MS = 2 * 86_400_000;
+
+/** Objects of a partition stored since its chain last listed them (`known`: every such object is in `keys`). */
+interface Stored {
+  known: boolean;
+  keys: Map<string, bigint>;
+}
 
 /**
  * One signed digest chain per source partition (docs/archiver.md, "Digests").
@@ -27,12 +34,34 @@ const DAY_SLACK_MS = 2 * 86_400_000;
  */
 export class DigestChain {
   private readonly publicKey: KeyObject;
+  private readonly recent = new Map<number, Stored>();
 
   constructor(
     private readonly store: ObjectStore,
-    private readonly options: { topic: string; signingKey: KeyObject; retentionDays: number; objectLock: boolean },
+    private readonly options: {
+      topic: string;
+      signingKey: KeyObject;
+      retentionDays: number;
+      objectLock: boolean;
+      /** Where the objects stored before this process knew the partition start (see unlisted); without it the whole partition is listed then. */
+      index?: Pick<ArchiveIndex, 'lowestObjectKey'>;
+    },
   ) {
     this.publicKey = createPublicKey(options.signingKey);
+  }
+
+  /** The caller stored (or found stored) the object at `key` of the partition: the next digests list from its day at the latest. */
+  stored(partition: number, key: string): void {
+    const parsed = parseObjectKey(key);
+    if (!parsed) return;
+    const entry = this.recent.get(partition) ?? { known: false, keys: new Map() };
+    entry.keys.set(key, parsed.lastOffset);
+    this.recent.set(partition, entry);
+  }
+
+  /** The partition was (re)assigned: objects others stored meanwhile are not known here, the next digest finds them in archive_index. */
+  forget(partition: number): void {
+    this.recent.delete(partition);
   }
 
   /** The newest digest of the partition, or undefined for an empty chain. */
@@ -52,16 +81,23 @@ export class DigestChain {
    * offset: the archiver commits an object's offsets only once it stored,
    * checked and indexed it, so an object someone else put at a key it has
    * not reached (ARCHIVE_KEY_CONFLICT stops it there) is never listed.
+   *
+   * An object's day (in its key, which orders the listing) is its first
+   * record's Kafka timestamp, the producer's clock: it need not follow the
+   * offsets, and an object days behind the chain's last one must still be
+   * listed before a later one lifts the chain's highest offset past it. So
+   * the listing starts at the day of the lowest object not listed yet, and
+   * 2 days before the head's last object at the latest: the lowest of the
+   * objects `stored` since the last digest (this process's own), or, when
+   * the partition came from elsewhere (a restart, a rebalance: objects
+   * stored by others), the lowest that archive_index recorded between the
+   * chain's highest offset and `below`; the whole partition without an
+   * index.
    */
   async unlisted(partition: number, head: ChainHead | undefined, below: bigint): Promise<DigestEntry[]> {
     const prefix = partitionPrefix(this.options.topic, partition);
-    let startAfter: string | undefined;
-    const lastListed = head?.digest.objects[head.digest.objects.length - 1];
-    if (lastListed) {
-      const day = parseObjectKey(lastListed.key)?.day;
-      if (day) startAfter = `${prefix}dt=${utcDay(Date.parse(`${day}T00:00:00Z`) - DAY_SLACK_MS)}`;
-    }
     const floor = head?.lastOffset ?? -1n;
+    const startAfter = head ? await this.listingStart(partition, head, below) : undefined;
     const fresh = (await this.store.list(prefix, startAfter))
       .map((o) => ({ o, parsed: parseObjectKey(o.key) }))
       .filter((x) => x.parsed !== undefined && x.parsed.firstOffset > floor && x.parsed.lastOffset < below)
@@ -82,6 +118,21 @@ export class DigestChain {
     return entries;
   }
 
+  /** The key the listing of `unlisted` starts after (undefined: the whole partition). */
+  private async listingStart(partition: number, head: ChainHead, below: bigint): Promise<string | undefined> {
+    const prefix = partitionPrefix(this.options.topic, partition);
+    const mine = this.recent.get(partition);
+    let lowest: string | undefined;
+    if (mine?.known) lowest = [...mine.keys.keys()].sort()[0];
+    else if (this.options.index) lowest = await this.options.index.lowestObjectKey(this.options.topic, partition, head.lastOffset, below);
+    else return undefined;
+    const days = [lowest, head.digest.objects[head.digest.objects.length - 1]?.key].map((k) => (k ? parseObjectKey(k)?.day : undefined));
+    const starts: string[] = [];
+    if (days[0]) starts.push(`${prefix}dt=${days[0]}`);
+    if (days[1]) starts.push(`${prefix}dt=${utcDay(Date.parse(`${days[1]}T00:00:00Z`) - DAY_SLACK_MS)}`);
+    return starts.sort()[0];
+  }
+
   /**
    * Writes the partition's next digest when objects ending below `below` (its
    * committed offset, see unlisted) are waiting to be listed; returns it, or
@@ -91,7 +142,10 @@ export class DigestChain {
   async extend(partition: number, below: bigint, now: Date = new Date()): Promise<SignedDigest | undefined> {
     const head = await this.head(partition);
     const objects = await this.unlisted(partition, head, below);
-    if (objects.length === 0) return undefined;
+    if (objects.length === 0) {
+      this.listedBelow(partition, below);
+      return undefined;
+    }
     const sequence = head ? head.digest.sequence + 1 : 0;
     const key = digestKey(this.options.topic, partition, sequence);
     const file = signDigest(
@@ -118,6 +172,21 @@ export class DigestChain {
       metadata: { 'auditline-kind': 'digest' },
       contentType: 'application/json',
     });
-    return put.outcome === 'uploaded' ? (JSON.parse(file.toString('utf8')) as SignedDigest) : undefined;
+    if (put.outcome !== 'uploaded') {
+      // Another writer's digest took the sequence: what it lists is not known here, so the next one asks the index.
+      const mine = this.recent.get(partition);
+      if (mine) mine.known = false;
+      return undefined;
+    }
+    this.listedBelow(partition, below);
+    return JSON.parse(file.toString('utf8')) as SignedDigest;
+  }
+
+  /** Every object ending below `below` is listed now: the stored ones still to list are those at or after it, and they are all known. */
+  private listedBelow(partition: number, below: bigint): void {
+    const mine = this.recent.get(partition) ?? { known: true, keys: new Map<string, bigint>() };
+    for (const [key, last] of mine.keys) if (last < below) mine.keys.delete(key);
+    mine.known = true;
+    this.recent.set(partition, mine);
   }
 }

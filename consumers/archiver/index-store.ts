@@ -101,6 +101,29 @@ GROUP BY object_key`,
     }
   }
 
+  /**
+   * The lowest key (key order is day, then offset) of the partition's objects
+   * whose offsets lie in (`after`, `below`), or undefined when there are
+   * none: where a digest's listing of the objects its chain does not list
+   * yet must start when nobody remembers what was stored (DigestChain). A
+   * scan of the table's partition and offset columns.
+   */
+  async lowestObjectKey(topic: string, partition: number, after: bigint, below: bigint): Promise<string | undefined> {
+    try {
+      const rs = await this.client.query({
+        query: `SELECT min(object_key) AS object_key, count() AS n
+FROM ${this.database}.archive_index
+WHERE source_topic = {topic:String} AND source_partition = {partition:Int32} AND first_offset > {after:Int64} AND last_offset < {below:Int64}`,
+        query_params: { topic, partition, after: after.toString(), below: below.toString() },
+        format: 'JSONEachRow',
+      });
+      const [row] = await rs.json<{ object_key: string; n: number | string }>();
+      return row && Number(row.n) > 0 ? row.object_key : undefined;
+    } catch (err) {
+      throw indexError(err, this.database, 'read');
+    }
+  }
+
   async ping(): Promise<boolean> {
     return (await this.client.ping()).success;
   }

@@ -149,6 +149,8 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
           digestBounds.push([partition, below]);
           return undefined;
         },
+        stored: () => undefined,
+        forget: () => undefined,
       },
       dlq: { publish: async (letters) => void dead.push(...letters) },
       commit: async (_t, p, offset) => {
