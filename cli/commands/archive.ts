@@ -3,6 +3,7 @@ import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { createS3 } from '../../core/clients/s3.js';
 import { loadEndpoints } from '../../core/endpoints.js';
 import { ArchiveIndex, loadVerifyKey, ObjectStore, reindexArchive, verifyArchive, type RestoreOptions } from '../../consumers/archiver/index.js';
+import { loadRetention, retentionDaysFor } from '../../infra/retention.js';
 import { UsageError } from '../exit.js';
 
 /** Exit codes of `auditline archive` and `auditline replay` beyond the common ones (docs/cli.md). */
@@ -79,14 +80,17 @@ export function registerArchive(program: Command): void {
           ...(to ? { to } : {}),
           pendingGraceMs: positiveInt('--grace', opts.grace) * 1000,
           deep: Boolean(opts.deep),
+          // What the lifecycle rule deletes after it is expired, not missing (infra/s3/bootstrap.ts takes it from the same file).
+          retentionDays: retentionDaysFor(loadRetention(process.env.AUDITLINE_RETENTION_FILE?.trim() || undefined), 'sox'),
         });
         if (opts.format === 'json') process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
         else {
           for (const p of report.problems) process.stdout.write(`${p.kind.toUpperCase().padEnd(15)} ${p.subject}  ${p.detail}\n`);
           for (const key of report.pending) process.stdout.write(`${'PENDING'.padEnd(15)} ${key}  not listed by a digest yet (newer than the grace period)\n`);
+          for (const e of report.expired) process.stdout.write(`${'EXPIRED'.padEnd(15)} ${e.chain}  digests ${e.first}-${e.last} (and the objects they list) deleted after the retention: not checked\n`);
         }
         const indexed = index ? `, ${report.indexedChecked} indexed object(s) checked` : ' (archive_index not checked: --no-index)';
-        say(`archive verify: ${report.digests} digest(s), ${report.objectsChecked} object(s) checked${indexed}, ${report.problems.length} problem(s), ${report.pending.length} pending: ${report.ok ? 'INTACT' : 'PROBLEMS FOUND'}`);
+        say(`archive verify: ${report.digests} digest(s), ${report.objectsChecked} object(s) checked${indexed}, ${report.problems.length} problem(s), ${report.pending.length} pending${report.expired.length > 0 ? `, expired digests in ${report.expired.length} chain(s)` : ''}: ${report.ok ? 'INTACT' : 'PROBLEMS FOUND'}`);
         if (!report.ok) process.exitCode = ARCHIVE_EXIT.verifyFailed;
       } finally {
         s3.destroy();

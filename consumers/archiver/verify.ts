@@ -20,7 +20,19 @@ export interface VerifyReport {
   indexedChecked: number;
   /** Objects after the head of their chain, younger than the grace period: not listed yet, and not an error. */
   pending: string[];
+  /**
+   * Per chain, the leading digests the lifecycle rule lawfully removed (written more than `retentionDays` ago):
+   * information, not a problem. The chain is checked from the first digest still there.
+   */
+  expired: ExpiredDigests[];
   problems: VerifyProblem[];
+}
+
+/** Digests `first`..`last` of a chain (`topic/partition`) are gone after their retention. */
+export interface ExpiredDigests {
+  chain: string;
+  first: number;
+  last: number;
 }
 
 export interface VerifyOptions {
@@ -40,6 +52,12 @@ export interface VerifyOptions {
    * cannot (a digest signs the bucket as it finds it).
    */
   index?: ReadonlyMap<string, RecordedObject>;
+  /**
+   * The SOX retention in days (retentionDaysFor(retention, 'sox')): the lifecycle rule deletes digests and objects
+   * after it (infra/s3/bootstrap.ts). A digest or object deleted when it was older than this is expired, not missing,
+   * if it leads its chain (a digest) or its deleted version is that old (an object). Without it, every deletion is a problem.
+   */
+  retentionDays?: number;
   now?: Date;
 }
 
@@ -65,6 +83,14 @@ export async function verifyArchive(s3: S3Client, store: ObjectStore, options: V
     count.set(v.key, (count.get(v.key) ?? 0) + 1);
     contents.set(v.key, (contents.get(v.key) ?? new Set()).add(`${v.etag}/${v.size}`));
   }
+  /** Time of each key's newest version that is not a delete marker: when a deleted object or digest was written. */
+  const written = new Map<string, number>();
+  for (const v of versions) if (!v.deleteMarker) written.set(v.key, Math.max(written.get(v.key) ?? 0, v.lastModified.getTime()));
+  const retentionMs = options.retentionDays === undefined ? undefined : options.retentionDays * 86_400_000;
+  /** True when something written at `at` (epoch ms) is older than the retention: the lifecycle rule may have removed it. */
+  const pastRetention = (at: number | undefined) => retentionMs !== undefined && at !== undefined && at + retentionMs < now.getTime();
+  /** A key whose latest version is a delete marker put there after its retention. */
+  const expiredKey = (key: string) => latest.get(key)?.deleteMarker === true && pastRetention(written.get(key));
   const problems: VerifyProblem[] = [];
   const inRange = (t: Date) => (!options.from || t >= options.from) && (!options.to || t <= options.to);
 
@@ -80,15 +106,39 @@ export async function verifyArchive(s3: S3Client, store: ObjectStore, options: V
   const heads = new Map<string, bigint>();
   let digestsChecked = 0;
   let objectsChecked = 0;
+  const expired: ExpiredDigests[] = [];
   for (const [id, links] of chains) {
     links.sort((a, b) => a.sequence - b.sequence);
     let previous: { key: string; sha256: string } | undefined;
     let expected = 0;
+    // The chain's leading digests that are gone: expired while each was deleted after its retention (the lifecycle
+    // rule works from the oldest), or, for sequence numbers without any version left, when the first digest still
+    // there starts its period more than the retention ago. The first one that is not ends the run: a problem.
+    let leading = true;
+    let gap: { from: number; to: number; before: string } | undefined;
+    const expire = (first: number, last: number) => {
+      const run = expired.find((e) => e.chain === id);
+      if (run) run.last = last;
+      else expired.push({ chain: id, first, last });
+    };
+    const judgeGap = (lawful: boolean) => {
+      if (gap && lawful) expire(gap.from, gap.to);
+      else if (gap) problems.push({ kind: 'digest_missing', subject: gap.before, detail: `chain ${id} has no digest ${gap.from} before ${gap.to + 1}` });
+      gap = undefined;
+    };
     for (const link of links) {
-      if (link.sequence !== expected) problems.push({ kind: 'digest_missing', subject: link.key, detail: `chain ${id} has no digest ${expected} before ${link.sequence}` });
+      if (link.sequence !== expected) gap = { from: expected, to: link.sequence - 1, before: link.key };
+      if (!leading) judgeGap(false);
       expected = link.sequence + 1;
       const current = latest.get(link.key);
       if (!current || current.deleteMarker) {
+        if (leading && expiredKey(link.key)) {
+          judgeGap(true);
+          expire(link.sequence, link.sequence);
+          continue;
+        }
+        judgeGap(false);
+        leading = false;
         problems.push({ kind: 'digest_missing', subject: link.key, detail: 'digest deleted (its latest version is a delete marker)' });
         previous = undefined;
         continue;
@@ -101,10 +151,14 @@ export async function verifyArchive(s3: S3Client, store: ObjectStore, options: V
       try {
         ({ digest, valid } = readDigest(file, options.publicKey));
       } catch (err) {
+        judgeGap(false);
+        leading = false;
         problems.push({ kind: 'digest_invalid', subject: link.key, detail: `not a digest: ${(err as Error).message}` });
         previous = { key: link.key, sha256 };
         continue;
       }
+      judgeGap(valid && digest.period_start !== null && pastRetention(Date.parse(digest.period_start)));
+      leading = false;
       const checkThis = inRange(new Date(digest.created_at));
       if (!valid) problems.push({ kind: 'digest_invalid', subject: link.key, detail: 'signature does not verify (digest altered or signed by another key)' });
       if (previous && (digest.previous?.key !== previous.key || digest.previous?.sha256 !== previous.sha256)) {
@@ -119,6 +173,8 @@ export async function verifyArchive(s3: S3Client, store: ObjectStore, options: V
         if (last > (heads.get(id) ?? -1n)) heads.set(id, last);
         if (!checkThis) continue;
         objectsChecked += 1;
+        // A digest outlives the objects it lists by up to its period: those deleted after their retention are expired.
+        if (expiredKey(o.key)) continue;
         const problem = await checkObject(store, o, latest.get(o.key), count.get(o.key) ?? 0, options.deep);
         if (problem) problems.push(problem);
       }
@@ -143,8 +199,8 @@ export async function verifyArchive(s3: S3Client, store: ObjectStore, options: V
     if (afterHead && now.getTime() - v.lastModified.getTime() < options.pendingGraceMs) pending.push(key);
     else problems.push({ kind: 'not_listed', subject: key, detail: afterHead ? 'no digest lists it, and it is older than the grace period' : 'no digest lists it, though later objects of its partition are listed' });
   }
-  const indexedChecked = options.index ? await checkIndex(store, options.index, latest, listed, inRange, problems) : 0;
-  return { ok: problems.length === 0, digests: digestsChecked, objectsChecked, indexedChecked, pending, problems };
+  const indexedChecked = options.index ? await checkIndex(store, options.index, latest, listed, (key, t) => inRange(t) && !expiredKey(key), problems) : 0;
+  return { ok: problems.length === 0, digests: digestsChecked, objectsChecked, indexedChecked, pending, expired, problems };
 }
 
 /**
@@ -157,7 +213,8 @@ async function checkIndex(
   index: ReadonlyMap<string, RecordedObject>,
   latest: ReadonlyMap<string, Version>,
   listed: ReadonlyMap<string, SignedDigest['objects'][number]>,
-  inRange: (t: Date) => boolean,
+  /** Whether to check the object (in the --from/--to window, not deleted after its retention). */
+  inScope: (key: string, t: Date) => boolean,
   problems: VerifyProblem[],
 ): Promise<number> {
   const reported = new Set(problems.filter((p) => p.kind === 'missing').map((p) => p.subject));
@@ -165,7 +222,7 @@ async function checkIndex(
   for (const [key, recorded] of index) {
     const current = latest.get(key);
     const present = current !== undefined && !current.deleteMarker;
-    if (!inRange(present ? current.lastModified : new Date(recorded.lastEventMs))) continue;
+    if (!inScope(key, present ? current.lastModified : new Date(recorded.lastEventMs))) continue;
     checked += 1;
     if (!present) {
       if (!reported.has(key)) problems.push({ kind: 'missing', subject: key, detail: `recorded in archive_index when it was written; ${current ? 'deleted (its latest version is a delete marker)' : 'not in the bucket'}` });

@@ -1,13 +1,13 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey } from 'node:crypto';
 import { promisify } from 'node:util';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../core/logger.js';
 import { assetPath } from '../../core/paths.js';
-import { ArchiveIndex, ArchiverService, loadArchiverConfig, loadVerifyKey, ObjectStore, verifyArchive, type RecordedObject, type VerifyReport } from '../../consumers/archiver/index.js';
+import { ArchiveIndex, ArchiverService, DigestChain, digestKey, loadArchiverConfig, loadVerifyKey, objectKey, ObjectStore, sha256Hex, verifyArchive, type RecordedObject, type VerifyReport } from '../../consumers/archiver/index.js';
 import { TOKENIZED_HEADER } from '../../consumers/tokenizer/index.js';
 import { buildExecution } from '../helpers/hotstore-fixtures.js';
 import { archiverEnv, createArchiveBucket, listVersions, readObject, s3, signingKeyPem } from '../helpers/archiver-stack.js';
@@ -140,4 +140,61 @@ test('an object deleted or replaced before a digest was signed: the chains canno
   assert.equal(bucketOnly.code, 8, bucketOnly.stdout);
   assert.ok(bucketOnly.stdout.includes(replaced) && !bucketOnly.stdout.includes(deleted), 'without the index the deletion goes unseen');
   assert.match(bucketOnly.stderr, /archive_index not checked: --no-index/);
+});
+
+test('digests and objects the lifecycle rule removed after the retention are expired, not missing; a deletion before it, or inside the chain, is still a problem', async () => {
+  const days = 10; // the retention verify is told, as if 10 days were the SOX retention
+  const lifecycle = async (tag: string, remove: (keys: { digests: string[]; objects: string[] }, bucket: string) => Promise<void>) => {
+    const bucket = await createArchiveBucket(false);
+    const store = new ObjectStore(s3, bucket);
+    const chain = new DigestChain(store, { topic: 'audit.events', signingKey: createPrivateKey(key.privatePem), retentionDays: days, objectLock: false });
+    const objects: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const body = Buffer.from(`${tag} records ${i}`);
+      const k = objectKey('audit.events', 0, Date.now(), String(i * 10), String(i * 10 + 9));
+      await store.putOnce({ key: k, body, sha256: sha256Hex(body), storageClass: 'STANDARD', retainUntil: undefined, metadata: {}, contentType: 'application/avro' });
+      objects.push(k);
+      assert.ok(await chain.extend(0, BigInt(i * 10 + 10)));
+    }
+    const digests = [0, 1, 2].map((n) => digestKey('audit.events', 0, n));
+    await remove({ digests, objects }, bucket);
+    // archive_index still recording the first object (its TTL ends about when the lifecycle deletes it; merges are late).
+    const index = new Map<string, RecordedObject>([[objects[0]!, { sha256: '', size: 0, lastEventMs: Date.now() }]]);
+    const at = async (now: Date, o: { from?: Date; index?: boolean } = {}) =>
+      verifyArchive(s3, store, { publicKey: loadVerifyKey({ AUDITLINE_ARCHIVER_PUBLIC_KEY: key.publicPem }), pendingGraceMs: 0, deep: false, retentionDays: days, now, ...(o.index ? { index } : {}), ...(o.from ? { from: o.from } : {}) });
+    return { digests, objects, at };
+  };
+  const later = new Date(Date.now() + (days + 1) * 86_400_000);
+  const marker = (Key: string, bucket: string) => s3.send(new DeleteObjectCommand({ Bucket: bucket, Key }));
+
+  // Lifecycle "Expiration" on a versioned bucket: a delete marker on digest 0 and the object it lists, and on an object of digest 1.
+  const marked = await lifecycle('marked', async ({ digests, objects }, bucket) => {
+    for (const k of [digests[0]!, objects[0]!, objects[1]!]) await marker(k, bucket);
+  });
+  const expired = await marked.at(later, { index: true });
+  assert.deepEqual(kinds(expired), [], 'nothing wrong once the retention is over');
+  assert.equal(expired.ok, true);
+  assert.deepEqual(expired.expired, [{ chain: 'audit.events/0', first: 0, last: 0 }]);
+  assert.equal(expired.digests, 2, 'the chain is checked from digest 1');
+  assert.deepEqual(kinds(await marked.at(later, { from: later })), [], 'with --from too');
+  const early = await marked.at(new Date(), { index: true });
+  assert.equal(early.ok, false, 'the same deletions inside the retention are tampering');
+  assert.deepEqual(kinds(early), [`digest_missing ${marked.digests[0]}`, `missing ${marked.objects[0]}`, `missing ${marked.objects[1]}`]);
+  assert.deepEqual(early.expired, []);
+
+  // Later the noncurrent versions expire as well: digest 0 and its object leave no version at all.
+  const gone = await lifecycle('gone', async ({ digests, objects }, bucket) => {
+    for (const v of await listVersions(bucket)) if (v.key === digests[0] || v.key === objects[0]) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: v.key, VersionId: v.versionId }));
+  });
+  const vanished = await gone.at(later);
+  assert.deepEqual(kinds(vanished), []);
+  assert.deepEqual(vanished.expired, [{ chain: 'audit.events/0', first: 0, last: 0 }]);
+  assert.deepEqual(kinds(await gone.at(new Date())), [`digest_missing ${gone.digests[1]}`], 'a chain starting at 1 within the retention has lost its start');
+
+  // A digest deleted in the middle of the chain is never lawful, however old.
+  const middle = await lifecycle('middle', async ({ digests }, bucket) => void (await marker(digests[1]!, bucket)));
+  const broken = await middle.at(later);
+  assert.equal(broken.ok, false);
+  assert.deepEqual(kinds(broken), [`digest_missing ${middle.digests[1]}`, `not_listed ${middle.objects[1]}`], 'and the object only it listed is signed by no digest');
+  assert.deepEqual(broken.expired, []);
 });
