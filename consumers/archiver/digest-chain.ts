@@ -90,9 +90,9 @@ export class DigestChain {
    * 2 days before the head's last object at the latest: the lowest of the
    * objects `stored` since the last digest (this process's own), or, when
    * the partition came from elsewhere (a restart, a rebalance: objects
-   * stored by others), the lowest that archive_index recorded between the
-   * chain's highest offset and `below`; the whole partition without an
-   * index.
+   * stored by others, or a caller that never calls `stored`), the lowest
+   * that archive_index recorded between the chain's highest offset and
+   * `below`; the whole partition without an index.
    */
   async unlisted(partition: number, head: ChainHead | undefined, below: bigint): Promise<DigestEntry[]> {
     const prefix = partitionPrefix(this.options.topic, partition);
@@ -182,9 +182,13 @@ export class DigestChain {
     return JSON.parse(file.toString('utf8')) as SignedDigest;
   }
 
-  /** Every object ending below `below` is listed now: the stored ones still to list are those at or after it, and they are all known. */
+  /**
+   * Every object ending below `below` is listed now: the stored ones still to list are those at or after it, and they
+   * are all known, if the caller tells the chain what it stores (it called `stored` since the partition's `forget`).
+   */
   private listedBelow(partition: number, below: bigint): void {
-    const mine = this.recent.get(partition) ?? { known: true, keys: new Map<string, bigint>() };
+    const mine = this.recent.get(partition);
+    if (!mine) return;
     for (const [key, last] of mine.keys) if (last < below) mine.keys.delete(key);
     mine.known = true;
     this.recent.set(partition, mine);

@@ -135,3 +135,18 @@ test('objects the archiver stored since its last digest: days behind, or after o
   assert.deepEqual(eventListings(store).map((l) => l.startAfter), [`events/${topic}/p=0000/dt=${utcDay(now - 7 * DAY)}`]);
   assert.deepEqual(problems(await verify(bucket)), []);
 });
+
+test('a chain never told what is stored (a script, a tool) and without an index lists the whole partition: an object days behind is still signed', async () => {
+  const bucket = await createArchiveBucket(false);
+  const store = new WatchedStore(s3, bucket);
+  const chain = new DigestChain(store, { topic, signingKey, retentionDays: 2557, objectLock: false });
+  const now = Date.now();
+  const a = await put(store, now, 0, 9);
+  assert.deepEqual((await chain.extend(0, 10n))?.objects.map((o) => o.key), [a]);
+  const b = await put(store, now - 3 * DAY, 10, 19);
+  const c = await put(store, now, 20, 29);
+  store.listings.length = 0;
+  assert.deepEqual((await chain.extend(0, 30n))?.objects.map((o) => o.key), [b, c]);
+  assert.deepEqual(eventListings(store).map((l) => l.startAfter), [undefined], 'the whole partition');
+  assert.deepEqual(problems(await verify(bucket)), []);
+});
