@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
@@ -8,6 +9,8 @@ import { isAuditlineError } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
 import { createAuditProducer, producerOptionsFromEnv, resolveProducerOptions, type ProducerOptions } from '../../producers/index.js';
 import { defaultSpoolDir } from '../../producers/options.js';
+import { PRODUCER_ENV_VARS } from '../../producers/env-options.js';
+import { assetPath } from '../../core/paths.js';
 
 const base: ProducerOptions = { brokers: ['127.0.0.1:9092'], schemaRegistryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7/', service: 'billing-worker' };
 
@@ -154,4 +157,13 @@ test('credentials from the environment given in part are refused, naming the mis
   missing({ AUDITLINE_SCHEMA_REGISTRY_PASSWORD: 's3cret' }, 'AUDITLINE_SCHEMA_REGISTRY_USERNAME');
   assert.deepEqual(producerOptionsFromEnv({ AUDITLINE_KAFKA_SASL_MECHANISM: 'plain', AUDITLINE_KAFKA_SASL_USERNAME: 'svc', AUDITLINE_KAFKA_SASL_PASSWORD: 's3cret' }).sasl, { mechanism: 'plain', username: 'svc', password: 's3cret' });
   assert.deepEqual(producerOptionsFromEnv({ AUDITLINE_SCHEMA_REGISTRY_USERNAME: 'svc' }).schemaRegistryAuth, { username: 'svc', password: '' });
+});
+
+test('every producer environment variable is documented in docs/producer.md and docs/configuration.md', () => {
+  const doc = (name: string) => readFileSync(assetPath('docs', name), 'utf8');
+  const names = Object.values(PRODUCER_ENV_VARS).map(([name]) => name);
+  assert.ok(names.filter((n) => n.startsWith('AUDITLINE_PRODUCER_')).length >= 20);
+  for (const name of names) {
+    for (const file of ['producer.md', 'configuration.md']) assert.ok(doc(file).includes(`\`${name}\``), `${name} in docs/${file}`);
+  }
 });
