@@ -53,6 +53,8 @@ export class AlertsService implements ManagedService {
   private readonly ruleStage: RuleStage;
   private readonly delivery: DeliveryWorker;
   private readonly consumerMetrics: ConsumerMetrics;
+  /** Stage 2's batch consumer metrics (`auditline_alerts_rules_*`). */
+  private readonly rulesMetrics: ConsumerMetrics;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -106,7 +108,7 @@ export class AlertsService implements ManagedService {
       settings: { ...runtime, groupId: groups.rules, sourceTopic: config.signalsTopic, fromBeginning: true },
       handler: this.ruleStage.handler(),
       dlq: this.dlq,
-      metrics: new ConsumerMetrics(deps.registry, `${runtime.service}_rules`),
+      metrics: (this.rulesMetrics = new ConsumerMetrics(deps.registry, `${runtime.service}_rules`)),
       logger: deps.logger,
       sessionTimeoutMs: config.sessionTimeoutMs,
       onAssignment: (assignment) => this.ruleStage.assign(assignment[config.signalsTopic] ?? []),
@@ -167,8 +169,13 @@ export class AlertsService implements ManagedService {
     await this.clickhouse.close();
   }
 
+  /**
+   * /readyz: all three stages joined their groups and ClickHouse answers; that is `auditline_alerts_ready`.
+   * `auditline_alerts_rules_ready` is stage 2's own: its group joined and ClickHouse (its state store) answering.
+   */
   async readiness(): Promise<ReadinessReport> {
     const clickhouse = await this.store.ping();
+    this.rulesMetrics.setReady(this.ruleConsumer.isJoined && clickhouse);
     const joined = this.signalConsumer.isJoined && this.ruleConsumer.isJoined && this.delivery.isJoined;
     return consumerReadiness({ joined, groupId: `${this.config.runtime.groupId} (and .rules, .delivery)`, clickhouse }, this.consumerMetrics);
   }
