@@ -323,6 +323,7 @@ export class Archiver {
       same = false;
     }
     if (!same) {
+      this.deps.metrics?.foreignObject();
       this.deps.logger.error({ key, partition }, 'the key already holds an object with other records: not archived by this archiver; the partition stops here until it is examined (docs/archiver.md)');
       throw new AuditlineError('ARCHIVE_KEY_CONFLICT', `archive key ${key} holds an object with other records than the ones archived there; nothing is committed past it`, { retriable: true, details: { key } });
     }

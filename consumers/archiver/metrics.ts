@@ -2,7 +2,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 
 /** The archiver's own metrics (docs/metrics.md); the batch consumer's come from core/service. */
 export const ARCHIVER_METRICS = {
-  objects: { name: 'auditline_archiver_objects_total', help: 'Archive objects stored, by outcome: uploaded, existing (a retry found the same bytes) or conflict (different bytes already under the key; kept).', labelNames: ['outcome'] },
+  objects: { name: 'auditline_archiver_objects_total', help: 'Archive objects, by outcome: uploaded; existing (a retry found the same bytes); conflict (other bytes under the key holding the same records, indexed as stored); foreign (other records under the key: not archived, ARCHIVE_KEY_CONFLICT; counted at every attempt).', labelNames: ['outcome'] },
   records: { name: 'auditline_archiver_records_archived_total', help: 'Records written into archive objects (a retry counts again).', labelNames: [] },
   rawBytes: { name: 'auditline_archiver_raw_bytes_total', help: 'Avro bytes of the archived records before compression.', labelNames: [] },
   storedBytes: { name: 'auditline_archiver_stored_bytes_total', help: 'Bytes of the archive objects (compressed container files).', labelNames: [] },
@@ -38,6 +38,11 @@ export class ArchiverMetrics {
     this.rawBytes.inc(rawBytes);
     this.storedBytes.inc(storedBytes);
     this.rollDuration.observe(seconds);
+  }
+
+  /** An attempt found someone else's object (other records) at the key it must write: nothing stored, the partition stops. */
+  foreignObject(): void {
+    this.objects.inc({ outcome: 'foreign' });
   }
 
   digestWritten(): void {

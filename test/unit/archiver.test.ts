@@ -8,7 +8,8 @@ import avro from 'avsc';
 import { readFileSync } from 'node:fs';
 import { assetPath } from '../../core/paths.js';
 import { pino } from 'pino';
-import { ARCHIVER_METRICS, Archiver, DigestChain, WriterSchemas, digestKey, compressBlock, decodeContainerFile, encodeContainerFile, objectKey, parseObjectKey, readDigest, signDigest, syncMarkerFor, DIGEST_FORMAT, type BlockCompression, type DigestBody } from '../../consumers/archiver/index.js';
+import { Registry } from 'prom-client';
+import { ARCHIVER_METRICS, Archiver, ArchiverMetrics, DigestChain, WriterSchemas, digestKey, compressBlock, decodeContainerFile, encodeContainerFile, objectKey, parseObjectKey, readDigest, signDigest, syncMarkerFor, DIGEST_FORMAT, type BlockCompression, type DigestBody } from '../../consumers/archiver/index.js';
 import { applyRevealed, piiFields, renderReplay } from '../../consumers/archiver/index.js';
 import { replayFromEvents } from '../../consumers/archiver/replay-document.js';
 import type { ObjectStore, PutArchiveObject } from '../../consumers/archiver/object-store.js';
@@ -113,6 +114,8 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
   const committed = new Map<number, bigint>();
   /** Uploads still to fail (retriable, as an S3 outage) before they go through again; index inserts still to be refused (not retriable). */
   const outage = { failingPuts: 0, refusedIndexInserts: 0 };
+  /** The archiver's own metrics, on a registry of this harness. */
+  const metrics = new Registry();
   const archiver = new Archiver(
     { storageClass: 'GLACIER', rollBytes: 1_000_000, rollMs: 60_000, digestIntervalMs: 3_600_000, retentionDays: 2557, objectLock: true, requireTokenized: true, compression: { codec: 'zstandard', level: 5, blockBytes: 64 * 1024 }, retry: { initialMs: 1, maxMs: 2 }, ...settings },
     {
@@ -161,9 +164,12 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
       committed: async (p) => committed.get(p),
       logger: pino({ level: 'silent' }),
       ...(now ? { now } : {}),
+      metrics: new ArchiverMetrics(metrics),
     },
   );
-  return { archiver, puts, attempts, commits, log, indexed, dead, outage, digests, digestBounds, committed };
+  /** auditline_archiver_objects_total by outcome. */
+  const objects = async () => Object.fromEntries((await metrics.getSingleMetric(ARCHIVER_METRICS.objects.name)!.get()).values.map((v) => [v.labels.outcome, v.value]));
+  return { archiver, puts, attempts, commits, log, indexed, dead, outage, digests, digestBounds, committed, objects };
 }
 
 const rec = (offset: number, value: Buffer | null, tokenized = true): SourceRecord => ({
@@ -344,6 +350,7 @@ test('a key that already holds other bytes: the same records (another codec wrot
   assert.equal(same.commits[0], '3', 'the adopted range 0-2 is committed');
   const rows = same.indexed.filter((r) => r.object_key === object.key);
   assert.ok(rows.length > 0 && rows.every((r) => r.object_sha256 === object.sha256), 'indexed with the hash of the bytes in the bucket');
+  assert.equal((await same.objects()).conflict, 1, 'counted as a conflict: other bytes, the same records');
 
   // Someone else's object at the key the archiver would write next: other records, the archiver's range adopted.
   const foreignBody = (await (async () => {
@@ -367,6 +374,7 @@ test('a key that already holds other bytes: the same records (another codec wrot
   assert.deepEqual(attacked.indexed, [], 'and nothing indexed under its key');
   assert.deepEqual(attacked.puts.map((p) => p.key), [object.key], 'no other key written around it');
   assert.ok(attacked.attempts.length >= 4 && attacked.attempts.every((p) => p.key === object.key), 'every attempt rolled the same file to the same key');
+  assert.deepEqual(await attacked.objects(), { foreign: attacked.attempts.length }, 'each attempt that found the foreign object counted as foreign, none as a conflict or stored');
   // The periodic digest (tick) of the partition, called directly: it must not sign a listing that holds the foreign object.
   await (attacked.archiver as unknown as { digest(partition: number, force: boolean): Promise<void> }).digest(0, true);
   const bounds = attacked.digestBounds.filter(([p]) => p === 0).map(([, below]) => below);
