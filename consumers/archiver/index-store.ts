@@ -40,8 +40,9 @@ export interface RecordedObject {
 /**
  * The execution -> objects index in ClickHouse (migration 0008). Inserts
  * are idempotent (ReplacingMergeTree on execution_id, object_key); a
- * failure is retriable unless the rows were refused (by ClickHouse, or as
- * they were written here: classifyClickHouseError).
+ * failure is CLICKHOUSE_UNAVAILABLE (retriable) unless the rows were refused
+ * (by ClickHouse, or as they were written here: classifyClickHouseError):
+ * then ROW_REJECTED, or QUERY_FAILED for a read, not retriable.
  */
 export class ArchiveIndex {
   constructor(
@@ -143,5 +144,8 @@ function indexError(err: unknown, database: string, what: string): AuditlineErro
   if (failure.type === 'UNKNOWN_TABLE' || failure.type === 'UNKNOWN_DATABASE') {
     return new AuditlineError('STORE_NOT_INITIALIZED', `table ${database}.archive_index does not exist; run \`npx auditline setup\``, { cause: err });
   }
-  return new AuditlineError('CLICKHOUSE_UNAVAILABLE', `cannot ${what} ${database}.archive_index: ${failure.summary}`, { retriable: failure.retriable, cause: err });
+  const message = `cannot ${what} ${database}.archive_index: ${failure.summary}`;
+  if (failure.retriable) return new AuditlineError('CLICKHOUSE_UNAVAILABLE', message, { retriable: true, cause: err });
+  // ClickHouse answered and refused (or the rows could not be built here): trying again cannot help, and it is no outage.
+  return new AuditlineError(what === 'insert into' ? 'ROW_REJECTED' : 'QUERY_FAILED', message, { cause: err });
 }

@@ -14,7 +14,7 @@ import { applyRevealed, piiFields, renderReplay } from '../../consumers/archiver
 import { replayFromEvents } from '../../consumers/archiver/replay-document.js';
 import type { ObjectStore, PutArchiveObject } from '../../consumers/archiver/object-store.js';
 import { ArchiveIndex, type IndexRow } from '../../consumers/archiver/index-store.js';
-import type { ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseError, type ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError, isAuditlineError } from '../../core/errors.js';
 import { readAvroFile } from '../helpers/avro-files.js';
 import { BatchAbandonedError, type DeadLetter, type SourceRecord } from '../../core/service/index.js';
@@ -141,7 +141,7 @@ function harness(settings: Partial<ConstructorParameters<typeof Archiver>[0]> = 
         insert: async (rows) => {
           if (outage.refusedIndexInserts > 0) {
             outage.refusedIndexInserts -= 1;
-            throw new AuditlineError('CLICKHOUSE_UNAVAILABLE', 'the index refused the rows', { retriable: false });
+            throw new AuditlineError('ROW_REJECTED', 'the index refused the rows', { retriable: false });
           }
           indexed.push(...rows);
         },
@@ -416,14 +416,27 @@ test('an index row whose time no Date holds fails the insert as not retriable (i
   let sent = 0;
   const index = new ArchiveIndex({ insert: async () => void sent++ } as unknown as ClickHouseClient, 'db');
   const row: IndexRow = { execution_id: 'e', object_key: 'k', workflow_id: 'w', first_event_time: 9e15, last_event_time: 9e15, events: 1, source_topic: 't', source_partition: 0, first_offset: '0', last_offset: '0', storage_class: 'STANDARD', object_sha256: 'a'.repeat(64), object_size: 1 };
-  await assert.rejects(index.insert([row]), (e) => isAuditlineError(e) && !e.retriable && /RangeError/.test(e.message));
+  await assert.rejects(index.insert([row]), (e) => isAuditlineError(e, 'ROW_REJECTED') && !e.retriable && /RangeError/.test(e.message));
   assert.equal(sent, 0, 'nothing reached ClickHouse');
+});
+
+test('an index failure is CLICKHOUSE_UNAVAILABLE (retriable) only when ClickHouse is unwell; rows or a read it refuses are ROW_REJECTED / QUERY_FAILED, not retriable', async () => {
+  const failing = (err: unknown) => new ArchiveIndex({ insert: async () => Promise.reject(err), query: async () => Promise.reject(err) } as unknown as ClickHouseClient, 'db');
+  const row: IndexRow = { execution_id: 'e', object_key: 'k', workflow_id: 'w', first_event_time: 0, last_event_time: 0, events: 1, source_topic: 't', source_partition: 0, first_offset: '0', last_offset: '0', storage_class: 'STANDARD', object_sha256: 'a'.repeat(64), object_size: 1 };
+  const refused = new ClickHouseError({ message: 'Cannot parse input', code: '27', type: 'CANNOT_PARSE_INPUT_ASSERTION_FAILED' });
+  await assert.rejects(failing(refused).insert([row]), (e) => isAuditlineError(e, 'ROW_REJECTED') && !e.retriable && /CANNOT_PARSE_INPUT_ASSERTION_FAILED/.test(e.message));
+  await assert.rejects(failing(refused).objectsOf('e'), (e) => isAuditlineError(e, 'QUERY_FAILED') && !e.retriable);
+  const down = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' });
+  await assert.rejects(failing(down).insert([row]), (e) => isAuditlineError(e, 'CLICKHOUSE_UNAVAILABLE') && e.retriable);
+  await assert.rejects(failing(down).allObjects(), (e) => isAuditlineError(e, 'CLICKHOUSE_UNAVAILABLE') && e.retriable);
+  const busy = new ClickHouseError({ message: 'Too many parts', code: '252', type: 'TOO_MANY_PARTS' });
+  await assert.rejects(failing(busy).insert([row]), (e) => isAuditlineError(e, 'CLICKHOUSE_UNAVAILABLE') && e.retriable);
 });
 
 test('a roll that failed is retried by the next attempt on the partition (same key, same bytes), not settled as a no-op, and no record joins its file', async () => {
   const h = harness({ rollBytes: 1 }); // every record is rolled at once
   h.outage.refusedIndexInserts = 1; // uploaded, then the index refuses the rows (not retriable)
-  await assert.rejects(h.archiver.handler([rec(0, encoded(events[0]!))], { signal: new AbortController().signal }), (e) => isAuditlineError(e, 'CLICKHOUSE_UNAVAILABLE'));
+  await assert.rejects(h.archiver.handler([rec(0, encoded(events[0]!))], { signal: new AbortController().signal }), (e) => isAuditlineError(e, 'ROW_REJECTED'));
   assert.deepEqual(h.commits, []);
   // The batch consumer's retry of the batch: it must roll the file again and commit it.
   await h.archiver.handler([rec(0, encoded(events[0]!))], { signal: new AbortController().signal });
