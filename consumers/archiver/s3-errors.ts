@@ -16,7 +16,11 @@ export function isNotFound(err: unknown): boolean {
   return s3Status(err) === 404 || name === 'NotFound' || name === 'NoSuchKey' || name === 'NoSuchVersion';
 }
 
-/** S3_UNAVAILABLE (retriable) for outages and throttling, else the given code; the message names the operation and key, never content. */
+/**
+ * Always S3_UNAVAILABLE. Retriable for outages and throttling: no HTTP answer, a network error, 5xx, 429, SlowDown,
+ * an error named as a timeout (also S3's 400 RequestTimeout). Not retriable for any other HTTP status (403 denied,
+ * 400, 409, ...): the same request would get it again. The message names the operation and key, never content.
+ */
 export function s3Error(what: string, err: unknown): AuditlineError {
   const status = s3Status(err);
   const name = s3ErrorName(err);
