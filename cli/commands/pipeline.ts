@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadEndpoints } from '../../core/endpoints.js';
 import { portVar } from '../../core/env.js';
+import { freePort } from '../../core/free-port.js';
 import { assetPath, packageRoot } from '../../core/paths.js';
 import { settingsPrefix } from '../../core/service/settings.js';
 import { UsageError } from '../exit.js';
@@ -23,18 +24,30 @@ export interface PipelineOptions {
 const say = (line: string) => process.stderr.write(`${line}\n`);
 const cliEntry = fileURLToPath(new URL('../main.js', import.meta.url));
 
-/** The services to run, each with its effective metrics port. */
-export function pipelineServices(list: string | undefined, env: NodeJS.ProcessEnv = process.env): SupervisedService[] {
+/**
+ * The services to run, each with its effective metrics port. Port 0 means a
+ * free one, as for `run`; the supervisor must know it (readiness probe,
+ * state table), so it is picked here, on the service's metrics host, and
+ * handed to the service (kept across its restarts).
+ */
+export async function pipelineServices(list: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<SupervisedService[]> {
   const known = Object.keys(SERVICES);
   const names = list ? list.split(',').map((s) => s.trim()).filter(Boolean) : known;
   const unknown = names.filter((n) => !known.includes(n));
   if (unknown.length > 0) throw new UsageError(`--services: unknown ${unknown.join(', ')}; known: ${known.join(', ')}`);
-  return names.map((name) => {
+  const services: SupervisedService[] = [];
+  for (const name of names) {
     const variable = `${settingsPrefix(name)}METRICS_PORT`;
+    if (env[variable]?.trim() === '0') {
+      const port = await freePort(env[`${settingsPrefix(name)}METRICS_HOST`]?.trim() || '0.0.0.0');
+      services.push({ name, metricsPort: port, env: { [variable]: String(port) } });
+      continue;
+    }
     const parsed = portVar(SERVICES[name]!.metricsPort).safeParse(env[variable]);
-    if (!parsed.success) throw new UsageError(`${variable}: must be a port number`);
-    return { name, metricsPort: parsed.data };
-  });
+    if (!parsed.success) throw new UsageError(`${variable}: must be a port number (0-65535; 0 picks a free one)`);
+    services.push({ name, metricsPort: parsed.data });
+  }
+  return services;
 }
 
 /** Port of the local webhook sink `pipeline` runs for the alert channels (local stack only). */
@@ -79,7 +92,7 @@ export function renderStatus(statuses: readonly ServiceStatus[]): string {
 }
 
 export async function pipelineCommand(options: PipelineOptions): Promise<number> {
-  const consumers = pipelineServices(options.services);
+  const consumers = await pipelineServices(options.services);
   const sink = localPipelineDefaults(consumers);
   const services = sink ? [sink, ...consumers] : consumers;
   let printTimer: NodeJS.Timeout | undefined;

@@ -93,9 +93,26 @@ test('a service that exits on an invalid setting (exit 2) is not restarted, and 
   }
 });
 
-test('pipelineServices takes the metrics port overrides and refuses unknown services', () => {
-  assert.deepEqual(pipelineServices('hotstore', { AUDITLINE_HOTSTORE_METRICS_PORT: '19464' }), [{ name: 'hotstore', metricsPort: 19464 }]);
-  assert.deepEqual(pipelineServices('tokenizer', {}), [{ name: 'tokenizer', metricsPort: 9465 }]);
-  assert.throws(() => pipelineServices('hotstore,nope', {}), /unknown nope/);
-  assert.throws(() => pipelineServices('hotstore', { AUDITLINE_HOTSTORE_METRICS_PORT: 'x' }), /AUDITLINE_HOTSTORE_METRICS_PORT: must be a port number/);
+test('pipelineServices takes the metrics port overrides and refuses unknown services', async () => {
+  assert.deepEqual(await pipelineServices('hotstore', { AUDITLINE_HOTSTORE_METRICS_PORT: '19464' }), [{ name: 'hotstore', metricsPort: 19464 }]);
+  assert.deepEqual(await pipelineServices('tokenizer', {}), [{ name: 'tokenizer', metricsPort: 9465 }]);
+  await assert.rejects(pipelineServices('hotstore,nope', {}), /unknown nope/);
+  await assert.rejects(pipelineServices('hotstore', { AUDITLINE_HOTSTORE_METRICS_PORT: 'x' }), /AUDITLINE_HOTSTORE_METRICS_PORT: must be a port number/);
+  await assert.rejects(pipelineServices('hotstore', { AUDITLINE_HOTSTORE_METRICS_PORT: '70000' }), /AUDITLINE_HOTSTORE_METRICS_PORT: must be a port number/);
+});
+
+test('metrics port 0 (a free one, as `run` takes it): the pipeline picks the port, hands it to the service, probes it and shows it', async () => {
+  const [service] = await pipelineServices('hotstore', { AUDITLINE_HOTSTORE_METRICS_PORT: '0', AUDITLINE_HOTSTORE_METRICS_HOST: '127.0.0.1' });
+  assert.ok(service && service.metricsPort > 0, 'a real port, not 0');
+  assert.deepEqual(service.env, { AUDITLINE_HOTSTORE_METRICS_PORT: String(service.metricsPort) }, 'the service listens where the supervisor probes');
+  const dir = tempDir('auditline-supervisor-');
+  // The fake service listens on AUDITLINE_HOTSTORE_METRICS_PORT, as `auditline run hotstore` does.
+  const supervisor = new Supervisor([service], { cli: fakeCli, logDir: dir, env: { ...process.env, AUDITLINE_HOTSTORE_METRICS_PORT: '0' }, onChange: () => undefined, pollMs: 100 });
+  supervisor.start();
+  try {
+    await supervisor.waitReady(20_000);
+    assert.match(renderStatus(supervisor.status()), new RegExp(`\\nhotstore\\s+ready\\s+\\d+\\s+0\\s+http://127\\.0\\.0\\.1:${service.metricsPort}/metrics`));
+  } finally {
+    await supervisor.stop();
+  }
 });
