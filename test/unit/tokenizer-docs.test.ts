@@ -28,5 +28,5 @@ test('every tokenizer setting and error code is documented', () => {
   const errors = doc('errors.md');
   for (const code of ['TOKENIZE_FAILED', 'PRODUCER_FENCED', 'PII_DECRYPT_FAILED', 'SUBJECT_ON_LEGAL_HOLD']) assert.ok(errors.includes(`\`${code}\``), `${code} in docs/errors.md`);
   const cli = doc('cli.md');
-  for (const command of ['`reveal <execution_id>', '`erase --email', '`erase --expired', '`legal-hold', '`run tokenizer`']) assert.ok(cli.includes(command), `${command} in docs/cli.md`);
+  for (const command of ['`reveal <execution_id>', '`erase [--email <address>] [--customer-id <id>]', '`erase --expired', '`legal-hold', '`run tokenizer`']) assert.ok(cli.includes(command), `${command} in docs/cli.md`);
 });
