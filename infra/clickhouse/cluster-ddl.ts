@@ -23,7 +23,8 @@ import { splitStatements, type Migration } from './migrate.js';
  * them and FINAL stays exact per shard, and one execution's rows of every
  * table sit on one shard (joins by execution_id stay local). Two kinds of
  * ALTER of a later migration are converted: a skip index change (`ADD
- * INDEX`, `MATERIALIZE INDEX`), sent to the replicated table ON CLUSTER, and
+ * INDEX`, `MATERIALIZE INDEX`) or a TTL change (`MODIFY TTL`, `MODIFY COLUMN
+ * c TTL`), sent to the replicated table ON CLUSTER, and
  * `ADD COLUMN`, sent to the replicated table and to its Distributed table.
  * Other statements the generator cannot convert fail loudly, naming the
  * migration, so that the cluster DDL never silently lags behind the
@@ -78,9 +79,9 @@ export function clusterDdl(migrations: readonly Migration[], options: ClusterDdl
   const tables: ClusterTable[] = [];
   for (const m of migrations) {
     for (const statement of splitStatements(m.sql)) {
-      const alter = parseIndexAlter(statement);
+      const alter = parseIndexAlter(statement) ?? parseTtlAlter(statement);
       if (alter) {
-        statements.push(clusterIndexAlter(alter, tables, { file: m.file, database: options.database, on }));
+        statements.push(clusterPartsAlter(alter, tables, { file: m.file, database: options.database, on }));
         continue;
       }
       const added = parseAddColumn(statement);
@@ -92,7 +93,7 @@ export function clusterDdl(migrations: readonly Migration[], options: ClusterDdl
         continue;
       }
       const t = parseCreateTable(statement);
-      if (!t) throw new Error(`cluster DDL: migration ${m.file} has a statement other than CREATE TABLE, an index ALTER or ADD COLUMN (${firstWords(statement)}); extend infra/clickhouse/cluster-ddl.ts`);
+      if (!t) throw new Error(`cluster DDL: migration ${m.file} has a statement other than CREATE TABLE, an index or TTL ALTER or ADD COLUMN (${firstWords(statement)}); extend infra/clickhouse/cluster-ddl.ts`);
       if (t.database !== options.database) throw new Error(`cluster DDL: migration ${m.file} creates ${t.database}.${t.table}, outside database ${options.database}`);
       const engine = /^(?!Replicated)([A-Za-z]*MergeTree)$/.exec(t.engine.name);
       if (!engine) throw new Error(`cluster DDL: migration ${m.file}: table ${t.table} has engine ${t.engine.name}, not a non-replicated MergeTree family engine`);
@@ -143,7 +144,7 @@ export function parseAddColumn(statement: string): ParsedAlter | undefined {
   return parseSingleAlter(statement, /ADD\s+COLUMN/);
 }
 
-/** An ALTER TABLE statement of one command that a migration may make: a skip index change, or ADD COLUMN. */
+/** An ALTER TABLE statement of one command that a migration may make: a skip index change, a TTL change, or ADD COLUMN. */
 export interface ParsedAlter {
   database: string;
   table: string;
@@ -160,12 +161,20 @@ export function parseIndexAlter(statement: string): ParsedAlter | undefined {
 }
 
 /**
- * A skip index lives in the data parts, so the ALTER goes to the replicated
- * table (`<t>_local` of a pair, else `<t>`), ON CLUSTER; a Distributed table
- * has no parts. Re-running the script repeats MATERIALIZE INDEX, a mutation
- * that rebuilds the index of every part.
+ * Parses an ALTER TABLE that changes a TTL, the table's (`MODIFY TTL`) or a
+ * column's (`MODIFY COLUMN <c> TTL`); undefined for any other statement.
  */
-function clusterIndexAlter(alter: ParsedAlter, tables: readonly ClusterTable[], where: { file: string; database: string; on: string }): string {
+export function parseTtlAlter(statement: string): ParsedAlter | undefined {
+  return parseSingleAlter(statement, /MODIFY\s+(?:COLUMN\s+\w+\s+)?TTL/);
+}
+
+/**
+ * A skip index and a TTL live in the data parts, so the ALTER goes to the
+ * replicated table (`<t>_local` of a pair, else `<t>`), ON CLUSTER; a
+ * Distributed table has no parts. Re-running the script repeats MATERIALIZE
+ * INDEX and the TTL change, mutations that rewrite every part.
+ */
+function clusterPartsAlter(alter: ParsedAlter, tables: readonly ClusterTable[], where: { file: string; database: string; on: string }): string {
   if (alter.database !== where.database) throw new Error(`cluster DDL: migration ${where.file} alters ${alter.database}.${alter.table}, outside database ${where.database}`);
   const target = tables.find((t) => t.table === alter.table);
   if (!target) throw new Error(`cluster DDL: migration ${where.file} alters ${alter.table}, which no earlier migration creates`);

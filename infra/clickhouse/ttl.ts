@@ -21,15 +21,26 @@ export interface DeclaredTtl extends Omit<TtlRule, 'days'> {
 }
 
 /**
- * The TTLs the migrations declare (CREATE TABLE statements, unrendered):
- * every `TTL ... INTERVAL {{ttl_days_x}} DAY` of a column line or of the
- * table. Later `ALTER ... MODIFY TTL` migrations are not read (none exist).
+ * The TTLs the migrations declare, unrendered, as the last migration to
+ * touch each one leaves it: every `TTL ... INTERVAL {{ttl_days_x}} DAY` of a
+ * column line or of the table in a CREATE TABLE statement, replaced by a
+ * later `ALTER TABLE ... MODIFY TTL` (table) or `MODIFY COLUMN <c> TTL`
+ * (column; its CREATE definition is kept).
  */
 export function declaredTtls(migrationsDir: string): DeclaredTtl[] {
   const out: DeclaredTtl[] = [];
+  const at = (table: string, column: string | undefined) => out.findIndex((d) => d.table === table && d.column === column);
   for (const file of readdirSync(migrationsDir).filter((f) => f.endsWith('.sql')).sort()) {
     for (const statement of splitStatements(readFileSync(path.join(migrationsDir, file), 'utf8'))) {
-      const sql = statement.replace(/--.*$/gm, '');
+      const sql = statement.replace(/--.*$/gm, '').trim();
+      const alter = /^ALTER TABLE \{\{database\}\}\.(\w+) MODIFY (?:COLUMN (\w+) )?TTL\s+(.*\{\{\s*(ttl_days_\w+)\s*\}\}.*?)\s*;?$/is.exec(sql);
+      if (alter) {
+        const [, table, column, expression, variable] = alter as unknown as [string, string, string | undefined, string, string];
+        const i = at(table, column);
+        if (i < 0) throw new Error(`migration ${file} changes the TTL of ${table}${column ? `.${column}` : ''}, which no earlier migration declares`);
+        out[i] = { ...out[i]!, expression, variable };
+        continue;
+      }
       const table = /CREATE TABLE (?:IF NOT EXISTS )?\{\{database\}\}\.(\w+)/i.exec(sql)?.[1];
       if (!table) continue;
       const engineAt = sql.search(/\)\s*ENGINE\s*=/);

@@ -42,16 +42,19 @@ async function ttls(database: string, table: string): Promise<{ columns: Record<
   return { columns, table: /(?:^|\n)TTL (.+)/.exec(parsed.clauses)?.[1] ?? '' };
 }
 
+/** A TTL as the server states it: from the event's time held between 1970-01-02 and the row's arrival (migration 0019). */
+const bounded = (days: number) => `toDateTime(least(greatest(event_time, toDateTime64('1970-01-02 00:00:00', 3, 'UTC')), ingested_at)) + toIntervalDay(${days})`;
+
 async function assertTtls(database: string, piiDays: number, internalDays: number): Promise<void> {
   const pii = piiColumns();
   for (const table of ACCESS_TABLES) {
     const got = await ttls(database, table);
     assert.deepEqual(
       got.columns,
-      Object.fromEntries(pii[table].map((c) => [c, `toDateTime(event_time) + toIntervalDay(${piiDays})`])),
+      Object.fromEntries(pii[table].map((c) => [c, bounded(piiDays)])),
       `${table}: exactly the PII columns expire after ${piiDays} days`,
     );
-    assert.equal(got.table, `toDateTime(event_time) + toIntervalDay(${internalDays})`, `${table}: rows expire after ${internalDays} days`);
+    assert.equal(got.table, bounded(internalDays), `${table}: rows expire after ${internalDays} days`);
   }
 }
 
@@ -68,4 +71,29 @@ test('a changed retention file (GDPR 14 days, operational 60) changes the TTLs C
   const file = path.join(tempDir('retention'), 'retention.yaml');
   writeFileSync(file, stringify(doc));
   await assertTtls(await migratedWith(loadRetention(file)), 14, 60);
+});
+
+test('event times outside what a TTL can hold (1970-2106) do not wrap: a row dated 1960 expires, one dated 2200 keeps its PII from its arrival', async () => {
+  // ClickHouse's DateTime wraps outside 1970-2106: with toDateTime(event_time), 1960 read as 2096 and kept its PII 70 years.
+  const database = await migratedWith(loadRetention());
+  const row = (id: string, eventTime: string) =>
+    `('${id}', 'WF-001', 'wf', '1', 'manual', 'user', 'u1', ${eventTime}, '', '{"customer_email":"tok-${id}"}', '${id}', ${eventTime}, 1)`;
+  await client.command({
+    query: `INSERT INTO ${database}.executions (execution_id, workflow_id, workflow_name, workflow_version, trigger, triggered_by_kind, triggered_by_id, start_time, parent_execution_id, input, event_id, event_time, sequence) VALUES
+      ${row('dated-1960', "toDateTime64('1960-01-01 00:00:00', 3, 'UTC')")}, ${row('dated-2200', "toDateTime64('2200-01-01 00:00:00', 3, 'UTC')")}, ${row('dated-now', 'now64(3)')}, ${row('dated-2025', "toDateTime64('2025-01-01 00:00:00', 3, 'UTC')")}`,
+  });
+  const archived = (id: string, eventTime: string) => `('${id}', 'k/${id}', 'WF-001', ${eventTime}, ${eventTime}, 1, 'audit.events', 0, 0, 0, 'GLACIER', '', 0)`;
+  await client.command({
+    query: `INSERT INTO ${database}.archive_index (execution_id, object_key, workflow_id, first_event_time, last_event_time, events, source_topic, source_partition, first_offset, last_offset, storage_class, object_sha256, object_size) VALUES
+      ${archived('dated-2110', "toDateTime64('2110-01-01 00:00:00', 3, 'UTC')")}, ${archived('dated-2012', "toDateTime64('2012-01-01 00:00:00', 3, 'UTC')")}`,
+  });
+  for (const table of ['executions', 'archive_index']) await client.command({ query: `OPTIMIZE TABLE ${database}.${table} FINAL` });
+  const executions = await (await client.query({ query: `SELECT execution_id, input FROM ${database}.executions ORDER BY execution_id`, format: 'JSONEachRow' })).json<{ execution_id: string; input: string }>();
+  assert.deepEqual(executions, [
+    { execution_id: 'dated-2200', input: '{"customer_email":"tok-dated-2200"}' },
+    { execution_id: 'dated-now', input: '{"customer_email":"tok-dated-now"}' },
+  ], 'rows past the 90 days (1960, 2025) are gone; the 2200 row is kept, PII and all, from its arrival');
+  const index = await (await client.query({ query: `SELECT execution_id FROM ${database}.archive_index ORDER BY execution_id`, format: 'JSONEachRow' })).json<{ execution_id: string }>();
+  // The index row of an object archived now lives SOX days from now (its object's lock runs from its upload), whatever the record's date.
+  assert.deepEqual(index.map((r) => r.execution_id), ['dated-2012', 'dated-2110']);
 });

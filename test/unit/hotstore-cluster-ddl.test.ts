@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HOTSTORE_TABLES } from '../../consumers/hotstore/index.js';
-import { clusterDdl, columnNames, orderBy, parseAddColumn, parseCreateTable, parseIndexAlter } from '../../infra/clickhouse/cluster-ddl.js';
+import { clusterDdl, columnNames, orderBy, parseAddColumn, parseCreateTable, parseIndexAlter, parseTtlAlter } from '../../infra/clickhouse/cluster-ddl.js';
 import { clusterStatements, REPLICATED_EVERYWHERE } from '../../infra/clickhouse/ddl-scripts.js';
 import { DEFAULT_MIGRATIONS_DIR, readMigrations, splitStatements } from '../../infra/clickhouse/migrate.js';
 import { loadRetention } from '../../infra/retention.js';
@@ -15,6 +15,7 @@ const statements = migrations.flatMap((m) => splitStatements(m.sql));
 const originals = statements.map((s) => parseCreateTable(s)).filter((t) => t !== undefined);
 const alters = statements.map((s) => parseIndexAlter(s)).filter((a) => a !== undefined);
 const additions = statements.map((s) => parseAddColumn(s)).filter((a) => a !== undefined);
+const ttlChanges = statements.map((s) => parseTtlAlter(s)).filter((a) => a !== undefined);
 const ddl = clusterDdl(migrations, { cluster: 'auditline', database: 'audit' });
 /** The generated CREATE statements, in order (the index ALTERs of later migrations come after them). */
 const creates = ddl.statements.filter((s) => s.startsWith('CREATE TABLE'));
@@ -26,8 +27,8 @@ test('every table of the real migrations becomes a replicated local table plus a
   );
   for (const table of HOTSTORE_TABLES) assert.ok(ddl.tables.some((t) => t.table === table), table);
   assert.equal(ddl.statements[0], "CREATE DATABASE IF NOT EXISTS audit ON CLUSTER 'auditline'");
-  assert.equal(statements.length, originals.length + alters.length + additions.length, 'every statement of the migrations is a CREATE TABLE, an index ALTER or an ADD COLUMN');
-  assert.equal(ddl.statements.length, 1 + 2 * originals.length + alters.length + 2 * additions.length);
+  assert.equal(statements.length, originals.length + alters.length + additions.length + ttlChanges.length, 'every statement of the migrations is a CREATE TABLE, an index or TTL ALTER or an ADD COLUMN');
+  assert.equal(ddl.statements.length, 1 + 2 * originals.length + alters.length + 2 * additions.length + ttlChanges.length);
 });
 
 test('skip index ALTERs of the migrations go to the replicated local table ON CLUSTER, after its CREATE', () => {
@@ -39,6 +40,15 @@ test('skip index ALTERs of the migrations go to the replicated local table ON CL
     assert.ok(create >= 0 && add > create && materialize > add, table);
   }
   assert.ok(!ddl.statements.some((s) => /^ALTER TABLE audit\.(?!\w+_local )\w+ ON CLUSTER '\w+' (ADD|MATERIALIZE) INDEX/.test(s)), 'no index ALTER of a Distributed table');
+});
+
+test('TTL changes of a later migration (0019) go to the replicated local table ON CLUSTER, never to the Distributed one', () => {
+  assert.equal(ttlChanges.length, 14, 'migration 0019: 8 PII column TTLs, 5 hot store table TTLs, archive_index');
+  const input = ddl.statements.findIndex((s) => s.startsWith("ALTER TABLE audit.executions_local ON CLUSTER 'auditline' MODIFY COLUMN input TTL toDateTime(least(greatest(event_time, "));
+  const table = ddl.statements.findIndex((s) => s.startsWith("ALTER TABLE audit.archive_index_local ON CLUSTER 'auditline' MODIFY TTL toDateTime(least(greatest(last_event_time, indexed_at), "));
+  const create = ddl.statements.findIndex((s) => s.startsWith('CREATE TABLE IF NOT EXISTS audit.executions_local '));
+  assert.ok(create >= 0 && input > create && table > create);
+  assert.ok(!ddl.statements.some((s) => /^ALTER TABLE audit\.(?!\w+_local )\w+ ON CLUSTER '\w+' MODIFY (COLUMN \w+ )?TTL/.test(s)), 'no TTL ALTER of a Distributed table');
 });
 
 test('a column added by a later migration (0016) reaches the replicated table and the Distributed one', () => {
@@ -120,11 +130,11 @@ test('engine arguments are kept, other engines and other statements are refused 
   ]);
   assert.deepEqual(clusterDdl(readMigrations(dir, { database: 'db' }), { cluster: 'c', database: 'db', layout: () => 'replicated' }).statements.slice(2), ["ALTER TABLE db.t ON CLUSTER 'c' ADD COLUMN IF NOT EXISTS x UInt8 DEFAULT 0 AFTER id"]);
   writeFileSync(path.join(dir, '0002_alter.sql'), 'ALTER TABLE {{database}}.t DROP COLUMN note;\n');
-  assert.throws(() => clusterDdl(readMigrations(dir, { database: 'db' }), { cluster: 'c', database: 'db' }), /migration 0002_alter\.sql has a statement other than CREATE TABLE, an index ALTER or ADD COLUMN \(ALTER TABLE db\.t DROP\)/);
+  assert.throws(() => clusterDdl(readMigrations(dir, { database: 'db' }), { cluster: 'c', database: 'db' }), /migration 0002_alter\.sql has a statement other than CREATE TABLE, an index or TTL ALTER or ADD COLUMN \(ALTER TABLE db\.t DROP\)/);
   writeFileSync(path.join(dir, '0002_alter.sql'), 'ALTER TABLE {{database}}.nope ADD COLUMN x UInt8;\n');
   assert.throws(() => clusterDdl(readMigrations(dir, { database: 'db' }), { cluster: 'c', database: 'db' }), /0002_alter\.sql alters db\.nope, which no earlier migration created/);
   writeFileSync(path.join(dir, '0002_alter.sql'), "ALTER TABLE {{database}}.t ADD INDEX IF NOT EXISTS i note TYPE set(0) GRANULARITY 1, ADD COLUMN x UInt8;\n");
-  assert.throws(() => clusterDdl(readMigrations(dir, { database: 'db' }), { cluster: 'c', database: 'db' }), /0002_alter\.sql has a statement other than CREATE TABLE, an index ALTER or ADD COLUMN/);
+  assert.throws(() => clusterDdl(readMigrations(dir, { database: 'db' }), { cluster: 'c', database: 'db' }), /0002_alter\.sql has a statement other than CREATE TABLE, an index or TTL ALTER or ADD COLUMN/);
   writeFileSync(path.join(dir, '0002_alter.sql'), 'ALTER TABLE {{database}}.nope ADD INDEX i x TYPE minmax GRANULARITY 1;\n');
   assert.throws(() => clusterDdl(readMigrations(dir, { database: 'db' }), { cluster: 'c', database: 'db' }), /0002_alter\.sql alters nope, which no earlier migration creates/);
   writeFileSync(path.join(dir, '0002_alter.sql'), "-- index\nALTER TABLE {{database}}.t ADD INDEX IF NOT EXISTS i note TYPE set(0) GRANULARITY 1;\nALTER TABLE {{database}}.t MATERIALIZE INDEX i;\n");

@@ -49,12 +49,15 @@ test('erase roles: compliance and legal by default; an authenticated caller need
   assert.equal(callerRefusal({ principal: 'anyone', heldRoles: undefined }, rule), undefined);
 });
 
-test('TTLs: the migrations declare one per table and per PII column; the server form is read back in days', () => {
+test('TTLs: the migrations declare one per table and per PII column, as the latest migration left it; the server form is read back in days', () => {
   const declared = declaredTtls(DEFAULT_MIGRATIONS_DIR);
+  // 0001 creates them; 0019 bounds the clock they start from (the CREATE's column definition is kept for MODIFY COLUMN).
+  const bounded = "toDateTime(least(greatest(event_time, toDateTime64('1970-01-02 00:00:00', 3, 'UTC')), ingested_at))";
   assert.deepEqual(declared.filter((d) => d.table === 'executions'), [
-    { table: 'executions', column: 'input', variable: 'ttl_days_pii', definition: 'String CODEC(ZSTD(3))', expression: 'toDateTime(event_time) + INTERVAL {{ttl_days_pii}} DAY' },
-    { table: 'executions', variable: 'ttl_days_internal', expression: 'toDateTime(event_time) + INTERVAL {{ttl_days_internal}} DAY' },
+    { table: 'executions', column: 'input', variable: 'ttl_days_pii', definition: 'String CODEC(ZSTD(3))', expression: `${bounded} + INTERVAL {{ttl_days_pii}} DAY` },
+    { table: 'executions', variable: 'ttl_days_internal', expression: `${bounded} + INTERVAL {{ttl_days_internal}} DAY` },
   ]);
+  assert.equal(declared.filter((d) => d.expression.startsWith('toDateTime(event_time)') || d.expression.startsWith('toDateTime(last_event_time)')).length, 0, 'no TTL starts from an unbounded event clock');
   assert.ok(declared.some((d) => d.table === 'report_digests' && d.column === undefined && d.variable === 'ttl_days_sox'));
   assert.equal(declared.filter((d) => d.table === 'subject_keys').length, 0, 'the key store expires by `erase --expired`, not a TTL');
   const server =
