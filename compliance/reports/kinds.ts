@@ -49,8 +49,8 @@ const workflowClause = (f: ReportFilter, column = 'workflow_id') => (f.workflows
  * Each execution's outcome over all its results (`status`: 'conflicting' when they disagree, OUTCOME_STATUS_SQL) for
  * the executions `ids` selects: what the reveal rules judge, never one row's own status.
  */
-const outcomesOf = (db: string, ids: string) => `SELECT execution_id, ${OUTCOME_STATUS_SQL} AS status FROM ${db}.execution_results FINAL
-    WHERE execution_id IN (${ids})
+const outcomesOf = (db: string, ids: string, more: { columns?: string; where?: string } = {}) => `SELECT execution_id, ${OUTCOME_STATUS_SQL} AS status${more.columns ? `, ${more.columns}` : ''} FROM ${db}.execution_results FINAL
+    WHERE execution_id IN (${ids})${more.where ? ` AND ${more.where}` : ''}
     GROUP BY execution_id`;
 const period = (column: string) => `${column} >= {from:DateTime64(3, 'UTC')} AND ${column} < {to:DateTime64(3, 'UTC')}`;
 
@@ -63,13 +63,14 @@ export const REPORT_KINDS: Readonly<Record<string, ReportKind>> = {
     filters: ['workflow', 'subject'],
     piiColumns: [],
     keptFor: 'internal',
-    // Executions that started in the period, with their outcome when they finished (ExecutionFinished may come later or never).
+    // Executions that started in the period, one row each, with their outcome over all their results when they finished
+    // (ExecutionFinished may come later or never; two that disagree read 'conflicting', with the later end).
     sql: (db, f) => `SELECT
     e.execution_id AS execution_id, e.workflow_id AS workflow_id, e.workflow_name AS workflow_name, e.trigger AS trigger,
     concat(e.triggered_by_kind, ':', e.triggered_by_id) AS actor, e.start_time AS start_time,
-    if(r.execution_id = '', '', toString(r.end_time)) AS end_time,
+    if(r.execution_id = '', '', toString(r.last_end_time)) AS end_time,
     if(r.execution_id = '', 'running', r.status) AS status,
-    if(r.execution_id = '', NULL, r.duration_ms) AS duration_ms
+    if(r.execution_id = '', NULL, r.last_duration_ms) AS duration_ms
 FROM
 (
     SELECT execution_id, workflow_id, workflow_name, trigger, triggered_by_kind, triggered_by_id, start_time
@@ -78,9 +79,11 @@ FROM
 ) AS e
 LEFT JOIN
 (
-    SELECT execution_id, status, end_time, duration_ms
-    FROM ${db}.execution_results FINAL
-    WHERE end_time >= {from:DateTime64(3, 'UTC')} ${workflowClause(f)} ${subjectClause(db, f)}
+    ${outcomesOf(db, `SELECT execution_id FROM ${db}.executions WHERE ${period('start_time')} ${workflowClause(f)} ${subjectClause(db, f)}`, {
+      // Aliases apart from the columns: an aggregate named end_time would be read inside argMax's own end_time.
+      columns: 'max(end_time) AS last_end_time, argMax(duration_ms, end_time) AS last_duration_ms',
+      where: "end_time >= {from:DateTime64(3, 'UTC')}",
+    })}
 ) AS r ON r.execution_id = e.execution_id
 ORDER BY e.start_time, e.execution_id`,
   },

@@ -304,6 +304,15 @@ test('a report reveals by the execution outcome over all its results: engineerin
     const failures: Record<string, unknown>[] = [];
     for await (const batch of reportDocument(k, filter, { client, database, header: [] }).rows) failures.push(...batch);
     assert.deepEqual(failures.map((f) => [f.execution_id, f.execution_status]), [[x2, 'conflicting']], 'the failures report carries the execution outcome');
+    // The executions report lists an execution once, whatever number of results it has.
+    const executions: Record<string, unknown>[] = [];
+    for await (const batch of reportDocument(reportKind('executions')!, filter, { client, database, header: [] }).rows) executions.push(...batch);
+    assert.deepEqual(
+      executions.filter((e) => e.execution_id === x2).map((e) => [e.status, e.duration_ms]),
+      [['conflicting', 2600]],
+      'one row for x2: its outcome over both results, with the later one\'s end',
+    );
+    assert.equal(executions.length, 3, 'three executions, three rows');
 
     const log = new TokenizerAuditLog(client, database);
     const wrapper = new LocalKeyWrapper(Buffer.from(keys.masterKey, 'base64'));
