@@ -92,7 +92,7 @@ export class AuditEventCodec {
     try {
       writer = avro.Type.forSchema(JSON.parse(text) as avro.Schema);
     } catch (err) {
-      throw new AuditlineError('DECODE_FAILED', `schema id ${schemaId} is not a usable Avro schema: ${errorMessage(err)}`, { cause: err });
+      throw new AuditlineError('SCHEMA_INVALID', `schema id ${schemaId} is not a usable Avro schema: ${errorMessage(err)}`, { cause: err, details: { schemaId } });
     }
     if (writer.equals(this.type)) return null;
     try {

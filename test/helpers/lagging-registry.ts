@@ -5,13 +5,13 @@ import { auditEventSchema } from '../../schemas/index.js';
 /**
  * A stand-in for a registry follower that lags behind: it answers the
  * registry's own 404 (error code 40403) for every id not in `known`, and the
- * event schema for the ids in it.
+ * event schema for the ids in it (or the text `texts` gives for an id).
  */
-export async function laggingRegistry(known: Set<number>) {
+export async function laggingRegistry(known: Set<number>, texts: ReadonlyMap<number, string> = new Map()) {
   const { text } = auditEventSchema();
   const server = createServer((req, res) => {
     const id = Number(/\/schemas\/ids\/(\d+)$/.exec(req.url ?? '')?.[1]);
-    if (known.has(id)) res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ schema: text }));
+    if (known.has(id)) res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ schema: texts.get(id) ?? text }));
     else res.writeHead(404, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error_code: 40403, message: `No content with ID '${id}' was found.` }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
