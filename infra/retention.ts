@@ -45,6 +45,17 @@ export interface RetentionSettings {
 
 export const DEFAULT_RETENTION_FILE = assetPath('infra', 'retention.yaml');
 
+/**
+ * The access each data class has in Auditline, and what enforces it. A
+ * requirement's `access` is checked against these at load: a value the code
+ * does not enforce would read as a control that is not there.
+ */
+export const ENFORCED_ACCESS: Readonly<Record<'pii' | 'sox' | 'internal', { access: 'open' | 'restricted'; how: string }>> = {
+  pii: { access: 'restricted', how: 'tokenized before Kafka consumers see it, PII columns hidden from the operational ClickHouse role, cleartext only through the reveal policy, every reveal recorded' },
+  sox: { access: 'restricted', how: 'the seven-year record is the archive under Object Lock, read with the bucket credentials; the hot store keeps these columns only for the operational retention, as the debugging copy' },
+  internal: { access: 'open', how: 'the operational ClickHouse role reads every column but the PII ones' },
+};
+
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
@@ -68,6 +79,16 @@ export function loadRetention(file: string = DEFAULT_RETENTION_FILE): RetentionS
     return r;
   };
   for (const [cls, name] of Object.entries(s.data_classes)) known(name, `data_classes.${cls}`);
+  for (const cls of Object.keys(ENFORCED_ACCESS) as (keyof typeof ENFORCED_ACCESS)[]) {
+    const name = s.data_classes[cls];
+    const { access, how } = ENFORCED_ACCESS[cls];
+    if (known(name, `data_classes.${cls}`).access !== access) {
+      throw new AuditlineError(
+        'RETENTION_INVALID',
+        `retention settings ${file}: requirements.${name}.access: data class ${cls} is ${access} in Auditline (${how}); "${s.requirements[name]!.access}" is not enforced anywhere, so it is refused (docs/retention.md, "Access")`,
+      );
+    }
+  }
   const topicRetentionMs: Record<string, number> = {};
   for (const [topic, t] of Object.entries(s.topics)) {
     topicRetentionMs[topic] =

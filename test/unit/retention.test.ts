@@ -66,6 +66,10 @@ test('bad retention settings are refused naming the key', () => {
     [readFileSync(DEFAULT_RETENTION_FILE, 'utf8').replace('retention_days: 90', 'retention_days: -1'), /requirements.operational.retention_days/],
     [readFileSync(DEFAULT_RETENTION_FILE, 'utf8').replace('retention_from: gdpr', 'retention_from: nope'), /topics.audit.dlq.retention_from names unknown requirement "nope"/],
     [readFileSync(DEFAULT_RETENTION_FILE, 'utf8') + 'surprise: 1\n', /Unrecognized key.*surprise/],
+    // An access value the code does not enforce is refused, not printed as if it were a control.
+    [readFileSync(DEFAULT_RETENTION_FILE, 'utf8').replace(/(gdpr:[\s\S]*?access: )restricted/, '$1open'), /requirements.gdpr.access: data class pii is restricted in Auditline .*"open" is not enforced anywhere/],
+    [readFileSync(DEFAULT_RETENTION_FILE, 'utf8').replace(/(sox:[\s\S]*?access: )restricted/, '$1open'), /requirements.sox.access: data class sox is restricted/],
+    [readFileSync(DEFAULT_RETENTION_FILE, 'utf8').replace(/(operational:[\s\S]*?access: )open/, '$1restricted'), /requirements.operational.access: data class internal is open/],
   ];
   for (const [text, message] of cases) {
     assert.throws(() => loadRetention(withFile(text)), (e) => isAuditlineError(e, 'RETENTION_INVALID') && message.test(e.message), String(message));
