@@ -11,6 +11,7 @@ import type { TargetPolicy } from './ssrf.js';
 import type { AlertStore, DeliveryAttempt } from './store.js';
 import { postAlert, type PostResult } from './webhook.js';
 import { Murmur2Partitioner } from '../../core/clients/partitioner.js';
+import { RetryHolds } from './retry-holds.js';
 
 /** The head of a channel's queue is not due for `waitMs` yet. */
 class NotDueYet extends Error {
@@ -60,8 +61,11 @@ export interface DeliveryOptions {
  * the outbox as the next attempt (exponential backoff with jitter) before
  * the record's offset is committed, so pending deliveries survive restarts.
  * Past the horizon, or on a permanent refusal, the delivery goes to the
- * dead-letter topic with its last error. At least once: a crash between the
- * POST and the commit repeats the POST with the same idempotency id.
+ * dead-letter topic with its last error. A channel's queue keeps its order
+ * across a failure: the channel's records queued behind the failed one are
+ * appended again behind its retry (RetryHolds), the other channels' records
+ * go on. At least once: a crash between the POST and the commit repeats the
+ * POST with the same idempotency id.
  */
 export class DeliveryWorker {
   private readonly consumer: Consumer;
@@ -70,6 +74,8 @@ export class DeliveryWorker {
   private readonly buckets = new Map<string, TokenBucket>();
   /** Timers that resume a partition paused until its head record is due. */
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
+  /** Channels with a retry pending, per partition: their later records go behind it. */
+  private readonly holds = new RetryHolds();
   private joined = false;
   private fail: (err: Error) => void = () => undefined;
   /** Settles when the delivery consumer crashed and kafkajs gave up restarting it (the service then exits, like its other stages). */
@@ -116,6 +122,7 @@ export class DeliveryWorker {
     for (const m of batch.messages) {
       if (!alive()) return;
       const record: SourceRecord = { topic, partition, offset: m.offset, key: m.key ?? null, value: m.value ?? null, headers: m.headers ?? {}, timestamp: m.timestamp };
+      this.holds.see(partition, m.offset);
       try {
         await this.handle(record, heartbeat, alive);
       } catch (err) {
@@ -134,7 +141,9 @@ export class DeliveryWorker {
         return;
       }
       resolveOffset(m.offset);
-      await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(m.offset) + 1n).toString() }] }] });
+      // Not past a failed record while records of its channel are still being moved behind its retry (RetryHolds).
+      const offset = this.holds.commitOffset(partition, (BigInt(m.offset) + 1n).toString());
+      await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset }] }] });
       await heartbeat().catch(() => undefined);
     }
   }
@@ -152,6 +161,12 @@ export class DeliveryWorker {
     const channel = this.o.channels.get(entry.channel);
     if (!channel) {
       await this.deadLetter(record, entry, `channel ${entry.channel} is no longer configured`, 0, 0);
+      return;
+    }
+    if (this.holds.held(record.partition, channel.name, record.offset)) {
+      // Queued behind a delivery of its channel that failed: it goes behind that delivery's retry, as it is.
+      await this.append(record.partition, channel.name, record.value!.toString('utf8'));
+      logger.debug({ channel: channel.name, alertId: entry.alert.alert_id, offset: record.offset }, 'delivery moved behind the pending retry of its channel');
       return;
     }
     // Not due yet: the partition (one channel's queue, in order) waits for it, paused (eachBatch). No record this
@@ -187,10 +202,18 @@ export class DeliveryWorker {
       return;
     }
     const next: OutboxEntry = { ...entry, attempt: entry.attempt + 1, due_at: now + delay, last_error: result.error };
-    await this.producer.send({ topic: this.o.outboxTopic, acks: -1, messages: [{ key: channel.name, value: JSON.stringify(next) }] });
+    const retryOffset = await this.append(record.partition, channel.name, JSON.stringify(next));
+    this.holds.hold(record.partition, channel.name, record.offset, retryOffset);
     metrics.deliveryFailed(channel.name);
     logger.warn({ channel: channel.name, alertId: entry.alert.alert_id, attempt: entry.attempt, status: result.status, error: result.error, retryInMs: delay }, 'webhook delivery failed; retry scheduled');
     await this.record({ attemptedAt: now, alertId: entry.alert.alert_id, channel: channel.name, attempt: entry.attempt, outcome: 'failed', httpStatus: result.status, error: result.error, latencyMs });
+  }
+
+  /** Appends an outbox record to the partition the channel's queue is read from; returns its offset. */
+  private async append(partition: number, channel: string, value: string): Promise<string> {
+    const [meta] = await this.producer.send({ topic: this.o.outboxTopic, acks: -1, messages: [{ partition, key: channel, value }] });
+    if (meta?.baseOffset === undefined) throw new Error(`no offset for the outbox record appended to partition ${partition}`);
+    return meta.baseOffset;
   }
 
   private resumeLater(resume: () => void, waitMs: number): void {

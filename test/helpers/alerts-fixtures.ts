@@ -9,7 +9,14 @@ import { committedToEnd, waitFor } from './hotstore-stack.js';
 import { createTestTopics } from './kafka.js';
 import { registerTestSubjects } from './subjects.js';
 import { uniqueName } from './names.js';
-import { kafka } from './tokenizer-stack.js';
+import { clickhouse, createTokenizerDatabase, kafka } from './tokenizer-stack.js';
+import { tempDir } from './temp-dir.js';
+import { Registry } from 'prom-client';
+import { parse } from 'yaml';
+import { createLogger } from '../../core/logger.js';
+import { AlertsService, loadAlertsConfig, parseRules } from '../../consumers/alerts/index.js';
+import { makeAlert } from '../../consumers/alerts/alert.js';
+import type { OutboxEntry } from '../../consumers/alerts/delivery.js';
 
 export interface AlertsNames {
   events: string;
@@ -66,6 +73,8 @@ export interface Received {
   headers: IncomingHttpHeaders;
   body: string;
   at: number;
+  /** The status the receiver answered with. */
+  status: number;
 }
 
 /**
@@ -77,14 +86,19 @@ export class Receiver {
   private server: Server | undefined;
   port = 0;
 
+  /** `status` answers each request (its path, and how many came on that path before it): 200 unless told. */
+  constructor(private readonly status: (path: string, before: number) => number = () => 200) {}
+
   async up(): Promise<void> {
     this.server = createServer((req, res) => {
       let body = '';
       req.setEncoding('utf8');
       req.on('data', (c: string) => (body += c));
       req.on('end', () => {
-        this.requests.push({ path: req.url ?? '/', headers: req.headers, body, at: Date.now() });
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+        const p = req.url ?? '/';
+        const status = this.status(p, this.on(p).length);
+        this.requests.push({ path: p, headers: req.headers, body, at: Date.now(), status });
+        res.writeHead(status, { 'content-type': 'application/json' }).end(status === 200 ? '{"ok":true}' : '{"ok":false}');
       });
     });
     await new Promise<void>((resolve, reject) => {
@@ -214,4 +228,44 @@ export const finished = (status: 'success' | 'failed', o: EventOptions = {}) =>
 export function execution(events: ((o: EventOptions) => AuditEvent)[], o: EventOptions = {}): AuditEvent[] {
   const executionId = o.executionId ?? randomUUID();
   return events.map((make, i) => make({ ...o, executionId, sequence: i + 1 }));
+}
+
+/**
+ * An alerts service on its own topics and database whose channels POST to
+ * `receiver` (channel name -> path `/<name>`), for tests that write outbox
+ * records directly (`enqueue`). `down()` stops and removes it all.
+ */
+export async function startDeliveryStack(prefix: string, receiver: Receiver, rulesYaml: string, channels: string[], extraEnv: Record<string, string> = {}) {
+  const client = clickhouse();
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const stop = new AbortController();
+  await receiver.up();
+  const database = await createTokenizerDatabase(client);
+  const names = await createAlertsTopics(prefix);
+  const files = writeAlertFiles(tempDir(prefix), rulesYaml, Object.fromEntries(channels.map((c) => [c, { url: receiver.url(`/${c}`), secretEnv: 'IT_ALERTS_SECRET' }])));
+  const config = loadAlertsConfig({ ...process.env, IT_ALERTS_SECRET: 'test-secret-0123456789abcdef', ...alertsEnv(names, database, files, extraEnv) });
+  const service = new AlertsService(config, { logger: createLogger(`${prefix}-it`, 'warn'), registry: new Registry() });
+  await service.start(stop.signal);
+  await producer.connect();
+  const [rule] = parseRules(parse(rulesYaml), 'test');
+  return {
+    names,
+    /** Writes outbox records of alerts with these summaries for `channel` on `partition` (each channel its own queue), in one request; returns the alert ids. */
+    async enqueue(channel: string, partition: number, summaries: string[], entry: Partial<Pick<OutboxEntry, 'attempt' | 'due_at'>> = {}): Promise<string[]> {
+      const now = Date.now();
+      const alerts = summaries.map((summary) => makeAlert(rule!, `key-${channel}`, `${summary} ${now}`, now, summary, { event_ids: [], workflow_ids: ['WF-NONE'] }, [], 1));
+      const messages = alerts.map((alert) => ({ partition, key: channel, value: JSON.stringify({ alert, channel, attempt: 1, first_at: now, due_at: now, ...entry } satisfies OutboxEntry) }));
+      await producer.send({ topic: names.outbox, acks: -1, messages });
+      return alerts.map((a) => a.alert_id);
+    },
+    async down(): Promise<void> {
+      stop.abort();
+      await producer.disconnect();
+      await service.stop();
+      await receiver.down();
+      await dropAlertsTopics(names);
+      await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+      await client.close();
+    },
+  };
 }

@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import { createLogger } from '../../core/logger.js';
 import { DeliveryWorker } from '../../consumers/alerts/delivery.js';
 import { AlertsMetrics } from '../../consumers/alerts/metrics.js';
+import { RetryHolds } from '../../consumers/alerts/retry-holds.js';
 
 const alert: Alert = {
   alert_id: alertId('r', 'WF-1', 'e1'),
@@ -134,4 +135,30 @@ test('the delivery worker reports a crash kafkajs gives up on (the service stops
   listeners.get(events.CRASH)!({ payload: { error: new Error('not retriable'), restart: false } });
   await new Promise((r) => setImmediate(r));
   assert.equal(failure()?.message, 'not retriable');
+});
+
+test('retry holds: records of the failed channel between the failure and its retry are moved, the commit stays at the failure until they are, a re-read rebuilds it', () => {
+  const holds = new RetryHolds();
+  // Outbox partition 0: 10 = A (ch, fails), 11 = B (ch), 12 = D (other), 13 = C (ch), 14 = A' (A's retry).
+  holds.see(0, '10');
+  holds.hold(0, 'ch', '10', '14');
+  assert.equal(holds.commitOffset(0, '11'), '10', 'A stays uncommitted: a restart reads it again and holds B and C again');
+  holds.see(0, '11');
+  assert.equal(holds.held(0, 'ch', '11'), true, 'B goes behind A');
+  holds.see(0, '12');
+  assert.equal(holds.held(0, 'other', '12'), false, 'another channel is not held');
+  assert.equal(holds.held(1, 'ch', '12'), false, 'nor the same channel in another partition');
+  holds.see(0, '13');
+  assert.equal(holds.held(0, 'ch', '13'), true);
+  assert.equal(holds.commitOffset(0, '14'), '10');
+  holds.see(0, '14');
+  assert.equal(holds.held(0, 'ch', '14'), false, "A' is A's retry, delivered when due");
+  assert.equal(holds.commitOffset(0, '15'), '15', 'reached the retry: everything before it is committed');
+  holds.see(0, '15');
+  assert.equal(holds.held(0, 'ch', '15'), false, "B' and C' (15, 16) are delivered after A'");
+  // A re-read from the failed record (rebalance) drops the hold; handling A again builds it again.
+  holds.hold(0, 'ch', '20', '30');
+  holds.see(0, '20');
+  assert.equal(holds.held(0, 'ch', '21'), false);
+  assert.equal(holds.commitOffset(0, '21'), '21');
 });
