@@ -18,20 +18,34 @@ export function signature(secret: Buffer, timestamp: string, body: string): stri
   return `v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
+/**
+ * Text for Slack: its control characters `&`, `<` and `>` escaped, so text a
+ * producer chose (a workflow id, a step name, an error type) cannot ping
+ * (`<!channel>`) or show a link under another label (`<url|label>`).
+ */
+function slackText(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** A Slack code span of `s`, escaped, a backtick (which would end the span) replaced by `'`. */
+function slackCode(s: string): string {
+  return `\`${slackText(s).replace(/`/g, "'")}\``;
+}
+
 /** The request body of an alert in the channel's format. */
 export function webhookBody(alert: Alert, format: Channel['format']): string {
   if (format === 'slack') {
-    const ids = alert.execution_ids.slice(0, 10).join(', ');
-    const text = `[${alert.severity.toUpperCase()}] ${alert.summary}`;
+    const ids = slackText(alert.execution_ids.slice(0, 10).join(', '));
+    const text = slackText(`[${alert.severity.toUpperCase()}] ${alert.summary}`);
     return JSON.stringify({
       text,
       blocks: [
         { type: 'section', text: { type: 'mrkdwn', text: `*${text}*` } },
         {
           type: 'context',
-          elements: [{ type: 'mrkdwn', text: `rule \`${alert.rule}\` · key \`${alert.key}\` · ${alert.event_count} event(s)${ids ? ` · executions ${ids}` : ''} · alert ${alert.alert_id}` }],
+          elements: [{ type: 'mrkdwn', text: `rule ${slackCode(alert.rule)} · key ${slackCode(alert.key)} · ${alert.event_count} event(s)${ids ? ` · executions ${ids}` : ''} · alert ${slackText(alert.alert_id)}` }],
         },
-        ...(alert.evidence.links.length > 0 ? [{ type: 'section', text: { type: 'mrkdwn', text: alert.evidence.links.map((l) => `\`${l}\``).join('\n') } }] : []),
+        ...(alert.evidence.links.length > 0 ? [{ type: 'section', text: { type: 'mrkdwn', text: alert.evidence.links.map(slackCode).join('\n') } }] : []),
       ],
     });
   }

@@ -7,6 +7,7 @@ import { eventSignals, type Signal } from '../../consumers/alerts/signals.js';
 import { parseRules, type Rule } from '../../consumers/alerts/index.js';
 import { execution, finished, PII_VALUE, started, step } from '../helpers/alerts-fixtures.js';
 import type { AuditEvent } from '../../schemas/index.js';
+import { webhookBody } from '../../consumers/alerts/webhook.js';
 
 const RULES = parseRules(
   parse(`
@@ -205,4 +206,24 @@ test('alerts carry ids and counts, never payload values', () => {
   const text = JSON.stringify(alerts);
   assert.ok(alerts.length > 0);
   assert.ok(!text.includes('Jane') && !text.includes('$pii') && !text.includes('customer_email'));
+});
+
+test('a hostile workflow id reaches a Slack alert inert: no ping, no disguised link, no code span it can close', () => {
+  const hostile = 'WF` <!channel> <https://evil.example/login|Re-authenticate your SSO now> & `';
+  const now = Date.now();
+  const events = [1, 2, 3].flatMap(() => execution([(o) => finished('failed', o)], { workflowId: hostile, time: now }));
+  const [alert] = run(events, now).alerts.filter((a) => a.rule === 'thr');
+  assert.ok(alert && alert.key === hostile && alert.summary.includes(hostile), 'the threshold keyed by workflow_id fired with the hostile id in key and summary');
+  const body = JSON.parse(webhookBody(alert, 'slack')) as { text: string; blocks: { text?: { text: string }; elements?: { text: string }[] }[] };
+  const texts = [body.text, ...body.blocks.flatMap((b) => [b.text?.text ?? '', ...(b.elements ?? []).map((e) => e.text)])];
+  for (const t of texts) {
+    assert.doesNotMatch(t, /[<>]/, `no Slack control sequence (<!channel>, <url|label>) in ${t}`);
+    assert.doesNotMatch(t, /&(?!amp;|lt;|gt;)/, `every & escaped in ${t}`);
+  }
+  assert.ok(body.text.includes('&lt;!channel&gt; &lt;https://evil.example/login|Re-authenticate your SSO now&gt; &amp;'), 'shown as text');
+  const context = body.blocks[1]!.elements![0]!.text;
+  assert.equal(context.split('`').length, 5, `two code spans (rule, key) and no backtick of the id: ${context}`);
+  assert.ok(context.includes("key `WF' &lt;!channel&gt;"), context);
+  const links = body.blocks[2]!.text!.text.split('\n');
+  for (const l of links) assert.match(l, /^`[^`]*`$/, `each link one code span: ${l}`);
 });
