@@ -3,7 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { AuditlineError } from '../../core/errors.js';
 import { parseDuration } from './duration.js';
-import { CONDITION_FIELDS, conditionValues, KEY_FIELDS, type ConditionField, type KeyField } from './fields.js';
+import { CONDITION_FIELDS, conditionValues, EXECUTION_FIELDS, KEY_FIELDS, type ConditionField, type KeyField } from './fields.js';
 
 export const SEVERITIES = ['info', 'warning', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -101,7 +101,15 @@ const ruleSchema = z.discriminatedUnion(
         if (perExecution && r.key !== undefined && r.key !== 'execution_id') ctx.addIssue({ code: 'custom', path: ['key'], message: 'a start/end rule is per execution; key must be execution_id or absent' });
         if (!perExecution && r.key === undefined) ctx.addIssue({ code: 'custom', path: ['key'], message: 'required: the key that must keep sending (e.g. producer.service), or start and end' });
       }),
-    z.strictObject({ ...base, kind: z.literal('gap'), where: conditions.default({}), grace: duration.default(30_000) }),
+    z.strictObject({ ...base, kind: z.literal('gap'), where: conditions.default({}), grace: duration.default(30_000) }).superRefine((r, ctx) => {
+      // Sequence numbers run over all events of an execution: a condition that picks some of them (event, status,
+      // step_name...) leaves the others' numbers missing, and every complete execution would be reported with gaps.
+      for (const f of Object.keys(r.where)) {
+        if (!EXECUTION_FIELDS.includes(f as ConditionField)) {
+          ctx.addIssue({ code: 'custom', path: ['where', f], message: `a gap rule checks all events of an execution; where may only test fields every event of it shares (${EXECUTION_FIELDS.join(', ')})` });
+        }
+      }
+    }),
   ],
   { message: 'kind must be one of match, threshold, absence, gap' },
 );

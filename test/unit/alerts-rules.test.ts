@@ -42,6 +42,9 @@ test('errors name the rule and the field', () => {
   refused(`${head}    kind: sometimes\n`, /rule "r1".*field kind/);
   refused(`${head}    kind: absence\n    within: 5m\n`, /rule "r1".*field key: required/);
   refused(`${head}    kind: absence\n    within: 5m\n    start: { event: ExecutionStarted }\n`, /rule "r1".*field end: start and end go together/);
+  refused(`${head}    kind: gap\n    where: { event: StepFinished }\n`, /rule "r1".*field where.event: a gap rule checks all events of an execution; where may only test fields every event of it shares \(workflow_id, producer.service, producer.host\)/);
+  refused(`${head}    kind: gap\n    where: { workflow_id: WF-1, step_name: charge }\n`, /rule "r1".*field where.step_name: a gap rule/);
+  assert.deepEqual((rulesOf(`${head}    kind: gap\n    where: { workflow_id: WF-1, producer.service: billing, producer.host: h1 }\n`)[0] as { where: object }).where, { workflow_id: ['WF-1'], 'producer.service': ['billing'], 'producer.host': ['h1'] }, 'envelope fields are fine');
   refused('rules:\n  - name: r2\n    kind: match\n    severity: high\n    channels: [pager]\n    where: {}\n', /rule "r2".*field channels.0: channel "pager" is not configured/);
   refused('rules:\n  - name: r3\n    kind: match\n    severity: loud\n    channels: [security]\n    where: {}\n', /rule "r3".*field severity/);
   refused(`${head}    kind: match\n    where: {}\n${head.slice(7)}    kind: match\n    where: {}\n`, /rule "r1" \(rules\[1\]\): field name: another rule has the same name/);
