@@ -178,6 +178,9 @@ export class DeliveryWorker {
     if (!alive()) throw new StoppedError();
     const began = performance.now();
     let result: PostResult;
+    // The request may take up to the delivery timeout, longer than the session timeout allows: the member
+    // heartbeats meanwhile, or the group would take the partition away and deliver the record again.
+    const beating = setInterval(() => void heartbeat().catch(() => undefined), 1_000);
     try {
       result = await postAlert(channel, entry.alert, this.o.policy, this.o.timeoutMs);
     } catch (err) {
@@ -188,6 +191,8 @@ export class DeliveryWorker {
         return;
       }
       result = { status: 0, ok: false, permanent: false, error: isAuditlineError(err) ? err.message : `error ${errorMessage(err)}` };
+    } finally {
+      clearInterval(beating);
     }
     const latencyMs = performance.now() - began;
     const now = Date.now();

@@ -76,10 +76,24 @@ export interface PostResult {
 /**
  * POSTs a signed alert to a channel: the host is resolved and checked by the
  * target policy first (SSRF_REFUSED is thrown), then the request connects
- * to exactly that address.
+ * to exactly that address. `timeoutMs` bounds the whole of it, from the
+ * lookup to the response's last byte: a receiver that answers slowly, or
+ * drips its response, is cut off then (a failed attempt, retried).
  */
 export async function postAlert(channel: Channel, alert: Alert, policy: TargetPolicy, timeoutMs: number, now: () => number = Date.now): Promise<PostResult> {
-  const target = await policy.resolve(channel.url, channel.name);
+  const timedOut: PostResult = { status: 0, ok: false, permanent: false, error: `timeout after ${timeoutMs} ms` };
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<typeof timedOut>((resolve) => (timer = setTimeout(() => resolve(timedOut), timeoutMs)));
+  try {
+    const target = await Promise.race([policy.resolve(channel.url, channel.name), deadline]);
+    if ('ok' in target) return target;
+    return await send(channel, alert, target, timeoutMs, now, deadline);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function send(channel: Channel, alert: Alert, target: { address: string; family: number }, timeoutMs: number, now: () => number, deadline: Promise<PostResult>): Promise<PostResult> {
   const body = webhookBody(alert, channel.format);
   const timestamp = String(Math.floor(now() / 1000));
   const headers = {
@@ -115,7 +129,12 @@ export async function postAlert(channel: Channel, alert: Alert, policy: TargetPo
         res.on('error', (err) => resolve({ status: res.statusCode ?? 0, ok: false, permanent: false, error: `response error ${(err as NodeJS.ErrnoException).code ?? err.name}` }));
       },
     );
+    // The socket idle for timeoutMs, or the whole request past it.
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    void deadline.then((result) => {
+      resolve(result);
+      req.destroy();
+    });
     req.on('error', (err) => resolve({ status: 0, ok: false, permanent: false, error: `request error ${(err as NodeJS.ErrnoException).code ?? err.name}` }));
     req.end(body);
   });

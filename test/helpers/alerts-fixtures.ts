@@ -73,7 +73,7 @@ export interface Received {
   headers: IncomingHttpHeaders;
   body: string;
   at: number;
-  /** The status the receiver answered with. */
+  /** The status the receiver answered with (0 while it has not answered yet). */
   status: number;
 }
 
@@ -86,8 +86,8 @@ export class Receiver {
   private server: Server | undefined;
   port = 0;
 
-  /** `status` answers each request (its path, and how many came on that path before it): 200 unless told. */
-  constructor(private readonly status: (path: string, before: number) => number = () => 200) {}
+  /** `status` answers each request (its path, and how many came on that path before it), when it settles: 200 at once unless told. */
+  constructor(private readonly status: (path: string, before: number) => number | Promise<number> = () => 200) {}
 
   async up(): Promise<void> {
     this.server = createServer((req, res) => {
@@ -96,9 +96,13 @@ export class Receiver {
       req.on('data', (c: string) => (body += c));
       req.on('end', () => {
         const p = req.url ?? '/';
+        const received: Received = { path: p, headers: req.headers, body, at: Date.now(), status: 0 };
         const status = this.status(p, this.on(p).length);
-        this.requests.push({ path: p, headers: req.headers, body, at: Date.now(), status });
-        res.writeHead(status, { 'content-type': 'application/json' }).end(status === 200 ? '{"ok":true}' : '{"ok":false}');
+        this.requests.push(received);
+        void Promise.resolve(status).then((s) => {
+          received.status = s;
+          res.writeHead(s, { 'content-type': 'application/json' }).end(s === 200 ? '{"ok":true}' : '{"ok":false}');
+        });
       });
     });
     await new Promise<void>((resolve, reject) => {
