@@ -106,7 +106,10 @@ export class PartitionEngine {
           else if (s.role === 'end') this.drop(k);
         } else {
           const prev = this.entries.get(k) as Extract<Entry, { t: 'seen' }> | undefined;
-          this.put(k, { t: 'seen', touched: now, last: Math.max(prev?.last ?? 0, s.event_time), fired: false, workflow: s.workflow_id, execution: s.execution_id });
+          // Only a newer event ends a silence (and re-arms it): an older one delivered again (a stage-1 batch
+          // retried or replayed) changes nothing, so a silence already alerted is not alerted again.
+          if (prev && s.event_time <= prev.last) return [];
+          this.put(k, { t: 'seen', touched: now, last: s.event_time, fired: false, workflow: s.workflow_id, execution: s.execution_id });
         }
         return [];
       }

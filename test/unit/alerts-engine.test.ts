@@ -227,3 +227,23 @@ test('a hostile workflow id reaches a Slack alert inert: no ping, no disguised l
   const links = body.blocks[2]!.text!.text.split('\n');
   for (const l of links) assert.match(l, /^`[^`]*`$/, `each link one code span: ${l}`);
 });
+
+test('a silence is alerted once: an older event of the key delivered again after the throttle does not re-arm it, a newer one does', () => {
+  const rules = parseRules(parse('rules:\n  - { name: svc-silent, kind: absence, severity: high, channels: [c], key: producer.service, within: 15m, throttle: 1h }\n'), 'test');
+  const engine = new PartitionEngine(new Map(rules.map((r) => [r.name, r])), { idleTtlMs: 72 * 3_600_000 });
+  const M = 60_000;
+  const H = 3_600_000;
+  const T0 = 1_700_000_000_000;
+  const seen = (time: number, id: string): Signal => ({ rule: 'svc-silent', key: 'billing', role: 'seen', event_id: id, execution_id: 'x1', workflow_id: 'WF-1', event_time: time, sequence: 1, pii: false, final: false, published_ms: time });
+  engine.apply(seen(T0, 'last'), T0);
+  assert.equal(engine.tick(T0 + 16 * M, T0 + 16 * M).length, 1, 'the silence is alerted');
+  assert.equal(engine.tick(T0 + 2 * H, T0 + 2 * H).length, 0, 'throttle over, still the same silence');
+  engine.apply(seen(T0 - 5 * M, 'older'), T0 + 2 * H + 1_000);
+  engine.apply(seen(T0, 'last'), T0 + 2 * H + 1_000);
+  assert.equal(engine.tick(T0 + 2 * H + 2_000, T0 + 2 * H + 2_000).length, 0, 'an older event, or the last one again, is no sign of life');
+  engine.apply(seen(T0 + 2 * H + 3_000, 'back'), T0 + 2 * H + 3_000);
+  assert.equal(engine.tick(T0 + 2 * H + 4_000, T0 + 2 * H + 4_000).length, 0, 'the key came back');
+  const again = engine.tick(T0 + 2 * H + 3_000 + 16 * M, T0 + 2 * H + 3_000 + 16 * M);
+  assert.equal(again.length, 1, 'silent again: a new silence, alerted');
+  assert.ok(again[0]!.summary.includes(`since ${new Date(T0 + 2 * H + 3_000).toISOString()}`), again[0]!.summary);
+});
