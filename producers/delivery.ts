@@ -133,9 +133,7 @@ export class Delivery {
     try {
       await this.appendOrWait(spool, batch);
     } catch (err) {
-      const reason = kafkaError === undefined ? 'the spool failed' : `Kafka is unavailable${kafkaErrorType(kafkaError)} and the spool failed`;
-      const failure = auditUnavailable(`${reason}: ${errorMessage(err)}`, err, { spoolDir: spool.dir });
-      for (const r of batch) r.ack.reject(failure);
+      this.reject(spool, batch, kafkaError, err);
       return;
     }
     this.metrics.spooled(batch.length);
@@ -145,12 +143,40 @@ export class Delivery {
     settle(batch, 'spooled');
     this.spooledHook();
   }
+
+  /**
+   * Fails a batch the spool could not take. When a send to Kafka failed
+   * first, AUDIT_UNAVAILABLE's cause has both errors (an AggregateError:
+   * [Kafka error, spool error]) and both are logged; otherwise the spool
+   * error alone. Messages name error types and settings, never payloads.
+   */
+  private reject(spool: Spool, batch: QueuedRecord[], kafkaError: unknown, spoolError: unknown): void {
+    let failure: AuditlineError;
+    if (kafkaError === undefined) {
+      failure = auditUnavailable(`the spool failed: ${errorMessage(spoolError)}`, spoolError, { spoolDir: spool.dir });
+    } else {
+      const kafkaType = kafkaErrorName(kafkaError);
+      const cause = new AggregateError([kafkaError, spoolError], 'Kafka and the spool failed');
+      failure = auditUnavailable(`Kafka is unavailable${kafkaErrorType(kafkaError)} and the spool failed: ${errorMessage(spoolError)}`, cause, { spoolDir: spool.dir, kafkaError: kafkaType });
+      this.logger.error(
+        { events: batch.length, spoolDir: spool.dir, kafkaError: kafkaType, error: errorMessage(kafkaError), spoolError: errorMessage(spoolError) },
+        'Kafka unavailable and the spool failed; audit events not recorded',
+      );
+    }
+    for (const r of batch) r.ack.reject(failure);
+  }
 }
 
 /** ` (<Kafka error type>)` when the failed send names one, e.g. UNKNOWN_TOPIC_OR_PARTITION. */
 function kafkaErrorType(err: unknown): string {
+  const type = kafkaErrorName(err);
+  return type === undefined ? '' : ` (${type})`;
+}
+
+/** The Kafka error type a failed send names (details.kafkaError), if any. */
+function kafkaErrorName(err: unknown): string | undefined {
   const type = isAuditlineError(err) ? err.details.kafkaError : undefined;
-  return typeof type === 'string' ? ` (${type})` : '';
+  return typeof type === 'string' ? type : undefined;
 }
 
 function isSpoolFull(err: unknown): boolean {

@@ -8,6 +8,7 @@ import { Dispatcher } from '../../producers/dispatcher.js';
 import type { KafkaSender } from '../../producers/kafka-sender.js';
 import { silentLogger } from '../../producers/logger.js';
 import { ProducerMetrics } from '../../producers/metrics.js';
+import { spoolFailed } from '../../producers/producer-errors.js';
 import type { AckMode } from '../../producers/options.js';
 import { RecordQueue, type QueuedRecord, type Settlement } from '../../producers/record-queue.js';
 import { deferred } from '../../producers/signal.js';
@@ -226,4 +227,35 @@ test('a full spool while Kafka is back: the event waits for the replay to make r
   } finally {
     await p.stop();
   }
+});
+
+test('Kafka down and the spool failing: AUDIT_UNAVAILABLE carries both errors as its cause, and the Kafka error type is logged', async () => {
+  const kafkaError = new AuditlineError('KAFKA_UNAVAILABLE', 'send failed: NOT_ENOUGH_REPLICAS', { retriable: true, details: { kafkaError: 'NOT_ENOUGH_REPLICAS' } });
+  const spoolError = spoolFailed('write failed', new Error('ENOSPC: no space left on device'), { spoolDir: '/var/spool/audit' });
+  const sender = { send: async () => Promise.reject(kafkaError) } as unknown as KafkaSender;
+  // A spool with nothing pending (so the batch is sent first) whose append fails: a full disk.
+  const spool = { pendingEvents: 0, dir: '/var/spool/audit', append: async () => Promise.reject(spoolError) } as unknown as Spool;
+  const logged: { level: string; fields: Record<string, unknown>; msg: string }[] = [];
+  const log = (level: string) => (fields: Record<string, unknown>, msg: string) => void logged.push({ level, fields, msg });
+  const logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+  const delivery = new Delivery('broker', sender, () => spool, () => {}, new ProducerMetrics(), logger);
+  const secret = 'customer-secret-value';
+  const spooled = { key: Buffer.from('exec-1'), value: Buffer.from(secret), headers: {} };
+  const ack = deferred<Settlement>();
+  await delivery.deliver([{ record: spooled, bytes: recordBytes(spooled), enqueuedAt: 0, ack, eventId: 'e1', executionId: 'exec-1' }]);
+  const err = await ack.promise.then(
+    () => assert.fail('resolved'),
+    (e: unknown) => e as AuditlineError,
+  );
+  assert.equal(err.code, 'AUDIT_UNAVAILABLE');
+  assert.equal(err.retriable, true);
+  assert.match(err.message, /Kafka is unavailable \(NOT_ENOUGH_REPLICAS\) and the spool failed: spool write failed/);
+  assert.ok(err.cause instanceof AggregateError, `cause is ${String(err.cause)}`);
+  assert.deepEqual(err.cause.errors, [kafkaError, spoolError], 'the Kafka error, then the spool error');
+  assert.equal(err.details.kafkaError, 'NOT_ENOUGH_REPLICAS');
+  const entry = logged.find((l) => l.level === 'error');
+  assert.ok(entry, JSON.stringify(logged));
+  assert.equal(entry.fields.kafkaError, 'NOT_ENOUGH_REPLICAS');
+  assert.match(String(entry.fields.spoolError), /spool write failed/);
+  assert.ok(!JSON.stringify(logged).includes(secret) && !err.message.includes(secret), 'no payload values');
 });
