@@ -5,7 +5,7 @@
 export { createAuditProducer, AuditProducer, PII_MODE_HEADER, PII_FOUND_HEADER } from './audit-producer.js';
 export { Execution } from './execution.js';
 export { producerOptionsFromEnv, PRODUCER_ENV_VARS } from './env-options.js';
-export { resolveProducerOptions, producerDefaults, DEFAULT_PII_FIELDS } from './options.js';
+export { resolveProducerOptions, producerDefaults, DEFAULT_PII_FIELDS, MAX_PAYLOAD_BYTES } from './options.js';
 export type { ProducerOptions, ResolvedProducerOptions, AckMode, AuditFailurePolicy, PiiMode, SaslOptions } from './options.js';
 export type { ProducerLogger } from './logger.js';
 export { PRODUCER_METRICS } from './metrics.js';

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { AuditlineError } from '../core/errors.js';
+import { MAX_RECORD_BYTES } from '../core/clients/record-size.js';
 import { URL_CREDENTIALS_RULE, urlHasCredentials } from '../core/env.js';
 import { TOPICS } from '../infra/kafka/topics.js';
 import { PRODUCER_ENV_VARS } from './env-options.js';
@@ -59,7 +60,7 @@ export interface ProducerOptions {
   piiMode?: PiiMode;
   /** HMAC key for piiMode 'hash' (at least 16 characters); required in that mode. */
   piiHashKey?: string;
-  /** Largest JSON payload kept whole, in UTF-8 bytes. @default 262144 */
+  /** Largest JSON payload kept whole, in UTF-8 bytes; at most MAX_PAYLOAD_BYTES (305834). @default 262144 */
   maxPayloadBytes?: number;
   /** How long the first queued event waits for others to share its batch. @default 5 */
   lingerMs?: number;
@@ -122,6 +123,16 @@ export interface ResolvedProducerOptions {
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
+/**
+ * Largest maxPayloadBytes whose events can all be sent: a StepFinished
+ * carries three payloads cut to it (input, output, error message) in one
+ * Kafka record of at most MAX_RECORD_BYTES, and 64 KiB stay for the rest
+ * (names and ids of at most a few KB each, a decision's condition of up to
+ * 30 KB with its two payloads, key, headers, Avro framing). A larger setting
+ * would only have events refused (AUDIT_REJECTED) after they were built.
+ */
+export const MAX_PAYLOAD_BYTES = Math.floor((MAX_RECORD_BYTES - 64 * KiB) / 3);
+
 /** The default spool directory before session 7 (`os.tmpdir()`): its leftover segments are adopted by the default one. */
 export function formerDefaultSpoolDir(service: string): string {
   return path.join(os.tmpdir(), 'auditline-spool', service);
@@ -164,12 +175,12 @@ export function producerDefaults(service: string) {
   };
 }
 
-const int = (min: number, max: number) =>
+const int = (min: number, max: number, whyMax?: string) =>
   z
     .number({ message: 'must be a number' })
     .int('must be an integer')
     .min(min, `must be at least ${min}`)
-    .max(max, `must be at most ${max}`);
+    .max(max, `must be at most ${max}${whyMax ? `: ${whyMax}` : ''}`);
 const text = (pattern: RegExp, rule: string) => z.string({ message: 'must be a string' }).regex(pattern, rule);
 
 const schema = z
@@ -197,7 +208,7 @@ const schema = z
     piiFields: z.array(text(/^[^\s]{1,200}$/, 'must be a key name without spaces'), { message: 'must be an array of key names' }),
     piiMode: z.enum(['cleartext', 'hash', 'mask']),
     piiHashKey: z.string({ message: 'must be a string' }).min(16, 'must be at least 16 characters').optional(),
-    maxPayloadBytes: int(KiB, 8 * MiB),
+    maxPayloadBytes: int(KiB, MAX_PAYLOAD_BYTES, `a step event carries its input, output and error message, each up to this size, in one Kafka record of at most ${MAX_RECORD_BYTES} bytes`),
     lingerMs: int(0, 10_000),
     maxBatchEvents: int(1, 100_000),
     maxBatchBytes: int(KiB, 64 * MiB),

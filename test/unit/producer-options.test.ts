@@ -8,7 +8,10 @@ import { Registry } from 'prom-client';
 import { isAuditlineError } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
 import { createAuditProducer, producerOptionsFromEnv, resolveProducerOptions, type ProducerOptions } from '../../producers/index.js';
-import { defaultSpoolDir } from '../../producers/options.js';
+import { defaultSpoolDir, MAX_PAYLOAD_BYTES } from '../../producers/options.js';
+import { MAX_RECORD_BYTES, recordBytes } from '../../core/clients/record-size.js';
+import { auditEventSchema } from '../../schemas/index.js';
+import { kindOf, MemoryHost } from '../helpers/producer-host.js';
 import { PRODUCER_ENV_VARS } from '../../producers/env-options.js';
 import { assetPath } from '../../core/paths.js';
 
@@ -165,5 +168,37 @@ test('every producer environment variable is documented in docs/producer.md and 
   assert.ok(names.filter((n) => n.startsWith('AUDITLINE_PRODUCER_')).length >= 20);
   for (const name of names) {
     for (const file of ['producer.md', 'configuration.md']) assert.ok(doc(file).includes(`\`${name}\``), `${name} in docs/${file}`);
+  }
+});
+
+test('maxPayloadBytes is capped at what can be sent: at the cap the largest events fit in a Kafka record; above it the option is refused, saying why', async () => {
+  assert.equal(resolveProducerOptions({ ...base, maxPayloadBytes: MAX_PAYLOAD_BYTES }).maxPayloadBytes, MAX_PAYLOAD_BYTES);
+  rejects({ ...base, maxPayloadBytes: MAX_PAYLOAD_BYTES + 1 }, 'maxPayloadBytes', /must be at most \d+: a step event carries its input, output and error message, each up to this size, in one Kafka record of at most 983040 bytes/);
+  rejects({ ...base, maxPayloadBytes: 8 * 1024 * 1024 }, 'maxPayloadBytes', /must be at most/);
+
+  // The largest events the API can build at the cap: every payload and free text over the limit (so cut to it),
+  // every name and id at its longest in 3-byte UTF-8 characters, both headers.
+  const host = new MemoryHost('throw', {}, MAX_PAYLOAD_BYTES);
+  const long = (n: number) => '€'.repeat(n);
+  const big = { data: long(MAX_PAYLOAD_BYTES), customer_email: long(1000) };
+  const run = await host.startExecution({
+    workflowId: long(200),
+    workflowName: long(500),
+    workflowVersion: long(100),
+    trigger: 'api',
+    triggeredBy: { kind: 'service', id: long(200) },
+    correlationId: long(200),
+    input: big,
+  });
+  await run.recordStep({ name: long(500), status: 'failed', startTime: 0, endTime: 1, input: big, output: big, error: { type: long(500), message: long(MAX_PAYLOAD_BYTES) } });
+  await run.decision({ condition: long(10_000), taken: long(500), reason: long(MAX_PAYLOAD_BYTES), values: big });
+  await run.finish('failed', { output: big, error: new Error(long(MAX_PAYLOAD_BYTES)) });
+  assert.equal(host.events.length, 4);
+  const type = auditEventSchema().type;
+  for (const event of host.events) {
+    const record = { key: Buffer.from(event.execution_id), value: Buffer.alloc(5 + type.toBuffer(event).length), headers: { 'auditline-pii-mode': 'cleartext', 'auditline-pii-found': 'true' } };
+    const bytes = recordBytes(record);
+    assert.ok(bytes <= MAX_RECORD_BYTES, `${kindOf(event)}: ${bytes} bytes, above ${MAX_RECORD_BYTES}`);
+    if (kindOf(event) === 'StepFinished') assert.ok(bytes > 2.8 * MAX_PAYLOAD_BYTES, `three payloads near the cap (${bytes} bytes)`);
   }
 });
