@@ -232,6 +232,9 @@ const schema = z
     if (o.ack === 'spool' && o.spoolDir === false) ctx.addIssue({ code: 'custom', path: ['spoolDir'], message: "must be a directory when ack is 'spool'" });
     if (o.maxBatchEvents > o.maxQueuedEvents) ctx.addIssue({ code: 'custom', path: ['maxBatchEvents'], message: 'must not exceed maxQueuedEvents' });
     if (o.maxBatchBytes > o.maxQueuedBytes) ctx.addIssue({ code: 'custom', path: ['maxBatchBytes'], message: 'must not exceed maxQueuedBytes' });
+    if (o.spoolDir !== false && o.maxBatchBytes > o.maxSpoolBytes) {
+      ctx.addIssue({ code: 'custom', path: ['maxBatchBytes'], message: 'must not exceed maxSpoolBytes: a batch that large could never be spooled, even into an empty spool' });
+    }
     if (o.replayBackoffMaxMs < o.replayBackoffMs) ctx.addIssue({ code: 'custom', path: ['replayBackoffMaxMs'], message: 'must not be below replayBackoffMs' });
   });
 

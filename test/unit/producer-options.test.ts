@@ -77,6 +77,14 @@ test('cross-option rules: hash mode needs a key, spool acks need a spool', () =>
   rejects({ ...base, maxBatchEvents: 20, maxQueuedEvents: 10 }, 'maxBatchEvents', /must not exceed maxQueuedEvents/);
 });
 
+test('maxBatchBytes above maxSpoolBytes is refused (such a batch could never be spooled), unless there is no spool', () => {
+  const MiB = 1024 * 1024;
+  rejects({ ...base, maxBatchBytes: 2 * MiB, maxSpoolBytes: MiB }, 'maxBatchBytes', /must not exceed maxSpoolBytes: a batch that large could never be spooled/);
+  rejects({ ...base, ack: 'spool', maxBatchBytes: 2 * MiB + 1, maxSpoolBytes: 2 * MiB }, 'maxBatchBytes', /must not exceed maxSpoolBytes/);
+  assert.equal(resolveProducerOptions({ ...base, maxBatchBytes: MiB, maxSpoolBytes: MiB }).maxBatchBytes, MiB, 'equal is fine');
+  assert.equal(resolveProducerOptions({ ...base, maxBatchBytes: 2 * MiB, maxSpoolBytes: MiB, spoolDir: false }).maxBatchBytes, 2 * MiB, 'no spool, nothing to fit');
+});
+
 test('secrets never appear in an option error', () => {
   const secret = 'short-secret';
   assert.throws(
