@@ -12,6 +12,8 @@ const SEGMENT_FILE = /^(\d+)-([0-9a-f-]{36})-(\d{6,})\.spool$/;
 /** Producer instances of this process that hold a spool, so that a sibling never claims their files. */
 const liveInstances = new Set<string>();
 const SCAN_CHUNK = 1024 * 1024;
+/** Largest default segment size (a quarter of maxBytes below 256 MiB). */
+const MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
 const noop = (): void => {};
 
 /** One segment file and how far Kafka has taken it. */
@@ -39,9 +41,14 @@ export interface SpoolBatch {
 export interface SpoolOptions {
   dir: string;
   instanceId: string;
-  /** Appends beyond this many bytes on disk fail. */
+  /** Appends that would leave more than this many bytes unsent (not acknowledged by Kafka) fail. */
   maxBytes: number;
-  /** An active segment larger than this is sealed and a new one started. */
+  /**
+   * An active segment larger than this (and not caught up) is sealed and a
+   * new one started. @default a quarter of maxBytes, at most 64 MiB: the
+   * acknowledged start of the segment being replayed stays on disk, so
+   * the files hold at most maxBytes plus about one segment.
+   */
   segmentBytes?: number;
   logger: ProducerLogger;
   /** A directory whose orphaned segments are moved here first (the default spool directory before session 7). */
@@ -65,7 +72,7 @@ export class Spool {
   private readonly segmentBytes: number;
 
   private constructor(private readonly options: SpoolOptions) {
-    this.segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
+    this.segmentBytes = options.segmentBytes ?? Math.max(1, Math.min(MAX_SEGMENT_BYTES, Math.floor(options.maxBytes / 4)));
   }
 
   /** Opens the spool directory (creating it) and claims orphaned segments. Throws SPOOL_FAILED. */
@@ -92,9 +99,13 @@ export class Spool {
     return this.pendingCount;
   }
 
-  /** Bytes the spool holds on disk. */
-  get bytes(): number {
-    return this.segments.reduce((sum, s) => sum + s.size, 0);
+  /**
+   * Bytes of records not yet acknowledged by Kafka: what maxBytes bounds.
+   * On disk there can be up to one segment more: the acknowledged start of
+   * the segment being replayed, kept until the rest of it is sent.
+   */
+  get pendingBytes(): number {
+    return this.segments.reduce((sum, s) => sum + s.size - s.cursor, 0);
   }
 
   get dir(): string {
@@ -106,7 +117,7 @@ export class Spool {
     return this.exclusive(async () => {
       if (this.closed) throw spoolFailed('is closed');
       const data = encodeRecords(records);
-      if (this.bytes + data.length > this.options.maxBytes) {
+      if (this.pendingBytes + data.length > this.options.maxBytes) {
         throw spoolFailed(`is full (maxSpoolBytes ${this.options.maxBytes})`, undefined, { spoolDir: this.options.dir, reason: 'full' });
       }
       let segment = this.segments.find((s) => s.active);

@@ -114,6 +114,43 @@ test('a full spool refuses appends with SPOOL_FAILED', async () => {
   await spool.close();
 });
 
+test('maxBytes counts only unsent bytes: what Kafka acknowledged in a segment still on disk leaves room', async () => {
+  const KiB = 1024;
+  const big = (kib: number, tag: string): SpoolRecord => ({ key: Buffer.from('k'), value: Buffer.alloc(kib * KiB, tag), headers: {} });
+  const dir = tmp();
+  // One segment for everything: its acknowledged start stays on disk until the rest is sent.
+  const spool = await open(dir, { maxBytes: 1024 * KiB, segmentBytes: 64 * 1024 * KiB });
+  await spool.append([big(600, 'a')]);
+  await spool.append([big(1, 'b')]);
+  const sent = await spool.read(1, 1 << 20);
+  await spool.commit(sent!);
+  assert.equal(spool.pendingEvents, 1);
+  await spool.append([big(500, 'c')]); // 1 KiB + 500 KiB unsent: fits, though the file holds 1.1 MiB
+  assert.equal(spool.pendingEvents, 2);
+  assert.ok(spool.pendingBytes < 510 * KiB, `${spool.pendingBytes} unsent bytes`);
+  await assert.rejects(spool.append([big(600, 'd')]), (e) => isAuditlineError(e, 'SPOOL_FAILED') && e.details.reason === 'full', 'still full when the unsent bytes would pass maxBytes');
+  assert.deepEqual((await drainAll(spool)).map((r) => r.value[0]), [0x62, 0x63]);
+  await spool.close();
+});
+
+test('a small spool kept busy never reports full while little is unsent, and its files stay within maxBytes plus a quarter of it (a segment) plus one append', async () => {
+  const KiB = 1024;
+  const maxBytes = 1024 * KiB;
+  const dir = tmp();
+  const spool = await open(dir, { maxBytes }); // the default segment size, derived from maxBytes
+  const onDisk = () => spoolFiles(dir).reduce((sum, f) => sum + statSync(path.join(dir, f)).size, 0);
+  let largest = 0;
+  for (let i = 0; i < 60; i++) {
+    await spool.append([{ key: Buffer.from('k'), value: Buffer.alloc(100 * KiB, i), headers: {} }]);
+    largest = Math.max(largest, onDisk());
+    // The replayer keeps up but one record behind: something is always unsent, so no segment is ever caught up.
+    if (spool.pendingEvents > 1) await spool.commit((await spool.read(1, 1 << 20))!);
+  }
+  assert.equal(spool.pendingEvents, 1);
+  assert.ok(largest <= maxBytes + maxBytes / 4 + 101 * KiB, `${largest} bytes on disk`);
+  await spool.close();
+});
+
 test('segments roll over and are deleted once sent; refused records are quarantined, not lost', async () => {
   const dir = tmp();
   const spool = await open(dir, { segmentBytes: 100 });
