@@ -27,12 +27,35 @@ export function parseSince(text: string): number {
   return seconds;
 }
 
-/** Renders rows for a person (table), a program (json) or a spreadsheet (csv); `columns` fixes order and header. */
-export function renderRows(rows: readonly Record<string, unknown>[], columns: readonly string[], format: OutputFormat): string {
+/** ClickHouse's DateTime64 text (`2026-12-07 19:06:46.496`, UTC) as ISO 8601 with its zone (`2026-12-07T19:06:46.496Z`); other values unchanged. */
+export function utcTime(value: unknown): unknown {
+  return typeof value === 'string' && /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?$/.test(value) ? `${value.replace(' ', 'T')}Z` : value;
+}
+
+/**
+ * A CSV cell a spreadsheet would run as a formula (it starts with =, +, -,
+ * @, a tab or a carriage return: producer-written text such as an error
+ * message) gets a leading `'`, which spreadsheets show as text; numbers stay.
+ */
+export function inertCsvCell(s: string): string {
+  return /^[=+\-@\t\r]/.test(s) && !/^[+-]?\d+(\.\d+)?$/.test(s) ? `'${s}` : s;
+}
+
+/**
+ * Renders rows for a person (table), a program (json) or a spreadsheet
+ * (csv); `columns` fixes order and header. `timeColumns` hold ClickHouse
+ * times (UTC): written as ISO 8601 with `Z`, so no reader takes them for
+ * local time.
+ */
+export function renderRows(rows: readonly Record<string, unknown>[], columns: readonly string[], format: OutputFormat, timeColumns: readonly string[] = []): string {
+  if (timeColumns.length > 0) rows = rows.map((r) => ({ ...r, ...Object.fromEntries(timeColumns.map((c) => [c, utcTime(r[c])])) }));
   if (format === 'json') return `${JSON.stringify(rows.map((r) => Object.fromEntries(columns.map((c) => [c, r[c] ?? null]))), null, 2)}\n`;
   const cell = (v: unknown): string => (v === null || v === undefined ? '' : typeof v === 'string' ? v : String(v));
   if (format === 'csv') {
-    const quote = (s: string) => (/[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+    const quote = (raw: string) => {
+      const s = inertCsvCell(raw);
+      return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+    };
     return [columns.map(quote).join(','), ...rows.map((r) => columns.map((c) => quote(cell(r[c]))).join(','))].join('\r\n') + '\r\n';
   }
   const text = rows.map((r) => columns.map((c) => cell(r[c]).replace(/\r?\n/g, '\\n')));
@@ -73,7 +96,7 @@ async function printOrExplain(
   whenEmpty: () => Promise<{ message: string; code: number }>,
 ): Promise<void> {
   if (rows.length > 0) {
-    process.stdout.write(renderRows(rows, columns, format));
+    process.stdout.write(renderRows(rows, columns, format, TIME_COLUMNS));
     return;
   }
   const { message, code } = await whenEmpty();
@@ -81,6 +104,9 @@ async function printOrExplain(
   if (format === 'json') process.stdout.write('[]\n');
   process.exitCode = code;
 }
+
+/** The columns of the query commands that hold times. */
+const TIME_COLUMNS = ['start_time', 'end_time', 'decided_at'];
 
 const unknownExecution = (id: string) => ({
   message: `execution ${id} is not in the hot store (never recorded, not consumed yet, or older than the retention)`,
@@ -93,12 +119,12 @@ export function registerQuery(program: Command): void {
     .description('query the hot store (ClickHouse): failed executions, inputs and decision path of an execution')
     .addHelpText(
       'after',
-      `\nExit codes: 0 rows printed, 1 failure, 2 wrong usage, ${QUERY_EXIT.noMatch} nothing matches, ${QUERY_EXIT.unknownExecution} unknown execution id.\nSQL of every query: docs/hotstore.md.`,
+      `\nTimes are UTC, written as ISO 8601 (2026-12-07T19:06:46.496Z). CSV cells that a spreadsheet would run as a formula (=, +, -, @) start with '.\nExit codes: 0 rows printed, 1 failure, 2 wrong usage, ${QUERY_EXIT.noMatch} nothing matches, ${QUERY_EXIT.unknownExecution} unknown execution id.\nSQL of every query: docs/hotstore.md.`,
     );
 
   query
     .command('failed')
-    .description('failed executions of a workflow that ended within --since, newest first')
+    .description('failed executions of a workflow that ended within --since, newest first; outcome is the execution\'s over all its results (conflicting when another result disagrees)')
     .requiredOption('--workflow <id>', 'workflow id, e.g. WF-003')
     .option('--since <duration>', 'lookback on the end time: 30s, 15m, 1h, 7d', '1h')
     .option('--limit <n>', 'most rows printed', '100')
@@ -110,7 +136,7 @@ export function registerQuery(program: Command): void {
       if (opts.workflow.trim() === '') throw new UsageError('--workflow: expected a workflow id');
       await withClickHouse(async (client, database) => {
         const rows = await failedExecutions(client, database, { workflowId: opts.workflow, sinceSeconds, limit });
-        await printOrExplain(rows as unknown as Record<string, unknown>[], ['execution_id', 'start_time', 'end_time', 'duration_ms', 'error_type', 'error_message'], format, async () => ({
+        await printOrExplain(rows as unknown as Record<string, unknown>[], ['execution_id', 'outcome', 'start_time', 'end_time', 'duration_ms', 'error_type', 'error_message'], format, async () => ({
           message: `no failed executions of ${opts.workflow} ended in the last ${opts.since}`,
           code: QUERY_EXIT.noMatch,
         }));
@@ -149,7 +175,7 @@ export function registerQuery(program: Command): void {
           if (result.reason) say(`warning: ${result.reason}`);
           say(`revealed for execution ${id} (${status}); request ${result.requestId} recorded in the access log`);
           const revealed = rows.map((r, i) => ({ ...r, input: result.fields[i]!.text }));
-          process.stdout.write(renderRows(revealed as unknown as Record<string, unknown>[], columns, format));
+          process.stdout.write(renderRows(revealed as unknown as Record<string, unknown>[], columns, format, TIME_COLUMNS));
           const code = revealExitCode(result);
           if (code !== undefined) process.exitCode = code;
           return;

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError } from '../../core/errors.js';
 import { classifyClickHouseError } from './clickhouse-errors.js';
+import { splitBySize } from '../../core/split-by-size.js';
 
 /** An execution's status when its stored outcomes disagree (a second ExecutionFinished with another status): no status-bound reveal rule allows it. */
 export const CONFLICTING_STATUS = 'conflicting';
@@ -79,6 +80,13 @@ WHERE d.execution_id = {execution_id:String}
 ORDER BY d.sequence
 SETTINGS use_skip_indexes_if_final = 1`,
 
+  /** Each listed execution's outcome over all its results (bloom filter on execution_id): what `query failed` shows beside a failure. */
+  outcomes: (db: string) => `SELECT execution_id, ${OUTCOME_STATUS_SQL} AS outcome
+FROM ${db}.execution_results FINAL
+WHERE execution_id IN {ids:Array(String)}
+GROUP BY execution_id
+SETTINGS use_skip_indexes_if_final = 1`,
+
   /** Whether the hot store holds any event of the execution (key prefix execution_id and bloom filter of `events`). */
   known: (db: string) => `SELECT count() AS events
 FROM ${db}.events
@@ -88,6 +96,12 @@ WHERE execution_id = {execution_id:String}`,
 export interface FailedExecution {
   execution_id: string;
   status: string;
+  /**
+   * The execution's outcome over all its results: `failed`, or `conflicting`
+   * when another result of it says otherwise (two ExecutionFinished events
+   * that disagree; the reveal rules judge by this, docs/tokenizer.md).
+   */
+  outcome: string;
   start_time: string;
   end_time: string;
   duration_ms: number;
@@ -128,7 +142,12 @@ export async function failedExecutions(
     since_seconds: q.sinceSeconds,
     limit: q.limit,
   });
-  return rows.map((r) => ({ ...r, duration_ms: Number(r.duration_ms) }));
+  const outcomes = new Map<string, string>();
+  // Ids travel as a query parameter in the URL: a long --limit is asked in runs below ClickHouse's field limit.
+  for (const ids of splitBySize(rows.map((r) => r.execution_id), (id) => id.length + 3, 64 * 1024)) {
+    for (const o of await run<{ execution_id: string; outcome: string }>(client, database, HOTSTORE_SQL.outcomes(database), { ids })) outcomes.set(o.execution_id, o.outcome);
+  }
+  return rows.map((r) => ({ ...r, duration_ms: Number(r.duration_ms), outcome: outcomes.get(r.execution_id) ?? r.status }));
 }
 
 /** Inputs of one execution: the execution's own input first, then each step attempt in order. */

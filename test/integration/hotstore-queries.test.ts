@@ -62,6 +62,13 @@ before(async () => {
   finish.end_time += 1_000;
   finish.duration_ms += 1_000;
   assert.deepEqual(await writer.write(rowsOf([again], 300)), { rejected: [] });
+  // A second ExecutionFinished of C that says success (forged, or a producer bug): C's outcome is conflicting.
+  const other = structuredClone(C[C.length - 1]!);
+  const otherFinish = unwrapPayload(other.payload).value as ExecutionFinished;
+  other.event_id = randomUUID();
+  otherFinish.status = 'success';
+  otherFinish.error = null;
+  assert.deepEqual(await writer.write(rowsOf([other], 400)), { rejected: [] });
 });
 
 after(async () => {
@@ -81,6 +88,8 @@ test('failed executions of WF-003 in the last hour: exactly the failures that en
 
   const threeHours = await failedExecutions(client, database, { workflowId: 'WF-003', sinceSeconds: 3 * 3600, limit: 100 });
   assert.deepEqual(threeHours.map((r) => r.execution_id), [idOf(A), idOf(B), idOf(C)]);
+  // A failed twice (failed); C failed and, in another result, succeeded: listed for its failure, flagged conflicting.
+  assert.deepEqual(threeHours.map((r) => r.outcome), ['failed', 'failed', 'conflicting']);
   assert.deepEqual((await failedExecutions(client, database, { workflowId: 'WF-004', sinceSeconds: 3600, limit: 100 })).map((r) => r.execution_id), [idOf(F)]);
   assert.deepEqual(await failedExecutions(client, database, { workflowId: 'WF-003', sinceSeconds: 3600, limit: 1 }).then((r) => r.length), 1);
 });
@@ -179,7 +188,12 @@ async function auditline(...args: string[]): Promise<{ code: number; stdout: str
 test('`auditline query`: json, csv and table output; documented exit codes for no match, unknown execution and --reveal without --role/--reason', async () => {
   const json = await auditline('query', 'failed', '--workflow', 'WF-003', '--since', '1h', '--format', 'json');
   assert.equal(json.code, 0, json.stderr);
-  assert.deepEqual((JSON.parse(json.stdout) as { execution_id: string }[]).map((r) => r.execution_id), [idOf(A), idOf(B)]);
+  const failed = JSON.parse(json.stdout) as { execution_id: string; outcome: string; start_time: string; end_time: string }[];
+  assert.deepEqual(failed.map((r) => r.execution_id), [idOf(A), idOf(B)]);
+  assert.deepEqual(failed.map((r) => r.outcome), ['failed', 'failed']);
+  // Times say they are UTC: a reader parses the same instant on any machine.
+  assert.match(failed[0]!.end_time, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+  assert.equal(Date.parse(failed[0]!.start_time), A[0]!.event_time);
 
   const csv = await auditline('query', 'decisions', idOf(A), '--format', 'csv');
   assert.equal(csv.code, 0, csv.stderr);

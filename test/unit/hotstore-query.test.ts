@@ -27,6 +27,19 @@ test('rows render as an aligned table, RFC 4180 CSV, or a JSON array, in the giv
   ]);
 });
 
+test('CSV cells a spreadsheet would run as a formula start with a quote; numbers stay; times in the time columns become ISO 8601 UTC', () => {
+  const rows = [
+    { error_message: '=HYPERLINK("https://evil.example","Re-login")', n: '-12', at: '2026-12-07 19:06:46.496', step: '@SUM(A1)' },
+    { error_message: '+1 more', n: '3.5', at: '', step: '-' },
+  ];
+  assert.equal(
+    renderRows(rows, ['error_message', 'n', 'at', 'step'], 'csv', ['at']),
+    `error_message,n,at,step\r\n"'=HYPERLINK(""https://evil.example"",""Re-login"")",-12,2026-12-07T19:06:46.496Z,'@SUM(A1)\r\n'+1 more,3.5,,'-\r\n`,
+  );
+  assert.deepEqual(JSON.parse(renderRows(rows, ['at'], 'json', ['at'])), [{ at: '2026-12-07T19:06:46.496Z' }, { at: '' }]);
+  assert.equal(renderRows([{ at: '2026-12-07 19:06:46.496' }], ['at'], 'table'), 'AT\n2026-12-07 19:06:46.496\n', 'only the named time columns change');
+});
+
 test('docs/hotstore.md prints exactly the SQL the CLI runs', () => {
   const doc = readFileSync(assetPath('docs', 'hotstore.md'), 'utf8');
   for (const [name, sql] of Object.entries(HOTSTORE_SQL)) assert.ok(doc.includes(`\`\`\`sql\n${sql('audit')}\n\`\`\``), `${name} query in docs/hotstore.md`);
