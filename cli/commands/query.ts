@@ -1,3 +1,4 @@
+import { csvText } from '../../core/csv.js';
 import type { Command } from 'commander';
 import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { loadEndpoints } from '../../core/endpoints.js';
@@ -33,15 +34,6 @@ export function utcTime(value: unknown): unknown {
 }
 
 /**
- * A CSV cell a spreadsheet would run as a formula (it starts with =, +, -,
- * @, a tab or a carriage return: producer-written text such as an error
- * message) gets a leading `'`, which spreadsheets show as text; numbers stay.
- */
-export function inertCsvCell(s: string): string {
-  return /^[=+\-@\t\r]/.test(s) && !/^[+-]?\d+(\.\d+)?$/.test(s) ? `'${s}` : s;
-}
-
-/**
  * Renders rows for a person (table), a program (json) or a spreadsheet
  * (csv); `columns` fixes order and header. `timeColumns` hold ClickHouse
  * times (UTC): written as ISO 8601 with `Z`, so no reader takes them for
@@ -52,11 +44,7 @@ export function renderRows(rows: readonly Record<string, unknown>[], columns: re
   if (format === 'json') return `${JSON.stringify(rows.map((r) => Object.fromEntries(columns.map((c) => [c, r[c] ?? null]))), null, 2)}\n`;
   const cell = (v: unknown): string => (v === null || v === undefined ? '' : typeof v === 'string' ? v : String(v));
   if (format === 'csv') {
-    const quote = (raw: string) => {
-      const s = inertCsvCell(raw);
-      return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-    };
-    return [columns.map(quote).join(','), ...rows.map((r) => columns.map((c) => quote(cell(r[c]))).join(','))].join('\r\n') + '\r\n';
+    return [columns.map(csvText).join(','), ...rows.map((r) => columns.map((c) => csvText(cell(r[c]))).join(','))].join('\r\n') + '\r\n';
   }
   const text = rows.map((r) => columns.map((c) => cell(r[c]).replace(/\r?\n/g, '\\n')));
   const widths = columns.map((c, i) => Math.max(c.length, ...text.map((t) => t[i]!.length)));

@@ -1,3 +1,4 @@
+import { csvText } from '../../core/csv.js';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { Transform, type Writable } from 'node:stream';
@@ -78,10 +79,9 @@ export async function writeReport(doc: ReportDocument, format: ReportFormat, out
   return { sha256: hash.digest('hex'), bytes, rows, shownRows, totals: totals.totals };
 }
 
-/** One CSV field (RFC 4180): quoted when it holds a comma, quote, line break or edge space. */
+/** One CSV field of a report: its text as csvText writes it (RFC 4180, and a leading quote on text a spreadsheet would run as a formula). */
 export function csvField(value: unknown): string {
-  const s = cellText(value);
-  return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  return csvText(cellText(value));
 }
 
 async function writeCsv(doc: ReportDocument, batches: AsyncIterable<readonly Record<string, unknown>[]>, write: (text: string) => Promise<void>): Promise<void> {

@@ -82,6 +82,10 @@ test('writers: CSV quoting, PDF row cells padded and cut, totals per value and s
   assert.equal(csvField('say "hi"'), '"say ""hi"""');
   assert.equal(csvField(null), '');
   assert.equal(csvField(['x', 'y']), 'x;y');
+  // Producer text a spreadsheet would run as a formula is shown as text; numbers, negative ones included, stay numbers.
+  assert.equal(csvField('=HYPERLINK("https://evil.example")'), `"'=HYPERLINK(""https://evil.example"")"`);
+  assert.equal(csvField('@cmd'), "'@cmd");
+  assert.equal(csvField(-2500), '-2500');
   assert.equal(pdfRowLine([{ key: 'a', width: 4 }, { key: 'b', width: 3 }], { a: 'abcdef', b: 'x\ny' }), 'abc… x y');
   const t = new TotalsAccumulator({ countBy: ['status'], sum: ['ms'] });
   for (const row of [{ status: 'ok', ms: 5 }, { status: 'failed', ms: '7' }, { status: 'ok', ms: null }]) t.add(row);
