@@ -35,6 +35,23 @@ export interface StackSettings {
   s3: { motoVersion: string; port: number };
 }
 
+/** The ports a stack listens on; the machine's shared stack is the one on the defaults (active.ts). */
+export interface StackPorts {
+  kafka: number;
+  kafkaController: number;
+  registry: number;
+  clickhouse: number;
+  s3: number;
+}
+
+/** The documented default ports (docker-compose.yml publishes the same). */
+export const DEFAULT_STACK_PORTS: StackPorts = { kafka: 9092, kafkaController: 9093, registry: 8081, clickhouse: 8123, s3: 9000 };
+
+/** The ports of a stack's settings. */
+export function stackPorts(s: StackSettings): StackPorts {
+  return { kafka: s.kafka.port, kafkaController: s.kafka.controllerPort, registry: s.registry.port, clickhouse: s.clickhouse.port, s3: s.s3.port };
+}
+
 const shape = {
   AUDITLINE_STACK_DIR: z.string().optional(),
   AUDITLINE_CACHE_DIR: z.string().optional(),
@@ -47,14 +64,14 @@ const shape = {
     .string()
     .default('3.9.1')
     .refine((v) => /^[34]\.\d+\.\d+$/.test(v), 'must be a Kafka 3.x or 4.x version such as 3.9.1'),
-  AUDITLINE_STACK_KAFKA_PORT: portVar(9092),
-  AUDITLINE_STACK_KAFKA_CONTROLLER_PORT: portVar(9093),
+  AUDITLINE_STACK_KAFKA_PORT: portVar(DEFAULT_STACK_PORTS.kafka),
+  AUDITLINE_STACK_KAFKA_CONTROLLER_PORT: portVar(DEFAULT_STACK_PORTS.kafkaController),
   AUDITLINE_STACK_KAFKA_HEAP: z.string().regex(/^\d+[mg]$/, 'must look like 512m or 1g').default('512m'),
   AUDITLINE_STACK_REGISTRY_VERSION: z.string().default('3.0.9'),
-  AUDITLINE_STACK_REGISTRY_PORT: portVar(8081),
+  AUDITLINE_STACK_REGISTRY_PORT: portVar(DEFAULT_STACK_PORTS.registry),
   AUDITLINE_STACK_REGISTRY_HEAP: z.string().regex(/^\d+[mg]$/, 'must look like 384m or 1g').default('384m'),
   AUDITLINE_STACK_CLICKHOUSE_VERSION: z.string().default('26.7.3-stable.1'),
-  AUDITLINE_STACK_CLICKHOUSE_PORT: portVar(8123),
+  AUDITLINE_STACK_CLICKHOUSE_PORT: portVar(DEFAULT_STACK_PORTS.clickhouse),
   AUDITLINE_CLICKHOUSE_DATABASE: z
     .string()
     .default('audit')
@@ -63,7 +80,7 @@ const shape = {
   AUDITLINE_STACK_CLICKHOUSE_OPERATIONAL_PASSWORD: z.string().default('auditline-operational-local'),
   AUDITLINE_STACK_CLICKHOUSE_COMPLIANCE_PASSWORD: z.string().default('auditline-compliance-local'),
   AUDITLINE_STACK_MOTO_VERSION: z.string().default('5.2.5'),
-  AUDITLINE_STACK_S3_PORT: portVar(9000),
+  AUDITLINE_STACK_S3_PORT: portVar(DEFAULT_STACK_PORTS.s3),
 };
 
 /** Reads the launcher settings; a bad value fails with the variable's name. */
@@ -72,23 +89,30 @@ export function loadStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
   const cacheBase = c.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache');
   const cacheDir = path.resolve(c.AUDITLINE_CACHE_DIR ?? path.join(cacheBase, 'auditline'));
   const ownDir = path.resolve(path.join(packageRoot, '.auditline', 'stack'));
+  const ports: StackPorts = {
+    kafka: c.AUDITLINE_STACK_KAFKA_PORT,
+    kafkaController: c.AUDITLINE_STACK_KAFKA_CONTROLLER_PORT,
+    registry: c.AUDITLINE_STACK_REGISTRY_PORT,
+    clickhouse: c.AUDITLINE_STACK_CLICKHOUSE_PORT,
+    s3: c.AUDITLINE_STACK_S3_PORT,
+  };
   return {
-    // Unset: this clone's, or the directory of the stack another clone runs on this machine (active.ts).
-    stackDir: c.AUDITLINE_STACK_DIR !== undefined ? path.resolve(c.AUDITLINE_STACK_DIR) : resolveStackDir(ownDir, cacheDir),
+    // Unset: this clone's, or the directory of the stack another clone runs on these ports on this machine (active.ts).
+    stackDir: c.AUDITLINE_STACK_DIR !== undefined ? path.resolve(c.AUDITLINE_STACK_DIR) : resolveStackDir(ownDir, cacheDir, ports),
     cacheDir,
     java: c.AUDITLINE_STACK_JAVA ?? (c.JAVA_HOME ? path.join(c.JAVA_HOME, 'bin', 'java') : 'java'),
     python: c.AUDITLINE_STACK_PYTHON,
     startTimeoutMs: c.AUDITLINE_STACK_START_TIMEOUT_S * 1000,
     kafka: {
       version: c.AUDITLINE_STACK_KAFKA_VERSION,
-      port: c.AUDITLINE_STACK_KAFKA_PORT,
-      controllerPort: c.AUDITLINE_STACK_KAFKA_CONTROLLER_PORT,
+      port: ports.kafka,
+      controllerPort: ports.kafkaController,
       heap: c.AUDITLINE_STACK_KAFKA_HEAP,
     },
-    registry: { version: c.AUDITLINE_STACK_REGISTRY_VERSION, port: c.AUDITLINE_STACK_REGISTRY_PORT, heap: c.AUDITLINE_STACK_REGISTRY_HEAP },
+    registry: { version: c.AUDITLINE_STACK_REGISTRY_VERSION, port: ports.registry, heap: c.AUDITLINE_STACK_REGISTRY_HEAP },
     clickhouse: {
       version: c.AUDITLINE_STACK_CLICKHOUSE_VERSION,
-      port: c.AUDITLINE_STACK_CLICKHOUSE_PORT,
+      port: ports.clickhouse,
       database: c.AUDITLINE_CLICKHOUSE_DATABASE,
       passwords: {
         writer: c.AUDITLINE_STACK_CLICKHOUSE_WRITER_PASSWORD,
@@ -96,6 +120,6 @@ export function loadStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
         compliance: c.AUDITLINE_STACK_CLICKHOUSE_COMPLIANCE_PASSWORD,
       },
     },
-    s3: { motoVersion: c.AUDITLINE_STACK_MOTO_VERSION, port: c.AUDITLINE_STACK_S3_PORT },
+    s3: { motoVersion: c.AUDITLINE_STACK_MOTO_VERSION, port: ports.s3 },
   };
 }

@@ -5,7 +5,7 @@ import { isRunning, portInUse, readPidFile, removeFile, sleep, startDetached, st
 import type { Progress } from './provision.js';
 import { clearActiveStack, recordActiveStack } from './active.js';
 import { serviceDefs, type ServiceDef } from './services.js';
-import { SERVICE_NAMES, type ServiceName, type StackSettings } from './settings.js';
+import { DEFAULT_STACK_PORTS, SERVICE_NAMES, stackPorts, type ServiceName, type StackSettings } from './settings.js';
 
 export interface ServiceStatus {
   service: ServiceName;
@@ -74,7 +74,8 @@ export async function stackUp(s: StackSettings, progress: Progress, only?: Servi
       details: { services: failures.map((f) => f.name).join(',') },
     });
   }
-  recordActiveStack(s.cacheDir, s.stackDir);
+  // Only the stack on the default ports is the machine's stack that other clones follow (active.ts).
+  recordActiveStack(s.cacheDir, s.stackDir, stackPorts(s), DEFAULT_STACK_PORTS);
   return stackStatus(s, names);
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -132,4 +132,28 @@ test('clickhouse starts with the generated users file: default unchanged, the Au
     const down = await ch.stop();
     assert.match(down, /clickhouse: stopped \(pid \d+\)/);
   }
+});
+
+/** A cache directory of the test's own that reuses the machine's downloads (symlinks), so the shared cache's files are never written. */
+function privateCache(): string {
+  const shared = loadStackSettings({}).cacheDir;
+  const cache = mkdtempSync(path.join(os.tmpdir(), 'auditline-cache-'));
+  for (const entry of readdirSync(shared)) {
+    if (lstatSync(path.join(shared, entry)).isDirectory() && !entry.includes('.partial-')) symlinkSync(path.join(shared, entry), path.join(cache, entry));
+  }
+  return cache;
+}
+
+test('a private stack (ports of its own) leaves the machine\'s active-stack record alone on up and down', async () => {
+  const cache = privateCache();
+  const record = path.join(cache, 'active-stack.json');
+  const shared = `${JSON.stringify({ stackDir: '/elsewhere/.auditline/stack', ports: { kafka: 9092, kafkaController: 9093, registry: 8081, clickhouse: 8123, s3: 9000 } })}\n`;
+  writeFileSync(record, shared);
+  const env = privateStack(29404, { AUDITLINE_CACHE_DIR: cache });
+  const up = await stack(env, 'up', '--only', 's3');
+  assert.equal(up.code, 0, up.stderr);
+  assert.equal(readFileSync(record, 'utf8'), shared, 'up did not replace the record');
+  const down = await stack(env, 'down');
+  assert.equal(down.code, 0, down.stderr);
+  assert.equal(readFileSync(record, 'utf8'), shared, 'down did not remove the record');
 });
