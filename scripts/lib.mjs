@@ -1,6 +1,7 @@
 // Helpers shared by the npm scripts (plain ESM so they run before anything is compiled).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,4 +45,47 @@ export function usesLocalStack() {
 /** True when every local service is up and healthy (`stack status` exits 0). */
 export function stackHealthy() {
   return spawnSync(process.execPath, [cli, 'stack', 'status'], { cwd: root, stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * `stack up --json`: starts the local services not running yet (all, or
+ * `only` and their dependencies) and returns { stackDir, started }, the
+ * services this call started; `ok` is false when up failed (what it started
+ * is still listed, to be stopped).
+ */
+export function localStackUp({ env = process.env, only } = {}) {
+  const r = spawnSync(process.execPath, [cli, 'stack', 'up', '--json', ...(only ? ['--only', only.join(',')] : [])], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
+  if (r.error) throw r.error;
+  const line = r.stdout.trim().split('\n').pop();
+  const parsed = line ? JSON.parse(line) : { stackDir: undefined, started: [] };
+  return { ok: r.status === 0, stackDir: parsed.stackDir, started: parsed.started };
+}
+
+/** Stops exactly the services `localStackUp` started, in the stack directory it used; services already running before stay up. */
+export function localStackDown(session, { env = process.env } = {}) {
+  if (!session.stackDir || session.started.length === 0) return 0;
+  return run(process.execPath, [cli, 'stack', 'down', '--only', session.started.join(',')], {
+    env: { ...env, AUDITLINE_STACK_DIR: session.stackDir },
+  });
+}
+
+/** Runs a command with inherited output, passing SIGINT and SIGTERM on to it (so the caller can clean up after); resolves to its exit code. */
+export function runForwardingSignals(command, args, options = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: root, stdio: 'inherit', ...options });
+    const forward = (signal) => child.kill(signal);
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+      resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1));
+    });
+  });
 }

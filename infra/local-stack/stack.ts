@@ -41,8 +41,10 @@ function withDependencies(defs: Record<ServiceName, ServiceDef>, only?: ServiceN
  * waits for each one's health probe. Services already running are left
  * alone, so running `up` twice starts nothing twice. Independent services
  * start in parallel; a service starts once its dependencies are healthy.
+ * `started` receives the name of each service this call started, also when
+ * it fails later, so a caller can stop exactly those (`down --only`).
  */
-export async function stackUp(s: StackSettings, progress: Progress, only?: ServiceName[]): Promise<ServiceStatus[]> {
+export async function stackUp(s: StackSettings, progress: Progress, only?: ServiceName[], started: ServiceName[] = []): Promise<ServiceStatus[]> {
   const defs = serviceDefs(s);
   const names = withDependencies(defs, only);
   mkdirSync(path.join(s.stackDir, 'run'), { recursive: true });
@@ -61,7 +63,7 @@ export async function stackUp(s: StackSettings, progress: Progress, only?: Servi
     });
     healthy.set(
       name,
-      Promise.all([provisioned, dependenciesUp]).then(() => startOne(s, def, progress)),
+      Promise.all([provisioned, dependenciesUp]).then(() => startOne(s, def, progress, () => started.push(name))),
     );
   }
   const results = await Promise.allSettled(names.map((n) => healthy.get(n)!));
@@ -79,7 +81,7 @@ export async function stackUp(s: StackSettings, progress: Progress, only?: Servi
   return stackStatus(s, names);
 }
 
-async function startOne(s: StackSettings, def: ServiceDef, progress: Progress): Promise<void> {
+async function startOne(s: StackSettings, def: ServiceDef, progress: Progress, onStarted: () => void): Promise<void> {
   const file = pidFile(s, def.name);
   const existing = readPidFile(file);
   if (existing && isRunning(existing)) {
@@ -112,6 +114,7 @@ async function startOne(s: StackSettings, def: ServiceDef, progress: Progress): 
     if (err instanceof AuditlineError) throw err;
     throw new AuditlineError('STACK_START_FAILED', `${def.name}: could not start: ${errorMessage(err)}`, { cause: err });
   }
+  onStarted();
   progress(`${def.name}: started (pid ${record.pid}), log ${record.logFile}`);
   await waitHealthy(s, def, record);
 }

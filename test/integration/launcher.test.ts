@@ -157,3 +157,36 @@ test('a private stack (ports of its own) leaves the machine\'s active-stack reco
   assert.equal(down.code, 0, down.stderr);
   assert.equal(readFileSync(record, 'utf8'), shared, 'down did not remove the record');
 });
+
+test('npm test\'s session (scripts/lib.mjs) stops only the services its `up` started; one running before stays up', async () => {
+  const env = privateStack(29405, { AUDITLINE_CACHE_DIR: privateCache(), AUDITLINE_STACK_CLICKHOUSE_PORT: '29615' });
+  const before = await stack(env, 'up', '--only', 's3', '--json');
+  assert.equal(before.code, 0, before.stderr);
+  const first = JSON.parse(before.stdout) as { stackDir: string; started: string[]; services: { service: string; pid: number }[] };
+  assert.deepEqual(first.started, ['s3']);
+  assert.equal(first.stackDir, env.AUDITLINE_STACK_DIR);
+  const s3Pid = first.services.find((r) => r.service === 's3')!.pid;
+  try {
+    const lib = assetPath('scripts', 'lib.mjs');
+    const script = `import { localStackDown, localStackUp } from ${JSON.stringify(lib)};
+      const session = localStackUp({ only: ['s3', 'clickhouse'] });
+      console.log(JSON.stringify(session));
+      process.exitCode = localStackDown(session);`;
+    const { stdout, stderr } = await run(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ...env }, timeout: 240_000 });
+    const session = JSON.parse(stdout.trim()) as { ok: boolean; stackDir: string; started: string[] };
+    assert.deepEqual([session.ok, session.started], [true, ['clickhouse']], stderr);
+    assert.match(stderr, new RegExp(`stack directory: ${env.AUDITLINE_STACK_DIR}\\n(.*\\n)*clickhouse: stopped \\(pid \\d+\\)`), 'down names its directory and stops what up started');
+    assert.doesNotMatch(stderr, /s3: stopped/);
+    assert.ok(alive(s3Pid), 's3, running before, still runs');
+    const rows = JSON.parse((await stack(env, 'status', '--json')).stdout) as { service: string; state: string }[];
+    assert.deepEqual(
+      rows.filter((r) => r.service === 's3' || r.service === 'clickhouse').map((r) => [r.service, r.state]),
+      [['clickhouse', 'stopped'], ['s3', 'healthy']],
+    );
+    const none = await stack(env, 'down', '--only', '');
+    assert.notEqual(none.code, 0, 'an empty --only list is refused, never read as every service');
+    assert.ok(alive(s3Pid));
+  } finally {
+    await stack(env, 'down');
+  }
+});
