@@ -1,8 +1,9 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
 import { isProcessAlive, processStartTicks } from '../../core/process-alive.js';
+import { AuditlineError } from '../../core/errors.js';
 
 /** What the launcher remembers about a process it started. */
 export interface PidRecord {
@@ -33,40 +34,55 @@ export function readPidFile(file: string): PidRecord | undefined {
 
 /**
  * Starts a command detached in its own process group, output appended to
- * `logFile`, and records it in `pidFile`.
+ * `logFile`, and records it in `pidFile`. A command that cannot be run (a
+ * missing or non-executable file) rejects with the path and `hint`, instead
+ * of an unhandled 'error' event that ends the whole launcher.
  */
-export function startDetached(opts: {
+export async function startDetached(opts: {
   command: string;
   args: string[];
   cwd: string;
   env?: NodeJS.ProcessEnv;
   logFile: string;
   pidFile: string;
-}): PidRecord {
+  /** What to do when the command cannot be run (which setting to fix, which cache folder to delete). */
+  hint?: string;
+}): Promise<PidRecord> {
   mkdirSync(path.dirname(opts.logFile), { recursive: true });
   mkdirSync(opts.cwd, { recursive: true });
   const fd = openSync(opts.logFile, 'a');
+  let child: ChildProcess;
   try {
-    const child = spawn(opts.command, opts.args, {
+    child = spawn(opts.command, opts.args, {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
       detached: true,
       stdio: ['ignore', fd, fd],
     });
-    if (child.pid === undefined) throw new Error(`could not spawn ${opts.command}`);
-    child.unref();
-    const record: PidRecord = {
-      pid: child.pid,
-      startTicks: processStartTicks(child.pid),
-      command: [opts.command, ...opts.args],
-      logFile: opts.logFile,
-      startedAt: new Date().toISOString(),
-    };
-    writeFileSync(opts.pidFile, JSON.stringify(record, null, 2));
-    return record;
   } finally {
     closeSync(fd);
   }
+  const failed = await new Promise<Error | undefined>((resolve) => {
+    child.once('spawn', () => resolve(undefined));
+    child.once('error', resolve);
+  });
+  // Later errors (a failed signal) must not end the launcher either.
+  child.on('error', () => undefined);
+  if (failed !== undefined || child.pid === undefined) {
+    throw new AuditlineError('STACK_START_FAILED', `cannot run ${opts.command}: ${failed?.message ?? 'no process was created'}${opts.hint ? `; ${opts.hint}` : ''}`, {
+      ...(failed ? { cause: failed } : {}),
+    });
+  }
+  child.unref();
+  const record: PidRecord = {
+    pid: child.pid,
+    startTicks: processStartTicks(child.pid),
+    command: [opts.command, ...opts.args],
+    logFile: opts.logFile,
+    startedAt: new Date().toISOString(),
+  };
+  writeFileSync(opts.pidFile, JSON.stringify(record, null, 2));
+  return record;
 }
 
 /**

@@ -6,7 +6,7 @@ import { createKafka } from '../../core/clients/kafka.js';
 import { AuditlineError } from '../../core/errors.js';
 import { assetPath } from '../../core/paths.js';
 import { localConfigXml, localUsersXml } from '../clickhouse/access-xml.js';
-import { provisionClickHouse, provisionKafka, provisionMoto, provisionRegistry, type Progress } from './provision.js';
+import { motoDir, provisionClickHouse, provisionKafka, provisionMoto, provisionRegistry, type Progress } from './provision.js';
 import type { ServiceName, StackSettings } from './settings.js';
 
 /** How the launcher provisions, starts and probes one service. */
@@ -20,8 +20,8 @@ export interface ServiceDef {
   /** Provisioned through Maven (whose local repository allows one writer at a time). */
   usesMaven: boolean;
   provision(progress: Progress): Promise<void>;
-  /** Writes config, prepares data; returns the command to run. */
-  prepare(): { command: string; args: string[]; cwd: string };
+  /** Writes config, prepares data; returns the command to run and what to do when it cannot be run. */
+  prepare(): { command: string; args: string[]; cwd: string; hint: string };
   /** A real request to the service; resolves true when it answers correctly. */
   probe(): Promise<boolean>;
 }
@@ -33,6 +33,8 @@ export function serviceDir(s: StackSettings, name: ServiceName): string {
 export function serviceDefs(s: StackSettings): Record<ServiceName, ServiceDef> {
   return { kafka: kafka(s), registry: registry(s), clickhouse: clickhouse(s), s3: s3(s) };
 }
+
+const javaHint = 'set JAVA_HOME or AUDITLINE_STACK_JAVA to a Java 17+ installation';
 
 function kafka(s: StackSettings): ServiceDef {
   const dir = serviceDir(s, 'kafka');
@@ -93,7 +95,7 @@ function kafka(s: StackSettings): ServiceDef {
           throw new AuditlineError('STACK_START_FAILED', `kafka: formatting storage in ${dataDir} failed:\n${(format.stderr || format.stdout || String(format.error)).slice(-2000)}`);
         }
       }
-      return { command: s.java, args: [`-Xmx${s.kafka.heap}`, `-Xms${s.kafka.heap}`, ...java, 'kafka.Kafka', props], cwd: dir };
+      return { command: s.java, args: [`-Xmx${s.kafka.heap}`, `-Xms${s.kafka.heap}`, ...java, 'kafka.Kafka', props], cwd: dir, hint: javaHint };
     },
     async probe() {
       const admin = createKafka({ brokers: [`127.0.0.1:${port}`], clientId: 'auditline-stack-probe', ssl: false }, undefined, {
@@ -143,6 +145,7 @@ function registry(s: StackSettings): ServiceDef {
           jar,
         ],
         cwd: dir,
+        hint: javaHint,
       };
     },
     async probe() {
@@ -182,6 +185,7 @@ function clickhouse(s: StackSettings): ServiceDef {
         command: s.python,
         args: [assetPath('infra', 'local-stack', 'clickhouse-launcher.py'), lib, dataDir + '/', String(s.clickhouse.port), `--config-file=${configXml}`],
         cwd,
+        hint: 'set AUDITLINE_STACK_PYTHON to a Python 3 interpreter',
       };
     },
     async probe() {
@@ -208,7 +212,12 @@ function s3(s: StackSettings): ServiceDef {
     },
     prepare() {
       mkdirSync(dir, { recursive: true });
-      return { command: server, args: ['-H', '127.0.0.1', '-p', String(s.s3.port)], cwd: dir };
+      return {
+        command: server,
+        args: ['-H', '127.0.0.1', '-p', String(s.s3.port)],
+        cwd: dir,
+        hint: `the moto install in ${motoDir(s)} is incomplete: delete that folder and run \`stack up\` again to download it again`,
+      };
     },
     async probe() {
       // ListBuckets: answered by the S3 API itself, not by a health page.

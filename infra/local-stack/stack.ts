@@ -109,10 +109,10 @@ async function startOne(s: StackSettings, def: ServiceDef, progress: Progress, o
   let record: PidRecord;
   try {
     const cmd = def.prepare();
-    record = startDetached({ ...cmd, logFile: logFile(s, def.name), pidFile: file });
+    record = await startDetached({ ...cmd, logFile: logFile(s, def.name), pidFile: file });
   } catch (err) {
-    if (err instanceof AuditlineError) throw err;
-    throw new AuditlineError('STACK_START_FAILED', `${def.name}: could not start: ${errorMessage(err)}`, { cause: err });
+    if (err instanceof AuditlineError && err.message.startsWith(`${def.name}: `)) throw err;
+    throw new AuditlineError('STACK_START_FAILED', `${def.name}: could not start: ${errorMessage(err)}`, { cause: err, details: { service: def.name } });
   }
   onStarted();
   progress(`${def.name}: started (pid ${record.pid}), log ${record.logFile}`);

@@ -190,3 +190,19 @@ test('npm test\'s session (scripts/lib.mjs) stops only the services its `up` sta
     await stack(env, 'down');
   }
 });
+
+test('a missing executable fails that service with its path and the cache folder to delete, not an unhandled error event', async () => {
+  const cache = mkdtempSync(path.join(os.tmpdir(), 'auditline-cache-'));
+  const moto = path.join(cache, `moto-${loadStackSettings({}).s3.motoVersion}`);
+  mkdirSync(moto); // marked complete, but its virtualenv is gone
+  writeFileSync(path.join(moto, '.complete'), 'x');
+  const env = privateStack(29406, { AUDITLINE_CACHE_DIR: cache });
+  const up = await stack(env, 'up', '--only', 's3');
+  assert.equal(up.code, 1, up.stderr);
+  assert.doesNotMatch(up.stderr, /Unhandled 'error' event/);
+  assert.match(up.stderr, new RegExp(`STACK_START_FAILED: s3: could not start: cannot run ${path.join(moto, 'venv', 'bin', 'moto_server')}: .*ENOENT.*delete that folder`));
+  assert.match(up.stderr, new RegExp(`moto install in ${moto} is incomplete`));
+  const rows = JSON.parse((await stack(env, 'status', '--json')).stdout) as { service: string; state: string; stalePid?: number }[];
+  const s3 = rows.find((r) => r.service === 's3')!;
+  assert.deepEqual([s3.state, s3.stalePid], ['stopped', undefined], 'stopped, and no pid file was written');
+});
