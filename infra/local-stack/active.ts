@@ -27,8 +27,12 @@ export function runsServices(stackDir: string): boolean {
   return readdirSync(run)
     .filter((f) => f.endsWith('.pid'))
     .some((f) => {
-      const record = readPidFile(path.join(run, f));
-      return record !== undefined && isRunning(record);
+      try {
+        const record = readPidFile(path.join(run, f));
+        return record !== undefined && isRunning(record);
+      } catch {
+        return true; // an unreadable pid file may stand for a running service: `stack` commands on this directory report it
+      }
     });
 }
 

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
 import { isProcessAlive, processStartTicks } from '../../core/process-alive.js';
-import { AuditlineError } from '../../core/errors.js';
+import { AuditlineError, errorMessage } from '../../core/errors.js';
 
 /** What the launcher remembers about a process it started. */
 export interface PidRecord {
@@ -23,12 +23,49 @@ export function isRunning(record: PidRecord): boolean {
   return ticks === record.startTicks;
 }
 
+/**
+ * The record of a pid file; undefined when there is none. A file that is not
+ * a record the launcher wrote is an error (STACK_PID_FILE_INVALID), never
+ * "no record": its process may still run, and starting another or ignoring
+ * it would lose track of it.
+ */
 export function readPidFile(file: string): PidRecord | undefined {
-  if (!existsSync(file)) return undefined;
+  let text: string;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as PidRecord;
-  } catch {
-    return undefined;
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw invalidPidFile(file, errorMessage(err), err);
+  }
+  let parsed: Partial<PidRecord>;
+  try {
+    parsed = JSON.parse(text) as Partial<PidRecord>;
+  } catch (err) {
+    throw invalidPidFile(file, 'not JSON', err);
+  }
+  if (typeof parsed !== 'object' || parsed === null || !Number.isInteger(parsed.pid) || (parsed.pid as number) <= 0) {
+    throw invalidPidFile(file, 'no pid in it');
+  }
+  return parsed as PidRecord;
+}
+
+function invalidPidFile(file: string, why: string, cause?: unknown): AuditlineError {
+  return new AuditlineError(
+    'STACK_PID_FILE_INVALID',
+    `${file} is not a pid file the launcher wrote (${why}): check whether the service it was for still runs (stop that process yourself if so), then delete the file`,
+    { ...(cause ? { cause } : {}), details: { file } },
+  );
+}
+
+/** Writes a pid file whole or not at all (a temporary file renamed over it). */
+export function writePidFile(file: string, record: PidRecord): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, JSON.stringify(record, null, 2));
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
   }
 }
 
@@ -73,7 +110,6 @@ export async function startDetached(opts: {
       ...(failed ? { cause: failed } : {}),
     });
   }
-  child.unref();
   const record: PidRecord = {
     pid: child.pid,
     startTicks: processStartTicks(child.pid),
@@ -81,7 +117,14 @@ export async function startDetached(opts: {
     logFile: opts.logFile,
     startedAt: new Date().toISOString(),
   };
-  writeFileSync(opts.pidFile, JSON.stringify(record, null, 2));
+  try {
+    writePidFile(opts.pidFile, record);
+  } catch (err) {
+    // Unrecorded, it would run on untracked, later taken for a foreign process on its port.
+    signalGroup(child.pid, 'SIGTERM');
+    throw new AuditlineError('STACK_START_FAILED', `could not record pid ${child.pid} in ${opts.pidFile} (${errorMessage(err)}); the process was stopped`, { cause: err });
+  }
+  child.unref();
   return record;
 }
 

@@ -156,9 +156,18 @@ export async function stackDown(s: StackSettings, progress: Progress, only?: Ser
 }
 
 async function stopServices(s: StackSettings, progress: Progress, only?: ServiceName[]): Promise<void> {
+  const unreadable: AuditlineError[] = [];
   for (const name of [...SERVICE_NAMES].reverse().filter((n) => !only || only.includes(n))) {
     const file = pidFile(s, name);
-    const record = readPidFile(file);
+    let record: PidRecord | undefined;
+    try {
+      record = readPidFile(file);
+    } catch (err) {
+      // The other services are still stopped; this one is reported at the end.
+      if (!(err instanceof AuditlineError)) throw err;
+      unreadable.push(err);
+      continue;
+    }
     if (!record) continue;
     const outcome = await stopRecorded(record);
     removeFile(file);
@@ -168,6 +177,8 @@ async function stopServices(s: StackSettings, progress: Progress, only?: Service
         : `${name}: ${outcome === 'killed' ? 'killed after the grace period' : 'stopped'} (pid ${record.pid})`,
     );
   }
+  if (unreadable.length === 1) throw unreadable[0]!;
+  if (unreadable.length > 1) throw new AuditlineError('STACK_PID_FILE_INVALID', unreadable.map((e) => e.message).join('\n'), { cause: unreadable[0] });
 }
 
 /** State, endpoint, pid and log file of each service, with a live health probe. */
