@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
-import { isProcessAlive, processStartTicks } from '../../core/process-alive.js';
+import { currentBootId, isProcessAlive, processStartTicks } from '../../core/process-alive.js';
 import { AuditlineError, errorMessage } from '../../core/errors.js';
 
 /** What the launcher remembers about a process it started. */
@@ -10,17 +10,31 @@ export interface PidRecord {
   pid: number;
   /** Kernel start time of the process (/proc/<pid>/stat field 22): tells our process from a reused pid. */
   startTicks: string | null;
+  /** The boot the process was started in (Linux boot_id); absent in records of earlier launchers. */
+  bootId?: string | null;
   command: string[];
   logFile: string;
   startedAt: string;
 }
 
-/** True when the recorded process still runs (same pid AND same start time). */
-export function isRunning(record: PidRecord): boolean {
-  if (!isProcessAlive(record.pid)) return false;
+/**
+ * Whether the recorded process still runs: 'ours' (same pid, boot and start
+ * time), 'gone' (no such pid, or it belongs to a later process), or
+ * 'unverifiable' (a process with that pid runs but its start time is not
+ * known, so it cannot be told from an unrelated one: never signalled).
+ */
+export function processIdentity(record: PidRecord): 'ours' | 'gone' | 'unverifiable' {
+  if (!isProcessAlive(record.pid)) return 'gone';
+  const boot = currentBootId();
+  if (record.bootId && boot && record.bootId !== boot) return 'gone';
   const ticks = processStartTicks(record.pid);
-  if (record.startTicks === null || ticks === null) return true;
-  return ticks === record.startTicks;
+  if (record.startTicks === null || record.startTicks === undefined || ticks === null) return 'unverifiable';
+  return ticks === record.startTicks ? 'ours' : 'gone';
+}
+
+/** True unless the recorded process is known to be gone (an unverifiable one counts as running: nothing is started in its place). */
+export function isRunning(record: PidRecord): boolean {
+  return processIdentity(record) !== 'gone';
 }
 
 /**
@@ -113,6 +127,7 @@ export async function startDetached(opts: {
   const record: PidRecord = {
     pid: child.pid,
     startTicks: processStartTicks(child.pid),
+    bootId: currentBootId(),
     command: [opts.command, ...opts.args],
     logFile: opts.logFile,
     startedAt: new Date().toISOString(),
@@ -131,10 +146,13 @@ export async function startDetached(opts: {
 /**
  * Stops a recorded process group: SIGTERM, then SIGKILL after `graceMs`.
  * Only the group of the recorded pid is signalled, and only if the pid
- * still belongs to the process that was started.
+ * provably still belongs to the process that was started: 'unverifiable'
+ * when that cannot be checked (nothing is signalled).
  */
-export async function stopRecorded(record: PidRecord, graceMs = 20_000): Promise<'stopped' | 'killed' | 'not-running'> {
-  if (!isRunning(record)) return 'not-running';
+export async function stopRecorded(record: PidRecord, graceMs = 20_000): Promise<'stopped' | 'killed' | 'not-running' | 'unverifiable'> {
+  const identity = processIdentity(record);
+  if (identity === 'gone') return 'not-running';
+  if (identity === 'unverifiable') return 'unverifiable';
   signalGroup(record.pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {

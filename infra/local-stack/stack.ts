@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { AuditlineError, errorMessage } from '../../core/errors.js';
-import { isRunning, portInUse, readPidFile, removeFile, sleep, startDetached, stopRecorded, tailFile, type PidRecord } from './processes.js';
+import { isRunning, portInUse, processIdentity, readPidFile, removeFile, sleep, startDetached, stopRecorded, tailFile, type PidRecord } from './processes.js';
 import type { Progress } from './provision.js';
 import { clearActiveStack, recordActiveStack } from './active.js';
 import { serviceDefs, type ServiceDef } from './services.js';
@@ -15,6 +15,8 @@ export interface ServiceStatus {
   logFile: string;
   /** Set when a pid file pointed at a process that is gone (or a reused pid). */
   stalePid?: number;
+  /** Set when the pid's start time is unknown: it may be an unrelated process, and `down` will not signal it. */
+  unverified?: true;
 }
 
 function pidFile(s: StackSettings, name: ServiceName): string {
@@ -174,7 +176,9 @@ async function stopServices(s: StackSettings, progress: Progress, only?: Service
     progress(
       outcome === 'not-running'
         ? `${name}: was not running (stale pid file removed)`
-        : `${name}: ${outcome === 'killed' ? 'killed after the grace period' : 'stopped'} (pid ${record.pid})`,
+        : outcome === 'unverifiable'
+          ? `${name}: pid ${record.pid} NOT signalled: its start time is unknown, so it cannot be told from an unrelated process with the same pid; pid file removed, stop that process yourself if it is the service`
+          : `${name}: ${outcome === 'killed' ? 'killed after the grace period' : 'stopped'} (pid ${record.pid})`,
     );
   }
   if (unreadable.length === 1) throw unreadable[0]!;
@@ -188,12 +192,12 @@ export async function stackStatus(s: StackSettings, names: ServiceName[] = [...S
     names.map(async (name): Promise<ServiceStatus> => {
       const def = defs[name];
       const record = readPidFile(pidFile(s, name));
-      const running = record !== undefined && isRunning(record);
+      const identity = record === undefined ? 'gone' : processIdentity(record);
       const base = { service: name, endpoint: def.endpoint, logFile: logFile(s, name) };
-      if (!running) {
+      if (record === undefined || identity === 'gone') {
         return { ...base, state: 'stopped', pid: null, ...(record ? { stalePid: record.pid } : {}) };
       }
-      return { ...base, state: (await def.probe()) ? 'healthy' : 'unhealthy', pid: record.pid };
+      return { ...base, state: (await def.probe()) ? 'healthy' : 'unhealthy', pid: record.pid, ...(identity === 'unverifiable' ? { unverified: true as const } : {}) };
     }),
   );
 }
@@ -202,7 +206,7 @@ export async function stackStatus(s: StackSettings, names: ServiceName[] = [...S
 export function formatStatus(rows: ServiceStatus[]): string {
   const table = [
     ['SERVICE', 'STATE', 'ENDPOINT', 'PID', 'LOG'],
-    ...rows.map((r) => [r.service, r.state + (r.stalePid ? ` (stale pid ${r.stalePid})` : ''), r.endpoint, r.pid ? String(r.pid) : '-', r.logFile]),
+    ...rows.map((r) => [r.service, r.state + (r.stalePid ? ` (stale pid ${r.stalePid})` : '') + (r.unverified ? ' (pid not verified)' : ''), r.endpoint, r.pid ? String(r.pid) : '-', r.logFile]),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
   return table.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');

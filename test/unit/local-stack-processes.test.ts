@@ -1,9 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readPidFile, startDetached } from '../../infra/local-stack/processes.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { currentBootId, isProcessAlive, processStartTicks } from '../../core/process-alive.js';
+import { loadStackSettings } from '../../infra/local-stack/settings.js';
+import { stackDown } from '../../infra/local-stack/stack.js';
 
 
 /** Pids of live processes whose command line is exactly `argv` (found through /proc, so no pid has to be known). */
@@ -49,5 +53,28 @@ test('a pid file is written whole; one that cannot be read as a record is an err
   for (const text of ['', '{"pid": 12', '{"command": []}', '{"pid": -1}']) {
     writeFileSync(pidFile, text);
     assert.throws(() => readPidFile(pidFile), (err: Error & { code?: string }) => err.code === 'STACK_PID_FILE_INVALID' && err.message.includes(pidFile), JSON.stringify(text));
+  }
+});
+
+test('stack down never signals a pid whose identity cannot be checked (start time unknown, or recorded in another boot)', async (t) => {
+  const stackDir = tempDir('auditline-processes');
+  const settings = loadStackSettings({ AUDITLINE_STACK_DIR: stackDir, AUDITLINE_CACHE_DIR: tempDir('auditline-processes-cache'), AUDITLINE_STACK_S3_PORT: '29407' });
+  const unrelated = spawn('sleep', ['30'], { stdio: 'ignore', detached: true });
+  t.after(() => unrelated.kill('SIGKILL'));
+  const pid = unrelated.pid!;
+  const ticks = processStartTicks(pid);
+  assert.ok(ticks !== null && currentBootId() !== null, 'this test needs /proc');
+  mkdirSync(path.join(stackDir, 'run'), { recursive: true });
+  const records = [
+    { startTicks: null }, // an older launcher could not read the start time
+    { startTicks: ticks, bootId: 'another-boot-0000' }, // same start time by chance, but another boot: not our process
+  ];
+  for (const extra of records) {
+    writeFileSync(path.join(stackDir, 'run', 's3.pid'), JSON.stringify({ pid, command: ['moto_server'], logFile: '', startedAt: '', ...extra }));
+    const said: string[] = [];
+    await stackDown(settings, (m) => said.push(m), ['s3']);
+    await new Promise((r) => setTimeout(r, 300)); // a signal, had one been sent, has arrived
+    assert.deepEqual([unrelated.signalCode, isProcessAlive(pid)], [null, true], `${JSON.stringify(extra)}: the unrelated process still runs`);
+    assert.doesNotMatch(said.join('\n'), /stopped|killed/);
   }
 });
