@@ -1,14 +1,15 @@
 import { z } from 'zod';
 import { AuditlineError } from './errors.js';
-import { boolVar, parseEnv, urlVar } from './env.js';
+import { boolVar, parseEnv, portVar, urlVar } from './env.js';
 
 /**
  * Where Auditline finds Kafka, the schema registry, ClickHouse and S3.
  *
  * Every endpoint comes from the environment (docs/configuration.md lists
  * them). When none of the endpoint variables is set, the local stack's
- * defaults apply and `usesLocalStack` is true: `npm start` and `npm test`
- * then start the local services themselves.
+ * endpoints apply (on the ports AUDITLINE_STACK_*_PORT give the launcher)
+ * and `usesLocalStack` is true: `npm start` and `npm test` then start the
+ * local services themselves.
  */
 export interface Endpoints {
   usesLocalStack: boolean;
@@ -33,12 +34,52 @@ export interface Endpoints {
   };
 }
 
-/** Local stack defaults; docker-compose.yml publishes the same ports. */
+/** The ports a local stack listens on (`AUDITLINE_STACK_*_PORT`, docs/configuration.md). */
+export interface StackPorts {
+  kafka: number;
+  kafkaController: number;
+  registry: number;
+  clickhouse: number;
+  s3: number;
+}
+
+/** The local stack's default ports; docker-compose.yml publishes the same. */
+export const DEFAULT_STACK_PORTS: StackPorts = { kafka: 9092, kafkaController: 9093, registry: 8081, clickhouse: 8123, s3: 9000 };
+
+/** The launcher's port settings (infra/local-stack/settings.ts reads them with the rest of its settings). */
+export const stackPortShape = {
+  AUDITLINE_STACK_KAFKA_PORT: portVar(DEFAULT_STACK_PORTS.kafka),
+  AUDITLINE_STACK_KAFKA_CONTROLLER_PORT: portVar(DEFAULT_STACK_PORTS.kafkaController),
+  AUDITLINE_STACK_REGISTRY_PORT: portVar(DEFAULT_STACK_PORTS.registry),
+  AUDITLINE_STACK_CLICKHOUSE_PORT: portVar(DEFAULT_STACK_PORTS.clickhouse),
+  AUDITLINE_STACK_S3_PORT: portVar(DEFAULT_STACK_PORTS.s3),
+};
+
+/** The ports of the local stack the environment configures. */
+export function localStackPorts(env: NodeJS.ProcessEnv = process.env): StackPorts {
+  const c = parseEnv(stackPortShape, env);
+  return {
+    kafka: c.AUDITLINE_STACK_KAFKA_PORT,
+    kafkaController: c.AUDITLINE_STACK_KAFKA_CONTROLLER_PORT,
+    registry: c.AUDITLINE_STACK_REGISTRY_PORT,
+    clickhouse: c.AUDITLINE_STACK_CLICKHOUSE_PORT,
+    s3: c.AUDITLINE_STACK_S3_PORT,
+  };
+}
+
+/** What clients connect to for a local stack on `ports`. */
+function localUrls(ports: StackPorts) {
+  return {
+    kafkaBrokers: `127.0.0.1:${ports.kafka}`,
+    registryUrl: `http://127.0.0.1:${ports.registry}/apis/ccompat/v7`,
+    clickhouseUrl: `http://127.0.0.1:${ports.clickhouse}`,
+    s3Endpoint: `http://127.0.0.1:${ports.s3}`,
+  };
+}
+
+/** Local stack defaults (on the default ports); docker-compose.yml publishes the same ports. */
 export const LOCAL_DEFAULTS = {
-  kafkaBrokers: '127.0.0.1:9092',
-  registryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7',
-  clickhouseUrl: 'http://127.0.0.1:8123',
-  s3Endpoint: 'http://127.0.0.1:9000',
+  ...localUrls(DEFAULT_STACK_PORTS),
   /** The local S3 endpoints accept these; they guard nothing. */
   s3AccessKeyId: 'auditline',
   s3SecretAccessKey: 'auditline-local-secret',
@@ -98,7 +139,9 @@ export function loadEndpoints(env: NodeJS.ProcessEnv = process.env): Endpoints {
         password: required(c.AUDITLINE_KAFKA_SASL_PASSWORD, 'AUDITLINE_KAFKA_SASL_PASSWORD'),
       }
     : undefined;
-  const s3Endpoint = c.AUDITLINE_S3_ENDPOINT ?? (usesLocalStack ? LOCAL_DEFAULTS.s3Endpoint : undefined);
+  // With no endpoint configured, clients go where the launcher puts the services.
+  const local = usesLocalStack ? localUrls(localStackPorts(env)) : undefined;
+  const s3Endpoint = c.AUDITLINE_S3_ENDPOINT ?? local?.s3Endpoint;
   const staticKeys =
     c.AUDITLINE_S3_ACCESS_KEY_ID && c.AUDITLINE_S3_SECRET_ACCESS_KEY
       ? { accessKeyId: c.AUDITLINE_S3_ACCESS_KEY_ID, secretAccessKey: c.AUDITLINE_S3_SECRET_ACCESS_KEY }
@@ -108,18 +151,18 @@ export function loadEndpoints(env: NodeJS.ProcessEnv = process.env): Endpoints {
   return {
     usesLocalStack,
     kafka: {
-      brokers: c.AUDITLINE_KAFKA_BROKERS.split(',').map((b) => b.trim()),
+      brokers: (local?.kafkaBrokers ?? c.AUDITLINE_KAFKA_BROKERS).split(',').map((b) => b.trim()),
       clientId: c.AUDITLINE_KAFKA_CLIENT_ID,
       ssl: c.AUDITLINE_KAFKA_SSL,
       ...(sasl ? { sasl } : {}),
     },
     registry: {
-      url: c.AUDITLINE_SCHEMA_REGISTRY_URL,
+      url: local?.registryUrl ?? c.AUDITLINE_SCHEMA_REGISTRY_URL,
       ...(c.AUDITLINE_SCHEMA_REGISTRY_USERNAME ? { username: c.AUDITLINE_SCHEMA_REGISTRY_USERNAME } : {}),
       ...(c.AUDITLINE_SCHEMA_REGISTRY_PASSWORD ? { password: c.AUDITLINE_SCHEMA_REGISTRY_PASSWORD } : {}),
     },
     clickhouse: {
-      url: c.AUDITLINE_CLICKHOUSE_URL,
+      url: local?.clickhouseUrl ?? c.AUDITLINE_CLICKHOUSE_URL,
       username: c.AUDITLINE_CLICKHOUSE_USER,
       password: c.AUDITLINE_CLICKHOUSE_PASSWORD,
       database: c.AUDITLINE_CLICKHOUSE_DATABASE,

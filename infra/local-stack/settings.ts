@@ -2,9 +2,12 @@ import os from 'node:os';
 import { resolveStackDir } from './active.js';
 import path from 'node:path';
 import { z } from 'zod';
-import { parseEnv, portVar } from '../../core/env.js';
+import { parseEnv } from '../../core/env.js';
+import { DEFAULT_STACK_PORTS, localStackPorts, stackPortShape, type StackPorts } from '../../core/endpoints.js';
 import { packageRoot } from '../../core/paths.js';
 import type { PrincipalName } from '../clickhouse/access.js';
+
+export { DEFAULT_STACK_PORTS, type StackPorts };
 
 /** Services of the local stack, in start order. */
 export const SERVICE_NAMES = ['kafka', 'registry', 'clickhouse', 's3'] as const;
@@ -35,18 +38,6 @@ export interface StackSettings {
   s3: { motoVersion: string; port: number };
 }
 
-/** The ports a stack listens on; the machine's shared stack is the one on the defaults (active.ts). */
-export interface StackPorts {
-  kafka: number;
-  kafkaController: number;
-  registry: number;
-  clickhouse: number;
-  s3: number;
-}
-
-/** The documented default ports (docker-compose.yml publishes the same). */
-export const DEFAULT_STACK_PORTS: StackPorts = { kafka: 9092, kafkaController: 9093, registry: 8081, clickhouse: 8123, s3: 9000 };
-
 /** The ports of a stack's settings. */
 export function stackPorts(s: StackSettings): StackPorts {
   return { kafka: s.kafka.port, kafkaController: s.kafka.controllerPort, registry: s.registry.port, clickhouse: s.clickhouse.port, s3: s.s3.port };
@@ -64,14 +55,10 @@ const shape = {
     .string()
     .default('3.9.1')
     .refine((v) => /^[34]\.\d+\.\d+$/.test(v), 'must be a Kafka 3.x or 4.x version such as 3.9.1'),
-  AUDITLINE_STACK_KAFKA_PORT: portVar(DEFAULT_STACK_PORTS.kafka),
-  AUDITLINE_STACK_KAFKA_CONTROLLER_PORT: portVar(DEFAULT_STACK_PORTS.kafkaController),
   AUDITLINE_STACK_KAFKA_HEAP: z.string().regex(/^\d+[mg]$/, 'must look like 512m or 1g').default('512m'),
   AUDITLINE_STACK_REGISTRY_VERSION: z.string().default('3.0.9'),
-  AUDITLINE_STACK_REGISTRY_PORT: portVar(DEFAULT_STACK_PORTS.registry),
   AUDITLINE_STACK_REGISTRY_HEAP: z.string().regex(/^\d+[mg]$/, 'must look like 384m or 1g').default('384m'),
   AUDITLINE_STACK_CLICKHOUSE_VERSION: z.string().default('26.7.3-stable.1'),
-  AUDITLINE_STACK_CLICKHOUSE_PORT: portVar(DEFAULT_STACK_PORTS.clickhouse),
   AUDITLINE_CLICKHOUSE_DATABASE: z
     .string()
     .default('audit')
@@ -80,7 +67,7 @@ const shape = {
   AUDITLINE_STACK_CLICKHOUSE_OPERATIONAL_PASSWORD: z.string().default('auditline-operational-local'),
   AUDITLINE_STACK_CLICKHOUSE_COMPLIANCE_PASSWORD: z.string().default('auditline-compliance-local'),
   AUDITLINE_STACK_MOTO_VERSION: z.string().default('5.2.5'),
-  AUDITLINE_STACK_S3_PORT: portVar(DEFAULT_STACK_PORTS.s3),
+  ...stackPortShape,
 };
 
 /** Reads the launcher settings; a bad value fails with the variable's name. */
@@ -89,13 +76,7 @@ export function loadStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
   const cacheBase = c.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache');
   const cacheDir = path.resolve(c.AUDITLINE_CACHE_DIR ?? path.join(cacheBase, 'auditline'));
   const ownDir = path.resolve(path.join(packageRoot, '.auditline', 'stack'));
-  const ports: StackPorts = {
-    kafka: c.AUDITLINE_STACK_KAFKA_PORT,
-    kafkaController: c.AUDITLINE_STACK_KAFKA_CONTROLLER_PORT,
-    registry: c.AUDITLINE_STACK_REGISTRY_PORT,
-    clickhouse: c.AUDITLINE_STACK_CLICKHOUSE_PORT,
-    s3: c.AUDITLINE_STACK_S3_PORT,
-  };
+  const ports = localStackPorts(env);
   return {
     // Unset: this clone's, or the directory of the stack another clone runs on these ports on this machine (active.ts).
     stackDir: c.AUDITLINE_STACK_DIR !== undefined ? path.resolve(c.AUDITLINE_STACK_DIR) : resolveStackDir(ownDir, cacheDir, ports),

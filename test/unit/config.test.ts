@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { loadEndpoints, LOCAL_DEFAULTS } from '../../core/endpoints.js';
 import { isAuditlineError } from '../../core/errors.js';
 import { loadStackSettings } from '../../infra/local-stack/settings.js';
+import { serviceDefs } from '../../infra/local-stack/services.js';
 
 test('with no endpoint set, the local stack defaults apply', () => {
   const e = loadEndpoints({});
@@ -55,4 +56,23 @@ test('stack settings: defaults, overrides and a bad port named', () => {
   assert.equal(o.stackDir, '/tmp/s');
   assert.throws(() => loadStackSettings({ AUDITLINE_STACK_S3_PORT: '70000' }), /AUDITLINE_STACK_S3_PORT: must be a port/);
   assert.throws(() => loadStackSettings({ AUDITLINE_STACK_KAFKA_VERSION: '2.8.0' }), /AUDITLINE_STACK_KAFKA_VERSION/);
+});
+
+test('with no endpoint set, clients go where the launcher puts the services, also on ports of their own', () => {
+  for (const env of [
+    {},
+    { AUDITLINE_STACK_KAFKA_PORT: '29192', AUDITLINE_STACK_REGISTRY_PORT: '29181', AUDITLINE_STACK_CLICKHOUSE_PORT: '29123', AUDITLINE_STACK_S3_PORT: '29100' },
+  ]) {
+    const e = loadEndpoints(env);
+    const defs = serviceDefs(loadStackSettings({ ...env, AUDITLINE_STACK_DIR: '/tmp/s' }));
+    assert.deepEqual(
+      [e.kafka.brokers, e.registry.url, e.clickhouse.url, e.s3.endpoint],
+      [[defs.kafka.endpoint], defs.registry.endpoint, defs.clickhouse.endpoint, defs.s3.endpoint],
+      JSON.stringify(env),
+    );
+  }
+  // A configured endpoint is used as given; the launcher's ports then play no part.
+  const configured = loadEndpoints({ AUDITLINE_STACK_KAFKA_PORT: '29192', AUDITLINE_KAFKA_BROKERS: 'k1:9092' });
+  assert.deepEqual([configured.usesLocalStack, configured.kafka.brokers], [false, ['k1:9092']]);
+  assert.throws(() => loadEndpoints({ AUDITLINE_STACK_S3_PORT: 'x' }), /invalid setting AUDITLINE_STACK_S3_PORT/);
 });
