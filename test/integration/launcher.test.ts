@@ -150,11 +150,14 @@ test('a private stack (ports of its own) leaves the machine\'s active-stack reco
   const shared = `${JSON.stringify({ stackDir: '/elsewhere/.auditline/stack', ports: { kafka: 9092, kafkaController: 9093, registry: 8081, clickhouse: 8123, s3: 9000 } })}\n`;
   writeFileSync(record, shared);
   const env = privateStack(29404, { AUDITLINE_CACHE_DIR: cache });
-  const up = await stack(env, 'up', '--only', 's3');
-  assert.equal(up.code, 0, up.stderr);
-  assert.equal(readFileSync(record, 'utf8'), shared, 'up did not replace the record');
-  const down = await stack(env, 'down');
-  assert.equal(down.code, 0, down.stderr);
+  try {
+    const up = await stack(env, 'up', '--only', 's3');
+    assert.equal(up.code, 0, up.stderr);
+    assert.equal(readFileSync(record, 'utf8'), shared, 'up did not replace the record');
+  } finally {
+    const down = await stack(env, 'down');
+    assert.equal(down.code, 0, down.stderr);
+  }
   assert.equal(readFileSync(record, 'utf8'), shared, 'down did not remove the record');
 });
 
