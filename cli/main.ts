@@ -40,7 +40,9 @@ const program = new Command('auditline')
 
 // With the local stack, keys the services need are generated once and shared
 // by every command (infra/local-stack/secrets.ts); never with real endpoints.
-program.hook('preAction', () => {
+// The `stack` commands need none: `stack status` in particular only reads.
+program.hook('preAction', (_program, action) => {
+  if (action.parent?.name() === 'stack') return;
   applyLocalSecrets(process.env);
 });
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import kafkajs from 'kafkajs';
@@ -43,4 +43,15 @@ test("kafkajs' own errors are reported as KAFKA_UNAVAILABLE naming the setting, 
   }
   assert.equal(code, 1);
   assert.equal(written.join(''), 'auditline: KAFKA_UNAVAILABLE: Connection error: connect ECONNREFUSED 127.0.0.1:1 (AUDITLINE_KAFKA_BROKERS)\n');
+});
+
+test('stack status only reads: it creates no secret files in the stack directory', (t) => {
+  const stackDir = mkdtempSync(path.join(os.tmpdir(), 'auditline-status-'));
+  t.after(() => rmSync(stackDir, { recursive: true, force: true }));
+  // Ports nothing listens on (so no probe reaches a real service) and a cache of its own.
+  const ports = { AUDITLINE_STACK_KAFKA_PORT: '1', AUDITLINE_STACK_KAFKA_CONTROLLER_PORT: '2', AUDITLINE_STACK_REGISTRY_PORT: '3', AUDITLINE_STACK_CLICKHOUSE_PORT: '4', AUDITLINE_STACK_S3_PORT: '5' };
+  const env = { ...process.env, ...ports, AUDITLINE_STACK_DIR: stackDir, AUDITLINE_CACHE_DIR: path.join(stackDir, 'cache') };
+  const r = spawnSync(process.execPath, [assetPath('dist', 'cli', 'main.js'), 'stack', 'status', '--json'], { encoding: 'utf8', env });
+  assert.equal(r.status, 3, r.stderr);
+  assert.deepEqual(readdirSync(stackDir), [], 'nothing was written');
 });
