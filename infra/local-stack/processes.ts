@@ -98,6 +98,8 @@ export async function startDetached(opts: {
   pidFile: string;
   /** What to do when the command cannot be run (which setting to fix, which cache folder to delete). */
   hint?: string;
+  /** Called with how the process ended, should it end while this launcher still runs. */
+  onExit?: (how: string) => void;
 }): Promise<PidRecord> {
   mkdirSync(path.dirname(opts.logFile), { recursive: true });
   mkdirSync(opts.cwd, { recursive: true });
@@ -119,6 +121,7 @@ export async function startDetached(opts: {
   });
   // Later errors (a failed signal) must not end the launcher either.
   child.on('error', () => undefined);
+  child.once('exit', (code, signal) => opts.onExit?.(signal ? `killed by ${signal}` : `exit code ${code}`));
   if (failed !== undefined || child.pid === undefined) {
     throw new AuditlineError('STACK_START_FAILED', `cannot run ${opts.command}: ${failed?.message ?? 'no process was created'}${opts.hint ? `; ${opts.hint}` : ''}`, {
       ...(failed ? { cause: failed } : {}),

@@ -6,7 +6,7 @@ import { createKafka } from '../../core/clients/kafka.js';
 import { AuditlineError } from '../../core/errors.js';
 import { assetPath } from '../../core/paths.js';
 import { localConfigXml, localUsersXml } from '../clickhouse/access-xml.js';
-import { motoDir, provisionClickHouse, provisionKafka, provisionMoto, provisionRegistry, type Progress } from './provision.js';
+import { clickhouseDir, kafkaDir, motoDir, provisionClickHouse, registryDir, provisionKafka, provisionMoto, provisionRegistry, type Progress } from './provision.js';
 import type { ServiceName, StackSettings } from './settings.js';
 
 /** How the launcher provisions, starts and probes one service. */
@@ -19,6 +19,8 @@ export interface ServiceDef {
   dependsOn: ServiceName[];
   /** Provisioned through Maven (whose local repository allows one writer at a time). */
   usesMaven: boolean;
+  /** Its downloaded files in the cache (delete to download again). */
+  cacheFolder: string;
   provision(progress: Progress): Promise<void>;
   /** Writes config, prepares data; returns the command to run and what to do when it cannot be run. */
   prepare(): { command: string; args: string[]; cwd: string; hint: string };
@@ -43,6 +45,7 @@ function kafka(s: StackSettings): ServiceDef {
   return {
     name: 'kafka',
     usesMaven: true,
+    cacheFolder: kafkaDir(s),
     endpoint: `127.0.0.1:${port}`,
     ports: [port, controllerPort],
     dependsOn: [],
@@ -123,6 +126,7 @@ function registry(s: StackSettings): ServiceDef {
   return {
     name: 'registry',
     usesMaven: true,
+    cacheFolder: registryDir(s),
     endpoint: `${base}/apis/ccompat/v7`,
     ports: [s.registry.port],
     dependsOn: ['kafka'],
@@ -164,6 +168,7 @@ function clickhouse(s: StackSettings): ServiceDef {
   return {
     name: 'clickhouse',
     usesMaven: false,
+    cacheFolder: clickhouseDir(s),
     endpoint: base,
     ports: [s.clickhouse.port],
     dependsOn: [],
@@ -204,6 +209,7 @@ function s3(s: StackSettings): ServiceDef {
   return {
     name: 's3',
     usesMaven: false,
+    cacheFolder: motoDir(s),
     endpoint: base,
     ports: [s.s3.port],
     dependsOn: [],

@@ -109,27 +109,32 @@ async function startOne(s: StackSettings, def: ServiceDef, progress: Progress, o
     }
   }
   let record: PidRecord;
+  let ended: string | undefined;
   try {
     const cmd = def.prepare();
-    record = await startDetached({ ...cmd, logFile: logFile(s, def.name), pidFile: file });
+    record = await startDetached({ ...cmd, logFile: logFile(s, def.name), pidFile: file, onExit: (how) => (ended = how) });
   } catch (err) {
     if (err instanceof AuditlineError && err.message.startsWith(`${def.name}: `)) throw err;
     throw new AuditlineError('STACK_START_FAILED', `${def.name}: could not start: ${errorMessage(err)}`, { cause: err, details: { service: def.name } });
   }
   onStarted();
   progress(`${def.name}: started (pid ${record.pid}), log ${record.logFile}`);
-  await waitHealthy(s, def, record);
+  await waitHealthy(s, def, record, () => ended);
 }
 
-async function waitHealthy(s: StackSettings, def: ServiceDef, record: PidRecord): Promise<void> {
+/** `ended`: how the process ended, when this launcher started it and saw it end. */
+async function waitHealthy(s: StackSettings, def: ServiceDef, record: PidRecord, ended: () => string | undefined = () => undefined): Promise<void> {
   const started = Date.now();
   const deadline = started + s.startTimeoutMs;
   while (Date.now() < deadline) {
     if (!isRunning(record)) {
       removeFile(pidFile(s, def.name));
+      await sleep(50); // the child's exit event, if it is ours, comes with its reaping
+      const how = ended();
       throw new AuditlineError(
         'STACK_START_FAILED',
-        `${def.name}: process ${record.pid} exited during start. Last lines of ${record.logFile}:\n${tailFile(record.logFile)}`,
+        `${def.name}: process ${record.pid} exited during start${how ? ` (${how})` : ''}. Last lines of ${record.logFile}:\n${tailFile(record.logFile)}\n` +
+          `If the log points at damaged downloaded files, delete ${def.cacheFolder} and run \`stack up\` again to download it again.`,
         { details: { service: def.name } },
       );
     }

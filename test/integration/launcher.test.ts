@@ -95,7 +95,8 @@ test('a service that dies during start is named, with the tail of its log', asyn
   const env = privateStack(29403, { AUDITLINE_STACK_KAFKA_PORT: '29492', AUDITLINE_STACK_KAFKA_CONTROLLER_PORT: '29493', AUDITLINE_STACK_KAFKA_HEAP: '1m' });
   const up = await stack(env, 'up', '--only', 'kafka');
   assert.equal(up.code, 1);
-  assert.match(up.stderr, /STACK_START_FAILED: kafka: process \d+ exited during start\. Last lines of .*kafka\.log:/);
+  assert.match(up.stderr, /STACK_START_FAILED: kafka: process \d+ exited during start \(exit code 1\)\. Last lines of .*kafka\.log:/);
+  assert.match(up.stderr, new RegExp(`delete ${loadStackSettings({}).cacheDir}/kafka-3\\.9\\.1 and run`), 'names the cache folder to delete');
   assert.match(up.stderr, /heap/i, 'the JVM reason from the log is shown');
   const status = JSON.parse((await stack(env, 'status', '--json')).stdout) as { service: string; state: string }[];
   assert.equal(status.find((r) => r.service === 'kafka')!.state, 'stopped');
