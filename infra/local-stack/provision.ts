@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AuditlineError } from '../../core/errors.js';
+import { withLock } from './lock.js';
 import type { StackSettings } from './settings.js';
 
 /**
@@ -97,6 +98,13 @@ export async function provisionMoto(s: StackSettings, progress: Progress): Promi
 
 async function once(dir: string, service: string, progress: Progress, what: string, fill: (tmp: string) => Promise<void>): Promise<void> {
   if (existsSync(path.join(dir, '.complete'))) return;
+  // Another launcher (another clone's `stack up`) may be filling the same folder: one at a time, then look again.
+  await withLock(`${dir}.lock`, (pid) => progress(`${service}: waiting for pid ${pid}, which is downloading into ${dir}`), async () => {
+    if (!existsSync(path.join(dir, '.complete'))) await download(dir, service, progress, what, fill);
+  });
+}
+
+async function download(dir: string, service: string, progress: Progress, what: string, fill: (tmp: string) => Promise<void>): Promise<void> {
   progress(`${service}: downloading ${what} into ${dir}`);
   const started = Date.now();
   const tmp = `${dir}.partial-${process.pid}`;

@@ -4,6 +4,7 @@ import { AuditlineError, errorMessage } from '../../core/errors.js';
 import { isRunning, portInUse, processIdentity, readPidFile, removeFile, sleep, startDetached, stopRecorded, tailFile, type PidRecord } from './processes.js';
 import type { Progress } from './provision.js';
 import { clearActiveStack, recordActiveStack } from './active.js';
+import { withLock } from './lock.js';
 import { serviceDefs, type ServiceDef } from './services.js';
 import { DEFAULT_STACK_PORTS, SERVICE_NAMES, stackPorts, type ServiceName, type StackSettings } from './settings.js';
 
@@ -47,6 +48,13 @@ function withDependencies(defs: Record<ServiceName, ServiceDef>, only?: ServiceN
  * it fails later, so a caller can stop exactly those (`down --only`).
  */
 export async function stackUp(s: StackSettings, progress: Progress, only?: ServiceName[], started: ServiceName[] = []): Promise<ServiceStatus[]> {
+  // One `up` per stack directory at a time: another would start the same services again, or format Kafka's storage twice.
+  return withLock(path.join(s.stackDir, 'run', 'up.lock'), (pid) => progress(`waiting for another \`stack up\` on ${s.stackDir} (pid ${pid}) to finish`), () =>
+    upLocked(s, progress, only, started),
+  );
+}
+
+async function upLocked(s: StackSettings, progress: Progress, only: ServiceName[] | undefined, started: ServiceName[]): Promise<ServiceStatus[]> {
   const defs = serviceDefs(s);
   const names = withDependencies(defs, only);
   mkdirSync(path.join(s.stackDir, 'run'), { recursive: true });

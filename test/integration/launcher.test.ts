@@ -210,3 +210,24 @@ test('a missing executable fails that service with its path and the cache folder
   const s3 = rows.find((r) => r.service === 's3')!;
   assert.deepEqual([s3.state, s3.stalePid], ['stopped', undefined], 'stopped, and no pid file was written');
 });
+
+test('two concurrent `stack up` on one stack directory start each service once', async () => {
+  const env = privateStack(29408, { AUDITLINE_CACHE_DIR: privateCache() });
+  try {
+    const [a, b] = await Promise.all([stack(env, 'up', '--only', 's3', '--json'), stack(env, 'up', '--only', 's3', '--json')]);
+    assert.deepEqual([a.code, b.code], [0, 0], a.stderr + b.stderr);
+    const started = [a, b].map((r) => (JSON.parse(r.stdout) as { started: string[] }).started);
+    assert.deepEqual(started.flat(), ['s3'], `exactly one of them started s3: ${JSON.stringify(started)}`);
+    assert.match(a.stderr + b.stderr, /waiting for another `stack up`[\s\S]*s3: already running/);
+    const listeners = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes('29408');
+      } catch {
+        return false;
+      }
+    });
+    assert.equal(listeners.length, 1, 'one moto process for the port');
+  } finally {
+    await stack(env, 'down');
+  }
+});

@@ -5,6 +5,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readPidFile, startDetached } from '../../infra/local-stack/processes.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { withLock } from '../../infra/local-stack/lock.js';
 import { currentBootId, isProcessAlive, processStartTicks } from '../../core/process-alive.js';
 import { loadStackSettings } from '../../infra/local-stack/settings.js';
 import { stackDown } from '../../infra/local-stack/stack.js';
@@ -77,4 +78,21 @@ test('stack down never signals a pid whose identity cannot be checked (start tim
     assert.deepEqual([unrelated.signalCode, isProcessAlive(pid)], [null, true], `${JSON.stringify(extra)}: the unrelated process still runs`);
     assert.doesNotMatch(said.join('\n'), /stopped|killed/);
   }
+});
+
+test('withLock: holders never overlap, and a lock left by a process that is gone is taken over', async () => {
+  const file = path.join(tempDir('auditline-lock'), 'up.lock');
+  const events: string[] = [];
+  const holder = (name: string) => withLock(file, () => events.push(`${name} waits`), async () => {
+    events.push(`${name} in`);
+    await new Promise((r) => setTimeout(r, 200));
+    events.push(`${name} out`);
+  });
+  await Promise.all([holder('a'), holder('b')]);
+  assert.deepEqual(events, ['a in', 'b waits', 'a out', 'b in', 'b out']);
+
+  writeFileSync(file, JSON.stringify({ pid: 2 ** 22 + 7, startTicks: '1', command: [], logFile: '', startedAt: '' }));
+  const waited: number[] = [];
+  assert.equal(await withLock(file, (pid) => waited.push(pid), async () => 'ran'), 'ran');
+  assert.deepEqual(waited, [], 'a dead holder is not waited for');
 });
