@@ -36,7 +36,7 @@ export function registerStack(program: Command): void {
         // Scripts stop exactly what this call started (`down --only`), whatever happened.
         if (opts.json) process.stdout.write(`${JSON.stringify({ stackDir: settings.stackDir, started, services: rows ?? null })}\n`);
       }
-      say(`stack up in ${((Date.now() - begun) / 1000).toFixed(1)} s${started.length > 0 ? `; started ${started.join(', ')}` : '; started nothing'}`);
+      say(`stack up in ${((Date.now() - begun) / 1000).toFixed(1)} s${started.length > 0 ? `; started ${started.join(', ')}` : '; all were running already'}`);
       if (!opts.json) process.stdout.write(`${formatStatus(rows)}\n`);
     });
 
