@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { assetPath } from '../../core/paths.js';
 import { loadStackSettings } from '../../infra/local-stack/settings.js';
 import { startPrivateClickHouse } from '../helpers/hotstore-private-clickhouse.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const run = promisify(execFile);
 const cli = assetPath('dist', 'cli', 'main.js');
@@ -138,7 +139,7 @@ test('clickhouse starts with the generated users file: default unchanged, the Au
 /** A cache directory of the test's own that reuses the machine's downloads (symlinks), so the shared cache's files are never written. */
 function privateCache(): string {
   const shared = loadStackSettings({}).cacheDir;
-  const cache = mkdtempSync(path.join(os.tmpdir(), 'auditline-cache-'));
+  const cache = tempDir('auditline-cache');
   for (const entry of readdirSync(shared)) {
     if (lstatSync(path.join(shared, entry)).isDirectory() && !entry.includes('.partial-')) symlinkSync(path.join(shared, entry), path.join(cache, entry));
   }
@@ -196,7 +197,7 @@ test('npm test\'s session (scripts/lib.mjs) stops only the services its `up` sta
 });
 
 test('a missing executable fails that service with its path and the cache folder to delete, not an unhandled error event', async () => {
-  const cache = mkdtempSync(path.join(os.tmpdir(), 'auditline-cache-'));
+  const cache = tempDir('auditline-cache');
   const moto = path.join(cache, `moto-${loadStackSettings({}).s3.motoVersion}`);
   mkdirSync(moto); // marked complete, but its virtualenv is gone
   writeFileSync(path.join(moto, '.complete'), 'x');
