@@ -2,7 +2,7 @@
  * `items` in runs, in order, each as long as the sizes of its items (by
  * `sizeOf`) stay within `max`; an item above `max` goes alone. None empty.
  * Serves the Kafka send limits (record-size.ts) and the URL limit of
- * ClickHouse list parameters (consumers/tokenizer/clickhouse.ts).
+ * ClickHouse list parameters (core/clients/clickhouse.ts).
  */
 export function splitBySize<T>(items: readonly T[], sizeOf: (item: T) => number, max: number): T[][] {
   const runs: T[][] = [];

@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError } from '../../core/errors.js';
 import { classifyClickHouseError } from './clickhouse-errors.js';
-import { splitBySize } from '../../core/split-by-size.js';
+import { splitListParam } from '../../core/clients/clickhouse.js';
 
 /** An execution's status when its stored outcomes disagree (a second ExecutionFinished with another status): no status-bound reveal rule allows it. */
 export const CONFLICTING_STATUS = 'conflicting';
@@ -144,7 +144,7 @@ export async function failedExecutions(
   });
   const outcomes = new Map<string, string>();
   // Ids travel as a query parameter in the URL: a long --limit is asked in runs below ClickHouse's field limit.
-  for (const ids of splitBySize(rows.map((r) => r.execution_id), (id) => id.length + 3, 64 * 1024)) {
+  for (const ids of splitListParam(rows.map((r) => r.execution_id))) {
     for (const o of await run<{ execution_id: string; outcome: string }>(client, database, HOTSTORE_SQL.outcomes(database), { ids })) outcomes.set(o.execution_id, o.outcome);
   }
   return rows.map((r) => ({ ...r, duration_ms: Number(r.duration_ms), outcome: outcomes.get(r.execution_id) ?? r.status }));

@@ -1,6 +1,6 @@
 import { ClickHouseError, type ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError, errorMessage } from '../../core/errors.js';
-import { splitBySize } from '../../core/split-by-size.js';
+import { splitListParam } from '../../core/clients/clickhouse.js';
 
 /** Tables of the tokenizer (migrations 0006 and 0007, docs/tokenizer.md). */
 export const TOKENIZER_TABLES = ['subject_keys', 'subject_legal_holds', 'execution_subjects', 'erasures', 'pii_access_log'] as const;
@@ -31,21 +31,7 @@ export async function selectRows<T>(client: ClickHouseClient, what: string, quer
   return chCall(what, async () => (await client.query({ query, query_params: params, format: 'JSONEachRow' })).json<T>());
 }
 
-/**
- * Query parameters travel in the request's URL, where ClickHouse caps each
- * value (`http_max_field_value_size`, 128 KiB) and the whole URI (1 MiB):
- * a list of 6 000 key ids already fails. A list parameter is split so that
- * each part's URL-encoded text stays under this many characters.
- */
-export const LIST_PARAM_BUDGET = 64 * 1024;
-
-/** `values` in parts whose URL-encoded text (as a ClickHouse array literal) stays under `budget` characters; none empty. */
-export function splitListParam(values: readonly string[], budget = LIST_PARAM_BUDGET): string[][] {
-  // Quotes and a comma around each value, escapes inside: encodeURIComponent of the value plus a margin.
-  return splitBySize(values, (value) => encodeURIComponent(value).length + 16, budget);
-}
-
-/** {@link selectRows} with the list parameter `name` split by {@link splitListParam}: one query per part, their rows concatenated. */
+/** {@link selectRows} with the list parameter `name` split by splitListParam (core/clients/clickhouse.ts): one query per part, their rows concatenated. */
 export async function selectRowsIn<T>(client: ClickHouseClient, what: string, query: string, name: string, values: readonly string[], params: Record<string, unknown> = {}): Promise<T[]> {
   const parts = splitListParam(values);
   if (parts.length === 1) return selectRows<T>(client, what, query, { ...params, [name]: parts[0] });

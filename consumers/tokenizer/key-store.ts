@@ -1,7 +1,8 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError } from '../../core/errors.js';
-import { chCall, database, selectRows, selectRowsIn, splitListParam } from './clickhouse.js';
+import { chCall, database, selectRows, selectRowsIn } from './clickhouse.js';
+import { splitListParam } from '../../core/clients/clickhouse.js';
 import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import { newDataKey, newKeyId } from './crypto.js';
 import type { KeyWrapper } from './key-wrapper.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '@clickhouse/client';
 import { isAuditlineError } from '../../core/errors.js';
-import { splitListParam } from '../../consumers/tokenizer/clickhouse.js';
+import { splitListParam } from '../../core/clients/clickhouse.js';
 import { LocalKeyWrapper } from '../../consumers/tokenizer/key-wrapper.js';
 import { SubjectKeyStore } from '../../consumers/tokenizer/key-store.js';
 
