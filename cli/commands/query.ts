@@ -1,4 +1,5 @@
 import { csvText } from '../../core/csv.js';
+import { isoFromClickhouseTime } from '../../core/clients/clickhouse-time.js';
 import type { Command } from 'commander';
 import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { loadEndpoints } from '../../core/endpoints.js';
@@ -28,11 +29,6 @@ export function parseSince(text: string): number {
   return seconds;
 }
 
-/** ClickHouse's DateTime64 text (`2026-12-07 19:06:46.496`, UTC) as ISO 8601 with its zone (`2026-12-07T19:06:46.496Z`); other values unchanged. */
-export function utcTime(value: unknown): unknown {
-  return typeof value === 'string' && /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?$/.test(value) ? `${value.replace(' ', 'T')}Z` : value;
-}
-
 /**
  * Renders rows for a person (table), a program (json) or a spreadsheet
  * (csv); `columns` fixes order and header. `timeColumns` hold ClickHouse
@@ -40,7 +36,7 @@ export function utcTime(value: unknown): unknown {
  * local time.
  */
 export function renderRows(rows: readonly Record<string, unknown>[], columns: readonly string[], format: OutputFormat, timeColumns: readonly string[] = []): string {
-  if (timeColumns.length > 0) rows = rows.map((r) => ({ ...r, ...Object.fromEntries(timeColumns.map((c) => [c, utcTime(r[c])])) }));
+  if (timeColumns.length > 0) rows = rows.map((r) => ({ ...r, ...Object.fromEntries(timeColumns.map((c) => [c, typeof r[c] === 'string' ? isoFromClickhouseTime(r[c]) : r[c]])) }));
   if (format === 'json') return `${JSON.stringify(rows.map((r) => Object.fromEntries(columns.map((c) => [c, r[c] ?? null]))), null, 2)}\n`;
   const cell = (v: unknown): string => (v === null || v === undefined ? '' : typeof v === 'string' ? v : String(v));
   if (format === 'csv') {

@@ -1,5 +1,6 @@
 import { CONFLICTING_STATUS, type StoredExecutionRecord } from '../hotstore/queries.js';
 import { unwrapPayload, type AuditEvent, type DecisionRecorded, type ExecutionFinished, type ExecutionStarted, type StepFinished } from '../../schemas/index.js';
+import { isoFromClickhouseTime } from '../../core/clients/clickhouse-time.js';
 
 /** Format tag of `auditline replay` output (docs/archiver.md, "Replay"). */
 export const REPLAY_FORMAT = 'auditline-replay/1';
@@ -44,8 +45,6 @@ export interface ReplayDocument {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-/** ClickHouse DateTime64 text (`2026-11-28 02:33:19.123`, UTC) to ISO. */
-const chIso = (text: string) => (text.includes('T') ? text : `${text.replace(' ', 'T')}Z`);
 const orNull = (text: string | null | undefined) => (text === undefined || text === null || text === '' ? null : text);
 
 /** Rebuilds an execution from its archived events (redelivered copies collapse on event_id). */
@@ -116,7 +115,7 @@ export function replayFromHotstore(executionId: string, r: StoredExecutionRecord
       triggered_by: { kind: s.triggered_by_kind, id: s.triggered_by_id },
       correlation_id: orNull(s.correlation_id),
       parent_execution_id: orNull(s.parent_execution_id),
-      start_time: chIso(s.start_time),
+      start_time: isoFromClickhouseTime(s.start_time),
       input: orNull(s.input),
       input_truncated: s.input_truncated,
     });
@@ -126,8 +125,8 @@ export function replayFromHotstore(executionId: string, r: StoredExecutionRecord
     step_name: s.step_name,
     attempt: s.attempt,
     status: s.status,
-    start_time: chIso(s.start_time),
-    end_time: chIso(s.end_time),
+    start_time: isoFromClickhouseTime(s.start_time),
+    end_time: isoFromClickhouseTime(s.end_time),
     duration_ms: s.duration_ms,
     input: orNull(s.input_data),
     output: orNull(s.output_data),
@@ -140,11 +139,11 @@ export function replayFromHotstore(executionId: string, r: StoredExecutionRecord
     branch_taken: d.branch_taken,
     branch_reason: d.branch_reason,
     condition_values: orNull(d.condition_values),
-    decided_at: chIso(d.decided_at),
+    decided_at: isoFromClickhouseTime(d.decided_at),
   }));
   if (r.result) {
     const x = r.result;
-    doc.result = { status: x.status, end_time: chIso(x.end_time), duration_ms: x.duration_ms, output: orNull(x.output), error: x.error_type || x.error_message ? { type: x.error_type, message: x.error_message } : null };
+    doc.result = { status: x.status, end_time: isoFromClickhouseTime(x.end_time), duration_ms: x.duration_ms, output: orNull(x.output), error: x.error_type || x.error_message ? { type: x.error_type, message: x.error_message } : null };
   }
   doc.status = r.result && Number(r.result.statuses) > 1 ? CONFLICTING_STATUS : (doc.result?.status ?? 'running');
   return doc;

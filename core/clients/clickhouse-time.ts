@@ -47,3 +47,12 @@ export function clickhouseTime(ms: number): string {
   const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
   return `${year}-${pad2(month)}-${pad2(day)} ${pad2(hours)}:${pad2(minutes)}:${pad2(seconds)}.${pad3(millis)}`;
 }
+
+/**
+ * ClickHouse's DateTime64 text (`2026-12-07 19:06:46.496`, UTC) as ISO 8601
+ * with its zone (`2026-12-07T19:06:46.496Z`), so that no reader takes it for
+ * local time; any other text (already ISO, empty) is returned unchanged.
+ */
+export function isoFromClickhouseTime(text: string): string {
+  return /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?$/.test(text) ? `${text.replace(' ', 'T')}Z` : text;
+}
