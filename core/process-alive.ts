@@ -38,3 +38,20 @@ export function currentBootId(): string | null {
   }
   return bootIdCache;
 }
+
+/**
+ * Whether a recorded process still runs: 'ours' (same pid, boot and start
+ * time), 'gone' (no such pid, another boot, or a later process given the
+ * same pid), or 'unverifiable' (a process with that pid runs but its start
+ * time is not known, so it cannot be told from an unrelated one). The local
+ * stack's pid files and the producer spool's owner files both record
+ * `bootId` and `startTicks` for this check.
+ */
+export function processIdentity(record: { pid: number; bootId?: string | null; startTicks?: string | null }): 'ours' | 'gone' | 'unverifiable' {
+  if (!isProcessAlive(record.pid)) return 'gone';
+  const boot = currentBootId();
+  if (record.bootId && boot && record.bootId !== boot) return 'gone';
+  const ticks = processStartTicks(record.pid);
+  if (record.startTicks === null || record.startTicks === undefined || ticks === null) return 'unverifiable';
+  return ticks === record.startTicks ? 'ours' : 'gone';
+}

@@ -5,7 +5,7 @@ import type { ProducerLogger } from './logger.js';
 import { errorMessage } from '../core/errors.js';
 import { spoolFailed } from './producer-errors.js';
 import { encodeRecords, parseRecords, type SpoolRecord } from './spool-format.js';
-import { currentBootId, isProcessAlive, processStartTicks } from '../core/process-alive.js';
+import { currentBootId, isProcessAlive, processIdentity, processStartTicks } from '../core/process-alive.js';
 
 /** Segment files: `<pid>-<instance id>-<number>.spool`; the pid tells others whether the owner still runs. */
 const SEGMENT_FILE = /^(\d+)-([0-9a-f-]{36})-(\d{6,})\.spool$/;
@@ -497,13 +497,10 @@ type OwnerState = 'live' | 'dead' | 'unverified';
 function ownerState(dir: string, pid: number, instance: string): OwnerState {
   if (pid === process.pid) return liveInstances.has(instance) ? 'live' : 'dead';
   if (!isProcessAlive(pid)) return 'dead';
-  const boot = currentBootId();
-  if (boot === null) return 'live';
+  if (currentBootId() === null) return 'live';
   const recorded = readOwnerFile(dir, `${pid}-${instance}`);
   if (!recorded) return 'unverified';
-  if (recorded.bootId !== boot) return 'dead';
-  const ticks = processStartTicks(pid);
-  return ticks !== null && recorded.startTicks !== null && ticks !== recorded.startTicks ? 'dead' : 'live';
+  return processIdentity({ pid, ...recorded }) === 'gone' ? 'dead' : 'live';
 }
 
 function isOwnerAlive(dir: string, pid: number, instance: string): boolean {

@@ -2,8 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
-import { currentBootId, isProcessAlive, processStartTicks } from '../../core/process-alive.js';
+import { currentBootId, isProcessAlive, processIdentity, processStartTicks } from '../../core/process-alive.js';
 import { AuditlineError, errorMessage } from '../../core/errors.js';
+
+/** Shared with the producer spool (core/process-alive.ts); callers here import it from this module. */
+export { processIdentity };
 
 /** What the launcher remembers about a process it started. */
 export interface PidRecord {
@@ -15,21 +18,6 @@ export interface PidRecord {
   command: string[];
   logFile: string;
   startedAt: string;
-}
-
-/**
- * Whether the recorded process still runs: 'ours' (same pid, boot and start
- * time), 'gone' (no such pid, or it belongs to a later process), or
- * 'unverifiable' (a process with that pid runs but its start time is not
- * known, so it cannot be told from an unrelated one: never signalled).
- */
-export function processIdentity(record: PidRecord): 'ours' | 'gone' | 'unverifiable' {
-  if (!isProcessAlive(record.pid)) return 'gone';
-  const boot = currentBootId();
-  if (record.bootId && boot && record.bootId !== boot) return 'gone';
-  const ticks = processStartTicks(record.pid);
-  if (record.startTicks === null || record.startTicks === undefined || ticks === null) return 'unverifiable';
-  return ticks === record.startTicks ? 'ours' : 'gone';
 }
 
 /** True unless the recorded process is known to be gone (an unverifiable one counts as running: nothing is started in its place). */
