@@ -104,6 +104,7 @@ async function passthrough(total: number): Promise<Run> {
     groupId: runtime.groupId,
     transactionalIdPrefix: `${runtime.groupId}-txn`,
     transactionTimeoutMs: config.transactionTimeoutMs,
+    compression: config.compression,
     logger,
     metrics: new TokenizerMetrics(registry),
   });

@@ -71,6 +71,7 @@ export class TokenizerService implements ManagedService {
       groupId: runtime.groupId,
       transactionalIdPrefix: config.transactionalIdPrefix,
       transactionTimeoutMs: config.transactionTimeoutMs,
+      compression: config.compression,
       logger: deps.logger,
       metrics,
       ...(config.testPauseBeforeCommit > 0

@@ -5,9 +5,11 @@ import type { Logger } from '../../core/logger.js';
 import type { TokenizerMetrics } from './metrics.js';
 import { Murmur2Partitioner } from '../../core/clients/partitioner.js';
 import { chunkBySize } from '../../core/clients/record-size.js';
+import type { OutputCompression } from './config.js';
 
 // kafkajs is CommonJS: its runtime values come through the default export under ESM.
 const { CompressionTypes } = kafkajs;
+const CODECS = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP } as const;
 
 /** The transactional producers' retry schedule: 20 ms, doubling, nine retries (~10 s in all, as kafkajs' default 300 ms × five). */
 export const TRANSACTION_RETRY = { initialRetryTime: 20, retries: 9 } as const;
@@ -26,6 +28,8 @@ export interface PartitionTransactionsOptions {
   groupId: string;
   transactionalIdPrefix: string;
   transactionTimeoutMs: number;
+  /** Codec of the output batches (TokenizerConfig.compression). */
+  compression: OutputCompression;
   logger: Logger;
   metrics: TokenizerMetrics;
   /** Called with the transaction open, its records and offsets sent, right before the commit (the crash test's hook). */
@@ -162,11 +166,12 @@ export class PartitionTransactions {
     const entry = this.producers.get(partition);
     if (!entry) throw new AuditlineError('KAFKA_UNAVAILABLE', `transactional producer of partition ${partition} was closed`, { retriable: true });
     const { metrics, groupId, sourceTopic } = this.options;
+    const compression = CODECS[this.options.compression];
     let txn: Awaited<ReturnType<Producer['transaction']>> | undefined;
     try {
       txn = await entry.producer.transaction();
       for (const out of outputs) {
-        for (const messages of chunkBySize(out.messages)) await txn.send({ topic: out.topic, messages, acks: -1, compression: CompressionTypes.GZIP });
+        for (const messages of chunkBySize(out.messages)) await txn.send({ topic: out.topic, messages, acks: -1, compression });
       }
       await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: sourceTopic, partitions: [{ partition, offset: nextOffset }] }] });
       this.options.beforeCommit?.();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Message } from 'kafkajs';
+import kafkajs, { type Message } from 'kafkajs';
 import { AuditlineError, isAuditlineError } from '../../core/errors.js';
 import { BatchAbandonedError, deadLetterMessage, type DeadLetter, type SourceRecord } from '../../core/service/index.js';
 import { loadTokenizerConfig } from '../../consumers/tokenizer/config.js';
@@ -211,6 +211,7 @@ test('the floor follows the commits of a kept partition; a partition whose produ
     groupId: 'g',
     transactionalIdPrefix: 'g-txn',
     transactionTimeoutMs: 60_000,
+    compression: 'none',
     logger: createLogger('tx-test', 'silent'),
     metrics: new TokenizerMetrics(new Registry()),
   });
@@ -231,6 +232,29 @@ test('the floor follows the commits of a kept partition; a partition whose produ
   await assert.rejects(tx.commit(0, out, '250', next), (e) => isAuditlineError(e, 'KAFKA_UNAVAILABLE') && e.retriable && /moved from 150 to 200/.test(e.message));
   assert.deepEqual(sent, ['events'], 'nothing of the stale batch was sent');
   assert.equal(await tx.ready(0), 200n, 'the batch is filtered again from the new offset');
+});
+
+test('the output batches carry the configured codec (AUDITLINE_TOKENIZER_COMPRESSION): none by default, gzip when set', async () => {
+  const { CompressionTypes } = kafkajs;
+  const codecs: unknown[] = [];
+  for (const setting of [undefined, 'gzip', 'none']) {
+    const keys = testKeys();
+    const config = loadTokenizerConfig({ AUDITLINE_TOKENIZER_MASTER_KEY: keys.masterKey, AUDITLINE_TOKENIZER_TOKEN_KEY: keys.tokenKey, ...(setting ? { AUDITLINE_TOKENIZER_COMPRESSION: setting } : {}) });
+    const transaction = async () => ({
+      abort: async () => undefined,
+      send: async ({ compression }: { compression?: unknown }) => void codecs.push(compression),
+      sendOffsets: async () => undefined,
+      commit: async () => undefined,
+      isActive: () => true,
+    });
+    const kafka = { producer: () => ({ connect: async () => undefined, disconnect: async () => undefined, transaction }) };
+    const admin = { fetchOffsets: async () => [{ topic: 'raw', partitions: [{ partition: 0, offset: '0' }] }] };
+    const tx = new PartitionTransactions({ kafka: kafka as never, admin: admin as never, sourceTopic: 'raw', groupId: 'g', transactionalIdPrefix: 'g-txn', transactionTimeoutMs: 60_000, compression: config.compression, logger: createLogger('tx-test', 'silent'), metrics: new TokenizerMetrics(new Registry()) });
+    await tx.commit(0, [{ topic: 'events', messages: [{ value: 'x' }] }], '1');
+  }
+  assert.deepEqual(codecs, [CompressionTypes.None, CompressionTypes.GZIP, CompressionTypes.None]);
+  const keys = testKeys();
+  assert.throws(() => loadTokenizerConfig({ AUDITLINE_TOKENIZER_MASTER_KEY: keys.masterKey, AUDITLINE_TOKENIZER_TOKEN_KEY: keys.tokenKey, AUDITLINE_TOKENIZER_COMPRESSION: 'lz4' }), (e) => isAuditlineError(e, 'CONFIG_INVALID') && /AUDITLINE_TOKENIZER_COMPRESSION/.test(e.message));
 });
 
 test('events published before their subject was erased (tokenized only now) are sealed under a key that is never stored; later events under the stored key', async () => {
