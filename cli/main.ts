@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { registerAcls } from './commands/acls.js';
 import { registerAccessLog } from './commands/access-log.js';
 import { registerAccessReview } from './commands/access-review.js';
 import { registerArchive } from './commands/archive.js';
@@ -48,6 +49,7 @@ program.hook('preAction', (_program, action) => {
 
 registerStack(program);
 registerSetup(program);
+registerAcls(program);
 registerRun(program);
 registerPipeline(program);
 registerQuery(program);

@@ -141,6 +141,16 @@ export function loadTokenizerConfig(env: NodeJS.ProcessEnv = process.env): Token
 }
 
 /**
+ * The tokenizer's consumer group and transactional id prefix alone, without its keys: what the Kafka ACLs
+ * (`auditline acls`) grant it.
+ */
+export function loadTokenizerKafkaNames(env: NodeJS.ProcessEnv = process.env): { groupId: string; transactionalIdPrefix: string } {
+  const runtime = loadServiceRuntimeSettings('tokenizer', TOKENIZER_DEFAULTS, env);
+  const prefix = parseEnv({ [`${P}TRANSACTIONAL_ID_PREFIX`]: own[`${P}TRANSACTIONAL_ID_PREFIX`] }, env)[`${P}TRANSACTIONAL_ID_PREFIX`] as string | undefined;
+  return { groupId: runtime.groupId, transactionalIdPrefix: prefix ?? runtime.groupId };
+}
+
+/**
  * The master key (AUDITLINE_TOKENIZER_MASTER_KEY or _MASTER_KEY_FILE: 32
  * bytes, base64) and the tokenization key (AUDITLINE_TOKENIZER_TOKEN_KEY
  * or _TOKEN_KEY_FILE: at least 32 bytes, base64). Exactly one of each pair

@@ -1,7 +1,7 @@
 /** Public entry of the tokenizer: the service, its configuration, and the reveal, erasure and key APIs the CLI (and `query inputs --reveal`) use. */
 export { runTokenizer } from './main.js';
 export { TokenizerService } from './service.js';
-export { loadTokenizerConfig, loadKeyMaterial, loadMasterKey, loadTokenKey, loadRevealPolicy, loadRevealAuth, loadPreviousMasterKeys, TOKENIZER_DEFAULTS, DEFAULT_PII_FIELDS, type TokenizerConfig, type KeyMaterial } from './config.js';
+export { loadTokenizerConfig, loadKeyMaterial, loadMasterKey, loadTokenKey, loadRevealPolicy, loadRevealAuth, loadPreviousMasterKeys, loadTokenizerKafkaNames, TOKENIZER_DEFAULTS, DEFAULT_PII_FIELDS, type TokenizerConfig, type KeyMaterial } from './config.js';
 export { TOKENIZER_METRICS } from './metrics.js';
 export { isTokenized, TOKENIZED_HEADER } from './handler.js';
 export { TokenKey, normalizeForToken } from './crypto.js';

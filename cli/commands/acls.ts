@@ -1,0 +1,71 @@
+import type { Command } from 'commander';
+import { loadEndpoints } from '../../core/endpoints.js';
+import { createKafka } from '../../core/clients/kafka.js';
+import { loadServiceRuntimeSettings } from '../../core/service/index.js';
+import { ALERTS_DEFAULTS } from '../../consumers/alerts/index.js';
+import { ARCHIVER_DEFAULTS } from '../../consumers/archiver/index.js';
+import { HOTSTORE_DEFAULTS } from '../../consumers/hotstore/index.js';
+import { loadTokenizerKafkaNames } from '../../consumers/tokenizer/index.js';
+import { TOPICS } from '../../infra/kafka/topics.js';
+import { aclCommands, applyAcls, auditAcls, extraTopicAcls, parsePrincipals, type AclNames, type AclRule } from '../../infra/kafka/acls.js';
+import { EXIT } from '../exit.js';
+
+const say = (message: string) => process.stderr.write(`${message}\n`);
+
+/** The names the ACLs are about: the topics `setup` creates and each service's group as its settings give it. */
+export function aclNames(env: NodeJS.ProcessEnv = process.env): AclNames {
+  const tokenizer = loadTokenizerKafkaNames(env);
+  return {
+    topics: { ...TOPICS },
+    groups: {
+      tokenizer: tokenizer.groupId,
+      hotstore: loadServiceRuntimeSettings('hotstore', HOTSTORE_DEFAULTS, env).groupId,
+      archiver: loadServiceRuntimeSettings('archiver', ARCHIVER_DEFAULTS, env).groupId,
+      alerts: loadServiceRuntimeSettings('alerts', ALERTS_DEFAULTS, env).groupId,
+    },
+    transactionalIdPrefix: tokenizer.transactionalIdPrefix,
+  };
+}
+
+function table(rules: readonly AclRule[]): string {
+  const rows = [['ROLE', 'PRINCIPAL', 'OPERATION', 'RESOURCE', 'NAME'], ...rules.map((r) => [r.role, r.principal, r.operation, r.resource, r.pattern === 'prefixed' ? `${r.name}*` : r.name])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+export function registerAcls(program: Command): void {
+  program
+    .command('acls')
+    .description('the Kafka ACLs each role needs (only the tokenizer reads audit.raw and writes audit.events): print them, or apply them to a cluster with an authorizer')
+    .option('--commands', 'print them as kafka-acls.sh commands instead of a table')
+    .option('--json', 'print them as JSON')
+    .option('--apply', 'create them on the cluster (needs a super user in AUDITLINE_KAFKA_SASL_*), then list grants on the audit topics that they do not contain')
+    .addHelpText(
+      'after',
+      '\nPrincipals: AUDITLINE_KAFKA_ACL_PRINCIPALS, e.g. tokenizer=User:tok,hotstore=User:hot (default User:auditline-<role>;\nroles: producer, tokenizer, hotstore, archiver, alerts, operator). Group ids follow the services\' settings.\nExit 1 after --apply when the audit topics carry grants the spec does not contain (printed). docs/topics.md, "Access".',
+    )
+    .action(async (opts: { commands?: boolean; json?: boolean; apply?: boolean }) => {
+      const rules = auditAcls(parsePrincipals(process.env.AUDITLINE_KAFKA_ACL_PRINCIPALS), aclNames());
+      if (!opts.apply) {
+        const endpoints = opts.commands ? loadEndpoints() : undefined;
+        if (opts.json) process.stdout.write(`${JSON.stringify(rules, null, 2)}\n`);
+        else if (opts.commands) process.stdout.write(`${aclCommands(rules, endpoints!.kafka.brokers.join(',')).join('\n')}\n`);
+        else process.stdout.write(`${table(rules)}\n`);
+        return;
+      }
+      const admin = createKafka(loadEndpoints().kafka).admin();
+      await admin.connect();
+      try {
+        await applyAcls(admin, rules);
+        say(`kafka acls: ${rules.length} rules present (created where missing)`);
+        const extra = await extraTopicAcls(admin, rules);
+        for (const line of extra) process.stdout.write(`extra grant: ${line}\n`);
+        if (extra.length > 0) {
+          say(`kafka acls: ${extra.length} grant(s) on the audit topics that the spec does not contain; review and remove them with kafka-acls.sh --remove`);
+          process.exitCode = EXIT.failure;
+        }
+      } finally {
+        await admin.disconnect();
+      }
+    });
+}

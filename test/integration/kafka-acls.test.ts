@@ -1,0 +1,212 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import kafkajs from 'kafkajs';
+import { Registry } from 'prom-client';
+import { createKafka } from '../../core/clients/kafka.js';
+import { isAuditlineError } from '../../core/errors.js';
+import { createLogger } from '../../core/logger.js';
+import { loadTokenizerConfig, TokenizerService } from '../../consumers/tokenizer/index.js';
+import { applyAcls, auditAcls, DLQ_CLI_GROUP_PREFIX, extraTopicAcls, parsePrincipals, type AclNames } from '../../infra/kafka/acls.js';
+import { AuditEventCodec, RegistryClient } from '../../schemas/index.js';
+import { consumeCount } from '../helpers/kafka.js';
+import { metricTotal } from '../../bench/stats.js';
+import { uniqueName } from '../helpers/names.js';
+import { startSecuredKafka, type SecuredKafka } from '../helpers/secured-kafka.js';
+import { registerTestSubjects } from '../helpers/subjects.js';
+import { piiExecution, testKeys } from '../helpers/tokenizer-fixtures.js';
+import { clickhouse, createTokenizerDatabase, endpoints, kafka as sharedKafka, tokenizerEnv } from '../helpers/tokenizer-stack.js';
+
+const { AclOperationTypes, AclPermissionTypes, AclResourceTypes, ResourcePatternTypes } = kafkajs;
+
+const ROLES = ['producer', 'tokenizer', 'hotstore', 'archiver', 'alerts', 'operator'] as const;
+const base = uniqueName('it-acl');
+const names: AclNames = {
+  topics: { raw: `${base}.raw`, events: `${base}.events`, dlq: `${base}.dlq`, alertSignals: `${base}.signals`, alertOutbox: `${base}.outbox` },
+  groups: { tokenizer: `${base}-tokenizer`, hotstore: `${base}-hotstore`, archiver: `${base}-archiver`, alerts: `${base}-alerts` },
+  transactionalIdPrefix: `${base}-tokenizer`,
+};
+// The principals as a deployment names them in AUDITLINE_KAFKA_ACL_PRINCIPALS; `intruder` is granted nothing.
+const principals = parsePrincipals(ROLES.map((r) => `${r}=User:${r}`).join(','));
+const rules = auditAcls(principals, names);
+
+let broker: SecuredKafka;
+const client = clickhouse();
+let database: string;
+
+before(async () => {
+  broker = await startSecuredKafka([...ROLES, 'intruder']);
+  const admin = createKafka(broker.as('admin')).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ waitForLeaders: true, topics: Object.values(names.topics).map((topic) => ({ topic, numPartitions: 1, replicationFactor: 1 })) });
+    await applyAcls(admin, rules);
+    await applyAcls(admin, rules); // idempotent: the second run changes nothing and does not fail
+  } finally {
+    await admin.disconnect();
+  }
+  await registerTestSubjects([names.topics.raw, names.topics.events]);
+  database = await createTokenizerDatabase(client);
+});
+
+after(async () => {
+  await broker?.stop();
+  if (database) await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+  await client.close();
+});
+
+const kafkaAs = (user: string) => createKafka(broker.as(user), undefined, { retry: { retries: 1, initialRetryTime: 100 } });
+
+/** Sends one record as `user`; resolves with the Kafka error type of a refusal, or 'ok'. */
+async function sendAs(user: string, topic: string, value: Buffer): Promise<string> {
+  const producer = kafkaAs(user).producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  try {
+    await producer.connect();
+    await producer.send({ topic, acks: -1, messages: [{ key: 'k', value }] });
+    return 'ok';
+  } catch (err) {
+    return errorType(err);
+  } finally {
+    await producer.disconnect().catch(() => undefined);
+  }
+}
+
+/**
+ * Reads `topic` as `user` in `group`: 'ok' once a record arrived, else the Kafka error type of the refusal (from
+ * subscribe's metadata request, or from the group join, which kafkajs reports as a consumer crash).
+ */
+async function subscribeAs(user: string, topic: string, group: string): Promise<string> {
+  const consumer = kafkaAs(user).consumer({ groupId: group, retry: { retries: 0, restartOnFailure: async () => false } });
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    return await new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve('other: no record and no refusal within 15 s'), 15_000);
+      consumer.on(consumer.events.CRASH, ({ payload }) => {
+        clearTimeout(timer);
+        resolve(errorType(payload.error));
+      });
+      void consumer
+        .run({
+          eachMessage: async () => {
+            clearTimeout(timer);
+            resolve('ok');
+          },
+        })
+        .catch((err: unknown) => {
+          clearTimeout(timer);
+          resolve(errorType(err));
+        });
+    });
+  } catch (err) {
+    return errorType(err);
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+  }
+}
+
+function errorType(err: unknown): string {
+  for (let e: unknown = err, depth = 0; e && depth < 6; depth++) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === 'string' && type.endsWith('AUTHORIZATION_FAILED')) return type;
+    e = (e as { cause?: unknown; originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause ?? (e as { errors?: unknown[] }).errors?.[0];
+  }
+  return `other: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+test('ACLs on a broker without an authorizer: CONFIG_INVALID, nothing would be enforced', async () => {
+  const admin = sharedKafka.admin();
+  await admin.connect();
+  try {
+    await assert.rejects(applyAcls(admin, rules), (e) => isAuditlineError(e, 'CONFIG_INVALID') && /no authorizer/.test(e.message));
+  } finally {
+    await admin.disconnect();
+  }
+});
+
+test('with the ACLs applied, the real tokenizer runs as its principal, producers write only audit.raw, only the tokenizer reads it, only operators read the DLQ', { timeout: 180_000 }, async () => {
+  // Producers: audit.raw yes, audit.events no (downstream trusts audit.events to be tokenized). Strangers: nothing.
+  // A principal without any grant is refused before the topic: its idempotent producer gets no producer id.
+  assert.match(await sendAs('intruder', names.topics.raw, Buffer.from('x')), /^(CLUSTER|TOPIC)_AUTHORIZATION_FAILED$/);
+  assert.equal(await sendAs('producer', names.topics.events, Buffer.from('cleartext')), 'TOPIC_AUTHORIZATION_FAILED');
+  assert.equal(await sendAs('hotstore', names.topics.events, Buffer.from('cleartext')), 'TOPIC_AUTHORIZATION_FAILED');
+
+  const execution = piiExecution({ status: 'failed' });
+  const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), names.topics.raw);
+  await codec.init();
+  const producer = kafkaAs('producer').producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  await producer.send({ topic: names.topics.raw, acks: -1, messages: [...execution.map((e) => ({ key: e.execution_id, value: codec.encode(e) })), { key: 'poison', value: Buffer.from('not avro') }] });
+  await producer.disconnect();
+
+  // audit.raw may hold cleartext: the hot store's principal cannot read it, nor join the tokenizer's group (which
+  // would let it move the tokenizer's offsets) even on a topic it may read.
+  assert.equal(await subscribeAs('hotstore', names.topics.raw, names.groups.hotstore), 'TOPIC_AUTHORIZATION_FAILED');
+  // kafkajs reports the refused FindCoordinator (GROUP_AUTHORIZATION_FAILED) as "Failed to find group coordinator"
+  // (its broker pool drops the error type); the same principal in its own group reads the topic below.
+  assert.match(await subscribeAs('hotstore', names.topics.events, names.groups.tokenizer), /GROUP_AUTHORIZATION_FAILED|Failed to find group coordinator/);
+
+  // The tokenizer service itself, on its principal's grants only: consumer group, transactions, offsets in the transaction, DLQ.
+  const env = {
+    ...tokenizerEnv({ raw: names.topics.raw, events: names.topics.events, dlq: names.topics.dlq, group: names.groups.tokenizer }, database, testKeys()),
+    AUDITLINE_KAFKA_BROKERS: broker.brokers.join(','),
+    AUDITLINE_KAFKA_SASL_MECHANISM: 'plain',
+    AUDITLINE_KAFKA_SASL_USERNAME: 'tokenizer',
+    AUDITLINE_KAFKA_SASL_PASSWORD: 'tokenizer-secret',
+    AUDITLINE_SCHEMA_REGISTRY_URL: endpoints.registry.url,
+    AUDITLINE_CLICKHOUSE_URL: endpoints.clickhouse.url,
+    AUDITLINE_S3_ENDPOINT: endpoints.s3.endpoint ?? '',
+    AUDITLINE_TOKENIZER_TRANSACTIONAL_ID_PREFIX: names.transactionalIdPrefix,
+  };
+  const registry = new Registry();
+  const service = new TokenizerService(loadTokenizerConfig({ ...process.env, ...env }), { logger: createLogger('acl-tokenizer', 'silent'), registry });
+  await service.start(new AbortController().signal);
+  try {
+    const deadline = Date.now() + 60_000;
+    while ((await metricTotal(registry, 'auditline_tokenizer_records_total')) < execution.length + 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await metricTotal(registry, 'auditline_tokenizer_records_total'), execution.length + 1, 'every raw record handled (the events and the poison record)');
+  } finally {
+    await service.stop();
+  }
+
+  // Downstream reads the tokenized events with its own group; the poison record is in the DLQ, which only operators read.
+  const hotstore = kafkaAs('hotstore').consumer({ groupId: names.groups.hotstore });
+  await hotstore.connect();
+  await hotstore.subscribe({ topics: [names.topics.events], fromBeginning: true });
+  const tokenized = await consumeCount(hotstore, execution.length, 30_000);
+  await hotstore.disconnect();
+  assert.equal(tokenized.length, execution.length);
+  for (const { message } of tokenized) assert.equal(String(message.headers?.['auditline-tokenized']), 'v1');
+  assert.equal(await subscribeAs('hotstore', names.topics.dlq, names.groups.hotstore), 'TOPIC_AUTHORIZATION_FAILED');
+  // Operators read it as the `dlq` commands do: a group of their own prefix, deleted afterwards.
+  const group = `${DLQ_CLI_GROUP_PREFIX}${base}`;
+  const operator = kafkaAs('operator').consumer({ groupId: group });
+  await operator.connect();
+  await operator.subscribe({ topics: [names.topics.dlq], fromBeginning: true });
+  const [letter] = await consumeCount(operator, 1, 30_000);
+  await operator.disconnect();
+  assert.equal(String(letter!.message.key), 'poison', 'the poison record, dead-lettered by the tokenizer under its own grants');
+  assert.equal(String(letter!.message.headers?.['auditline-dlq-service']), 'tokenizer');
+  const operatorAdmin = kafkaAs('operator').admin();
+  await operatorAdmin.connect();
+  await operatorAdmin.deleteGroups([group]);
+  await operatorAdmin.disconnect();
+});
+
+test('a grant on an audit topic that the spec does not contain is reported', async () => {
+  const admin = createKafka(broker.as('admin')).admin();
+  await admin.connect();
+  try {
+    assert.deepEqual(await extraTopicAcls(admin, rules, names), [], 'nothing but the spec at first');
+    await admin.createAcls({
+      acl: [
+        { principal: 'User:intruder', host: '*', operation: AclOperationTypes.READ, permissionType: AclPermissionTypes.ALLOW, resourceType: AclResourceTypes.TOPIC, resourceName: names.topics.raw, resourcePatternType: ResourcePatternTypes.LITERAL },
+        { principal: 'User:intruder', host: '*', operation: AclOperationTypes.ALL, permissionType: AclPermissionTypes.ALLOW, resourceType: AclResourceTypes.TOPIC, resourceName: base, resourcePatternType: ResourcePatternTypes.PREFIXED },
+      ],
+    });
+    const extra = await extraTopicAcls(admin, rules, names);
+    assert.ok(extra.some((l) => l.startsWith(`${names.topics.raw}: READ allowed to User:intruder`)), extra.join('\n'));
+    assert.ok(extra.some((l) => l.startsWith(`${names.topics.dlq}: ALL allowed to User:intruder`) && l.includes(`${base}*`)), 'a prefixed grant reaches every topic under it');
+  } finally {
+    await admin.disconnect();
+  }
+});

@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isAuditlineError } from '../../core/errors.js';
+import { aclCommands, auditAcls, DEFAULT_ACL_NAMES, defaultPrincipals, parsePrincipals } from '../../infra/kafka/acls.js';
+
+const rules = auditAcls(defaultPrincipals());
+const who = (topic: string, operation: string) => [...new Set(rules.filter((r) => r.resource === 'topic' && r.name === topic && r.operation === operation).map((r) => r.role))].sort();
+
+test('Kafka ACL spec: only the tokenizer reads audit.raw; only the tokenizer (and operators redriving) write audit.events; only operators read audit.dlq', () => {
+  const t = DEFAULT_ACL_NAMES.topics;
+  assert.deepEqual(who(t.raw, 'READ'), ['tokenizer']);
+  assert.deepEqual(who(t.raw, 'WRITE'), ['operator', 'producer']);
+  assert.deepEqual(who(t.events, 'WRITE'), ['operator', 'tokenizer']);
+  assert.deepEqual(who(t.events, 'READ'), ['alerts', 'archiver', 'hotstore']);
+  assert.deepEqual(who(t.dlq, 'READ'), ['operator']);
+  assert.deepEqual(who(t.dlq, 'WRITE'), ['alerts', 'archiver', 'hotstore', 'tokenizer']);
+  assert.deepEqual(who(t.alertSignals, 'READ'), ['alerts']);
+  // Every READ or WRITE on a topic comes with DESCRIBE (metadata and offsets), and no rule is listed twice.
+  for (const r of rules.filter((x) => x.operation !== 'DESCRIBE' && x.operation !== 'DELETE')) {
+    assert.ok(rules.some((d) => d.principal === r.principal && d.resource === r.resource && d.name === r.name && d.pattern === r.pattern && d.operation === 'DESCRIBE'), `${r.role} ${r.operation} ${r.name} without DESCRIBE`);
+  }
+  assert.equal(new Set(rules.map((r) => JSON.stringify(r))).size, rules.length);
+  const txn = rules.filter((r) => r.resource === 'transactional-id');
+  assert.deepEqual([...new Set(txn.map((r) => `${r.role}:${r.name}:${r.pattern}`))], ['tokenizer:auditline-tokenizer-:prefixed']);
+});
+
+test('AUDITLINE_KAFKA_ACL_PRINCIPALS: named roles replaced, others default; unknown roles and malformed principals refused by name', () => {
+  const p = parsePrincipals(' tokenizer=User:tok , hotstore=User:CN=hot.example.com ');
+  assert.equal(p.tokenizer, 'User:tok');
+  assert.equal(p.hotstore, 'User:CN=hot.example.com');
+  assert.equal(p.archiver, 'User:auditline-archiver');
+  assert.deepEqual(parsePrincipals(undefined), defaultPrincipals());
+  for (const bad of ['tokeniser=User:x', 'tokenizer', 'tokenizer=tok', 'tokenizer=User:a b']) {
+    assert.throws(() => parsePrincipals(bad), (e) => isAuditlineError(e, 'CONFIG_INVALID') && /AUDITLINE_KAFKA_ACL_PRINCIPALS/.test(e.message), bad);
+  }
+});
+
+test('kafka-acls.sh commands: one per rule, prefixed resources marked, principals quoted', () => {
+  const lines = aclCommands(rules, 'b1:9092');
+  assert.equal(lines.length, rules.length);
+  assert.ok(lines.includes("kafka-acls.sh --bootstrap-server b1:9092 --command-config admin.properties --add --allow-principal 'User:auditline-tokenizer' --operation Read --topic 'audit.raw'"));
+  assert.ok(lines.includes("kafka-acls.sh --bootstrap-server b1:9092 --command-config admin.properties --add --allow-principal 'User:auditline-tokenizer' --operation Write --transactional-id 'auditline-tokenizer-' --resource-pattern-type prefixed"));
+});
