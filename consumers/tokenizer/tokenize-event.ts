@@ -1,5 +1,6 @@
 import type { IHeaders } from 'kafkajs';
 import { unwrapPayload, type AuditEvent, type EventKind } from '../../schemas/index.js';
+import { headerText } from '../../core/clients/kafka.js';
 import { canonicalJson } from '../../core/pii/canonical-json.js';
 import { EMAIL_EXACT, type DetectionKind } from '../../core/pii/detectors.js';
 import { isMaskShaped } from '../../core/pii/mask.js';
@@ -151,7 +152,3 @@ export function subjectInJson(text: string, policy: TokenizePolicy): string | un
   return subjectId('email', find(parsed, piiKeyName(policy.subjectEmailField), namesEmail));
 }
 
-function headerText(value: IHeaders[string]): string | undefined {
-  const first = Array.isArray(value) ? value[0] : value;
-  return first === undefined ? undefined : Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
-}

@@ -1,4 +1,4 @@
-import kafkajs, { type KafkaConfig, type LogEntry } from 'kafkajs';
+import kafkajs, { type IHeaders, type KafkaConfig, type LogEntry } from 'kafkajs';
 
 // kafkajs is CommonJS: its runtime values come through the default export under ESM.
 const { Kafka, logLevel } = kafkajs;
@@ -27,4 +27,10 @@ export function createKafka(config: Endpoints['kafka'], logger?: Logger, overrid
     },
     ...overrides,
   });
+}
+
+/** A record header's value as UTF-8 text (the first one of a repeated header); undefined when absent. */
+export function headerText(value: IHeaders[string]): string | undefined {
+  const first = Array.isArray(value) ? value[0] : value;
+  return first === undefined ? undefined : Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
 }
