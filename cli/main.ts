@@ -5,6 +5,7 @@ import { registerAccessLog } from './commands/access-log.js';
 import { registerAccessReview } from './commands/access-review.js';
 import { registerArchive } from './commands/archive.js';
 import { registerDemo } from './commands/demo.js';
+import { registerDlq } from './commands/dlq.js';
 import { registerErase } from './commands/erase.js';
 import { registerKeys } from './commands/keys.js';
 import { registerPipeline } from './commands/pipeline.js';
@@ -63,6 +64,7 @@ registerRetention(program);
 registerKeys(program);
 registerArchive(program);
 registerReplay(program);
+registerDlq(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // Commander printed its message (and the help) already; --help and --version end with 0.

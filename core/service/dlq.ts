@@ -1,5 +1,5 @@
-import { type IHeaders, type Message, type Producer } from 'kafkajs';
-import type { createKafka } from '../clients/kafka.js';
+import { type IHeaders, type KafkaMessage, type Message, type Producer } from 'kafkajs';
+import { headerText, type createKafka } from '../clients/kafka.js';
 import { AuditlineError, errorMessage } from '../errors.js';
 import type { DeadLetter } from './types.js';
 import { Murmur2Partitioner } from '../clients/partitioner.js';
@@ -39,6 +39,72 @@ export function deadLetterMessage(letter: DeadLetter, service: string, now: Date
   };
   // Same key as the source: dead letters of one execution stay in order on one DLQ partition.
   return { key: record.key, value: record.value, headers };
+}
+
+/**
+ * Headers a redriven record carries on its source topic (`auditline dlq
+ * redrive`, docs/topics.md): the dead letter it was re-sent from
+ * (`<dlq topic>:<partition>:<offset>`) and the id of the redrive. A
+ * redriven record that fails again is dead-lettered with them among its
+ * original headers, so its history shows in `dlq show`.
+ */
+export const REDRIVE_HEADERS = {
+  of: 'auditline-redrive-of',
+  id: 'auditline-redrive-id',
+} as const;
+
+/** A dead letter as read back from the DLQ topic: its position, its DLQ headers, and its source record. */
+export interface StoredDeadLetter {
+  partition: number;
+  offset: string;
+  /** The DLQ record's timestamp, epoch ms. */
+  timestamp: number;
+  service: string;
+  code: string;
+  /** When it was dead-lettered (header, ISO 8601), or the record timestamp when the header is missing. */
+  time: string;
+  reason: string;
+  sourceTopic: string;
+  sourcePartition: number | undefined;
+  sourceOffset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  /** The source record's own headers: every header but the DLQ ones, byte for byte. */
+  originalHeaders: IHeaders;
+}
+
+const DLQ_HEADER_NAMES: ReadonlySet<string> = new Set(Object.values(DLQ_HEADERS));
+
+/** Reads the DLQ headers of a consumed dead letter (deadLetterMessage's inverse); missing headers read as ''. */
+export function readDeadLetter(partition: number, message: KafkaMessage): StoredDeadLetter {
+  const headers = message.headers ?? {};
+  const text = (name: string) => headerText(headers[name]) ?? '';
+  const sourcePartition = Number.parseInt(text(DLQ_HEADERS.sourcePartition), 10);
+  const timestamp = Number(message.timestamp);
+  return {
+    partition,
+    offset: message.offset,
+    timestamp,
+    service: text(DLQ_HEADERS.service),
+    code: text(DLQ_HEADERS.errorCode),
+    time: text(DLQ_HEADERS.time) || (Number.isFinite(timestamp) ? new Date(timestamp).toISOString() : ''),
+    reason: text(DLQ_HEADERS.reason),
+    sourceTopic: text(DLQ_HEADERS.sourceTopic),
+    sourcePartition: Number.isInteger(sourcePartition) && sourcePartition >= 0 ? sourcePartition : undefined,
+    sourceOffset: text(DLQ_HEADERS.sourceOffset),
+    key: message.key ?? null,
+    value: message.value ?? null,
+    originalHeaders: Object.fromEntries(Object.entries(headers).filter(([name]) => !DLQ_HEADER_NAMES.has(name))),
+  };
+}
+
+/**
+ * The source record of a dead letter as a redrive publishes it again: key
+ * and value byte for byte, the original headers (the DLQ headers removed),
+ * and the redrive markers (REDRIVE_HEADERS), which replace earlier ones.
+ */
+export function redriveMessage(letter: Pick<StoredDeadLetter, 'key' | 'value' | 'originalHeaders'>, marker: { of: string; id: string }): Message {
+  return { key: letter.key, value: letter.value, headers: { ...letter.originalHeaders, [REDRIVE_HEADERS.of]: marker.of, [REDRIVE_HEADERS.id]: marker.id } };
 }
 
 /**

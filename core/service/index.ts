@@ -6,7 +6,7 @@
  */
 export { BatchAbandonedError, BatchConsumer, heartbeatOrAbandon, type BatchConsumerOptions, type BatchContext, type BatchHandler, type BatchResult, type CommitMode } from './batch-consumer.js';
 export { ConsumerMetrics, consumerMetricDefinitions, type RetryStage } from './consumer-metrics.js';
-export { DLQ_HEADERS, DlqPublisher, deadLetterMessage, MAX_REASON_LENGTH } from './dlq.js';
+export { DLQ_HEADERS, DlqPublisher, deadLetterMessage, MAX_REASON_LENGTH, readDeadLetter, REDRIVE_HEADERS, redriveMessage, type StoredDeadLetter } from './dlq.js';
 export { startServiceHttpServer, type ServiceHttpOptions, type ServiceHttpServer } from './http-server.js';
 export { backoffDelay, retryRetriable, sleep, StoppedError, type BackoffOptions, type RetryOptions } from './retry.js';
 export { runService, SERVICE_EXIT, type ManagedService, type RunServiceOptions } from './runtime.js';

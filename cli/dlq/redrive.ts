@@ -1,0 +1,113 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { insertRows, queryRows } from '../../compliance/clickhouse.js';
+import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
+import type { StoredDeadLetter } from '../../core/service/index.js';
+import { maskPiiInText } from '../../consumers/tokenizer/audit-log.js';
+
+/** `<partition>:<offset>` of a dead letter on the DLQ topic. */
+export const dlqPositionText = (l: Pick<StoredDeadLetter, 'partition' | 'offset'>): string => `${l.partition}:${l.offset}`;
+/** `<topic>:<partition>:<offset>` of a dead letter's source record. */
+export const sourcePositionText = (l: Pick<StoredDeadLetter, 'sourceTopic' | 'sourcePartition' | 'sourceOffset'>): string => `${l.sourceTopic}:${l.sourcePartition ?? -1}:${l.sourceOffset}`;
+
+/** What the redrive log says of earlier redrives of one DLQ topic. */
+export interface RedriveHistory {
+  /** DLQ positions (`p:o`) with a `sent` row. */
+  sent: ReadonlySet<string>;
+  /** DLQ positions with a `sending` row and no `sent` row: a redrive stopped between recording and acknowledging them. */
+  inDoubt: ReadonlySet<string>;
+  /** Source records (`topic:p:o`) sent, or maybe sent, by an earlier redrive. */
+  sources: ReadonlySet<string>;
+}
+
+export type SkipCause = 'already redriven' | 'in doubt' | 'same source record' | 'no source topic';
+
+
+export interface RedrivePlan {
+  send: StoredDeadLetter[];
+  skipped: { letter: StoredDeadLetter; cause: SkipCause }[];
+}
+
+/**
+ * Which of the selected dead letters a redrive sends: each source record
+ * once (a service dead-letters at least once, so one record can have two
+ * dead letters), never one an earlier redrive sent or may have sent (in
+ * doubt), unless `force`; never one without a source topic to send it to
+ * (no header, or the DLQ topic itself).
+ */
+export function planRedrive(letters: readonly StoredDeadLetter[], history: RedriveHistory, options: { force: boolean; dlqTopic: string }): RedrivePlan {
+  const { force } = options;
+  const plan: RedrivePlan = { send: [], skipped: [] };
+  const sources = new Set<string>();
+  for (const letter of letters) {
+    const position = dlqPositionText(letter);
+    const source = sourcePositionText(letter);
+    let cause: SkipCause | undefined;
+    if (letter.sourceTopic === '' || letter.sourceTopic === options.dlqTopic) cause = 'no source topic';
+    else if (!force && history.sent.has(position)) cause = 'already redriven';
+    else if (!force && history.inDoubt.has(position)) cause = 'in doubt';
+    else if (sources.has(source) || (!force && history.sources.has(source))) cause = 'same source record';
+    if (cause !== undefined) {
+      plan.skipped.push({ letter, cause });
+      continue;
+    }
+    sources.add(source);
+    plan.send.push(letter);
+  }
+  return plan;
+}
+
+/** Who redrives and why, as recorded. */
+export interface RedriveActor {
+  principal: string;
+  identifiedBy: string;
+  reason: string;
+}
+
+/** The redrive log (table `dlq_redrives`, migration 0020). */
+export class RedriveLog {
+  constructor(
+    private readonly client: ClickHouseClient,
+    private readonly database: string,
+  ) {}
+
+  async history(dlqTopic: string): Promise<RedriveHistory> {
+    const rows = await queryRows<{ dlq_partition: number; dlq_offset: string; source: string; sent: number }>(
+      this.client,
+      'reading the redrive log',
+      `SELECT dlq_partition, toString(dlq_offset) AS dlq_offset, concat(source_topic, ':', toString(source_partition), ':', source_offset) AS source, max(state = 'sent') AS sent
+         FROM ${this.database}.dlq_redrives WHERE dlq_topic = {topic:String}
+        GROUP BY dlq_partition, dlq_offset, source`,
+      { topic: dlqTopic },
+    );
+    const sent = new Set<string>();
+    const inDoubt = new Set<string>();
+    for (const r of rows) (Number(r.sent) === 1 ? sent : inDoubt).add(`${r.dlq_partition}:${r.dlq_offset}`);
+    return { sent, inDoubt, sources: new Set(rows.map((r) => r.source)) };
+  }
+
+  async record(state: 'sending' | 'sent', redriveId: string, actor: RedriveActor, dlqTopic: string, letters: readonly StoredDeadLetter[]): Promise<void> {
+    const at = clickhouseTime(Date.now());
+    const reason = maskPiiInText(actor.reason);
+    await insertRows(
+      this.client,
+      `recording the redrive (${state})`,
+      `${this.database}.dlq_redrives`,
+      letters.map((l) => ({
+        at,
+        redrive_id: redriveId,
+        state,
+        principal: actor.principal,
+        identified_by: actor.identifiedBy,
+        reason,
+        dlq_topic: dlqTopic,
+        dlq_partition: l.partition,
+        dlq_offset: l.offset,
+        service: l.service,
+        error_code: l.code,
+        source_topic: l.sourceTopic,
+        source_partition: l.sourcePartition ?? -1,
+        source_offset: l.sourceOffset,
+      })),
+    );
+  }
+}

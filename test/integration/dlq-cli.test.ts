@@ -1,0 +1,167 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DLQ_HEADERS, DlqPublisher, REDRIVE_HEADERS, type DeadLetter, type SourceRecord } from '../../core/service/index.js';
+import { clickhouse, createTokenizerDatabase, createTokenizerTopics, dropTokenizerTopics, kafka, readTopic, runCli, type TokenizerNames } from '../helpers/tokenizer-stack.js';
+
+// The S3 SDK warns on Node 20 about releases after January 2027 (docs/compatibility.md).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+// `auditline dlq` on the real broker: dead letters of two services (published by the services' own DlqPublisher),
+// listed without payload, redriven once per service, never twice.
+
+const client = clickhouse();
+let database: string;
+let names: TokenizerNames;
+let env: Record<string, string>;
+
+const PII = 'alice.redrive@example.com';
+
+function source(topic: string, partition: number, offset: number, key: string, value: string, headers: Record<string, string> = {}): SourceRecord {
+  return { topic, partition, offset: String(offset), key: Buffer.from(key), value: Buffer.from(value), headers, timestamp: String(Date.now()) };
+}
+
+async function endOffsets(topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).reduce((n, o) => n + Number(o.high), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+before(async () => {
+  database = await createTokenizerDatabase(client);
+  names = await createTokenizerTopics('dlq-cli', 2, { subjects: false });
+  env = { AUDITLINE_CLICKHOUSE_DATABASE: database };
+  const tokenizer = new DlqPublisher(kafka, { topic: names.dlq, service: 'tokenizer' });
+  const hotstore = new DlqPublisher(kafka, { topic: names.dlq, service: 'hotstore' });
+  const raw = (offset: number, key: string) => source(names.raw, 1, offset, key, `{"input":{"email":"${PII}"},"n":${offset}}`, { 'auditline-pii-mode': 'raw', 'trace-id': `t-${offset}` });
+  const letters: [DlqPublisher, DeadLetter][] = [
+    [tokenizer, { record: raw(10, 'exec-a'), code: 'TOKENIZE_FAILED', reason: 'event e-10 cannot be written after tokenization (KAFKA_UNAVAILABLE)' }],
+    [hotstore, { record: source(names.events, 0, 5, 'exec-b', 'tokenized-5', { 'auditline-tokenized': '1' }), code: 'ROW_REJECTED', reason: `event e-5: event_time is outside the storable time range` }],
+    [tokenizer, { record: raw(11, 'exec-c'), code: 'SCHEMA_NOT_FOUND', reason: 'the writer schema id 999 in the record header is not registered in the schema registry' }],
+    // At least once: the same source record dead-lettered a second time (a crash before the commit).
+    [tokenizer, { record: raw(10, 'exec-a'), code: 'TOKENIZE_FAILED', reason: 'event e-10 cannot be written after tokenization (KAFKA_UNAVAILABLE)' }],
+    [hotstore, { record: source(names.events, 1, 6, 'exec-d', 'tokenized-6', { 'auditline-tokenized': '1' }), code: 'NOT_TOKENIZED', reason: 'record has no auditline-tokenized header' }],
+  ];
+  for (const [publisher, letter] of letters) await publisher.publish([letter]);
+  await tokenizer.disconnect();
+  await hotstore.disconnect();
+});
+
+after(async () => {
+  await dropTokenizerTopics(names);
+  await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+  await client.close();
+});
+
+interface Listed {
+  dead_letters: { dlq: string; service: string; code: string; source: string; bytes: number }[];
+  summary: { service: string; code: string; count: number }[];
+  matched: number;
+}
+
+async function list(...args: string[]): Promise<Listed> {
+  const r = await runCli(['dlq', 'list', '--topic', names.dlq, '--json', ...args], env);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as Listed;
+}
+
+test('dlq list filters by service, code and source topic, and prints no payload nor reason', { timeout: 120_000 }, async () => {
+  const all = await list();
+  assert.equal(all.matched, 5);
+  assert.deepEqual(
+    all.dead_letters.map((l) => [l.dlq, l.service, l.code, l.source]),
+    [
+      ['0:0', 'tokenizer', 'TOKENIZE_FAILED', `${names.raw}:1:10`],
+      ['0:1', 'hotstore', 'ROW_REJECTED', `${names.events}:0:5`],
+      ['0:2', 'tokenizer', 'SCHEMA_NOT_FOUND', `${names.raw}:1:11`],
+      ['0:3', 'tokenizer', 'TOKENIZE_FAILED', `${names.raw}:1:10`],
+      ['0:4', 'hotstore', 'NOT_TOKENIZED', `${names.events}:1:6`],
+    ],
+  );
+  assert.deepEqual(all.summary[0], { service: 'tokenizer', code: 'TOKENIZE_FAILED', count: 2 });
+  assert.deepEqual((await list('--service', 'hotstore')).dead_letters.map((l) => l.dlq), ['0:1', '0:4']);
+  assert.deepEqual((await list('--code', 'TOKENIZE_FAILED')).dead_letters.map((l) => l.dlq), ['0:0', '0:3']);
+  assert.deepEqual((await list('--source-topic', names.raw, '--service', 'tokenizer', '--code', 'SCHEMA_NOT_FOUND')).dead_letters.map((l) => l.dlq), ['0:2']);
+  assert.equal((await list('--since', '2000-01-01T00:00:00Z')).matched, 5);
+  assert.equal((await list('--limit', '2')).dead_letters.length, 2);
+
+  const table = await runCli(['dlq', 'list', '--topic', names.dlq], env);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /tokenizer\s+TOKENIZE_FAILED\s+2/);
+  for (const text of [table.stdout, table.stderr, JSON.stringify(all)]) {
+    assert.ok(!text.includes(PII) && !text.includes('alice'), 'no payload on the terminal');
+    assert.ok(!text.includes('storable time range') && !text.includes('cannot be written'), 'no reason text in the list');
+  }
+
+  const shown = await runCli(['dlq', 'show', '0:0', '--topic', names.dlq], env);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, /code\s+TOKENIZE_FAILED/);
+  assert.match(shown.stdout, /header trace-id\s+t-10/);
+  assert.match(shown.stdout, /value\s+\d+ bytes, sha256 [0-9a-f]{64}, not the Confluent wire format \(not shown/);
+  assert.ok(!shown.stdout.includes('alice'), 'show prints no value');
+  assert.equal((await runCli(['dlq', 'show', '0:99', '--topic', names.dlq], env)).code, 4, 'no dead letter there');
+});
+
+test('dlq redrive sends one service\'s dead letters to their source topic once: dry run and second run send nothing', { timeout: 120_000 }, async () => {
+  const rawBefore = await endOffsets(names.raw);
+  const eventsBefore = await endOffsets(names.events);
+
+  const dry = await runCli(['dlq', 'redrive', '--topic', names.dlq, '--service', 'tokenizer', '--dry-run'], env);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stderr, /dry run: 2 dead letter\(s\) would be sent; 1 skipped \(1 same source record\)/);
+  assert.equal(await endOffsets(names.raw), rawBefore, 'a dry run sends nothing');
+
+  const refused = await runCli(['dlq', 'redrive', '--topic', names.dlq, '--service', 'tokenizer'], env);
+  assert.equal(refused.code, 2, 'a redrive needs --reason (and --as without a principals file)');
+
+  const first = await runCli(['dlq', 'redrive', '--topic', names.dlq, '--service', 'tokenizer', '--as', 'ops-olga', '--reason', 'INC-2041 tokenizer fixed', '--json'], env);
+  assert.equal(first.code, 0, first.stderr);
+  const result = JSON.parse(first.stdout) as { redrive_id: string; sent: { dlq: string }[]; skipped: { dlq: string; cause: string }[] };
+  assert.deepEqual(result.sent.map((l) => l.dlq), ['0:0', '0:2']);
+  assert.deepEqual(result.skipped.map((s) => [s.dlq, s.cause]), [['0:3', 'same source record']]);
+  assert.ok(!first.stdout.includes('alice') && !first.stderr.includes('alice'));
+
+  const redriven = await readTopic(names.raw, 2, { settleMs: 1_000 });
+  assert.equal(redriven.length, 2, 'exactly the two tokenizer source records');
+  const byKey = new Map(redriven.map((r) => [r.key, r]));
+  assert.deepEqual([...byKey.keys()].sort(), ['exec-a', 'exec-c']);
+  assert.equal(byKey.get('exec-a')!.value.toString(), `{"input":{"email":"${PII}"},"n":10}`, 'value byte for byte');
+  assert.equal(byKey.get('exec-c')!.value.toString(), `{"input":{"email":"${PII}"},"n":11}`);
+  for (const r of redriven) {
+    assert.equal(r.headers['trace-id'], r.key === 'exec-a' ? 't-10' : 't-11', 'original headers kept');
+    assert.equal(r.headers['auditline-pii-mode'], 'raw');
+    assert.equal(r.headers[REDRIVE_HEADERS.id], result.redrive_id);
+    assert.equal(r.headers[REDRIVE_HEADERS.of], `${names.dlq}:${r.key === 'exec-a' ? '0:0' : '0:2'}`);
+    for (const h of Object.values(DLQ_HEADERS)) assert.equal(r.headers[h], undefined, `no ${h} on the redriven record`);
+  }
+  assert.equal(await endOffsets(names.events), eventsBefore, 'the hot store\'s dead letters stay where they are');
+
+  const recorded = await (
+    await client.query({ query: `SELECT state, principal, identified_by, dlq_offset, source_offset FROM ${database}.dlq_redrives ORDER BY dlq_offset, state`, format: 'JSONEachRow' })
+  ).json<{ state: string; principal: string; identified_by: string; dlq_offset: string; source_offset: string }>();
+  assert.deepEqual(
+    recorded.map((r) => [r.state, r.principal, r.identified_by, String(r.dlq_offset), r.source_offset]),
+    [
+      ['sending', 'ops-olga', 'claimed', '0', '10'],
+      ['sent', 'ops-olga', 'claimed', '0', '10'],
+      ['sending', 'ops-olga', 'claimed', '2', '11'],
+      ['sent', 'ops-olga', 'claimed', '2', '11'],
+    ],
+  );
+
+  const second = await runCli(['dlq', 'redrive', '--topic', names.dlq, '--service', 'tokenizer', '--as', 'ops-olga', '--reason', 'INC-2041 tokenizer fixed'], env);
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stderr, /nothing sent; 3 skipped \(2 already redriven, 1 same source record\)/);
+  assert.equal(await endOffsets(names.raw), rawBefore + 2, 'a second redrive sends nothing');
+
+  const none = await runCli(['dlq', 'redrive', '--topic', names.dlq, '--service', 'archiver', '--dry-run'], env);
+  assert.equal(none.code, 4, 'no dead letter of that service');
+
+  const ranged = await runCli(['dlq', 'redrive', '--topic', names.dlq, '--service', 'hotstore', '--from', '0:4', '--to', '0:4', '--dry-run', '--json'], env);
+  assert.equal(ranged.code, 0, ranged.stderr);
+  assert.deepEqual((JSON.parse(ranged.stdout) as { would_send: { dlq: string }[] }).would_send.map((l) => l.dlq), ['0:4']);
+  assert.equal(await endOffsets(names.events), eventsBefore);
+});
