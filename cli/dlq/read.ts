@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { AuditlineError } from '../../core/errors.js';
 import { readDeadLetter, type StoredDeadLetter } from '../../core/service/index.js';
+import { DLQ_CLI_GROUP_PREFIX } from '../../infra/kafka/acls.js';
 
 /** A position on the DLQ topic, as `dlq show` and `redrive --from/--to` take it: `<partition>:<offset>`. */
 export interface DlqPosition {
@@ -86,7 +87,8 @@ export async function readDeadLetters(
   if (bounds.size === 0) return { read: 0, incomplete: [] };
 
   const total = Number([...bounds.values()].reduce((n, b) => n + (b.end - b.start), 0n));
-  const groupId = `auditline-dlq-cli-${randomUUID()}`;
+  // The operator role's ACLs grant groups of this prefix (infra/kafka/acls.ts).
+  const groupId = `${DLQ_CLI_GROUP_PREFIX}${randomUUID()}`;
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200, allowAutoTopicCreation: false, readUncommitted: false });
   const pending = new Set(bounds.keys());
   const next = new Map<number, bigint>();
