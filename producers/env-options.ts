@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AuditlineError } from '../core/errors.js';
 import { boolVar, parseEnv } from '../core/env.js';
+import { producerHashKeySchema } from '../core/pii/producer-hash.js';
 import type { ProducerOptions } from './options.js';
 
 type Kind = 'string' | 'list' | 'int' | 'bool' | 'spoolDir';
@@ -99,4 +100,16 @@ function requireVars(vars: Record<string, unknown>, names: readonly string[], ru
   if (missing.length > 0) {
     throw new AuditlineError('CONFIG_INVALID', `invalid setting ${missing.join(', ')}: not set (${rule})`, { details: { setting: missing[0]! } });
   }
+}
+
+/**
+ * The producers' hash key as producers read it (AUDITLINE_PRODUCER_PII_HASH_KEY:
+ * trimmed like every setting, blank = not set, at least 16 characters), for
+ * `erase` and `legal-hold`: they derive the `hashed:` subjects producers in
+ * `hash` mode sent, and a key read otherwise (a secret file's trailing
+ * newline kept) would name other subjects and leave the real ones untouched.
+ * CONFIG_INVALID names the variable, never its value.
+ */
+export function loadProducerHashKey(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return parseEnv({ [PRODUCER_ENV_VARS.piiHashKey[0]]: producerHashKeySchema.optional() }, env)[PRODUCER_ENV_VARS.piiHashKey[0]];
 }

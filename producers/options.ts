@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { AuditlineError } from '../core/errors.js';
 import { MAX_RECORD_BYTES } from '../core/clients/record-size.js';
+import { producerHashKeySchema } from '../core/pii/producer-hash.js';
 import { URL_CREDENTIALS_RULE, urlHasCredentials } from '../core/env.js';
 import { TOPICS } from '../infra/kafka/topics.js';
 import { PRODUCER_ENV_VARS } from './env-options.js';
@@ -207,7 +208,7 @@ const schema = z
     maxSpoolBytes: int(MiB, Number.MAX_SAFE_INTEGER),
     piiFields: z.array(text(/^[^\s]{1,200}$/, 'must be a key name without spaces'), { message: 'must be an array of key names' }),
     piiMode: z.enum(['cleartext', 'hash', 'mask']),
-    piiHashKey: z.string({ message: 'must be a string' }).min(16, 'must be at least 16 characters').optional(),
+    piiHashKey: producerHashKeySchema.optional(),
     maxPayloadBytes: int(KiB, MAX_PAYLOAD_BYTES, `a step event carries its input, output and error message, each up to this size, in one Kafka record of at most ${MAX_RECORD_BYTES} bytes`),
     lingerMs: int(0, 10_000),
     maxBatchEvents: int(1, 100_000),

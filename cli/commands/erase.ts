@@ -15,6 +15,7 @@ import {
   TokenKey,
   type ErasureDeps,
 } from '../../consumers/tokenizer/index.js';
+import { loadProducerHashKey } from '../../producers/env-options.js';
 import { UsageError } from '../exit.js';
 import { identifyCliCaller } from './reveal-access.js';
 
@@ -51,16 +52,21 @@ function requireText(value: string | undefined, option: string): string {
  * e-mail address or customer id on the command line shows in `ps` and in
  * the shell history.
  */
-async function subjectSelector(opts: { email?: string; customerId?: string }): Promise<{ email?: string; customerId?: string; producerHashKey?: string }> {
+export async function subjectSelector(
+  opts: { email?: string; customerId?: string },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ email?: string; customerId?: string; producerHashKey?: string }> {
   if (opts.email === '-' && opts.customerId === '-') throw new UsageError('only one of --email and --customer-id can be read from standard input (-)');
   const value = async (given: string | undefined, option: string) => (given === '-' ? requireText(await firstStdinLine(), `${option} (from standard input)`) : requireText(given, option));
   return {
     ...(opts.email !== undefined ? { email: await value(opts.email, '--email') } : {}),
     ...(opts.customerId !== undefined ? { customerId: await value(opts.customerId, '--customer-id') } : {}),
     // Producers in hash mode send addresses as HMACs: with their key, those subjects are named too.
-    ...(process.env.AUDITLINE_PRODUCER_PII_HASH_KEY ? { producerHashKey: process.env.AUDITLINE_PRODUCER_PII_HASH_KEY } : {}),
+    ...withHashKey(loadProducerHashKey(env)),
   };
 }
+
+const withHashKey = (key: string | undefined) => (key === undefined ? {} : { producerHashKey: key });
 
 async function firstStdinLine(): Promise<string> {
   let text = '';

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { z } from 'zod';
 import { canonicalJson } from './canonical-json.js';
 
 /**
@@ -12,3 +13,9 @@ export function producerHash(hashKey: string, value: unknown): string {
   const text = typeof value === 'string' ? value : canonicalJson(value);
   return `hmac-sha256:${createHmac('sha256', hashKey).update(text, 'utf8').digest('hex')}`;
 }
+
+/**
+ * The rule of a producer hash key (piiHashKey, AUDITLINE_PRODUCER_PII_HASH_KEY):
+ * the producer's options and the loader `erase` and `legal-hold` use check it alike.
+ */
+export const producerHashKeySchema = z.string({ message: 'must be a string' }).min(16, 'must be at least 16 characters');

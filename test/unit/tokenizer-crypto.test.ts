@@ -7,6 +7,8 @@ import { LocalKeyWrapper } from '../../consumers/tokenizer/key-wrapper.js';
 import { subjectIdsOf } from '../../consumers/tokenizer/erasure.js';
 import { subjectId } from '../../consumers/tokenizer/tokenize-event.js';
 import { PiiPolicy } from '../../producers/pii.js';
+import { producerOptionsFromEnv, resolveProducerOptions } from '../../producers/index.js';
+import { subjectSelector } from '../../cli/commands/erase.js';
 
 const tokenKey = new TokenKey(Buffer.alloc(32, 7));
 
@@ -65,4 +67,19 @@ test("erasure names a producer-hashed subject too when given the producers' hash
   assert.ok(subjectIdsOf({ email: address, producerHashKey: hashKey }).includes(tokenizerSubject));
   assert.ok(subjectIdsOf({ email: address.toLowerCase(), producerHashKey: hashKey }).length >= 2);
   assert.ok(!subjectIdsOf({ email: address }).includes(tokenizerSubject), 'without the key only the email: subject');
+});
+
+test('erase and legal-hold read the hash key as producers do: a key mounted with a trailing newline names the subject producers hashed; a short key is refused unechoed', async () => {
+  // Kubernetes secrets mounted from files often end in a newline; producerOptionsFromEnv trims it.
+  const env = { AUDITLINE_PRODUCER_PII_HASH_KEY: 'producer-hash-key-0123456789\n' };
+  const address = 'ann.hashed@example.com';
+  const producer = resolveProducerOptions({ brokers: ['127.0.0.1:9092'], schemaRegistryUrl: 'http://127.0.0.1:8081', service: 'w', piiMode: 'hash', ...producerOptionsFromEnv(env) });
+  const sent = new PiiPolicy(['customer_email'], 'hash', producer.piiHashKey).protect(address, new Set());
+  const selector = await subjectSelector({ email: address }, env);
+  assert.ok(subjectIdsOf(selector).includes(subjectId('email', sent)!), 'erase names the hashed subject the tokenizer derived');
+  await assert.rejects(
+    subjectSelector({ email: address }, { AUDITLINE_PRODUCER_PII_HASH_KEY: ' short-secret\n' }),
+    (e) => isAuditlineError(e, 'CONFIG_INVALID') && e.details.setting === 'AUDITLINE_PRODUCER_PII_HASH_KEY' && /at least 16 characters/.test(e.message) && !e.message.includes('short-secret'),
+  );
+  assert.equal((await subjectSelector({ email: address }, { AUDITLINE_PRODUCER_PII_HASH_KEY: ' \n' })).producerHashKey, undefined, 'blank is not set');
 });
