@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { AuditlineError } from './errors.js';
-import { boolVar, parseEnv, portVar, urlVar } from './env.js';
+import { boolVar, parseEnv, portVar, requireSettings, urlVar } from './env.js';
 
 /**
  * Where Auditline finds Kafka, the schema registry, ClickHouse and S3.
@@ -92,6 +91,37 @@ const ENDPOINT_VARS = [
   'AUDITLINE_S3_ENDPOINT',
 ] as const;
 
+/** The Kafka SASL and registry credentials, shared by the services, the CLI and the producer client (producers/env-options.ts). */
+export const credentialShape = {
+  AUDITLINE_KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+  AUDITLINE_KAFKA_SASL_USERNAME: z.string().optional(),
+  AUDITLINE_KAFKA_SASL_PASSWORD: z.string().optional(),
+  AUDITLINE_SCHEMA_REGISTRY_USERNAME: z.string().optional(),
+  AUDITLINE_SCHEMA_REGISTRY_PASSWORD: z.string().optional(),
+};
+
+type Credentials = z.infer<z.ZodObject<typeof credentialShape>>;
+
+/**
+ * Kafka SASL and registry basic auth from parsed settings. Credentials given
+ * in part are refused rather than dropped (CONFIG_INVALID naming what is
+ * missing): SASL needs all three settings, a registry password its user name
+ * (a user name alone sends an empty password).
+ */
+export function credentialsFrom(c: Credentials): { sasl?: NonNullable<Endpoints['kafka']['sasl']>; registryAuth?: { username: string; password: string } } {
+  const saslVars = ['AUDITLINE_KAFKA_SASL_MECHANISM', 'AUDITLINE_KAFKA_SASL_USERNAME', 'AUDITLINE_KAFKA_SASL_PASSWORD'] as const;
+  if (saslVars.some((name) => c[name] !== undefined)) requireSettings(c, saslVars, 'SASL needs a mechanism, a username and a password');
+  if (c.AUDITLINE_SCHEMA_REGISTRY_PASSWORD !== undefined) requireSettings(c, ['AUDITLINE_SCHEMA_REGISTRY_USERNAME'], 'a registry password needs its username');
+  return {
+    ...(c.AUDITLINE_KAFKA_SASL_MECHANISM
+      ? { sasl: { mechanism: c.AUDITLINE_KAFKA_SASL_MECHANISM, username: c.AUDITLINE_KAFKA_SASL_USERNAME!, password: c.AUDITLINE_KAFKA_SASL_PASSWORD! } }
+      : {}),
+    ...(c.AUDITLINE_SCHEMA_REGISTRY_USERNAME !== undefined
+      ? { registryAuth: { username: c.AUDITLINE_SCHEMA_REGISTRY_USERNAME, password: c.AUDITLINE_SCHEMA_REGISTRY_PASSWORD ?? '' } }
+      : {}),
+  };
+}
+
 const shape = {
   AUDITLINE_KAFKA_BROKERS: z
     .string()
@@ -99,12 +129,8 @@ const shape = {
     .refine((v) => v.split(',').every((b) => /^[^\s:,]+:\d{1,5}$/.test(b.trim())), 'must be host:port[,host:port...]'),
   AUDITLINE_KAFKA_CLIENT_ID: z.string().default('auditline'),
   AUDITLINE_KAFKA_SSL: boolVar(false),
-  AUDITLINE_KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
-  AUDITLINE_KAFKA_SASL_USERNAME: z.string().optional(),
-  AUDITLINE_KAFKA_SASL_PASSWORD: z.string().optional(),
+  ...credentialShape,
   AUDITLINE_SCHEMA_REGISTRY_URL: urlVar(LOCAL_DEFAULTS.registryUrl),
-  AUDITLINE_SCHEMA_REGISTRY_USERNAME: z.string().optional(),
-  AUDITLINE_SCHEMA_REGISTRY_PASSWORD: z.string().optional(),
   AUDITLINE_CLICKHOUSE_URL: urlVar(LOCAL_DEFAULTS.clickhouseUrl),
   AUDITLINE_CLICKHOUSE_USER: z.string().default('default'),
   AUDITLINE_CLICKHOUSE_PASSWORD: z.string().default(''),
@@ -132,13 +158,10 @@ const shape = {
 export function loadEndpoints(env: NodeJS.ProcessEnv = process.env): Endpoints {
   const c = parseEnv(shape, env);
   const usesLocalStack = ENDPOINT_VARS.every((name) => !env[name] || env[name]?.trim() === '');
-  const sasl = c.AUDITLINE_KAFKA_SASL_MECHANISM
-    ? {
-        mechanism: c.AUDITLINE_KAFKA_SASL_MECHANISM,
-        username: required(c.AUDITLINE_KAFKA_SASL_USERNAME, 'AUDITLINE_KAFKA_SASL_USERNAME'),
-        password: required(c.AUDITLINE_KAFKA_SASL_PASSWORD, 'AUDITLINE_KAFKA_SASL_PASSWORD'),
-      }
-    : undefined;
+  const { sasl, registryAuth } = credentialsFrom(c);
+  const s3KeyVars = ['AUDITLINE_S3_ACCESS_KEY_ID', 'AUDITLINE_S3_SECRET_ACCESS_KEY'] as const;
+  // One key without the other would fall back to the AWS provider chain (or the local stack's keys).
+  if (s3KeyVars.some((name) => c[name] !== undefined)) requireSettings(c, s3KeyVars, 'static S3 credentials need an access key id and a secret access key');
   // With no endpoint configured, clients go where the launcher puts the services.
   const local = usesLocalStack ? localUrls(localStackPorts(env)) : undefined;
   const s3Endpoint = c.AUDITLINE_S3_ENDPOINT ?? local?.s3Endpoint;
@@ -158,8 +181,7 @@ export function loadEndpoints(env: NodeJS.ProcessEnv = process.env): Endpoints {
     },
     registry: {
       url: local?.registryUrl ?? c.AUDITLINE_SCHEMA_REGISTRY_URL,
-      ...(c.AUDITLINE_SCHEMA_REGISTRY_USERNAME ? { username: c.AUDITLINE_SCHEMA_REGISTRY_USERNAME } : {}),
-      ...(c.AUDITLINE_SCHEMA_REGISTRY_PASSWORD ? { password: c.AUDITLINE_SCHEMA_REGISTRY_PASSWORD } : {}),
+      ...registryAuth,
     },
     clickhouse: {
       url: local?.clickhouseUrl ?? c.AUDITLINE_CLICKHOUSE_URL,
@@ -177,13 +199,4 @@ export function loadEndpoints(env: NodeJS.ProcessEnv = process.env): Endpoints {
       idleTimeoutMs: c.AUDITLINE_S3_IDLE_TIMEOUT_MS,
     },
   };
-}
-
-function required(value: string | undefined, name: string): string {
-  if (!value) {
-    throw new AuditlineError('CONFIG_INVALID', `invalid setting ${name}: required when AUDITLINE_KAFKA_SASL_MECHANISM is set`, {
-      details: { setting: name },
-    });
-  }
-  return value;
 }

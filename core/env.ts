@@ -25,6 +25,19 @@ export function parseEnv<S extends z.ZodRawShape>(
   return result.data;
 }
 
+/**
+ * Refuses settings that only make sense together when some are missing
+ * (credentials given in part are refused rather than dropped: a client would
+ * connect without them, or with others). `values` holds the parsed settings,
+ * undefined when not set; CONFIG_INVALID names the missing ones.
+ */
+export function requireSettings(values: Record<string, unknown>, names: readonly string[], rule: string): void {
+  const missing = names.filter((name) => values[name] === undefined);
+  if (missing.length > 0) {
+    throw new AuditlineError('CONFIG_INVALID', `invalid setting ${missing.join(', ')}: not set (${rule})`, { details: { setting: missing[0]! } });
+  }
+}
+
 /** A TCP port number given as a string. */
 export const portVar = (fallback: number) =>
   z.coerce.number().int('must be an integer').min(1, 'must be a port 1-65535').max(65535, 'must be a port 1-65535').default(fallback);

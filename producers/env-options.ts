@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AuditlineError } from '../core/errors.js';
+import { credentialsFrom, credentialShape } from '../core/endpoints.js';
 import { boolVar, parseEnv } from '../core/env.js';
 import { producerHashKeySchema } from '../core/pii/producer-hash.js';
 import type { ProducerOptions } from './options.js';
@@ -38,13 +38,6 @@ export const PRODUCER_ENV_VARS = {
   flushTimeoutMs: ['AUDITLINE_PRODUCER_FLUSH_TIMEOUT_MS', 'int'],
 } as const satisfies Partial<Record<keyof ProducerOptions, readonly [string, Kind]>>;
 
-const SASL = {
-  mechanism: 'AUDITLINE_KAFKA_SASL_MECHANISM',
-  username: 'AUDITLINE_KAFKA_SASL_USERNAME',
-  password: 'AUDITLINE_KAFKA_SASL_PASSWORD',
-} as const;
-const REGISTRY_AUTH = { username: 'AUDITLINE_SCHEMA_REGISTRY_USERNAME', password: 'AUDITLINE_SCHEMA_REGISTRY_PASSWORD' } as const;
-
 function typeOf(kind: Kind): z.ZodType {
   switch (kind) {
     case 'int':
@@ -58,11 +51,7 @@ function typeOf(kind: Kind): z.ZodType {
 
 const shape: Record<string, z.ZodType> = {
   ...Object.fromEntries(Object.values(PRODUCER_ENV_VARS).map(([name, kind]) => [name, typeOf(kind)])),
-  [SASL.mechanism]: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
-  [SASL.username]: z.string().optional(),
-  [SASL.password]: z.string().optional(),
-  [REGISTRY_AUTH.username]: z.string().optional(),
-  [REGISTRY_AUTH.password]: z.string().optional(),
+  ...credentialShape,
 };
 
 /**
@@ -83,23 +72,11 @@ export function producerOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Pa
     else if (kind === 'spoolDir') out[option] = ['off', 'false', 'none'].includes(String(value).toLowerCase()) ? false : value;
     else out[option] = value;
   }
-  // Credentials given in part are refused rather than dropped: the producer would connect without them.
-  if ([SASL.mechanism, SASL.username, SASL.password].some((name) => vars[name] !== undefined)) {
-    requireVars(vars, [SASL.mechanism, SASL.username, SASL.password], 'SASL needs a mechanism, a username and a password');
-    out.sasl = { mechanism: vars[SASL.mechanism], username: vars[SASL.username], password: vars[SASL.password] };
-  }
-  if (vars[REGISTRY_AUTH.password] !== undefined) requireVars(vars, [REGISTRY_AUTH.username], 'a registry password needs its username');
-  if (vars[REGISTRY_AUTH.username] !== undefined) {
-    out.schemaRegistryAuth = { username: vars[REGISTRY_AUTH.username], password: vars[REGISTRY_AUTH.password] ?? '' };
-  }
+  // Credentials given in part are refused rather than dropped, as by loadEndpoints: the producer would connect without them.
+  const { sasl, registryAuth } = credentialsFrom(vars as Parameters<typeof credentialsFrom>[0]);
+  if (sasl) out.sasl = sasl;
+  if (registryAuth) out.schemaRegistryAuth = registryAuth;
   return out as Partial<ProducerOptions>;
-}
-
-function requireVars(vars: Record<string, unknown>, names: readonly string[], rule: string): void {
-  const missing = names.filter((name) => vars[name] === undefined);
-  if (missing.length > 0) {
-    throw new AuditlineError('CONFIG_INVALID', `invalid setting ${missing.join(', ')}: not set (${rule})`, { details: { setting: missing[0]! } });
-  }
 }
 
 /**

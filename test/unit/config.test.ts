@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadEndpoints, LOCAL_DEFAULTS } from '../../core/endpoints.js';
 import { isAuditlineError } from '../../core/errors.js';
+import { producerOptionsFromEnv } from '../../producers/env-options.js';
 import { loadStackSettings } from '../../infra/local-stack/settings.js';
 import { serviceDefs } from '../../infra/local-stack/services.js';
 
@@ -32,7 +33,7 @@ test('a bad setting fails with the variable name and never echoes a secret', () 
     [{ AUDITLINE_CLICKHOUSE_URL: 'https://default:hunter2@ch:8443' }, /AUDITLINE_CLICKHOUSE_URL: must not carry a user name or password/],
     [{ AUDITLINE_KAFKA_SSL: 'maybe' }, /AUDITLINE_KAFKA_SSL: must be true or false/],
     [{ AUDITLINE_S3_BUCKET: 'Bad_Bucket' }, /AUDITLINE_S3_BUCKET: must be a valid S3 bucket name/],
-    [{ AUDITLINE_KAFKA_SASL_MECHANISM: 'plain', AUDITLINE_KAFKA_SASL_PASSWORD: 'hunter2' }, /AUDITLINE_KAFKA_SASL_USERNAME: required/],
+    [{ AUDITLINE_KAFKA_SASL_MECHANISM: 'plain', AUDITLINE_KAFKA_SASL_PASSWORD: 'hunter2' }, /AUDITLINE_KAFKA_SASL_USERNAME: not set/],
   ];
   for (const [env, message] of cases) {
     assert.throws(
@@ -41,6 +42,51 @@ test('a bad setting fails with the variable name and never echoes a secret', () 
       JSON.stringify(Object.keys(env)),
     );
   }
+});
+
+test('credentials given in part are refused, by the services and the CLI as by the producer, rather than dropped', () => {
+  const remote = { AUDITLINE_KAFKA_BROKERS: 'kafka.internal:9092', AUDITLINE_S3_ENDPOINT: 'https://s3.internal' };
+  const cases: [Record<string, string>, string][] = [
+    // Without a mechanism the user name and password were ignored: the client connected without authentication.
+    [{ AUDITLINE_KAFKA_SASL_USERNAME: 'svc', AUDITLINE_KAFKA_SASL_PASSWORD: 'hunter2' }, 'AUDITLINE_KAFKA_SASL_MECHANISM'],
+    [{ AUDITLINE_KAFKA_SASL_MECHANISM: 'scram-sha-512', AUDITLINE_KAFKA_SASL_USERNAME: 'svc' }, 'AUDITLINE_KAFKA_SASL_PASSWORD'],
+    // A registry password without its user name was never sent.
+    [{ AUDITLINE_SCHEMA_REGISTRY_PASSWORD: 'hunter2' }, 'AUDITLINE_SCHEMA_REGISTRY_USERNAME'],
+  ];
+  for (const [env, missing] of cases) {
+    for (const load of [loadEndpoints, producerOptionsFromEnv]) {
+      assert.throws(
+        () => load({ ...remote, ...env }),
+        (e) => isAuditlineError(e, 'CONFIG_INVALID') && e.details.setting === missing && e.message.startsWith(`invalid setting ${missing}: not set`) && !e.message.includes('hunter2'),
+        `${load.name} ${Object.keys(env).join(' ')}`,
+      );
+    }
+  }
+  // One S3 key without the other fell back to the AWS provider chain (or, on the local stack, to its keys).
+  for (const env of [remote, {}]) {
+    for (const [given, missing] of [
+      ['AUDITLINE_S3_ACCESS_KEY_ID', 'AUDITLINE_S3_SECRET_ACCESS_KEY'],
+      ['AUDITLINE_S3_SECRET_ACCESS_KEY', 'AUDITLINE_S3_ACCESS_KEY_ID'],
+    ] as const) {
+      assert.throws(
+        () => loadEndpoints({ ...env, [given]: 'hunter2' }),
+        (e) => isAuditlineError(e, 'CONFIG_INVALID') && e.details.setting === missing && !e.message.includes('hunter2'),
+        given,
+      );
+    }
+  }
+  const whole = loadEndpoints({
+    ...remote,
+    AUDITLINE_KAFKA_SASL_MECHANISM: 'plain',
+    AUDITLINE_KAFKA_SASL_USERNAME: 'svc',
+    AUDITLINE_KAFKA_SASL_PASSWORD: 'pw',
+    AUDITLINE_SCHEMA_REGISTRY_USERNAME: 'reg',
+    AUDITLINE_S3_ACCESS_KEY_ID: 'ak',
+    AUDITLINE_S3_SECRET_ACCESS_KEY: 'sk',
+  });
+  assert.deepEqual(whole.kafka.sasl, { mechanism: 'plain', username: 'svc', password: 'pw' });
+  assert.deepEqual(whole.registry, { url: LOCAL_DEFAULTS.registryUrl, username: 'reg', password: '' }, 'a user name alone sends an empty password, as for the producer');
+  assert.deepEqual(whole.s3.credentials, { accessKeyId: 'ak', secretAccessKey: 'sk' });
 });
 
 test('stack settings: defaults, overrides and a bad port named', () => {
