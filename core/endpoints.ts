@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AuditlineError } from './errors.js';
 import { boolVar, parseEnv, portVar, requireSettings, urlVar } from './env.js';
 
 /**
@@ -152,6 +153,7 @@ const shape = {
   AUDITLINE_S3_SECRET_ACCESS_KEY: z.string().optional(),
   AUDITLINE_S3_CONNECT_TIMEOUT_MS: z.coerce.number().int('must be an integer').min(100, 'must be at least 100').max(600_000, 'must be at most 600000').default(5_000),
   AUDITLINE_S3_IDLE_TIMEOUT_MS: z.coerce.number().int('must be an integer').min(1_000, 'must be at least 1000').max(3_600_000, 'must be at most 3600000').default(60_000),
+  AUDITLINE_ALLOW_PLAINTEXT_CREDENTIALS: boolVar(false),
 };
 
 /** Reads and validates the endpoint settings. Throws CONFIG_INVALID naming the variable. */
@@ -171,7 +173,7 @@ export function loadEndpoints(env: NodeJS.ProcessEnv = process.env): Endpoints {
       : usesLocalStack
         ? { accessKeyId: LOCAL_DEFAULTS.s3AccessKeyId, secretAccessKey: LOCAL_DEFAULTS.s3SecretAccessKey }
         : undefined;
-  return {
+  const endpoints: Endpoints = {
     usesLocalStack,
     kafka: {
       brokers: (local?.kafkaBrokers ?? c.AUDITLINE_KAFKA_BROKERS).split(',').map((b) => b.trim()),
@@ -199,4 +201,44 @@ export function loadEndpoints(env: NodeJS.ProcessEnv = process.env): Endpoints {
       idleTimeoutMs: c.AUDITLINE_S3_IDLE_TIMEOUT_MS,
     },
   };
+  if (!c.AUDITLINE_ALLOW_PLAINTEXT_CREDENTIALS) refusePlaintextCredentials(endpoints);
+  return endpoints;
+}
+
+/** Loopback hosts (the local stack): what is sent to them in plaintext never leaves the machine. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+const PLAINTEXT_OPT_IN = 'or set AUDITLINE_ALLOW_PLAINTEXT_CREDENTIALS=true to send them unencrypted anyway';
+
+/**
+ * Refuses credentials that would cross the network unencrypted to a host
+ * other than loopback: Kafka SASL without TLS (PLAIN sends the password as
+ * it is; SCRAM's exchange and every record after it can be read and
+ * replayed against offline guessing), a ClickHouse password or registry
+ * basic auth over http://. AUDITLINE_ALLOW_PLAINTEXT_CREDENTIALS=true
+ * allows them (a network that is private by other means).
+ */
+function refusePlaintextCredentials(e: Endpoints): void {
+  const refuse = (setting: string, reason: string) => {
+    throw new AuditlineError('CONFIG_INVALID', `invalid setting ${setting}: ${reason}, ${PLAINTEXT_OPT_IN}`, { details: { setting } });
+  };
+  const remoteBroker = e.kafka.brokers.find((b) => !isLoopbackHost(b.slice(0, b.lastIndexOf(':'))));
+  if (e.kafka.sasl && !e.kafka.ssl && remoteBroker !== undefined) {
+    refuse('AUDITLINE_KAFKA_SSL', `must be true when SASL credentials go to a broker other than loopback (${remoteBroker})`);
+  }
+  const plainRemote = (url: string) => {
+    const u = new URL(url);
+    return u.protocol === 'http:' && !isLoopbackHost(u.hostname) ? u.host : undefined;
+  };
+  const clickhouseHost = plainRemote(e.clickhouse.url);
+  if (e.clickhouse.password !== '' && clickhouseHost !== undefined) {
+    refuse('AUDITLINE_CLICKHOUSE_URL', `must be https:// when AUDITLINE_CLICKHOUSE_PASSWORD is set and the host is not loopback (${clickhouseHost})`);
+  }
+  const registryHost = plainRemote(e.registry.url);
+  if (e.registry.username !== undefined && registryHost !== undefined) {
+    refuse('AUDITLINE_SCHEMA_REGISTRY_URL', `must be https:// when AUDITLINE_SCHEMA_REGISTRY_USERNAME is set and the host is not loopback (${registryHost})`);
+  }
 }

@@ -77,6 +77,7 @@ test('credentials given in part are refused, by the services and the CLI as by t
   }
   const whole = loadEndpoints({
     ...remote,
+    AUDITLINE_KAFKA_SSL: 'true',
     AUDITLINE_KAFKA_SASL_MECHANISM: 'plain',
     AUDITLINE_KAFKA_SASL_USERNAME: 'svc',
     AUDITLINE_KAFKA_SASL_PASSWORD: 'pw',
@@ -87,6 +88,39 @@ test('credentials given in part are refused, by the services and the CLI as by t
   assert.deepEqual(whole.kafka.sasl, { mechanism: 'plain', username: 'svc', password: 'pw' });
   assert.deepEqual(whole.registry, { url: LOCAL_DEFAULTS.registryUrl, username: 'reg', password: '' }, 'a user name alone sends an empty password, as for the producer');
   assert.deepEqual(whole.s3.credentials, { accessKeyId: 'ak', secretAccessKey: 'sk' });
+});
+
+test('credentials that would cross the network unencrypted to a host other than loopback are refused unless AUDITLINE_ALLOW_PLAINTEXT_CREDENTIALS=true', () => {
+  const sasl = { AUDITLINE_KAFKA_SASL_MECHANISM: 'plain', AUDITLINE_KAFKA_SASL_USERNAME: 'svc', AUDITLINE_KAFKA_SASL_PASSWORD: 'hunter2' };
+  const scram = { ...sasl, AUDITLINE_KAFKA_SASL_MECHANISM: 'scram-sha-512' };
+  const registryAuth = { AUDITLINE_SCHEMA_REGISTRY_USERNAME: 'svc', AUDITLINE_SCHEMA_REGISTRY_PASSWORD: 'hunter2' };
+  const refused: [Record<string, string>, string][] = [
+    [{ AUDITLINE_KAFKA_BROKERS: '127.0.0.1:9092,kafka.internal:9092', ...sasl }, 'AUDITLINE_KAFKA_SSL'],
+    [{ AUDITLINE_KAFKA_BROKERS: 'kafka.internal:9092', ...scram }, 'AUDITLINE_KAFKA_SSL'],
+    [{ AUDITLINE_CLICKHOUSE_URL: 'http://clickhouse.internal:8123', AUDITLINE_CLICKHOUSE_PASSWORD: 'hunter2' }, 'AUDITLINE_CLICKHOUSE_URL'],
+    [{ AUDITLINE_SCHEMA_REGISTRY_URL: 'http://10.0.0.7:8081', ...registryAuth }, 'AUDITLINE_SCHEMA_REGISTRY_URL'],
+  ];
+  for (const [env, setting] of refused) {
+    assert.throws(
+      () => loadEndpoints(env),
+      (e) => isAuditlineError(e, 'CONFIG_INVALID') && e.details.setting === setting && /AUDITLINE_ALLOW_PLAINTEXT_CREDENTIALS=true/.test(e.message) && !e.message.includes('hunter2'),
+      setting,
+    );
+    assert.doesNotThrow(() => loadEndpoints({ ...env, AUDITLINE_ALLOW_PLAINTEXT_CREDENTIALS: 'true' }), `${setting} with the opt-in`);
+  }
+  const allowed: Record<string, string>[] = [
+    // Loopback (the local stack) and encrypted connections.
+    { AUDITLINE_KAFKA_BROKERS: 'localhost:9092,127.0.0.1:19092', ...sasl },
+    { AUDITLINE_KAFKA_BROKERS: 'kafka.internal:9092', AUDITLINE_KAFKA_SSL: 'true', ...scram },
+    { AUDITLINE_CLICKHOUSE_URL: 'http://[::1]:8123', AUDITLINE_CLICKHOUSE_PASSWORD: 'pw' },
+    { AUDITLINE_CLICKHOUSE_URL: 'https://clickhouse.internal:8443', AUDITLINE_CLICKHOUSE_PASSWORD: 'pw' },
+    { AUDITLINE_SCHEMA_REGISTRY_URL: 'http://localhost:8081', ...registryAuth },
+    { AUDITLINE_SCHEMA_REGISTRY_URL: 'https://registry.internal', ...registryAuth },
+    // No secret to expose: ClickHouse without a password, the registry without auth, Kafka without SASL.
+    { AUDITLINE_KAFKA_BROKERS: 'kafka:29092', AUDITLINE_SCHEMA_REGISTRY_URL: 'http://schema-registry:8080', AUDITLINE_CLICKHOUSE_URL: 'http://clickhouse:8123', AUDITLINE_CLICKHOUSE_PASSWORD: '' },
+  ];
+  for (const env of allowed) assert.doesNotThrow(() => loadEndpoints(env), JSON.stringify(env));
+  assert.throws(() => loadEndpoints({ AUDITLINE_ALLOW_PLAINTEXT_CREDENTIALS: 'perhaps' }), /AUDITLINE_ALLOW_PLAINTEXT_CREDENTIALS: must be true or false/);
 });
 
 test('stack settings: defaults, overrides and a bad port named', () => {
