@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadArchiverRollMs } from '../../consumers/archiver/config.js';
 import { loadEndpoints } from '../../core/endpoints.js';
 import { portVar } from '../../core/env.js';
 import { freePort } from '../../core/free-port.js';
@@ -84,6 +85,13 @@ export function localPipelineDefaults(services: readonly SupervisedService[], en
   };
 }
 
+/** What `pipeline` says after the demo about when archive objects appear; CONFIG_INVALID when AUDITLINE_ARCHIVER_ROLL_MS is invalid. */
+export function archiveRollNote(env: NodeJS.ProcessEnv = process.env): string {
+  const rollMs = loadArchiverRollMs(env);
+  const every = rollMs < 1_000 ? `${rollMs} ms` : `${Math.round(rollMs / 1_000)} s`;
+  return `Archive: objects roll every ${every} (AUDITLINE_ARCHIVER_ROLL_MS); then: npx auditline archive verify`;
+}
+
 export function renderStatus(statuses: readonly ServiceStatus[]): string {
   const rows = statuses.map((s) => [s.name, s.state, s.pid ? String(s.pid) : '-', String(s.restarts), s.name === 'webhook-sink' ? `${s.metricsUrl}/<channel>` : `${s.metricsUrl}/metrics`, s.log]);
   const header = ['SERVICE', 'STATE', 'PID', 'RESTARTS', 'URL', 'LOG'];
@@ -95,6 +103,8 @@ export async function pipelineCommand(options: PipelineOptions): Promise<number>
   const consumers = await pipelineServices(options.services);
   const sink = localPipelineDefaults(consumers);
   const services = sink ? [sink, ...consumers] : consumers;
+  // Checked before anything starts, like every setting.
+  const archiveNote = consumers.some((c) => c.name === 'archiver') ? archiveRollNote() : undefined;
   let printTimer: NodeJS.Timeout | undefined;
   let lastPrinted = '';
   const supervisor = new Supervisor(services, {
@@ -139,9 +149,7 @@ export async function pipelineCommand(options: PipelineOptions): Promise<number>
       say('');
       demoCode = await demoCommand({ executions: options.demo, rate: options.demoRate, concurrency: 50, seed: Math.floor(Math.random() * 1e6), wait: 90 });
       if (sink) say(`\nAlerts delivered to the local webhook sink (signatures checked): tail -f ${path.join(options.logDir, 'webhook-sink.log')}`);
-      if (consumers.some((c) => c.name === 'archiver')) {
-        say(`Archive: objects roll every ${Math.round(Number(process.env.AUDITLINE_ARCHIVER_ROLL_MS ?? 300_000) / 1000)} s (AUDITLINE_ARCHIVER_ROLL_MS); then: npx auditline archive verify`);
-      }
+      if (archiveNote) say(archiveNote);
       if (!options.exitAfterDemo) say('\npipeline: still running; more traffic: npx auditline demo --executions 500 --rate 50   Ctrl-C stops every service.');
     }
     if (options.exitAfterDemo) {

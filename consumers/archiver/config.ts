@@ -69,6 +69,16 @@ const own = {
   [`${P}SESSION_TIMEOUT_MS`]: int(30_000, 6_000, 300_000),
 };
 
+/**
+ * AUDITLINE_ARCHIVER_ROLL_MS alone, by the rule loadArchiverConfig applies:
+ * for `pipeline`, which says when archive objects appear without needing
+ * the archiver's keys and endpoints.
+ */
+export function loadArchiverRollMs(env: NodeJS.ProcessEnv = process.env): number {
+  const name = `${P}ROLL_MS`;
+  return parseEnv({ [name]: own[name]! }, env)[name] as number;
+}
+
 /** Reads and validates every archiver setting once; CONFIG_INVALID names the bad variable (never a key). */
 export function loadArchiverConfig(env: NodeJS.ProcessEnv = process.env): ArchiverConfig {
   const endpoints = loadEndpoints(env);
