@@ -17,7 +17,10 @@ import { registerReveal } from './commands/reveal.js';
 import { registerRun } from './commands/run.js';
 import { registerSetup } from './commands/setup.js';
 import { registerStack } from './commands/stack.js';
+import { SERVICES } from './commands/run.js';
 import { EXIT, reportError } from './exit.js';
+import { unknownSettings, unknownSettingWarning } from './known-settings.js';
+import { createLogger } from '../core/logger.js';
 import { readFileSync } from 'node:fs';
 import { assetPath } from '../core/paths.js';
 import { applyLocalSecrets } from '../infra/local-stack/secrets.js';
@@ -44,9 +47,28 @@ const program = new Command('auditline')
 // by every command (infra/local-stack/secrets.ts); never with real endpoints.
 // The `stack` commands need none: `stack status` in particular only reads.
 program.hook('preAction', (_program, action) => {
+  warnUnknownSettings(action);
   if (action.parent?.name() === 'stack') return;
   applyLocalSecrets(process.env);
 });
+
+/**
+ * A misspelt AUDITLINE_ variable would be ignored without a word: each one set
+ * is named at start with the closest known setting (never its value). A
+ * warning, not an error: a channels file of one's own may name variables of
+ * its own, and launchers and tests set variables of theirs. `run` logs it as
+ * the service logs (JSON on stdout), the other commands on stderr.
+ */
+function warnUnknownSettings(action: Command): void {
+  const unknown = unknownSettings(process.env);
+  if (unknown.length === 0) return;
+  const service = action.name() === 'run' ? action.args[0] : undefined;
+  const logger = service !== undefined && service in SERVICES ? createLogger(`auditline-${service}`) : undefined;
+  for (const u of unknown) {
+    if (logger) logger.warn({ setting: u.name, closest: u.closest }, unknownSettingWarning(u));
+    else process.stderr.write(`auditline: warning: ${unknownSettingWarning(u)}\n`);
+  }
+}
 
 registerStack(program);
 registerSetup(program);

@@ -30,6 +30,9 @@ const shape = {
   AUDITLINE_REPORT_PROGRESS_SECONDS: z.coerce.number().min(0, 'must be at least 0').max(3_600, 'must be at most 3600').default(2),
 };
 
+/** Names of the compliance settings (cli/known-settings.ts). */
+export const COMPLIANCE_SETTINGS: readonly string[] = Object.keys(shape);
+
 /** Reads and validates the compliance settings once; CONFIG_INVALID names the bad variable. */
 export function loadComplianceSettings(env: NodeJS.ProcessEnv = process.env): ComplianceSettings {
   const c = parseEnv(shape, env);

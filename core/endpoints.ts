@@ -156,6 +156,9 @@ const shape = {
   AUDITLINE_ALLOW_PLAINTEXT_CREDENTIALS: boolVar(false),
 };
 
+/** Names of the endpoint settings (the unknown-settings warning knows them: cli/known-settings.ts). */
+export const ENDPOINT_SETTINGS: readonly string[] = Object.keys(shape);
+
 /** Reads and validates the endpoint settings. Throws CONFIG_INVALID naming the variable. */
 export function loadEndpoints(env: NodeJS.ProcessEnv = process.env): Endpoints {
   const c = parseEnv(shape, env);

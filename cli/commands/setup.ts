@@ -9,7 +9,7 @@ import { smokeRun } from '../smoke.js';
 const say = (message: string) => process.stderr.write(`${message}\n`);
 
 /** Settings of `setup` only (docs/configuration.md). */
-const SETUP_SETTINGS = {
+export const SETUP_SETTINGS = {
   AUDITLINE_KAFKA_REPLICATION_FACTOR: z.coerce.number().int('must be an integer').min(1, 'must be at least 1').max(16, 'must be at most 16').optional(),
 };
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { loadEndpoints, type Endpoints } from '../../core/endpoints.js';
 import { parseEnv } from '../../core/env.js';
@@ -66,6 +67,22 @@ const own = {
     .refine((l) => l.every((c) => cidr.test(c)), 'must be a comma-separated list of IP addresses or CIDRs, e.g. 127.0.0.1/32'),
   [`${P}LINK_BASE_URL`]: z.string().regex(/^https?:\/\/\S+$/, 'must be an http(s) URL').optional(),
 };
+
+/**
+ * Names of the alerts service's own settings and of the variables its channels file (AUDITLINE_ALERTS_CHANNELS_FILE,
+ * default infra/alerts/channels.yaml) names in `url_env` and `secret_env` (cli/known-settings.ts; the shared ones:
+ * serviceSettingNames). A file that cannot be read adds none: loadAlertsConfig reports it.
+ */
+export function alertsSettingNames(env: NodeJS.ProcessEnv = process.env): string[] {
+  const file = env[`${P}CHANNELS_FILE`]?.trim() || assetPath('infra', 'alerts', 'channels.yaml');
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    // loadAlertsConfig names the setting when the service needs the file.
+  }
+  return [...Object.keys(own), ...[...text.matchAll(/^\s*(?:url|secret)_env:\s*["']?([A-Z_][A-Z0-9_]*)/gm)].map((m) => m[1]!)];
+}
 
 /** Reads and validates every alerts setting, the channels file and the rules file once; a problem names the setting, or the rule and field. */
 export function loadAlertsConfig(env: NodeJS.ProcessEnv = process.env): AlertsConfig {

@@ -69,6 +69,9 @@ const own = {
   [`${P}SESSION_TIMEOUT_MS`]: int(30_000, 6_000, 300_000),
 };
 
+/** Names of the archiver's own settings and keys (cli/known-settings.ts; the shared ones: serviceSettingNames). */
+export const ARCHIVER_SETTINGS: readonly string[] = [...Object.keys(own), ...['SIGNING_KEY', 'PUBLIC_KEY'].flatMap((name) => [`${P}${name}`, `${P}${name}_FILE`])];
+
 /**
  * AUDITLINE_ARCHIVER_ROLL_MS alone, by the rule loadArchiverConfig applies:
  * for `pipeline`, which says when archive objects appear without needing

@@ -56,6 +56,9 @@ const own = {
   AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT: boolVar(false),
 };
 
+/** Names of the hot store's own settings (cli/known-settings.ts; the shared ones: serviceSettingNames). */
+export const HOTSTORE_SETTINGS: readonly string[] = Object.keys(own);
+
 /** Reads and validates every hot store setting once; CONFIG_INVALID names the bad variable. */
 export function loadHotstoreConfig(env: NodeJS.ProcessEnv = process.env): HotstoreConfig {
   const endpoints = loadEndpoints(env);

@@ -106,6 +106,15 @@ const own = {
   [`${P}TEST_PAUSE_BEFORE_COMMIT`]: int(0, 0, 1_000_000),
 };
 
+/** Names of the tokenizer's own settings, its keys' and reveal's (cli/known-settings.ts; the shared ones: serviceSettingNames). */
+export const TOKENIZER_SETTINGS: readonly string[] = [
+  ...Object.keys(own),
+  ...['MASTER_KEY', 'TOKEN_KEY', 'PREVIOUS_MASTER_KEY'].flatMap((name) => [`${P}${name}`, `${P}${name}_FILE`]),
+  'AUDITLINE_REVEAL_POLICY',
+  'AUDITLINE_REVEAL_PRINCIPALS_FILE',
+  'AUDITLINE_REVEAL_TOKEN',
+];
+
 /** Reads and validates every tokenizer setting once; CONFIG_INVALID names the bad variable (never a key's value). */
 export function loadTokenizerConfig(env: NodeJS.ProcessEnv = process.env): TokenizerConfig {
   const endpoints = loadEndpoints(env);

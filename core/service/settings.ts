@@ -83,6 +83,12 @@ export function settingsPrefix(service: string): string {
   return `AUDITLINE_${service.toUpperCase()}_`;
 }
 
+/** Names of the shared settings of one service, `AUDITLINE_<SERVICE>_*` (cli/known-settings.ts). */
+export function serviceSettingNames(service: string): string[] {
+  const anyDefaults: ServiceDefaults = { groupId: 'g', sourceTopic: 't', dlqTopic: 'd', fromBeginning: false, batchSize: 1, flushMs: 10, metricsPort: 0 };
+  return Object.keys(runtimeShape(anyDefaults)).map((key) => `${settingsPrefix(service)}${key}`);
+}
+
 /** Reads the shared settings of one service. Throws CONFIG_INVALID naming the variable. */
 export function loadServiceRuntimeSettings(service: string, defaults: ServiceDefaults, env: NodeJS.ProcessEnv = process.env): ServiceRuntimeSettings {
   const prefix = settingsPrefix(service);

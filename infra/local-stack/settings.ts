@@ -71,6 +71,9 @@ const shape = {
 };
 
 /** Reads the launcher settings; a bad value fails with the variable's name. */
+/** Names of the launcher's settings (cli/known-settings.ts). */
+export const STACK_SETTINGS: readonly string[] = Object.keys(shape);
+
 export function loadStackSettings(env: NodeJS.ProcessEnv = process.env): StackSettings {
   const c = parseEnv(shape, env);
   const cacheBase = c.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache');
