@@ -7,6 +7,7 @@ import { ENDPOINT_SETTINGS, stackPortShape } from '../core/endpoints.js';
 import { serviceSettingNames } from '../core/service/settings.js';
 import { STACK_SETTINGS } from '../infra/local-stack/settings.js';
 import { PRODUCER_ENV_VARS } from '../producers/env-options.js';
+import { ACL_SETTINGS } from './commands/acls.js';
 import { SETUP_SETTINGS } from './commands/setup.js';
 import { SERVICES } from './commands/run.js';
 
@@ -25,6 +26,7 @@ export function knownSettings(env: NodeJS.ProcessEnv = process.env): Set<string>
       ...STACK_SETTINGS,
       ...COMPLIANCE_SETTINGS,
       ...Object.keys(SETUP_SETTINGS),
+      ...Object.keys(ACL_SETTINGS),
       ...Object.keys(SERVICES).flatMap(serviceSettingNames),
       ...TOKENIZER_SETTINGS,
       ...HOTSTORE_SETTINGS,

@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { z } from 'zod';
+import { parseEnv } from '../../core/env.js';
 import { loadEndpoints } from '../../core/endpoints.js';
 import { createKafka } from '../../core/clients/kafka.js';
 import { loadServiceRuntimeSettings } from '../../core/service/index.js';
@@ -11,6 +13,11 @@ import { aclCommands, applyAcls, auditAcls, extraTopicAcls, parsePrincipals, typ
 import { EXIT } from '../exit.js';
 
 const say = (message: string) => process.stderr.write(`${message}\n`);
+
+/** Settings of `acls` only (docs/configuration.md). */
+export const ACL_SETTINGS = {
+  AUDITLINE_KAFKA_ACL_PRINCIPALS: z.string().optional(),
+};
 
 /** The names the ACLs are about: the topics `setup` creates and each service's group as its settings give it. */
 export function aclNames(env: NodeJS.ProcessEnv = process.env): AclNames {
@@ -45,7 +52,8 @@ export function registerAcls(program: Command): void {
       '\nPrincipals: AUDITLINE_KAFKA_ACL_PRINCIPALS, e.g. tokenizer=User:tok,hotstore=User:hot (default User:auditline-<role>;\nroles: producer, tokenizer, hotstore, archiver, alerts, operator). Group ids follow the services\' settings.\nExit 1 after --apply when the audit topics carry grants the spec does not contain (printed). docs/topics.md, "Access".',
     )
     .action(async (opts: { commands?: boolean; json?: boolean; apply?: boolean }) => {
-      const rules = auditAcls(parsePrincipals(process.env.AUDITLINE_KAFKA_ACL_PRINCIPALS), aclNames());
+      const { AUDITLINE_KAFKA_ACL_PRINCIPALS: principals } = parseEnv(ACL_SETTINGS, process.env);
+      const rules = auditAcls(parsePrincipals(principals), aclNames());
       if (!opts.apply) {
         const endpoints = opts.commands ? loadEndpoints() : undefined;
         if (opts.json) process.stdout.write(`${JSON.stringify(rules, null, 2)}\n`);
