@@ -1,7 +1,8 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, fstatSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { open as openFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { isAuditlineError } from '../../core/errors.js';
@@ -55,7 +56,7 @@ test('record format: round trip with key and headers; torn and corrupt records a
   assert.equal(parseRecords(bytes, 10, 1).records.length, 1, 'always at least one record');
 });
 
-test('append is durable on disk before it resolves; reads come back in order; caught up means an empty file', async () => {
+test('append has written the exact bytes to the segment when it resolves (its fdatasync: next test); reads come back in order; caught up means an empty file', async () => {
   const dir = tmp();
   const spool = await open(dir);
   assert.deepEqual(spoolFiles(dir), [], 'no file until something is spooled');
@@ -76,6 +77,47 @@ test('append is durable on disk before it resolves; reads come back in order; ca
   assert.equal(readFileSync(path.join(dir, file)).length, 0, 'truncated once everything was sent');
   await spool.close();
   assert.deepEqual(spoolFiles(dir), [], 'an empty spool leaves no file');
+});
+
+/**
+ * Wraps FileHandle.prototype.datasync for the test: each call that completes is
+ * logged with the file (inode) and the size it had when the sync started, so a
+ * test sees whether the bytes it expects were on disk before the sync and the
+ * sync finished before the call under test resolved.
+ */
+async function trackDatasync(t: TestContext): Promise<{ ino: number; size: number }[]> {
+  const probe = await openFile(path.join(tmp(), 'probe'), 'w');
+  const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+  await probe.close();
+  const original = proto.datasync;
+  const synced: { ino: number; size: number }[] = [];
+  t.mock.method(proto, 'datasync', async function (this: { fd: number }) {
+    const { ino, size } = fstatSync(this.fd);
+    await original.call(this);
+    synced.push({ ino, size });
+  });
+  return synced;
+}
+
+test('append and quarantine fdatasync the bytes they wrote before they resolve', async (t) => {
+  const synced = await trackDatasync(t);
+  const dir = tmp();
+  const spool = await open(dir);
+  await spool.append([rec(1), rec(2)]);
+  const [file] = spoolFiles(dir);
+  assert.ok(file);
+  const segment = statSync(path.join(dir, file));
+  assert.deepEqual(synced.at(-1), { ino: segment.ino, size: encodeRecords([rec(1), rec(2)]).length }, 'the first append synced after its write');
+  await spool.append([rec(3)]);
+  assert.deepEqual(synced.at(-1), { ino: segment.ino, size: encodeRecords([rec(1), rec(2), rec(3)]).length }, 'the second append synced after its write');
+
+  const batch = await spool.read(2, 1 << 20);
+  const rejected = await spool.quarantine(batch!);
+  const quarantined = statSync(rejected);
+  assert.equal(quarantined.size, encodeRecords([rec(1), rec(2)]).length);
+  assert.ok(synced.some((s) => s.ino === quarantined.ino && s.size === quarantined.size), 'the quarantined records were synced before quarantine resolved');
+  await drainAll(spool);
+  await spool.close();
 });
 
 test('a new spool claims what a closed or dead producer left, replays it first, and never touches a live one', async () => {
