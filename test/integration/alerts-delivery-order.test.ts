@@ -22,12 +22,11 @@ test("a failed request keeps its channel's order (A, B, C), and the retry holds 
   // Three alerts queued on channel ch, one after the other (B and C are in the log before A's retry).
   await stack.enqueue('ch', 0, ['alert A', 'alert B', 'alert C']);
   await receiver.waitFor('/ch', 1, 20_000);
-  // While A's retry waits, another channel's alert arrives: it is delivered at once.
-  const queuedAt = Date.now();
+  // While A's retry waits, another channel's alert arrives: it is delivered before that retry (held
+  // behind it, it would come after a second request to ch), however slow the machine.
   await stack.enqueue('other', 1, ['alert D']);
-  const [other] = await receiver.waitFor('/other', 1, 5_000);
+  await receiver.waitFor('/other', 1, 5_000);
   assert.equal(receiver.on('/ch').length, 1, `nothing more of ch was sent before the other channel's alert (${summaries('/ch').join(', ')})`);
-  assert.ok(other!.at - queuedAt < 1_500, `the other channel waited ${other!.at - queuedAt} ms`);
   await receiver.waitFor('/ch', 4, 20_000);
   await alertsSettled(stack.names);
   assert.deepEqual(summaries('/ch'), ['503 alert A', '200 alert A', '200 alert B', '200 alert C'], 'A retried first, then B and C, each once');

@@ -19,7 +19,8 @@ test('the delivery timeout bounds the whole request: a receiver dripping its res
     const began = Date.now();
     const result = await postAlert({ name: 'c', url, format: 'json', secret: Buffer.from('0123456789abcdef'), ratePerMinute: 60 }, alert, new TargetPolicy(['127.0.0.1/32']), 1_000);
     const took = Date.now() - began;
-    assert.ok(took < 2_000, `cut off at the timeout, took ${took} ms`);
+    // The receiver drips for 10 s: well under that, the 1 s timeout cut it off (the bound leaves room for a loaded machine).
+    assert.ok(took < 8_000, `cut off at the timeout, took ${took} ms`);
     assert.deepEqual(result, { status: 0, ok: false, permanent: false, error: 'timeout after 1000 ms' });
   } finally {
     server.closeAllConnections();
