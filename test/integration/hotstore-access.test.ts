@@ -122,7 +122,7 @@ test('default keeps full access without a password; a wrong password is refused'
   await assert.rejects(rows(wrong, 'SELECT 1'), (e) => e instanceof ClickHouseError && e.type === 'AUTHENTICATION_FAILED');
 });
 
-test('a column added later is hidden from the operational role until its class is declared, and readable for compliance', async () => {
+test('a column added later without a declared class (infra/clickhouse/column-classes.ts) is hidden from the operational role and readable for compliance', async () => {
   await clients.default.command({ query: `ALTER TABLE ${db}.events ADD COLUMN IF NOT EXISTS added_later String DEFAULT 'x'` });
   await denied(clients.operational, `SELECT added_later FROM ${db}.events`);
   const got = await rows(clients.compliance, `SELECT added_later FROM ${db}.events WHERE execution_id = '${executionId}' LIMIT 1`);
