@@ -4,11 +4,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { assetPath } from '../../core/paths.js';
+import { freePort } from '../helpers/ports.js';
 
 // The two scripts docker-compose.yml runs in the project image (infra/docker/), run here as plain processes.
-// Ports from this worktree's private range.
-const SINK_PORT = 29750;
-const CLOSED_PORT = 29751;
+// Free ports the OS picks: one for the sink, one nothing listens on (fixed ports collide with other worktrees and runs).
+const SINK_PORT = await freePort();
+let CLOSED_PORT = await freePort();
+while (CLOSED_PORT === SINK_PORT) CLOSED_PORT = await freePort();
 const SECRET = 'local-only-test-webhook-secret';
 
 function healthcheck(url: string): number | null {
