@@ -8,29 +8,40 @@
  * one at a time, each firing one alert; latency = time the webhook
  * receiver got the alert - Kafka timestamp of the source record. Baseline,
  * same run and topic: a plain kafkajs consumer on the events topic, p99 of
- * receive time - record timestamp of the same records. Last line: JSON.
+ * receive time - record timestamp of the same records. Last line: JSON
+ * (the service's warnings go to stderr).
+ *
+ * The events subject is registered before the service starts (its start
+ * waits until the subject has a version). The start and the baseline
+ * consumer's join have a deadline, BENCH_START_TIMEOUT_MS (default 60 000):
+ * past it the bench fails with the step it waited for and exits 1. Topics,
+ * groups, the database and the scratch folder are removed however it ends.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { createClickHouse } from '../core/clients/clickhouse.js';
 import { createKafka } from '../core/clients/kafka.js';
 import { loadEndpoints } from '../core/endpoints.js';
-import { createLogger } from '../core/logger.js';
 import { AlertsService, loadAlertsConfig } from '../consumers/alerts/index.js';
 import { migrate } from '../infra/clickhouse/migrate.js';
 import { loadRetention } from '../infra/retention.js';
 import { migrationVariables } from '../infra/setup.js';
 import { AuditEventCodec, payloadOf, RegistryClient, SCHEMA_VERSION, type AuditEvent, type EventKind, type EventPayloads } from '../schemas/index.js';
+import { Cleanup, withDeadline } from './lib/run.js';
 import { quantile, round, rssSampler } from './stats.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const LATENCY_ALERTS = Number(process.env.BENCH_LATENCY_ALERTS ?? 200);
 const RULES = 100;
+/** How long the service's start and the baseline consumer's join may take (ms). */
+const START_TIMEOUT_MS = Number(process.env.BENCH_START_TIMEOUT_MS ?? 60_000);
 const say = (m: string) => process.stderr.write(`${m}\n`);
 const endpoints = loadEndpoints();
 const kafka = createKafka(endpoints.kafka);
@@ -78,9 +89,22 @@ function executionEvents(workflowId: string, failed: boolean): AuditEvent[] {
   ];
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<Record<string, unknown>> {
+  const cleanup = new Cleanup();
+  try {
+    return await measure(cleanup);
+  } finally {
+    await cleanup.run();
+  }
+}
+
+async function measure(cleanup: Cleanup): Promise<Record<string, unknown>> {
   const admin = kafka.admin();
   await admin.connect();
+  cleanup.add('admin disconnect', () => admin.disconnect());
+  cleanup.add('delete topics', () => admin.deleteTopics({ topics: Object.values(topics) }));
+  // A group that never formed (the run failed before its join) cannot be deleted: nothing is left behind then.
+  cleanup.add('delete groups', () => admin.deleteGroups([`${base}-alerts`, `${base}-alerts.rules`, `${base}-alerts.delivery`, `${base}-baseline`]).catch(() => undefined));
   await admin.createTopics({
     waitForLeaders: true,
     topics: [
@@ -91,8 +115,9 @@ async function main(): Promise<void> {
     ],
   });
   const ch = createClickHouse(endpoints.clickhouse);
+  cleanup.add('ClickHouse close', () => ch.close());
+  cleanup.add(`drop database ${database}`, () => ch.command({ query: `DROP DATABASE IF EXISTS ${database}` }));
   await migrate(ch, { database, variables: migrationVariables(loadRetention()) });
-
   const received = new Map<string, number>();
   const latencies: number[] = [];
   const server = createServer((req, res) => {
@@ -107,9 +132,11 @@ async function main(): Promise<void> {
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  cleanup.add('webhook receiver close', () => new Promise((r) => server.close(r)));
   const port = (server.address() as AddressInfo).port;
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'auditline-bench-alerts-'));
+  cleanup.add(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
   writeFileSync(path.join(dir, 'rules.yaml'), rulesYaml());
   writeFileSync(path.join(dir, 'channels.yaml'), `channels:\n  bench:\n    url: http://127.0.0.1:${port}/hook\n    format: json\n    secret_env: BENCH_ALERTS_SECRET\n    rate_per_minute: 60000\n`);
   const config = loadAlertsConfig({
@@ -128,26 +155,36 @@ async function main(): Promise<void> {
     AUDITLINE_ALERTS_METRICS_PORT: '0',
   });
   if (config.rules.length !== RULES) throw new Error(`expected ${RULES} rules, got ${config.rules.length}`);
+  // The service reads the events subject at start (it waits until the subject has a version): register it first.
+  const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), topics.events);
+  await codec.init();
   const registry = new Registry();
-  const service = new AlertsService(config, { logger: createLogger('bench-alerts', 'warn'), registry });
+  // Warnings on stderr: stdout carries the result line only.
+  const logger = pino({ name: 'bench-alerts', level: 'warn' }, pino.destination({ fd: 2, sync: true }));
+  const service = new AlertsService(config, { logger, registry });
   const stop = new AbortController();
-  await service.start(stop.signal);
+  cleanup.add('service stop', () => service.stop());
+  cleanup.add('service abort', () => stop.abort());
+  // The start waits for ClickHouse, Kafka and the registry subject with backoff and no end of its own.
+  await withDeadline('the alerts service start (ClickHouse, Kafka topics, registry subject)', START_TIMEOUT_MS, service.start(stop.signal), () => stop.abort());
 
   // Baseline consumer on the same topic: receive time - record timestamp.
   const baseline: number[] = [];
   let measureBaseline = false;
   const consumer = kafka.consumer({ groupId: `${base}-baseline`, maxWaitTimeInMs: 50 });
   await consumer.connect();
+  cleanup.add('baseline consumer disconnect', () => consumer.disconnect());
   await consumer.subscribe({ topics: [topics.events], fromBeginning: false });
   let baselineJoined = false;
   consumer.on(consumer.events.GROUP_JOIN, () => (baselineJoined = true));
   await consumer.run({ eachMessage: async ({ message }) => void (measureBaseline && baseline.push(Date.now() - Number(message.timestamp))) });
-  while (!baselineJoined) await sleep(100);
+  await withDeadline('the baseline consumer group join', START_TIMEOUT_MS, (async () => {
+    while (!baselineJoined) await sleep(100);
+  })());
 
-  const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), topics.events);
-  await codec.init();
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
+  cleanup.add('producer disconnect', () => producer.disconnect());
   const send = (events: AuditEvent[]) => producer.send({ topic: topics.events, acks: -1, messages: events.map((e) => ({ key: e.execution_id, value: codec.encode(e) })) });
   const processed = async () => {
     const m = await registry.getSingleMetric('auditline_alerts_records_total')!.get();
@@ -184,17 +221,6 @@ async function main(): Promise<void> {
   const rssMb = rss.stop();
   if (process.env.BENCH_DUMP_METRICS) say((await registry.metrics()).split('\n').filter((l) => /batch_duration_seconds_(sum|count)|records_total/.test(l)).join('\n'));
 
-  stop.abort();
-  await consumer.disconnect();
-  await producer.disconnect();
-  await service.stop();
-  server.close();
-  await admin.deleteGroups([`${base}-alerts`, `${base}-alerts.rules`, `${base}-alerts.delivery`, `${base}-baseline`]).catch(() => undefined);
-  await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
-  await admin.disconnect();
-  await ch.command({ query: `DROP DATABASE IF EXISTS ${database}` });
-  await ch.close();
-
   const result = {
     bench: 'alerts',
     rules: RULES,
@@ -212,11 +238,16 @@ async function main(): Promise<void> {
     peak_rss_mb: round(rssMb, 1),
     note: 'shared 2-CPU machine; service, producer, baseline consumer and receiver in one process',
   };
-  console.log(JSON.stringify(result));
-  process.exit(0);
+  return result;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  (result) => {
+    console.log(JSON.stringify(result));
+    process.exit(0);
+  },
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
