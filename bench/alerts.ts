@@ -16,6 +16,9 @@
  * consumer's join have a deadline, BENCH_START_TIMEOUT_MS (default 60 000):
  * past it the bench fails with the step it waited for and exits 1. Topics,
  * groups, the database and the scratch folder are removed however it ends.
+ * The bench fails (exit 1) when a stage does not handle every event within
+ * BENCH_DRAIN_TIMEOUT_MS (default 300 000), dead-letters any, or fewer than
+ * BENCH_LATENCY_ALERTS alerts arrive.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -35,11 +38,13 @@ import { loadRetention } from '../infra/retention.js';
 import { migrationVariables } from '../infra/setup.js';
 import { AuditEventCodec, payloadOf, RegistryClient, SCHEMA_VERSION, type AuditEvent, type EventKind, type EventPayloads } from '../schemas/index.js';
 import { Cleanup, withDeadline } from './lib/run.js';
-import { quantile, round, rssSampler } from './stats.js';
+import { quantile, requireNoDeadLetters, round, rssSampler } from './stats.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
 const LATENCY_ALERTS = Number(process.env.BENCH_LATENCY_ALERTS ?? 200);
 const RULES = 100;
+/** How long each stage may take to handle the throughput events (ms). */
+const DRAIN_TIMEOUT_MS = Number(process.env.BENCH_DRAIN_TIMEOUT_MS ?? 300_000);
 /** How long the service's start and the baseline consumer's join may take (ms). */
 const START_TIMEOUT_MS = Number(process.env.BENCH_START_TIMEOUT_MS ?? 60_000);
 const say = (m: string) => process.stderr.write(`${m}\n`);
@@ -198,14 +203,26 @@ async function measure(cleanup: Cleanup): Promise<Record<string, unknown>> {
   const before = await processed();
   const t0 = performance.now();
   for (let i = 0; i < executions.length; i += 2_000) await send(executions.slice(i, i + 2_000));
-  while ((await processed()) - before < executions.length) await sleep(20);
+  const stage1Deadline = Date.now() + DRAIN_TIMEOUT_MS;
+  while ((await processed()) - before < executions.length) {
+    if (Date.now() > stage1Deadline) throw new Error(`stage 1 handled ${(await processed()) - before} of ${executions.length} events within ${DRAIN_TIMEOUT_MS} ms`);
+    await sleep(20);
+  }
+  // auditline_alerts_records_total counts dead-lettered records too: the rate holds only if none was.
+  await requireNoDeadLetters(registry, 'auditline_alerts_records_total', 'stage 1 (events)');
   const seconds = (performance.now() - t0) / 1000;
   const evalsPerS = (executions.length * RULES) / seconds;
   say(`  ${round(seconds, 2)} s, ${Math.round(evalsPerS)} evaluations/s`);
   // Latency is measured on a drained pipeline: wait until stage 2 has handled every signal stage 1 wrote.
   const counter = async (name: string) => ((await registry.getSingleMetric(name)!.get()).values.reduce((s, v) => s + (v.labels.outcome === 'dead_lettered' ? 0 : v.value), 0));
-  const drained = Date.now() + 300_000;
-  while ((await counter('auditline_alerts_rules_records_total')) < (await counter('auditline_alerts_signals_total')) && Date.now() < drained) await sleep(200);
+  const drained = Date.now() + DRAIN_TIMEOUT_MS;
+  for (;;) {
+    const [handled, signals] = [await counter('auditline_alerts_rules_records_total'), await counter('auditline_alerts_signals_total')];
+    if (handled >= signals) break;
+    if (Date.now() > drained) throw new Error(`stage 2 handled ${handled} of ${signals} signals within ${DRAIN_TIMEOUT_MS} ms`);
+    await sleep(200);
+  }
+  await requireNoDeadLetters(registry, 'auditline_alerts_rules_records_total', 'stage 2 (signals)');
   say(`  stage 2 drained after ${round((performance.now() - t0) / 1000, 2)} s`);
   await sleep(1_000);
 
@@ -218,6 +235,9 @@ async function measure(cleanup: Cleanup): Promise<Record<string, unknown>> {
   const until = Date.now() + 60_000;
   while (latencies.length < LATENCY_ALERTS && Date.now() < until) await sleep(100);
   measureBaseline = false;
+  // Every failed WF-LAT execution fires one alert: fewer (or none, which would leave the quantiles empty) is a failure.
+  if (latencies.length < LATENCY_ALERTS) throw new Error(`the receiver got ${latencies.length} of ${LATENCY_ALERTS} latency alerts within 60 s of the last publish`);
+  if (baseline.length === 0) throw new Error('the baseline consumer received none of the latency events');
   const rssMb = rss.stop();
   if (process.env.BENCH_DUMP_METRICS) say((await registry.metrics()).split('\n').filter((l) => /batch_duration_seconds_(sum|count)|records_total/.test(l)).join('\n'));
 

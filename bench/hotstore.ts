@@ -11,7 +11,9 @@
  *    consumer joined the group to its last commit (its first batch
  *    included: six partitions' batches are in flight at once, so a window
  *    from the first finished batch would count the others' work without its
- *    time); `ratio` = service rows/s ÷ direct rows/s.
+ *    time); `ratio` = service rows/s ÷ direct rows/s. The bench fails
+ *    (exit 1) unless the service dead-lettered nothing and stored every
+ *    event it was sent (its records counter counts dead letters too).
  * 2. Query latency: at least 10 million events bulk-loaded server-side
  *    (bench/lib/hotstore-load.ts) into a fresh database migrated by
  *    infra/clickhouse/migrate.ts, then p50/p95 of each query of
@@ -36,7 +38,7 @@ import { publish } from '../test/helpers/tokenizer-stack.js';
 import { TOKENIZED_HEADER } from '../consumers/tokenizer/index.js';
 import { bulkLoad } from './lib/hotstore-load.js';
 import { DEFAULT_LAYOUT } from '../infra/kafka/topics.js';
-import { metricTotal, quantile, round, steadyState } from './stats.js';
+import { metricTotal, quantile, requireNoDeadLetters, round, steadyState } from './stats.js';
 
 const LOAD_EXECUTIONS = Number(process.env.BENCH_LOAD_EXECUTIONS ?? 1_600_000);
 // Long enough (about 360 000 events) that the first fetch and JIT warm-up, inside the service window since it starts at the join, are a small part of it.
@@ -114,6 +116,11 @@ async function serviceIngest(events: readonly AuditEvent[]): Promise<{ rows: num
   await publish(names.topic, events, { [TOKENIZED_HEADER]: 'v1' });
   const { service, registry } = await startService();
   const run = await steadyState(() => metricTotal(registry, 'auditline_hotstore_records_total'), events.length, async () => (await service.readiness()).ready);
+  // records_total counts dead-lettered records too: the rate holds only if every event was stored.
+  await requireNoDeadLetters(registry, 'auditline_hotstore_records_total', 'the hot store');
+  const rs = await client.query({ query: `SELECT uniqExact(event_id) AS n FROM ${database}.events WHERE source_topic = {topic:String}`, query_params: { topic: names.topic }, format: 'JSONEachRow' });
+  const stored = Number((await rs.json<{ n: string }>())[0]!.n);
+  if (stored !== events.length) throw new Error(`the hot store stored ${stored} of the ${events.length} events it was sent`);
   const batches = await metricTotal(registry, 'auditline_hotstore_batches_total');
   say(`  service: ${batches} batches, ${round(events.length / batches, 0)} events per batch on average`);
   return { rows: run.items * 2, seconds: run.seconds, registry };

@@ -10,7 +10,10 @@
  * until one does not (or BENCH_MAX_STEPS). Each step reports the rate it
  * published (events sent / seconds of publishing); a step that published
  * less than 98 % of its target is not flat. events_per_s is the published
- * rate of the highest flat step. During each step: freshness (publish -> queryable in the hot store)
+ * rate of the highest flat step; when no step is flat the JSON line has
+ * events_per_s null and `failed`, and the bench exits 1. A probe not
+ * queryable within 60 s is counted in `probe_timeouts` (not a freshness
+ * sample) and makes its step not flat. During each step: freshness (publish -> queryable in the hot store)
  * of one probe execution per second, and alert latency (publish -> a real
  * webhook receiver) of the same probes through a rule that fires on each,
  * CPU and peak RSS of every service.
@@ -147,6 +150,8 @@ interface StepResult {
   lagEnd: number;
   lagByService: Record<string, { end: number; slope: number }>;
   freshnessMs: number[];
+  /** Probes not queryable within 60 s of their publish (not freshness samples). */
+  probeTimeouts: number;
   services: Record<string, { cpu_pct: number; rss_mb: number }>;
 }
 
@@ -159,6 +164,7 @@ async function runStep(rate: number): Promise<StepResult> {
   const peakRss = new Map<string, number>();
   const lagSamples: { t: number; y: number; by: Record<string, number> }[] = [];
   const freshnessMs: number[] = [];
+  let probeTimeouts = 0;
   let published = 0;
   let running = true;
 
@@ -185,14 +191,17 @@ async function runStep(rate: number): Promise<StepResult> {
       const sent = Date.now();
       probeSent.set(id, sent);
       await producer.send({ topic: names.raw, acks: -1, messages: [{ key: id, value: codec.encode(events[0]!) }] });
+      let queryable = false;
       for (;;) {
         const rs = await clickhouse.query({ query: `SELECT count() AS n FROM ${names.database}.executions WHERE execution_id = {id:String}`, query_params: { id }, format: 'JSONEachRow' });
         const [row] = await rs.json<{ n: number | string }>();
-        if (Number(row?.n) > 0) break;
+        if ((queryable = Number(row?.n) > 0)) break;
         if (Date.now() - sent > 60_000 || !running) break;
         await sleep(50);
       }
-      if (running) freshnessMs.push(Date.now() - sent);
+      // A probe given up on is no freshness sample: a timeout counted as 60 s would hide that it never arrived.
+      if (queryable && running) freshnessMs.push(Date.now() - sent);
+      else if (!queryable && Date.now() - sent > 60_000) probeTimeouts += 1;
       await sleep(Math.max(0, 1_000 - (Date.now() - sent)));
     }
   })();
@@ -227,7 +236,8 @@ async function runStep(rate: number): Promise<StepResult> {
   // The publisher may fall short of the rate (this process and the services share two cores): a step counts only
   // at the rate it published, and one that published less than 98 % of its target is not a flat step at that target.
   const achieved = published / ((publishedUntil - t0) / 1_000);
-  const flat = achieved >= rate * 0.98 && lagSlope <= rate * 0.02 && lagEnd <= rate * 10;
+  // A probe that was not queryable within 60 s says the pipeline did not keep up at this rate.
+  const flat = achieved >= rate * 0.98 && lagSlope <= rate * 0.02 && lagEnd <= rate * 10 && probeTimeouts === 0;
   const services: StepResult['services'] = {};
   for (const [name, pid] of pids) {
     const cpu1 = pid ? procStats(pid)?.cpuS : undefined;
@@ -237,7 +247,7 @@ async function runStep(rate: number): Promise<StepResult> {
   await sleep(5_000);
   const alertMs = alertLatencies(t0);
   const probes = [...probeSent.values()].filter((sent) => sent >= t0).length;
-  return { rate, achieved, published, flat, lagSlope, lagEnd, lagByService: lagByServiceEnd, freshnessMs, services, alertMs, probes };
+  return { rate, achieved, published, flat, lagSlope, lagEnd, lagByService: lagByServiceEnd, freshnessMs, probeTimeouts, services, alertMs, probes };
 }
 
 /**
@@ -280,7 +290,7 @@ try {
     const step = await runStep(rate);
     steps.push(step);
     say(
-      `step ${i + 1}: ${rate} events/s (published ${round(step.achieved, 0)}/s), lag ${step.flat ? 'flat' : 'GROWING'} (slope ${round(step.lagSlope, 1)}/s, end ${step.lagEnd}), freshness p99 ${round(quantile(step.freshnessMs, 0.99), 0)} ms, alert p99 ${round(quantile(step.alertMs, 0.99), 0)} ms (${step.alertMs.length}/${step.probes}), ` +
+      `step ${i + 1}: ${rate} events/s (published ${round(step.achieved, 0)}/s), lag ${step.flat ? 'flat' : 'GROWING'} (slope ${round(step.lagSlope, 1)}/s, end ${step.lagEnd}), freshness p99 ${round(quantile(step.freshnessMs, 0.99), 0)} ms (${step.probeTimeouts} probes timed out), alert p99 ${round(quantile(step.alertMs, 0.99), 0)} ms (${step.alertMs.length}/${step.probes}), ` +
         Object.entries(step.services)
           .map(([n, s]) => `${n} ${s.cpu_pct}% ${s.rss_mb} MB, lag ${step.lagByService[n]?.end ?? '?'} (slope ${step.lagByService[n]?.slope ?? '?'}/s)`)
           .join(', '),
@@ -304,11 +314,13 @@ const reported = best ?? steps[0]!;
 const result = {
   bench: 'pipeline',
   step_s: STEP_S,
-  steps: steps.map((s) => ({ rate: s.rate, achieved_events_per_s: round(s.achieved, 0), flat: s.flat, lag_slope_per_s: round(s.lagSlope, 1), lag_end: s.lagEnd, lag_by_service: s.lagByService })),
-  // The rate the highest flat step published (not the rate it aimed at).
-  events_per_s: best ? round(best.achieved, 0) : 0,
+  steps: steps.map((s) => ({ rate: s.rate, achieved_events_per_s: round(s.achieved, 0), flat: s.flat, probe_timeouts: s.probeTimeouts, lag_slope_per_s: round(s.lagSlope, 1), lag_end: s.lagEnd, lag_by_service: s.lagByService })),
+  // The rate the highest flat step published (not the rate it aimed at); null when no step was flat.
+  events_per_s: best ? round(best.achieved, 0) : null,
   baseline_events_per_s: round(baselineRate, 0),
-  ratio: round((best ? best.achieved : 0) / baselineRate, 3),
+  ratio: best ? round(best.achieved / baselineRate, 3) : null,
+  // Without a flat step there is no sustained rate: the figures below are the first step's, and the bench exits 1.
+  ...(best ? {} : { failed: `no step was flat (the first, at ${steps[0]?.rate} events/s, was not): no sustained rate` }),
   freshness_p50_ms: round(quantile(reported.freshnessMs, 0.5), 0),
   freshness_p99_ms: round(quantile(reported.freshnessMs, 0.99), 0),
   alert_p50_ms: round(quantile(reported.alertMs, 0.5), 0),
@@ -317,3 +329,4 @@ const result = {
   services: reported.services,
 };
 console.log(JSON.stringify(result));
+if (!best) process.exitCode = 1;

@@ -9,6 +9,9 @@
  * size as the client, one batch in flight (what an idempotent producer with
  * ordering allows). Both sides are set up and warmed once, then measured in
  * BENCH_ROUNDS interleaved rounds (default 5); figures are per-side medians.
+ * With ack 'broker' a send Kafka refuses is spooled and the call still
+ * resolves, so after each round the bench checks the client's metrics and
+ * fails (exit 1) unless every event was acknowledged directly by Kafka.
  * Last line: one JSON object.
  */
 import { randomUUID } from 'node:crypto';
@@ -16,11 +19,12 @@ import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import kafkajs from 'kafkajs';
+import { Registry } from 'prom-client';
 import { createKafka } from '../core/clients/kafka.js';
 import { loadEndpoints } from '../core/endpoints.js';
 import { createAuditProducer } from '../producers/index.js';
 import { AuditEventCodec, RegistryClient, sampleExecution } from '../schemas/index.js';
-import { quantile, round, rssSampler } from './stats.js';
+import { metricTotal, metricWhere, quantile, round, rssSampler } from './stats.js';
 
 const { CompressionTypes } = kafkajs;
 const BATCH = 500;
@@ -46,9 +50,28 @@ interface Side {
   close(): Promise<void>;
 }
 
+/**
+ * With ack 'broker' a batch Kafka refused is spooled and its calls still
+ * resolve: a round could time the spool, not Kafka. Fails unless every
+ * event recorded so far was acknowledged by Kafka directly, none failed a
+ * send, none was lost and none is spooled.
+ */
+async function requireAllDelivered(metrics: Registry, recorded: number): Promise<void> {
+  const direct = await metricWhere(metrics, 'auditline_producer_delivered_events_total', { path: 'direct' });
+  const replayed = await metricWhere(metrics, 'auditline_producer_delivered_events_total', { path: 'replay' });
+  const sendErrors = await metricTotal(metrics, 'auditline_producer_send_errors_total');
+  const lost = await metricTotal(metrics, 'auditline_producer_lost_events_total');
+  const spooled = await metricTotal(metrics, 'auditline_producer_spooled_events');
+  if (direct !== recorded || replayed > 0 || sendErrors > 0 || lost > 0 || spooled > 0) {
+    throw new Error(`the client did not send every event directly: ${direct} of ${recorded} acknowledged directly, ${replayed} replayed from the spool, ${spooled} still spooled, ${lost} lost, ${sendErrors} failed sends`);
+  }
+}
+
 async function clientSide(latenciesMs: number[]): Promise<Side> {
   const spoolDir = path.join(os.tmpdir(), `auditline-bench-spool-${randomUUID()}`);
+  const metrics = new Registry();
   const audit = createAuditProducer({
+    metrics,
     brokers: endpoints.kafka.brokers,
     schemaRegistryUrl: endpoints.registry.url,
     service: 'bench-producer',
@@ -92,7 +115,9 @@ async function clientSide(latenciesMs: number[]): Promise<Side> {
       const from = WARMUP_EXECUTIONS + round * EXECUTIONS;
       const t0 = performance.now();
       await runExecutions(from, from + EXECUTIONS, true);
-      return (performance.now() - t0) / 1000;
+      const seconds = (performance.now() - t0) / 1000;
+      await requireAllDelivered(metrics, (from + EXECUTIONS) * EVENTS_PER_EXECUTION);
+      return seconds;
     },
     async close() {
       await audit.close();

@@ -35,6 +35,26 @@ export async function metricTotal(registry: { getSingleMetric(name: string): { g
   return (m?.values ?? []).reduce((s, v) => s + v.value, 0);
 }
 
+/** Sum of the samples of a prom-client metric in `registry` whose labels include `labels` (0 when absent). */
+export async function metricWhere(
+  registry: { getSingleMetric(name: string): { get(): Promise<{ values: { value: number; labels: Partial<Record<string, string | number>> }[] }> } | undefined },
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
+  const m = await registry.getSingleMetric(name)?.get();
+  return (m?.values ?? []).filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want)).reduce((s, v) => s + v.value, 0);
+}
+
+/**
+ * Fails the bench when a consumer dead-lettered any record: its
+ * `<prefix>records_total` counts dead-lettered records too, so a rate taken
+ * from it would count records that were refused, not processed.
+ */
+export async function requireNoDeadLetters(registry: Parameters<typeof metricWhere>[0], metric: string, what: string): Promise<void> {
+  const dead = await metricWhere(registry, metric, { outcome: 'dead_lettered' });
+  if (dead > 0) throw new Error(`${what} dead-lettered ${dead} records (${metric}{outcome="dead_lettered"}): the rate would count refused records`);
+}
+
 /**
  * Polls `done()` every 10 ms until it reaches `total` and returns the
  * steady-state rate window, with the number of items finished in that

@@ -32,6 +32,8 @@
  * Seal: the CPU of one AES-256-GCM seal as the tokenizer makes it
  * (`seal_cpu_us`) and the seals the service made per event
  * (`seals_per_event`), to set against `baseline_cpu_us_per_event`.
+ * The bench fails (exit 1) if the service dead-lettered any record: its
+ * records counter, which the rate is taken from, counts dead letters too.
  * Last line: one JSON object.
  */
 import { Registry } from 'prom-client';
@@ -46,7 +48,7 @@ import { uniqueName } from '../test/helpers/names.js';
 import { piiExecution, testKeys } from '../test/helpers/tokenizer-fixtures.js';
 import { createTokenizerDatabase, createTokenizerTopics, dropTokenizerTopics, endpoints, kafka, publish } from '../test/helpers/tokenizer-stack.js';
 import { availableParallelism } from 'node:os';
-import { metricTotal, round, rssSampler, steadyState, type MachineCpu } from './stats.js';
+import { metricTotal, requireNoDeadLetters, round, rssSampler, steadyState, type MachineCpu } from './stats.js';
 import { rawRecords, tokenizeRecords } from './lib/tokenized-events.js';
 import { createSecretKey, randomUUID } from 'node:crypto';
 import { newDataKey, piiAad, sealValues } from '../consumers/tokenizer/crypto.js';
@@ -172,6 +174,8 @@ async function service(total: number): Promise<Run & { rssMb: number; encryption
   await svc.start(new AbortController().signal);
   try {
     const run = await steadyState(() => metricTotal(registry, 'auditline_tokenizer_records_total'), total, async () => (await svc.readiness()).ready);
+    // records_total counts dead-lettered records too: the rate holds only if every record was tokenized.
+    await requireNoDeadLetters(registry, 'auditline_tokenizer_records_total', 'the tokenizer');
     return { ...run, rssMb: rss.stop(), encryptions: await metricTotal(registry, 'auditline_tokenizer_encryptions_total') };
   } finally {
     await svc.stop();
