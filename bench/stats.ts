@@ -66,26 +66,41 @@ export async function requireNoDeadLetters(registry: Parameters<typeof metricWhe
  * large batches at once finishes its first batch late and the others soon
  * after, and a window from its first finished batch would count their work
  * without its time.
+ *
+ * Throws when `total` is not reached within `deadlineMs` of the call (a
+ * stalled service would otherwise hold the bench forever), and when the
+ * window holds no items or no time (the work finished between two polls,
+ * or before the window opened): a rate from it would be NaN or infinite.
  */
 export async function steadyState(
   done: () => Promise<number>,
   total: number,
   joined?: () => boolean | Promise<boolean>,
+  deadlineMs = STEADY_STATE_DEADLINE_MS,
 ): Promise<{ items: number; seconds: number; cpuUs: number; machine: MachineCpu | undefined }> {
+  const deadline = performance.now() + deadlineMs;
   let first: { at: number; done: number; cpu: NodeJS.CpuUsage; machine: MachineCpu | undefined } | undefined;
   for (;;) {
     const n = await done();
     const now = performance.now();
     if (!first && (joined ? await joined() : n > 0)) first = { at: now, done: n, cpu: process.cpuUsage(), machine: machineCpu() };
     if (n >= total) {
-      const cpu = process.cpuUsage(first!.cpu);
+      if (!first) throw new Error(`steadyState: all ${total} items finished before the window opened${joined ? ' (the consumer had not joined)' : ''}`);
+      const items = total - first.done;
+      const seconds = (now - first.at) / 1000;
+      if (items <= 0 || seconds <= 0) throw new Error(`steadyState: no measurable window (${items} items in ${seconds} s): the work finished before the window opened or between two polls`);
+      const cpu = process.cpuUsage(first.cpu);
       const end = machineCpu();
-      const machine = first!.machine && end ? { busyUs: end.busyUs - first!.machine.busyUs, totalUs: end.totalUs - first!.machine.totalUs } : undefined;
-      return { items: total - first!.done, seconds: (now - first!.at) / 1000, cpuUs: cpu.user + cpu.system, machine };
+      const machine = first.machine && end ? { busyUs: end.busyUs - first.machine.busyUs, totalUs: end.totalUs - first.machine.totalUs } : undefined;
+      return { items, seconds, cpuUs: cpu.user + cpu.system, machine };
     }
+    if (now > deadline) throw new Error(`steadyState: ${n} of ${total} items finished within ${deadlineMs} ms${first || !joined ? '' : ' (the consumer never joined)'}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** steadyState's default deadline: 10 minutes, several times the longest window a bench measures on this machine. */
+export const STEADY_STATE_DEADLINE_MS = 600_000;
 
 /** CPU time of the whole machine, all cores (every process: the services under test too). */
 export interface MachineCpu {
