@@ -15,7 +15,8 @@
  * waits until the subject has a version). The start and the baseline
  * consumer's join have a deadline, BENCH_START_TIMEOUT_MS (default 60 000):
  * past it the bench fails with the step it waited for and exits 1. Topics,
- * groups, the database and the scratch folder are removed however it ends.
+ * groups, the database, the registry subject and the scratch folder are
+ * removed however it ends.
  * The bench fails (exit 1) when a stage does not handle every event within
  * BENCH_DRAIN_TIMEOUT_MS (default 300 000), dead-letters any, or fewer than
  * BENCH_LATENCY_ALERTS alerts arrive.
@@ -37,7 +38,7 @@ import { migrate } from '../infra/clickhouse/migrate.js';
 import { loadRetention } from '../infra/retention.js';
 import { migrationVariables } from '../infra/setup.js';
 import { AuditEventCodec, payloadOf, RegistryClient, SCHEMA_VERSION, type AuditEvent, type EventKind, type EventPayloads } from '../schemas/index.js';
-import { Cleanup, withDeadline } from './lib/run.js';
+import { Cleanup, deleteSubjects, withDeadline } from './lib/run.js';
 import { quantile, requireNoDeadLetters, round, rssSampler } from './stats.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
@@ -162,6 +163,7 @@ async function measure(cleanup: Cleanup): Promise<Record<string, unknown>> {
   if (config.rules.length !== RULES) throw new Error(`expected ${RULES} rules, got ${config.rules.length}`);
   // The service reads the events subject at start (it waits until the subject has a version): register it first.
   const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), topics.events);
+  cleanup.add('delete registry subject', () => deleteSubjects(endpoints.registry, [topics.events]));
   await codec.init();
   const registry = new Registry();
   // Warnings on stderr: stdout carries the result line only.

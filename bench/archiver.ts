@@ -14,7 +14,8 @@
  * blocks with the service's default codec, SHA-256) with S3, the index and
  * the commits replaced by in-memory sinks, so the figure is what one
  * archiver process can encode; `e2e_mb_per_s` adds real uploads to the S3
- * endpoint (moto locally) for a sample. Baseline: zlib deflateRaw, level 6,
+ * endpoint (moto locally) for a sample, in a scratch bucket deleted at the
+ * end (its versions, then the bucket). Baseline: zlib deflateRaw, level 6,
  * blocks of 256 KiB (the archiver's former codec settings), of the same
  * record bytes. Evidence for the compression limit: bytes of random
  * material per event (ciphertext bundles and UUIDs) and the ratio of the
@@ -32,6 +33,8 @@ import { bootstrapBucket } from '../infra/s3/bootstrap.js';
 import { loadRetention } from '../infra/retention.js';
 import { auditEventSchema, unframe } from '../schemas/index.js';
 import { rawExecutions, tokenize } from './lib/tokenized-events.js';
+import { Cleanup } from './lib/run.js';
+import { deleteBucket } from './lib/s3-bucket.js';
 import { round } from './stats.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -197,11 +200,19 @@ for (const b of blocksOf(raw.map((e) => type.toBuffer(e)), COMPRESSION.blockByte
 const endpoints = loadEndpoints();
 const s3 = createS3(endpoints.s3);
 const bucket = `bench-archiver-${Date.now().toString(36)}`;
-await bootstrapBucket(s3, { bucket, retention: loadRetention(), objectLock: false });
 const sample = Math.min(records.length, 40_000);
 const sampleMb = records.slice(0, sample).reduce((n, r) => n + r.value!.length - 5, 0) / (1024 * 1024);
-const e2e = await archiverRun(new ObjectStore(s3, bucket), sample);
-s3.destroy();
+const cleanup = new Cleanup();
+let e2e: Awaited<ReturnType<typeof archiverRun>>;
+try {
+  cleanup.add('S3 client destroy', () => s3.destroy());
+  // The bucket has no Object Lock: its versions, and then the bucket, can be deleted.
+  cleanup.add(`delete bucket ${bucket}`, () => deleteBucket(s3, bucket));
+  await bootstrapBucket(s3, { bucket, retention: loadRetention(), objectLock: false });
+  e2e = await archiverRun(new ObjectStore(s3, bucket), sample);
+} finally {
+  await cleanup.run();
+}
 
 const result = {
   bench: 'archiver',

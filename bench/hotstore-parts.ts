@@ -22,6 +22,7 @@ import { HOTSTORE_TABLES, HotstoreService, loadHotstoreConfig } from '../consume
 import { buildExecution } from '../test/helpers/hotstore-fixtures.js';
 import { createHotstoreDatabase, createHotstoreTopics, dropHotstoreTopics, endpoints, hotstoreEnv, publish, storedEvents } from '../test/helpers/hotstore-stack.js';
 import type { AuditEvent } from '../schemas/index.js';
+import { Cleanup, deleteSubjects, withDeadline } from './lib/run.js';
 import { metricTotal, round } from './stats.js';
 
 const RATE = Number(process.env.BENCH_RATE ?? 100);
@@ -37,13 +38,19 @@ async function insertCount(registry: Registry): Promise<number> {
 }
 
 async function trickle(label: string, coalesceBelow: number): Promise<{ events: number; seconds: number; inserts: number }> {
-  const database = await createHotstoreDatabase(client, 'bench_hs_parts');
-  const names = await createHotstoreTopics(`bench-parts-${label}`, PARTITIONS);
-  const registry = new Registry();
-  const config = loadHotstoreConfig({ ...process.env, ...hotstoreEnv(names, database, { AUDITLINE_HOTSTORE_COALESCE_BELOW: String(coalesceBelow) }) });
-  const service = new HotstoreService(config, { logger: createLogger(`bench-parts-${label}`, 'silent'), registry });
-  await service.start(new AbortController().signal);
+  const cleanup = new Cleanup();
   try {
+    const database = await createHotstoreDatabase(client, 'bench_hs_parts');
+    cleanup.add(`drop database ${database}`, () => client.command({ query: `DROP DATABASE IF EXISTS ${database}` }));
+    const names = await createHotstoreTopics(`bench-parts-${label}`, PARTITIONS);
+    cleanup.add('drop topics and group', () => dropHotstoreTopics(names, [names.group]));
+    cleanup.add('delete registry subject', () => deleteSubjects(endpoints.registry, [names.topic]));
+    const registry = new Registry();
+    const config = loadHotstoreConfig({ ...process.env, ...hotstoreEnv(names, database, { AUDITLINE_HOTSTORE_COALESCE_BELOW: String(coalesceBelow) }) });
+    const service = new HotstoreService(config, { logger: createLogger(`bench-parts-${label}`, 'silent'), registry });
+    cleanup.add('service stop', () => service.stop());
+    const stop = new AbortController();
+    await withDeadline(`the ${label} hot store start`, 60_000, service.start(stop.signal), () => stop.abort());
     let sent = 0;
     const began = performance.now();
     // Publishing in ticks of 100 ms keeps the rate steady; each tick's events are one produce request.
@@ -68,9 +75,7 @@ async function trickle(label: string, coalesceBelow: number): Promise<{ events: 
     say(`${label}: ${sent} events in ${round(seconds, 1)} s, ${inserts} INSERTs (${round(inserts / seconds, 1)}/s)`);
     return { events: sent, seconds, inserts };
   } finally {
-    await service.stop();
-    await dropHotstoreTopics(names, [names.group]);
-    await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+    await cleanup.run();
   }
 }
 

@@ -37,6 +37,7 @@ import { uniqueName } from '../test/helpers/names.js';
 import { publish } from '../test/helpers/tokenizer-stack.js';
 import { TOKENIZED_HEADER } from '../consumers/tokenizer/index.js';
 import { bulkLoad } from './lib/hotstore-load.js';
+import { deleteSubjects } from './lib/run.js';
 import { DEFAULT_LAYOUT } from '../infra/kafka/topics.js';
 import { metricTotal, quantile, requireNoDeadLetters, round, steadyState } from './stats.js';
 
@@ -262,6 +263,7 @@ try {
 } finally {
   for (const s of services) await s.stop().catch(() => undefined);
   await dropHotstoreTopics(names, [names.group]);
+  await deleteSubjects(endpoints.registry, [names.topic]).catch((err: unknown) => say(`deleting the registry subject failed: ${String(err)}`));
   await client.command({ query: `DROP DATABASE IF EXISTS ${database}`, clickhouse_settings: { max_execution_time: 0 } }).catch((err: unknown) => say(`dropping ${database} failed: ${String(err)}`));
   await client.close();
 }

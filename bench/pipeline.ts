@@ -37,6 +37,7 @@ import { AuditEventCodec, RegistryClient, sampleExecution } from '../schemas/ind
 import { Receiver } from '../test/helpers/alerts-fixtures.js';
 import { createPipelineEnv } from '../test/helpers/pipeline-env.js';
 import { tempDir } from '../test/helpers/temp-dir.js';
+import { Cleanup, deleteSubjects } from './lib/run.js';
 import { quantile, round, steadyState } from './stats.js';
 
 const { CompressionTypes, logLevel } = kafkajs;
@@ -50,7 +51,10 @@ const endpoints = loadEndpoints();
 const kafka = createKafka(endpoints.kafka, undefined, { logLevel: logLevel.NOTHING });
 // Alerts: one rule fires for every probe execution, so alert latency is publish -> webhook received.
 const receiver = new Receiver();
+// Everything the bench makes is removed however it ends (the bucket has Object Lock and stays, as in the tests).
+const cleanup = new Cleanup();
 await receiver.up();
+cleanup.add('webhook receiver down', () => receiver.down());
 const PROBE_RULES = `rules:
   - name: probe-started
     kind: match
@@ -59,12 +63,14 @@ const PROBE_RULES = `rules:
     where: { event: ExecutionStarted, workflow_id: WF-PROBE }
 `;
 const pipeline = await createPipelineEnv('bench-pipeline', { partitions: 3, webhookUrl: `http://127.0.0.1:${receiver.port}`, rulesYaml: PROBE_RULES });
+cleanup.add('drop the pipeline topics, groups and database', () => pipeline.drop());
+cleanup.add('delete registry subjects', () => deleteSubjects(endpoints.registry, [pipeline.names.raw, pipeline.names.events]));
 /** Publish time of each probe execution, for the alert latency. */
 const probeSent = new Map<string, number>();
 const { names } = pipeline;
 const codec = new AuditEventCodec(new RegistryClient(endpoints.registry), names.raw);
-await codec.init();
 const clickhouse = createClickHouse(endpoints.clickhouse);
+cleanup.add('ClickHouse close', () => clickhouse.close());
 
 const supervisor = new Supervisor(pipeline.services, {
   cli: assetPath('dist', 'cli', 'main.js'),
@@ -262,6 +268,11 @@ async function baseline(): Promise<number> {
   await admin.disconnect();
   const total = ends.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
   const consumer = kafka.consumer({ groupId: `${names.prefix}-noop`, maxBytes: 16 * 1024 * 1024, maxWaitTimeInMs: 100 });
+  cleanup.add('delete the baseline group', async () => {
+    const groupAdmin = kafka.admin();
+    await groupAdmin.connect();
+    await groupAdmin.deleteGroups([`${names.prefix}-noop`]).finally(() => groupAdmin.disconnect());
+  });
   let seen = 0;
   let joined = false;
   consumer.on(consumer.events.GROUP_JOIN, () => (joined = true));
@@ -280,34 +291,37 @@ async function baseline(): Promise<number> {
   }
 }
 
-supervisor.start();
 const steps: StepResult[] = [];
+let baselineRate = Number.NaN;
 try {
-  await supervisor.waitReady(120_000);
-  say(`pipeline bench: services ${pipeline.services.map((s) => s.name).join(', ')}; steps of ${STEP_S} s from ${START_RATE} events/s`);
-  let rate = START_RATE;
-  for (let i = 0; i < MAX_STEPS; i++) {
-    const step = await runStep(rate);
-    steps.push(step);
-    say(
-      `step ${i + 1}: ${rate} events/s (published ${round(step.achieved, 0)}/s), lag ${step.flat ? 'flat' : 'GROWING'} (slope ${round(step.lagSlope, 1)}/s, end ${step.lagEnd}), freshness p99 ${round(quantile(step.freshnessMs, 0.99), 0)} ms (${step.probeTimeouts} probes timed out), alert p99 ${round(quantile(step.alertMs, 0.99), 0)} ms (${step.alertMs.length}/${step.probes}), ` +
-        Object.entries(step.services)
-          .map(([n, s]) => `${n} ${s.cpu_pct}% ${s.rss_mb} MB, lag ${step.lagByService[n]?.end ?? '?'} (slope ${step.lagByService[n]?.slope ?? '?'}/s)`)
-          .join(', '),
-    );
-    if (!step.flat) break;
-    rate = Math.round(rate * 1.5);
-    // Let the lag of the last step drain before the next one.
-    for (let t = 0; t < 60 && (await totalLag()) > 0; t++) await sleep(1_000);
+  await codec.init();
+  supervisor.start();
+  try {
+    await supervisor.waitReady(120_000);
+    say(`pipeline bench: services ${pipeline.services.map((s) => s.name).join(', ')}; steps of ${STEP_S} s from ${START_RATE} events/s`);
+    let rate = START_RATE;
+    for (let i = 0; i < MAX_STEPS; i++) {
+      const step = await runStep(rate);
+      steps.push(step);
+      say(
+        `step ${i + 1}: ${rate} events/s (published ${round(step.achieved, 0)}/s), lag ${step.flat ? 'flat' : 'GROWING'} (slope ${round(step.lagSlope, 1)}/s, end ${step.lagEnd}), freshness p99 ${round(quantile(step.freshnessMs, 0.99), 0)} ms (${step.probeTimeouts} probes timed out), alert p99 ${round(quantile(step.alertMs, 0.99), 0)} ms (${step.alertMs.length}/${step.probes}), ` +
+          Object.entries(step.services)
+            .map(([n, s]) => `${n} ${s.cpu_pct}% ${s.rss_mb} MB, lag ${step.lagByService[n]?.end ?? '?'} (slope ${step.lagByService[n]?.slope ?? '?'}/s)`)
+            .join(', '),
+      );
+      if (!step.flat) break;
+      rate = Math.round(rate * 1.5);
+      // Let the lag of the last step drain before the next one.
+      for (let t = 0; t < 60 && (await totalLag()) > 0; t++) await sleep(1_000);
+    }
+  } finally {
+    await supervisor.stop();
   }
+  baselineRate = await baseline();
+  say(`baseline (no-op consumer of the raw topic): ${round(baselineRate, 0)} events/s`);
 } finally {
-  await supervisor.stop();
+  await cleanup.run();
 }
-const baselineRate = await baseline();
-say(`baseline (no-op consumer of the raw topic): ${round(baselineRate, 0)} events/s`);
-await clickhouse.close();
-await receiver.down();
-await pipeline.drop();
 
 const best = [...steps].reverse().find((s) => s.flat);
 const reported = best ?? steps[0]!;

@@ -24,6 +24,7 @@ import { createKafka } from '../core/clients/kafka.js';
 import { loadEndpoints } from '../core/endpoints.js';
 import { createAuditProducer } from '../producers/index.js';
 import { AuditEventCodec, RegistryClient, sampleExecution } from '../schemas/index.js';
+import { Cleanup, deleteSubjects } from './lib/run.js';
 import { metricTotal, metricWhere, quantile, round, rssSampler } from './stats.js';
 
 const { CompressionTypes } = kafkajs;
@@ -156,33 +157,42 @@ async function baselineSide(batchMs: number[]): Promise<Side & { avgBytes: numbe
   };
 }
 
-const admin = kafka.admin();
-await admin.connect();
-await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 6, replicationFactor: 1 }] });
 const events = EXECUTIONS * EVENTS_PER_EXECUTION;
-say(`producer bench: ${EXECUTIONS} executions (${events} events), ${CONCURRENCY} concurrent workflows, topic ${topic}`);
 const latenciesMs: number[] = [];
 const batchMs: number[] = [];
-const rss = rssSampler();
-const baseline = await baselineSide(batchMs);
-const client = await clientSide(latenciesMs);
-// Interleaved rounds, alternating which side goes first, so that a change in
-// the machine's load (it is shared) hits both sides alike; figures are medians.
 const baselineSeconds: number[] = [];
 const clientSeconds: number[] = [];
-for (let r = 0; r < ROUNDS; r++) {
-  const order = r % 2 === 0 ? (['baseline', 'client'] as const) : (['client', 'baseline'] as const);
-  for (const side of order) {
-    const seconds = side === 'baseline' ? await baseline.measure(r) : await client.measure(r);
-    (side === 'baseline' ? baselineSeconds : clientSeconds).push(seconds);
-    say(`round ${r + 1}/${ROUNDS} ${side}: ${round(events / seconds, 0)} events/s`);
+let rssMb = 0;
+let avgBytes = 0;
+const cleanup = new Cleanup();
+try {
+  const admin = kafka.admin();
+  await admin.connect();
+  cleanup.add('admin disconnect', () => admin.disconnect());
+  cleanup.add(`delete topic ${topic}`, () => admin.deleteTopics({ topics: [topic] }));
+  cleanup.add('delete registry subject', () => deleteSubjects(endpoints.registry, [topic]));
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 6, replicationFactor: 1 }] });
+  say(`producer bench: ${EXECUTIONS} executions (${events} events), ${CONCURRENCY} concurrent workflows, topic ${topic}`);
+  const rss = rssSampler();
+  const baseline = await baselineSide(batchMs);
+  cleanup.add('baseline producer disconnect', () => baseline.close());
+  avgBytes = baseline.avgBytes;
+  const client = await clientSide(latenciesMs);
+  cleanup.add('client close', () => client.close());
+  // Interleaved rounds, alternating which side goes first, so that a change in
+  // the machine's load (it is shared) hits both sides alike; figures are medians.
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = r % 2 === 0 ? (['baseline', 'client'] as const) : (['client', 'baseline'] as const);
+    for (const side of order) {
+      const seconds = side === 'baseline' ? await baseline.measure(r) : await client.measure(r);
+      (side === 'baseline' ? baselineSeconds : clientSeconds).push(seconds);
+      say(`round ${r + 1}/${ROUNDS} ${side}: ${round(events / seconds, 0)} events/s`);
+    }
   }
+  rssMb = rss.stop();
+} finally {
+  await cleanup.run();
 }
-const rssMb = rss.stop();
-await client.close();
-await baseline.close();
-await admin.deleteTopics({ topics: [topic] });
-await admin.disconnect();
 
 const baselineMedian = quantile(baselineSeconds, 0.5);
 const clientMedian = quantile(clientSeconds, 0.5);
@@ -200,7 +210,7 @@ const result = {
   p99_ms: round(quantile(latenciesMs, 0.99)),
   baseline_batch_p50_ms: round(quantile(batchMs, 0.5)),
   baseline_batch_p99_ms: round(quantile(batchMs, 0.99)),
-  avg_event_bytes: round(baseline.avgBytes, 0),
+  avg_event_bytes: round(avgBytes, 0),
   rss_mb: round(rssMb, 1),
 };
 console.log(JSON.stringify(result));

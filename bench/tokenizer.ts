@@ -50,6 +50,7 @@ import { createTokenizerDatabase, createTokenizerTopics, dropTokenizerTopics, en
 import { availableParallelism } from 'node:os';
 import { metricTotal, requireNoDeadLetters, round, rssSampler, steadyState, type MachineCpu } from './stats.js';
 import { rawRecords, tokenizeRecords } from './lib/tokenized-events.js';
+import { deleteSubjects } from './lib/run.js';
 import { createSecretKey, randomUUID } from 'node:crypto';
 import { newDataKey, piiAad, sealValues } from '../consumers/tokenizer/crypto.js';
 
@@ -249,6 +250,7 @@ try {
   };
 } finally {
   await dropTokenizerTopics(names);
+  await deleteSubjects(endpoints.registry, [names.raw, names.events]).catch((err: unknown) => say(`deleting the registry subjects failed: ${String(err)}`));
   await client.command({ query: `DROP DATABASE IF EXISTS ${database}` }).catch(() => undefined);
   await client.close();
 }

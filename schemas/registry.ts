@@ -115,6 +115,19 @@ export class RegistryClient {
     );
   }
 
+  /**
+   * Deletes a subject for good: the soft delete, then the permanent one
+   * (`?permanent=true`; a Confluent registry refuses the second without the
+   * first). A subject the registry does not know is already gone. For the
+   * scratch subjects of tests and benchmarks: records written under a
+   * deleted subject's schema can no longer be read by id.
+   */
+  async deleteSubject(subject: string): Promise<void> {
+    const path = `/subjects/${encodeURIComponent(subject)}`;
+    await this.http('DELETE', path, subject);
+    await this.http('DELETE', `${path}?permanent=true`, subject);
+  }
+
   private malformed(path: string, what: string): AuditlineError {
     return new AuditlineError('REGISTRY_UNAVAILABLE', `schema registry answered GET ${path} with ${what}: is ${this.url} the base of a Confluent-compatible API, without a proxy rewriting answers?`, { retriable: true });
   }
@@ -140,7 +153,7 @@ export class RegistryClient {
         cause: err,
       });
     }
-    if (res.status === 404 && method === 'GET') {
+    if (res.status === 404 && (method === 'GET' || method === 'DELETE')) {
       if (isRegistryNotFound(text)) return NOT_FOUND;
       // A 404 that is not the registry's own "not found" (error_code 404xx) comes from a wrong base URL or a proxy:
       // an outage of the registry to the caller, never a verdict on the record (a consumer would dead-letter it).

@@ -5,6 +5,8 @@
  * its `finally` whether it finished or failed.
  */
 import { errorMessage } from '../../core/errors.js';
+import { RegistryClient, valueSubject } from '../../schemas/index.js';
+import type { Endpoints } from '../../core/endpoints.js';
 
 /** `work`, or a rejection naming `what` once `ms` have passed (then `onTimeout`, e.g. aborting the start). */
 export async function withDeadline<T>(what: string, ms: number, work: Promise<T>, onTimeout?: () => void): Promise<T> {
@@ -44,4 +46,10 @@ export class Cleanup {
       }
     }
   }
+}
+
+/** Deletes the value subjects of `topics` from the registry, softly then for good (the bench registered them). */
+export async function deleteSubjects(registry: Endpoints['registry'], topics: readonly string[]): Promise<void> {
+  const client = new RegistryClient(registry);
+  for (const topic of topics) await client.deleteSubject(valueSubject(topic));
 }

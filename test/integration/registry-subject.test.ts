@@ -35,3 +35,25 @@ test('requireSubject (a consumer\'s start-up check) passes only for a subject wi
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+test('deleteSubject deletes softly, then permanently, and a subject the registry does not know is already gone', async () => {
+  const requests: string[] = [];
+  let answer: { status: number; body: string } = { status: 200, body: '[1]' };
+  const server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    res.writeHead(answer.status, { 'Content-Type': 'application/json' }).end(answer.body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/apis/ccompat/v7`;
+  const client = new RegistryClient({ url }, { requestTimeoutMs: 2_000 });
+  try {
+    await client.deleteSubject('bench.x-value');
+    assert.deepEqual(requests, ['DELETE /apis/ccompat/v7/subjects/bench.x-value', 'DELETE /apis/ccompat/v7/subjects/bench.x-value?permanent=true']);
+    answer = { status: 404, body: '{"error_code":40401,"message":"Subject not found"}' };
+    await client.deleteSubject('bench.x-value');
+    answer = { status: 404, body: 'no such page' };
+    await assert.rejects(client.deleteSubject('bench.x-value'), (e) => isAuditlineError(e, 'REGISTRY_UNAVAILABLE'), 'a 404 that is not the registry\'s own is a wrong URL');
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
