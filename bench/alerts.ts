@@ -4,7 +4,10 @@
  * Throughput: EVENTS events (executions of 4 events over 66 workflows that
  * feed threshold and absence state) are published at once; rule
  * evaluations per second = events x rules / time until stage 1 has handled
- * them all. Latency: LATENCY_ALERTS failed executions of WF-LAT, published
+ * them all (publishing included). Throughput baseline, same run and
+ * topic: a decode-only kafkajs consumer of a fresh group draining the
+ * events topic from its group join to its last record
+ * (`baseline_events_per_s`, `throughput_ratio`). Latency: LATENCY_ALERTS failed executions of WF-LAT, published
  * one at a time, each firing one alert; latency = time the webhook
  * receiver got the alert - Kafka timestamp of the source record. Baseline,
  * same run and topic: a plain kafkajs consumer on the events topic, p99 of
@@ -38,6 +41,7 @@ import { migrate } from '../infra/clickhouse/migrate.js';
 import { loadRetention } from '../infra/retention.js';
 import { migrationVariables } from '../infra/setup.js';
 import { AuditEventCodec, payloadOf, RegistryClient, SCHEMA_VERSION, type AuditEvent, type EventKind, type EventPayloads } from '../schemas/index.js';
+import { drainRate } from './lib/drain.js';
 import { Cleanup, deleteSubjects, withDeadline } from './lib/run.js';
 import { quantile, requireNoDeadLetters, round, rssSampler } from './stats.js';
 
@@ -110,7 +114,7 @@ async function measure(cleanup: Cleanup): Promise<Record<string, unknown>> {
   cleanup.add('admin disconnect', () => admin.disconnect());
   cleanup.add('delete topics', () => admin.deleteTopics({ topics: Object.values(topics) }));
   // A group that never formed (the run failed before its join) cannot be deleted: nothing is left behind then.
-  cleanup.add('delete groups', () => admin.deleteGroups([`${base}-alerts`, `${base}-alerts.rules`, `${base}-alerts.delivery`, `${base}-baseline`]).catch(() => undefined));
+  cleanup.add('delete groups', () => admin.deleteGroups([`${base}-alerts`, `${base}-alerts.rules`, `${base}-alerts.delivery`, `${base}-baseline`, `${base}-drain`]).catch(() => undefined));
   await admin.createTopics({
     waitForLeaders: true,
     topics: [
@@ -241,6 +245,12 @@ async function measure(cleanup: Cleanup): Promise<Record<string, unknown>> {
   if (latencies.length < LATENCY_ALERTS) throw new Error(`the receiver got ${latencies.length} of ${LATENCY_ALERTS} latency alerts within 60 s of the last publish`);
   if (baseline.length === 0) throw new Error('the baseline consumer received none of the latency events');
   const rssMb = rss.stop();
+
+  // Throughput baseline, same run and topic: a fresh consumer decodes every record of the events topic (the
+  // throughput and latency events, already there) and does nothing else, from its group join to the last record.
+  say('throughput baseline: a decode-only consumer drains the events topic');
+  const drainEventsPerS = await drainRate(kafka, topics.events, `${base}-drain`, (m) => codec.decode(m.value!), DRAIN_TIMEOUT_MS);
+  say(`  ${Math.round(drainEventsPerS)} events/s`);
   if (process.env.BENCH_DUMP_METRICS) say((await registry.metrics()).split('\n').filter((l) => /batch_duration_seconds_(sum|count)|records_total/.test(l)).join('\n'));
 
   const result = {
@@ -248,7 +258,11 @@ async function measure(cleanup: Cleanup): Promise<Record<string, unknown>> {
     rules: RULES,
     events: executions.length,
     evals_per_s: Math.round(evalsPerS),
+    // The service's window runs from the first publish to stage 1's last record (publishing included); the
+    // baseline's from its group join to the last record of a topic already written.
     events_per_s: Math.round(executions.length / seconds),
+    baseline_events_per_s: Math.round(drainEventsPerS),
+    throughput_ratio: round(executions.length / seconds / drainEventsPerS, 3),
     alerts: latencies.length,
     alerts_expected: LATENCY_ALERTS,
     p50_ms: round(quantile(latencies, 0.5), 1),

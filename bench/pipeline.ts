@@ -38,7 +38,8 @@ import { Receiver } from '../test/helpers/alerts-fixtures.js';
 import { createPipelineEnv } from '../test/helpers/pipeline-env.js';
 import { tempDir } from '../test/helpers/temp-dir.js';
 import { Cleanup, deleteSubjects } from './lib/run.js';
-import { quantile, round, steadyState } from './stats.js';
+import { drainRate } from './lib/drain.js';
+import { quantile, round } from './stats.js';
 
 const { CompressionTypes, logLevel } = kafkajs;
 const START_RATE = Number(process.env.BENCH_START_RATE ?? 400);
@@ -262,33 +263,12 @@ async function runStep(rate: number): Promise<StepResult> {
  * steadyState from the group join to the last record).
  */
 async function baseline(): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(names.raw);
-  await admin.disconnect();
-  const total = ends.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
-  const consumer = kafka.consumer({ groupId: `${names.prefix}-noop`, maxBytes: 16 * 1024 * 1024, maxWaitTimeInMs: 100 });
   cleanup.add('delete the baseline group', async () => {
-    const groupAdmin = kafka.admin();
-    await groupAdmin.connect();
-    await groupAdmin.deleteGroups([`${names.prefix}-noop`]).finally(() => groupAdmin.disconnect());
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteGroups([`${names.prefix}-noop`]).finally(() => admin.disconnect());
   });
-  let seen = 0;
-  let joined = false;
-  consumer.on(consumer.events.GROUP_JOIN, () => (joined = true));
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics: [names.raw], fromBeginning: true });
-    await consumer.run({
-      eachBatch: async ({ batch }) => {
-        seen += batch.messages.length;
-      },
-    });
-    const run = await steadyState(async () => seen, total, () => joined);
-    return run.items / run.seconds;
-  } finally {
-    await consumer.disconnect();
-  }
+  return drainRate(kafka, names.raw, `${names.prefix}-noop`);
 }
 
 const steps: StepResult[] = [];

@@ -1,0 +1,34 @@
+import type { Kafka, KafkaMessage } from 'kafkajs';
+import { steadyState } from '../stats.js';
+
+/**
+ * A same-run baseline: a kafkajs consumer of a fresh group reads the whole
+ * of `topic` from the beginning, calling `each` on every record (nothing,
+ * or decoding it), timed from its group join to the last record
+ * (steadyState). Returns the records per second. The group is left for the
+ * caller to delete.
+ */
+export async function drainRate(kafka: Kafka, topic: string, groupId: string, each: (message: KafkaMessage) => unknown = () => undefined, deadlineMs?: number): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+  const total = ends.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+  const consumer = kafka.consumer({ groupId, maxBytes: 16 * 1024 * 1024, maxWaitTimeInMs: 100 });
+  let seen = 0;
+  let joined = false;
+  consumer.on(consumer.events.GROUP_JOIN, () => (joined = true));
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) await each(m);
+        seen += batch.messages.length;
+      },
+    });
+    const run = await steadyState(async () => seen, total, () => joined, deadlineMs);
+    return run.items / run.seconds;
+  } finally {
+    await consumer.disconnect();
+  }
+}
