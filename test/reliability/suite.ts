@@ -24,7 +24,8 @@
  * Settings: RELIABILITY_DURATION_S (load duration, default 240),
  * RELIABILITY_RATE (executions per second, default 15),
  * RELIABILITY_OUTAGE_S (ClickHouse outage, default 60),
- * RELIABILITY_KEEP=1 keeps the private stack running afterwards.
+ * RELIABILITY_KEEP=1 keeps the private stack running afterwards. `--help`
+ * prints the duration and these settings and starts nothing.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -62,6 +63,32 @@ const OUTAGE_S = Number(process.env.RELIABILITY_OUTAGE_S ?? 60);
 const PARTITIONS = DEFAULT_LAYOUT.partitions;
 const say = (line: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// `--help` describes the run and its settings and starts nothing (the run takes minutes and a private stack).
+const USAGE = `npm run test:reliability [-- --help]
+
+Runs the demo load through every consumer service on a PRIVATE local stack
+(its own directory, ports 298xx) while services are SIGKILLed, the broker is
+restarted, ClickHouse, the webhook receiver and S3 fail, then reconciles every
+event; prints a tally and exits 1 on any difference. Takes about 6-8 minutes
+with the defaults (the load alone lasts RELIABILITY_DURATION_S, plus stack
+start, outages and the final drain).
+
+Settings (environment):
+  RELIABILITY_DURATION_S  load duration, seconds (default 240; now ${DURATION_S})
+  RELIABILITY_RATE        executions per second (default 15; now ${RATE})
+  RELIABILITY_OUTAGE_S    ClickHouse, webhook and S3 outage, seconds each (default 60; now ${OUTAGE_S})
+  RELIABILITY_KEEP=1      keep the private stack running afterwards
+`;
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+if (args.length > 0) {
+  process.stderr.write(`unknown argument ${args[0]}\n\n${USAGE}`);
+  process.exit(2);
+}
 
 // A private stack: own directory and ports, so the suite may stop its broker and ClickHouse.
 const stackDir = mkdtempSync(path.join(os.tmpdir(), 'auditline-reliability-'));
