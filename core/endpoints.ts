@@ -214,6 +214,17 @@ export function isLoopbackHost(host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
+/** The first broker (`host:port`) that is not on loopback; undefined when all are. */
+export function firstRemoteBroker(brokers: readonly string[]): string | undefined {
+  return brokers.find((b) => !isLoopbackHost(b.slice(0, b.lastIndexOf(':'))));
+}
+
+/** `host[:port]` of an http:// URL to a host other than loopback (what travels there is readable); undefined otherwise. */
+export function plainRemoteHost(url: string): string | undefined {
+  const u = new URL(url);
+  return u.protocol === 'http:' && !isLoopbackHost(u.hostname) ? u.host : undefined;
+}
+
 const PLAINTEXT_OPT_IN = 'or set AUDITLINE_ALLOW_PLAINTEXT_CREDENTIALS=true to send them unencrypted anyway';
 
 /**
@@ -228,19 +239,15 @@ function refusePlaintextCredentials(e: Endpoints): void {
   const refuse = (setting: string, reason: string) => {
     throw new AuditlineError('CONFIG_INVALID', `invalid setting ${setting}: ${reason}, ${PLAINTEXT_OPT_IN}`, { details: { setting } });
   };
-  const remoteBroker = e.kafka.brokers.find((b) => !isLoopbackHost(b.slice(0, b.lastIndexOf(':'))));
+  const remoteBroker = firstRemoteBroker(e.kafka.brokers);
   if (e.kafka.sasl && !e.kafka.ssl && remoteBroker !== undefined) {
     refuse('AUDITLINE_KAFKA_SSL', `must be true when SASL credentials go to a broker other than loopback (${remoteBroker})`);
   }
-  const plainRemote = (url: string) => {
-    const u = new URL(url);
-    return u.protocol === 'http:' && !isLoopbackHost(u.hostname) ? u.host : undefined;
-  };
-  const clickhouseHost = plainRemote(e.clickhouse.url);
+  const clickhouseHost = plainRemoteHost(e.clickhouse.url);
   if (e.clickhouse.password !== '' && clickhouseHost !== undefined) {
     refuse('AUDITLINE_CLICKHOUSE_URL', `must be https:// when AUDITLINE_CLICKHOUSE_PASSWORD is set and the host is not loopback (${clickhouseHost})`);
   }
-  const registryHost = plainRemote(e.registry.url);
+  const registryHost = plainRemoteHost(e.registry.url);
   if (e.registry.username !== undefined && registryHost !== undefined) {
     refuse('AUDITLINE_SCHEMA_REGISTRY_URL', `must be https:// when AUDITLINE_SCHEMA_REGISTRY_USERNAME is set and the host is not loopback (${registryHost})`);
   }

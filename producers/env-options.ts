@@ -18,6 +18,7 @@ export const PRODUCER_ENV_VARS = {
   topic: ['AUDITLINE_PRODUCER_TOPIC', 'string'],
   clientId: ['AUDITLINE_KAFKA_CLIENT_ID', 'string'],
   ssl: ['AUDITLINE_KAFKA_SSL', 'bool'],
+  allowPlaintextCredentials: ['AUDITLINE_ALLOW_PLAINTEXT_CREDENTIALS', 'bool'],
   ack: ['AUDITLINE_PRODUCER_ACK', 'string'],
   onAuditFailure: ['AUDITLINE_PRODUCER_ON_AUDIT_FAILURE', 'string'],
   spoolDir: ['AUDITLINE_PRODUCER_SPOOL_DIR', 'spoolDir'],

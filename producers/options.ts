@@ -7,6 +7,7 @@ import { AuditlineError } from '../core/errors.js';
 import { MAX_RECORD_BYTES } from '../core/clients/record-size.js';
 import { producerHashKeySchema } from '../core/pii/producer-hash.js';
 import { URL_CREDENTIALS_RULE, urlHasCredentials } from '../core/env.js';
+import { firstRemoteBroker, plainRemoteHost } from '../core/endpoints.js';
 import { TOPICS } from '../infra/kafka/topics.js';
 import { PRODUCER_ENV_VARS } from './env-options.js';
 import { isProducerLogger, silentLogger, type ProducerLogger } from './logger.js';
@@ -47,6 +48,11 @@ export interface ProducerOptions {
   ssl?: boolean;
   sasl?: SaslOptions;
   schemaRegistryAuth?: { username: string; password: string };
+  /**
+   * Allow `sasl` without `ssl` to brokers, and `schemaRegistryAuth` over http://, to hosts other than loopback
+   * (credentials readable on the network). @default false: such options are refused
+   */
+  allowPlaintextCredentials?: boolean;
   /** @default 'broker' */
   ack?: AckMode;
   /** @default 'throw' (fail closed) */
@@ -99,6 +105,7 @@ export interface ResolvedProducerOptions {
   readonly ssl: boolean;
   readonly sasl?: SaslOptions | undefined;
   readonly schemaRegistryAuth?: { username: string; password: string } | undefined;
+  readonly allowPlaintextCredentials: boolean;
   readonly ack: AckMode;
   readonly onAuditFailure: AuditFailurePolicy;
   readonly spoolDir: string | false;
@@ -155,6 +162,7 @@ export function producerDefaults(service: string) {
     topic: TOPICS.raw,
     clientId: `auditline-${service}`,
     ssl: false,
+    allowPlaintextCredentials: false,
     ack: 'broker' as AckMode,
     onAuditFailure: 'throw' as AuditFailurePolicy,
     spoolDir: defaultSpoolDir(service) as string | false,
@@ -202,6 +210,7 @@ const schema = z
       })
       .optional(),
     schemaRegistryAuth: z.strictObject({ username: z.string().min(1, 'must not be empty'), password: z.string({ message: 'must be a string' }) }).optional(),
+    allowPlaintextCredentials: z.boolean({ message: 'must be true or false' }),
     ack: z.enum(['broker', 'spool']),
     onAuditFailure: z.enum(['throw', 'continue']),
     spoolDir: z.union([z.literal(false), z.string().min(1, 'must not be empty')], { message: 'must be a directory path or false' }),
@@ -229,6 +238,15 @@ const schema = z
       .optional(),
   })
   .superRefine((o, ctx) => {
+    // As loadEndpoints does for the services: credentials must not cross the network in the clear.
+    const remoteBroker = firstRemoteBroker(o.brokers);
+    if (!o.allowPlaintextCredentials && o.sasl && !o.ssl && remoteBroker !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['ssl'], message: `must be true when sasl credentials go to a broker other than loopback (${remoteBroker}), or set allowPlaintextCredentials` });
+    }
+    const registryHost = plainRemoteHost(o.schemaRegistryUrl);
+    if (!o.allowPlaintextCredentials && o.schemaRegistryAuth && registryHost !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['schemaRegistryUrl'], message: `must be https:// when schemaRegistryAuth is set and the host is not loopback (${registryHost}), or set allowPlaintextCredentials` });
+    }
     if (o.piiMode === 'hash' && !o.piiHashKey) ctx.addIssue({ code: 'custom', path: ['piiHashKey'], message: "required when piiMode is 'hash'" });
     if (o.ack === 'spool' && o.spoolDir === false) ctx.addIssue({ code: 'custom', path: ['spoolDir'], message: "must be a directory when ack is 'spool'" });
     if (o.maxBatchEvents > o.maxQueuedEvents) ctx.addIssue({ code: 'custom', path: ['maxBatchEvents'], message: 'must not exceed maxQueuedEvents' });

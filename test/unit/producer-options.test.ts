@@ -210,3 +210,20 @@ test('maxPayloadBytes is capped at what can be sent: at the cap the largest even
     if (kindOf(event) === 'StepFinished') assert.ok(bytes > 2.8 * MAX_PAYLOAD_BYTES, `three payloads near the cap (${bytes} bytes)`);
   }
 });
+
+test('credentials that would cross the network in the clear are refused (SASL without TLS, registry auth over http://) unless allowPlaintextCredentials; loopback is fine', () => {
+  const sasl = { mechanism: 'plain' as const, username: 'svc', password: 'SaslSecret-1' };
+  const remote = { ...base, brokers: ['127.0.0.1:9092', 'kafka-1.prod.internal:9092'] };
+  rejects({ ...remote, sasl }, 'ssl', /must be true when sasl credentials go to a broker other than loopback \(kafka-1\.prod\.internal:9092\)/);
+  assert.equal(resolveProducerOptions({ ...remote, sasl, ssl: true }).ssl, true);
+  assert.equal(resolveProducerOptions({ ...base, brokers: ['localhost:9092', '127.0.0.2:9093'], sasl }).sasl?.username, 'svc', 'loopback only');
+  assert.equal(resolveProducerOptions({ ...remote, sasl, allowPlaintextCredentials: true }).allowPlaintextCredentials, true);
+  const auth = { username: 'svc', password: 'RegistrySecret-2' };
+  rejects({ ...base, schemaRegistryUrl: 'http://registry.prod.internal:8081', schemaRegistryAuth: auth }, 'schemaRegistryUrl', /must be https:\/\/ when schemaRegistryAuth is set/);
+  assert.ok(resolveProducerOptions({ ...base, schemaRegistryUrl: 'https://registry.prod.internal', schemaRegistryAuth: auth }).schemaRegistryAuth);
+  assert.ok(resolveProducerOptions({ ...base, schemaRegistryAuth: auth }).schemaRegistryAuth, 'loopback registry');
+  // From the environment, with the services' opt-in variable.
+  const env = { AUDITLINE_KAFKA_BROKERS: 'kafka-1.prod.internal:9092', AUDITLINE_KAFKA_SASL_MECHANISM: 'plain', AUDITLINE_KAFKA_SASL_USERNAME: 'svc', AUDITLINE_KAFKA_SASL_PASSWORD: 'SaslSecret-1' };
+  rejects({ ...base, ...producerOptionsFromEnv(env) }, 'ssl', /must be true/);
+  assert.equal(resolveProducerOptions({ ...base, ...producerOptionsFromEnv({ ...env, AUDITLINE_ALLOW_PLAINTEXT_CREDENTIALS: 'true' }) }).allowPlaintextCredentials, true);
+});
