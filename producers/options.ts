@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { AuditlineError } from '../core/errors.js';
 import { MAX_RECORD_BYTES } from '../core/clients/record-size.js';
 import { producerHashKeySchema } from '../core/pii/producer-hash.js';
+import { DEFAULT_PII_FIELDS } from '../core/pii/fields.js';
 import { URL_CREDENTIALS_RULE, urlHasCredentials } from '../core/env.js';
 import { firstRemoteBroker, plainRemoteHost } from '../core/endpoints.js';
 import { TOPICS } from '../infra/kafka/topics.js';
@@ -20,7 +21,7 @@ export type AuditFailurePolicy = 'throw' | 'continue';
 export type PiiMode = 'cleartext' | 'hash' | 'mask';
 
 /** The PII fields of docs/events.md; matched by key name at any depth of a JSON payload. */
-export const DEFAULT_PII_FIELDS: readonly string[] = ['customer_email', 'customer_name', 'phone_number', 'billing_address'];
+export { DEFAULT_PII_FIELDS };
 
 export interface SaslOptions {
   mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';

@@ -6,6 +6,7 @@ import { AuditlineError } from '../../core/errors.js';
 import { loadServiceRuntimeSettings, type ServiceDefaults, type ServiceRuntimeSettings } from '../../core/service/index.js';
 import { TOPICS } from '../../infra/kafka/topics.js';
 import { DETECTION_KINDS, type DetectionKind } from '../../core/pii/detectors.js';
+import { DEFAULT_PII_FIELDS } from '../../core/pii/fields.js';
 import { loadPrincipalDirectory, type PrincipalDirectory } from './principals.js';
 import { DEFAULT_REVEAL_POLICY, parseRevealPolicy, type RevealPolicy } from './reveal.js';
 
@@ -25,7 +26,7 @@ export const TOKENIZER_DEFAULTS: ServiceDefaults = {
 export const OUTPUT_COMPRESSIONS = ['none', 'gzip'] as const;
 export type OutputCompression = (typeof OUTPUT_COMPRESSIONS)[number];
 
-export const DEFAULT_PII_FIELDS = ['customer_email', 'customer_name', 'phone_number', 'billing_address'] as const;
+export { DEFAULT_PII_FIELDS };
 
 /** Secret key material, read from the environment or from files; never logged. */
 export interface KeyMaterial {

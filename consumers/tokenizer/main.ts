@@ -12,7 +12,7 @@ import { TokenizerService } from './service.js';
  */
 export async function runTokenizer(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const config = loadTokenizerConfig(env);
-  const logger = createLogger('auditline-tokenizer', config.runtime.logLevel);
+  const logger = createLogger('auditline-tokenizer', config.runtime.logLevel, { piiFields: config.piiFields });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'auditline_tokenizer_' });
   const service = new TokenizerService(config, { logger, registry });

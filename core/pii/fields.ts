@@ -1,0 +1,6 @@
+/**
+ * The key names whose values are personal data when nothing else is configured: the producer's
+ * AUDITLINE_PRODUCER_PII_FIELDS and the tokenizer's AUDITLINE_TOKENIZER_PII_FIELDS default to them, and the service
+ * logger (core/logger.ts) always censors them.
+ */
+export const DEFAULT_PII_FIELDS: readonly string[] = ['customer_email', 'customer_name', 'phone_number', 'billing_address'];
