@@ -1,5 +1,6 @@
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { StorageClass } from './config.js';
+import { errorMessage } from '../../core/errors.js';
 import { isNotFound, s3Error, s3Status } from './s3-errors.js';
 
 /** What S3 holds under a key (current version). */
@@ -40,6 +41,19 @@ export class ObjectStore {
     private readonly s3: S3Client,
     readonly bucket: string,
   ) {}
+
+  /**
+   * HEAD of the bucket (S3 permission s3:ListBucket, which the archiver's listings need anyway): resolves when the
+   * endpoint answers, the credentials are accepted and the bucket exists; else throws S3_UNAVAILABLE naming the cause.
+   * `signal` bounds the whole call, the SDK's retries included.
+   */
+  async probe(signal: AbortSignal): Promise<void> {
+    try {
+      await this.s3.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+    } catch (err) {
+      throw s3Error(`HEAD s3://${this.bucket}`, signal.aborted ? new Error(`no answer before the probe's deadline (${errorMessage(signal.reason)})`) : err);
+    }
+  }
 
   /** HEAD of the current version, or undefined when the key does not exist (or its latest version is a delete marker). */
   async head(key: string, versionId?: string): Promise<StoredObject | undefined> {

@@ -14,6 +14,7 @@ import { DigestChain } from './digest-chain.js';
 import { ArchiveIndex } from './index-store.js';
 import { ArchiverMetrics } from './metrics.js';
 import { ObjectStore } from './object-store.js';
+import { S3Readiness } from './s3-readiness.js';
 import { WriterSchemas } from './writer-schemas.js';
 
 /**
@@ -33,6 +34,7 @@ export class ArchiverService implements ManagedService {
   private readonly dlq: DlqPublisher;
   private readonly consumer: BatchConsumer;
   private readonly schemaRegistry: RegistryClient;
+  private readonly s3Readiness: S3Readiness;
 
   constructor(
     private readonly config: ArchiverConfig,
@@ -43,6 +45,7 @@ export class ArchiverService implements ManagedService {
     this.clickhouse = createClickHouse(endpoints.clickhouse);
     this.s3 = createS3(endpoints.s3);
     this.store = new ObjectStore(this.s3, config.bucket);
+    this.s3Readiness = new S3Readiness(this.store);
     this.index = new ArchiveIndex(this.clickhouse, config.database);
     this.dlq = new DlqPublisher(this.kafka, { topic: runtime.dlqTopic, service: runtime.service });
     this.consumerMetrics = new ConsumerMetrics(deps.registry, runtime.service);
@@ -105,9 +108,10 @@ export class ArchiverService implements ManagedService {
     this.s3.destroy();
   }
 
+  /** Ready while the group is joined, ClickHouse answers a ping and the archive bucket answers a HEAD (S3Readiness). */
   async readiness(): Promise<ReadinessReport> {
-    const clickhouse = await this.index.ping().catch(() => false);
-    return consumerReadiness({ joined: this.consumer.isJoined, groupId: this.config.runtime.groupId, clickhouse }, this.consumerMetrics);
+    const [clickhouse, s3] = await Promise.all([this.index.ping().catch(() => false), this.s3Readiness.check()]);
+    return consumerReadiness({ joined: this.consumer.isJoined, groupId: this.config.runtime.groupId, clickhouse }, this.consumerMetrics, { s3 });
   }
 
 }

@@ -54,15 +54,23 @@ export async function requireTopicsOnce(kafka: Kafka, topics: string[]): Promise
   }
 }
 
-/** The /readyz report of a consumer service writing to ClickHouse; also sets the ready gauge. */
-export function consumerReadiness(state: { joined: boolean; groupId: string; clickhouse: boolean }, metrics: ConsumerMetrics): ReadinessReport {
-  const ready = state.joined && state.clickhouse;
+/**
+ * The /readyz report of a consumer service writing to ClickHouse; also sets the ready gauge. `more` adds the checks
+ * of the service's other dependencies (the archiver's S3), each of which must pass too.
+ */
+export function consumerReadiness(
+  state: { joined: boolean; groupId: string; clickhouse: boolean },
+  metrics: ConsumerMetrics,
+  more: Record<string, { ok: boolean; detail?: string }> = {},
+): ReadinessReport {
+  const ready = state.joined && state.clickhouse && Object.values(more).every((c) => c.ok);
   metrics.setReady(ready);
   return {
     ready,
     checks: {
       kafka: state.joined ? { ok: true } : { ok: false, detail: `not a member of consumer group ${state.groupId}` },
       clickhouse: state.clickhouse ? { ok: true } : { ok: false, detail: 'ClickHouse does not answer a ping' },
+      ...more,
     },
   };
 }
