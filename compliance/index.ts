@@ -8,6 +8,6 @@ export { REPORT_FORMATS, writeReport, csvField, type ReportFormat, type WrittenR
 export { pdfRowLine } from './reports/pdf.js';
 export { TotalsAccumulator, cellText, type ReportDocument, type ReportColumn, type Totals } from './reports/document.js';
 export { ReportRecords, decideReportRequest, fileSha256, type ReportDigest, type ReportRequest } from './reports/records.js';
-export { accessReview, accessReviewDocument, judgeUse, ACCESS_REVIEW_COLUMNS, type ReviewRow, type ReviewFlag } from './access-review/review.js';
+export { accessReview, accessReviewDocument, judgeUse, ACCESS_REVIEW_COLUMNS, type AccessReview, type ReviewRow, type ReviewFlag } from './access-review/review.js';
 export { retentionPlan, type RetentionPlan, type EnforcementRow, type PlanStatus } from './retention-plan/plan.js';
 export { declaredTtls, serverTtls, type TtlRule } from '../infra/clickhouse/ttl.js';

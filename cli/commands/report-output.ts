@@ -7,7 +7,7 @@ import { loadComplianceSettings, produce, REPORT_FORMATS, type ProduceDeps, type
 import { UsageError } from '../exit.js';
 
 /** Exit codes of `report`, `access-review` and `retention plan` beyond the common ones (docs/cli.md). */
-export const COMPLIANCE_EXIT = { noMatch: 4, refused: 6, retentionDiffers: 8 } as const;
+export const COMPLIANCE_EXIT = { noMatch: 4, refused: 6, retentionDiffers: 8, grantsUnread: 8 } as const;
 
 const say = (message: string) => process.stderr.write(`${message}\n`);
 

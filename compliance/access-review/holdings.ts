@@ -19,6 +19,8 @@ export interface ClickHouseHoldings {
   holdings: Holding[];
   /** Where they were read from, and why the definition was used instead when it was. */
   note: string;
+  /** Why the server's grants could not be read, when the definition stands in for them (not when it was asked for). */
+  unread?: string;
 }
 
 interface GrantRow {
@@ -34,9 +36,18 @@ interface GrantRow {
  * ClickHouse users, roles and grants on `database` (and global grants)
  * as the server reports them (system.grants, system.role_grants). When the
  * server refuses those tables, the definition in infra/clickhouse/access.ts
- * is used and the note says so.
+ * stands in and `unread` says why: the caller must not present it as the
+ * server's grants (the definition is the intended access, and hides a grant
+ * made outside it). `fromDefinition` asks for the definition without reading
+ * the server.
+ * Checked on ClickHouse 26.7: a user without SELECT on system.grants is
+ * refused (ACCESS_DENIED), and one with it sees every user's and role's
+ * grants, SHOW USERS / SHOW ROLES or not; the server does not filter silently.
  */
-export async function clickhouseHoldings(client: ClickHouseClient, database: string): Promise<ClickHouseHoldings> {
+export async function clickhouseHoldings(client: ClickHouseClient, database: string, options: { fromDefinition?: boolean } = {}): Promise<ClickHouseHoldings> {
+  if (options.fromDefinition) {
+    return { holdings: definedHoldings(database), note: 'ClickHouse grants from infra/clickhouse/access.ts (the definition), as asked (--grants-from-definition): the intended access, not read from the server' };
+  }
   let grants: GrantRow[];
   let roleGrants: { user_name: string; granted_role_name: string }[];
   try {
@@ -49,7 +60,8 @@ export async function clickhouseHoldings(client: ClickHouseClient, database: str
     );
     roleGrants = await queryRows(client, 'reading system.role_grants', 'SELECT user_name, granted_role_name FROM system.role_grants WHERE user_name IS NOT NULL ORDER BY user_name');
   } catch (err) {
-    return { holdings: definedHoldings(database), note: `ClickHouse grants from infra/clickhouse/access.ts (the definition): the server's system.grants could not be read (${(err as Error).message})` };
+    const unread = (err as Error).message;
+    return { holdings: definedHoldings(database), note: `ClickHouse grants from infra/clickhouse/access.ts (the definition): the server's system.grants could not be read (${unread})`, unread };
   }
   const usersOf = (role: string) => roleGrants.filter((g) => g.granted_role_name === role).map((g) => g.user_name);
   const groups = new Map<string, { row: GrantRow; columns: string[]; types: string[] }>();

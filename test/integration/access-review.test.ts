@@ -1,6 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import { accessReview, accessReviewDocument, quarterOf, quarterPeriod, type Period } from '../../compliance/index.js';
@@ -111,4 +113,64 @@ test('the access review as a PDF lists the same findings', { timeout: 60_000 }, 
   assert.ok(lines.some((l) => /^use mallory marketing reveal PII executions: success \(refused\) 1 .* OUTSIDE_ROLE role marketing holds no reveal/.test(l)), lines.join('\n'));
   assert.ok(lines.some((l) => /^holding \* legal reveal PII executions: any status 0 UNUSED/.test(l)), lines.join('\n'));
   assert.ok(lines.includes('flag OUTSIDE_ROLE: 2'));
+});
+
+/**
+ * An HTTP proxy in front of the shared ClickHouse that answers every query naming system.grants as the server answers a
+ * user without SELECT on it (checked on ClickHouse 26.7: HTTP 500, code 497 ACCESS_DENIED), and passes the rest on.
+ */
+async function grantsRefusingProxy(target: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const upstream = new URL(target);
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (`${decodeURIComponent(req.url ?? '')} ${body.toString('utf8')}`.includes('system.grants')) {
+        res.writeHead(500, { 'X-ClickHouse-Exception-Code': '497', 'Content-Type': 'text/plain' });
+        res.end("Code: 497. DB::Exception: reviewer: Not enough privileges. To execute this query, it's necessary to have the grant SELECT ON system.grants. (ACCESS_DENIED)\n");
+        return;
+      }
+      const out = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      out.on('error', () => res.destroy());
+      out.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+// With system.grants unreadable the review used to show the definition (the intended access) as the holdings, with only
+// a note, and exit 0: a quarterly review could pass with a rogue grant hidden.
+test('a server whose grants cannot be read gives a review flagged GRANTS_UNREAD and exit 8, unless --grants-from-definition asks for the definition', { timeout: 60_000 }, async () => {
+  const proxy = await grantsRefusingProxy(endpoints.clickhouse.url);
+  try {
+    const viaProxy = { ...env, AUDITLINE_CLICKHOUSE_URL: proxy.url, AUDITLINE_CLICKHOUSE_USER: endpoints.clickhouse.username, AUDITLINE_CLICKHOUSE_PASSWORD: endpoints.clickhouse.password };
+    const args = (file: string) => ['access-review', '--quarter', quarter, '--format', 'json', '--as', 'sam', '--role', 'security', '--reason', 'quarterly access review', '--output', file];
+    const unread = path.join(dir, 'review-unread.json');
+    const r = await runCli(args(unread), viaProxy);
+    assert.equal(r.code, 8, r.stderr);
+    assert.match(r.stderr, /the server's ClickHouse grants could not be read \(.*ACCESS_DENIED.*\); the review shows the definition/);
+    const doc = JSON.parse(readFileSync(unread, 'utf8')) as { rows: Row[]; report: { notes: string[] } };
+    assert.deepEqual(
+      [doc.rows[0]!.flag, doc.rows[0]!.access, doc.rows[0]!.object],
+      ['GRANTS_UNREAD', 'ClickHouse grants', 'system.grants'],
+      'the first row says the grants were not read',
+    );
+    assert.match(doc.rows[0]!.finding, /ACCESS_DENIED.*intended access, not the real one/);
+    assert.ok(doc.rows.some((x) => x.finding.includes('source: infra/clickhouse/access.ts')), 'the definition stands in');
+    assert.ok(!doc.rows.some((x) => x.finding.includes('source: clickhouse system tables')));
+
+    const asked = path.join(dir, 'review-definition.json');
+    const d = await runCli([...args(asked), '--grants-from-definition'], viaProxy);
+    assert.equal(d.code, 0, d.stderr);
+    const defined = JSON.parse(readFileSync(asked, 'utf8')) as { rows: Row[]; report: { notes: string[] } };
+    assert.ok(!defined.rows.some((x) => x.flag === 'GRANTS_UNREAD'));
+    assert.ok(defined.report.notes.some((n) => n.includes('as asked (--grants-from-definition)')), defined.report.notes.join(' | '));
+    assert.ok(defined.rows.some((x) => x.finding.includes('source: infra/clickhouse/access.ts')));
+  } finally {
+    await proxy.close();
+  }
 });
