@@ -95,9 +95,12 @@ export function auditAcls(principals: Record<KafkaRole, string>, names: AclNames
 
   allow('operator', 'topic', t.dlq, read);
   allow('operator', 'group', DLQ_CLI_GROUP_PREFIX, ['READ', 'DESCRIBE', 'DELETE'], 'prefixed');
-  // Redrive puts a dead letter back on its source topic (docs/cli.md, `dlq redrive`).
+  // Redrive puts a dead letter back on its source topic, the input of the service that dead-lettered it (docs/cli.md,
+  // `dlq redrive`): audit.raw (tokenizer), audit.events (hot store, archiver), the alerts service's own topics.
   allow('operator', 'topic', t.raw, write);
   allow('operator', 'topic', t.events, write);
+  allow('operator', 'topic', t.alertSignals, write);
+  allow('operator', 'topic', t.alertOutbox, write);
   return dedupe(rules);
 }
 

@@ -15,6 +15,7 @@ test('Kafka ACL spec: only the tokenizer reads audit.raw; only the tokenizer (an
   assert.deepEqual(who(t.dlq, 'READ'), ['operator']);
   assert.deepEqual(who(t.dlq, 'WRITE'), ['alerts', 'archiver', 'hotstore', 'tokenizer']);
   assert.deepEqual(who(t.alertSignals, 'READ'), ['alerts']);
+  assert.deepEqual(who(t.alertOutbox, 'WRITE'), ['alerts', 'operator'], 'alerts dead letters (failed deliveries) are redriven to the outbox');
   // Every READ or WRITE on a topic comes with DESCRIBE (metadata and offsets), and no rule is listed twice.
   for (const r of rules.filter((x) => x.operation !== 'DESCRIBE' && x.operation !== 'DELETE')) {
     assert.ok(rules.some((d) => d.principal === r.principal && d.resource === r.resource && d.name === r.name && d.pattern === r.pattern && d.operation === 'DESCRIBE'), `${r.role} ${r.operation} ${r.name} without DESCRIBE`);
