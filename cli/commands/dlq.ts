@@ -15,7 +15,7 @@ import { unframe } from '../../schemas/index.js';
 import { UsageError } from '../exit.js';
 import { intOption } from '../options.js';
 import { matchesFilter, readDeadLetterAt, readDeadLetters, type DlqFilter, type DlqPosition } from '../dlq/read.js';
-import { dlqPositionText, planRedrive, RedriveLog, sourcePositionText, type RedriveActor } from '../dlq/redrive.js';
+import { dlqPositionText, planRedrive, REDRIVE_SERVICES, RedriveLog, serviceInputs, sourcePositionText, type RedriveActor } from '../dlq/redrive.js';
 import { parseSince, renderRows } from './query.js';
 import { identifyNamedCaller } from './reveal-access.js';
 
@@ -88,6 +88,7 @@ export interface RedriveOptions {
 export function parseRedriveOptions(opts: { topic: string; service?: string; code?: string; from?: string; to?: string; dryRun?: boolean; force?: boolean; as?: string; reason?: string; json?: boolean }): RedriveOptions {
   const service = optionalText(opts.service, '--service');
   if (service === undefined) throw new UsageError('--service is required: a redrive sends the dead letters of one service at a time');
+  if (!(REDRIVE_SERVICES as readonly string[]).includes(service)) throw new UsageError(`--service ${service}: expected one of ${REDRIVE_SERVICES.join(', ')}`);
   const code = optionalText(opts.code, '--code');
   const from = opts.from !== undefined ? parseDlqPosition(opts.from, '--from') : undefined;
   const to = opts.to !== undefined ? parseDlqPosition(opts.to, '--to') : undefined;
@@ -287,6 +288,8 @@ recorded as sending is reported in doubt by the next run), 2 wrong usage, ${DLQ_
     )
     .action(async (raw: { topic: string; service?: string; code?: string; from?: string; to?: string; dryRun?: boolean; force?: boolean; as?: string; reason?: string; json?: boolean }) => {
       const opts = parseRedriveOptions(raw);
+      // Read before anything else: a bad topic setting fails before the DLQ is read.
+      const inputs = serviceInputs();
       let actor: RedriveActor | undefined;
       if (!opts.dryRun) {
         const caller = identifyNamedCaller(opts.as);
@@ -313,7 +316,7 @@ recorded as sending is reported in doubt by the next run), 2 wrong usage, ${DLQ_
       const client = createClickHouse(endpoints.clickhouse);
       try {
         const log = new RedriveLog(client, endpoints.clickhouse.database);
-        const plan = planRedrive(selected, await log.history(opts.topic), { force: opts.force, dlqTopic: opts.topic });
+        const plan = planRedrive(selected, await log.history(opts.topic), { force: opts.force, dlqTopic: opts.topic, inputs });
         const redriveId = randomUUID();
         if (!opts.dryRun && plan.send.length > 0) await send(kafka, log, redriveId, actor!, opts.topic, plan.send);
         const action = opts.dryRun ? 'would send' : 'sent';

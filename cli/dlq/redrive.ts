@@ -3,6 +3,11 @@ import { insertRows, queryRows } from '../../compliance/clickhouse.js';
 import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import type { StoredDeadLetter } from '../../core/service/index.js';
 import { maskPiiInText } from '../../consumers/tokenizer/audit-log.js';
+import { loadServiceRuntimeSettings } from '../../core/service/index.js';
+import { loadAlertsTopics } from '../../consumers/alerts/index.js';
+import { ARCHIVER_DEFAULTS } from '../../consumers/archiver/index.js';
+import { HOTSTORE_DEFAULTS } from '../../consumers/hotstore/index.js';
+import { TOKENIZER_DEFAULTS } from '../../consumers/tokenizer/index.js';
 
 /** `<partition>:<offset>` of a dead letter on the DLQ topic. */
 export const dlqPositionText = (l: Pick<StoredDeadLetter, 'partition' | 'offset'>): string => `${l.partition}:${l.offset}`;
@@ -19,7 +24,29 @@ export interface RedriveHistory {
   sources: ReadonlySet<string>;
 }
 
-export type SkipCause = 'already redriven' | 'in doubt' | 'same source record' | 'no source topic';
+export type SkipCause = 'already redriven' | 'in doubt' | 'same source record' | 'no source topic' | 'unknown service' | `source topic is not an input of ${string}`;
+
+/** The services that dead-letter, whose dead letters a redrive may send. */
+export const REDRIVE_SERVICES = ['tokenizer', 'hotstore', 'archiver', 'alerts'] as const;
+
+/**
+ * The topics each service reads, as the services' settings name them
+ * (AUDITLINE_<SERVICE>_TOPIC, AUDITLINE_ALERTS_SIGNALS_TOPIC and _OUTBOX_TOPIC,
+ * defaults infra/kafka/topics.ts): the only topics a redrive sends a
+ * service's dead letters to. The source topic header of a dead letter is a
+ * claim of whoever wrote it (every service may write audit.dlq); without this,
+ * a principal that may write the DLQ could have an operator's redrive put
+ * records into a topic it may not write, e.g. cleartext into audit.events.
+ */
+export function serviceInputs(env: NodeJS.ProcessEnv = process.env): ReadonlyMap<string, ReadonlySet<string>> {
+  const alerts = loadAlertsTopics(env);
+  return new Map<string, ReadonlySet<string>>([
+    ['tokenizer', new Set([loadServiceRuntimeSettings('tokenizer', TOKENIZER_DEFAULTS, env).sourceTopic])],
+    ['hotstore', new Set([loadServiceRuntimeSettings('hotstore', HOTSTORE_DEFAULTS, env).sourceTopic])],
+    ['archiver', new Set([loadServiceRuntimeSettings('archiver', ARCHIVER_DEFAULTS, env).sourceTopic])],
+    ['alerts', new Set([alerts.sourceTopic, alerts.signalsTopic, alerts.outboxTopic])],
+  ]);
+}
 
 
 export interface RedrivePlan {
@@ -32,9 +59,11 @@ export interface RedrivePlan {
  * once (a service dead-letters at least once, so one record can have two
  * dead letters), never one an earlier redrive sent or may have sent (in
  * doubt), unless `force`; never one without a source topic to send it to
- * (no header, or the DLQ topic itself).
+ * (no header, or the DLQ topic itself); never, not even with `force`, one of
+ * a service not in `inputs`, or whose source topic is not an input of its
+ * service (`serviceInputs`).
  */
-export function planRedrive(letters: readonly StoredDeadLetter[], history: RedriveHistory, options: { force: boolean; dlqTopic: string }): RedrivePlan {
+export function planRedrive(letters: readonly StoredDeadLetter[], history: RedriveHistory, options: { force: boolean; dlqTopic: string; inputs: ReadonlyMap<string, ReadonlySet<string>> }): RedrivePlan {
   const { force } = options;
   const plan: RedrivePlan = { send: [], skipped: [] };
   const sources = new Set<string>();
@@ -42,7 +71,10 @@ export function planRedrive(letters: readonly StoredDeadLetter[], history: Redri
     const position = dlqPositionText(letter);
     const source = sourcePositionText(letter);
     let cause: SkipCause | undefined;
-    if (letter.sourceTopic === '' || letter.sourceTopic === options.dlqTopic) cause = 'no source topic';
+    const inputs = options.inputs.get(letter.service);
+    if (inputs === undefined) cause = 'unknown service';
+    else if (letter.sourceTopic === '' || letter.sourceTopic === options.dlqTopic) cause = 'no source topic';
+    else if (!inputs.has(letter.sourceTopic)) cause = `source topic is not an input of ${letter.service}`;
     else if (!force && history.sent.has(position)) cause = 'already redriven';
     else if (!force && history.inDoubt.has(position)) cause = 'in doubt';
     else if (sources.has(source) || (!force && history.sources.has(source))) cause = 'same source record';

@@ -84,6 +84,17 @@ export function alertsSettingNames(env: NodeJS.ProcessEnv = process.env): string
   return [...Object.keys(own), ...[...text.matchAll(/^\s*(?:url|secret)_env:\s*["']?([A-Z_][A-Z0-9_]*)/gm)].map((m) => m[1]!)];
 }
 
+/**
+ * The topics the alerts service reads (its source topic, AUDITLINE_ALERTS_SIGNALS_TOPIC, AUDITLINE_ALERTS_OUTBOX_TOPIC),
+ * without the rest of its settings: what `dlq redrive` may send the service's dead letters back to.
+ */
+export function loadAlertsTopics(env: NodeJS.ProcessEnv = process.env): { sourceTopic: string; signalsTopic: string; outboxTopic: string } {
+  const runtime = loadServiceRuntimeSettings('alerts', ALERTS_DEFAULTS, env);
+  const wanted = { [`${P}SIGNALS_TOPIC`]: own[`${P}SIGNALS_TOPIC`]!, [`${P}OUTBOX_TOPIC`]: own[`${P}OUTBOX_TOPIC`]! };
+  const c = parseEnv(wanted, env) as Record<string, string>;
+  return { sourceTopic: runtime.sourceTopic, signalsTopic: c[`${P}SIGNALS_TOPIC`]!, outboxTopic: c[`${P}OUTBOX_TOPIC`]! };
+}
+
 /** Reads and validates every alerts setting, the channels file and the rules file once; a problem names the setting, or the rule and field. */
 export function loadAlertsConfig(env: NodeJS.ProcessEnv = process.env): AlertsConfig {
   const endpoints = loadEndpoints(env);

@@ -1,7 +1,7 @@
 /** Public entry of the alerts service: the service, its configuration, the rule and channel files, and the webhook contract. */
 export { runAlerts } from './main.js';
 export { AlertsService, alertGroups } from './service.js';
-export { loadAlertsConfig, ALERTS_DEFAULTS, type AlertsConfig } from './config.js';
+export { loadAlertsConfig, loadAlertsTopics, ALERTS_DEFAULTS, type AlertsConfig } from './config.js';
 export { loadRulesFile, parseRules, SEVERITIES, type Rule, type RuleKind } from './rules.js';
 export { loadChannelsFile, parseChannels, type Channel } from './channels.js';
 export { signature, webhookBody, WEBHOOK_HEADERS } from './webhook.js';

@@ -33,7 +33,8 @@ async function endOffsets(topic: string): Promise<number> {
 before(async () => {
   database = await createTokenizerDatabase(client);
   names = await createTokenizerTopics('dlq-cli', 2, { subjects: false });
-  env = { AUDITLINE_CLICKHOUSE_DATABASE: database };
+  // The services' input topics as deployed: a redrive sends a dead letter only to an input of its service.
+  env = { AUDITLINE_CLICKHOUSE_DATABASE: database, AUDITLINE_TOKENIZER_TOPIC: names.raw, AUDITLINE_HOTSTORE_TOPIC: names.events, AUDITLINE_ARCHIVER_TOPIC: names.events };
   const tokenizer = new DlqPublisher(kafka, { topic: names.dlq, service: 'tokenizer' });
   const hotstore = new DlqPublisher(kafka, { topic: names.dlq, service: 'hotstore' });
   const raw = (offset: number, key: string) => source(names.raw, 1, offset, key, `{"input":{"email":"${PII}"},"n":${offset}}`, { 'auditline-pii-mode': 'raw', 'trace-id': `t-${offset}` });

@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import { createKafka } from '../../core/clients/kafka.js';
 import { isAuditlineError } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
+import { DLQ_HEADERS } from '../../core/service/index.js';
 import { loadTokenizerConfig, TokenizerService } from '../../consumers/tokenizer/index.js';
 import { applyAcls, auditAcls, DLQ_CLI_GROUP_PREFIX, extraTopicAcls, parsePrincipals, type AclNames } from '../../infra/kafka/acls.js';
 import { AuditEventCodec, RegistryClient } from '../../schemas/index.js';
@@ -179,14 +180,7 @@ test('with the ACLs applied, the real tokenizer runs as its principal, producers
   assert.equal(await subscribeAs('hotstore', names.topics.dlq, names.groups.hotstore), 'TOPIC_AUTHORIZATION_FAILED');
   // Operators read it with `auditline dlq list`, under the operator's grants alone (a group of the dlq commands'
   // prefix, deleted at the end).
-  const listed = await runCli(['dlq', 'list', '--topic', names.topics.dlq, '--json'], {
-    AUDITLINE_KAFKA_BROKERS: broker.brokers.join(','),
-    AUDITLINE_KAFKA_SASL_MECHANISM: 'plain',
-    AUDITLINE_KAFKA_SASL_USERNAME: 'operator',
-    AUDITLINE_KAFKA_SASL_PASSWORD: 'operator-secret',
-    AUDITLINE_SCHEMA_REGISTRY_URL: endpoints.registry.url,
-    AUDITLINE_CLICKHOUSE_URL: endpoints.clickhouse.url,
-  });
+  const listed = await runCli(['dlq', 'list', '--topic', names.topics.dlq, '--json'], operatorEnv());
   assert.equal(listed.code, 0, listed.stderr);
   const letters = (JSON.parse(listed.stdout) as { dead_letters: { service: string; source: string }[] }).dead_letters;
   assert.deepEqual(
@@ -218,4 +212,71 @@ test('a grant on an audit topic that the spec does not contain is reported', asy
   } finally {
     await admin.disconnect();
   }
+});
+
+/** The `auditline` CLI's settings as the operator on the secured broker, with the services' topics named as deployed. */
+function operatorEnv(): Record<string, string> {
+  return {
+    AUDITLINE_KAFKA_BROKERS: broker.brokers.join(','),
+    AUDITLINE_KAFKA_SASL_MECHANISM: 'plain',
+    AUDITLINE_KAFKA_SASL_USERNAME: 'operator',
+    AUDITLINE_KAFKA_SASL_PASSWORD: 'operator-secret',
+    AUDITLINE_SCHEMA_REGISTRY_URL: endpoints.registry.url,
+    AUDITLINE_CLICKHOUSE_URL: endpoints.clickhouse.url,
+    AUDITLINE_CLICKHOUSE_DATABASE: database,
+    AUDITLINE_TOKENIZER_TOPIC: names.topics.raw,
+    AUDITLINE_HOTSTORE_TOPIC: names.topics.events,
+    AUDITLINE_ARCHIVER_TOPIC: names.topics.events,
+    AUDITLINE_ALERTS_TOPIC: names.topics.events,
+    AUDITLINE_ALERTS_SIGNALS_TOPIC: names.topics.alertSignals,
+    AUDITLINE_ALERTS_OUTBOX_TOPIC: names.topics.alertOutbox,
+  };
+}
+
+async function highWatermark(topic: string): Promise<number> {
+  const admin = createKafka(broker.as('admin')).admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).reduce((n, o) => n + Number(o.high), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+test('a dead letter forged by a principal that may write the DLQ is not redriven into audit.events under the operator\'s grant', { timeout: 120_000 }, async () => {
+  // The hot store's principal may write audit.dlq but not audit.events. It writes a "tokenizer" dead letter whose
+  // source topic is audit.events, with cleartext and the tokenizer's header: a routine tokenizer redrive must not send it there.
+  const dlqStart = await highWatermark(names.topics.dlq);
+  const forger = kafkaAs('hotstore').producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  await forger.connect();
+  await forger.send({
+    topic: names.topics.dlq,
+    acks: -1,
+    messages: [
+      {
+        key: 'exec-forged',
+        value: Buffer.from('{"customer_email":"victim@example.com"}'),
+        headers: {
+          [DLQ_HEADERS.service]: 'tokenizer',
+          [DLQ_HEADERS.errorCode]: 'TOKENIZE_FAILED',
+          [DLQ_HEADERS.sourceTopic]: names.topics.events,
+          [DLQ_HEADERS.sourcePartition]: '0',
+          [DLQ_HEADERS.sourceOffset]: '1',
+          [DLQ_HEADERS.reason]: 'forged',
+          [DLQ_HEADERS.time]: new Date().toISOString(),
+          'auditline-tokenized': 'v1',
+        },
+      },
+    ],
+  });
+  await forger.disconnect();
+  const eventsBefore = await highWatermark(names.topics.events);
+  const position = `0:${dlqStart}`;
+  const r = await runCli(['dlq', 'redrive', '--topic', names.topics.dlq, '--service', 'tokenizer', '--from', position, '--to', position, '--as', 'ops-olga', '--reason', 'INC-1 tokenizer fixed', '--json'], operatorEnv());
+  assert.equal(r.code, 0, r.stderr);
+  const result = JSON.parse(r.stdout) as { sent: unknown[]; skipped: { dlq: string; cause: string }[] };
+  assert.deepEqual(result.sent, []);
+  assert.deepEqual(result.skipped.map((s) => [s.dlq, s.cause]), [[position, 'source topic is not an input of tokenizer']]);
+  assert.match(r.stderr, /nothing sent; 1 skipped \(1 source topic is not an input of tokenizer\)/);
+  assert.equal(await highWatermark(names.topics.events), eventsBefore, 'nothing reached audit.events');
 });

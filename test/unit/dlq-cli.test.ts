@@ -4,7 +4,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { UsageError } from '../../cli/exit.js';
 import { listRow, parseDlqPosition, parseListOptions, parseRedriveOptions, parseSinceTime, showFields, summarize } from '../../cli/commands/dlq.js';
 import { matchesFilter } from '../../cli/dlq/read.js';
-import { planRedrive, type RedriveHistory } from '../../cli/dlq/redrive.js';
+import { planRedrive, serviceInputs, type RedriveHistory } from '../../cli/dlq/redrive.js';
 import { deadLetterMessage, DLQ_HEADERS, readDeadLetter, REDRIVE_HEADERS, redriveMessage, type StoredDeadLetter } from '../../core/service/index.js';
 
 const usage = (fn: () => unknown, message: RegExp) =>
@@ -132,15 +132,60 @@ test('filters and the summary per service and code', () => {
 test('a redrive sends each source record once and never what an earlier redrive sent or may have sent, unless forced', () => {
   const none: RedriveHistory = { sent: new Set(), inDoubt: new Set(), sources: new Set() };
   const letters = [stored(0), stored(1), stored(2, { sourceOffset: '100' }), stored(3, { sourceTopic: '' }), stored(4, { sourceTopic: 'audit.dlq' })];
-  const first = planRedrive(letters, none, { force: false, dlqTopic: 'audit.dlq' });
+  const first = planRedrive(letters, none, { force: false, dlqTopic: 'audit.dlq', inputs: serviceInputs({}) });
   assert.deepEqual(first.send.map((l) => l.offset), ['0', '1']);
   assert.deepEqual(first.skipped.map((s) => [s.letter.offset, s.cause]), [['2', 'same source record'], ['3', 'no source topic'], ['4', 'no source topic']]);
 
   const history: RedriveHistory = { sent: new Set(['0:0']), inDoubt: new Set(['0:1']), sources: new Set(['audit.raw:1:100', 'audit.raw:1:101']) };
-  const second = planRedrive(letters, history, { force: false, dlqTopic: 'audit.dlq' });
+  const second = planRedrive(letters, history, { force: false, dlqTopic: 'audit.dlq', inputs: serviceInputs({}) });
   assert.deepEqual(second.send, []);
   assert.deepEqual(second.skipped.slice(0, 3).map((s) => s.cause), ['already redriven', 'in doubt', 'same source record']);
 
-  const forced = planRedrive(letters, history, { force: true, dlqTopic: 'audit.dlq' });
+  const forced = planRedrive(letters, history, { force: true, dlqTopic: 'audit.dlq', inputs: serviceInputs({}) });
   assert.deepEqual(forced.send.map((l) => l.offset), ['0', '1'], '--force sends again, still each source record once');
+});
+
+test('a redrive sends a dead letter only to an input of the service that wrote it: a forged source topic is skipped, even with --force', () => {
+  const none: RedriveHistory = { sent: new Set(), inDoubt: new Set(), sources: new Set() };
+  const inputs = serviceInputs({});
+  assert.deepEqual(Object.fromEntries([...inputs].map(([s, t]) => [s, [...t].sort()])), {
+    tokenizer: ['audit.raw'],
+    hotstore: ['audit.events'],
+    archiver: ['audit.events'],
+    alerts: ['audit.alerts.outbox', 'audit.alerts.signals', 'audit.events'],
+  });
+  const letters = [
+    // Forged by a principal that may write audit.dlq: a "tokenizer" dead letter whose source would be audit.events.
+    stored(0, { sourceTopic: 'audit.events', originalHeaders: { 'auditline-tokenized': Buffer.from('v1') } }),
+    stored(1),
+    stored(2, { service: 'hotstore', sourceTopic: 'audit.raw' }),
+    stored(3, { service: 'hotstore', sourceTopic: 'audit.events' }),
+    stored(4, { service: 'alerts', sourceTopic: 'audit.alerts.outbox' }),
+    stored(5, { service: 'alerts', sourceTopic: 'audit.alerts.signals' }),
+    stored(6, { service: 'alerts', sourceTopic: 'audit.raw' }),
+    stored(7, { service: 'mallory', sourceTopic: 'audit.raw' }),
+  ];
+  for (const force of [false, true]) {
+    const plan = planRedrive(letters, none, { force, dlqTopic: 'audit.dlq', inputs });
+    assert.deepEqual(plan.send.map((l) => l.offset), ['1', '3', '4', '5']);
+    assert.deepEqual(
+      plan.skipped.map((s) => [s.letter.offset, s.cause]),
+      [
+        ['0', 'source topic is not an input of tokenizer'],
+        ['2', 'source topic is not an input of hotstore'],
+        ['6', 'source topic is not an input of alerts'],
+        ['7', 'unknown service'],
+      ],
+    );
+  }
+  // The services' own topic settings, read as the services read them.
+  const configured = serviceInputs({ AUDITLINE_TOKENIZER_TOPIC: 'x.raw', AUDITLINE_HOTSTORE_TOPIC: 'x.events', AUDITLINE_ALERTS_SIGNALS_TOPIC: 'x.signals' });
+  assert.deepEqual([...configured.get('tokenizer')!], ['x.raw']);
+  assert.deepEqual([...configured.get('hotstore')!], ['x.events']);
+  assert.deepEqual([...configured.get('archiver')!], ['audit.events']);
+  assert.deepEqual([...configured.get('alerts')!].sort(), ['audit.alerts.outbox', 'audit.events', 'x.signals']);
+});
+
+test('redrive refuses an unknown --service', () => {
+  usage(() => parseRedriveOptions({ topic: 'audit.dlq', service: 'mallory', reason: 'INC-2041 fixed' }), /--service mallory: expected one of tokenizer, hotstore, archiver, alerts/);
 });
