@@ -14,7 +14,7 @@ import { TOPICS } from '../../infra/kafka/topics.js';
 import { unframe } from '../../schemas/index.js';
 import { UsageError } from '../exit.js';
 import { intOption } from '../options.js';
-import { matchesFilter, readDeadLetterAt, readDeadLetters, type DlqFilter, type DlqPosition } from '../dlq/read.js';
+import { matchesFilter, readDeadLetterAt, readDeadLetters, requireTopics, type DlqFilter, type DlqPosition } from '../dlq/read.js';
 import { dlqPositionText, planRedrive, REDRIVE_SERVICES, RedriveLog, serviceInputs, sourcePositionText, type RedriveActor } from '../dlq/redrive.js';
 import { parseSince, renderRows } from './query.js';
 import { identifyNamedCaller } from './reveal-access.js';
@@ -283,7 +283,7 @@ numbers masked. Exit ${DLQ_EXIT.noMatch}: no dead letter at that position (never
 DLQ and source offsets) before and after it is sent, and a second run skips what was sent ('already redriven'), what a
 stopped run may have sent ('in doubt': look for header ${REDRIVE_HEADERS.of} on the source topic), and a second dead letter of the
 same source record. --force sends them anyway. The redriven record carries ${REDRIVE_HEADERS.of} and ${REDRIVE_HEADERS.id}.
-Exit codes: 0 sent (or nothing left to send), 1 failure (a source topic missing, Kafka or ClickHouse unreachable: what was
+Exit codes: 0 sent (or nothing left to send), 1 failure (a source topic missing or not authorized, Kafka or ClickHouse unreachable: what was
 recorded as sending is reported in doubt by the next run), 2 wrong usage, ${DLQ_EXIT.noMatch} no dead letter matches, ${DLQ_EXIT.refused} caller refused.`,
     )
     .action(async (raw: { topic: string; service?: string; code?: string; from?: string; to?: string; dryRun?: boolean; force?: boolean; as?: string; reason?: string; json?: boolean }) => {
@@ -351,15 +351,7 @@ function summarizeCauses(causes: readonly string[]): string {
  */
 async function send(kafka: ReturnType<typeof createKafka>, log: RedriveLog, redriveId: string, actor: RedriveActor, dlqTopic: string, letters: readonly StoredDeadLetter[]): Promise<void> {
   const topics = [...new Set(letters.map((l) => l.sourceTopic))];
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const existing = new Set(await admin.listTopics());
-    const missing = topics.filter((t) => !existing.has(t));
-    if (missing.length > 0) throw new AuditlineError('STORE_NOT_INITIALIZED', `source topic(s) ${missing.join(', ')} of the selected dead letters do not exist; nothing was sent`);
-  } finally {
-    await admin.disconnect();
-  }
+  await requireTopics(kafka, topics, 'source topic(s) of the selected dead letters:', '; nothing was sent');
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Murmur2Partitioner });
   await producer.connect();
   try {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
-import { AuditlineError } from '../../core/errors.js';
+import { AuditlineError, errorMessage } from '../../core/errors.js';
 import { readDeadLetter, type StoredDeadLetter } from '../../core/service/index.js';
 import { DLQ_CLI_GROUP_PREFIX } from '../../infra/kafka/acls.js';
 
@@ -37,6 +37,53 @@ export function matchesFilter(letter: StoredDeadLetter, filter: DlqFilter): bool
   return true;
 }
 
+/** Kafka's error type of `err` or of an error it wraps (kafkajs wraps a broker's refusal in its retry errors). */
+function kafkaErrorType(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 6; depth++) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === 'string') return type;
+    e = (e as { originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * Fails unless every one of `topics` exists and the caller may describe it,
+ * telling the two apart. A topic the caller may not describe is left out of
+ * the topic list as if it did not exist; a metadata request on the topic
+ * itself says which: UNKNOWN_TOPIC_OR_PARTITION, or TOPIC_AUTHORIZATION_FAILED
+ * (which Kafka also answers for a missing topic the caller may not describe:
+ * it does not tell who may not see a topic whether it exists).
+ */
+export async function requireTopics(kafka: Kafka, topics: readonly string[], what: string, hint = ''): Promise<void> {
+  // No retries: a missing topic is an answer, not a failure to wait out.
+  const admin = kafka.admin({ retry: { retries: 0 } });
+  await admin.connect();
+  const missing: string[] = [];
+  const unauthorized: string[] = [];
+  try {
+    const listed = new Set(await admin.listTopics());
+    for (const topic of topics.filter((t) => !listed.has(t))) {
+      try {
+        await admin.fetchTopicMetadata({ topics: [topic] });
+      } catch (err) {
+        const type = kafkaErrorType(err);
+        if (type === 'TOPIC_AUTHORIZATION_FAILED') unauthorized.push(topic);
+        else if (type === 'UNKNOWN_TOPIC_OR_PARTITION') missing.push(topic);
+        else throw new AuditlineError('KAFKA_UNAVAILABLE', `cannot read the metadata of ${what} ${topic}: ${errorMessage(err)}`, { retriable: true, cause: err });
+      }
+    }
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+  const problems = [
+    ...(unauthorized.length > 0 ? [`${unauthorized.join(', ')}: not authorized (this Kafka principal may not describe ${unauthorized.length === 1 ? 'it' : 'them'}, and Kafka does not tell it whether ${unauthorized.length === 1 ? 'it exists' : 'they exist'}: the ACLs of the operator role, \`npx auditline acls\`, or another principal in AUDITLINE_KAFKA_SASL_*)`] : []),
+    ...(missing.length > 0 ? [`${missing.join(', ')}: ${missing.length === 1 ? 'does' : 'do'} not exist (run \`npx auditline setup\`)`] : []),
+  ];
+  if (unauthorized.length > 0) throw new AuditlineError('KAFKA_UNAVAILABLE', `${what} ${problems.join('; ')}${hint}`, { retriable: false, details: { unauthorized: unauthorized.join(','), missing: missing.join(',') } });
+  if (missing.length > 0) throw new AuditlineError('STORE_NOT_INITIALIZED', `${what} ${problems.join('; ')}${hint}`, { details: { missing: missing.join(',') } });
+}
+
 export interface ReadOutcome {
   /** Records read (matching or not). */
   read: number;
@@ -64,7 +111,8 @@ export async function readDeadLetters(
   await admin.connect();
   const bounds = new Map<number, { start: bigint; end: bigint }>();
   try {
-    const [meta] = (await admin.fetchTopicMetadata({ topics: [] })).topics.filter((t) => t.name === topic);
+    await requireTopics(kafka, [topic], 'the DLQ topic', ' (or name the DLQ topic with --topic)');
+    const [meta] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
     if (meta === undefined) throw new AuditlineError('STORE_NOT_INITIALIZED', `topic ${topic} does not exist; run \`npx auditline setup\` (or name the DLQ topic with --topic)`);
     if (range.partition !== undefined && !meta.partitions.some((p) => p.partitionId === range.partition)) {
       throw new AuditlineError('CONFIG_INVALID', `topic ${topic} has no partition ${range.partition} (it has ${meta.partitions.length})`);

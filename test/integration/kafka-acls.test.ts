@@ -5,7 +5,7 @@ import { Registry } from 'prom-client';
 import { createKafka } from '../../core/clients/kafka.js';
 import { isAuditlineError } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
-import { DLQ_HEADERS } from '../../core/service/index.js';
+import { DLQ_HEADERS, DlqPublisher } from '../../core/service/index.js';
 import { loadTokenizerConfig, TokenizerService } from '../../consumers/tokenizer/index.js';
 import { applyAcls, auditAcls, DLQ_CLI_GROUP_PREFIX, extraTopicAcls, parsePrincipals, type AclNames } from '../../infra/kafka/acls.js';
 import { AuditEventCodec, RegistryClient } from '../../schemas/index.js';
@@ -26,7 +26,8 @@ const names: AclNames = {
   groups: { tokenizer: `${base}-tokenizer`, hotstore: `${base}-hotstore`, archiver: `${base}-archiver`, alerts: `${base}-alerts` },
   transactionalIdPrefix: `${base}-tokenizer`,
 };
-// The principals as a deployment names them in AUDITLINE_KAFKA_ACL_PRINCIPALS; `intruder` is granted nothing.
+// The principals as a deployment names them in AUDITLINE_KAFKA_ACL_PRINCIPALS; `intruder` is granted nothing (until a
+// test grants it what the spec does not contain), `stranger` nothing at all.
 const principals = parsePrincipals(ROLES.map((r) => `${r}=User:${r}`).join(','));
 const rules = auditAcls(principals, names);
 
@@ -35,7 +36,7 @@ const client = clickhouse();
 let database: string;
 
 before(async () => {
-  broker = await startSecuredKafka([...ROLES, 'intruder']);
+  broker = await startSecuredKafka([...ROLES, 'intruder', 'stranger']);
   const admin = createKafka(broker.as('admin')).admin();
   await admin.connect();
   try {
@@ -279,4 +280,33 @@ test('a dead letter forged by a principal that may write the DLQ is not redriven
   assert.deepEqual(result.skipped.map((s) => [s.dlq, s.cause]), [[position, 'source topic is not an input of tokenizer']]);
   assert.match(r.stderr, /nothing sent; 1 skipped \(1 source topic is not an input of tokenizer\)/);
   assert.equal(await highWatermark(names.topics.events), eventsBefore, 'nothing reached audit.events');
+});
+
+test('a topic the caller may not describe is reported as not authorized, not as missing', { timeout: 120_000 }, async () => {
+  // Kafka leaves a topic the principal may not describe out of its topic list: the DLQ topic for a stranger, and for
+  // the operator a configured input of a service that the operator's grants do not cover.
+  const listed = await runCli(['dlq', 'list', '--topic', names.topics.dlq], { ...operatorEnv(), AUDITLINE_KAFKA_SASL_USERNAME: 'stranger', AUDITLINE_KAFKA_SASL_PASSWORD: 'stranger-secret' });
+  assert.equal(listed.code, 1, listed.stderr);
+  assert.match(listed.stderr, new RegExp(`the DLQ topic ${names.topics.dlq.replace(/\./g, '\\.')}: not authorized`));
+  assert.doesNotMatch(listed.stderr, /does not exist|run `npx auditline setup`/);
+
+  const ungranted = `${base}.ungranted`;
+  const missing = `${base}.missing`;
+  const admin = createKafka(broker.as('admin')).admin();
+  await admin.connect();
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic: ungranted, numPartitions: 1, replicationFactor: 1 }] });
+  // Kafka tells a topic missing only to a principal that may describe it: the operator's grants as for any input, no topic.
+  await applyAcls(admin, auditAcls(principals, { ...names, topics: { ...names.topics, alertOutbox: missing } }).filter((r) => r.role === 'operator' && r.name === missing));
+  await admin.disconnect();
+  const dlqStart = await highWatermark(names.topics.dlq);
+  const alerts = new DlqPublisher(kafkaAs('alerts'), { topic: names.topics.dlq, service: 'alerts' });
+  const record = (topic: string) => ({ record: { topic, partition: 0, offset: '3', key: Buffer.from('chan'), value: Buffer.from('{}'), headers: {}, timestamp: String(Date.now()) }, code: 'ALERT_DELIVERY_FAILED' as const, reason: 'webhook down' });
+  await alerts.publish([record(ungranted), record(missing)]);
+  await alerts.disconnect();
+  const env = { ...operatorEnv(), AUDITLINE_ALERTS_SIGNALS_TOPIC: ungranted, AUDITLINE_ALERTS_OUTBOX_TOPIC: missing };
+  const r = await runCli(['dlq', 'redrive', '--topic', names.topics.dlq, '--service', 'alerts', '--from', `0:${dlqStart}`, '--to', `0:${dlqStart + 1}`, '--as', 'ops-olga', '--reason', 'INC-2 webhook fixed'], env);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`${ungranted.replace(/\./g, '\\.')}: not authorized`));
+  assert.match(r.stderr, new RegExp(`${missing.replace(/\./g, '\\.')}: does not exist`));
+  assert.match(r.stderr, /nothing was sent/);
 });
