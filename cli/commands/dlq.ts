@@ -12,9 +12,9 @@ import { headerText } from '../../core/clients/kafka.js';
 import { callerRefusal, maskPiiInText, MIN_REASON_LENGTH } from '../../consumers/tokenizer/index.js';
 import { TOPICS } from '../../infra/kafka/topics.js';
 import { unframe } from '../../schemas/index.js';
-import { UsageError } from '../exit.js';
+import { EXIT, UsageError } from '../exit.js';
 import { intOption } from '../options.js';
-import { matchesFilter, readDeadLetterAt, readDeadLetters, requireTopics, type DlqFilter, type DlqPosition } from '../dlq/read.js';
+import { matchesFilter, readDeadLetterAt, readDeadLetters, requireTopics, type DlqFilter, type DlqPosition, type ReadOutcome } from '../dlq/read.js';
 import { dlqPositionText, planRedrive, REDRIVE_SERVICES, RedriveLog, serviceInputs, sourcePositionText, type RedriveActor } from '../dlq/redrive.js';
 import { parseSince, renderRows } from './query.js';
 import { identifyNamedCaller } from './reveal-access.js';
@@ -178,8 +178,8 @@ function progress(read: number, total: number): void {
   say(`dlq: ${read} of ${total} record(s) read`);
 }
 
-function warnIncomplete(topic: string, incomplete: readonly number[]): void {
-  if (incomplete.length > 0) say(`warning: partition(s) ${incomplete.join(', ')} of ${topic} were not read to their end: nothing arrived for 10 s (an open transaction of the tokenizer holds them back); run again`);
+function warnIncomplete(topic: string, incomplete: ReadOutcome['incomplete']): void {
+  for (const { partition, cause } of incomplete) say(`warning: partition ${partition} of ${topic} not read to its end: ${cause}; run again`);
 }
 
 export function registerDlq(program: Command): void {
@@ -224,7 +224,7 @@ from audit.raw. Exit codes: 0 done, 1 failure, 2 wrong usage, ${DLQ_EXIT.noMatch
       warnIncomplete(opts.topic, outcome.incomplete);
       const summary = summarize(matched);
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ dead_letters: rows, summary, matched: matched.length }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ dead_letters: rows, summary, matched: matched.length, incomplete: outcome.incomplete }, null, 2)}\n`);
       } else if (rows.length > 0) {
         process.stdout.write(renderRows(rows, LIST_COLUMNS, 'table'));
         process.stdout.write(`\n${renderRows(summary, ['service', 'code', 'count'], 'table')}`);
@@ -244,14 +244,19 @@ from audit.raw. Exit codes: 0 done, 1 failure, 2 wrong usage, ${DLQ_EXIT.noMatch
       `\nThe value is not shown, by design: audit.dlq is restricted like audit.raw and a dead letter of the tokenizer holds the
 event in cleartext. Fix the cause from the code, reason and schema id, then redrive; whoever must read the payload itself
 does so with their own Kafka access to the topic. Reasons, keys and headers are printed with e-mail addresses and phone
-numbers masked. Exit ${DLQ_EXIT.noMatch}: no dead letter at that position (never written, or expired).`,
+numbers masked. Exit ${DLQ_EXIT.noMatch}: no dead letter at that position (never written, aborted, or expired); exit 1: the\nread did not reach it (held back by an open transaction, or timed out; run again).`,
     )
     .action(async (rawPosition: string, raw: { topic: string; json?: boolean }) => {
       const position = parseDlqPosition(rawPosition, 'position');
       const topic = topicName(raw.topic);
-      const letter = await withKafka((kafka) => readDeadLetterAt(kafka, topic, position));
+      const { letter, incomplete } = await withKafka((kafka) => readDeadLetterAt(kafka, topic, position));
+      if (incomplete !== undefined) {
+        say(`${topic} ${position.partition}:${position.offset} not read: ${incomplete}; run again`);
+        process.exitCode = EXIT.failure;
+        return;
+      }
       if (letter === undefined) {
-        say(`${topic} holds no dead letter at ${position.partition}:${position.offset} (never written, or older than its retention)`);
+        say(`${topic} holds no dead letter at ${position.partition}:${position.offset} (never written, a record of an aborted transaction or a transaction marker, or older than its retention)`);
         process.exitCode = DLQ_EXIT.noMatch;
         return;
       }
@@ -309,7 +314,7 @@ recorded as sending is reported in doubt by the next run), 2 wrong usage, ${DLQ_
       warnIncomplete(opts.topic, outcome.incomplete);
       if (selected.length === 0) {
         say(`no dead letter of ${opts.filter.service}${opts.filter.code ? ` with code ${opts.filter.code}` : ''} in the selected part of ${opts.topic} (${outcome.read} read)`);
-        if (opts.json) process.stdout.write(`${JSON.stringify({ redrive_id: null, sent: [], skipped: [] }, null, 2)}\n`);
+        if (opts.json) process.stdout.write(`${JSON.stringify({ redrive_id: null, sent: [], skipped: [], incomplete: outcome.incomplete }, null, 2)}\n`);
         process.exitCode = DLQ_EXIT.noMatch;
         return;
       }
@@ -322,7 +327,7 @@ recorded as sending is reported in doubt by the next run), 2 wrong usage, ${DLQ_
         const action = opts.dryRun ? 'would send' : 'sent';
         const rows = [...plan.send.map((l) => ({ ...listRow(l), action })), ...plan.skipped.map(({ letter, cause }) => ({ ...listRow(letter), action: `skipped: ${cause}` }))];
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ redrive_id: opts.dryRun || plan.send.length === 0 ? null : redriveId, dry_run: opts.dryRun, sent: opts.dryRun ? [] : plan.send.map(listRow), would_send: opts.dryRun ? plan.send.map(listRow) : [], skipped: plan.skipped.map(({ letter, cause }) => ({ ...listRow(letter), cause })) }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ redrive_id: opts.dryRun || plan.send.length === 0 ? null : redriveId, dry_run: opts.dryRun, sent: opts.dryRun ? [] : plan.send.map(listRow), would_send: opts.dryRun ? plan.send.map(listRow) : [], skipped: plan.skipped.map(({ letter, cause }) => ({ ...listRow(letter), cause })), incomplete: outcome.incomplete }, null, 2)}\n`);
         } else {
           process.stdout.write(renderRows(rows, ['dlq', 'service', 'code', 'source', 'bytes', 'action'], 'table'));
         }

@@ -84,11 +84,59 @@ export async function requireTopics(kafka: Kafka, topics: readonly string[], wha
   if (missing.length > 0) throw new AuditlineError('STORE_NOT_INITIALIZED', `${what} ${problems.join('; ')}${hint}`, { details: { missing: missing.join(',') } });
 }
 
+/** Why a partition was not read to its end. */
+export type IncompleteCause = 'held back by an open transaction' | 'read timed out';
+
 export interface ReadOutcome {
   /** Records read (matching or not). */
   read: number;
-  /** Partitions not read to the end captured at the start, because nothing arrived for `idleMs` (an open transaction holds back a read_committed reader). */
-  incomplete: number[];
+  /**
+   * Partitions not read to the end captured at the start, because nothing arrived for `idleMs`: an open transaction
+   * holds back a read_committed reader at its first record (the last stable offset is below that end), or the
+   * broker did not deliver in time.
+   */
+  incomplete: { partition: number; cause: IncompleteCause }[];
+}
+
+/** kafkajs' own factory of its cluster objects (kafkajs 2.x, src/index.js), the one way to a ListOffsets request with another isolation level. */
+const CREATE_CLUSTER = 'private:Kafka:createCluster';
+
+interface ListOffsetsCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  addTargetTopic(topic: string): Promise<void>;
+  findTopicPartitionMetadata(topic: string): { partitionId: number }[];
+  fetchTopicsOffset(topics: { topic: string; fromBeginning: boolean; partitions: { partition: number }[] }[]): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
+}
+
+/** Whether this kafkajs has the cluster factory `highWatermarks` needs (test/unit/dlq-cli.test.ts checks it). */
+export function clusterFactory(kafka: Kafka): ((options: { allowAutoTopicCreation: boolean; isolationLevel: number }) => ListOffsetsCluster) | undefined {
+  const symbol = Object.getOwnPropertySymbols(kafka).find((s) => s.description === CREATE_CLUSTER);
+  const factory = symbol === undefined ? undefined : (kafka as unknown as Record<symbol, unknown>)[symbol];
+  return typeof factory === 'function' ? (factory as (options: { allowAutoTopicCreation: boolean; isolationLevel: number }) => ListOffsetsCluster) : undefined;
+}
+
+/**
+ * The high watermark of each partition of `topic`: the offset after its last
+ * record, committed or not. kafkajs' admin asks for offsets read_committed
+ * only, which gives the last stable offset: the first record of a
+ * transaction still open, so a read up to it would stop there and call that
+ * the end, silently leaving out dead letters committed after it.
+ */
+export async function highWatermarks(kafka: Kafka, topic: string): Promise<Map<number, bigint>> {
+  const factory = clusterFactory(kafka);
+  if (factory === undefined) throw new AuditlineError('KAFKA_UNAVAILABLE', 'this kafkajs has no cluster factory to ask for high watermarks read_uncommitted (kafkajs 2.x expected)');
+  // Isolation level 0: READ_UNCOMMITTED (kafkajs src/protocol/isolationLevel.js).
+  const cluster = factory({ allowAutoTopicCreation: false, isolationLevel: 0 });
+  await cluster.connect();
+  try {
+    await cluster.addTargetTopic(topic);
+    const partitions = cluster.findTopicPartitionMetadata(topic).map((p) => ({ partition: p.partitionId }));
+    const [offsets] = await cluster.fetchTopicsOffset([{ topic, fromBeginning: false, partitions }]);
+    return new Map((offsets?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+  } finally {
+    await cluster.disconnect().catch(() => undefined);
+  }
 }
 
 /**
@@ -97,7 +145,9 @@ export interface ReadOutcome {
  * order per partition. The consumer's group is a fresh one that never
  * commits (and is deleted afterwards): reading moves nothing, for no
  * service and no other reader. Committed records only (read_committed): the
- * tokenizer writes its dead letters inside its transactions.
+ * tokenizer writes its dead letters inside its transactions; the end is the
+ * high watermark, so a partition an open transaction holds back is reported
+ * incomplete instead of ending early.
  */
 export async function readDeadLetters(
   kafka: Kafka,
@@ -118,11 +168,13 @@ export async function readDeadLetters(
       throw new AuditlineError('CONFIG_INVALID', `topic ${topic} has no partition ${range.partition} (it has ${meta.partitions.length})`);
     }
     const offsets = await admin.fetchTopicOffsets(topic);
+    const high = await highWatermarks(kafka, topic);
     const byTime = range.sinceMs !== undefined ? new Map((await admin.fetchTopicOffsetsByTimestamp(topic, range.sinceMs)).map((o) => [o.partition, BigInt(o.offset)])) : undefined;
     for (const o of offsets) {
       if (range.partition !== undefined && o.partition !== range.partition) continue;
       let start = BigInt(o.low);
-      let end = BigInt(o.high);
+      // To the high watermark, not the last stable offset: records committed behind an open transaction count too.
+      let end = high.get(o.partition) ?? BigInt(o.high);
       const since = byTime?.get(o.partition);
       if (since !== undefined && since >= 0n && since > start) start = since;
       if (range.from !== undefined && range.from > start) start = range.from;
@@ -194,14 +246,41 @@ export async function readDeadLetters(
       .catch(() => undefined)
       .finally(() => admin2.disconnect());
   }
-  return { read, incomplete: [...pending].sort((a, b) => a - b) };
+  return { read, incomplete: await incompleteCauses(kafka, topic, bounds, pending) };
 }
 
-/** Reads the one dead letter at `position`; undefined when the topic holds no record there (never written, expired, or a transaction marker). */
-export async function readDeadLetterAt(kafka: Kafka, topic: string, position: DlqPosition): Promise<StoredDeadLetter | undefined> {
+/** Why the partitions in `pending` were not read to their end: the last stable offset below it is an open transaction. */
+async function incompleteCauses(kafka: Kafka, topic: string, bounds: ReadonlyMap<number, { end: bigint }>, pending: ReadonlySet<number>): Promise<ReadOutcome['incomplete']> {
+  if (pending.size === 0) return [];
+  const stable = new Map<number, bigint>();
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    for (const o of await admin.fetchTopicOffsets(topic)) stable.set(o.partition, BigInt(o.high));
+  } catch {
+    // Unknown: reported as timed out.
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+  return [...pending]
+    .sort((a, b) => a - b)
+    .map((partition) => {
+      const lso = stable.get(partition);
+      return { partition, cause: lso !== undefined && lso < bounds.get(partition)!.end ? 'held back by an open transaction' : 'read timed out' };
+    });
+}
+
+/**
+ * Reads the one dead letter at `position`: `letter` undefined and no `incomplete` when the topic holds no dead letter
+ * there (never written, expired, a record of an aborted transaction, or a transaction marker); `incomplete` when the
+ * read did not reach it (an open transaction before it, or a timeout), so nothing is known.
+ */
+export async function readDeadLetterAt(kafka: Kafka, topic: string, position: DlqPosition): Promise<{ letter?: StoredDeadLetter; incomplete?: IncompleteCause }> {
   let found: StoredDeadLetter | undefined;
-  await readDeadLetters(kafka, topic, { partition: position.partition, from: position.offset, to: position.offset }, (letter) => {
+  const outcome = await readDeadLetters(kafka, topic, { partition: position.partition, from: position.offset, to: position.offset }, (letter) => {
     if (BigInt(letter.offset) === position.offset) found = letter;
   }, { idleMs: 5_000 });
-  return found;
+  if (found !== undefined) return { letter: found };
+  const incomplete = outcome.incomplete.find((i) => i.partition === position.partition);
+  return incomplete ? { incomplete: incomplete.cause } : {};
 }

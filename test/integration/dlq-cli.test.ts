@@ -166,3 +166,48 @@ test('dlq redrive sends one service\'s dead letters to their source topic once: 
   assert.deepEqual((JSON.parse(ranged.stdout) as { would_send: { dlq: string }[] }).would_send.map((l) => l.dlq), ['0:4']);
   assert.equal(await endOffsets(names.events), eventsBefore);
 });
+
+test('an open transaction on the DLQ topic is reported, not passed off as the end: list warns, show says held back, and both read the rest once it ends', { timeout: 120_000 }, async () => {
+  // The tokenizer writes its dead letters inside its transactions: while one is open, a read_committed reader stops
+  // at it (the last stable offset), and dead letters committed after it are not readable yet.
+  const topic = `${names.dlq}-txn`;
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, replicationFactor: 1 }] });
+  const publisher = new DlqPublisher(kafka, { topic, service: 'hotstore' });
+  const letter = (offset: number): DeadLetter => ({ record: source(names.events, 0, offset, `exec-${offset}`, `tokenized-${offset}`), code: 'ROW_REJECTED', reason: 'event_time is outside the storable time range' });
+  const producer = kafka.producer({ transactionalId: `${topic}-tx`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 90_000 });
+  try {
+    await publisher.publish([letter(1)]); // 0:0
+    await producer.connect();
+    const transaction = await producer.transaction();
+    await transaction.send({ topic, messages: publisher.messages([letter(2)]).map((m) => ({ ...m, partition: 0 })) }); // 0:1, open
+    await publisher.publish([letter(3)]); // 0:2, committed behind the open transaction
+    const listed = await runCli(['dlq', 'list', '--topic', topic, '--json'], env);
+    assert.equal(listed.code, 0, listed.stderr);
+    const held = JSON.parse(listed.stdout) as Listed & { incomplete: { partition: number; cause: string }[] };
+    assert.deepEqual(held.dead_letters.map((l) => l.dlq), ['0:0']);
+    assert.deepEqual(held.incomplete, [{ partition: 0, cause: 'held back by an open transaction' }]);
+    assert.match(listed.stderr, /partition 0 of \S+ not read to its end: held back by an open transaction; run again/);
+
+    const shown = await runCli(['dlq', 'show', '0:2', '--topic', topic], env);
+    assert.equal(shown.code, 1, shown.stderr);
+    assert.match(shown.stderr, /0:2 not read: held back by an open transaction; run again/);
+    assert.doesNotMatch(shown.stderr, /never written/);
+
+    await transaction.abort();
+    const after = await runCli(['dlq', 'list', '--topic', topic, '--json'], env);
+    assert.equal(after.code, 0, after.stderr);
+    const ended = JSON.parse(after.stdout) as Listed & { incomplete: unknown[] };
+    assert.deepEqual(ended.dead_letters.map((l) => l.dlq), ['0:0', '0:2'], 'the aborted dead letter is not one');
+    assert.deepEqual(ended.incomplete, []);
+    assert.equal((await runCli(['dlq', 'show', '0:2', '--topic', topic], env)).code, 0);
+    const aborted = await runCli(['dlq', 'show', '0:1', '--topic', topic], env);
+    assert.equal(aborted.code, 4, aborted.stderr);
+  } finally {
+    await producer.disconnect().catch(() => undefined);
+    await publisher.disconnect();
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.disconnect();
+  }
+});

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KafkaMessage } from 'kafkajs';
+import { Kafka, type KafkaMessage } from 'kafkajs';
 import { UsageError } from '../../cli/exit.js';
 import { listRow, parseDlqPosition, parseListOptions, parseRedriveOptions, parseSinceTime, showFields, summarize } from '../../cli/commands/dlq.js';
-import { matchesFilter } from '../../cli/dlq/read.js';
+import { clusterFactory, matchesFilter } from '../../cli/dlq/read.js';
 import { planRedrive, serviceInputs, type RedriveHistory } from '../../cli/dlq/redrive.js';
 import { deadLetterMessage, DLQ_HEADERS, readDeadLetter, REDRIVE_HEADERS, redriveMessage, type StoredDeadLetter } from '../../core/service/index.js';
 
@@ -188,4 +188,8 @@ test('a redrive sends a dead letter only to an input of the service that wrote i
 
 test('redrive refuses an unknown --service', () => {
   usage(() => parseRedriveOptions({ topic: 'audit.dlq', service: 'mallory', reason: 'INC-2041 fixed' }), /--service mallory: expected one of tokenizer, hotstore, archiver, alerts/);
+});
+
+test('this kafkajs has the cluster factory the DLQ reader asks high watermarks with (read_uncommitted ListOffsets)', () => {
+  assert.equal(typeof clusterFactory(new Kafka({ brokers: ['127.0.0.1:1'] })), 'function');
 });
