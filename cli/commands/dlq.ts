@@ -1,12 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
-import type { Message } from 'kafkajs';
+import type { Message, Producer } from 'kafkajs';
 import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { createKafka } from '../../core/clients/kafka.js';
 import { Murmur2Partitioner } from '../../core/clients/partitioner.js';
 import { chunkBySize } from '../../core/clients/record-size.js';
 import { loadEndpoints } from '../../core/endpoints.js';
-import { AuditlineError, isAuditlineError } from '../../core/errors.js';
+import { AuditlineError, errorMessage, isAuditlineError } from '../../core/errors.js';
+import { isFencedError } from '../../consumers/tokenizer/transactions.js';
+import { DLQ_REDRIVE_TRANSACTIONAL_ID_PREFIX } from '../../infra/kafka/acls.js';
 import { REDRIVE_HEADERS, redriveMessage, type StoredDeadLetter } from '../../core/service/index.js';
 import { headerText } from '../../core/clients/kafka.js';
 import { callerRefusal, maskPiiInText, MIN_REASON_LENGTH } from '../../consumers/tokenizer/index.js';
@@ -288,6 +290,7 @@ numbers masked. Exit ${DLQ_EXIT.noMatch}: no dead letter at that position (never
 DLQ and source offsets) before and after it is sent, and a second run skips what was sent ('already redriven'), what a
 stopped run may have sent ('in doubt': look for header ${REDRIVE_HEADERS.of} on the source topic), and a second dead letter of the
 same source record. --force sends them anyway. The redriven record carries ${REDRIVE_HEADERS.of} and ${REDRIVE_HEADERS.id}.
+It is sent in Kafka transactions of one transactional id per DLQ topic: a redrive started while another runs stops that one.
 Exit codes: 0 sent (or nothing left to send), 1 failure (a source topic missing or not authorized, Kafka or ClickHouse unreachable: what was
 recorded as sending is reported in doubt by the next run), 2 wrong usage, ${DLQ_EXIT.noMatch} no dead letter matches, ${DLQ_EXIT.refused} caller refused.`,
     )
@@ -319,11 +322,14 @@ recorded as sending is reported in doubt by the next run), 2 wrong usage, ${DLQ_
         return;
       }
       const client = createClickHouse(endpoints.clickhouse);
+      // Before the redrive log is read: from here on, a redrive of this DLQ topic that started earlier sends nothing
+      // more (fenced), so what it recorded as sending is what this one reads. A dry run sends nothing and fences none.
+      const producer = opts.dryRun ? undefined : await redriveProducer(kafka, opts.topic);
       try {
         const log = new RedriveLog(client, endpoints.clickhouse.database);
         const plan = planRedrive(selected, await log.history(opts.topic), { force: opts.force, dlqTopic: opts.topic, inputs });
         const redriveId = randomUUID();
-        if (!opts.dryRun && plan.send.length > 0) await send(kafka, log, redriveId, actor!, opts.topic, plan.send);
+        if (producer && plan.send.length > 0) await send(kafka, producer, log, redriveId, actor!, opts.topic, plan.send);
         const action = opts.dryRun ? 'would send' : 'sent';
         const rows = [...plan.send.map((l) => ({ ...listRow(l), action })), ...plan.skipped.map(({ letter, cause }) => ({ ...listRow(letter), action: `skipped: ${cause}` }))];
         if (opts.json) {
@@ -336,9 +342,36 @@ recorded as sending is reported in doubt by the next run), 2 wrong usage, ${DLQ_
         else if (plan.send.length === 0) say(`nothing sent${skipped}${opts.force ? '' : '; --force sends them again'}`);
         else say(`redrive ${redriveId}: ${plan.send.length} dead letter(s) sent to ${[...new Set(plan.send.map((l) => l.sourceTopic))].join(', ')}${skipped}; recorded in ${endpoints.clickhouse.database}.dlq_redrives`);
       } finally {
+        await producer?.disconnect().catch(() => undefined);
         await client.close();
       }
     });
+}
+
+/**
+ * The producer of a redrive: transactional, with one transactional id per DLQ topic
+ * (DLQ_REDRIVE_TRANSACTIONAL_ID_PREFIX), initialized at once. Initializing it fences any producer of an earlier
+ * redrive of the same DLQ topic that is still running: the broker aborts its open transaction, and its next send or
+ * commit fails, so it stops. That is the exclusion between two redrives; the redrive log (ClickHouse, no
+ * transactions) alone could not give it: both runs could read it before either recorded anything.
+ */
+async function redriveProducer(kafka: ReturnType<typeof createKafka>, dlqTopic: string): Promise<Producer> {
+  const producer = kafka.producer({
+    transactionalId: `${DLQ_REDRIVE_TRANSACTIONAL_ID_PREFIX}${dlqTopic}`,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Murmur2Partitioner,
+  });
+  await producer.connect();
+  try {
+    // producer.transaction() sends InitProducerId for the transactional id: the fencing step. Nothing is in it.
+    await (await producer.transaction()).abort();
+  } catch (err) {
+    await producer.disconnect().catch(() => undefined);
+    throw new AuditlineError('KAFKA_UNAVAILABLE', `cannot start the redrive's Kafka transactions (transactional id ${DLQ_REDRIVE_TRANSACTIONAL_ID_PREFIX}${dlqTopic}): ${errorMessage(err)}`, { cause: err });
+  }
+  return producer;
 }
 
 function summarizeCauses(causes: readonly string[]): string {
@@ -350,33 +383,34 @@ function summarizeCauses(causes: readonly string[]): string {
 /**
  * Sends the planned dead letters to their source topics in runs of at most
  * 512 KiB per topic, in DLQ order: each run recorded `sending` first, then
- * sent with acks from every in-sync replica by an idempotent producer
- * (murmur2 on the original key: the partition its producer chose), then
- * recorded `sent`.
+ * sent in a Kafka transaction of `producer` (redriveProducer; murmur2 on the
+ * original key: the partition its producer chose) and committed, then
+ * recorded `sent`. A run fenced by a later redrive stops here: its current
+ * transaction is aborted by the broker, and its letters stay `sending`.
  */
-async function send(kafka: ReturnType<typeof createKafka>, log: RedriveLog, redriveId: string, actor: RedriveActor, dlqTopic: string, letters: readonly StoredDeadLetter[]): Promise<void> {
+async function send(kafka: ReturnType<typeof createKafka>, producer: Producer, log: RedriveLog, redriveId: string, actor: RedriveActor, dlqTopic: string, letters: readonly StoredDeadLetter[]): Promise<void> {
   const topics = [...new Set(letters.map((l) => l.sourceTopic))];
   await requireTopics(kafka, topics, 'source topic(s) of the selected dead letters:', '; nothing was sent');
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Murmur2Partitioner });
-  await producer.connect();
-  try {
-    for (const topic of topics) {
-      const mine = letters.filter((l) => l.sourceTopic === topic);
-      const messages = mine.map((l): Message & { letter: StoredDeadLetter } => ({ ...redriveMessage(l, { of: `${dlqTopic}:${dlqPositionText(l)}`, id: redriveId }), letter: l }));
-      for (const run of chunkBySize(messages)) {
-        const runLetters = (run as (Message & { letter: StoredDeadLetter })[]).map((m) => m.letter);
-        await log.record('sending', redriveId, actor, dlqTopic, runLetters);
-        try {
-          await producer.send({ topic, acks: -1, messages: run.map(({ key, value, headers }) => ({ key, value, headers })) });
-        } catch (err) {
-          throw new AuditlineError('KAFKA_UNAVAILABLE', `redrive ${redriveId}: sending ${runLetters.length} dead letter(s) to ${topic} failed (${err instanceof Error ? err.message : String(err)}); they are recorded as sending, and the next redrive reports them in doubt`, { cause: err });
+  for (const topic of topics) {
+    const mine = letters.filter((l) => l.sourceTopic === topic);
+    const messages = mine.map((l): Message & { letter: StoredDeadLetter } => ({ ...redriveMessage(l, { of: `${dlqTopic}:${dlqPositionText(l)}`, id: redriveId }), letter: l }));
+    for (const run of chunkBySize(messages)) {
+      const runLetters = (run as (Message & { letter: StoredDeadLetter })[]).map((m) => m.letter);
+      await log.record('sending', redriveId, actor, dlqTopic, runLetters);
+      const transaction = await producer.transaction();
+      try {
+        await transaction.send({ topic, messages: run.map(({ key, value, headers }) => ({ key, value, headers })) });
+        await transaction.commit();
+      } catch (err) {
+        if (isFencedError(err)) {
+          throw new AuditlineError('PRODUCER_FENCED', `redrive ${redriveId}: another redrive of ${dlqTopic} started and took over; this one stopped and sends nothing more (${runLetters.length} dead letter(s) recorded as sending, not committed, are reported in doubt by the next run)`, { cause: err });
         }
-        await log.record('sent', redriveId, actor, dlqTopic, runLetters).catch((err: unknown) => {
-          throw isAuditlineError(err) ? new AuditlineError(err.code, `redrive ${redriveId}: ${runLetters.length} dead letter(s) were sent to ${topic} but not recorded as sent (${err.message}); the next redrive reports them in doubt`, { cause: err }) : err;
-        });
+        if (transaction.isActive()) await transaction.abort().catch(() => undefined);
+        throw new AuditlineError('KAFKA_UNAVAILABLE', `redrive ${redriveId}: sending ${runLetters.length} dead letter(s) to ${topic} failed (${errorMessage(err)}); they are recorded as sending, and the next redrive reports them in doubt`, { cause: err });
       }
+      await log.record('sent', redriveId, actor, dlqTopic, runLetters).catch((err: unknown) => {
+        throw isAuditlineError(err) ? new AuditlineError(err.code, `redrive ${redriveId}: ${runLetters.length} dead letter(s) were sent to ${topic} but not recorded as sent (${err.message}); the next redrive reports them in doubt`, { cause: err }) : err;
+      });
     }
-  } finally {
-    await producer.disconnect().catch(() => undefined);
   }
 }

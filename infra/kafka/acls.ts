@@ -37,6 +37,12 @@ export interface AclNames {
 /** Groups of the `dlq` commands: `<prefix><random id>`, one per run, deleted at its end (an ephemeral read of audit.dlq). */
 export const DLQ_CLI_GROUP_PREFIX = 'auditline-dlq-cli-';
 
+/**
+ * Transactional ids of `dlq redrive`: `<prefix><DLQ topic>`, one per DLQ topic, so that a redrive fences any other
+ * still running on the same DLQ topic (cli/commands/dlq.ts).
+ */
+export const DLQ_REDRIVE_TRANSACTIONAL_ID_PREFIX = 'auditline-dlq-redrive-';
+
 /** Principals by default: `User:auditline-<role>` (AUDITLINE_KAFKA_ACL_PRINCIPALS overrides them). */
 export function defaultPrincipals(): Record<KafkaRole, string> {
   return Object.fromEntries(KAFKA_ROLES.map((r) => [r, `User:auditline-${r}`])) as Record<KafkaRole, string>;
@@ -101,6 +107,8 @@ export function auditAcls(principals: Record<KafkaRole, string>, names: AclNames
   allow('operator', 'topic', t.events, write);
   allow('operator', 'topic', t.alertSignals, write);
   allow('operator', 'topic', t.alertOutbox, write);
+  // A redrive sends in transactions of one transactional id per DLQ topic: a second redrive fences the first.
+  allow('operator', 'transactional-id', DLQ_REDRIVE_TRANSACTIONAL_ID_PREFIX, write, 'prefixed');
   return dedupe(rules);
 }
 

@@ -1,7 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DLQ_HEADERS, DlqPublisher, REDRIVE_HEADERS, type DeadLetter, type SourceRecord } from '../../core/service/index.js';
-import { clickhouse, createTokenizerDatabase, createTokenizerTopics, dropTokenizerTopics, kafka, readTopic, runCli, type TokenizerNames } from '../helpers/tokenizer-stack.js';
+import { clickhouse, createTokenizerDatabase, createTokenizerTopics, dropTokenizerTopics, kafka, readTopic, runCli, type ReadRecord, type TokenizerNames } from '../helpers/tokenizer-stack.js';
+import { uniqueName } from '../helpers/names.js';
 
 // The S3 SDK warns on Node 20 about releases after January 2027 (docs/compatibility.md).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -139,6 +140,9 @@ test('dlq redrive sends one service\'s dead letters to their source topic once: 
     for (const h of Object.values(DLQ_HEADERS)) assert.equal(r.headers[h], undefined, `no ${h} on the redriven record`);
   }
   assert.equal(await endOffsets(names.events), eventsBefore, 'the hot store\'s dead letters stay where they are');
+  // The two records and the marker of the transaction that committed them.
+  const rawAfter = await endOffsets(names.raw);
+  assert.equal(rawAfter, rawBefore + 3);
 
   const recorded = await (
     await client.query({ query: `SELECT state, principal, identified_by, dlq_offset, source_offset FROM ${database}.dlq_redrives ORDER BY dlq_offset, state`, format: 'JSONEachRow' })
@@ -156,7 +160,7 @@ test('dlq redrive sends one service\'s dead letters to their source topic once: 
   const second = await runCli(['dlq', 'redrive', '--topic', names.dlq, '--service', 'tokenizer', '--as', 'ops-olga', '--reason', 'INC-2041 tokenizer fixed'], env);
   assert.equal(second.code, 0, second.stderr);
   assert.match(second.stderr, /nothing sent; 3 skipped \(2 already redriven, 1 same source record\)/);
-  assert.equal(await endOffsets(names.raw), rawBefore + 2, 'a second redrive sends nothing');
+  assert.equal(await endOffsets(names.raw), rawAfter, 'a second redrive sends nothing');
 
   const none = await runCli(['dlq', 'redrive', '--topic', names.dlq, '--service', 'archiver', '--dry-run'], env);
   assert.equal(none.code, 4, 'no dead letter of that service');
@@ -209,5 +213,61 @@ test('an open transaction on the DLQ topic is reported, not passed off as the en
     await publisher.disconnect();
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
     await admin.disconnect();
+  }
+});
+
+/** Every committed record of `topic` (read_committed), once nothing more arrived for `quietMs`. */
+async function readAll(topic: string, quietMs = 3_000): Promise<ReadRecord[]> {
+  const consumer = kafka.consumer({ groupId: uniqueName('it-dlq-reader'), maxWaitTimeInMs: 100 });
+  const got: ReadRecord[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      let timer = setTimeout(resolve, quietMs * 3);
+      void consumer
+        .run({
+          eachMessage: async ({ message }) => {
+            got.push({ partition: 0, offset: message.offset, key: message.key?.toString() ?? '', value: message.value ?? Buffer.alloc(0), headers: {} });
+            clearTimeout(timer);
+            timer = setTimeout(resolve, quietMs);
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return got;
+}
+
+test('two redrives of the same selection started together send each dead letter at most once; what neither sent is in doubt', { timeout: 180_000 }, async () => {
+  const race = await createTokenizerTopics('dlq-race', 1, { subjects: false });
+  try {
+    const raceEnv = { ...env, AUDITLINE_TOKENIZER_TOPIC: race.raw };
+    const publisher = new DlqPublisher(kafka, { topic: race.dlq, service: 'tokenizer' });
+    const count = 80;
+    // 20 kB each: several runs of 512 KiB per redrive, so the two overlap while sending.
+    await publisher.publish(Array.from({ length: count }, (_, i): DeadLetter => ({ record: source(race.raw, 0, i, `exec-${i}`, `${'x'.repeat(20_000)}${i}`), code: 'TOKENIZE_FAILED', reason: 'race' })));
+    await publisher.disconnect();
+    const args = ['dlq', 'redrive', '--topic', race.dlq, '--service', 'tokenizer', '--as', 'ops-olga', '--reason', 'INC-7 race of two redrives', '--json'];
+    const runs = await Promise.all([runCli(args, raceEnv), runCli(args, raceEnv)]);
+    assert.ok(runs.some((r) => r.code === 0), runs.map((r) => r.stderr).join('\n'));
+    for (const r of runs) assert.ok(r.code === 0 || /PRODUCER_FENCED: .*another redrive/.test(r.stderr), r.stderr);
+
+    const redriven = (await readAll(race.raw)).map((r) => r.key);
+    assert.equal(new Set(redriven).size, redriven.length, `no dead letter sent twice: ${redriven.length} records, ${new Set(redriven).size} keys`);
+    const rows = await (
+      await client.query({ query: `SELECT dlq_offset, max(state = 'sent') AS sent FROM ${database}.dlq_redrives WHERE dlq_topic = {t:String} GROUP BY dlq_offset`, query_params: { t: race.dlq }, format: 'JSONEachRow' })
+    ).json<{ dlq_offset: string; sent: number }>();
+    const inDoubt = rows.filter((r) => Number(r.sent) === 0).length;
+    assert.equal(rows.length, count, 'every dead letter recorded');
+    assert.equal(redriven.length + inDoubt, count, `sent (${redriven.length}) and in doubt (${inDoubt}) make up every dead letter`);
+
+    const third = await runCli(args, raceEnv);
+    assert.equal(third.code, 0, third.stderr);
+    assert.match(third.stderr, /nothing sent/);
+  } finally {
+    await dropTokenizerTopics(race);
   }
 });

@@ -271,15 +271,22 @@ test('a dead letter forged by a principal that may write the DLQ is not redriven
     ],
   });
   await forger.disconnect();
+  // And a genuine one of the tokenizer, which the same redrive sends, in its transaction, under the operator's grants.
+  const tokenizer = new DlqPublisher(kafkaAs('tokenizer'), { topic: names.topics.dlq, service: 'tokenizer' });
+  await tokenizer.publish([{ record: { topic: names.topics.raw, partition: 0, offset: '7', key: Buffer.from('exec-real'), value: Buffer.from('not avro'), headers: {}, timestamp: String(Date.now()) }, code: 'TOKENIZE_FAILED', reason: 'genuine' }]);
+  await tokenizer.disconnect();
   const eventsBefore = await highWatermark(names.topics.events);
-  const position = `0:${dlqStart}`;
-  const r = await runCli(['dlq', 'redrive', '--topic', names.topics.dlq, '--service', 'tokenizer', '--from', position, '--to', position, '--as', 'ops-olga', '--reason', 'INC-1 tokenizer fixed', '--json'], operatorEnv());
+  const rawBefore = await highWatermark(names.topics.raw);
+  const forged = `0:${dlqStart}`;
+  const genuine = `0:${dlqStart + 1}`;
+  const r = await runCli(['dlq', 'redrive', '--topic', names.topics.dlq, '--service', 'tokenizer', '--from', forged, '--to', genuine, '--as', 'ops-olga', '--reason', 'INC-1 tokenizer fixed', '--json'], operatorEnv());
   assert.equal(r.code, 0, r.stderr);
-  const result = JSON.parse(r.stdout) as { sent: unknown[]; skipped: { dlq: string; cause: string }[] };
-  assert.deepEqual(result.sent, []);
-  assert.deepEqual(result.skipped.map((s) => [s.dlq, s.cause]), [[position, 'source topic is not an input of tokenizer']]);
-  assert.match(r.stderr, /nothing sent; 1 skipped \(1 source topic is not an input of tokenizer\)/);
+  const result = JSON.parse(r.stdout) as { sent: { dlq: string }[]; skipped: { dlq: string; cause: string }[] };
+  assert.deepEqual(result.sent.map((l) => l.dlq), [genuine]);
+  assert.deepEqual(result.skipped.map((s) => [s.dlq, s.cause]), [[forged, 'source topic is not an input of tokenizer']]);
+  assert.match(r.stderr, /1 dead letter\(s\) sent to \S+\.raw; 1 skipped \(1 source topic is not an input of tokenizer\)/);
   assert.equal(await highWatermark(names.topics.events), eventsBefore, 'nothing reached audit.events');
+  assert.ok((await highWatermark(names.topics.raw)) > rawBefore, 'the genuine dead letter went back to audit.raw');
 });
 
 test('a topic the caller may not describe is reported as not authorized, not as missing', { timeout: 120_000 }, async () => {

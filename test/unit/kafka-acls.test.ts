@@ -22,7 +22,8 @@ test('Kafka ACL spec: only the tokenizer reads audit.raw; only the tokenizer (an
   }
   assert.equal(new Set(rules.map((r) => JSON.stringify(r))).size, rules.length);
   const txn = rules.filter((r) => r.resource === 'transactional-id');
-  assert.deepEqual([...new Set(txn.map((r) => `${r.role}:${r.name}:${r.pattern}`))], ['tokenizer:auditline-tokenizer-:prefixed']);
+  assert.deepEqual([...new Set(txn.map((r) => `${r.role}:${r.name}:${r.pattern}`))], ['tokenizer:auditline-tokenizer-:prefixed', 'operator:auditline-dlq-redrive-:prefixed'], 'a redrive sends in transactions of one id per DLQ topic');
+  assert.deepEqual(txn.filter((r) => r.role === 'operator').map((r) => r.operation).sort(), ['DESCRIBE', 'WRITE']);
 });
 
 test('AUDITLINE_KAFKA_ACL_PRINCIPALS: named roles replaced, others default; unknown roles and malformed principals refused by name', () => {
