@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import type { Message, Producer } from 'kafkajs';
 import { createClickHouse } from '../../core/clients/clickhouse.js';
@@ -17,7 +17,7 @@ import { unframe } from '../../schemas/index.js';
 import { EXIT, UsageError } from '../exit.js';
 import { intOption } from '../options.js';
 import { matchesFilter, readDeadLetterAt, readDeadLetters, requireTopics, type DlqFilter, type DlqPosition, type ReadOutcome } from '../dlq/read.js';
-import { dlqPositionText, planRedrive, REDRIVE_SERVICES, RedriveLog, serviceInputs, sourcePositionText, type RedriveActor } from '../dlq/redrive.js';
+import { dlqPositionText, planRedrive, REDRIVE_SERVICES, RedriveLog, serviceInputs, sourcePositionText, valueSha256, type RedriveActor } from '../dlq/redrive.js';
 import { parseSince, renderRows } from './query.js';
 import { identifyNamedCaller } from './reveal-access.js';
 
@@ -167,7 +167,7 @@ export function showFields(topic: string, l: StoredDeadLetter): Record<string, s
     reason: maskPiiInText(l.reason),
     source: sourcePositionText(l),
     key: printable(l.key),
-    value: l.value ? `${l.value.length} bytes, sha256 ${createHash('sha256').update(l.value).digest('hex')}, ${wire} (not shown: it may hold cleartext PII)` : '(none)',
+    value: l.value ? `${l.value.length} bytes, sha256 ${valueSha256(l)}, ${wire} (not shown: it may hold cleartext PII)` : '(none)',
     ...Object.fromEntries(original),
   };
 }
@@ -287,7 +287,7 @@ numbers masked. Exit ${DLQ_EXIT.noMatch}: no dead letter at that position (never
     .addHelpText(
       'after',
       `\nEach dead letter is sent once: a redrive is recorded per dead letter in ClickHouse (dlq_redrives: who, when, why, which
-DLQ and source offsets) before and after it is sent, and a second run skips what was sent ('already redriven'), what a
+DLQ and source offsets, value SHA-256) before and after it is sent, and a second run skips what was sent ('already redriven'), what a
 stopped run may have sent ('in doubt': look for header ${REDRIVE_HEADERS.of} on the source topic), and a second dead letter of the
 same source record. --force sends them anyway. The redriven record carries ${REDRIVE_HEADERS.of} and ${REDRIVE_HEADERS.id}.
 It is sent in Kafka transactions of one transactional id per DLQ topic: a redrive started while another runs stops that one.

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { insertRows, queryRows } from '../../compliance/clickhouse.js';
 import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
@@ -14,15 +15,27 @@ export const dlqPositionText = (l: Pick<StoredDeadLetter, 'partition' | 'offset'
 /** `<topic>:<partition>:<offset>` of a dead letter's source record. */
 export const sourcePositionText = (l: Pick<StoredDeadLetter, 'sourceTopic' | 'sourcePartition' | 'sourceOffset'>): string => `${l.sourceTopic}:${l.sourcePartition ?? -1}:${l.sourceOffset}`;
 
-/** What the redrive log says of earlier redrives of one DLQ topic. */
+/** The SHA-256 (hex) of a dead letter's value (of no bytes when it has none), as `dlq show` prints and the redrive log records it. */
+export const valueSha256 = (l: Pick<StoredDeadLetter, 'value'>): string => createHash('sha256').update(l.value ?? Buffer.alloc(0)).digest('hex');
+
+/**
+ * What the redrive log says of earlier redrives of one DLQ topic. Entries are
+ * `<position>#<value SHA-256>`: a DLQ (or source) topic created again reuses
+ * offsets, and only the hash tells a new dead letter from the one redriven.
+ * Rows written before migration 0021 have no hash (`<position>#`) and match
+ * any value at their position.
+ */
 export interface RedriveHistory {
-  /** DLQ positions (`p:o`) with a `sent` row. */
+  /** DLQ positions (`p:o#sha256`) with a `sent` row. */
   sent: ReadonlySet<string>;
   /** DLQ positions with a `sending` row and no `sent` row: a redrive stopped between recording and acknowledging them. */
   inDoubt: ReadonlySet<string>;
-  /** Source records (`topic:p:o`) sent, or maybe sent, by an earlier redrive. */
+  /** Source records (`topic:p:o#sha256`) sent, or maybe sent, by an earlier redrive. */
   sources: ReadonlySet<string>;
 }
+
+/** Whether `entries` hold `position` with this value hash, or with none (a row written before the hash was recorded). */
+const seen = (entries: ReadonlySet<string>, position: string, hash: string): boolean => entries.has(`${position}#${hash}`) || entries.has(`${position}#`);
 
 export type SkipCause = 'already redriven' | 'in doubt' | 'same source record' | 'no source topic' | 'unknown service' | `source topic is not an input of ${string}`;
 
@@ -70,19 +83,20 @@ export function planRedrive(letters: readonly StoredDeadLetter[], history: Redri
   for (const letter of letters) {
     const position = dlqPositionText(letter);
     const source = sourcePositionText(letter);
+    const hash = valueSha256(letter);
     let cause: SkipCause | undefined;
     const inputs = options.inputs.get(letter.service);
     if (inputs === undefined) cause = 'unknown service';
     else if (letter.sourceTopic === '' || letter.sourceTopic === options.dlqTopic) cause = 'no source topic';
     else if (!inputs.has(letter.sourceTopic)) cause = `source topic is not an input of ${letter.service}`;
-    else if (!force && history.sent.has(position)) cause = 'already redriven';
-    else if (!force && history.inDoubt.has(position)) cause = 'in doubt';
-    else if (sources.has(source) || (!force && history.sources.has(source))) cause = 'same source record';
+    else if (!force && seen(history.sent, position, hash)) cause = 'already redriven';
+    else if (!force && seen(history.inDoubt, position, hash)) cause = 'in doubt';
+    else if (sources.has(`${source}#${hash}`) || (!force && seen(history.sources, source, hash))) cause = 'same source record';
     if (cause !== undefined) {
       plan.skipped.push({ letter, cause });
       continue;
     }
-    sources.add(source);
+    sources.add(`${source}#${hash}`);
     plan.send.push(letter);
   }
   return plan;
@@ -95,7 +109,7 @@ export interface RedriveActor {
   reason: string;
 }
 
-/** The redrive log (table `dlq_redrives`, migration 0020). */
+/** The redrive log (table `dlq_redrives`, migrations 0020 and 0021). */
 export class RedriveLog {
   constructor(
     private readonly client: ClickHouseClient,
@@ -103,18 +117,18 @@ export class RedriveLog {
   ) {}
 
   async history(dlqTopic: string): Promise<RedriveHistory> {
-    const rows = await queryRows<{ dlq_partition: number; dlq_offset: string; source: string; sent: number }>(
+    const rows = await queryRows<{ dlq_partition: number; dlq_offset: string; value_sha256: string; source: string; sent: number }>(
       this.client,
       'reading the redrive log',
-      `SELECT dlq_partition, toString(dlq_offset) AS dlq_offset, concat(source_topic, ':', toString(source_partition), ':', source_offset) AS source, max(state = 'sent') AS sent
+      `SELECT dlq_partition, toString(dlq_offset) AS dlq_offset, value_sha256, concat(source_topic, ':', toString(source_partition), ':', source_offset) AS source, max(state = 'sent') AS sent
          FROM ${this.database}.dlq_redrives WHERE dlq_topic = {topic:String}
-        GROUP BY dlq_partition, dlq_offset, source`,
+        GROUP BY dlq_partition, dlq_offset, value_sha256, source`,
       { topic: dlqTopic },
     );
     const sent = new Set<string>();
     const inDoubt = new Set<string>();
-    for (const r of rows) (Number(r.sent) === 1 ? sent : inDoubt).add(`${r.dlq_partition}:${r.dlq_offset}`);
-    return { sent, inDoubt, sources: new Set(rows.map((r) => r.source)) };
+    for (const r of rows) (Number(r.sent) === 1 ? sent : inDoubt).add(`${r.dlq_partition}:${r.dlq_offset}#${r.value_sha256}`);
+    return { sent, inDoubt, sources: new Set(rows.map((r) => `${r.source}#${r.value_sha256}`)) };
   }
 
   async record(state: 'sending' | 'sent', redriveId: string, actor: RedriveActor, dlqTopic: string, letters: readonly StoredDeadLetter[]): Promise<void> {
@@ -134,6 +148,7 @@ export class RedriveLog {
         dlq_topic: dlqTopic,
         dlq_partition: l.partition,
         dlq_offset: l.offset,
+        value_sha256: valueSha256(l),
         service: l.service,
         error_code: l.code,
         source_topic: l.sourceTopic,

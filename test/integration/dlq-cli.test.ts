@@ -271,3 +271,44 @@ test('two redrives of the same selection started together send each dead letter 
     await dropTokenizerTopics(race);
   }
 });
+
+test('a DLQ topic created again: its new dead letters at offsets redriven before are sent, not skipped as already redriven', { timeout: 120_000 }, async () => {
+  const topics = await createTokenizerTopics('dlq-again', 1, { subjects: false });
+  const againEnv = { ...env, AUDITLINE_TOKENIZER_TOPIC: topics.raw };
+  const args = ['dlq', 'redrive', '--topic', topics.dlq, '--service', 'tokenizer', '--as', 'ops-olga', '--reason', 'INC-9 DLQ created again', '--json'];
+  const publish = async (value: string) => {
+    const publisher = new DlqPublisher(kafka, { topic: topics.dlq, service: 'tokenizer' });
+    await publisher.publish([{ record: source(topics.raw, 0, value.length, `exec-${value}`, value), code: 'TOKENIZE_FAILED', reason: 'again' }]);
+    await publisher.disconnect();
+  };
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await publish('first');
+    const first = await runCli(args, againEnv);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual((JSON.parse(first.stdout) as { sent: { dlq: string }[] }).sent.map((l) => l.dlq), ['0:0']);
+
+    await admin.deleteTopics({ topics: [topics.dlq] });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await admin.createTopics({ waitForLeaders: true, topics: [{ topic: topics.dlq, numPartitions: 1, replicationFactor: 1 }] });
+        if ((await admin.listTopics()).includes(topics.dlq)) break;
+      } catch (err) {
+        if (attempt > 40) throw err;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await publish('second one');
+    const second = await runCli(args, againEnv);
+    assert.equal(second.code, 0, second.stderr);
+    const result = JSON.parse(second.stdout) as { sent: { dlq: string }[]; skipped: { cause: string }[] };
+    assert.deepEqual(result.sent.map((l) => l.dlq), ['0:0'], 'the new dead letter at offset 0 is another one');
+    assert.deepEqual(result.skipped, []);
+    const third = await runCli(args, againEnv);
+    assert.match(third.stderr, /nothing sent; 1 skipped \(1 already redriven\)/, 'and it, once sent, is not sent again');
+  } finally {
+    await admin.disconnect();
+    await dropTokenizerTopics(topics);
+  }
+});

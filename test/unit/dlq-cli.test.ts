@@ -4,7 +4,7 @@ import { Kafka, type KafkaMessage } from 'kafkajs';
 import { UsageError } from '../../cli/exit.js';
 import { listRow, parseDlqPosition, parseListOptions, parseRedriveOptions, parseSinceTime, showFields, summarize } from '../../cli/commands/dlq.js';
 import { clusterFactory, matchesFilter } from '../../cli/dlq/read.js';
-import { planRedrive, serviceInputs, type RedriveHistory } from '../../cli/dlq/redrive.js';
+import { planRedrive, serviceInputs, valueSha256, type RedriveHistory } from '../../cli/dlq/redrive.js';
 import { deadLetterMessage, DLQ_HEADERS, readDeadLetter, REDRIVE_HEADERS, redriveMessage, type StoredDeadLetter } from '../../core/service/index.js';
 
 const usage = (fn: () => unknown, message: RegExp) =>
@@ -136,7 +136,8 @@ test('a redrive sends each source record once and never what an earlier redrive 
   assert.deepEqual(first.send.map((l) => l.offset), ['0', '1']);
   assert.deepEqual(first.skipped.map((s) => [s.letter.offset, s.cause]), [['2', 'same source record'], ['3', 'no source topic'], ['4', 'no source topic']]);
 
-  const history: RedriveHistory = { sent: new Set(['0:0']), inDoubt: new Set(['0:1']), sources: new Set(['audit.raw:1:100', 'audit.raw:1:101']) };
+  // Rows written before migration 0021 carry no value hash (`#` alone): they match by position.
+  const history: RedriveHistory = { sent: new Set(['0:0#']), inDoubt: new Set(['0:1#']), sources: new Set(['audit.raw:1:100#', 'audit.raw:1:101#']) };
   const second = planRedrive(letters, history, { force: false, dlqTopic: 'audit.dlq', inputs: serviceInputs({}) });
   assert.deepEqual(second.send, []);
   assert.deepEqual(second.skipped.slice(0, 3).map((s) => s.cause), ['already redriven', 'in doubt', 'same source record']);
@@ -192,4 +193,20 @@ test('redrive refuses an unknown --service', () => {
 
 test('this kafkajs has the cluster factory the DLQ reader asks high watermarks with (read_uncommitted ListOffsets)', () => {
   assert.equal(typeof clusterFactory(new Kafka({ brokers: ['127.0.0.1:1'] })), 'function');
+});
+
+test('the redrive log matches a dead letter by its DLQ position and its value\'s SHA-256: a new dead letter at a reused offset (the DLQ topic created again) is sent', () => {
+  const inputs = serviceInputs({});
+  const old = stored(0);
+  const hash = valueSha256(old);
+  assert.match(hash, /^[0-9a-f]{64}$/);
+  const history: RedriveHistory = { sent: new Set([`0:0#${hash}`]), inDoubt: new Set([`0:1#${valueSha256(stored(1))}`]), sources: new Set([`audit.raw:1:100#${hash}`]) };
+  const again = planRedrive([old, stored(1)], history, { force: false, dlqTopic: 'audit.dlq', inputs });
+  assert.deepEqual(again.skipped.map((s) => s.cause), ['already redriven', 'in doubt'], 'the same dead letter, matched by position and hash');
+  // Offsets 0 and 1 again, other dead letters (other values, other source records): not the ones redriven.
+  const reused = [stored(0, { value: Buffer.from('another event'), sourceOffset: '900' }), stored(1, { value: Buffer.from('a third one'), sourceOffset: '901' })];
+  assert.deepEqual(planRedrive(reused, history, { force: false, dlqTopic: 'audit.dlq', inputs }).send.map((l) => l.offset), ['0', '1']);
+  // The same source position with another value is another record too (the source topic created again).
+  assert.deepEqual(planRedrive([stored(5, { sourceOffset: '100', value: Buffer.from('new') })], history, { force: false, dlqTopic: 'audit.dlq', inputs }).send.length, 1);
+  assert.equal(showFields('audit.dlq', old).value!.includes(`sha256 ${hash}`), true, 'the hash dlq show prints');
 });
