@@ -190,7 +190,7 @@ export function registerDlq(program: Command): void {
     .description('inspect and redrive dead letters (audit.dlq): records a service could not process, kept for the GDPR retention (30 days) only')
     .addHelpText(
       'after',
-      `\nReading never commits offsets (a fresh group, deleted afterwards). Values are never printed: a dead letter may hold cleartext PII
+      `\nReading moves no service's offsets (a fresh group, started at the read's start, deleted afterwards). Values are never printed: a dead letter may hold cleartext PII
 from audit.raw. Exit codes: 0 done, 1 failure, 2 wrong usage, ${DLQ_EXIT.noMatch} nothing matches (show, redrive), ${DLQ_EXIT.refused} redrive refused
 (the caller is not in AUDITLINE_REVEAL_PRINCIPALS_FILE, or --as names someone else). docs/topics.md: when and how to redrive.`,
     );

@@ -142,9 +142,10 @@ export async function highWatermarks(kafka: Kafka, topic: string): Promise<Map<n
 /**
  * Reads the DLQ topic from the offsets `range` selects up to its end as it
  * was when the read began, handing every dead letter to `each`, in offset
- * order per partition. The consumer's group is a fresh one that never
- * commits (and is deleted afterwards): reading moves nothing, for no
- * service and no other reader. Committed records only (read_committed): the
+ * order per partition. The consumer's group is a fresh one, its offsets
+ * set to the read's start before it joins, that commits nothing while it
+ * reads (and is deleted afterwards): reading moves nothing, for no service
+ * and no other reader. Committed records only (read_committed): the
  * tokenizer writes its dead letters inside its transactions; the end is the
  * high watermark, so a partition an open transaction holds back is reported
  * incomplete instead of ending early.
@@ -160,6 +161,8 @@ export async function readDeadLetters(
   const admin = kafka.admin();
   await admin.connect();
   const bounds = new Map<number, { start: bigint; end: bigint }>();
+  const partitionIds: number[] = [];
+  const ends = new Map<number, bigint>();
   try {
     await requireTopics(kafka, [topic], 'the DLQ topic', ' (or name the DLQ topic with --topic)');
     const [meta] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
@@ -171,6 +174,8 @@ export async function readDeadLetters(
     const high = await highWatermarks(kafka, topic);
     const byTime = range.sinceMs !== undefined ? new Map((await admin.fetchTopicOffsetsByTimestamp(topic, range.sinceMs)).map((o) => [o.partition, BigInt(o.offset)])) : undefined;
     for (const o of offsets) {
+      partitionIds.push(o.partition);
+      ends.set(o.partition, high.get(o.partition) ?? BigInt(o.high));
       if (range.partition !== undefined && o.partition !== range.partition) continue;
       let start = BigInt(o.low);
       // To the high watermark, not the last stable offset: records committed behind an open transaction count too.
@@ -190,10 +195,19 @@ export async function readDeadLetters(
   // The operator role's ACLs grant groups of this prefix (infra/kafka/acls.ts).
   const groupId = `${DLQ_CLI_GROUP_PREFIX}${randomUUID()}`;
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200, allowAutoTopicCreation: false, readUncommitted: false });
-  const pending = new Set(bounds.keys());
-  const next = new Map<number, bigint>();
+  const progress = new ReadProgress(bounds);
   let read = 0;
   try {
+    // The fresh group starts where the read starts: its offsets are set before it has a member, so its first fetch is
+    // from `start`. (A seek after consumer.run() raced the fetch from the group's default offset, and kafkajs could
+    // then report a batch it had not delivered.) Partitions outside the range start at their end.
+    const setter = kafka.admin();
+    await setter.connect();
+    try {
+      await setter.setOffsets({ groupId, topic, partitions: partitionIds.map((partition) => ({ partition, offset: (bounds.get(partition)?.start ?? ends.get(partition) ?? 0n).toString() })) });
+    } finally {
+      await setter.disconnect().catch(() => undefined);
+    }
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
@@ -202,19 +216,17 @@ export async function readDeadLetters(
         clearTimeout(idle);
         idle = setTimeout(resolve, idleMs);
       };
-      const done = (partition: number, lastOffset: string) => {
-        const b = bounds.get(partition);
-        if (b !== undefined && BigInt(lastOffset) + 1n >= b.end) pending.delete(partition);
-        if (pending.size === 0) {
-          clearTimeout(idle);
-          resolve();
-        }
+      const finishedYet = () => {
+        if (!progress.done()) return;
+        clearTimeout(idle);
+        resolve();
       };
-      // Also for batches of control records only (transaction markers), which reach no eachMessage.
+      // Also for batches of control records only (transaction markers) and of aborted records, which reach no eachMessage.
       consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
         if (payload.topic !== topic) return;
         armIdle();
-        done(payload.partition, payload.lastOffset);
+        progress.batch(payload.partition, payload.firstOffset, payload.lastOffset, payload.batchSize);
+        finishedYet();
       });
       consumer.on(consumer.events.CRASH, ({ payload }) => reject(payload.error));
       armIdle();
@@ -223,19 +235,13 @@ export async function readDeadLetters(
           autoCommit: false,
           eachMessage: async ({ partition, message }) => {
             armIdle();
-            const b = bounds.get(partition);
-            const offset = BigInt(message.offset);
-            // Below the start (delivered before the seek took effect), past the end, or handed again after the seek: skipped.
-            if (b === undefined || offset < b.start || offset >= b.end || offset < (next.get(partition) ?? 0n)) return;
-            next.set(partition, offset + 1n);
+            if (!progress.message(partition, BigInt(message.offset))) return;
             read++;
             if (options.progress && read % 1_000 === 0) options.progress(read, total);
             each(readDeadLetter(partition, message));
           },
         })
-        .then(() => {
-          for (const [partition, b] of bounds) consumer.seek({ topic, partition, offset: b.start.toString() });
-        }, reject);
+        .catch(reject);
     });
   } finally {
     await consumer.disconnect().catch(() => undefined);
@@ -246,7 +252,63 @@ export async function readDeadLetters(
       .catch(() => undefined)
       .finally(() => admin2.disconnect());
   }
-  return { read, incomplete: await incompleteCauses(kafka, topic, bounds, pending) };
+  return { read, incomplete: await incompleteCauses(kafka, topic, bounds, progress.pending()) };
+}
+
+/**
+ * How far a read of the DLQ got, per partition, from what the consumer
+ * actually delivered: a partition is read once the offsets delivered or
+ * passed reach its end. Records below the start, past the end, or handed
+ * again are not handed on; a batch that begins below the start (fetched from
+ * another offset than the read's) does not count.
+ */
+export class ReadProgress {
+  /** The first offset not yet delivered or passed, per partition of the read. */
+  private readonly next = new Map<number, bigint>();
+
+  constructor(private readonly bounds: ReadonlyMap<number, { start: bigint; end: bigint }>) {
+    for (const [partition, b] of bounds) this.next.set(partition, b.start);
+  }
+
+  /** The last offset eachMessage delivered, handed on or not, per partition. */
+  private readonly delivered = new Map<number, bigint>();
+
+  /** A record delivered (eachMessage): true when it is one to hand on. */
+  message(partition: number, offset: bigint): boolean {
+    this.delivered.set(partition, offset);
+    const b = this.bounds.get(partition);
+    const next = this.next.get(partition);
+    if (b === undefined || next === undefined || offset < next || offset >= b.end) return false;
+    this.next.set(partition, offset + 1n);
+    return true;
+  }
+
+  /**
+   * A batch processed (kafkajs END_BATCH_PROCESS): its first and last offsets
+   * count its control records (transaction markers) and aborted records too,
+   * which reach no eachMessage. It counts only when it begins within the
+   * range, at or before the first offset not yet seen, and, when it holds
+   * records (`size`), once eachMessage delivered one of them.
+   */
+  batch(partition: number, firstOffset: string | null, lastOffset: string, size: number): void {
+    const b = this.bounds.get(partition);
+    const next = this.next.get(partition);
+    if (b === undefined || next === undefined || firstOffset === null) return;
+    const first = BigInt(firstOffset);
+    const last = BigInt(lastOffset);
+    if (first < b.start || first > next || last < next) return;
+    if (size > 0 && (this.delivered.get(partition) ?? -1n) < first) return;
+    this.next.set(partition, last + 1n);
+  }
+
+  /** Partitions not read to their end yet. */
+  pending(): Set<number> {
+    return new Set([...this.bounds].filter(([partition, b]) => this.next.get(partition)! < b.end).map(([partition]) => partition));
+  }
+
+  done(): boolean {
+    return this.pending().size === 0;
+  }
 }
 
 /** Why the partitions in `pending` were not read to their end: the last stable offset below it is an open transaction. */

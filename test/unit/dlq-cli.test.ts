@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Kafka, type KafkaMessage } from 'kafkajs';
 import { UsageError } from '../../cli/exit.js';
 import { listRow, parseDlqPosition, parseListOptions, parseRedriveOptions, parseSinceTime, showFields, summarize } from '../../cli/commands/dlq.js';
-import { clusterFactory, matchesFilter } from '../../cli/dlq/read.js';
+import { clusterFactory, matchesFilter, ReadProgress } from '../../cli/dlq/read.js';
 import { planRedrive, serviceInputs, valueSha256, type RedriveHistory } from '../../cli/dlq/redrive.js';
 import { deadLetterMessage, DLQ_HEADERS, readDeadLetter, REDRIVE_HEADERS, redriveMessage, type StoredDeadLetter } from '../../core/service/index.js';
 
@@ -209,4 +209,26 @@ test('the redrive log matches a dead letter by its DLQ position and its value\'s
   // The same source position with another value is another record too (the source topic created again).
   assert.deepEqual(planRedrive([stored(5, { sourceOffset: '100', value: Buffer.from('new') })], history, { force: false, dlqTopic: 'audit.dlq', inputs }).send.length, 1);
   assert.equal(showFields('audit.dlq', old).value!.includes(`sha256 ${hash}`), true, 'the hash dlq show prints');
+});
+
+test('a DLQ read is complete once the offsets delivered or passed reach the end, never on a batch that began below the start', () => {
+  const progress = new ReadProgress(new Map([[0, { start: 10n, end: 20n }], [1, { start: 0n, end: 2n }], [2, { start: 0n, end: 5n }]]));
+  // A batch fetched from offset 0 (not the read's start), reported as processed up to 25: it proves nothing about [10, 20).
+  progress.batch(0, '0', '25', 26);
+  assert.deepEqual([...progress.pending()].sort(), [0, 1, 2]);
+  assert.equal(progress.message(0, 5n), false, 'below the start');
+  for (let o = 10n; o < 19n; o++) assert.equal(progress.message(0, o), true);
+  assert.equal(progress.message(0, 12n), false, 'handed again');
+  assert.ok(progress.pending().has(0), 'offset 19 not seen yet');
+  progress.batch(0, '10', '19', 9); // 19: the marker that committed the transaction
+  assert.ok(!progress.pending().has(0));
+  progress.batch(1, '0', '1', 0); // markers or aborted records only
+  assert.ok(!progress.pending().has(1));
+  progress.batch(2, '0', '4', 3); // holds records eachMessage did not deliver
+  assert.ok(progress.pending().has(2));
+  progress.batch(2, '3', '4', 0); // begins past what was seen: 0-2 were not read
+  assert.deepEqual([...progress.pending()], [2]);
+  assert.equal(progress.done(), false);
+  for (const o of [0n, 1n, 2n, 3n, 4n]) progress.message(2, o);
+  assert.equal(progress.done(), true);
 });
