@@ -3,11 +3,9 @@ import { z } from 'zod';
 import { parseEnv } from '../../core/env.js';
 import { loadEndpoints } from '../../core/endpoints.js';
 import { createKafka } from '../../core/clients/kafka.js';
-import { loadServiceRuntimeSettings } from '../../core/service/index.js';
-import { ALERTS_DEFAULTS } from '../../consumers/alerts/index.js';
-import { ARCHIVER_DEFAULTS } from '../../consumers/archiver/index.js';
-import { HOTSTORE_DEFAULTS } from '../../consumers/hotstore/index.js';
 import { loadTokenizerKafkaNames } from '../../consumers/tokenizer/index.js';
+import { consumerRuntimes } from '../consumer-runtimes.js';
+import { renderRows } from './query.js';
 import { TOPICS } from '../../infra/kafka/topics.js';
 import { aclCommands, applyAcls, auditAcls, extraTopicAcls, parsePrincipals, type AclNames, type AclRule } from '../../infra/kafka/acls.js';
 import { EXIT } from '../exit.js';
@@ -21,23 +19,21 @@ export const ACL_SETTINGS = {
 
 /** The names the ACLs are about: the topics `setup` creates and each service's group as its settings give it. */
 export function aclNames(env: NodeJS.ProcessEnv = process.env): AclNames {
-  const tokenizer = loadTokenizerKafkaNames(env);
+  const runtimes = consumerRuntimes(env);
   return {
     topics: { ...TOPICS },
-    groups: {
-      tokenizer: tokenizer.groupId,
-      hotstore: loadServiceRuntimeSettings('hotstore', HOTSTORE_DEFAULTS, env).groupId,
-      archiver: loadServiceRuntimeSettings('archiver', ARCHIVER_DEFAULTS, env).groupId,
-      alerts: loadServiceRuntimeSettings('alerts', ALERTS_DEFAULTS, env).groupId,
-    },
-    transactionalIdPrefix: tokenizer.transactionalIdPrefix,
+    groups: { tokenizer: runtimes.tokenizer.groupId, hotstore: runtimes.hotstore.groupId, archiver: runtimes.archiver.groupId, alerts: runtimes.alerts.groupId },
+    transactionalIdPrefix: loadTokenizerKafkaNames(env).transactionalIdPrefix,
   };
 }
 
+/** The rules as the table `acls` prints (a prefixed name ends in `*`). */
 function table(rules: readonly AclRule[]): string {
-  const rows = [['ROLE', 'PRINCIPAL', 'OPERATION', 'RESOURCE', 'NAME'], ...rules.map((r) => [r.role, r.principal, r.operation, r.resource, r.pattern === 'prefixed' ? `${r.name}*` : r.name])];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return renderRows(
+    rules.map((r) => ({ role: r.role, principal: r.principal, operation: r.operation, resource: r.resource, name: r.pattern === 'prefixed' ? `${r.name}*` : r.name })),
+    ['role', 'principal', 'operation', 'resource', 'name'],
+    'table',
+  );
 }
 
 export function registerAcls(program: Command): void {
@@ -58,7 +54,7 @@ export function registerAcls(program: Command): void {
         const endpoints = opts.commands ? loadEndpoints() : undefined;
         if (opts.json) process.stdout.write(`${JSON.stringify(rules, null, 2)}\n`);
         else if (opts.commands) process.stdout.write(`${aclCommands(rules, endpoints!.kafka.brokers.join(',')).join('\n')}\n`);
-        else process.stdout.write(`${table(rules)}\n`);
+        else process.stdout.write(table(rules));
         return;
       }
       const admin = createKafka(loadEndpoints().kafka).admin();

@@ -4,11 +4,8 @@ import { insertRows, queryRows } from '../../compliance/clickhouse.js';
 import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import type { StoredDeadLetter } from '../../core/service/index.js';
 import { maskPiiInText } from '../../consumers/tokenizer/audit-log.js';
-import { loadServiceRuntimeSettings } from '../../core/service/index.js';
 import { loadAlertsTopics } from '../../consumers/alerts/index.js';
-import { ARCHIVER_DEFAULTS } from '../../consumers/archiver/index.js';
-import { HOTSTORE_DEFAULTS } from '../../consumers/hotstore/index.js';
-import { TOKENIZER_DEFAULTS } from '../../consumers/tokenizer/index.js';
+import { consumerRuntimes } from '../consumer-runtimes.js';
 
 /** `<partition>:<offset>` of a dead letter on the DLQ topic. */
 export const dlqPositionText = (l: Pick<StoredDeadLetter, 'partition' | 'offset'>): string => `${l.partition}:${l.offset}`;
@@ -53,10 +50,11 @@ export const REDRIVE_SERVICES = ['tokenizer', 'hotstore', 'archiver', 'alerts'] 
  */
 export function serviceInputs(env: NodeJS.ProcessEnv = process.env): ReadonlyMap<string, ReadonlySet<string>> {
   const alerts = loadAlertsTopics(env);
+  const runtimes = consumerRuntimes(env);
   return new Map<string, ReadonlySet<string>>([
-    ['tokenizer', new Set([loadServiceRuntimeSettings('tokenizer', TOKENIZER_DEFAULTS, env).sourceTopic])],
-    ['hotstore', new Set([loadServiceRuntimeSettings('hotstore', HOTSTORE_DEFAULTS, env).sourceTopic])],
-    ['archiver', new Set([loadServiceRuntimeSettings('archiver', ARCHIVER_DEFAULTS, env).sourceTopic])],
+    ['tokenizer', new Set([runtimes.tokenizer.sourceTopic])],
+    ['hotstore', new Set([runtimes.hotstore.sourceTopic])],
+    ['archiver', new Set([runtimes.archiver.sourceTopic])],
     ['alerts', new Set([alerts.sourceTopic, alerts.signalsTopic, alerts.outboxTopic])],
   ]);
 }
