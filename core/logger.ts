@@ -1,5 +1,5 @@
 import { pino, type Logger } from 'pino';
-import { DEFAULT_PII_FIELDS } from './pii/fields.js';
+import { comparableKeyName, DEFAULT_PII_FIELDS } from './pii/fields.js';
 
 export type { Logger } from 'pino';
 
@@ -50,8 +50,6 @@ export const REDACTED_KEYS: readonly string[] = [
 /** Objects nested deeper than this are written as {@link REDACTED} whole: the walk below must end, and a key that deep was never looked at. */
 export const REDACT_MAX_DEPTH = 8;
 
-/** A key's name as it is compared with {@link REDACTED_KEYS}: lower-cased, without `_`, `-` and blanks. */
-const keyName = (key: string) => key.toLowerCase().replace(/[-_\s]/g, '');
 
 /**
  * A function that returns `obj` with the values under the given key names (and {@link REDACTED_KEYS}) replaced by
@@ -60,7 +58,7 @@ const keyName = (key: string) => key.toLowerCase().replace(/[-_\s]/g, '');
  * pino's serializers as they are.
  */
 export function sensitiveKeyCensor(extraKeys: readonly string[] = []): (obj: Record<string, unknown>) => Record<string, unknown> {
-  const names = new Set([...REDACTED_KEYS, ...extraKeys].map(keyName));
+  const names = new Set([...REDACTED_KEYS, ...extraKeys].map(comparableKeyName));
   const walk = (value: unknown, depth: number): unknown => {
     if (value === null || typeof value !== 'object') return value;
     const isArray = Array.isArray(value);
@@ -82,7 +80,7 @@ export function sensitiveKeyCensor(extraKeys: readonly string[] = []): (obj: Rec
     let copy: Record<string, unknown> | undefined;
     for (const key of Object.keys(record)) {
       const before = record[key];
-      const next = before !== undefined && names.has(keyName(key)) ? REDACTED : walk(before, depth + 1);
+      const next = before !== undefined && names.has(comparableKeyName(key)) ? REDACTED : walk(before, depth + 1);
       if (next !== before) (copy ??= { ...record })[key] = next;
     }
     return copy ?? value;

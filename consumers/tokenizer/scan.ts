@@ -4,6 +4,7 @@ import { detectPii, isPhoneAfterWord, isPhoneKey, PHONE_ONLY, type DetectionKind
 import { memoizeShortKeys, ownCopy } from '../../core/pii/key-memo.js';
 import { isMaskShaped, maskString, maskValue } from '../../core/pii/mask.js';
 import { canonicalJson } from '../../core/pii/canonical-json.js';
+import { comparableKeyName } from '../../core/pii/fields.js';
 import { BUNDLE_ID_CHARS, inlineMarker, isProtectedValue, PII_KEY, protectedEnd, splitMarkers, type PiiToken } from './pii-format.js';
 import { applyEdits, hasDuplicateKeys, isJsonText, stringValue, walkJson, type TextEdit } from './json-text.js';
 
@@ -204,12 +205,8 @@ const PRODUCER_HASH_IN_TEXT = /^\[pii:hmac-sha256:[0-9a-f]{64}\]$/;
 /** Words that are no value (an unquoted key form followed by them). */
 const NO_VALUE = /^(?:null|undefined|none|nil|true|false)$/i;
 
-/**
- * A key's name as PII field names are compared: lower-cased, without `_`,
- * `-` and blanks, so `customer_email`, `customerEmail`, `Customer-Email`
- * and `CUSTOMER_EMAIL` are one name.
- */
-export const piiKeyName = memoizeShortKeys((key) => key.toLowerCase().replace(/[-_\s]/g, ''));
+/** {@link comparableKeyName}, memoized for the short keys scanning meets again and again. */
+export const piiKeyName = memoizeShortKeys(comparableKeyName);
 
 const keyNames = new WeakMap<ReadonlySet<string>, Set<string>>();
 
@@ -233,7 +230,8 @@ export function isPiiKey(key: string, fields: ReadonlySet<string>): boolean {
 function mayNameField(text: string, fields: ReadonlySet<string>): boolean {
   if (fields.size === 0 || !(text.includes(':') || text.includes('=') || IN_LIST.test(text))) return false;
   const names = piiNames(fields);
-  const squeezed = text.toLowerCase().replace(/[-_\s]/g, '');
+  // Squeezed as the names are, so a name written in any spelling is found inside the text.
+  const squeezed = comparableKeyName(text);
   for (const f of names) if (squeezed.includes(f)) return true;
   return false;
 }

@@ -4,3 +4,12 @@
  * logger (core/logger.ts) always censors them.
  */
 export const DEFAULT_PII_FIELDS: readonly string[] = ['customer_email', 'customer_name', 'phone_number', 'billing_address'];
+
+/**
+ * A key's name as PII field names are compared: lower-cased, without `_`, `-` and blanks, so `customer_email`,
+ * `customerEmail`, `Customer-Email` and `CUSTOMER_EMAIL` are one name. The tokenizer finds PII keys by it, and the
+ * service logger censors keys by it.
+ */
+export function comparableKeyName(key: string): string {
+  return key.toLowerCase().replace(/[-_\s]/g, '');
+}
