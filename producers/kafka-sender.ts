@@ -1,5 +1,5 @@
 import kafkajs, { type LogEntry, type Producer } from 'kafkajs';
-import { createKafka } from '../core/clients/kafka.js';
+import { createKafka, kafkaErrorType } from '../core/clients/kafka.js';
 import { AuditlineError, errorMessage } from '../core/errors.js';
 import type { ProducerLogger } from './logger.js';
 import type { ResolvedProducerOptions } from './options.js';
@@ -132,7 +132,7 @@ export class KafkaSender {
 
   private classify(err: unknown): AuditlineError {
     if (err instanceof AuditlineError) return err;
-    const type = protocolType(err);
+    const type = kafkaErrorType(err);
     if (type && REFUSED_RECORD_TYPES.has(type)) return auditRejected(`${type} on topic ${this.options.topic}`, err, { kafkaError: type });
     // Retriable (the events wait in the spool until it is fixed), but nothing an outage explains: said at error level.
     const setup = type ? SETUP_ERRORS[type] : undefined;
@@ -162,11 +162,3 @@ const SETUP_ERRORS: Readonly<Record<string, string>> = {
   SASL_AUTHENTICATION_FAILED: 'authentication failed (SASL credentials)',
 };
 
-/** The Kafka protocol error type behind a kafkajs error, following its causes. */
-function protocolType(err: unknown): string | undefined {
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const type = (e as { type?: unknown }).type;
-    if (typeof type === 'string') return type;
-  }
-  return undefined;
-}

@@ -3,6 +3,7 @@ import type { Kafka } from 'kafkajs';
 import { AuditlineError, errorMessage } from '../../core/errors.js';
 import { readDeadLetter, type StoredDeadLetter } from '../../core/service/index.js';
 import { DLQ_CLI_GROUP_PREFIX } from '../../infra/kafka/acls.js';
+import { kafkaErrorType } from '../../core/clients/kafka.js';
 
 /** A position on the DLQ topic, as `dlq show` and `redrive --from/--to` take it: `<partition>:<offset>`. */
 export interface DlqPosition {
@@ -35,16 +36,6 @@ export function matchesFilter(letter: StoredDeadLetter, filter: DlqFilter): bool
     if ((Number.isFinite(at) ? at : letter.timestamp) < filter.sinceMs) return false;
   }
   return true;
-}
-
-/** Kafka's error type of `err` or of an error it wraps (kafkajs wraps a broker's refusal in its retry errors). */
-function kafkaErrorType(err: unknown): string | undefined {
-  for (let e: unknown = err, depth = 0; e && depth < 6; depth++) {
-    const type = (e as { type?: unknown }).type;
-    if (typeof type === 'string') return type;
-    e = (e as { originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
-  }
-  return undefined;
 }
 
 /**

@@ -1,5 +1,5 @@
 import kafkajs, { type Admin, type Message, type Producer } from 'kafkajs';
-import type { createKafka } from '../../core/clients/kafka.js';
+import { isFencedError, type createKafka } from '../../core/clients/kafka.js';
 import { AuditlineError, errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { TokenizerMetrics } from './metrics.js';
@@ -36,18 +36,6 @@ export interface PartitionTransactionsOptions {
   beforeCommit?: () => void;
 }
 
-const FENCED_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);
-const FENCED_CODES = new Set([47, 49, 90]);
-
-/** True when a kafkajs error (or one of its causes) says a newer producer with the same transactional id took over. */
-export function isFencedError(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
-    const { type, code } = e as { type?: unknown; code?: unknown };
-    if ((typeof type === 'string' && FENCED_TYPES.has(type)) || (typeof code === 'number' && FENCED_CODES.has(code))) return true;
-    e = (e as { cause?: unknown; originalError?: unknown }).cause ?? (e as { originalError?: unknown }).originalError;
-  }
-  return false;
-}
 
 /** A partition's producer, its start-up (fencing, then the committed offset), and the first offset not yet committed as this instance knows it. */
 interface PartitionProducer {

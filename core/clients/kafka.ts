@@ -34,3 +34,28 @@ export function headerText(value: IHeaders[string]): string | undefined {
   const first = Array.isArray(value) ? value[0] : value;
   return first === undefined ? undefined : Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
 }
+
+/** How deep the causes of a kafkajs error are followed (kafkajs wraps at most twice: retries exceeded, then the protocol error). */
+const CAUSE_DEPTH = 5;
+
+/** A kafkajs error and its causes (`cause`), outermost first. */
+export function* kafkaErrorChain(err: unknown): Generator<{ type?: unknown; code?: unknown }> {
+  for (let e: unknown = err, depth = 0; e && depth < CAUSE_DEPTH; e = (e as { cause?: unknown }).cause, depth++) yield e as { type?: unknown; code?: unknown };
+}
+
+/** The Kafka protocol error type behind a kafkajs error (e.g. TOPIC_AUTHORIZATION_FAILED), following its causes. */
+export function kafkaErrorType(err: unknown): string | undefined {
+  for (const e of kafkaErrorChain(err)) if (typeof e.type === 'string') return e.type;
+  return undefined;
+}
+
+const FENCED_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);
+const FENCED_CODES = new Set([47, 49, 90]);
+
+/** True when a kafkajs error (or one of its causes) says a newer producer with the same transactional id took over. */
+export function isFencedError(err: unknown): boolean {
+  for (const { type, code } of kafkaErrorChain(err)) {
+    if ((typeof type === 'string' && FENCED_TYPES.has(type)) || (typeof code === 'number' && FENCED_CODES.has(code))) return true;
+  }
+  return false;
+}
