@@ -3,7 +3,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { insertRows, queryRows } from '../../compliance/clickhouse.js';
 import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import type { StoredDeadLetter } from '../../core/service/index.js';
-import { maskPiiInText } from '../../consumers/tokenizer/audit-log.js';
+import { maskPiiInText } from '../../consumers/tokenizer/index.js';
 import { loadAlertsTopics } from '../../consumers/alerts/index.js';
 import { consumerRuntimes } from '../consumer-runtimes.js';
 
