@@ -1,5 +1,5 @@
 import type { EventRows } from './rows.js';
-import type { HotstoreWriter, RejectedEvent } from './writer.js';
+import type { HotstoreWriter, RejectedEvent, WriteOptions } from './writer.js';
 
 /**
  * Lets small batches of partitions handled at the same time share their
@@ -15,19 +15,22 @@ import type { HotstoreWriter, RejectedEvent } from './writer.js';
  * Each caller gets the rejected events of its own batch (indexes into its
  * own list); a failure of the shared write fails every batch in it, and each
  * is retried on its own (writing again is harmless, see HotstoreWriter).
+ * A shared write heartbeats with the first batch's heartbeat: all batches
+ * belong to this one group member, so a failed heartbeat (a rebalance)
+ * ends each of them.
  */
 export class CoalescingWriter {
-  private pending: { events: readonly EventRows[]; resolve: (r: { rejected: RejectedEvent[] }) => void; reject: (err: unknown) => void }[] = [];
+  private pending: { events: readonly EventRows[]; options: WriteOptions; resolve: (r: { rejected: RejectedEvent[] }) => void; reject: (err: unknown) => void }[] = [];
 
   constructor(
     private readonly writer: Pick<HotstoreWriter, 'write'>,
     private readonly coalesceBelow: number,
   ) {}
 
-  write(events: readonly EventRows[]): Promise<{ rejected: RejectedEvent[] }> {
-    if (events.length >= this.coalesceBelow) return this.writer.write(events);
+  write(events: readonly EventRows[], options: WriteOptions = {}): Promise<{ rejected: RejectedEvent[] }> {
+    if (events.length >= this.coalesceBelow) return this.writer.write(events, options);
     return new Promise((resolve, reject) => {
-      if (this.pending.push({ events, resolve, reject }) === 1) setImmediate(() => void this.flush());
+      if (this.pending.push({ events, options, resolve, reject }) === 1) setImmediate(() => void this.flush());
     });
   }
 
@@ -35,7 +38,11 @@ export class CoalescingWriter {
     const group = this.pending;
     this.pending = [];
     try {
-      const { rejected } = await this.writer.write(group.flatMap((g) => g.events));
+      const heartbeat = group.find((g) => g.options.heartbeat)?.options.heartbeat;
+      const { rejected } = await this.writer.write(
+        group.flatMap((g) => g.events),
+        heartbeat ? { heartbeat } : {},
+      );
       let start = 0;
       for (const g of group) {
         const end = start + g.events.length;

@@ -1,5 +1,6 @@
 import { isAuditlineError } from '../../core/errors.js';
-import { decodeOrDeadLetter, type BatchHandler, type DeadLetter, type SourceRecord } from '../../core/service/index.js';
+import type { Logger } from '../../core/logger.js';
+import { decodeOrDeadLetter, heartbeatOrAbandon, type BatchHandler, type DeadLetter, type SourceRecord } from '../../core/service/index.js';
 import type { AuditEvent } from '../../schemas/index.js';
 import { unwrapPayload } from '../../schemas/index.js';
 import { isTokenized, TOKENIZED_HEADER } from '../tokenizer/index.js';
@@ -10,6 +11,8 @@ import type { HotstoreWriter } from './writer.js';
 export interface HotstoreHandlerDeps {
   codec: { decode(message: Buffer): Promise<AuditEvent> };
   writer: Pick<HotstoreWriter, 'write'>;
+  /** Logs a heartbeat refused during a write (the batch is then given up, uncommitted). */
+  logger?: Logger;
   /** Dead-letter records without the tokenizer's header (AUDITLINE_HOTSTORE_REQUIRE_TOKENIZED, on by default). */
   requireTokenized?: boolean;
   metrics?: HotstoreMetrics;
@@ -25,7 +28,7 @@ export interface HotstoreHandlerDeps {
  * harmless (see HotstoreWriter).
  */
 export function createHotstoreHandler(deps: HotstoreHandlerDeps): BatchHandler {
-  return async (records) => {
+  return async (records, context) => {
     const deadLetters: DeadLetter[] = [];
     const mapped: { record: SourceRecord; rows: EventRows }[] = [];
     for (const record of records) {
@@ -47,7 +50,15 @@ export function createHotstoreHandler(deps: HotstoreHandlerDeps): BatchHandler {
         deadLetters.push({ record, code: 'ROW_REJECTED', reason: err.message });
       }
     }
-    const { rejected } = await deps.writer.write(mapped.map((m) => m.rows));
+    // A write that isolates refused rows can take many inserts: it heartbeats between them, and a refused heartbeat
+    // (a rebalance) gives the batch up uncommitted, for the partition's owner to write again.
+    const beat = context?.heartbeat;
+    const where = { partition: records[0]?.partition, firstOffset: records[0]?.offset, lastOffset: records[records.length - 1]?.offset };
+    const heartbeat = beat && deps.logger ? () => heartbeatOrAbandon(beat, deps.logger!, where) : beat;
+    const { rejected } = await deps.writer.write(
+      mapped.map((m) => m.rows),
+      heartbeat ? { heartbeat } : {},
+    );
     deps.afterWrite?.();
     for (const r of rejected) deadLetters.push({ record: mapped[r.index]!.record, code: 'ROW_REJECTED', reason: r.reason });
     return { deadLetters };

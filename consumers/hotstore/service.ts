@@ -53,7 +53,7 @@ export class HotstoreService implements ManagedService {
     this.consumer = new BatchConsumer({
       kafka: this.kafka,
       settings: runtime,
-      handler: createHotstoreHandler({ codec, writer: new CoalescingWriter(this.writer, config.coalesceBelow), requireTokenized: config.requireTokenized, metrics, ...(config.testPauseAfterInsert ? { afterWrite: pauseOnce(deps.logger, 'AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT', 'test hook: insert acknowledged, pausing before the offset commit') } : {}) }),
+      handler: createHotstoreHandler({ codec, writer: new CoalescingWriter(this.writer, config.coalesceBelow), logger: deps.logger, requireTokenized: config.requireTokenized, metrics, ...(config.testPauseAfterInsert ? { afterWrite: pauseOnce(deps.logger, 'AUDITLINE_HOTSTORE_TEST_PAUSE_AFTER_INSERT', 'test hook: insert acknowledged, pausing before the offset commit') } : {}) }),
       dlq: this.dlq,
       metrics: this.consumerMetrics,
       logger: deps.logger,

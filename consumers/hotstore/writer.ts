@@ -4,6 +4,24 @@ import { classifyClickHouseError } from './clickhouse-errors.js';
 import type { HotstoreMetrics } from './metrics.js';
 import { HOTSTORE_TABLES, TABLE_COLUMNS, type EventRows, type HotstoreTable } from './rows.js';
 
+/** What a write may be given besides its events. */
+export interface WriteOptions {
+  /**
+   * Called between the requests of one write (its phases, and each half while
+   * refused rows are isolated), which together can take much longer than the
+   * consumer's session timeout: keeps the member in its group. Whatever it
+   * throws (BatchAbandonedError after a rebalance) ends the write as is.
+   */
+  heartbeat?: () => Promise<void>;
+}
+
+/** The heartbeat's own failure, carried through the writer's error classification unchanged. */
+class HeartbeatFailed extends Error {
+  constructor(readonly failure: unknown) {
+    super('heartbeat failed');
+  }
+}
+
 /** An event whose rows ClickHouse refused, by its index in the written list. */
 export interface RejectedEvent {
   index: number;
@@ -38,7 +56,9 @@ export const INSERT_PHASES: readonly (readonly HotstoreTable[])[] = [['execution
  * rejected and everything else is written. Any other failure throws
  * CLICKHOUSE_UNAVAILABLE (retriable): the caller retries the whole batch.
  * `events` (provenance) is inserted last, so an event refused by its
- * detail table leaves no provenance row behind.
+ * detail table leaves no provenance row behind. Isolating refused rows
+ * takes about two inserts per refused event per halving, far longer than
+ * one insert: the write heartbeats between its requests (WriteOptions).
  */
 export class HotstoreWriter {
   constructor(
@@ -47,9 +67,24 @@ export class HotstoreWriter {
     private readonly metrics?: HotstoreMetrics,
   ) {}
 
-  async write(events: readonly EventRows[]): Promise<{ rejected: RejectedEvent[] }> {
+  async write(events: readonly EventRows[], options: WriteOptions = {}): Promise<{ rejected: RejectedEvent[] }> {
     const rejected: RejectedEvent[] = [];
-    await this.writeGroup(events.map((rows, index) => ({ rows, index })), rejected);
+    const { heartbeat } = options;
+    const beat = heartbeat
+      ? async () => {
+          try {
+            await heartbeat();
+          } catch (err) {
+            throw new HeartbeatFailed(err);
+          }
+        }
+      : async () => undefined;
+    try {
+      await this.writeGroup(events.map((rows, index) => ({ rows, index })), rejected, beat);
+    } catch (err) {
+      if (err instanceof HeartbeatFailed) throw err.failure;
+      throw err;
+    }
     return { rejected: rejected.sort((a, b) => a.index - b.index) };
   }
 
@@ -93,11 +128,12 @@ export class HotstoreWriter {
     }
   }
 
-  private async writeGroup(group: { rows: EventRows; index: number }[], rejected: RejectedEvent[]): Promise<void> {
+  private async writeGroup(group: { rows: EventRows; index: number }[], rejected: RejectedEvent[], beat: () => Promise<void>): Promise<void> {
     if (group.length === 0) return;
     try {
-      await this.insertAll(group.map((g) => g.rows));
+      await this.insertAll(group.map((g) => g.rows), beat);
     } catch (err) {
+      if (err instanceof HeartbeatFailed) throw err;
       const failure = classifyClickHouseError(err);
       if (failure.retriable) {
         this.metrics?.insertFailed('retriable');
@@ -112,13 +148,17 @@ export class HotstoreWriter {
         return;
       }
       const middle = Math.ceil(group.length / 2);
-      await this.writeGroup(group.slice(0, middle), rejected);
-      await this.writeGroup(group.slice(middle), rejected);
+      await beat();
+      await this.writeGroup(group.slice(0, middle), rejected, beat);
+      await beat();
+      await this.writeGroup(group.slice(middle), rejected, beat);
     }
   }
 
-  private async insertAll(events: readonly EventRows[]): Promise<void> {
-    for (const phase of INSERT_PHASES) {
+  private async insertAll(events: readonly EventRows[], beat: () => Promise<void>): Promise<void> {
+    for (const [i, phase] of INSERT_PHASES.entries()) {
+      // Each phase may take up to the request timeout: three of them can outlast the session timeout.
+      if (i > 0) await beat();
       const settled = await Promise.allSettled(phase.map((table) => this.insertTable(table, rowsOf(events, table))));
       const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
       // An outage wins over refused rows: the whole batch is retried rather than split.
