@@ -57,3 +57,37 @@ test('a failed shared write fails every batch in it with the same retriable erro
   assert.deepEqual(await Promise.all([writer.write(rows('a1')), writer.write(rows('b1', 'b2'))]), [{ rejected: [] }, { rejected: [] }]);
   assert.deepEqual(inner.calls.at(-1), ['a1', 'b1', 'b2']);
 });
+
+test('the writer heartbeats between the inserts that isolate refused rows; a refused heartbeat ends the write with its own error, not as an outage', async () => {
+  const { ClickHouseError } = await import('@clickhouse/client');
+  const { HotstoreWriter } = await import('../../consumers/hotstore/writer.js');
+  const { BatchAbandonedError } = await import('../../core/service/index.js');
+  const event = (id: string) => ({ eventId: id, detail: { table: 'steps', row: { event_id: id } }, event: { event_id: id } }) as unknown as EventRows;
+  let inserts = 0;
+  // ClickHouse refuses every insert that holds an event named bad*.
+  const client = {
+    async insert({ values }: { values: { event_id: string }[] }) {
+      inserts += 1;
+      if (values.some((v) => v.event_id.startsWith('bad'))) throw new ClickHouseError({ message: 'x', code: '72', type: 'CANNOT_PARSE_NUMBER' });
+    },
+  };
+  const batch = ['a', 'bad1', 'b', 'c', 'bad2', 'd', 'e', 'bad3'].map(event);
+  let beats = 0;
+  const writer = new HotstoreWriter(client as never, 'db');
+  const { rejected } = await writer.write(batch, { heartbeat: async () => void (beats += 1) });
+  assert.deepEqual(rejected.map((r) => r.index), [1, 4, 7]);
+  assert.ok(beats >= inserts / 2, `${beats} heartbeats for ${inserts} inserts`);
+
+  let calls = 0;
+  const abandoned = new BatchAbandonedError();
+  const refused = writer.write(batch, { heartbeat: async () => { if (++calls === 3) throw abandoned; } });
+  await assert.rejects(refused, (err) => err === abandoned);
+
+  // The coalescing writer hands the shared write a heartbeat of its batches.
+  const seen: unknown[] = [];
+  const inner = { write: async (_e: readonly EventRows[], o: { heartbeat?: () => Promise<void> } = {}) => (seen.push(o.heartbeat), { rejected: [] }) };
+  const beat = async () => undefined;
+  const shared = new CoalescingWriter(inner, 100);
+  await Promise.all([shared.write(rows('x1')), shared.write(rows('y1'), { heartbeat: beat })]);
+  assert.deepEqual(seen, [beat]);
+});
