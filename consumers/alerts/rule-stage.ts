@@ -10,6 +10,7 @@ import type { Rule } from './rules.js';
 import type { Signal } from './signals.js';
 import type { AlertStore, Checkpoint } from './store.js';
 import { thinned, type StageProgress } from './progress.js';
+import { chunkBySize } from '../../core/clients/record-size.js';
 
 /** A partition whose timers lag the wall clock by more than this is logged once (and again once back under a third). */
 const LAG_LOG_MS = 30_000;
@@ -215,7 +216,9 @@ export class RuleStage {
     try {
       const now = this.now;
       // The outbox first: delivery may start while the records and the state are written (both before the commit).
-      if (alerts.length > 0) await this.o.producer.send({ topic: this.o.outboxTopic, acks: -1, messages: alerts.flatMap((a) => outboxMessages(a, now)) });
+      // In runs the broker accepts: a tick after an outage can fire thousands of alerts at once, and one produce
+      // request above the record limit was refused on every retry, so the partition's alerts were never written.
+      for (const messages of chunkBySize(alerts.flatMap((a) => outboxMessages(a, now)))) await this.o.producer.send({ topic: this.o.outboxTopic, acks: -1, messages });
       const checkpoint = { nextOffset, version: st.checkpoint.version + 1 };
       await Promise.all([this.o.store.recordFired(alerts), this.o.store.saveState(partition, changes, checkpoint)]);
       st.checkpoint = checkpoint;

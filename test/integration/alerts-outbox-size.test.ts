@@ -1,0 +1,82 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { parse } from 'yaml';
+import { parseRules } from '../../consumers/alerts/index.js';
+import { RuleStage } from '../../consumers/alerts/rule-stage.js';
+import type { Signal } from '../../consumers/alerts/signals.js';
+import { createKafka } from '../../core/clients/kafka.js';
+import { loadEndpoints } from '../../core/endpoints.js';
+import { createLogger } from '../../core/logger.js';
+import type { SourceRecord } from '../../core/service/index.js';
+import { createTestTopics } from '../helpers/kafka.js';
+import { uniqueName } from '../helpers/names.js';
+
+const kafka = createKafka(loadEndpoints().kafka);
+const outboxTopic = uniqueName('it-alerts-outbox-size');
+const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+
+before(async () => {
+  // One partition with the broker's default record limit (1 MiB), as `setup` creates audit.alerts.outbox.
+  await createTestTopics(kafka, [{ name: outboxTopic, partitions: 1 }]);
+  await producer.connect();
+});
+
+after(async () => {
+  await producer.disconnect();
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics: [outboxTopic] }).catch(() => undefined);
+  await admin.disconnect();
+});
+
+async function outboxCount(): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(outboxTopic)).reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+test('a tick that fires more alerts than one produce request holds (thousands of executions past their deadline after an outage) writes them all to the outbox', { timeout: 60_000 }, async () => {
+  const rules = parseRules(parse('rules:\n  - { name: execution-not-finished, kind: absence, severity: high, channels: [compliance], start: { event: ExecutionStarted }, end: { event: ExecutionFinished }, within: 1h }'), 'test');
+  let now = Date.now();
+  const saved: string[] = [];
+  const failures: string[] = [];
+  const logger = createLogger('alerts-outbox-size-test', 'silent');
+  const stage = new RuleStage({
+    rules,
+    store: {
+      loadState: async () => ({ checkpoint: { nextOffset: '0', version: 0 }, entries: [] }),
+      saveState: async (_p, _changes, checkpoint) => void saved.push(checkpoint.nextOffset),
+      recordFired: async () => undefined,
+    },
+    producer,
+    dlq: { publish: async () => undefined },
+    outboxTopic,
+    idleTtlMs: 72 * 3_600_000,
+    logger: Object.assign(Object.create(logger) as typeof logger, { warn: (o: { err?: string }) => void failures.push(String(o.err)) }),
+    now: () => now,
+  });
+  stage.assign([0]);
+  // 2 000 executions started (one signal partition) and none finished: the workflow engine went down with them.
+  const started = now - 2 * 3_600_000;
+  const count = 2_000;
+  const records: SourceRecord[] = Array.from({ length: count }, (_, i) => {
+    const execution = randomUUID();
+    const signal: Signal = { rule: 'execution-not-finished', key: execution, role: 'start', event_id: randomUUID(), execution_id: execution, workflow_id: 'WF-003', event_time: started, sequence: 1, pii: false, final: false, published_ms: started };
+    return { topic: 'signals', partition: 0, offset: String(i), key: Buffer.from(execution), value: Buffer.from(JSON.stringify(signal)), headers: {}, timestamp: String(started) };
+  });
+  for (let i = 0; i < records.length; i += 1_000) await stage.handler()(records.slice(i, i + 1_000), { signal: new AbortController().signal });
+  assert.deepEqual(saved, ['1000', '2000']);
+
+  // The timers' clock passes every deadline at once: each tick retries the partition's alerts until they are written.
+  for (let tick = 0; tick < 3 && (await outboxCount()) < count; tick++) {
+    now += 1_000;
+    await stage.tick();
+  }
+  assert.equal(await outboxCount(), count, `every alert in the outbox (tick failures: ${[...new Set(failures)].join('; ')})`);
+  assert.equal(saved.length, 3, 'the state that fired them stored once');
+});
