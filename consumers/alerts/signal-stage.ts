@@ -6,9 +6,8 @@ import type { AlertsMetrics } from './metrics.js';
 import type { PiiDetector } from './pii.js';
 import type { Rule } from './rules.js';
 import { eventSignals, signalMessage } from './signals.js';
+import { chunkBySize } from '../../core/clients/record-size.js';
 
-// Signals are ~300 bytes: 2000 stay well below the broker's 1 MiB request limit per partition.
-const SEND_CHUNK = 2_000;
 
 export interface SignalStageDeps {
   codec: { decode(message: Buffer): Promise<AuditEvent> };
@@ -42,10 +41,10 @@ export function createSignalStageHandler(deps: SignalStageDeps): BatchHandler {
     }
     if (messages.length > 0) {
       try {
-        // Chunks keep each request below the broker's message size limit.
-        for (let i = 0; i < messages.length; i += SEND_CHUNK) {
-          await deps.producer.send({ topic: deps.signalsTopic, acks: -1, messages: messages.slice(i, i + SEND_CHUNK) });
-        }
+        // Runs of at most 512 KiB keep each request below the broker's record limit. Counted in bytes, not signals: a
+        // signal carries its key twice and the workflow id, so 2000 of one long key (a 400-character workflow id)
+        // passed 1 MiB and the batch was refused on every retry.
+        for (const run of chunkBySize(messages)) await deps.producer.send({ topic: deps.signalsTopic, acks: -1, messages: run });
       } catch (err) {
         throw new AuditlineError('KAFKA_UNAVAILABLE', `cannot write ${messages.length} signals to ${deps.signalsTopic}: ${errorMessage(err)}`, { retriable: true, cause: err });
       }

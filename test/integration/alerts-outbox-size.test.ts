@@ -9,16 +9,21 @@ import { createKafka } from '../../core/clients/kafka.js';
 import { loadEndpoints } from '../../core/endpoints.js';
 import { createLogger } from '../../core/logger.js';
 import type { SourceRecord } from '../../core/service/index.js';
+import { createSignalStageHandler } from '../../consumers/alerts/signal-stage.js';
+import { PiiDetector } from '../../consumers/alerts/pii.js';
+import type { AuditEvent } from '../../schemas/index.js';
+import { finished } from '../helpers/alerts-fixtures.js';
 import { createTestTopics } from '../helpers/kafka.js';
 import { uniqueName } from '../helpers/names.js';
 
 const kafka = createKafka(loadEndpoints().kafka);
 const outboxTopic = uniqueName('it-alerts-outbox-size');
+const signalsTopic = `${outboxTopic}.signals`;
 const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
 
 before(async () => {
   // One partition with the broker's default record limit (1 MiB), as `setup` creates audit.alerts.outbox.
-  await createTestTopics(kafka, [{ name: outboxTopic, partitions: 1 }]);
+  await createTestTopics(kafka, [{ name: outboxTopic, partitions: 1 }, { name: signalsTopic, partitions: 1 }]);
   await producer.connect();
 });
 
@@ -26,15 +31,15 @@ after(async () => {
   await producer.disconnect();
   const admin = kafka.admin();
   await admin.connect();
-  await admin.deleteTopics({ topics: [outboxTopic] }).catch(() => undefined);
+  await admin.deleteTopics({ topics: [outboxTopic, signalsTopic] }).catch(() => undefined);
   await admin.disconnect();
 });
 
-async function outboxCount(): Promise<number> {
+async function outboxCount(topic = outboxTopic): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    return (await admin.fetchTopicOffsets(outboxTopic)).reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+    return (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
   } finally {
     await admin.disconnect();
   }
@@ -79,4 +84,28 @@ test('a tick that fires more alerts than one produce request holds (thousands of
   }
   assert.equal(await outboxCount(), count, `every alert in the outbox (tick failures: ${[...new Set(failures)].join('; ')})`);
   assert.equal(saved.length, 3, 'the state that fired them stored once');
+});
+
+test('stage 1: a batch whose signals of one key pass the broker\'s request limit (long keys: a 400-character workflow id) is written, not refused on every retry', { timeout: 60_000 }, async () => {
+  const rules = parseRules(parse('rules:\n  - { name: wf-silent, kind: absence, severity: warning, channels: [c], key: workflow_id, within: 6h }\n  - { name: wf-failures, kind: threshold, severity: high, channels: [c], where: { event: ExecutionFinished, status: failed }, key: workflow_id, count: 5, window: 10m }'), 'test');
+  const workflowId = `WF-${'x'.repeat(400)}`;
+  const events = Array.from({ length: 1_000 }, () => finished('failed', { workflowId }));
+  const byValue = new Map<string, AuditEvent>();
+  const records: SourceRecord[] = events.map((e, i) => {
+    byValue.set(e.event_id, e);
+    return { topic: 'audit.events', partition: 0, offset: String(i), key: Buffer.from(e.execution_id), value: Buffer.from(e.event_id), headers: {}, timestamp: String(Date.now()) };
+  });
+  const handler = createSignalStageHandler({ codec: { decode: async (b) => byValue.get(b.toString())! }, rules, detector: new PiiDetector(), producer, signalsTopic });
+  let error: unknown;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await handler(records, { signal: new AbortController().signal });
+      error = undefined;
+      break;
+    } catch (err) {
+      error = err;
+    }
+  }
+  assert.equal(error, undefined, `the batch is written (last error: ${String((error as Error | undefined)?.message)})`);
+  assert.equal(await outboxCount(signalsTopic), 2_000, 'two signals per event, one per rule');
 });
