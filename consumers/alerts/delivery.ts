@@ -33,6 +33,26 @@ export interface OutboxEntry {
   last_error?: string;
 }
 
+/**
+ * An outbox record's entry, or undefined when it is not one: JSON with an
+ * alert id, a channel, a whole attempt number of at least 1 and finite epoch
+ * times. A record without them (written by something else) would make the
+ * backoff NaN and be retried at once, for good; it is dead-lettered instead.
+ */
+export function parseOutboxEntry(value: Buffer | null): OutboxEntry | undefined {
+  let entry: Partial<OutboxEntry>;
+  try {
+    entry = JSON.parse(value?.toString('utf8') ?? '') as Partial<OutboxEntry>;
+  } catch {
+    return undefined;
+  }
+  if (typeof entry !== 'object' || entry === null) return undefined;
+  if (typeof entry.alert?.alert_id !== 'string' || typeof entry.channel !== 'string') return undefined;
+  if (!Number.isSafeInteger(entry.attempt) || entry.attempt! < 1) return undefined;
+  if (!Number.isFinite(entry.first_at) || !Number.isFinite(entry.due_at)) return undefined;
+  return entry as OutboxEntry;
+}
+
 /** The outbox records of a fired alert, one per channel. */
 export function outboxMessages(alert: Alert, now: number): { key: string; value: string }[] {
   return alert.channels.map((channel) => ({ key: channel, value: JSON.stringify({ alert, channel, attempt: 1, first_at: now, due_at: now } satisfies OutboxEntry) }));
@@ -150,12 +170,9 @@ export class DeliveryWorker {
 
   private async handle(record: SourceRecord, heartbeat: () => Promise<void>, alive: () => boolean): Promise<void> {
     const { logger, metrics } = this.o;
-    let entry: OutboxEntry;
-    try {
-      entry = JSON.parse(record.value?.toString('utf8') ?? '') as OutboxEntry;
-      if (typeof entry.alert?.alert_id !== 'string' || typeof entry.channel !== 'string') throw new Error('shape');
-    } catch {
-      await this.o.dlq.publish([{ record, code: 'ALERT_DELIVERY_FAILED', reason: 'outbox record is not a delivery (JSON with alert and channel)' }]);
+    const entry = parseOutboxEntry(record.value);
+    if (!entry) {
+      await this.o.dlq.publish([{ record, code: 'ALERT_DELIVERY_FAILED', reason: 'outbox record is not a delivery (JSON with alert id, channel, attempt >= 1, first_at and due_at)' }]);
       return;
     }
     const channel = this.o.channels.get(entry.channel);

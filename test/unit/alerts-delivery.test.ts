@@ -9,7 +9,7 @@ import { TokenBucket } from '../../consumers/alerts/rate-limit.js';
 import { StoppedError } from '../../core/service/index.js';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../core/logger.js';
-import { DeliveryWorker } from '../../consumers/alerts/delivery.js';
+import { DeliveryWorker, outboxMessages, parseOutboxEntry } from '../../consumers/alerts/delivery.js';
 import { AlertsMetrics } from '../../consumers/alerts/metrics.js';
 import { RetryHolds } from '../../consumers/alerts/retry-holds.js';
 
@@ -148,4 +148,26 @@ test('retry holds: records of the failed channel between the failure and its ret
   holds.see(0, '20');
   assert.equal(holds.held(0, 'ch', '21'), false);
   assert.equal(holds.commitOffset(0, '21'), '21');
+});
+
+test('outbox entries: what the rule stage writes is read back; records without a whole attempt or finite times are refused (a NaN backoff would retry them at once, for good)', () => {
+  const written = outboxMessages(alert, 1_700_000_000_000);
+  assert.ok(written.length > 0);
+  for (const m of written) assert.deepEqual(parseOutboxEntry(Buffer.from(m.value)), JSON.parse(m.value));
+  const good = JSON.parse(written[0]!.value) as Record<string, unknown>;
+  const bad: [string, unknown][] = [
+    ['no attempt', { ...good, attempt: undefined }],
+    ['attempt as text', { ...good, attempt: '2' }],
+    ['attempt 0', { ...good, attempt: 0 }],
+    ['fractional attempt', { ...good, attempt: 1.5 }],
+    ['no first_at', { ...good, first_at: undefined }],
+    ['due_at as text', { ...good, due_at: 'soon' }],
+    ['no channel', { ...good, channel: undefined }],
+    ['no alert id', { ...good, alert: {} }],
+    ['null', null],
+    ['an array', [good]],
+  ];
+  for (const [what, value] of bad) assert.equal(parseOutboxEntry(Buffer.from(JSON.stringify(value))), undefined, what);
+  assert.equal(parseOutboxEntry(Buffer.from('{not json')), undefined, 'not JSON');
+  assert.equal(parseOutboxEntry(null), undefined, 'a tombstone');
 });
