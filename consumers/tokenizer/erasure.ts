@@ -34,6 +34,10 @@ export interface SubjectSelector {
 /** Subject ids (`email:…`, `id:…`, and `hashed:…` with the producers' hash key) of a selector, as the tokenizer derives them. */
 export function subjectIdsOf(selector: SubjectSelector): string[] {
   const ids = [selector.email !== undefined ? subjectId('email', selector.email) : undefined, selector.customerId !== undefined ? subjectId('id', selector.customerId) : undefined];
+  // An integer id beyond 2^53 that earlier tokenizers took rounded (JSON.parse): its keys hold this
+  // customer's values (and those of customers whose ids round alike, which were never told apart).
+  const rounded = selector.customerId !== undefined && /^-?\d+$/.test(selector.customerId.trim()) ? Number(selector.customerId.trim()) : undefined;
+  if (rounded !== undefined && !Number.isSafeInteger(rounded)) ids.push(subjectId('id', rounded));
   if (selector.producerHashKey) {
     // The subject id the tokenizer takes from a producer-hashed value (subjectId of `{"$pii": <hash>}`).
     const hashed = (text: string) => subjectId('email', { [PII_KEY]: producerHash(selector.producerHashKey!, text) });

@@ -7,6 +7,7 @@ import { isMaskShaped } from '../../core/pii/mask.js';
 import type { TokenizerConfig } from './config.js';
 import { PII_KEY, isProtectedValue } from './pii-format.js';
 import { piiKeyName, scanField, sealSlots, type FieldScan, type SealContext } from './scan.js';
+import { walkJson } from './json-text.js';
 
 /** Header the producer sets to its PII mode (docs/producer.md). */
 export const PII_MODE_HEADER = 'auditline-pii-mode';
@@ -126,6 +127,22 @@ export function subjectId(kind: 'id' | 'email', value: unknown): string | undefi
   return kind === 'email' ? `email:${value.normalize('NFC').trim().toLowerCase()}` : `id:${value.normalize('NFC').trim()}`;
 }
 
+/** The digits of the first integer under a key named `name` in JSON text that parses to `value` (a double that rounded it). */
+function integerAsWritten(text: string, name: string, value: number): string | undefined {
+  let digits: string | undefined;
+  walkJson(text, {
+    value(start, key, index) {
+      if (digits !== undefined) return index.end(start);
+      if (key === undefined || piiKeyName(key) !== name) return undefined;
+      const raw = text.slice(start, index.end(start));
+      if (/^-?\d+$/.test(raw) && Number(raw) === value) digits = raw;
+      return undefined;
+    },
+    string() {},
+  });
+  return digits;
+}
+
 /** First subject id named in a JSON text: the id field anywhere, else the e-mail field anywhere (depth first). */
 export function subjectInJson(text: string, policy: TokenizePolicy): string | undefined {
   const first = text.trimStart()[0];
@@ -146,7 +163,11 @@ export function subjectInJson(text: string, policy: TokenizePolicy): string | un
     return undefined;
   };
   if (policy.subjectIdField) {
-    const id = subjectId('id', find(parsed, piiKeyName(policy.subjectIdField), namesId));
+    const name = piiKeyName(policy.subjectIdField);
+    const found = find(parsed, name, namesId);
+    // A 64-bit id written as a JSON integer (1541815603606036481) is rounded by JSON.parse: its subject is taken from
+    // the digits as written, the id `erase --customer-id` is given, or customers whose ids round alike share a key.
+    const id = subjectId('id', typeof found === 'number' && !Number.isSafeInteger(found) ? (integerAsWritten(text, name, found) ?? found) : found);
     if (id) return id;
   }
   return subjectId('email', find(parsed, piiKeyName(policy.subjectEmailField), namesEmail));

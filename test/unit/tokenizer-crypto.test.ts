@@ -5,7 +5,7 @@ import { isAuditlineError } from '../../core/errors.js';
 import { newDataKey, open, openValues, piiAad, seal, sealValues, TokenKey } from '../../consumers/tokenizer/crypto.js';
 import { LocalKeyWrapper } from '../../consumers/tokenizer/key-wrapper.js';
 import { subjectIdsOf } from '../../consumers/tokenizer/erasure.js';
-import { subjectId } from '../../consumers/tokenizer/tokenize-event.js';
+import { subjectId, subjectInJson } from '../../consumers/tokenizer/tokenize-event.js';
 import { PiiPolicy } from '../../producers/pii.js';
 import { producerOptionsFromEnv, resolveProducerOptions } from '../../producers/index.js';
 import { subjectSelector } from '../../cli/commands/erase.js';
@@ -82,4 +82,18 @@ test('erase and legal-hold read the hash key as producers do: a key mounted with
     (e) => isAuditlineError(e, 'CONFIG_INVALID') && e.details.setting === 'AUDITLINE_PRODUCER_PII_HASH_KEY' && /at least 16 characters/.test(e.message) && !e.message.includes('short-secret'),
   );
   assert.equal((await subjectSelector({ email: address }, { AUDITLINE_PRODUCER_PII_HASH_KEY: ' \n' })).producerHashKey, undefined, 'blank is not set');
+});
+
+test('a customer id written as a JSON integer beyond 2^53 (a 64-bit id) names its own subject, the one `erase --customer-id` derives; a neighbouring id is another subject', () => {
+  const policy = { piiFields: new Set(['customer_email']), detectors: new Set(['email', 'phone'] as const), subjectIdField: 'customer_id', subjectEmailField: 'customer_email' };
+  const ann = subjectInJson('{"order": 7, "customer_id": 1541815603606036481, "customer_email": "ann@example.com"}', policy);
+  const bob = subjectInJson('{"customer_id":1541815603606036482}', policy);
+  assert.equal(ann, 'id:1541815603606036481', 'the id as written, not as a double rounds it');
+  assert.ok(subjectIdsOf({ customerId: '1541815603606036481' }).includes(ann!), 'erase --customer-id names the subject the tokenizer derived');
+  assert.notEqual(bob, ann, 'two customers never share a subject (and a key)');
+  // Ids a double holds exactly keep their subject (keys already stored under them stay reachable).
+  assert.equal(subjectInJson('{"customer_id": 42}', policy), 'id:42');
+  assert.equal(subjectInJson('{"customer_id": 4.2e1}', policy), 'id:42');
+  // A subject derived before the fix (the rounded id) is erased too: its keys hold this customer's values.
+  assert.ok(subjectIdsOf({ customerId: '1541815603606036481' }).includes('id:1541815603606036500'));
 });
