@@ -88,14 +88,22 @@ export function scanField(text: string, options: ScanOptions): FieldScan | null 
 function scanInto(text: string, options: ScanOptions, slots: PiiSlot[]): (() => string) | null {
   if (isJsonText(text)) {
     const edits: TextEdit[] = [];
+    // Lists under a phone-like key ({"phones": [5551234567]}), innermost last: their bare items are numbers of that
+    // key. Containers inside such a list are stacked too (an object's own lists name their own keys).
+    const lists: { end: number; key: string | undefined }[] = [];
     walkJson(text, {
       value(start, key, index) {
         const c = text[start];
         const scalar = c !== '{' && c !== '[';
         const keyed = key !== undefined && isPiiKey(key, options.piiFields);
-        // A bare number under a phone-like key ({"mobile": 447700900123}, {"phone": "5551234567"}): a phone number, as
-        // the phone detector takes it after a phone word in text.
-        const phone = !keyed && scalar && key !== undefined && options.detectors.has('phone') && isPhoneKey(key);
+        while (lists.length > 0 && lists[lists.length - 1]!.end <= start) lists.pop();
+        const listKey = key === undefined && lists.length > 0 ? lists[lists.length - 1]!.key : undefined;
+        // A bare number under a phone-like key ({"mobile": 447700900123}, {"phone": "5551234567"}, or an item of its
+        // list): a phone number, as the phone detector takes it after a phone word in text.
+        const phoneKey = keyed || c === '{' || !options.detectors.has('phone') ? undefined : key === undefined ? listKey : isPhoneKey(key) ? key : undefined;
+        if (!scalar && !keyed && (lists.length > 0 || (c === '[' && phoneKey !== undefined))) lists.push({ end: index.end(start), key: c === '[' ? phoneKey : undefined });
+        const phone = scalar && phoneKey !== undefined;
+        if (phone) key = phoneKey;
         if (keyed || phone) {
           const end = index.end(start);
           const value: unknown = JSON.parse(text.slice(start, end));

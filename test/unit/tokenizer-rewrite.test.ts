@@ -129,6 +129,18 @@ test('a bare phone number under a phone-like key in JSON is a phone number (as a
   assert.equal(scanField(JSON.stringify(ids), options), null);
 });
 
+test('bare phone numbers in a list under a phone-like key (phones, phone_numbers, mobiles) are phone numbers too, nested lists included; other lists are not', () => {
+  const json = JSON.stringify({ phones: [5551234567, '4155550123'], contact: { phone_numbers: ['07700900123', null, ''], mobiles: [[447700900123]] }, order_ids: [12345678, 87654321], phone_count: [2] });
+  const scan = scanField(json, options)!;
+  assert.ok(scan, 'the numbers are found');
+  assert.deepEqual(scan.slots.map((s) => [s.field, s.value]), [['phones', 5551234567], ['phones', '4155550123'], ['phone_numbers', '07700900123'], ['mobiles', 447700900123]]);
+  sealSlots(scan.slots, ctx());
+  const out = scan.render();
+  assert.ok(!/5551234567|4155550123|07700900123|447700900123/.test(out), out);
+  assert.match(out, /"order_ids":\[12345678,87654321\],"phone_count":\[2\]\}$/);
+  assert.equal(scanField(JSON.stringify({ phone_verified_at: [1733580000], cell_id: [268435455] }), options), null, 'lists of ids and times under keys that only mention a phone word');
+});
+
 test('free text: detected e-mail addresses and phone numbers become inline markers; the rest of the text stays', () => {
   const text = 'card of Ann@Example.com declined; call +49 30 1234 5678 after 2024-01-15 (order ORD-2024-000123, 12000 EUR)';
   const scan = scanField(text, options)!;
