@@ -4,7 +4,8 @@ import { maskPiiInText, type TokenizerAuditLog } from './audit-log.js';
 import { chCall, database, selectRows } from './clickhouse.js';
 import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import type { TokenKey } from './crypto.js';
-import type { SubjectKeyStore } from './key-store.js';
+import { heldSubjectsSql, type SubjectKeyStore } from './key-store.js';
+import { splitListParam } from '../../core/clients/clickhouse.js';
 import { subjectId } from './tokenize-event.js';
 import { PII_KEY } from './pii-format.js';
 import { producerHash } from '../../core/pii/producer-hash.js';
@@ -78,23 +79,36 @@ export async function eraseSubjects(deps: ErasureDeps, request: SubjectSelector 
     });
   }
   const results: ErasureResult[] = [];
+  let heldMeanwhile = 0;
   for (const subject of subjects) {
     const keyIds = await deps.keys.keyIdsOf(subject);
-    await destroyKeys(deps, subject);
-    results.push({ subject, keyIds, at: (deps.now ?? Date.now)() });
+    // A hold set since the check above keeps the keys (the delete reads the holds again).
+    if (!(await destroyKeys(deps, subject))) heldMeanwhile += 1;
+    else results.push({ subject, keyIds, at: (deps.now ?? Date.now)() });
   }
   await deps.log.recordErasures(results.map((r) => ({ at: r.at, kind: 'request', principal: request.principal, subject: r.subject, keyIds: r.keyIds, reason: request.reason })));
+  if (heldMeanwhile > 0) {
+    throw new AuditlineError('SUBJECT_ON_LEGAL_HOLD', `the data subject was put under legal hold while it was being erased; its keys are kept${results.length > 0 ? ` (${results.length} other subject id(s) of the request were erased and recorded)` : ''}`, {
+      details: { subjects: heldMeanwhile },
+    });
+  }
   // A master key rotation running at the same time may have written a subject's key again (rewrapped) after the delete:
   // once the erasure is on record, it deletes such rows itself; this second pass catches a rewrite it did before that.
   for (const r of results) if ((await deps.keys.keyIdsOf(r.subject)).length > 0) await destroyKeys(deps, r.subject);
   return results;
 }
 
-/** Deletes every key of a subject and checks that none is left (CLICKHOUSE_UNAVAILABLE, retriable, otherwise). */
-async function destroyKeys(deps: Pick<ErasureDeps, 'keys'>, subject: string): Promise<void> {
-  await deps.keys.deleteKeys({ subject });
+/**
+ * Deletes every key of a subject unless it is under legal hold when the delete runs, and checks that none is left:
+ * false when keys are left because a hold was set meanwhile, CLICKHOUSE_UNAVAILABLE (retriable) when they are left
+ * for no reason.
+ */
+async function destroyKeys(deps: Pick<ErasureDeps, 'keys' | 'client' | 'database'>, subject: string): Promise<boolean> {
+  await deps.keys.deleteKeys({ subject }, { unlessHeld: true });
   const left = await deps.keys.keyIdsOf(subject);
-  if (left.length > 0) throw new AuditlineError('CLICKHOUSE_UNAVAILABLE', `${left.length} keys of the subject are still present after the delete mutation`, { retriable: true });
+  if (left.length === 0) return true;
+  if ((await heldSubjects(deps.client, deps.database, [subject])).size > 0) return false;
+  throw new AuditlineError('CLICKHOUSE_UNAVAILABLE', `${left.length} keys of the subject are still present after the delete mutation`, { retriable: true });
 }
 
 export interface ExpiryResult {
@@ -123,11 +137,17 @@ export async function expireKeys(deps: ErasureDeps, options: { retentionDays: nu
      FROM ${db}.subject_keys AS k WHERE k.created_at < fromUnixTimestamp64Milli({cutoff:Int64})`,
     { cutoff },
   );
-  const expired = rows.filter((r) => Number(r.held) === 0);
+  let expired = rows.filter((r) => Number(r.held) === 0);
+  if (expired.length > 0) {
+    // Subjects put under legal hold since the read above keep their keys: the delete reads the holds again, and only
+    // the keys it removed are recorded as expired.
+    await deps.keys.deleteKeys({ keyIds: expired.map((r) => r.key_id) }, { unlessHeld: true });
+    const kept = new Set(await keysStillStored(deps, [...new Set(expired.map((r) => r.subject))], expired.map((r) => r.key_id)));
+    expired = expired.filter((r) => !kept.has(r.key_id));
+  }
   const bySubject = new Map<string, string[]>();
   for (const r of expired) bySubject.set(r.subject, [...(bySubject.get(r.subject) ?? []), r.key_id]);
   if (expired.length > 0) {
-    await deps.keys.deleteKeys({ keyIds: expired.map((r) => r.key_id) });
     await deps.log.recordErasures(
       [...bySubject].map(([subject, keyIds]) => ({ at: now, kind: 'expiry' as const, principal: options.principal, subject, keyIds, reason: `older than the GDPR retention of ${options.retentionDays} days` })),
     );
@@ -168,5 +188,16 @@ export async function heldSubjects(client: ClickHouseClient, databaseName: strin
 }
 
 function heldSubquery(db: string): string {
-  return `SELECT subject FROM ${db}.subject_legal_holds GROUP BY subject HAVING argMax(hold, set_at) = 1`;
+  return heldSubjectsSql(db);
+}
+
+/** Which of `keyIds` are still stored (looked up by their subjects, the table's key). */
+async function keysStillStored(deps: Pick<ErasureDeps, 'client' | 'database'>, subjects: readonly string[], keyIds: readonly string[]): Promise<string[]> {
+  const wanted = new Set(keyIds);
+  const left: string[] = [];
+  for (const part of splitListParam(subjects)) {
+    const rows = await selectRows<{ key_id: string }>(deps.client, 'checking expired keys are gone', `SELECT key_id FROM ${database(deps.database)}.subject_keys WHERE subject IN {subjects:Array(String)}`, { subjects: part });
+    for (const r of rows) if (wanted.has(r.key_id)) left.push(r.key_id);
+  }
+  return left;
 }

@@ -208,14 +208,22 @@ export class SubjectKeyStore {
    * so the rows are gone from every replica, not flagged. Old parts are
    * removed from disk after the table's old_parts_lifetime (30 s).
    */
-  async deleteKeys(where: { subject: string } | { keyIds: readonly string[] }): Promise<void> {
+  async deleteKeys(where: { subject: string } | { keyIds: readonly string[] }, options: { unlessHeld?: boolean } = {}): Promise<void> {
     if ('keyIds' in where && where.keyIds.length === 0) return;
     // Many ids (an expiry run) are deleted by one mutation per part of the list (query parameters have a size limit).
     const deletes: [string, Record<string, unknown>][] =
       'subject' in where ? [['subject = {subject:String}', { subject: where.subject }]] : splitListParam(where.keyIds).map((ids) => ['key_id IN {ids:Array(String)}', { ids }]);
+    // Erasure and expiry read the legal holds before they delete; a hold set since then is honoured by the delete
+    // itself, which reads the holds again when it runs (the caller then finds the held keys still there).
+    const held = options.unlessHeld ? ` AND subject NOT IN (${heldSubjectsSql(this.db)})` : '';
     for (const [condition, params] of deletes) {
       await chCall('deleting subject keys', () =>
-        this.client.command({ query: `ALTER TABLE ${this.db}.subject_keys DELETE WHERE ${condition}`, query_params: params, clickhouse_settings: { mutations_sync: '2' } }),
+        this.client.command({
+          query: `ALTER TABLE ${this.db}.subject_keys DELETE WHERE ${condition}${held}`,
+          query_params: params,
+          // A subquery makes a mutation non-deterministic for ClickHouse: allowed explicitly (replicated tables refuse it otherwise).
+          clickhouse_settings: { mutations_sync: '2', ...(held ? { allow_nondeterministic_mutations: 1 } : {}) },
+        }),
       );
     }
     if ('subject' in where) this.cache.delete(where.subject);
@@ -309,4 +317,9 @@ export class SubjectKeyStore {
     const dek = await wrapper.unwrap(Buffer.from(row.wrapped_key, 'base64'), `${row.subject}/${row.key_id}`);
     return { subject: row.subject, keyId: row.key_id, key: createSecretKey(dek), createdAt: Number(row.created_ms) };
   }
+}
+
+/** SQL: the subjects whose latest legal-hold entry holds them (docs/tokenizer.md, table subject_legal_holds). */
+export function heldSubjectsSql(db: string): string {
+  return `SELECT subject FROM ${db}.subject_legal_holds GROUP BY subject HAVING argMax(hold, set_at) = 1`;
 }

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { eraseSubjects, expireKeys, LocalKeyWrapper, SubjectKeyStore, TokenizerAuditLog, TokenKey } from '../../consumers/tokenizer/index.js';
+import { eraseSubjects, expireKeys, LocalKeyWrapper, setLegalHold, SubjectKeyStore, TokenizerAuditLog, TokenKey } from '../../consumers/tokenizer/index.js';
+import { isAuditlineError } from '../../core/errors.js';
 import { ExecutionSubjects } from '../../consumers/tokenizer/execution-subjects.js';
 import { testKeys } from '../helpers/tokenizer-fixtures.js';
 import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
@@ -193,4 +194,45 @@ test('thousands of subjects in one lookup and thousands of keys in one expiry ru
   assert.equal(Number(left[0]!.n), 0, 'every expired key is deleted');
   const records = await (await client.query({ query: `SELECT count() AS n, sum(length(key_ids)) AS keys FROM ${database}.erasures WHERE kind = 'expiry' AND subject LIKE 'expiring-%'`, format: 'JSONEachRow' })).json<{ n: string; keys: string }>();
   assert.deepEqual([Number(records[0]!.n), Number(records[0]!.keys)], [4_000, 12_000], 'one expiry record per subject, naming each key');
+});
+
+test('a legal hold set while an expiry run or an erasure is under way (after it read the holds, before its delete) keeps the subject\'s keys, and no erasure record claims them', { timeout: 60_000 }, async () => {
+  const deps = (c: typeof client) => ({ client: c, database, tokenKey, keys: new SubjectKeyStore(c, database, undefined, { cacheTtlMs: 0, rotationMs: DAY }), log: new TokenizerAuditLog(client, database) });
+  /** The real client, with `hold` run to completion just before the first delete of subject keys reaches the server. */
+  const holdingBeforeDelete = (hold: () => Promise<unknown>) => {
+    let done = false;
+    return new Proxy(client, {
+      get(target, name, receiver) {
+        if (name !== 'command') return Reflect.get(target, name, receiver) as unknown;
+        return async (params: { query: string }) => {
+          if (!done && /ALTER TABLE \S+\.subject_keys DELETE/.test(params.query)) {
+            done = true;
+            await hold();
+          }
+          return target.command(params as Parameters<typeof target.command>[0]);
+        };
+      },
+    });
+  };
+  const holdOf = (email: string) => () => setLegalHold({ client, database, tokenKey }, { email, hold: true, principal: 'legal-1', reason: 'litigation case 77' });
+
+  // Expiry: both subjects' keys are past the retention; the hold on one of them lands after the run read the holds.
+  const old = Date.now() - 40 * DAY;
+  await store(() => old).activeKeys([subject('held-mid-expiry@example.com'), subject('expires-anyway@example.com')]);
+  const heldKeys = await keyRows(subject('held-mid-expiry@example.com'));
+  const expiry = await expireKeys(deps(holdingBeforeDelete(holdOf('held-mid-expiry@example.com'))), { retentionDays: 30, principal: 'ops-cron' });
+  assert.deepEqual(await keyRows(subject('held-mid-expiry@example.com')), heldKeys, 'the held subject keeps its keys');
+  assert.deepEqual(await keyRows(subject('expires-anyway@example.com')), [], 'the other subject expires');
+  assert.deepEqual(await new TokenizerAuditLog(client, database).erasureRecords(subject('held-mid-expiry@example.com')), [], 'no record says the held keys were destroyed');
+  assert.deepEqual([expiry.subjects, expiry.keys, expiry.held], [1, 1, 1]);
+
+  // Erasure: the hold lands after erase checked the holds.
+  await store(() => Date.now()).activeKeys([subject('held-mid-erase@example.com')]);
+  const keysBefore = await keyRows(subject('held-mid-erase@example.com'));
+  await assert.rejects(
+    eraseSubjects(deps(holdingBeforeDelete(holdOf('held-mid-erase@example.com'))), { email: 'held-mid-erase@example.com', principal: 'dpo-1', reason: 'GDPR request 77' }),
+    (e) => isAuditlineError(e, 'SUBJECT_ON_LEGAL_HOLD'),
+  );
+  assert.deepEqual(await keyRows(subject('held-mid-erase@example.com')), keysBefore, 'the held subject keeps its keys');
+  assert.deepEqual(await new TokenizerAuditLog(client, database).erasureRecords(subject('held-mid-erase@example.com')), []);
 });
