@@ -37,6 +37,8 @@ export interface AlertsConfig {
   timerGraceMs: number;
   idleTtlMs: number;
   sessionTimeoutMs: number;
+  /** Timeout of one ClickHouse request (state and delivery records): half the session timeout, at most 20 s, so a hung request never outlives the group membership of the batch waiting on it. */
+  clickhouseTimeoutMs: number;
   delivery: { horizonMs: number; backoff: { initialMs: number; maxMs: number }; timeoutMs: number; allowedTargets: string[] };
   linkBase: string | undefined;
 }
@@ -124,6 +126,7 @@ export function loadAlertsConfig(env: NodeJS.ProcessEnv = process.env): AlertsCo
     timerGraceMs: get<number>('TIMER_GRACE_MS'),
     idleTtlMs: get<number>('STATE_IDLE_TTL_HOURS') * 3_600_000,
     sessionTimeoutMs,
+    clickhouseTimeoutMs: Math.min(20_000, Math.floor(sessionTimeoutMs / 2)),
     delivery: { horizonMs: get<number>('DELIVERY_HORIZON_MS'), backoff, timeoutMs: get<number>('DELIVERY_TIMEOUT_MS'), allowedTargets: get<string[]>('ALLOWED_TARGETS') },
     linkBase: get<string | undefined>('LINK_BASE_URL'),
   };

@@ -65,7 +65,7 @@ export class AlertsService implements ManagedService {
     const groups = alertGroups(runtime.groupId);
     this.kafka = createKafka(endpoints.kafka, deps.logger);
     this.admin = this.kafka.admin();
-    this.clickhouse = createClickHouse(endpoints.clickhouse, { requestTimeoutMs: 20_000 });
+    this.clickhouse = createClickHouse(endpoints.clickhouse, { requestTimeoutMs: config.clickhouseTimeoutMs });
     this.metrics = new AlertsMetrics(deps.registry);
     this.consumerMetrics = new ConsumerMetrics(deps.registry, runtime.service);
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Murmur2Partitioner });

@@ -47,3 +47,17 @@ test("each stage's ready gauge follows its own readiness: auditline_alerts_ready
     await inner.clickhouse.close();
   }
 });
+
+test("the alerts service's ClickHouse requests time out within its group membership: half the session timeout, at most 20 s", () => {
+  const webhooks = {
+    AUDITLINE_ALERTS_SECURITY_WEBHOOK_URL: 'https://hooks.example.com/security',
+    AUDITLINE_ALERTS_SECURITY_WEBHOOK_SECRET: 'security-secret-0123456789',
+    AUDITLINE_ALERTS_COMPLIANCE_WEBHOOK_URL: 'https://hooks.example.com/compliance',
+    AUDITLINE_ALERTS_COMPLIANCE_WEBHOOK_SECRET: 'compliance-secret-0123456789',
+  };
+  assert.equal(loadAlertsConfig(webhooks).clickhouseTimeoutMs, 15_000, 'the default session (30 s): 15 s');
+  assert.equal(loadAlertsConfig({ ...webhooks, AUDITLINE_ALERTS_SESSION_TIMEOUT_MS: '60000' }).clickhouseTimeoutMs, 20_000, 'never more than 20 s');
+  const short = loadAlertsConfig({ ...webhooks, AUDITLINE_ALERTS_SESSION_TIMEOUT_MS: '6000', AUDITLINE_ALERTS_RETRY_MAX_MS: '3000' });
+  assert.equal(short.clickhouseTimeoutMs, 3_000, 'a 6 s session: 3 s');
+  assert.ok(short.clickhouseTimeoutMs < short.sessionTimeoutMs);
+});
