@@ -4,6 +4,14 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { AlertsService, loadAlertsConfig } from '../../consumers/alerts/index.js';
 
+/** The two channels' webhooks the shipped channels file needs. */
+const WEBHOOKS = {
+  AUDITLINE_ALERTS_SECURITY_WEBHOOK_URL: 'https://hooks.example.com/security',
+  AUDITLINE_ALERTS_SECURITY_WEBHOOK_SECRET: 'security-secret-0123456789',
+  AUDITLINE_ALERTS_COMPLIANCE_WEBHOOK_URL: 'https://hooks.example.com/compliance',
+  AUDITLINE_ALERTS_COMPLIANCE_WEBHOOK_SECRET: 'compliance-secret-0123456789',
+};
+
 /** The value of an unlabelled gauge, as /metrics would show it. */
 async function gauge(registry: Registry, name: string): Promise<number | undefined> {
   const metric = registry.getSingleMetric(name);
@@ -12,12 +20,7 @@ async function gauge(registry: Registry, name: string): Promise<number | undefin
 }
 
 test("each stage's ready gauge follows its own readiness: auditline_alerts_ready the whole service's /readyz, auditline_alerts_rules_ready stage 2's", async () => {
-  const config = loadAlertsConfig({
-    AUDITLINE_ALERTS_SECURITY_WEBHOOK_URL: 'https://hooks.example.com/security',
-    AUDITLINE_ALERTS_SECURITY_WEBHOOK_SECRET: 'security-secret-0123456789',
-    AUDITLINE_ALERTS_COMPLIANCE_WEBHOOK_URL: 'https://hooks.example.com/compliance',
-    AUDITLINE_ALERTS_COMPLIANCE_WEBHOOK_SECRET: 'compliance-secret-0123456789',
-  });
+  const config = loadAlertsConfig(WEBHOOKS);
   const registry = new Registry();
   const service = new AlertsService(config, { logger: pino({ level: 'silent' }), registry });
   // Nothing is started (no Kafka, no ClickHouse): the stages' group membership and ClickHouse's answer are set here.
@@ -49,15 +52,9 @@ test("each stage's ready gauge follows its own readiness: auditline_alerts_ready
 });
 
 test("the alerts service's ClickHouse requests time out within its group membership: half the session timeout, at most 20 s", () => {
-  const webhooks = {
-    AUDITLINE_ALERTS_SECURITY_WEBHOOK_URL: 'https://hooks.example.com/security',
-    AUDITLINE_ALERTS_SECURITY_WEBHOOK_SECRET: 'security-secret-0123456789',
-    AUDITLINE_ALERTS_COMPLIANCE_WEBHOOK_URL: 'https://hooks.example.com/compliance',
-    AUDITLINE_ALERTS_COMPLIANCE_WEBHOOK_SECRET: 'compliance-secret-0123456789',
-  };
-  assert.equal(loadAlertsConfig(webhooks).clickhouseTimeoutMs, 15_000, 'the default session (30 s): 15 s');
-  assert.equal(loadAlertsConfig({ ...webhooks, AUDITLINE_ALERTS_SESSION_TIMEOUT_MS: '60000' }).clickhouseTimeoutMs, 20_000, 'never more than 20 s');
-  const short = loadAlertsConfig({ ...webhooks, AUDITLINE_ALERTS_SESSION_TIMEOUT_MS: '6000', AUDITLINE_ALERTS_RETRY_MAX_MS: '3000' });
+  assert.equal(loadAlertsConfig(WEBHOOKS).clickhouseTimeoutMs, 15_000, 'the default session (30 s): 15 s');
+  assert.equal(loadAlertsConfig({ ...WEBHOOKS, AUDITLINE_ALERTS_SESSION_TIMEOUT_MS: '60000' }).clickhouseTimeoutMs, 20_000, 'never more than 20 s');
+  const short = loadAlertsConfig({ ...WEBHOOKS, AUDITLINE_ALERTS_SESSION_TIMEOUT_MS: '6000', AUDITLINE_ALERTS_RETRY_MAX_MS: '3000' });
   assert.equal(short.clickhouseTimeoutMs, 3_000, 'a 6 s session: 3 s');
   assert.ok(short.clickhouseTimeoutMs < short.sessionTimeoutMs);
 });
