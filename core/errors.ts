@@ -44,6 +44,7 @@ export type ErrorCode =
   | 'SUBJECT_ON_LEGAL_HOLD'
   // alerts service (docs/alerts.md)
   | 'ALERT_DELIVERY_FAILED'
+  | 'ALERT_SIGNAL_TOO_LARGE'
   | 'SSRF_REFUSED'
   // archiver (docs/archiver.md)
   | 'ARCHIVE_RECORD_REFUSED'

@@ -6,7 +6,7 @@ import type { AlertsMetrics } from './metrics.js';
 import type { PiiDetector } from './pii.js';
 import type { Rule } from './rules.js';
 import { eventSignals, signalMessage } from './signals.js';
-import { chunkBySize } from '../../core/clients/record-size.js';
+import { chunkBySize, MAX_RECORD_BYTES, recordBytes } from '../../core/clients/record-size.js';
 
 
 export interface SignalStageDeps {
@@ -36,8 +36,16 @@ export function createSignalStageHandler(deps: SignalStageDeps): BatchHandler {
         deadLetters.push(decoded.deadLetter);
         continue;
       }
+      const signals = eventSignals(decoded.event, deps.rules, deps.detector, Number(record.timestamp)).map(signalMessage);
+      // A signal carries its key twice and the workflow id: an event with a huge one (a 400 KB workflow id) makes a
+      // record the broker refuses even alone, on every retry. Dead-lettered, it holds back no other event's alerts.
+      const largest = signals.reduce((n, m) => Math.max(n, recordBytes(m)), 0);
+      if (largest > MAX_RECORD_BYTES) {
+        deadLetters.push({ record, code: 'ALERT_SIGNAL_TOO_LARGE', reason: `event ${decoded.event.event_id} makes a signal of ${largest} bytes, above the ${MAX_RECORD_BYTES} a record of ${deps.signalsTopic} may have; no rule evaluated it` });
+        continue;
+      }
       events += 1;
-      for (const s of eventSignals(decoded.event, deps.rules, deps.detector, Number(record.timestamp))) messages.push(signalMessage(s));
+      messages.push(...signals);
     }
     if (messages.length > 0) {
       try {
