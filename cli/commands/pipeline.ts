@@ -33,9 +33,14 @@ const cliEntry = fileURLToPath(new URL('../main.js', import.meta.url));
  */
 export async function pipelineServices(list: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<SupervisedService[]> {
   const known = Object.keys(SERVICES);
-  const names = list ? list.split(',').map((s) => s.trim()).filter(Boolean) : known;
+  // `--services ''` (a script's empty list) names no service: never read as "all of them", as `stack --only ''`.
+  const names = list === undefined ? known : list.split(',').map((s) => s.trim());
+  if (names.some((n) => n === '')) throw new UsageError(`--services ${JSON.stringify(list)}: expected a comma-separated list of ${known.join(', ')} without empty entries`);
   const unknown = names.filter((n) => !known.includes(n));
   if (unknown.length > 0) throw new UsageError(`--services: unknown ${unknown.join(', ')}; known: ${known.join(', ')}`);
+  const repeated = names.filter((n, i) => names.indexOf(n) !== i);
+  // Two processes of one service would share its metrics port and its log file.
+  if (repeated.length > 0) throw new UsageError(`--services: ${[...new Set(repeated)].join(', ')} named more than once`);
   const services: SupervisedService[] = [];
   for (const name of names) {
     const variable = `${settingsPrefix(name)}METRICS_PORT`;

@@ -14,3 +14,19 @@ test("pipeline's archive note takes the archiver's validated roll interval: an i
     );
   }
 });
+
+test('pipeline --services: an empty list, an empty entry or a service named twice is wrong usage, never "all services"', async () => {
+  const { pipelineServices } = await import('../../cli/commands/pipeline.js');
+  const { UsageError } = await import('../../cli/exit.js');
+  // The default (no --services) is every service; a named subset is that subset.
+  assert.deepEqual((await pipelineServices(undefined, {})).map((s) => s.name), ['tokenizer', 'hotstore', 'archiver', 'alerts']);
+  assert.deepEqual(await pipelineServices(' hotstore , archiver', {}), [{ name: 'hotstore', metricsPort: 9464 }, { name: 'archiver', metricsPort: 9466 }]);
+  for (const [list, message] of [
+    ['', /--services "": expected a comma-separated list of tokenizer, hotstore, archiver, alerts without empty entries/],
+    [' , ', /without empty entries/],
+    ['hotstore,', /without empty entries/],
+    ['hotstore,hotstore', /--services: hotstore named more than once/],
+  ] as const) {
+    await assert.rejects(pipelineServices(list, {}), (e) => e instanceof UsageError && message.test(e.message), JSON.stringify(list));
+  }
+});
