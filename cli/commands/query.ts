@@ -6,7 +6,7 @@ import { loadEndpoints } from '../../core/endpoints.js';
 import { decisionPath, executionInputs, executionKnown, failedExecutions } from '../../consumers/hotstore/index.js';
 import { UsageError } from '../exit.js';
 import { intOption } from '../options.js';
-import { revealExitCode, revealForCli } from './reveal-access.js';
+import { identifyNamedCaller, revealExitCode, revealForCli } from './reveal-access.js';
 import { storedStatus } from '../../consumers/tokenizer/index.js';
 
 /** Exit codes of `auditline query` beyond the common ones (docs/cli.md, docs/hotstore.md). */
@@ -142,6 +142,8 @@ export function registerQuery(program: Command): void {
       const id = requireExecutionId(rawId);
       if (!opts.reveal && (opts.as !== undefined || opts.role !== undefined || opts.reason !== undefined)) throw new UsageError('--as, --role and --reason go with --reveal');
       if (opts.reveal && (opts.role === undefined || opts.reason === undefined)) throw new UsageError('--reveal needs --role and --reason (and --as unless the caller is authenticated, docs/tokenizer.md)');
+      // Who is asking, before anything is read, as for `auditline reveal`.
+      if (opts.reveal) identifyNamedCaller(opts.as);
       const columns = ['source', 'step_id', 'step_name', 'attempt', 'status', 'start_time', 'truncated', 'input'];
       await withClickHouse(async (client, database) => {
         const rows = await executionInputs(client, database, id);

@@ -4,7 +4,7 @@ import { loadEndpoints } from '../../core/endpoints.js';
 import { loadStoredExecution, MIN_REASON_LENGTH, type RevealResult } from '../../consumers/tokenizer/index.js';
 import { UsageError } from '../exit.js';
 import { OUTPUT_FORMATS, renderRows, type OutputFormat } from './query.js';
-import { REVEAL_EXIT, revealExitCode, revealForCli } from './reveal-access.js';
+import { identifyNamedCaller, REVEAL_EXIT, revealExitCode, revealForCli } from './reveal-access.js';
 
 export { REVEAL_EXIT } from './reveal-access.js';
 
@@ -29,6 +29,8 @@ export function registerReveal(program: Command): void {
       const format = opts.format as OutputFormat;
       const executionId = rawId.trim();
       if (executionId === '' || executionId.length > 200) throw new UsageError('execution id: expected a non-empty id (a UUID) of at most 200 characters');
+      // Who is asking, before anything is read (docs/cli.md: without a principals file, no --as is exit 2 at once).
+      identifyNamedCaller(opts.as);
       const endpoints = loadEndpoints();
       const client = createClickHouse(endpoints.clickhouse);
       try {

@@ -55,3 +55,21 @@ test('stack status only reads: it creates no secret files in the stack directory
   assert.equal(r.status, 3, r.stderr);
   assert.deepEqual(readdirSync(stackDir), [], 'nothing was written');
 });
+
+test('reveal and query inputs --reveal without --as (and no principals file) exit 2 before anything is read, also with ClickHouse unreachable', (t) => {
+  const stackDir = mkdtempSync(path.join(os.tmpdir(), 'auditline-reveal-as-'));
+  t.after(() => rmSync(stackDir, { recursive: true, force: true }));
+  // Ports nothing listens on: a command that read the hot store first would fail there (exit 1) instead.
+  const ports = { AUDITLINE_STACK_KAFKA_PORT: '1', AUDITLINE_STACK_KAFKA_CONTROLLER_PORT: '2', AUDITLINE_STACK_REGISTRY_PORT: '3', AUDITLINE_STACK_CLICKHOUSE_PORT: '4', AUDITLINE_STACK_S3_PORT: '5' };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...ports, AUDITLINE_STACK_DIR: stackDir, AUDITLINE_CACHE_DIR: path.join(stackDir, 'cache') };
+  delete env.AUDITLINE_REVEAL_PRINCIPALS_FILE;
+  const id = '00000000-0000-4000-8000-000000000000';
+  for (const args of [
+    ['reveal', id, '--role', 'engineering', '--reason', 'INC-1234 failed sync'],
+    ['query', 'inputs', id, '--reveal', '--role', 'engineering', '--reason', 'INC-1234 failed sync'],
+  ]) {
+    const r = spawnSync(process.execPath, [assetPath('dist', 'cli', 'main.js'), ...args], { encoding: 'utf8', env });
+    assert.equal(r.status, 2, `${args.slice(0, 2).join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr, 'auditline: --as is required (who is asking), unless AUDITLINE_REVEAL_PRINCIPALS_FILE identifies the caller\n', args.slice(0, 2).join(' '));
+  }
+});
