@@ -1,3 +1,5 @@
+import { parseIsoInstant } from '../core/iso-time.js';
+
 /** A period of time, epoch ms, `to` exclusive. */
 export interface Period {
   from: number;
@@ -11,14 +13,7 @@ const DAY_MS = 86_400_000;
  * returns the instant and whether only a date was given. Undefined when unreadable.
  */
 function parseInstant(text: string): { ms: number; dateOnly: boolean } | undefined {
-  const t = text.trim();
-  if (/^\d{4}-\d{2}-\d{2}$/.test(t)) {
-    const ms = Date.parse(`${t}T00:00:00.000Z`);
-    return Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== t ? undefined : { ms, dateOnly: true };
-  }
-  if (!/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})$/.test(t)) return undefined;
-  const ms = Date.parse(t.replace(' ', 'T'));
-  return Number.isNaN(ms) ? undefined : { ms, dateOnly: false };
+  return parseIsoInstant(text, { zone: 'required' });
 }
 
 /** The quarter `2026Q3` as [2026-07-01, 2026-10-01). */

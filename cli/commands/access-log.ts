@@ -7,7 +7,7 @@ import { verifyAccessLog } from '../../consumers/tokenizer/access-seal.js';
 import { TokenizerAuditLog } from '../../consumers/tokenizer/index.js';
 import { UsageError } from '../exit.js';
 import { loadRetention, retentionDaysFor } from '../../infra/retention.js';
-import { ARCHIVE_EXIT, parseTime } from './archive.js';
+import { ARCHIVE_EXIT, parseWindow } from './archive.js';
 
 export function registerAccessLog(program: Command): void {
   const group = program.command('access-log').description('the PII access log (every reveal attempt) and its sealed copies (docs/tokenizer.md, "Reveal")');
@@ -22,8 +22,10 @@ export function registerAccessLog(program: Command): void {
     .action(async (opts: { from?: string; to?: string; format: string }) => {
       if (!['text', 'json'].includes(opts.format)) throw new UsageError(`--format ${opts.format}: expected text or json`);
       const soxDays = retentionDaysFor(loadRetention(process.env.AUDITLINE_RETENTION_FILE), 'sox');
-      const from = parseTime('--from', opts.from)?.getTime();
-      const to = parseTime('--to', opts.to)?.getTime() ?? Date.now();
+      const window = parseWindow(opts);
+      const from = window.from?.getTime();
+      const to = window.to?.getTime() ?? Date.now();
+      if (from !== undefined && from > to) throw new UsageError(`--from ${opts.from} is in the future (--to defaults to now)`);
       const floor = Date.now() - (soxDays - 1) * 86_400_000;
       const endpoints = loadEndpoints();
       const s3 = createS3(endpoints.s3);

@@ -4,6 +4,7 @@ import { createS3 } from '../../core/clients/s3.js';
 import { loadEndpoints } from '../../core/endpoints.js';
 import { ArchiveIndex, loadVerifyKey, ObjectStore, reindexArchive, verifyArchive, type RestoreOptions } from '../../consumers/archiver/index.js';
 import { loadRetention, retentionDaysFor } from '../../infra/retention.js';
+import { parseIsoInstant } from '../../core/iso-time.js';
 import { UsageError } from '../exit.js';
 
 /** Exit codes of `auditline archive` and `auditline replay` beyond the common ones (docs/cli.md). */
@@ -11,12 +12,20 @@ export const ARCHIVE_EXIT = { verifyFailed: 8, restorePending: 9 } as const;
 
 const say = (message: string) => process.stderr.write(`${message}\n`);
 
-/** `2026-11-28`, `2026-11-28T10:00:00Z` -> Date; UsageError otherwise. */
+/** `2026-11-28` (midnight UTC), `2026-11-28T10:00:00Z` -> Date; UsageError otherwise (`5`, `2026-02-30`, `Dec 1`). */
 export function parseTime(option: string, text: string | undefined): Date | undefined {
   if (text === undefined) return undefined;
-  const t = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text);
-  if (Number.isNaN(t)) throw new UsageError(`${option} ${JSON.stringify(text)}: expected an ISO date or time, e.g. 2026-11-28 or 2026-11-28T10:00:00Z`);
-  return new Date(t);
+  const t = parseIsoInstant(text);
+  if (t === undefined) throw new UsageError(`${option} ${JSON.stringify(text)}: expected an ISO date or time, e.g. 2026-11-28 or 2026-11-28T10:00:00Z`);
+  return new Date(t.ms);
+}
+
+/** --from and --to of a window, `--to` not before `--from`; UsageError otherwise. */
+export function parseWindow(opts: { from?: string | undefined; to?: string | undefined }): { from: Date | undefined; to: Date | undefined } {
+  const from = parseTime('--from', opts.from);
+  const to = parseTime('--to', opts.to);
+  if (from && to && to.getTime() < from.getTime()) throw new UsageError(`--to ${opts.to} is before --from ${opts.from}`);
+  return { from, to };
 }
 
 /** Parses a positive integer option; UsageError naming it otherwise. */
@@ -64,8 +73,8 @@ export function registerArchive(program: Command): void {
     .addHelpText('after', `\nThe public key: AUDITLINE_ARCHIVER_PUBLIC_KEY(_FILE), else derived from AUDITLINE_ARCHIVER_SIGNING_KEY(_FILE).\nExit codes: 0 intact, 1 failure, 2 wrong usage, ${ARCHIVE_EXIT.verifyFailed} problems found.`)
     .action(async (opts: { from?: string; to?: string; deep?: boolean; grace: string; format: string; index: boolean }) => {
       if (!['text', 'json'].includes(opts.format)) throw new UsageError(`--format ${opts.format}: expected text or json`);
-      const from = parseTime('--from', opts.from);
-      const to = parseTime('--to', opts.to);
+      const { from, to } = parseWindow(opts);
+      const pendingGraceMs = positiveInt('--grace', opts.grace) * 1000;
       const publicKey = loadVerifyKey();
       const endpoints = loadEndpoints();
       const s3 = createS3(endpoints.s3);
@@ -78,7 +87,7 @@ export function registerArchive(program: Command): void {
           ...(index ? { index } : {}),
           ...(from ? { from } : {}),
           ...(to ? { to } : {}),
-          pendingGraceMs: positiveInt('--grace', opts.grace) * 1000,
+          pendingGraceMs,
           deep: Boolean(opts.deep),
           // What the lifecycle rule deletes after it is expired, not missing (infra/s3/bootstrap.ts takes it from the same file).
           retentionDays: retentionDaysFor(loadRetention(process.env.AUDITLINE_RETENTION_FILE?.trim() || undefined), 'sox'),
@@ -109,8 +118,9 @@ export function registerArchive(program: Command): void {
     .addHelpText('after', `\nGlacier objects get a restore request and are reported as pending; run the command again once they are restored.\nExit codes: 0 done, 1 failure, 2 wrong usage, ${ARCHIVE_EXIT.restorePending} some objects still being restored.`)
     .action(async (opts: { topic?: string; from?: string; to?: string; tier: string; restoreDays: string }) => {
       for (const [name, day] of [['--from', opts.from], ['--to', opts.to]] as const) {
-        if (day !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new UsageError(`${name} ${JSON.stringify(day)}: expected a day, YYYY-MM-DD`);
+        if (day !== undefined && !(/^\d{4}-\d{2}-\d{2}$/.test(day) && parseIsoInstant(day)?.dateOnly)) throw new UsageError(`${name} ${JSON.stringify(day)}: expected a day, YYYY-MM-DD`);
       }
+      if (opts.from !== undefined && opts.to !== undefined && opts.to < opts.from) throw new UsageError(`--to ${opts.to} is before --from ${opts.from}`);
       const restore = restoreOptions({ waitTimeout: '1', restoreDays: opts.restoreDays, tier: opts.tier });
       const endpoints = loadEndpoints();
       const s3 = createS3(endpoints.s3);

@@ -13,6 +13,7 @@ import { headerText } from '../../core/clients/kafka.js';
 import { callerRefusal, maskPiiInText, MIN_REASON_LENGTH } from '../../consumers/tokenizer/index.js';
 import { TOPICS } from '../../infra/kafka/topics.js';
 import { unframe } from '../../schemas/index.js';
+import { parseIsoInstant } from '../../core/iso-time.js';
 import { EXIT, UsageError } from '../exit.js';
 import { intOption } from '../options.js';
 import { matchesFilter, readDeadLetterAt, readDeadLetters, requireTopics, type DlqFilter, type DlqPosition, type ReadOutcome } from '../dlq/read.js';
@@ -37,8 +38,8 @@ export function parseDlqPosition(text: string, what: string): DlqPosition {
 /** `--since`: a duration back from now (30s, 15m, 1h, 7d) or an ISO 8601 time; epoch ms. */
 export function parseSinceTime(text: string, now = Date.now()): number {
   if (/^\s*\d+\s*[smhd]\s*$/.test(text)) return now - parseSince(text) * 1000;
-  const at = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(text.trim()) ? Date.parse(text.trim()) : NaN;
-  if (!Number.isFinite(at)) throw new UsageError(`--since ${JSON.stringify(text)}: expected a duration like 15m, 1h, 7d or an ISO 8601 time like 2026-03-01T08:00:00Z`);
+  const at = parseIsoInstant(text)?.ms;
+  if (at === undefined) throw new UsageError(`--since ${JSON.stringify(text)}: expected a duration like 15m, 1h, 7d or an ISO 8601 time like 2026-03-01T08:00:00Z`);
   return at;
 }
 

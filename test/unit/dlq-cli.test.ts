@@ -26,7 +26,7 @@ test('--since takes a duration or an ISO 8601 time', () => {
   assert.equal(parseSinceTime('7d', now), now - 7 * 86_400_000);
   assert.equal(parseSinceTime('2026-02-28T08:00:00Z', now), Date.parse('2026-02-28T08:00:00Z'));
   assert.equal(parseSinceTime('2026-02-28', now), Date.parse('2026-02-28'));
-  for (const bad of ['yesterday', '1w', '0h', '-1h', '2026-13-45', 'Feb 28 2026']) usage(() => parseSinceTime(bad, now), /--since/);
+  for (const bad of ['yesterday', '1w', '0h', '-1h', '2026-13-45', 'Feb 28 2026', '2026-02-30', '2026-02-28T24:00:00Z', '2026-02-28T08:00:00+25:00']) usage(() => parseSinceTime(bad, now), /--since/);
 });
 
 test('list options: filters, limit and topic are validated', () => {

@@ -16,6 +16,8 @@ test('periods: a date-only --to includes its day, a date-time --to is exclusive,
   assert.deepEqual(resolvePeriod({ quarter: '2026Q4' }), { from: Date.UTC(2026, 9, 1), to: Date.UTC(2027, 0, 1) });
   assert.equal(quarterOf(Date.UTC(2026, 10, 28)), '2026Q4');
   assert.match(resolvePeriod({ from: '2026-02-30', to: '2026-03-01' }) as string, /--from/);
+  // A date-time's calendar fields are checked too: Date.parse takes 31 February for 3 March.
+  assert.match(resolvePeriod({ from: '2026-02-01', to: '2026-02-31T10:00:00Z' }) as string, /^--to "2026-02-31T10:00:00Z": expected/);
   assert.match(resolvePeriod({ from: '2026-07-01T08:00:00', to: '2026-07-02' }) as string, /with zone/);
   assert.match(resolvePeriod({ from: '2026-07-02', to: '2026-07-01' }) as string, /after/);
   assert.match(resolvePeriod({ quarter: '2026Q5' }) as string, /YYYYQn/);
