@@ -14,7 +14,9 @@ export function reportError(err: unknown): number {
   }
   if (err instanceof AuditlineError) {
     process.stderr.write(`auditline: ${err.code}: ${err.message}\n`);
-    return err.code === 'CONFIG_INVALID' ? EXIT.usage : EXIT.failure;
+    // A retention settings file that cannot be read or is invalid (AUDITLINE_RETENTION_FILE, --retention) is an
+    // invalid setting too: `run <service>` exits 2 for it, so that `pipeline` does not restart the service in a loop.
+    return err.code === 'CONFIG_INVALID' || err.code === 'RETENTION_INVALID' ? EXIT.usage : EXIT.failure;
   }
   // kafkajs' own errors (a broker unreachable, a connection lost) escape the commands that talk to Kafka directly:
   // named as the service that failed, without a stack trace.

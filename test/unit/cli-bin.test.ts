@@ -7,6 +7,7 @@ import path from 'node:path';
 import kafkajs from 'kafkajs';
 import { assetPath } from '../../core/paths.js';
 import { reportError } from '../../cli/exit.js';
+import { AuditlineError } from '../../core/errors.js';
 
 // `npx auditline …` (every command in the README) runs the package's bin file itself, not through `node`.
 test('the compiled CLI runs as an executable file, the way `npx auditline` starts it', () => {
@@ -71,5 +72,29 @@ test('reveal and query inputs --reveal without --as (and no principals file) exi
     const r = spawnSync(process.execPath, [assetPath('dist', 'cli', 'main.js'), ...args], { encoding: 'utf8', env });
     assert.equal(r.status, 2, `${args.slice(0, 2).join(' ')}: ${r.stderr}`);
     assert.equal(r.stderr, 'auditline: --as is required (who is asking), unless AUDITLINE_REVEAL_PRINCIPALS_FILE identifies the caller\n', args.slice(0, 2).join(' '));
+  }
+});
+
+test('a retention settings file that cannot be read is an invalid setting: exit 2, so that `run` is not restarted by `pipeline`', (t) => {
+  const written: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string) => written.push(String(chunk)) > 0) as typeof process.stderr.write;
+  let code: number;
+  try {
+    code = reportError(new AuditlineError('RETENTION_INVALID', 'retention settings x.yaml: data_classes: required'));
+  } finally {
+    process.stderr.write = write;
+  }
+  assert.equal(code, 2);
+  assert.equal(written.join(''), 'auditline: RETENTION_INVALID: retention settings x.yaml: data_classes: required\n');
+
+  const stackDir = mkdtempSync(path.join(os.tmpdir(), 'auditline-retention-'));
+  t.after(() => rmSync(stackDir, { recursive: true, force: true }));
+  const ports = { AUDITLINE_STACK_KAFKA_PORT: '1', AUDITLINE_STACK_KAFKA_CONTROLLER_PORT: '2', AUDITLINE_STACK_REGISTRY_PORT: '3', AUDITLINE_STACK_CLICKHOUSE_PORT: '4', AUDITLINE_STACK_S3_PORT: '5' };
+  const env = { ...process.env, ...ports, AUDITLINE_STACK_DIR: stackDir, AUDITLINE_CACHE_DIR: path.join(stackDir, 'cache'), AUDITLINE_RETENTION_FILE: path.join(stackDir, 'missing.yaml'), AUDITLINE_ARCHIVER_METRICS_PORT: '0' };
+  for (const args of [['run', 'archiver'], ['setup'], ['retention', 'plan']]) {
+    const r = spawnSync(process.execPath, [assetPath('dist', 'cli', 'main.js'), ...args], { encoding: 'utf8', env });
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /^auditline: RETENTION_INVALID: cannot read retention settings .*missing\.yaml: ENOENT/, args.join(' '));
   }
 });
