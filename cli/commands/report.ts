@@ -38,10 +38,18 @@ interface ReportOptions {
 /**
  * `--subject` values as subject tokens: an e-mail address or `id:<customer
  * id>` is tokenized with the tokenization key (AUDITLINE_TOKENIZER_TOKEN_KEY),
- * anything else is taken as a subject token as stored.
+ * anything else is taken as a subject token as stored, which has the shape
+ * of one (43 characters of base64url, an HMAC-SHA256): a mistyped address
+ * or a customer id without `id:` is wrong usage, not a filter that matches
+ * nothing.
  */
-function subjectTokens(values: readonly string[]): string[] {
+export function subjectTokens(values: readonly string[]): string[] {
   if (values.length === 0) return [];
+  for (const v of values) {
+    if (!(v.includes('@') || v.startsWith('id:') || SUBJECT_TOKEN.test(v))) {
+      throw new UsageError(`--subject ${JSON.stringify(v)}: expected an e-mail address, id:<customer id>, or a subject token (43 characters of A-Z a-z 0-9 _ -)`);
+    }
+  }
   const needsKey = values.some((v) => v.includes('@') || v.startsWith('id:'));
   const key = needsKey ? new TokenKey(loadTokenKey()) : undefined;
   return values.map((v) => {
@@ -51,6 +59,9 @@ function subjectTokens(values: readonly string[]): string[] {
     return key.subject(id);
   });
 }
+
+/** A subject token as the tokenizer stores it: base64url of an HMAC-SHA256 (TokenKey.subject). */
+const SUBJECT_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
 export function registerReport(program: Command): void {
   const report = program

@@ -121,3 +121,17 @@ test('a report over a period older than its tables keep says so: expired hot-sto
   assert.equal(bySubject.length, 1);
   assert.match(bySubject[0]!, /subject filter finds executions from 2026-11-07T00:00:00.000Z on: .* kept 30 days/);
 });
+
+test('report --subject: an e-mail address, id:<customer id> or a subject token; a value of no such shape is wrong usage, not a filter matching nothing', async () => {
+  const { subjectTokens } = await import('../../cli/commands/report.js');
+  const { UsageError } = await import('../../cli/exit.js');
+  const token = 'Yx1y5C0Lf7s3LHVrp79u98LT2u_LAmEuhoNuTKkmC3Q';
+  assert.deepEqual(subjectTokens([token]), [token], 'a subject token is used as stored');
+  for (const bad of ['alice.example.com', '12345', 'tok', `${token}x`, `${token.slice(0, 42)}=`]) {
+    assert.throws(
+      () => subjectTokens([token, bad]),
+      (e) => e instanceof UsageError && e.message === `--subject ${JSON.stringify(bad)}: expected an e-mail address, id:<customer id>, or a subject token (43 characters of A-Z a-z 0-9 _ -)`,
+      bad,
+    );
+  }
+});
