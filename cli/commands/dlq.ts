@@ -204,7 +204,7 @@ from audit.raw. Exit codes: 0 done, 1 failure, 2 wrong usage, ${DLQ_EXIT.noMatch
     .option('--source-topic <name>', 'only dead letters whose source record came from this topic')
     .option('--since <time>', 'only dead letters written since: a duration (15m, 1h, 7d) or an ISO 8601 time')
     .option('--limit <n>', 'most lines printed (the summary counts every match)', '1000')
-    .option('--json', 'print {"dead_letters": [...], "summary": [...], "matched": N} instead of a table')
+    .option('--json', 'print {"dead_letters": [...], "summary": [...], "matched": N, "incomplete": [...]} instead of a table (incomplete: partitions not read to their end, with the cause)')
     .action(async (raw: { topic: string; service?: string; code?: string; sourceTopic?: string; since?: string; limit: string; json?: boolean }) => {
       const opts = parseListOptions(raw);
       const matched: StoredDeadLetter[] = [];

@@ -232,3 +232,12 @@ test('a DLQ read is complete once the offsets delivered or passed reach the end,
   for (const o of [0n, 1n, 2n, 3n, 4n]) progress.message(2, o);
   assert.equal(progress.done(), true);
 });
+
+test('dlq list --help names every key --json prints, incomplete included (docs/cli.md)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { assetPath } = await import('../../core/paths.js');
+  const r = spawnSync(process.execPath, [assetPath('dist', 'cli', 'main.js'), 'dlq', 'list', '--help'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const help = r.stdout.replace(/\s+/g, ' ');
+  for (const key of ['dead_letters', 'summary', 'matched', 'incomplete']) assert.ok(help.includes(`"${key}":`), `--json key ${key} in: ${help}`);
+});
