@@ -28,6 +28,14 @@ export interface DeliveryAttempt {
 const CHECKPOINT = '';
 
 /**
+ * How far above every stored version a load claims a partition (loadState):
+ * a stale owner, which loaded before and counts on from below the highest
+ * version stored, would need this many writes after the load to tie with
+ * the new owner's first. 2^24: 2^29 loads of a partition fit in a safe integer.
+ */
+export const VERSION_STRIDE = 2 ** 24;
+
+/**
  * The alerts service's ClickHouse tables: rule state with its checkpoint
  * (alerts_state), fired alerts (alerts_fired) and delivery attempts
  * (alert_deliveries). Any failure is CLICKHOUSE_UNAVAILABLE (retriable).
@@ -39,24 +47,39 @@ export class AlertStore {
     private readonly scope: { group: string; topic: string },
   ) {}
 
-  /** The state entries and checkpoint of one partition (the latest version of each entry, deleted ones left out). */
+  /**
+   * Loads one partition for a new owner and claims it: its entries (the
+   * latest version of each, deleted ones left out) and checkpoint, then the
+   * checkpoint written again at VERSION_STRIDE above the highest stored
+   * version, which the returned checkpoint carries. The owner's writes count
+   * on from there: what a stale owner (one evicted, or one a rebalance took
+   * the partition from, still finishing a batch or tick) stores after this
+   * load has a lower version, so it neither ties nor beats the owner's
+   * checkpoint or the entries the owner writes. The claim is written before
+   * the state is used, so a later load claims above it even if this owner
+   * never writes.
+   */
   async loadState(partition: number): Promise<{ checkpoint: Checkpoint; entries: [string, string][] }> {
     const rows = await this.run('load rule state', async () => {
       const rs = await this.client.query({
-        query: `SELECT entry, argMax(value, version) AS value, argMax(deleted, version) AS deleted FROM ${this.database}.alerts_state
+        query: `SELECT entry, argMax(value, version) AS value, argMax(deleted, version) AS deleted, max(version) AS top FROM ${this.database}.alerts_state
                 WHERE consumer_group = {g:String} AND topic = {t:String} AND partition = {p:UInt32} GROUP BY entry`,
         query_params: { g: this.scope.group, t: this.scope.topic, p: partition },
         format: 'JSONEachRow',
       });
-      return rs.json<{ entry: string; value: string; deleted: number }>();
+      return rs.json<{ entry: string; value: string; deleted: number; top: string | number }>();
     });
-    let checkpoint: Checkpoint = { nextOffset: '0', version: 0 };
+    let stored: Checkpoint = { nextOffset: '0', version: 0 };
+    let top = 0;
     const entries: [string, string][] = [];
     for (const r of rows) {
+      top = Math.max(top, Number(r.top));
       if (Number(r.deleted) === 1) continue;
-      if (r.entry === CHECKPOINT) checkpoint = JSON.parse(r.value) as Checkpoint;
+      if (r.entry === CHECKPOINT) stored = JSON.parse(r.value) as Checkpoint;
       else entries.push([r.entry, r.value]);
     }
+    const checkpoint: Checkpoint = { nextOffset: stored.nextOffset, version: top + VERSION_STRIDE };
+    await this.saveState(partition, [], checkpoint);
     return { checkpoint, entries };
   }
 
