@@ -164,7 +164,15 @@ export class DeliveryWorker {
       // Not past a failed record while records of its channel are still being moved behind its retry (RetryHolds).
       const offset = this.holds.commitOffset(partition, (BigInt(m.offset) + 1n).toString());
       await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset }] }] });
-      await heartbeat().catch(() => undefined);
+      try {
+        await heartbeat();
+      } catch (err) {
+        // The group is rebalancing, or dropped this member: the rest of the batch is left, uncommitted, to the
+        // partition's owner (this member again if it keeps it). Going on would POST records another member may
+        // deliver too, and hold up the rebalance of the whole group meanwhile.
+        this.o.logger.warn({ partition, offset, err: errorMessage(err) }, 'heartbeat refused (rebalance?); the rest of the batch is left to the partition\'s owner');
+        return;
+      }
     }
   }
 
@@ -191,7 +199,13 @@ export class DeliveryWorker {
     // elsewhere, or a clock jump) is capped there, so it cannot hold the channel's queue for good.
     const dueAt = Math.min(entry.due_at, Number(record.timestamp) + this.o.backoff.maxMs);
     if (Date.now() < dueAt) throw new NotDueYet(dueAt - Date.now());
-    await this.buckets.get(channel.name)!.take(this.stopping.signal, () => heartbeat().catch(() => undefined));
+    // A heartbeat refused while waiting for the rate limit: the partition may be another member's by now; not POSTed.
+    await this.buckets.get(channel.name)!.take(this.stopping.signal, () =>
+      heartbeat().catch((err: unknown) => {
+        logger.warn({ partition: record.partition, offset: record.offset, err: errorMessage(err) }, 'heartbeat refused (rebalance?) while waiting for the rate limit; the record is left to the partition\'s owner');
+        throw new StoppedError();
+      }),
+    );
     if (!alive()) throw new StoppedError();
     const began = performance.now();
     let result: PostResult;

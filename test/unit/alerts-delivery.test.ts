@@ -12,6 +12,7 @@ import { createLogger } from '../../core/logger.js';
 import { DeliveryWorker, outboxMessages, parseOutboxEntry } from '../../consumers/alerts/delivery.js';
 import { AlertsMetrics } from '../../consumers/alerts/metrics.js';
 import { RetryHolds } from '../../consumers/alerts/retry-holds.js';
+import type { Channel } from '../../consumers/alerts/channels.js';
 
 test('the signature is HMAC-SHA256 over "<timestamp>.<body>" with the channel secret', () => {
   const secret = Buffer.from('0123456789abcdef0123');
@@ -170,4 +171,67 @@ test('outbox entries: what the rule stage writes is read back; records without a
   for (const [what, value] of bad) assert.equal(parseOutboxEntry(Buffer.from(JSON.stringify(value))), undefined, what);
   assert.equal(parseOutboxEntry(Buffer.from('{not json')), undefined, 'not JSON');
   assert.equal(parseOutboxEntry(null), undefined, 'a tombstone');
+});
+
+/** A delivery worker over stand-ins of kafkajs (never started): its batch handler is driven directly; dead letters are recorded. */
+function batchWorker(channels: Map<string, Channel>) {
+  const dead: string[] = [];
+  const kafka = { consumer: () => ({ events: {}, on: () => undefined }), producer: () => ({}) };
+  const worker = new DeliveryWorker({
+    kafka: kafka as never,
+    groupId: 'g',
+    outboxTopic: 'outbox',
+    fromBeginning: true,
+    channels,
+    policy: new TargetPolicy(),
+    store: { recordAttempts: async () => undefined },
+    dlq: { publish: async (letters) => void dead.push(...letters.map((l) => l.record.offset)) },
+    metrics: new AlertsMetrics(new Registry()),
+    logger: createLogger('delivery-test', 'silent'),
+    horizonMs: 60_000,
+    backoff: { initialMs: 10, maxMs: 20 },
+    timeoutMs: 1_000,
+    sessionTimeoutMs: 10_000,
+  });
+  /** Hands `channel`'s outbox records at offsets 0..n-1 to the worker; the heartbeat fails from call `failFrom` on (1-based). */
+  const run = async (channel: string, n: number, failFrom: number) => {
+    const now = Date.now();
+    const messages = Array.from({ length: n }, (_, i) => ({ offset: String(i), key: Buffer.from(channel), value: Buffer.from(outboxMessages({ ...alert, channels: [channel] }, now)[0]!.value), headers: {}, timestamp: String(now), attributes: 0 }));
+    const resolved: string[] = [];
+    let beats = 0;
+    await (worker as unknown as { eachBatch: (p: unknown) => Promise<void> }).eachBatch({
+      batch: { topic: 'outbox', partition: 0, messages },
+      resolveOffset: (o: string) => void resolved.push(o),
+      heartbeat: async () => {
+        if (++beats >= failFrom) throw new Error('The group is rebalancing, so a rejoin is needed');
+      },
+      isRunning: () => true,
+      isStale: () => false,
+      commitOffsetsIfNecessary: async () => undefined,
+      pause: () => () => undefined,
+    });
+    return { resolved, dead };
+  };
+  return run;
+}
+
+test('the delivery worker stops handling a batch once a heartbeat is refused (rebalance): the rest is left to the partition\'s owner', async () => {
+  // No such channel: each record handled is dead-lettered at once (no request), which shows how far the batch went.
+  const run = batchWorker(new Map());
+  const { resolved, dead } = await run('gone', 3, 1);
+  assert.deepEqual(dead, ['0'], 'only the record handled before the refused heartbeat');
+  assert.deepEqual(resolved, ['0']);
+});
+
+test('the delivery worker does not POST a record whose rate-limit wait saw a heartbeat refused', async () => {
+  // 10 a minute, a burst of 1: the second record waits about 6 s for its token, heartbeating meanwhile. The
+  // target is loopback (refused by the policy, so dead-lettered without a request): a record that got as far
+  // as the POST shows up as a dead letter.
+  const ch: Channel = { name: 'slow', url: new URL('http://127.0.0.1:9/hook'), format: 'json', secret: Buffer.from('s'), ratePerMinute: 10 };
+  const run = batchWorker(new Map([[ch.name, ch]]));
+  const began = performance.now();
+  const { resolved, dead } = await run('slow', 2, 2);
+  assert.deepEqual(dead, ['0'], 'the second record is not tried: its partition may be another member\'s');
+  assert.deepEqual(resolved, ['0']);
+  assert.ok(performance.now() - began < 3_000, 'the wait ends at the refused heartbeat');
 });
