@@ -18,7 +18,7 @@
  *
  * Ceiling: a pass-through on the tokenizer's own Kafka path (the shared batch
  * consumer, one transactional producer per partition, three partitions in
- * flight, GZIP, offsets in the transaction) that copies each raw record
+ * flight, the service's output codec, offsets in the transaction) that copies each raw record
  * unchanged, with no decode, scan, seal or encode. No tokenizer built on this
  * path can be faster, so `passthrough_ratio` bounds `ratio` from above.
  *
