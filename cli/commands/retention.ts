@@ -9,25 +9,44 @@ import { UsageError } from '../exit.js';
 import { COMPLIANCE_EXIT } from './report-output.js';
 import { renderRows } from './query.js';
 
+/** Kafka topic names: 1-249 characters of A-Z a-z 0-9 . _ - (the broker refuses anything else). */
+const TOPIC_CHARS = /^[A-Za-z0-9._-]*$/;
+const TOPIC_MAX_LENGTH = 249;
+
+/**
+ * `--topic-prefix`: empty, or characters a Kafka topic name may hold, short enough that every prefixed topic
+ * name stays within 249 characters; UsageError otherwise. An invalid prefix names topics that cannot exist, and
+ * the plan would report every one of them missing (exit 8) instead of the mistake.
+ */
+export function parseTopicPrefix(prefix: string, topics: readonly string[]): string {
+  if (!TOPIC_CHARS.test(prefix)) throw new UsageError(`--topic-prefix ${JSON.stringify(prefix.slice(0, 60))}: a Kafka topic name holds only A-Z a-z 0-9 . _ -`);
+  const longest = topics.reduce((a, t) => (t.length > a.length ? t : a), '');
+  if (prefix.length + longest.length > TOPIC_MAX_LENGTH) {
+    throw new UsageError(`--topic-prefix: ${prefix.length} characters make ${prefix.length + longest.length}-character topic names (${longest}); Kafka allows at most ${TOPIC_MAX_LENGTH}`);
+  }
+  return prefix;
+}
+
 export function registerRetention(program: Command): void {
   const retention = program.command('retention').description('retention requirements and what enforces them');
   retention
     .command('plan')
     .description('the requirements table and, per store, the enforced retention read back from Kafka, ClickHouse, S3 and the key store, compared with the settings')
     .option('--retention <file>', 'retention settings file (default: AUDITLINE_RETENTION_FILE or infra/retention.yaml)')
-    .option('--topic-prefix <prefix>', 'prefix of the topic names (isolated deployments)', '')
+    .option('--topic-prefix <prefix>', 'prefix of the topic names (isolated deployments; characters A-Z a-z 0-9 . _ -, the prefixed names at most 249)', '')
     .option('--format <format>', 'output: table | json', 'table')
     .addHelpText('after', `\nExit codes: 0 everything matches, 1 failure, 2 wrong usage, ${COMPLIANCE_EXIT.retentionDiffers} at least one enforced value differs from the settings (or is missing); a store that cannot be reached is a failure (1), not a difference.`)
     .action(async (opts: { retention?: string; topicPrefix: string; format: string }) => {
       if (opts.format !== 'table' && opts.format !== 'json') throw new UsageError(`--format ${opts.format}: expected table or json`);
       const settings = loadRetention(opts.retention ?? process.env.AUDITLINE_RETENTION_FILE);
+      const topicPrefix = parseTopicPrefix(opts.topicPrefix, Object.keys(settings.topicRetentionMs));
       const endpoints = loadEndpoints();
       const admin = createKafka(endpoints.kafka).admin();
       const clickhouse = createClickHouse(endpoints.clickhouse);
       const s3 = createS3(endpoints.s3);
       await admin.connect();
       try {
-        const plan = await retentionPlan({ retention: settings, admin, clickhouse, database: endpoints.clickhouse.database, s3, bucket: endpoints.s3.bucket, topicPrefix: opts.topicPrefix });
+        const plan = await retentionPlan({ retention: settings, admin, clickhouse, database: endpoints.clickhouse.database, s3, bucket: endpoints.s3.bucket, topicPrefix });
         process.stdout.write(opts.format === 'json' ? `${JSON.stringify({ retention_file: settings.file, ...plan }, null, 2)}\n` : planText(plan, settings.file));
         if (plan.differences > 0) {
           process.stderr.write(`retention plan: ${plan.differences} enforced value(s) differ from ${settings.file}\n`);

@@ -1,9 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseTopicPrefix } from '../../cli/commands/retention.js';
+import { UsageError } from '../../cli/exit.js';
 import { isAuditlineError } from '../../core/errors.js';
+import { assetPath } from '../../core/paths.js';
 import { auditTopics, TOPICS } from '../../infra/kafka/topics.js';
 import { DEFAULT_RETENTION_FILE, loadRetention, retentionDaysFor } from '../../infra/retention.js';
 import { lifecycleRules } from '../../infra/s3/bootstrap.js';
@@ -75,4 +79,24 @@ test('bad retention settings are refused naming the key', () => {
     assert.throws(() => loadRetention(withFile(text)), (e) => isAuditlineError(e, 'RETENTION_INVALID') && message.test(e.message), String(message));
   }
   assert.throws(() => loadRetention('/nonexistent/retention.yaml'), (e) => isAuditlineError(e, 'RETENTION_INVALID') && /cannot read/.test(e.message));
+});
+
+test('retention plan --topic-prefix: a prefix no Kafka topic name can hold is wrong usage, not every topic missing', (t) => {
+  const topics = Object.keys(loadRetention().topicRetentionMs);
+  assert.equal(parseTopicPrefix('', topics), '');
+  assert.equal(parseTopicPrefix('team-a.v2_', topics), 'team-a.v2_');
+  const longest = Math.max(...topics.map((n) => n.length));
+  assert.equal(parseTopicPrefix('p'.repeat(249 - longest), topics).length, 249 - longest);
+  for (const bad of ['bad prefix!', 'a/b', 'é', 'p'.repeat(250 - longest)]) {
+    assert.throws(() => parseTopicPrefix(bad, topics), (e) => e instanceof UsageError && /^--topic-prefix/.test(e.message), bad);
+  }
+
+  // The command refuses it (exit 2) before Kafka, ClickHouse or S3 is asked: nothing listens on these ports.
+  const stackDir = mkdtempSync(path.join(os.tmpdir(), 'auditline-prefix-'));
+  t.after(() => rmSync(stackDir, { recursive: true, force: true }));
+  const ports = { AUDITLINE_STACK_KAFKA_PORT: '1', AUDITLINE_STACK_KAFKA_CONTROLLER_PORT: '2', AUDITLINE_STACK_REGISTRY_PORT: '3', AUDITLINE_STACK_CLICKHOUSE_PORT: '4', AUDITLINE_STACK_S3_PORT: '5' };
+  const env = { ...process.env, ...ports, AUDITLINE_STACK_DIR: stackDir, AUDITLINE_CACHE_DIR: path.join(stackDir, 'cache') };
+  const r = spawnSync(process.execPath, [assetPath('dist', 'cli', 'main.js'), 'retention', 'plan', '--topic-prefix', 'bad prefix!'], { encoding: 'utf8', env });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /^auditline: --topic-prefix "bad prefix!": a Kafka topic name holds only A-Z a-z 0-9 \. _ -/);
 });
