@@ -6,7 +6,7 @@ import { loadEndpoints } from '../../core/endpoints.js';
 import { decisionPath, executionInputs, executionKnown, failedExecutions } from '../../consumers/hotstore/index.js';
 import { UsageError } from '../exit.js';
 import { intOption } from '../options.js';
-import { identifyNamedCaller, revealExitCode, revealForCli } from './reveal-access.js';
+import { checkRevealOptions, identifyNamedCaller, revealExitCode, revealForCli } from './reveal-access.js';
 import { storedStatus } from '../../consumers/tokenizer/index.js';
 
 /** Exit codes of `auditline query` beyond the common ones (docs/cli.md, docs/hotstore.md). */
@@ -140,8 +140,7 @@ export function registerQuery(program: Command): void {
     .action(async (rawId: string, opts: { reveal?: boolean; as?: string; role?: string; reason?: string; format: string }) => {
       const format = parseFormat(opts.format);
       const id = requireExecutionId(rawId);
-      if (!opts.reveal && (opts.as !== undefined || opts.role !== undefined || opts.reason !== undefined)) throw new UsageError('--as, --role and --reason go with --reveal');
-      if (opts.reveal && (opts.role === undefined || opts.reason === undefined)) throw new UsageError('--reveal needs --role and --reason (and --as unless the caller is authenticated, docs/tokenizer.md)');
+      checkRevealOptions(opts);
       // Who is asking, before anything is read, as for `auditline reveal`.
       if (opts.reveal) identifyNamedCaller(opts.as);
       const columns = ['source', 'step_id', 'step_name', 'attempt', 'status', 'start_time', 'truncated', 'input'];

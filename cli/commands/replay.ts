@@ -9,7 +9,7 @@ import { UsageError } from '../exit.js';
 import { ARCHIVE_EXIT, restoreOptions } from './archive.js';
 import { QUERY_EXIT } from './query.js';
 import { REVEAL_EXIT } from './reveal.js';
-import { identifyNamedCaller, revealForCli } from './reveal-access.js';
+import { checkRevealOptions, identifyNamedCaller, revealForCli } from './reveal-access.js';
 
 const say = (message: string) => process.stderr.write(`${message}\n`);
 
@@ -35,7 +35,7 @@ export function registerReplay(program: Command): void {
       const executionId = rawId.trim();
       if (executionId === '' || executionId.length > 200) throw new UsageError('execution id: expected a non-empty id (a UUID) of at most 200 characters');
       if (!['auto', 'hotstore', 'archive'].includes(opts.source)) throw new UsageError(`--source ${opts.source}: expected auto, hotstore or archive`);
-      if (opts.reveal && (!opts.role || !opts.reason)) throw new UsageError('--reveal needs --role and --reason (and --as, unless AUDITLINE_REVEAL_PRINCIPALS_FILE identifies you)');
+      checkRevealOptions(opts);
       const restore = restoreOptions(opts);
       const endpoints = loadEndpoints();
       // Fails early (before any S3 restore) when --reveal cannot work at all.

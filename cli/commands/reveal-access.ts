@@ -112,6 +112,17 @@ export function identifyNamedCaller(as: string | undefined): ReturnType<typeof i
   return caller;
 }
 
+/**
+ * The reveal options of `query inputs` and `replay`: --as, --role and --reason
+ * only with --reveal (given without it they would be dropped without a word,
+ * the output tokenized), and --reveal needs --role and --reason. UsageError
+ * otherwise, before anything is read.
+ */
+export function checkRevealOptions(opts: { reveal?: boolean; as?: string; role?: string; reason?: string }): void {
+  if (!opts.reveal && (opts.as !== undefined || opts.role !== undefined || opts.reason !== undefined)) throw new UsageError('--as, --role and --reason go with --reveal');
+  if (opts.reveal && (!opts.role || !opts.reason)) throw new UsageError('--reveal needs --role and --reason (and --as unless AUDITLINE_REVEAL_PRINCIPALS_FILE identifies the caller, docs/tokenizer.md)');
+}
+
 /** The documented exit code of a reveal's outcome (undefined: 0): unknown execution only when that is why it was refused. */
 export function revealExitCode(result: RevealResult): number | undefined {
   if (result.outcome === 'refused') return result.unknownExecution ? REVEAL_EXIT.unknownExecution : REVEAL_EXIT.refused;
