@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { z } from 'zod';
 import { parseEnv } from '../../core/env.js';
 import { loadEndpoints } from '../../core/endpoints.js';
@@ -40,12 +40,13 @@ export function registerAcls(program: Command): void {
   program
     .command('acls')
     .description('the Kafka ACLs each role needs (only the tokenizer reads audit.raw and writes audit.events): print them, or apply them to a cluster with an authorizer')
-    .option('--commands', 'print them as kafka-acls.sh commands instead of a table')
-    .option('--json', 'print them as JSON')
-    .option('--apply', 'create them on the cluster (needs a super user in AUDITLINE_KAFKA_SASL_*), then list grants on the audit topics that they do not contain')
+    // One output at a time: with two of them, all but one were dropped without a word (exit 2 instead).
+    .addOption(new Option('--commands', 'print them as kafka-acls.sh commands instead of a table').conflicts(['json', 'apply']))
+    .addOption(new Option('--json', 'print them as JSON').conflicts(['commands', 'apply']))
+    .addOption(new Option('--apply', 'create them on the cluster (needs a super user in AUDITLINE_KAFKA_SASL_*), then list grants on the audit topics that they do not contain').conflicts(['commands', 'json']))
     .addHelpText(
       'after',
-      '\nPrincipals: AUDITLINE_KAFKA_ACL_PRINCIPALS, e.g. tokenizer=User:tok,hotstore=User:hot (default User:auditline-<role>;\nroles: producer, tokenizer, hotstore, archiver, alerts, operator). Group ids follow the services\' settings.\nExit 1 after --apply when the audit topics carry grants the spec does not contain (printed). docs/topics.md, "Access".',
+      '\nAt most one of --commands, --json and --apply (exit 2 otherwise).\nPrincipals: AUDITLINE_KAFKA_ACL_PRINCIPALS, e.g. tokenizer=User:tok,hotstore=User:hot (default User:auditline-<role>;\nroles: producer, tokenizer, hotstore, archiver, alerts, operator). Group ids follow the services\' settings.\nExit 1 after --apply when the audit topics carry grants the spec does not contain (printed). docs/topics.md, "Access".',
     )
     .action(async (opts: { commands?: boolean; json?: boolean; apply?: boolean }) => {
       const { AUDITLINE_KAFKA_ACL_PRINCIPALS: principals } = parseEnv(ACL_SETTINGS, process.env);

@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { isAuditlineError } from '../../core/errors.js';
+import { assetPath } from '../../core/paths.js';
 import { aclCommands, auditAcls, DEFAULT_ACL_NAMES, defaultPrincipals, parsePrincipals } from '../../infra/kafka/acls.js';
 
 const rules = auditAcls(defaultPrincipals());
@@ -42,4 +47,24 @@ test('kafka-acls.sh commands: one per rule, prefixed resources marked, principal
   assert.equal(lines.length, rules.length);
   assert.ok(lines.includes("kafka-acls.sh --bootstrap-server b1:9092 --command-config admin.properties --add --allow-principal 'User:auditline-tokenizer' --operation Read --topic 'audit.raw'"));
   assert.ok(lines.includes("kafka-acls.sh --bootstrap-server b1:9092 --command-config admin.properties --add --allow-principal 'User:auditline-tokenizer' --operation Write --transactional-id 'auditline-tokenizer-' --resource-pattern-type prefixed"));
+});
+
+test('acls: --commands, --json and --apply exclude each other (exit 2); each alone prints its own output', (t) => {
+  const stackDir = mkdtempSync(path.join(os.tmpdir(), 'auditline-acls-'));
+  t.after(() => rmSync(stackDir, { recursive: true, force: true }));
+  // A port nothing listens on: --apply that went on to the broker would fail there with exit 1.
+  const env = { ...process.env, AUDITLINE_STACK_KAFKA_PORT: '1', AUDITLINE_STACK_DIR: stackDir, AUDITLINE_CACHE_DIR: path.join(stackDir, 'cache') };
+  const acls = (...args: string[]) => spawnSync(process.execPath, [assetPath('dist', 'cli', 'main.js'), 'acls', ...args], { encoding: 'utf8', env });
+  for (const [a, b] of [['--json', '--commands'], ['--commands', '--json'], ['--apply', '--json'], ['--commands', '--apply']] as const) {
+    const r = acls(a, b);
+    assert.equal(r.status, 2, `${a} ${b}: ${r.stderr}`);
+    assert.equal(r.stdout, '', `${a} ${b}`);
+    assert.match(r.stderr, /^error: option '--\w+' cannot be used with option '--\w+'/, `${a} ${b}`);
+  }
+  const json = acls('--json');
+  assert.equal(json.status, 0, json.stderr);
+  assert.equal((JSON.parse(json.stdout) as unknown[]).length, rules.length);
+  const commands = acls('--commands');
+  assert.equal(commands.status, 0, commands.stderr);
+  assert.match(commands.stdout, /^kafka-acls\.sh /);
 });
