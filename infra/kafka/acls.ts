@@ -125,11 +125,13 @@ function dedupe(rules: AclRule[]): AclRule[] {
 /**
  * Principals from AUDITLINE_KAFKA_ACL_PRINCIPALS (`role=Type:name,...`,
  * e.g. `tokenizer=User:tok,hotstore=User:hot`); roles not named keep their
- * default. Unknown roles and malformed principals are CONFIG_INVALID.
+ * default. Unknown roles, malformed principals and a role named twice are
+ * CONFIG_INVALID.
  */
 export function parsePrincipals(text: string | undefined): Record<KafkaRole, string> {
   const principals = defaultPrincipals();
   if (!text?.trim()) return principals;
+  const named = new Set<string>();
   for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
     const role = part.slice(0, eq).trim();
@@ -138,6 +140,9 @@ export function parsePrincipals(text: string | undefined): Record<KafkaRole, str
       throw invalid(`each entry must be <role>=<Type:name> with a role of ${KAFKA_ROLES.join(', ')}; got an entry starting ${JSON.stringify(part.slice(0, 20))}`);
     }
     if (!/^[A-Za-z]+:[^\s,]+$/.test(principal)) throw invalid(`the principal of ${role} must look like User:<name>`);
+    // One principal per role: a second entry replaced the first without a word (which one was meant?).
+    if (named.has(role)) throw invalid(`role ${role} is named twice; give one principal per role`);
+    named.add(role);
     principals[role as KafkaRole] = principal;
   }
   return principals;

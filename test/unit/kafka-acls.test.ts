@@ -31,7 +31,7 @@ test('Kafka ACL spec: only the tokenizer reads audit.raw; only the tokenizer (an
   assert.deepEqual(txn.filter((r) => r.role === 'operator').map((r) => r.operation).sort(), ['DESCRIBE', 'WRITE']);
 });
 
-test('AUDITLINE_KAFKA_ACL_PRINCIPALS: named roles replaced, others default; unknown roles and malformed principals refused by name', () => {
+test('AUDITLINE_KAFKA_ACL_PRINCIPALS: named roles replaced, others default; unknown roles, malformed principals and a role named twice refused by name', () => {
   const p = parsePrincipals(' tokenizer=User:tok , hotstore=User:CN=hot.example.com ');
   assert.equal(p.tokenizer, 'User:tok');
   assert.equal(p.hotstore, 'User:CN=hot.example.com');
@@ -39,6 +39,10 @@ test('AUDITLINE_KAFKA_ACL_PRINCIPALS: named roles replaced, others default; unkn
   assert.deepEqual(parsePrincipals(undefined), defaultPrincipals());
   for (const bad of ['tokeniser=User:x', 'tokenizer', 'tokenizer=tok', 'tokenizer=User:a b']) {
     assert.throws(() => parsePrincipals(bad), (e) => isAuditlineError(e, 'CONFIG_INVALID') && /AUDITLINE_KAFKA_ACL_PRINCIPALS/.test(e.message), bad);
+  }
+  // A role named twice: the second principal silently replaced the first.
+  for (const twice of ['tokenizer=User:a,tokenizer=User:b', 'tokenizer=User:a, hotstore=User:h, tokenizer=User:a']) {
+    assert.throws(() => parsePrincipals(twice), (e) => isAuditlineError(e, 'CONFIG_INVALID') && /^invalid setting AUDITLINE_KAFKA_ACL_PRINCIPALS: role tokenizer is named twice/.test(e.message), twice);
   }
 });
 
