@@ -17,12 +17,72 @@ export function parseEnv<S extends z.ZodRawShape>(
   }
   const result = z.object(shape).safeParse(input);
   if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    // A huge number breaks both the safe-integer range and the setting's own maximum: the maximum says it better.
+    const issues = result.error.issues.filter((issue) => !(isIntRange(issue) && result.error.issues.some((o) => o !== issue && o.path[0] === issue.path[0])));
+    const problems = issues.map((issue) => {
+      const key = String(issue.path[0] ?? '');
+      return `${issue.path.join('.')}: ${settingProblem(issue, shape[key], input[key])}`;
+    });
     throw new AuditlineError('CONFIG_INVALID', `invalid setting ${problems.join('; ')}`, {
       details: { setting: String(result.error.issues[0]?.path[0] ?? '') },
     });
   }
   return result.data;
+}
+
+/** Longest part of a bad value a message quotes (a value pasted into the wrong variable stays mostly unsaid). */
+export const ECHOED_VALUE_MAX = 32;
+
+type SettingKind = 'integer' | 'number' | 'enumerated' | 'text';
+
+/**
+ * What a setting's schema accepts, seen through default, optional and
+ * transform wrappers: a whole number, a number, one of a fixed list (enum,
+ * literal, boolean) or anything else (text, which may be a secret).
+ */
+export function settingKind(schema: unknown): SettingKind {
+  let def = (schema as { def?: SchemaDef } | undefined)?.def;
+  for (let depth = 0; def && depth < 10; depth++) {
+    if (['default', 'prefault', 'optional', 'nullable', 'catch', 'readonly', 'nonoptional'].includes(def.type)) def = def.innerType?.def;
+    else if (def.type === 'pipe') def = def.in?.def;
+    else break;
+  }
+  if (!def) return 'text';
+  if (def.type === 'number') {
+    return (def.checks ?? []).some((c) => c._zod.def.check === 'number_format' && ['safeint', 'int32', 'uint32'].includes(c._zod.def.format ?? '')) ? 'integer' : 'number';
+  }
+  return ['enum', 'literal', 'boolean'].includes(def.type) ? 'enumerated' : 'text';
+}
+
+/** zod's check that an integer is within the safe range (±2^53 - 1), which `.int()` adds. */
+function isIntRange(issue: z.core.$ZodIssue): boolean {
+  return (issue.code === 'too_big' || issue.code === 'too_small') && issue.origin === 'int';
+}
+
+/** The part of a zod 4 schema's definition settingKind reads. */
+interface SchemaDef {
+  type: string;
+  innerType?: { def: SchemaDef };
+  in?: { def: SchemaDef };
+  checks?: { _zod: { def: { check?: string; format?: string } } }[];
+}
+
+/**
+ * The reason a setting's value is refused, for a person: zod's wording for a
+ * value that is no number (`expected number, received NaN`) becomes `must be
+ * a whole number` (or `a number`). The value is quoted (`got "abc"`, at most
+ * ECHOED_VALUE_MAX characters) only for numeric and enumerated settings:
+ * any other may hold a secret, and is never echoed.
+ */
+function settingProblem(issue: z.core.$ZodIssue, schema: unknown, value: string | undefined): string {
+  const kind = settingKind(schema);
+  if (kind === 'text' || value === undefined) return issue.message;
+  const numeric = kind === 'integer' || kind === 'number';
+  let message = issue.message;
+  if (numeric && issue.code === 'invalid_type') message = kind === 'integer' ? 'must be a whole number' : 'must be a number';
+  else if (numeric && isIntRange(issue)) message = `must be a whole number from -${Number.MAX_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER}`;
+  const shown = value.length > ECHOED_VALUE_MAX ? `${value.slice(0, ECHOED_VALUE_MAX)}…` : value;
+  return `${message}, got ${JSON.stringify(shown)}`;
 }
 
 /**

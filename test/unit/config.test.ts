@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { z } from 'zod';
 import { loadEndpoints, LOCAL_DEFAULTS } from '../../core/endpoints.js';
+import { boolVar, ECHOED_VALUE_MAX, parseEnv, settingKind, urlVar } from '../../core/env.js';
+import { loadServiceRuntimeSettings } from '../../core/service/settings.js';
 import { isAuditlineError } from '../../core/errors.js';
 import { producerOptionsFromEnv } from '../../producers/env-options.js';
 import { loadStackSettings } from '../../infra/local-stack/settings.js';
@@ -42,6 +45,36 @@ test('a bad setting fails with the variable name and never echoes a secret', () 
       JSON.stringify(Object.keys(env)),
     );
   }
+});
+
+test('a numeric or enumerated setting that is refused is quoted (capped) in words for a person; any other setting never is', () => {
+  const refused = (fn: () => unknown, message: RegExp) =>
+    assert.throws(fn, (e) => isAuditlineError(e, 'CONFIG_INVALID') && message.test(e.message), String(message));
+  const defaults = { groupId: 'g', sourceTopic: 't', dlqTopic: 'd', fromBeginning: false, batchSize: 100, flushMs: 100, metricsPort: 0 };
+  const hotstore = (value: string) => () => loadServiceRuntimeSettings('hotstore', defaults, { AUDITLINE_HOTSTORE_BATCH_SIZE: value });
+  // zod said "Invalid input: expected number, received NaN".
+  refused(hotstore('abc'), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be a whole number, got "abc"$/);
+  refused(hotstore('1.5'), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be a whole number, got "1\.5"$/);
+  refused(hotstore('Infinity'), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be a whole number, got "Infinity"$/);
+  refused(hotstore('0'), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be at least 1, got "0"$/);
+  // One reason for a huge number (not the safe-integer range as well), and no more of it than ECHOED_VALUE_MAX characters.
+  refused(hotstore('9'.repeat(60)), new RegExp(`^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be at most 100000, got "${'9'.repeat(ECHOED_VALUE_MAX)}…"$`));
+  refused(() => parseEnv({ N: z.coerce.number().min(0).default(1) }, { N: 'x1' }), /^invalid setting N: must be a number, got "x1"$/);
+  refused(() => loadServiceRuntimeSettings('hotstore', defaults, { AUDITLINE_HOTSTORE_LOG_LEVEL: 'loud' }), /AUDITLINE_HOTSTORE_LOG_LEVEL: .*, got "loud"$/);
+  refused(() => parseEnv({ SSL: boolVar(false) }, { SSL: 'maybe' }), /^invalid setting SSL: must be true or false, got "maybe"$/);
+  // Text settings may hold a secret (a key, a password, a URL with one): the value is never quoted.
+  for (const [shape, value] of [
+    [{ S: z.string().refine((v) => v.length === 64, 'must be 64 hex digits') }, 'hunter2-secret'],
+    [{ S: urlVar('http://x') }, 'ftp://hunter2-secret'],
+    [{ S: z.string().regex(/^\d+$/, 'must be digits').default('1') }, 'hunter2-secret'],
+  ] as const) {
+    assert.throws(() => parseEnv(shape, { S: value }), (e) => isAuditlineError(e, 'CONFIG_INVALID') && /^invalid setting S: must/.test(e.message) && !e.message.includes('hunter2'));
+  }
+  assert.equal(settingKind(z.coerce.number().int().default(1)), 'integer');
+  assert.equal(settingKind(z.coerce.number().optional()), 'number');
+  assert.equal(settingKind(z.enum(['a', 'b']).default('a')), 'enumerated');
+  assert.equal(settingKind(boolVar(true)), 'enumerated');
+  assert.equal(settingKind(z.string().transform((v) => Number(v))), 'text');
 });
 
 test('credentials given in part are refused, by the services and the CLI as by the producer, rather than dropped', () => {
