@@ -18,6 +18,20 @@ export interface DemoCommandOptions {
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
+/**
+ * Largest `--seed`: the demo's generator (mulberry32, demo/workflows.ts) takes its seed as an unsigned 32-bit
+ * integer, so every seed 0 to 2^32 - 1 tells its own story and a larger one would repeat a smaller one's.
+ */
+export const SEED_MAX = 2 ** 32 - 1;
+
+/** `--seed`: an integer 0 to SEED_MAX; UsageError otherwise. */
+export const parseSeed = intOption('--seed', 0, SEED_MAX);
+
+/** A seed for a demo run given none (`demo` without --seed, `pipeline --demo`); the run prints it, to repeat. */
+export function randomSeed(): number {
+  return Math.floor(Math.random() * (SEED_MAX + 1));
+}
+
 
 
 /** How many of `ids` the hot store has (executions rows, FINAL). */
@@ -154,13 +168,14 @@ export function registerDemo(program: Command): void {
     .option('--executions <n>', 'executions to record', intOption('--executions', 1, 1_000_000), 60)
     .option('--rate <r>', 'executions started per second', positiveNumber('--rate', 100_000), 10)
     .option('--concurrency <n>', 'executions running at once at most', intOption('--concurrency', 1, 10_000), 50)
-    .option('--seed <n>', 'random seed of the branches taken (same seed, same story)', intOption('--seed', 0, 2 ** 31), Math.floor(Math.random() * 1e6))
+    // No default value: help would show another random number on each run. A seed is drawn when the demo starts, and printed.
+    .option('--seed <n>', `seed of the branches taken, 0-${SEED_MAX} (same seed, same story; default: random, printed at start)`, parseSeed)
     .option('--wait <seconds>', 'wait up to this long for the executions to be queryable in the hot store (0: do not wait)', intOption('--wait', 0, 3_600), 90)
     .addHelpText(
       'after',
       '\nPII in the inputs is synthetic (example.com addresses); some failures carry it in the error text, and a few\nonboarding executions never finish (absence alerts). Progress goes to stderr, the summary to stdout.\nExit codes: 0 recorded (and queryable, unless --wait 0), 1 some executions not recorded or not queryable in time, 2 wrong usage.',
     )
-    .action(async (opts: DemoCommandOptions) => {
-      process.exitCode = await demoCommand(opts);
+    .action(async (opts: Omit<DemoCommandOptions, 'seed'> & { seed?: number }) => {
+      process.exitCode = await demoCommand({ ...opts, seed: opts.seed ?? randomSeed() });
     });
 }

@@ -10,7 +10,7 @@ import { settingsPrefix } from '../../core/service/settings.js';
 import { UsageError } from '../exit.js';
 import { intOption } from '../options.js';
 import { Supervisor, type ServiceStatus, type SupervisedService } from '../pipeline/supervisor.js';
-import { demoCommand } from './demo.js';
+import { demoCommand, randomSeed } from './demo.js';
 import { SERVICES } from './run.js';
 
 export interface PipelineOptions {
@@ -152,7 +152,7 @@ export async function pipelineCommand(options: PipelineOptions): Promise<number>
     let demoCode = 0;
     if (options.demo > 0) {
       say('');
-      demoCode = await demoCommand({ executions: options.demo, rate: options.demoRate, concurrency: 50, seed: Math.floor(Math.random() * 1e6), wait: 90 });
+      demoCode = await demoCommand({ executions: options.demo, rate: options.demoRate, concurrency: 50, seed: randomSeed(), wait: 90 });
       if (sink) say(`\nAlerts delivered to the local webhook sink (signatures checked): tail -f ${path.join(options.logDir, 'webhook-sink.log')}`);
       if (archiveNote) say(archiveNote);
       if (!options.exitAfterDemo) say('\npipeline: still running; more traffic: npx auditline demo --executions 500 --rate 50   Ctrl-C stops every service.');
