@@ -9,11 +9,11 @@ export interface Period {
 const DAY_MS = 86_400_000;
 
 /**
- * `2026-07-01` (a whole day, UTC) or an ISO date-time (`2026-07-01T08:00:00Z`);
+ * `2026-07-01` (a whole day, UTC) or an ISO date-time with zone (`2026-07-01T08:00:00Z`);
  * returns the instant and whether only a date was given. Undefined when unreadable.
  */
 function parseInstant(text: string): { ms: number; dateOnly: boolean } | undefined {
-  return parseIsoInstant(text, { zone: 'required' });
+  return parseIsoInstant(text);
 }
 
 /** The quarter `2026Q3` as [2026-07-01, 2026-10-01). */

@@ -15,8 +15,8 @@ export function registerAccessLog(program: Command): void {
   group
     .command('verify')
     .description('compare pii_access_log with the sealed copies in the archive bucket: names each access record changed, deleted or added in ClickHouse, and each sealed copy overwritten or deleted')
-    .option('--from <time>', 'only records written at or after this time (default: the SOX retention ago)')
-    .option('--to <time>', 'only records written at or before this time (default: now)')
+    .option('--from <time>', 'only records written at or after this time: 2026-11-28 (midnight UTC) or 2026-11-28T10:00:00Z, a zone is required (default: the SOX retention ago)')
+    .option('--to <time>', 'only records written at or before this time, as --from (default: now)')
     .option('--format <format>', 'text | json', 'text')
     .addHelpText('after', `\nReads ClickHouse (pii_access_log) and the bucket AUDITLINE_S3_BUCKET (prefix access-log/v1/).\nExit codes: 0 intact, 1 failure, 2 wrong usage, ${ARCHIVE_EXIT.verifyFailed} differences found.`)
     .action(async (opts: { from?: string; to?: string; format: string }) => {

@@ -12,11 +12,11 @@ export const ARCHIVE_EXIT = { verifyFailed: 8, restorePending: 9 } as const;
 
 const say = (message: string) => process.stderr.write(`${message}\n`);
 
-/** `2026-11-28` (midnight UTC), `2026-11-28T10:00:00Z` -> Date; UsageError otherwise (`5`, `2026-02-30`, `Dec 1`). */
+/** `2026-11-28` (midnight UTC), `2026-11-28T10:00:00Z` -> Date; UsageError otherwise (`5`, `2026-02-30`, `Dec 1`, a date-time without zone). */
 export function parseTime(option: string, text: string | undefined): Date | undefined {
   if (text === undefined) return undefined;
   const t = parseIsoInstant(text);
-  if (t === undefined) throw new UsageError(`${option} ${JSON.stringify(text)}: expected an ISO date or time, e.g. 2026-11-28 or 2026-11-28T10:00:00Z`);
+  if (t === undefined) throw new UsageError(`${option} ${JSON.stringify(text)}: expected an ISO date (midnight UTC) or date-time with zone, e.g. 2026-11-28 or 2026-11-28T10:00:00Z`);
   return new Date(t.ms);
 }
 
@@ -64,8 +64,8 @@ export function registerArchive(program: Command): void {
   archive
     .command('verify')
     .description('check the signed digest chains and every archived object: names each object that is missing, changed or not listed')
-    .option('--from <time>', 'only digests (and the objects they list) written at or after this time')
-    .option('--to <time>', 'only digests written at or before this time')
+    .option('--from <time>', 'only digests (and the objects they list) written at or after this time: 2026-11-28 (midnight UTC) or 2026-11-28T10:00:00Z (a zone is required)')
+    .option('--to <time>', 'only digests written at or before this time (as --from)')
     .option('--deep', 'also download readable objects and hash their bytes (Glacier objects are checked by their stored SHA-256 checksum)')
     .option('--grace <seconds>', 'objects newer than this that no digest lists yet are pending, not an error', '7200')
     .option('--no-index', 'skip the check against archive_index in ClickHouse (for a verifier with access to the bucket only)')

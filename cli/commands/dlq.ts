@@ -35,11 +35,11 @@ export function parseDlqPosition(text: string, what: string): DlqPosition {
   return { partition: Number(m[1]), offset };
 }
 
-/** `--since`: a duration back from now (30s, 15m, 1h, 7d) or an ISO 8601 time; epoch ms. */
+/** `--since`: a duration back from now (30s, 15m, 1h, 7d), an ISO date (midnight UTC) or date-time with zone; epoch ms. */
 export function parseSinceTime(text: string, now = Date.now()): number {
   if (/^\s*\d+\s*[smhd]\s*$/.test(text)) return now - parseSince(text) * 1000;
   const at = parseIsoInstant(text)?.ms;
-  if (at === undefined) throw new UsageError(`--since ${JSON.stringify(text)}: expected a duration like 15m, 1h, 7d or an ISO 8601 time like 2026-03-01T08:00:00Z`);
+  if (at === undefined) throw new UsageError(`--since ${JSON.stringify(text)}: expected a duration like 15m, 1h, 7d, an ISO date (midnight UTC) or an ISO 8601 time with zone like 2026-03-01T08:00:00Z`);
   return at;
 }
 
@@ -202,7 +202,7 @@ from audit.raw. Exit codes: 0 done, 1 failure, 2 wrong usage, ${DLQ_EXIT.noMatch
     .option('--service <name>', 'only dead letters of this service (tokenizer, hotstore, archiver, alerts)')
     .option('--code <code>', 'only this error code, e.g. TOKENIZE_FAILED')
     .option('--source-topic <name>', 'only dead letters whose source record came from this topic')
-    .option('--since <time>', 'only dead letters written since: a duration (15m, 1h, 7d) or an ISO 8601 time')
+    .option('--since <time>', 'only dead letters written since: a duration (15m, 1h, 7d), a date (2026-03-01, midnight UTC) or an ISO 8601 time with zone (2026-03-01T08:00:00Z)')
     .option('--limit <n>', 'most lines printed (the summary counts every match)', '1000')
     .option('--json', 'print {"dead_letters": [...], "summary": [...], "matched": N, "incomplete": [...]} instead of a table (incomplete: partitions not read to their end, with the cause)')
     .action(async (raw: { topic: string; service?: string; code?: string; sourceTopic?: string; since?: string; limit: string; json?: boolean }) => {
