@@ -21,7 +21,7 @@ export function parseEnv<S extends z.ZodRawShape>(
     const issues = result.error.issues.filter((issue) => !(isIntRange(issue) && result.error.issues.some((o) => o !== issue && o.path[0] === issue.path[0])));
     const problems = issues.map((issue) => {
       const key = String(issue.path[0] ?? '');
-      return `${issue.path.join('.')}: ${settingProblem(issue, shape[key], input[key])}`;
+      return `${issue.path.join('.')}: ${settingProblem(issue, shape[key])}`;
     });
     throw new AuditlineError('CONFIG_INVALID', `invalid setting ${problems.join('; ')}`, {
       details: { setting: String(result.error.issues[0]?.path[0] ?? '') },
@@ -29,9 +29,6 @@ export function parseEnv<S extends z.ZodRawShape>(
   }
   return result.data;
 }
-
-/** Longest part of a bad value a message quotes (a value pasted into the wrong variable stays mostly unsaid). */
-export const ECHOED_VALUE_MAX = 32;
 
 type SettingKind = 'integer' | 'number' | 'enumerated' | 'text';
 
@@ -70,19 +67,16 @@ interface SchemaDef {
 /**
  * The reason a setting's value is refused, for a person: zod's wording for a
  * value that is no number (`expected number, received NaN`) becomes `must be
- * a whole number` (or `a number`). The value is quoted (`got "abc"`, at most
- * ECHOED_VALUE_MAX characters) only for numeric and enumerated settings:
- * any other may hold a secret, and is never echoed.
+ * a whole number` (or `a number`). The value itself is never quoted: a
+ * secret pasted into the wrong variable (a password into a port) would
+ * otherwise reach the logs.
  */
-function settingProblem(issue: z.core.$ZodIssue, schema: unknown, value: string | undefined): string {
+function settingProblem(issue: z.core.$ZodIssue, schema: unknown): string {
   const kind = settingKind(schema);
-  if (kind === 'text' || value === undefined) return issue.message;
-  const numeric = kind === 'integer' || kind === 'number';
-  let message = issue.message;
-  if (numeric && issue.code === 'invalid_type') message = kind === 'integer' ? 'must be a whole number' : 'must be a number';
-  else if (numeric && isIntRange(issue)) message = `must be a whole number from -${Number.MAX_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER}`;
-  const shown = value.length > ECHOED_VALUE_MAX ? `${value.slice(0, ECHOED_VALUE_MAX)}…` : value;
-  return `${message}, got ${JSON.stringify(shown)}`;
+  if (kind !== 'integer' && kind !== 'number') return issue.message;
+  if (issue.code === 'invalid_type') return kind === 'integer' ? 'must be a whole number' : 'must be a number';
+  if (isIntRange(issue)) return `must be a whole number from -${Number.MAX_SAFE_INTEGER} to ${Number.MAX_SAFE_INTEGER}`;
+  return issue.message;
 }
 
 /**

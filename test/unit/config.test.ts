@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { loadEndpoints, LOCAL_DEFAULTS } from '../../core/endpoints.js';
-import { boolVar, ECHOED_VALUE_MAX, parseEnv, settingKind, urlVar } from '../../core/env.js';
+import { boolVar, parseEnv, settingKind, urlVar } from '../../core/env.js';
 import { loadServiceRuntimeSettings } from '../../core/service/settings.js';
 import { isAuditlineError } from '../../core/errors.js';
 import { producerOptionsFromEnv } from '../../producers/env-options.js';
@@ -47,22 +47,22 @@ test('a bad setting fails with the variable name and never echoes a secret', () 
   }
 });
 
-test('a numeric or enumerated setting that is refused is quoted (capped) in words for a person; any other setting never is', () => {
+test('a refused setting is explained in words for a person, and its value is never quoted (a secret in the wrong variable stays out of the logs)', () => {
   const refused = (fn: () => unknown, message: RegExp) =>
-    assert.throws(fn, (e) => isAuditlineError(e, 'CONFIG_INVALID') && message.test(e.message), String(message));
+    assert.throws(fn, (e) => isAuditlineError(e, 'CONFIG_INVALID') && message.test(e.message) && !e.message.includes('hunter2'), String(message));
   const defaults = { groupId: 'g', sourceTopic: 't', dlqTopic: 'd', fromBeginning: false, batchSize: 100, flushMs: 100, metricsPort: 0 };
   const hotstore = (value: string) => () => loadServiceRuntimeSettings('hotstore', defaults, { AUDITLINE_HOTSTORE_BATCH_SIZE: value });
   // zod said "Invalid input: expected number, received NaN".
-  refused(hotstore('abc'), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be a whole number, got "abc"$/);
-  refused(hotstore('1.5'), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be a whole number, got "1\.5"$/);
-  refused(hotstore('Infinity'), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be a whole number, got "Infinity"$/);
-  refused(hotstore('0'), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be at least 1, got "0"$/);
-  // One reason for a huge number (not the safe-integer range as well), and no more of it than ECHOED_VALUE_MAX characters.
-  refused(hotstore('9'.repeat(60)), new RegExp(`^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be at most 100000, got "${'9'.repeat(ECHOED_VALUE_MAX)}…"$`));
-  refused(() => parseEnv({ N: z.coerce.number().min(0).default(1) }, { N: 'x1' }), /^invalid setting N: must be a number, got "x1"$/);
-  refused(() => loadServiceRuntimeSettings('hotstore', defaults, { AUDITLINE_HOTSTORE_LOG_LEVEL: 'loud' }), /AUDITLINE_HOTSTORE_LOG_LEVEL: .*, got "loud"$/);
-  refused(() => parseEnv({ SSL: boolVar(false) }, { SSL: 'maybe' }), /^invalid setting SSL: must be true or false, got "maybe"$/);
-  // Text settings may hold a secret (a key, a password, a URL with one): the value is never quoted.
+  refused(hotstore('hunter2'), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be a whole number$/);
+  refused(hotstore('1.5'), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be a whole number$/);
+  refused(hotstore('Infinity'), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be a whole number$/);
+  refused(hotstore('0'), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be at least 1$/);
+  // One reason for a huge number (not the safe-integer range as well).
+  refused(hotstore('9'.repeat(60)), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be at most 100000$/);
+  refused(() => parseEnv({ N: z.coerce.number().min(0).default(1) }, { N: 'x1' }), /^invalid setting N: must be a number$/);
+  refused(() => loadServiceRuntimeSettings('hotstore', defaults, { AUDITLINE_HOTSTORE_LOG_LEVEL: 'hunter2' }), /^invalid setting AUDITLINE_HOTSTORE_LOG_LEVEL: /);
+  refused(() => parseEnv({ SSL: boolVar(false) }, { SSL: 'hunter2' }), /^invalid setting SSL: must be true or false$/);
+  // Nor a text setting's (a key, a password, a URL with one).
   for (const [shape, value] of [
     [{ S: z.string().refine((v) => v.length === 64, 'must be 64 hex digits') }, 'hunter2-secret'],
     [{ S: urlVar('http://x') }, 'ftp://hunter2-secret'],
