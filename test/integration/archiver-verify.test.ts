@@ -84,7 +84,10 @@ test('verify passes on an intact archive and names each object changed, deleted 
   const stray = objects[objects.length - 1]!.replace(/\d{20}-(\d{20})\.avro$/, (_m, last: string) => `${String(BigInt(last) + 1n).padStart(20, '0')}-${String(BigInt(last) + 5n).padStart(20, '0')}.avro`);
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: stray, Body: 'not archived by us' }));
 
-  const firstDigest = digests.find((d) => d.endsWith('/0000000000.json'))!;
+  // The first digest of a chain that has a second one (each partition has its own chain; random execution ids may
+  // leave a partition without events in the second round, and its chain then has one digest and nothing to break).
+  const firstDigest = digests.find((d) => d.endsWith('/0000000001.json'))!.replace(/0000000001\.json$/, '0000000000.json');
+  assert.ok(digests.includes(firstDigest), `${firstDigest} exists`);
   const digest = JSON.parse((await readObject(bucket, firstDigest)).toString()) as { objects: { size: number }[] };
   digest.objects[0]!.size += 1;
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: firstDigest, Body: JSON.stringify(digest) }));
