@@ -9,6 +9,9 @@ import { eventSignals, signalMessage } from './signals.js';
 import { chunkBySize, MAX_RECORD_BYTES, recordBytes } from '../../core/clients/record-size.js';
 
 
+/** Largest signal: a quarter of a record, so that the alert made of it (the workflow id about three times) still fits one. */
+export const MAX_SIGNAL_BYTES = Math.floor(MAX_RECORD_BYTES / 4);
+
 export interface SignalStageDeps {
   codec: { decode(message: Buffer): Promise<AuditEvent> };
   rules: readonly Rule[];
@@ -37,11 +40,13 @@ export function createSignalStageHandler(deps: SignalStageDeps): BatchHandler {
         continue;
       }
       const signals = eventSignals(decoded.event, deps.rules, deps.detector, Number(record.timestamp)).map(signalMessage);
-      // A signal carries its key twice and the workflow id: an event with a huge one (a 400 KB workflow id) makes a
-      // record the broker refuses even alone, on every retry. Dead-lettered, it holds back no other event's alerts.
+      // A signal carries its key twice and the workflow id, and the alert stage 2 makes of it carries the workflow id
+      // about three times (summary, evidence, query link): an event with a huge one (a 400 KB workflow id) makes a
+      // record the broker refuses even alone, on every retry, here or in the outbox. Dead-lettered, it holds back no
+      // other event's alerts.
       const largest = signals.reduce((n, m) => Math.max(n, recordBytes(m)), 0);
-      if (largest > MAX_RECORD_BYTES) {
-        deadLetters.push({ record, code: 'ALERT_SIGNAL_TOO_LARGE', reason: `event ${decoded.event.event_id} makes a signal of ${largest} bytes, above the ${MAX_RECORD_BYTES} a record of ${deps.signalsTopic} may have; no rule evaluated it` });
+      if (largest > MAX_SIGNAL_BYTES) {
+        deadLetters.push({ record, code: 'ALERT_SIGNAL_TOO_LARGE', reason: `event ${decoded.event.event_id} makes a signal of ${largest} bytes, above the ${MAX_SIGNAL_BYTES} a signal may have (its alert would pass the ${MAX_RECORD_BYTES} of a record); no rule evaluated it` });
         continue;
       }
       events += 1;

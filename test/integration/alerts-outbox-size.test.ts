@@ -110,19 +110,21 @@ test('stage 1: a batch whose signals of one key pass the broker\'s request limit
   assert.equal(await outboxCount(signalsTopic), 2_000, 'two signals per event, one per rule');
 });
 
-test('stage 1: an event whose signal alone passes the record limit (a 400 KB workflow id) is dead-lettered with its reason; the rest of the batch is signalled', { timeout: 60_000 }, async () => {
+test('stage 1: an event whose signal or alert would pass the record limit (a 400 KB or 300 KB workflow id) is dead-lettered with its reason; the rest of the batch is signalled', { timeout: 60_000 }, async () => {
   const topic = uniqueName('it-alerts-signal-huge');
   await createTestTopics(kafka, [{ name: topic, partitions: 1 }]);
   try {
-    const rules = parseRules(parse('rules:\n  - { name: wf-failures, kind: threshold, severity: high, channels: [c], where: { event: ExecutionFinished, status: failed }, key: workflow_id, count: 5, window: 10m }'), 'test');
-    const events = [finished('failed', { workflowId: 'WF-1' }), finished('failed', { workflowId: `WF-${'x'.repeat(400_000)}` }), finished('failed', { workflowId: 'WF-2' })];
+    const rules = parseRules(parse('rules:\n  - { name: wf-failures, kind: threshold, severity: high, channels: [c], where: { event: ExecutionFinished, status: failed }, key: workflow_id, count: 5, window: 10m }\n  - { name: failed, kind: match, severity: high, channels: [c], where: { event: ExecutionFinished, status: failed } }'), 'test');
+    // Also a 300 KB one: a signal keyed by execution carries the workflow id once (fits a record), but the alert made
+    // of it carries it about three times (above the broker's 1 MiB, refused on every tick of stage 2).
+    const events = [finished('failed', { workflowId: 'WF-1' }), finished('failed', { workflowId: `WF-${'x'.repeat(400_000)}` }), finished('failed', { workflowId: 'WF-2' }), finished('failed', { workflowId: `WF-${'y'.repeat(300_000)}` })];
     const byValue = new Map(events.map((e) => [e.event_id, e]));
     const records: SourceRecord[] = events.map((e, i) => ({ topic: 'audit.events', partition: 0, offset: String(i), key: Buffer.from(e.execution_id), value: Buffer.from(e.event_id), headers: {}, timestamp: String(Date.now()) }));
     const handler = createSignalStageHandler({ codec: { decode: async (b) => byValue.get(b.toString())! }, rules, detector: new PiiDetector(), producer, signalsTopic: topic });
     const { deadLetters } = await handler(records, { signal: new AbortController().signal });
-    assert.deepEqual(deadLetters.map((l) => [l.record.offset, l.code]), [['1', 'ALERT_SIGNAL_TOO_LARGE']], 'the event with the huge workflow id, and only it, is dead-lettered');
+    assert.deepEqual(deadLetters.map((l) => [l.record.offset, l.code]), [['1', 'ALERT_SIGNAL_TOO_LARGE'], ['3', 'ALERT_SIGNAL_TOO_LARGE']], 'the events with the huge workflow ids, and only they, are dead-lettered');
     assert.match(deadLetters[0]!.reason, new RegExp(`event ${events[1]!.event_id} .* bytes, above the \\d+`));
-    assert.equal(await outboxCount(topic), 2, 'the two other events are signalled');
+    assert.equal(await outboxCount(topic), 4, 'the two other events are signalled, once per rule');
   } finally {
     const admin = kafka.admin();
     await admin.connect();
