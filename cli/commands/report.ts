@@ -35,6 +35,13 @@ interface ReportOptions {
   output?: string;
 }
 
+/** 1st, 2nd, 3rd, 4th, … 11th, 12th, 13th, 21st. */
+function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
+  return `${n}${suffix}`;
+}
+
 /**
  * `--subject` values as subject tokens: an e-mail address or `id:<customer
  * id>` is tokenized with the tokenization key (AUDITLINE_TOKENIZER_TOKEN_KEY),
@@ -45,9 +52,10 @@ interface ReportOptions {
  */
 export function subjectTokens(values: readonly string[]): string[] {
   if (values.length === 0) return [];
-  for (const v of values) {
+  for (const [i, v] of values.entries()) {
     if (!(v.includes('@') || v.startsWith('id:') || SUBJECT_TOKEN.test(v))) {
-      throw new UsageError(`--subject ${JSON.stringify(v)}: expected an e-mail address, id:<customer id>, or a subject token (43 characters of A-Z a-z 0-9 _ -)`);
+      // Named by its place, not its value: a mistyped address or customer id is personal data.
+      throw new UsageError(`--subject (the ${ordinal(i + 1)} given): expected an e-mail address, id:<customer id>, or a subject token (43 characters of A-Z a-z 0-9 _ -)`);
     }
   }
   const needsKey = values.some((v) => v.includes('@') || v.startsWith('id:'));

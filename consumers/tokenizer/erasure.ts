@@ -87,14 +87,15 @@ export async function eraseSubjects(deps: ErasureDeps, request: SubjectSelector 
     else results.push({ subject, keyIds, at: (deps.now ?? Date.now)() });
   }
   await deps.log.recordErasures(results.map((r) => ({ at: r.at, kind: 'request', principal: request.principal, subject: r.subject, keyIds: r.keyIds, reason: request.reason })));
+  // A master key rotation running at the same time may have written a subject's key again (rewrapped) after the delete:
+  // once the erasure is on record, it deletes such rows itself; this second pass catches a rewrite it did before that.
+  for (const r of results) if ((await deps.keys.keyIdsOf(r.subject)).length > 0) await destroyKeys(deps, r.subject);
+  // After the second pass: the subject ids of the request that were erased are finished before the refusal.
   if (heldMeanwhile > 0) {
     throw new AuditlineError('SUBJECT_ON_LEGAL_HOLD', `the data subject was put under legal hold while it was being erased; its keys are kept${results.length > 0 ? ` (${results.length} other subject id(s) of the request were erased and recorded)` : ''}`, {
       details: { subjects: heldMeanwhile },
     });
   }
-  // A master key rotation running at the same time may have written a subject's key again (rewrapped) after the delete:
-  // once the erasure is on record, it deletes such rows itself; this second pass catches a rewrite it did before that.
-  for (const r of results) if ((await deps.keys.keyIdsOf(r.subject)).length > 0) await destroyKeys(deps, r.subject);
   return results;
 }
 

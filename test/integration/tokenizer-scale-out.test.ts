@@ -91,7 +91,6 @@ test(
       }
       await waitFor('the group committed the whole raw topic', () => committedToEnd(names.group, names.raw), 60_000);
       t.diagnostic(`${wave - 2} more wave(s); A committed ${(await transactions(a, 'committed')) - aBefore} transaction(s) after waking, B ${(await transactions(b, 'committed')) - bEarly}`);
-      assert.ok((await transactions(b, 'committed')) >= bEarly);
 
       for (const child of [a, b]) child.process.kill('SIGTERM');
       assert.deepEqual(await Promise.all([a.exited, b.exited]), [0, 0], 'both instances stop cleanly');
