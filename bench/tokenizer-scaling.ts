@@ -8,9 +8,10 @@
  * PARTITIONS partitions; then `auditline run tokenizer` runs as child
  * processes in a fresh group (and to a fresh output topic) each round:
  * one instance (the baseline), INSTANCES instances, one, INSTANCES again.
- * A round's rate is taken from the group's committed offsets between 10 %
- * and 90 % of the topic (start-up and the tail left out), polled every
- * 100 ms; the whole machine's busy share in that window comes from
+ * A round's rate is taken from the group's committed offsets from the
+ * later of 10 % of the topic and the moment the group is stable with every
+ * instance a member, to 90 % (start-up, the joins' rebalance and the tail
+ * left out), polled every 100 ms; the whole machine's busy share in that window comes from
  * /proc/stat (the broker, ClickHouse and the registry share the cores).
  * The figures are the mean of the two rounds of each kind.
  *
@@ -89,22 +90,30 @@ try {
     try {
       return await withDeadline(`round ${n} (${instances} instance(s))`, ROUND_DEADLINE_MS, (async () => {
         let from: { n: number; t: number; cpu: MachineCpu | undefined } | undefined;
+        let stable = false;
         for (;;) {
+          // The window opens once every instance is a member of the stable group: two children started together do
+          // not join at once, and the first takes every partition until the second's rebalance.
+          if (!stable) {
+            const [described] = (await admin.describeGroups([group])).groups;
+            stable = described?.state === 'Stable' && described.members.length === instances;
+          }
           const done = await committed(group, names.raw);
           const t = performance.now();
-          if (!from && done >= events.length * 0.1) from = { n: done, t, cpu: machineCpu() };
+          if (!from && stable && done >= events.length * 0.1) from = { n: done, t, cpu: machineCpu() };
+          if (!from && done >= events.length * 0.9) throw new Error(`the group did not hold ${instances} member(s) before 90 % of the topic was committed: no window to measure`);
           if (from && done >= events.length * 0.9) {
             const cpu = machineCpu();
             const busy = from.cpu && cpu ? (100 * (cpu.busyUs - from.cpu.busyUs)) / (cpu.totalUs - from.cpu.totalUs) : undefined;
             return { instances, eventsPerS: (done - from.n) / ((t - from.t) / 1000), machineBusyPct: busy };
           }
-          const dead = children.find((c) => c.process.exitCode !== null);
-          if (dead) throw new Error(`a tokenizer instance exited with ${dead.process.exitCode}: ${dead.output().slice(-2_000)}`);
+          const dead = children.find((c) => c.process.exitCode !== null || c.process.signalCode !== null);
+          if (dead) throw new Error(`a tokenizer instance exited (${dead.process.exitCode ?? dead.process.signalCode}): ${dead.output().slice(-2_000)}`);
           await new Promise((r) => setTimeout(r, 100));
         }
       })());
     } finally {
-      for (const c of children) if (c.process.exitCode === null) c.process.kill('SIGTERM');
+      for (const c of children) if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill('SIGTERM');
       await Promise.all(children.map((c) => c.exited));
     }
   };

@@ -1,6 +1,6 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
-import { AuditlineError, errorMessage } from '../core/errors.js';
+import { AuditlineError, errorMessage, isAuditlineError } from '../core/errors.js';
 import type { Endpoints } from '../core/endpoints.js';
 import { SUBJECT_COMPATIBILITY } from './catalog.js';
 import { UnknownSchemaIds } from './unknown-ids.js';
@@ -62,9 +62,22 @@ export class RegistryClient {
     }
   }
 
-  /** PUT /config/{subject}. */
+  /**
+   * PUT /config/{subject}. Apicurio answers the second of two concurrent
+   * first PUTs on a subject (two instances starting on a new topic) with 409
+   * "A rule named 'COMPATIBILITY' already exists": the rule exists then, so
+   * the level is read back, and the PUT made again, as an update, if another
+   * level was set.
+   */
   async setCompatibility(subject: string, compatibility: Compatibility): Promise<void> {
-    await this.http('PUT', `/config/${encodeURIComponent(subject)}`, subject, { compatibility });
+    const put = () => this.http('PUT', `/config/${encodeURIComponent(subject)}`, subject, { compatibility });
+    try {
+      await put();
+    } catch (err) {
+      if (!isAuditlineError(err, 'SCHEMA_INCOMPATIBLE')) throw err;
+      if ((await this.getCompatibility(subject)) === compatibility) return;
+      await put();
+    }
   }
 
   /** The subject's own compatibility level, or undefined when only the global default applies. */

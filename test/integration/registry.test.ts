@@ -24,6 +24,21 @@ test('register a schema, read it back by id and by subject, with BACKWARD compat
   assert.deepEqual(await registry.versions(subject), [1]);
 });
 
+test('instances registering the same schema on a new subject at once all get its id (Apicurio refuses the second of two concurrent first compatibility PUTs with 409 "rule already exists")', async () => {
+  // Five rounds of eight clients, each on a fresh subject: the race is a matter of timing.
+  for (let round = 0; round < 5; round++) {
+    const subject = `${uniqueName('it-reg-race')}-value`;
+    const clients = Array.from({ length: 8 }, () => new RegistryClient(loadEndpoints().registry));
+    const outcomes = await Promise.allSettled(clients.map((c) => c.register(subject, v1)));
+    const failed = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+    assert.deepEqual(failed.map((o) => String(o.reason)), [], `round ${round}: every instance registered`);
+    const ids = new Set(outcomes.map((o) => (o as PromiseFulfilledResult<number>).value));
+    assert.equal(ids.size, 1, 'one id for all');
+    assert.equal(await registry.getCompatibility(subject), 'BACKWARD');
+    await registry.deleteSubject(subject);
+  }
+});
+
 test('the registry rejects an incompatible change and accepts a compatible one', async () => {
   const subject = `${uniqueName('it-reg')}-value`;
   await registry.register(subject, v1);
