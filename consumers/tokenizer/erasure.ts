@@ -1,11 +1,10 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError } from '../../core/errors.js';
 import { maskPiiInText, type TokenizerAuditLog } from './audit-log.js';
-import { chCall, database, selectRows } from './clickhouse.js';
+import { chCall, database, selectRows, selectRowsIn } from './clickhouse.js';
 import { clickhouseTime } from '../../core/clients/clickhouse-time.js';
 import type { TokenKey } from './crypto.js';
 import { heldSubjectsSql, type SubjectKeyStore } from './key-store.js';
-import { splitListParam } from '../../core/clients/clickhouse.js';
 import { subjectId } from './tokenize-event.js';
 import { PII_KEY } from './pii-format.js';
 import { producerHash } from '../../core/pii/producer-hash.js';
@@ -134,7 +133,7 @@ export async function expireKeys(deps: ErasureDeps, options: { retentionDays: nu
   const rows = await selectRows<{ subject: string; key_id: string; held: number | string }>(
     deps.client,
     'finding expired subject keys',
-    `SELECT k.subject AS subject, k.key_id AS key_id, k.subject IN (${heldSubquery(db)}) AS held
+    `SELECT k.subject AS subject, k.key_id AS key_id, k.subject IN (${heldSubjectsSql(db)}) AS held
      FROM ${db}.subject_keys AS k WHERE k.created_at < fromUnixTimestamp64Milli({cutoff:Int64})`,
     { cutoff },
   );
@@ -188,17 +187,9 @@ export async function heldSubjects(client: ClickHouseClient, databaseName: strin
   return new Set(rows.map((r) => r.subject));
 }
 
-function heldSubquery(db: string): string {
-  return heldSubjectsSql(db);
-}
-
 /** Which of `keyIds` are still stored (looked up by their subjects, the table's key). */
 async function keysStillStored(deps: Pick<ErasureDeps, 'client' | 'database'>, subjects: readonly string[], keyIds: readonly string[]): Promise<string[]> {
   const wanted = new Set(keyIds);
-  const left: string[] = [];
-  for (const part of splitListParam(subjects)) {
-    const rows = await selectRows<{ key_id: string }>(deps.client, 'checking expired keys are gone', `SELECT key_id FROM ${database(deps.database)}.subject_keys WHERE subject IN {subjects:Array(String)}`, { subjects: part });
-    for (const r of rows) if (wanted.has(r.key_id)) left.push(r.key_id);
-  }
-  return left;
+  const rows = await selectRowsIn<{ key_id: string }>(deps.client, 'checking expired keys are gone', `SELECT key_id FROM ${database(deps.database)}.subject_keys WHERE subject IN {subjects:Array(String)}`, 'subjects', subjects);
+  return rows.map((r) => r.key_id).filter((id) => wanted.has(id));
 }
