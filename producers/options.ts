@@ -12,6 +12,7 @@ import { firstRemoteBroker, plainRemoteHost } from '../core/endpoints.js';
 import { TOPICS } from '../infra/kafka/topics.js';
 import { PRODUCER_ENV_VARS } from './env-options.js';
 import { isProducerLogger, silentLogger, type ProducerLogger } from './logger.js';
+import { TOPIC_NAME } from '../core/kafka-names.js';
 
 /** When a recording call resolves: see docs/producer.md, "Delivery guarantees". */
 export type AckMode = 'broker' | 'spool';
@@ -200,7 +201,7 @@ const schema = z
       .refine((v) => !urlHasCredentials(v), `${URL_CREDENTIALS_RULE} (schemaRegistryAuth)`)
       .transform((v) => v.replace(/\/+$/, '')),
     service: text(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'must be 1-100 characters of letters, digits, dot, dash or underscore'),
-    topic: text(/^[A-Za-z0-9._-]{1,249}$/, 'must be a valid Kafka topic name'),
+    topic: text(TOPIC_NAME, 'must be a valid Kafka topic name'),
     clientId: text(/^\S{1,255}$/, 'must be 1-255 characters without spaces'),
     ssl: z.boolean({ message: 'must be true or false' }),
     sasl: z

@@ -20,6 +20,7 @@ import { matchesFilter, readDeadLetterAt, readDeadLetters, requireTopics, type D
 import { dlqPositionText, planRedrive, REDRIVE_SERVICES, RedriveLog, serviceInputs, sourcePositionText, valueSha256, type RedriveActor } from '../dlq/redrive.js';
 import { parseSince, renderRows } from './query.js';
 import { identifyNamedCaller } from './reveal-access.js';
+import { TOPIC_NAME } from '../../core/kafka-names.js';
 
 /** Exit codes of `auditline dlq` beyond the common ones (docs/cli.md). */
 export const DLQ_EXIT = { noMatch: 4, refused: 6 } as const;
@@ -51,7 +52,7 @@ function optionalText(value: string | undefined, option: string): string | undef
 
 function topicName(value: string): string {
   const topic = value.trim();
-  if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic)) throw new UsageError(`--topic ${JSON.stringify(value)}: expected a Kafka topic name`);
+  if (!TOPIC_NAME.test(topic)) throw new UsageError(`--topic ${JSON.stringify(value)}: expected a Kafka topic name`);
   return topic;
 }
 

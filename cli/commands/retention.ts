@@ -8,10 +8,7 @@ import { retentionPlan, type RetentionPlan } from '../../compliance/index.js';
 import { UsageError } from '../exit.js';
 import { COMPLIANCE_EXIT } from './report-output.js';
 import { renderRows } from './query.js';
-
-/** Kafka topic names: 1-249 characters of A-Z a-z 0-9 . _ - (the broker refuses anything else). */
-const TOPIC_CHARS = /^[A-Za-z0-9._-]*$/;
-const TOPIC_MAX_LENGTH = 249;
+import { TOPIC_NAME_CHARS, TOPIC_NAME_MAX_LENGTH } from '../../core/kafka-names.js';
 
 /**
  * `--topic-prefix`: empty, or characters a Kafka topic name may hold, short enough that every prefixed topic
@@ -19,10 +16,10 @@ const TOPIC_MAX_LENGTH = 249;
  * the plan would report every one of them missing (exit 8) instead of the mistake.
  */
 export function parseTopicPrefix(prefix: string, topics: readonly string[]): string {
-  if (!TOPIC_CHARS.test(prefix)) throw new UsageError(`--topic-prefix ${JSON.stringify(prefix.slice(0, 60))}: a Kafka topic name holds only A-Z a-z 0-9 . _ -`);
+  if (!TOPIC_NAME_CHARS.test(prefix)) throw new UsageError(`--topic-prefix ${JSON.stringify(prefix.slice(0, 60))}: a Kafka topic name holds only A-Z a-z 0-9 . _ -`);
   const longest = topics.reduce((a, t) => (t.length > a.length ? t : a), '');
-  if (prefix.length + longest.length > TOPIC_MAX_LENGTH) {
-    throw new UsageError(`--topic-prefix: ${prefix.length} characters make ${prefix.length + longest.length}-character topic names (${longest}); Kafka allows at most ${TOPIC_MAX_LENGTH}`);
+  if (prefix.length + longest.length > TOPIC_NAME_MAX_LENGTH) {
+    throw new UsageError(`--topic-prefix: ${prefix.length} characters make ${prefix.length + longest.length}-character topic names (${longest}); Kafka allows at most ${TOPIC_NAME_MAX_LENGTH}`);
   }
   return prefix;
 }

@@ -8,6 +8,7 @@ import { loadServiceRuntimeSettings, type ServiceDefaults, type ServiceRuntimeSe
 import { TOPICS } from '../../infra/kafka/topics.js';
 import { loadChannelsFile, type Channel } from './channels.js';
 import { loadRulesFile, type Rule } from './rules.js';
+import { TOPIC_NAME, TOPIC_NAME_RULE } from '../../core/kafka-names.js';
 
 /** Defaults of the shared service settings for the alerts service (docs/alerts.md, "Settings"). */
 export const ALERTS_DEFAULTS: ServiceDefaults = {
@@ -46,7 +47,7 @@ export interface AlertsConfig {
 const P = 'AUDITLINE_ALERTS_';
 const int = (fallback: number, min: number, max: number) =>
   z.coerce.number().int('must be an integer').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`).default(fallback);
-const topic = (fallback: string) => z.string().default(fallback).refine((v) => /^[A-Za-z0-9._-]{1,249}$/.test(v), 'must be 1-249 characters of A-Z a-z 0-9 . _ -');
+const topic = (fallback: string) => z.string().default(fallback).refine((v) => TOPIC_NAME.test(v), TOPIC_NAME_RULE);
 const cidr = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+)(\/\d{1,3})?$/;
 
 const own = {

@@ -9,6 +9,7 @@ import { DETECTION_KINDS, type DetectionKind } from '../../core/pii/detectors.js
 import { DEFAULT_PII_FIELDS } from '../../core/pii/fields.js';
 import { loadPrincipalDirectory, type PrincipalDirectory } from './principals.js';
 import { DEFAULT_REVEAL_POLICY, parseRevealPolicy, type RevealPolicy } from './reveal.js';
+import { TOPIC_NAME, TOPIC_NAME_RULE } from '../../core/kafka-names.js';
 
 /** Defaults of the shared service settings for the tokenizer (docs/tokenizer.md, "Settings"). */
 export const TOKENIZER_DEFAULTS: ServiceDefaults = {
@@ -87,7 +88,7 @@ const nameList = (fallback: readonly string[]) =>
 const fieldName = z.string().regex(/^[A-Za-z0-9_.$-]{1,100}$/, 'must be a JSON key name').transform((v) => v.toLowerCase());
 
 const own = {
-  [`${P}EVENTS_TOPIC`]: z.string().default(TOPICS.events).refine((v) => /^[A-Za-z0-9._-]{1,249}$/.test(v), 'must be 1-249 characters of A-Z a-z 0-9 . _ -'),
+  [`${P}EVENTS_TOPIC`]: z.string().default(TOPICS.events).refine((v) => TOPIC_NAME.test(v), TOPIC_NAME_RULE),
   [`${P}TRANSACTIONAL_ID_PREFIX`]: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'must be 1-200 characters of A-Z a-z 0-9 . _ -').optional(),
   [`${P}TRANSACTION_TIMEOUT_MS`]: int(60_000, 1_000, 900_000),
   [`${P}SESSION_TIMEOUT_MS`]: int(30_000, 6_000, 300_000),

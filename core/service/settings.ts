@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseEnv } from '../env.js';
 import { AuditlineError } from '../errors.js';
+import { TOPIC_NAME, TOPIC_NAME_RULE } from '../kafka-names.js';
 
 /**
  * Settings every consumer service shares, read from
@@ -47,7 +48,7 @@ const kafkaName = (fallback: string) =>
   z
     .string()
     .default(fallback)
-    .refine((v) => /^[A-Za-z0-9._-]{1,249}$/.test(v), 'must be 1-249 characters of A-Z a-z 0-9 . _ -');
+    .refine((v) => TOPIC_NAME.test(v), TOPIC_NAME_RULE);
 const int = (fallback: number, min: number, max: number) =>
   z.coerce.number().int('must be an integer').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`).default(fallback);
 const bool = (fallback: boolean) =>
