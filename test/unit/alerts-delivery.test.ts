@@ -90,15 +90,9 @@ test('the rate limit allows a burst, refills no further than the burst while idl
   await assert.rejects(bucket.take(stopped.signal), StoppedError);
 });
 
-test('the delivery worker reports a crash kafkajs gives up on (the service stops and is restarted), and not one kafkajs restarts itself', async () => {
-  const listeners = new Map<string, (e: { payload: { error: Error; restart: boolean } }) => void>();
-  const events = { GROUP_JOIN: 'consumer.group_join', DISCONNECT: 'consumer.disconnect', STOP: 'consumer.stop', CRASH: 'consumer.crash' };
-  // Only the event surface of a kafkajs consumer: the worker is never started here.
-  const kafka = {
-    consumer: () => ({ events, on: (name: string, fn: (e: { payload: { error: Error; restart: boolean } }) => void) => void listeners.set(name, fn) }),
-    producer: () => ({}),
-  };
-  const worker = new DeliveryWorker({
+/** A delivery worker's options over stand-ins of kafkajs (`kafka`): no channel, no store, dead letters dropped, short timeouts. */
+function workerOptions(kafka: unknown, over: Partial<ConstructorParameters<typeof DeliveryWorker>[0]> = {}): ConstructorParameters<typeof DeliveryWorker>[0] {
+  return {
     kafka: kafka as never,
     groupId: 'g',
     outboxTopic: 'outbox',
@@ -113,7 +107,19 @@ test('the delivery worker reports a crash kafkajs gives up on (the service stops
     backoff: { initialMs: 10, maxMs: 20 },
     timeoutMs: 1_000,
     sessionTimeoutMs: 10_000,
-  });
+    ...over,
+  };
+}
+
+test('the delivery worker reports a crash kafkajs gives up on (the service stops and is restarted), and not one kafkajs restarts itself', async () => {
+  const listeners = new Map<string, (e: { payload: { error: Error; restart: boolean } }) => void>();
+  const events = { GROUP_JOIN: 'consumer.group_join', DISCONNECT: 'consumer.disconnect', STOP: 'consumer.stop', CRASH: 'consumer.crash' };
+  // Only the event surface of a kafkajs consumer: the worker is never started here.
+  const kafka = {
+    consumer: () => ({ events, on: (name: string, fn: (e: { payload: { error: Error; restart: boolean } }) => void) => void listeners.set(name, fn) }),
+    producer: () => ({}),
+  };
+  const worker = new DeliveryWorker(workerOptions(kafka, { horizonMs: 1_000 }));
   let failed: Error | undefined;
   void worker.failed.then((err) => (failed = err));
   const failure = (): Error | undefined => failed;
@@ -177,22 +183,7 @@ test('outbox entries: what the rule stage writes is read back; records without a
 function batchWorker(channels: Map<string, Channel>) {
   const dead: string[] = [];
   const kafka = { consumer: () => ({ events: {}, on: () => undefined }), producer: () => ({}) };
-  const worker = new DeliveryWorker({
-    kafka: kafka as never,
-    groupId: 'g',
-    outboxTopic: 'outbox',
-    fromBeginning: true,
-    channels,
-    policy: new TargetPolicy(),
-    store: { recordAttempts: async () => undefined },
-    dlq: { publish: async (letters) => void dead.push(...letters.map((l) => l.record.offset)) },
-    metrics: new AlertsMetrics(new Registry()),
-    logger: createLogger('delivery-test', 'silent'),
-    horizonMs: 60_000,
-    backoff: { initialMs: 10, maxMs: 20 },
-    timeoutMs: 1_000,
-    sessionTimeoutMs: 10_000,
-  });
+  const worker = new DeliveryWorker(workerOptions(kafka, { channels, horizonMs: 60_000, dlq: { publish: async (letters) => void dead.push(...letters.map((l) => l.record.offset)) } }));
   /** Hands `channel`'s outbox records at offsets 0..n-1 to the worker; the heartbeat fails from call `failFrom` on (1-based). */
   const run = async (channel: string, n: number, failFrom: number) => {
     const now = Date.now();
