@@ -15,6 +15,11 @@ export function parseEnv<S extends z.ZodRawShape>(
     const raw = env[key];
     input[key] = raw === undefined || raw.trim() === '' ? undefined : raw.trim();
   }
+  const notDecimal = Object.keys(shape).filter((key) => numberNotInDecimal(input[key], settingKind(shape[key])));
+  if (notDecimal.length > 0) {
+    const problems = notDecimal.map((key) => `${key}: must be ${settingKind(shape[key]) === 'integer' ? 'a whole number' : 'a number'} in decimal digits`);
+    throw new AuditlineError('CONFIG_INVALID', `invalid setting ${problems.join('; ')}`, { details: { setting: notDecimal[0]! } });
+  }
   const result = z.object(shape).safeParse(input);
   if (!result.success) {
     // A huge number breaks both the safe-integer range and the setting's own maximum: the maximum says it better.
@@ -28,6 +33,18 @@ export function parseEnv<S extends z.ZodRawShape>(
     });
   }
   return result.data;
+}
+
+/**
+ * A numeric setting's value that Number() reads as a number although it is
+ * not written in decimal digits (`0x10`, `1e3`, `0b1010`): a typo or
+ * another program's notation, refused rather than read as 16 or 1000.
+ * Values that are no number at all, or no whole number where one is
+ * wanted, are left to the schema.
+ */
+function numberNotInDecimal(raw: string | undefined, kind: SettingKind): boolean {
+  if (raw === undefined || (kind !== 'integer' && kind !== 'number')) return false;
+  return !/^[+-]?(\d+\.?\d*|\.\d+)$/.test(raw) && Number.isFinite(Number(raw));
 }
 
 type SettingKind = 'integer' | 'number' | 'enumerated' | 'text';

@@ -55,8 +55,18 @@ test('a refused setting is explained in words for a person, and its value is nev
   // zod said "Invalid input: expected number, received NaN".
   refused(hotstore('hunter2'), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be a whole number$/);
   refused(hotstore('1.5'), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be a whole number$/);
+  refused(hotstore('5 000'), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be a whole number$/);
   refused(hotstore('Infinity'), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be a whole number$/);
   refused(hotstore('0'), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be at least 1$/);
+  // Number() reads these as 16, 1000, 8 and 10: a typo or another program's notation must not become a setting.
+  for (const notDecimal of ['0x10', '1e3', '0o10', '0b1010', '1E2']) {
+    refused(hotstore(notDecimal), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be a whole number in decimal digits$/);
+  }
+  assert.equal(loadServiceRuntimeSettings('hotstore', defaults, { AUDITLINE_HOTSTORE_BATCH_SIZE: ' 0500 ' }).batchSize, 500, 'leading zeros and blanks are decimal');
+  assert.equal(parseEnv({ N: z.coerce.number().min(-5).default(1) }, { N: '-2.5' }).N, -2.5);
+  assert.equal(parseEnv({ N: z.coerce.number().min(0).default(1) }, { N: '.5' }).N, 0.5);
+  refused(() => parseEnv({ N: z.coerce.number().min(0).default(1) }, { N: '5e-1' }), /^invalid setting N: must be a number in decimal digits$/);
+  refused(() => parseEnv({ N: z.coerce.number().min(0).default(1) }, { N: '0x1' }), /^invalid setting N: must be a number in decimal digits$/);
   // One reason for a huge number (not the safe-integer range as well).
   refused(hotstore('9'.repeat(60)), /^invalid setting AUDITLINE_HOTSTORE_BATCH_SIZE: must be at most 100000$/);
   refused(() => parseEnv({ N: z.coerce.number().min(0).default(1) }, { N: 'x1' }), /^invalid setting N: must be a number$/);
