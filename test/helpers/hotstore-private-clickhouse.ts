@@ -4,6 +4,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { assetPath } from '../../core/paths.js';
 import { portInUse } from '../../infra/local-stack/processes.js';
+import { freePort } from './ports.js';
 import { tempDir } from './temp-dir.js';
 
 const run = promisify(execFile);
@@ -24,19 +25,23 @@ export interface PrivateClickHouse {
 }
 
 /**
- * Starts a private local ClickHouse on the first free port of `ports`
- * (never the shared server), with the given extra settings. Tests that run
- * at the same time must pass disjoint port lists.
+ * Starts a private local ClickHouse on a port the OS found free (never the
+ * shared server), with the given extra settings. Another process may take
+ * the port between the check and the start: then it is tried again on
+ * another one, three times in all.
  */
-export async function startPrivateClickHouse(ports: readonly number[], extraEnv: Record<string, string> = {}): Promise<PrivateClickHouse> {
-  let port: number | undefined;
-  for (const p of ports) {
-    if (!(await portInUse(p))) {
-      port = p;
-      break;
+export async function startPrivateClickHouse(extraEnv: Record<string, string> = {}): Promise<PrivateClickHouse> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return await startOn(port, extraEnv);
+    } catch (err) {
+      if (attempt >= 3 || !(await portInUse(port))) throw err;
     }
   }
-  if (port === undefined) throw new Error(`no free port among ${ports.join(', ')} for a private ClickHouse`);
+}
+
+async function startOn(port: number, extraEnv: Record<string, string>): Promise<PrivateClickHouse> {
   const database = extraEnv.AUDITLINE_CLICKHOUSE_DATABASE ?? 'audit';
   const env = { AUDITLINE_STACK_DIR: tempDir('auditline-private-ch'), AUDITLINE_STACK_CLICKHOUSE_PORT: String(port), AUDITLINE_CLICKHOUSE_DATABASE: database, ...extraEnv };
   const stack = (...args: string[]) => run(process.execPath, [cli, 'stack', ...args], { env: { ...process.env, ...env }, timeout: 240_000 });

@@ -33,7 +33,7 @@ const executionId = idOf(execution);
 const compliancePassword = `c-${randomBytes(6).toString('hex')}`;
 
 before(async () => {
-  ch = await startPrivateClickHouse([29600, 29601, 29602, 29603, 29604], { AUDITLINE_STACK_CLICKHOUSE_COMPLIANCE_PASSWORD: compliancePassword });
+  ch = await startPrivateClickHouse({ AUDITLINE_STACK_CLICKHOUSE_COMPLIANCE_PASSWORD: compliancePassword });
   db = ch.database;
   const passwords = loadStackSettings({ ...process.env, ...ch.env }).clickhouse.passwords;
   assert.equal(passwords.compliance, compliancePassword);

@@ -105,7 +105,7 @@ test('a service that dies during start is named, with the tail of its log', asyn
 
 test('clickhouse starts with the generated users file: default unchanged, the Auditline users log in with the configured passwords', async () => {
   const writerPassword = `w-${Date.now().toString(36)}`;
-  const ch = await startPrivateClickHouse([29605, 29606, 29607, 29608, 29609], { AUDITLINE_STACK_CLICKHOUSE_WRITER_PASSWORD: writerPassword });
+  const ch = await startPrivateClickHouse({ AUDITLINE_STACK_CLICKHOUSE_WRITER_PASSWORD: writerPassword });
   try {
     const dir = path.join(ch.stackDir, 'clickhouse');
     const usersXml = readFileSync(path.join(dir, 'users.xml'), 'utf8');
