@@ -107,7 +107,7 @@ export function registerErase(program: Command): void {
     .option('--reason <text>', 'why, e.g. the erasure request id, recorded in the erasure record')
     .addHelpText(
       'after',
-      `\nEvery erasure is recorded (who, when, subject token, key ids, reason) in the erasures table.\nRunning tokenizers forget a cached key within AUDITLINE_TOKENIZER_KEY_CACHE_TTL_MS.\nExit codes: 0 done, 1 failure, 2 wrong usage, ${ERASE_EXIT.refused} refused: the subject is under legal hold, or the caller is not in the principals file, holds none of AUDITLINE_ERASE_ROLES (default compliance, legal) there, or --as names someone else.`,
+      `\nEvery erasure is recorded (who, when, subject token, key ids, reason) in the erasures table.\nRunning tokenizers drop an erased subject's cached key at its next batch.\nExit codes: 0 done, 1 failure, 2 wrong usage, ${ERASE_EXIT.refused} refused: the subject is under legal hold, or the caller is not in the principals file, holds none of AUDITLINE_ERASE_ROLES (default compliance, legal) there, or --as names someone else.`,
     )
     .action(async (opts: { email?: string; customerId?: string; expired?: boolean; retention?: string; as?: string; reason?: string }) => {
       const bySubject = opts.email !== undefined || opts.customerId !== undefined;

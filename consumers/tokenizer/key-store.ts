@@ -38,6 +38,20 @@ export interface SubjectKeyStoreOptions {
   onLookup?: (hits: number, misses: number, created: number) => void;
 }
 
+/** A subject's erasures on request as last read: how many (what tells a new one, whatever its host's clock) and the latest time. */
+interface Erasures {
+  count: number;
+  /** Epoch ms, the latest `erased_at`. */
+  at: number;
+}
+
+interface CacheEntry {
+  key: SubjectKey;
+  fetchedAt: number;
+  /** Erasures on request of the subject read before the key was (0 if none): a different count means it was erased since. */
+  erasures: number;
+}
+
 interface KeyRow {
   subject: string;
   key_id: string;
@@ -49,14 +63,15 @@ interface KeyRow {
 /**
  * The per-data-subject keys in ClickHouse (`subject_keys`): each row a DEK
  * wrapped by the master key (KeyWrapper), keyed by the subject token. Keys
- * in use are cached in memory for `cacheTtlMs`. A subject may have several
+ * in use are cached in memory for `cacheTtlMs`, and dropped as soon as a
+ * batch finds that their subject was erased since. A subject may have several
  * keys (rotation, or two instances creating one at the same time); every
  * ciphertext names the key it used. Deleting a subject's rows makes all of
  * its ciphertexts unreadable (crypto-shredding).
  */
 export class SubjectKeyStore {
   private readonly db: string;
-  private readonly cache = new Map<string, { key: SubjectKey; fetchedAt: number }>();
+  private readonly cache = new Map<string, CacheEntry>();
   private readonly now: () => number;
 
   constructor(
@@ -80,14 +95,23 @@ export class SubjectKeyStore {
    * oldest stored key still within the rotation window (so that instances
    * converge on one), or a new one, stored before it is returned (a
    * ciphertext never exists without its key having been written).
+   *
+   * Each call first reads the erasures on request of its subjects (one
+   * query, by the table's key): a cached key whose subject was erased since
+   * it was read is destroyed, so it is dropped and the subject looked up
+   * again (a new key, carrying the erasure). A ClickHouse failure rejects
+   * (retriable), also when every key is cached.
    */
   async activeKeys(subjects: Iterable<string>): Promise<Map<string, SubjectKey>> {
     const wanted = [...new Set(subjects)];
+    // Read before any key is: an erasure this read misses deletes the keys after it, so a key read later either is
+    // not found, or is found and cached with this count, which the erasure's record then changes.
+    const erasures = await this.requestErasures(wanted);
     const now = this.now();
-    if (wanted.every((subject) => this.cached(subject, now))) return this.lookUp(wanted);
+    if (wanted.every((subject) => this.cached(subject, now, erasures))) return this.lookUp(wanted, erasures);
     // Misses are looked up (and keys created) one call at a time in this process: two batches in flight
     // (partitions handled concurrently) that ask for the same new subject get one key, not one each.
-    const turn = this.missTurn.then(() => this.lookUp(wanted));
+    const turn = this.missTurn.then(() => this.lookUp(wanted, erasures));
     this.missTurn = turn.then(
       () => undefined,
       () => undefined,
@@ -97,23 +121,35 @@ export class SubjectKeyStore {
 
   private missTurn: Promise<void> = Promise.resolve();
 
-  /** The cached key of a subject while it may still be used (cache TTL and rotation window), else undefined. */
-  private cached(subject: string, now: number): SubjectKey | undefined {
+  /**
+   * The cached key of a subject while it may still be used (cache TTL and rotation window, and read when the subject
+   * had as many erasures as `erasures` says), else undefined: a key cached before the latest erasure is destroyed.
+   */
+  private cached(subject: string, now: number, erasures: ReadonlyMap<string, Erasures>): SubjectKey | undefined {
     const hit = this.cache.get(subject);
+    if (hit && hit.erasures !== (erasures.get(subject)?.count ?? 0)) {
+      this.cache.delete(subject);
+      return undefined;
+    }
     return hit && hit.fetchedAt + this.options.cacheTtlMs > now && hit.key.createdAt + this.options.rotationMs > now ? hit.key : undefined;
   }
 
-  private async lookUp(subjects: Iterable<string>): Promise<Map<string, SubjectKey>> {
+  /** `erasures`: those of the subjects, read before this lookup was asked for (see activeKeys). */
+  private async lookUp(subjects: Iterable<string>, erasures: ReadonlyMap<string, Erasures>): Promise<Map<string, SubjectKey>> {
     const now = this.now();
     const out = new Map<string, SubjectKey>();
     const missing: string[] = [];
     for (const subject of new Set(subjects)) {
-      const hit = this.cached(subject, now);
+      const hit = this.cached(subject, now, erasures);
       if (hit) out.set(subject, hit);
       else missing.push(subject);
     }
     let created = 0;
     if (missing.length > 0) {
+      // The cache remembers the count read before the keys (a later erasure then changes it); the erasure time a key
+      // carries is read together with the keys, as the earlier read may be old by now (this lookup may have waited its
+      // turn) and miss an erasure after which another batch or instance already made the key read below.
+      const seen = new Map(missing.map((s) => [s, erasures.get(s)?.count ?? 0]));
       // Both lookups at once, awaited together: a failure of either rejects here (and is retried by the caller).
       const [rows, erased] = await Promise.all([
         selectRowsIn<KeyRow>(
@@ -127,16 +163,17 @@ export class SubjectKeyStore {
           missing,
           { wrap: this.wrapper.keyId, since: now - this.options.rotationMs },
         ),
-        this.erasedAt(missing),
+        this.requestErasures(missing),
       ]);
       for (const row of rows) {
         if (out.has(row.subject)) continue;
         const key = await this.unwrapRow(row).catch(() => undefined);
-        if (key) out.set(row.subject, erased.has(row.subject) ? { ...key, erasedAt: erased.get(row.subject)! } : key);
+        const erasedAt = erased.get(row.subject)?.at;
+        if (key) out.set(row.subject, erasedAt !== undefined ? { ...key, erasedAt } : key);
       }
       const fresh = missing.filter((s) => !out.has(s));
       if (fresh.length > 0) {
-        const made = await Promise.all(fresh.map((subject) => this.newKey(subject, now, erased.get(subject))));
+        const made = await Promise.all(fresh.map((subject) => this.newKey(subject, now, erased.get(subject)?.at)));
         await chCall('storing new subject keys', () =>
           this.client.insert({ table: `${this.db}.subject_keys`, values: made.map((m) => m.row), format: 'JSONEachRow' }),
         );
@@ -144,29 +181,31 @@ export class SubjectKeyStore {
         // existed. Erasures are read again now that it is stored: `erase` looks for keys again after recording the
         // erasure, so either it deletes this key or this read sees the erasure (and values published before it are
         // sealed under a key never stored).
-        const erasedSince = await this.erasedAt(made.map((m) => m.key.subject));
+        const erasedSince = await this.requestErasures(made.map((m) => m.key.subject));
         for (const m of made) {
-          const at = erasedSince.get(m.key.subject);
-          out.set(m.key.subject, at !== undefined && at !== m.key.erasedAt ? { ...m.key, erasedAt: at } : m.key);
+          const since = erasedSince.get(m.key.subject);
+          out.set(m.key.subject, since !== undefined && since.at !== m.key.erasedAt ? { ...m.key, erasedAt: since.at } : m.key);
+          // Read after this key was stored: an erasure it does not count comes later and changes the count.
+          seen.set(m.key.subject, since?.count ?? 0);
         }
         created = made.length;
       }
-      for (const subject of missing) this.cache.set(subject, { key: out.get(subject)!, fetchedAt: now });
+      for (const subject of missing) this.cache.set(subject, { key: out.get(subject)!, fetchedAt: now, erasures: seen.get(subject)! });
     }
     this.options.onLookup?.(out.size - missing.length, missing.length, created);
     return out;
   }
 
-  /** The latest erasure on request of each subject that has one (epoch ms); expiries do not count (they end a key's age, not a subject's data). */
-  private async erasedAt(subjects: readonly string[]): Promise<Map<string, number>> {
-    const rows = await selectRowsIn<{ subject: string; at: string | number }>(
+  /** The erasures on request of each subject that has one; expiries do not count (they end a key's age, not a subject's data). */
+  private async requestErasures(subjects: readonly string[]): Promise<Map<string, Erasures>> {
+    const rows = await selectRowsIn<{ subject: string; n: string | number; at: string | number }>(
       this.client,
       'looking up erasures',
-      `SELECT subject, max(toUnixTimestamp64Milli(erased_at)) AS at FROM ${this.db}.erasures WHERE subject IN {subjects:Array(String)} AND kind = 'request' GROUP BY subject`,
+      `SELECT subject, count() AS n, max(toUnixTimestamp64Milli(erased_at)) AS at FROM ${this.db}.erasures WHERE subject IN {subjects:Array(String)} AND kind = 'request' GROUP BY subject`,
       'subjects',
       subjects,
     );
-    return new Map(rows.map((r) => [r.subject, Number(r.at)]));
+    return new Map(rows.map((r) => [r.subject, { count: Number(r.n), at: Number(r.at) }]));
   }
 
   /**
@@ -296,8 +335,8 @@ export class SubjectKeyStore {
         // (`erase` checks again after recording the erasure, so one of the two always sees the other). Judged by the
         // key's own creation time, not by when this rotation began on this host's clock: an erasure recorded by a host
         // whose clock is behind would otherwise pass for an older one and leave the key.
-        const erased = await this.erasedAt([...new Set(done.map((d) => d.subject))]);
-        const stale = done.filter((d) => (erased.get(d.subject) ?? -Infinity) >= d.createdMs).map((d) => d.keyId);
+        const erased = await this.requestErasures([...new Set(done.map((d) => d.subject))]);
+        const stale = done.filter((d) => (erased.get(d.subject)?.at ?? -Infinity) >= d.createdMs).map((d) => d.keyId);
         await this.deleteKeys({ keyIds: stale });
       }
       onBatch?.({ rewrapped, unreadable });

@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { ClickHouseClient } from '@clickhouse/client';
 import { splitListParam } from '../../core/clients/clickhouse.js';
+import { LocalKeyWrapper } from '../../consumers/tokenizer/key-wrapper.js';
+import { SubjectKeyStore } from '../../consumers/tokenizer/key-store.js';
 
 test('list parameters are split below the budget, every value kept once and in order', () => {
   const ids = Array.from({ length: 10_000 }, (_, i) => `k${String(i).padStart(16, '0')}`);
@@ -13,4 +16,28 @@ test('list parameters are split below the budget, every value kept once and in o
   // Escapes count: a value of non-ASCII characters costs its URL-encoded length.
   const wide = Array.from({ length: 100 }, () => 'ü'.repeat(100));
   for (const part of splitListParam(wide, 10_000)) assert.ok(part.length * 600 <= 10_000 + 600);
+});
+
+test('key lookups cost one ClickHouse query per call when every key is cached (the erasure check), whatever the number of subjects; a miss costs that query more than before', async () => {
+  const queries: string[] = [];
+  let inserts = 0;
+  // Answers like an empty database: no key, no erasure.
+  const client = {
+    query: async (params: { query: string }) => {
+      queries.push(/FROM \w+\.(\w+)/.exec(params.query)![1]!);
+      return { json: async () => [] };
+    },
+    insert: async () => void inserts++,
+  } as unknown as ClickHouseClient;
+  const store = new SubjectKeyStore(client, 'db', new LocalKeyWrapper(Buffer.alloc(32, 7)), { cacheTtlMs: 60_000, rotationMs: 86_400_000 });
+  const subjects = Array.from({ length: 500 }, (_, i) => `s${i}`);
+  await store.activeKeys(subjects);
+  // The erasure check, then what a miss always cost: keys and erasures together, the insert of the new keys, erasures again.
+  assert.deepEqual([queries, inserts], [['erasures', 'subject_keys', 'erasures', 'erasures'], 1]);
+  queries.length = 0;
+  for (let batch = 0; batch < 3; batch++) await store.activeKeys(subjects);
+  assert.deepEqual([queries, inserts], [['erasures', 'erasures', 'erasures'], 1], 'one query per batch of 500 cached subjects, no key read or created');
+  queries.length = 0;
+  await store.activeKeys([]);
+  assert.deepEqual(queries, [], 'a batch without PII asks nothing');
 });
