@@ -104,6 +104,7 @@ export class SubjectKeyStore {
    */
   async activeKeys(subjects: Iterable<string>): Promise<Map<string, SubjectKey>> {
     const wanted = [...new Set(subjects)];
+    this.sweep(this.now());
     // Read before any key is: an erasure this read misses deletes the keys after it, so a key read later either is
     // not found, or is found and cached with this count, which the erasure's record then changes.
     const erasures = await this.requestErasures(wanted);
@@ -120,6 +121,27 @@ export class SubjectKeyStore {
   }
 
   private missTurn: Promise<void> = Promise.resolve();
+
+  /** Keys in memory now (unwrapped: the sweep keeps this to the subjects of the last cache TTL). */
+  get cachedKeyCount(): number {
+    return this.cache.size;
+  }
+
+  private lastSweep = 0;
+
+  /**
+   * Drops the keys no batch may take any more (past the cache TTL or the
+   * rotation window), at most once per half TTL: without it a long-running
+   * tokenizer kept the unwrapped key of every subject it had ever seen, in
+   * memory without bound, until that subject came back.
+   */
+  private sweep(now: number): void {
+    if (now - this.lastSweep < this.options.cacheTtlMs / 2) return;
+    this.lastSweep = now;
+    for (const [subject, entry] of this.cache) {
+      if (entry.fetchedAt + this.options.cacheTtlMs <= now || entry.key.createdAt + this.options.rotationMs <= now) this.cache.delete(subject);
+    }
+  }
 
   /**
    * The cached key of a subject while it may still be used (cache TTL and rotation window, and read when the subject

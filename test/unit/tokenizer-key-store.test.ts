@@ -41,3 +41,20 @@ test('key lookups cost one ClickHouse query per call when every key is cached (t
   await store.activeKeys([]);
   assert.deepEqual(queries, [], 'a batch without PII asks nothing');
 });
+
+test('keys past the cache TTL leave memory even when their subjects never come back: a long-running tokenizer holds the unwrapped keys of recent subjects only', async () => {
+  const client = { query: async () => ({ json: async () => [] }), insert: async () => undefined } as unknown as ClickHouseClient;
+  let now = 1_000_000;
+  const store = new SubjectKeyStore(client, 'db', new LocalKeyWrapper(Buffer.alloc(32, 7)), { cacheTtlMs: 60_000, rotationMs: 86_400_000, now: () => now });
+  await store.activeKeys(Array.from({ length: 300 }, (_, i) => `old${i}`));
+  assert.equal(store.cachedKeyCount, 300);
+  now += 30_000;
+  await store.activeKeys(['fresh']);
+  assert.equal(store.cachedKeyCount, 301, 'keys within their TTL stay');
+  now += 31_000;
+  await store.activeKeys(['newer']);
+  assert.equal(store.cachedKeyCount, 2, 'the 300 keys past their TTL are gone; fresh (31 s old) and newer stay');
+  now += 120_000;
+  await store.activeKeys([]);
+  assert.equal(store.cachedKeyCount, 0, 'a batch without PII sweeps too');
+});
