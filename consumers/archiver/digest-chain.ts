@@ -4,6 +4,7 @@ import { DIGEST_FORMAT, readDigest, signDigest, type DigestEntry, type SignedDig
 import { digestKey, digestPrefix, parseObjectKey, partitionPrefix, sha256Hex, utcDay } from './keys.js';
 import type { ArchiveIndex } from './index-store.js';
 import type { ObjectStore } from './object-store.js';
+import type { Logger } from '../../core/logger.js';
 import { createPublicKey } from 'node:crypto';
 
 /** The newest digest of a partition's chain. */
@@ -43,8 +44,14 @@ export class DigestChain {
       signingKey: KeyObject;
       retentionDays: number;
       objectLock: boolean;
-      /** Where the objects stored before this process knew the partition start (see unlisted); without it the whole partition is listed then. */
-      index?: Pick<ArchiveIndex, 'lowestObjectKey'>;
+      /**
+       * What the archiver recorded as it wrote each object: where the objects stored before this process knew the
+       * partition start (see unlisted), and which objects a digest may sign (only those recorded, with the SHA-256 and
+       * size S3 holds). Without it the whole partition is listed then, and every object found is signed (a script, a tool).
+       */
+      index?: Pick<ArchiveIndex, 'lowestObjectKey' | 'recordedObjects'>;
+      /** Told of each object found in the bucket that the index does not record as it is stored: not signed. */
+      logger?: Pick<Logger, 'error'>;
     },
   ) {
     this.publicKey = createPublicKey(options.signingKey);
@@ -102,10 +109,21 @@ export class DigestChain {
       .map((o) => ({ o, parsed: parseObjectKey(o.key) }))
       .filter((x) => x.parsed !== undefined && x.parsed.firstOffset > floor && x.parsed.lastOffset < below)
       .sort((a, b) => (a.parsed!.firstOffset < b.parsed!.firstOffset ? -1 : 1));
+    // Read after the listing: an object the archiver indexed meanwhile is signed now or by the next digest, never skipped for good.
+    const recorded = this.options.index && fresh.length > 0 ? await this.options.index.recordedObjects(this.options.topic, partition, floor, below) : undefined;
     const entries: DigestEntry[] = [];
     for (const { o, parsed } of fresh) {
       const stored = await this.store.head(o.key);
       if (!stored) continue;
+      // Someone else's object at a key of its own inside the committed range (not at one of the archiver's keys, which
+      // ARCHIVE_KEY_CONFLICT guards), or one replaced since the archiver wrote it: a digest would vouch for it.
+      if (recorded && !recorded.get(o.key)?.some((r) => r.sha256 === stored.sha256 && r.size === stored.size)) {
+        this.options.logger?.error(
+          { partition, key: o.key, recorded: recorded.has(o.key) },
+          'an object in the archive is not what the archiver recorded in archive_index (not written by it, or replaced since): not signed by the digest; `archive verify` reports it (docs/archiver.md)',
+        );
+        continue;
+      }
       entries.push({
         key: o.key,
         version_id: stored.versionId ?? null,

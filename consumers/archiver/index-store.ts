@@ -125,6 +125,28 @@ WHERE source_topic = {topic:String} AND source_partition = {partition:Int32} AND
     }
   }
 
+  /**
+   * What the archiver recorded (SHA-256 and size) for each object of the partition whose offsets lie in (`after`,
+   * `below`): a digest signs only those (DigestChain), never an object it finds in the bucket that the archiver did not
+   * write. An object reindexed after a change can have more than one record. Same scan as lowestObjectKey.
+   */
+  async recordedObjects(topic: string, partition: number, after: bigint, below: bigint): Promise<Map<string, { sha256: string; size: number }[]>> {
+    try {
+      const rs = await this.client.query({
+        query: `SELECT object_key, groupUniqArray((object_sha256, object_size)) AS recorded
+FROM ${this.database}.archive_index
+WHERE source_topic = {topic:String} AND source_partition = {partition:Int32} AND first_offset > {after:Int64} AND last_offset < {below:Int64}
+GROUP BY object_key`,
+        query_params: { topic, partition, after: after.toString(), below: below.toString() },
+        format: 'JSONEachRow',
+      });
+      const rows = await rs.json<{ object_key: string; recorded: [string, number | string][] }>();
+      return new Map(rows.map((r) => [r.object_key, r.recorded.map(([sha256, size]) => ({ sha256, size: Number(size) }))]));
+    } catch (err) {
+      throw indexError(err, this.database, 'read');
+    }
+  }
+
   async ping(): Promise<boolean> {
     return (await this.client.ping()).success;
   }

@@ -57,7 +57,7 @@ export class ArchiverService implements ManagedService {
         schemas: new WriterSchemas((this.schemaRegistry = new RegistryClient(endpoints.registry, { unknownIdRetryMs: runtime.unknownSchemaRetryMs }))),
         store: this.store,
         index: this.index,
-        chain: new DigestChain(this.store, { topic: runtime.sourceTopic, signingKey: config.signingKey, retentionDays: config.retentionDays, objectLock: config.objectLock, index: this.index }),
+        chain: new DigestChain(this.store, { topic: runtime.sourceTopic, signingKey: config.signingKey, retentionDays: config.retentionDays, objectLock: config.objectLock, index: this.index, logger: deps.logger }),
         dlq: this.dlq,
         commit: (topic, partition, offset) => consumer!.commitOffset(topic, partition, offset),
         committed: (partition) => consumer!.committedOffset(partition),

@@ -49,7 +49,7 @@ export interface VerifyOptions {
    * (ArchiveIndex.allObjects). Each must still be in the bucket, and its
    * digest must list the SHA-256 and size recorded: this catches an object
    * deleted or replaced before a digest was signed, which the chains alone
-   * cannot (a digest signs the bucket as it finds it).
+   * cannot (a digest can only sign the objects that are there).
    */
   index?: ReadonlyMap<string, RecordedObject>;
   /**

@@ -3,9 +3,11 @@ import { GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, Restore
 import { createS3 } from '../../core/clients/s3.js';
 import { bootstrapBucket } from '../../infra/s3/bootstrap.js';
 import { loadRetention } from '../../infra/retention.js';
-import { decodeContainerFile } from '../../consumers/archiver/index.js';
 import type { ClickHouseClient } from '@clickhouse/client';
-import { createHotstoreDatabase, createHotstoreTopics, dropHotstoreTopics, endpoints } from './hotstore-stack.js';
+import { Registry } from 'prom-client';
+import { createLogger } from '../../core/logger.js';
+import { ArchiverService, decodeContainerFile, loadArchiverConfig } from '../../consumers/archiver/index.js';
+import { committedToEnd, createHotstoreDatabase, createHotstoreTopics, dropHotstoreTopics, endpoints, waitFor } from './hotstore-stack.js';
 import { uniqueName } from './names.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -66,6 +68,17 @@ export function archiverEnv(o: { topic: string; dlq: string; group: string; data
     AUDITLINE_ARCHIVER_LOG_LEVEL: 'warn',
     ...extra,
   };
+}
+
+/** Runs an archiver with `env` until the group committed the whole topic of `a`, then stops it (uploads, digests). */
+export async function archiveToEnd(a: TestArchive, env: NodeJS.ProcessEnv, name: string): Promise<void> {
+  const service = new ArchiverService(loadArchiverConfig(env), { logger: createLogger(name, process.env.IT_LOG ?? 'silent'), registry: new Registry() });
+  try {
+    await service.start(new AbortController().signal);
+    await waitFor('offsets committed to the end', () => committedToEnd(a.names.group, a.names.topic), 30_000);
+  } finally {
+    await service.stop();
+  }
 }
 
 /** Every version and delete marker of the bucket under a prefix. */

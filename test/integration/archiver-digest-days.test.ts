@@ -1,14 +1,12 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { Registry } from 'prom-client';
-import { createLogger } from '../../core/logger.js';
-import { ArchiveIndex, ArchiverService, DigestChain, loadArchiverConfig, objectKey, ObjectStore, parseObjectKey, sha256Hex, verifyArchive, type VerifyReport } from '../../consumers/archiver/index.js';
+import { ArchiveIndex, DigestChain, objectKey, ObjectStore, parseObjectKey, sha256Hex, verifyArchive, type VerifyReport } from '../../consumers/archiver/index.js';
 import { utcDay } from '../../consumers/archiver/keys.js';
 import { TOKENIZED_HEADER } from '../../consumers/tokenizer/index.js';
 import { buildExecution } from '../helpers/hotstore-fixtures.js';
-import { archiverEnv, createArchiveBucket, createTestArchive, listVersions, s3, signingKeyPem, type TestArchive } from '../helpers/archiver-stack.js';
-import { clickhouse, committedToEnd, createHotstoreDatabase, publish, waitFor } from '../helpers/hotstore-stack.js';
+import { archiveToEnd, archiverEnv, createArchiveBucket, createTestArchive, listVersions, s3, signingKeyPem, type TestArchive } from '../helpers/archiver-stack.js';
+import { clickhouse, createHotstoreDatabase, publish } from '../helpers/hotstore-stack.js';
 
 /**
  * An object's day (in its key, which orders a partition's listing) is its first record's Kafka timestamp: the
@@ -57,15 +55,7 @@ test('the archiver signs an object whose records are days behind the clock of th
   const a = await createTestArchive(client, 'arch-days', { partitions: 1, objectLock: false });
   archives.push(a);
   const env = { ...process.env, ...archiverEnv({ ...a.names, database: a.database, bucket: a.bucket, signingKey: key.privatePem }, { AUDITLINE_ARCHIVER_OBJECT_LOCK: 'false', AUDITLINE_ARCHIVER_STORAGE_CLASS: 'STANDARD', AUDITLINE_ARCHIVER_ROLL_BYTES: '1024' }) };
-  const round = async () => {
-    const service = new ArchiverService(loadArchiverConfig(env), { logger: createLogger('archiver-digest-days', process.env.IT_LOG ?? 'silent'), registry: new Registry() });
-    try {
-      await service.start(new AbortController().signal);
-      await waitFor('offsets committed to the end', () => committedToEnd(a.names.group, a.names.topic), 30_000);
-    } finally {
-      await service.stop();
-    }
-  };
+  const round = () => archiveToEnd(a, env, 'archiver-digest-days');
   const executions = (n: number) => Array.from({ length: n }, () => buildExecution({ workflowId: 'WF-DAYS', status: 'success', startedAgoMs: 10_000, steps: [{ name: 'a', status: 'success' }] })).flat();
   await publish(a.names.topic, executions(2), { [TOKENIZED_HEADER]: 'v1' });
   await round(); // digest 0 lists today's objects
@@ -93,14 +83,19 @@ test('objects stored by another process since the last digest: archive_index say
   const index = new ArchiveIndex(client, database);
   const store = new WatchedStore(s3, bucket);
   const now = Date.now();
+  // Each object indexed as the archiver records it (the SHA-256 and size it wrote): a digest signs only such objects.
+  const row = (k: string, first: number, last: number) => {
+    const body = Buffer.from(`records ${first}-${last}`);
+    return { execution_id: `x-${first}`, object_key: k, workflow_id: 'WF', first_event_time: now, last_event_time: now, events: 1, source_topic: topic, source_partition: 0, first_offset: String(first), last_offset: String(last), storage_class: 'STANDARD', object_sha256: sha256Hex(body), object_size: body.length };
+  };
   const a = await put(store, now, 0, 9);
+  await index.insert([row(a, 0, 9)]);
   const first = await new DigestChain(store, { topic, signingKey, retentionDays: 2557, objectLock: false, index }).extend(0, 10n);
   assert.deepEqual(first?.objects.map((o) => o.key), [a]);
   // Stored (and indexed) by a member that crashed before its digest: one 3 days behind, one of today after it.
   const b = await put(store, now - 3 * DAY, 10, 19);
   const c = await put(store, now, 20, 29);
-  const row = (k: string, first: number, last: number) => ({ execution_id: `x-${first}`, object_key: k, workflow_id: 'WF', first_event_time: now, last_event_time: now, events: 1, source_topic: topic, source_partition: 0, first_offset: String(first), last_offset: String(last), storage_class: 'STANDARD', object_sha256: 'a'.repeat(64), object_size: 1 });
-  await index.insert([row(a, 0, 9), row(b, 10, 19), row(c, 20, 29)]);
+  await index.insert([row(b, 10, 19), row(c, 20, 29)]);
   assert.equal(await index.lowestObjectKey(topic, 0, 9n, 30n), b);
   assert.equal(await index.lowestObjectKey(topic, 0, 29n, 30n), undefined);
 
