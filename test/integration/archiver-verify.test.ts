@@ -127,7 +127,7 @@ test('an object deleted or replaced before a digest was signed: no digest signs 
   assert.ok((await listVersions(a.bucket, 'digests/')).length > 0, 'digests written again');
 
   const chainsOnly = await verify(a);
-  assert.deepEqual(kinds(chainsOnly), [`not_listed ${replaced}`, `overwritten ${replaced}`], 'no digest vouches for the replaced object; the deleted one is not seen without the index');
+  assert.deepEqual(kinds(chainsOnly), [`missing ${deleted}`, `not_listed ${replaced}`, `overwritten ${replaced}`], 'no digest vouches for the replaced object; the delete marker shows the deletion');
   const index = await new ArchiveIndex(client, a.database).allObjects();
   assert.ok(index.has(deleted) && index.has(replaced));
   const withIndex = await verify(a, undefined, index);
@@ -141,7 +141,8 @@ test('an object deleted or replaced before a digest was signed: no digest signs 
   assert.match(cli.stdout, new RegExp(`^MISSING +${deleted.replace(/[.]/g, '\\.')} .*recorded in archive_index`, 'm'));
   const bucketOnly = await verifyCli(a, ['--no-index'], '3600');
   assert.equal(bucketOnly.code, 8, bucketOnly.stdout);
-  assert.ok(bucketOnly.stdout.includes(replaced) && !bucketOnly.stdout.includes(deleted), 'without the index the deletion goes unseen');
+  assert.ok(bucketOnly.stdout.includes(replaced), bucketOnly.stdout);
+  assert.match(bucketOnly.stdout, new RegExp(`^MISSING +${deleted.replace(/[.]/g, '\\.')} .*before any digest listed it`, 'm'), 'without the index the delete marker still shows the deletion');
   assert.match(bucketOnly.stderr, /archive_index not checked: --no-index/);
 });
 
@@ -200,4 +201,27 @@ test('digests and objects the lifecycle rule removed after the retention are exp
   assert.equal(broken.ok, false);
   assert.deepEqual(kinds(broken), [`digest_missing ${middle.digests[1]}`, `not_listed ${middle.objects[1]}`], 'and the object only it listed is signed by no digest');
   assert.deepEqual(broken.expired, []);
+});
+
+test('an object deleted before any digest listed it (the newest ones) is missing, also without the index; one the lifecycle removed after the retention is expired', async () => {
+  const bucket = await createArchiveBucket(false);
+  const store = new ObjectStore(s3, bucket);
+  const chain = new DigestChain(store, { topic: 'audit.events', signingKey: createPrivateKey(key.privatePem), retentionDays: 10, objectLock: false });
+  const objects: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const body = Buffer.from(`newest records ${i}`);
+    const k = objectKey('audit.events', 0, Date.now(), String(i * 10), String(i * 10 + 9));
+    await store.putOnce({ key: k, body, sha256: sha256Hex(body), storageClass: 'STANDARD', retainUntil: undefined, metadata: {}, contentType: 'application/avro' });
+    objects.push(k);
+  }
+  assert.deepEqual((await chain.extend(0, 10n))?.objects.map((o) => o.key), [objects[0]]);
+  // The last object, written after the last digest, is deleted (a delete marker: the bucket's history keeps the version).
+  await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: objects[2]! }));
+  const at = (now: Date) => verifyArchive(s3, store, { publicKey: loadVerifyKey({ AUDITLINE_ARCHIVER_PUBLIC_KEY: key.publicPem }), pendingGraceMs: 3_600_000, deep: false, retentionDays: 10, now });
+  const report = await at(new Date());
+  assert.deepEqual(kinds(report), [`missing ${objects[2]}`], 'the deletion is named; the other unlisted object is pending');
+  assert.equal(report.ok, false);
+  assert.deepEqual(report.pending, [objects[1]]);
+  const later = await at(new Date(Date.now() + 11 * 86_400_000));
+  assert.ok(!kinds(later).some((k) => k.endsWith(objects[2]!)), kinds(later).join('\n'));
 });
