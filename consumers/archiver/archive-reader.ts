@@ -4,7 +4,7 @@ import { sleep } from '../../core/service/index.js';
 import { decodeContainerFile, type DecodedContainerFile } from './container-file.js';
 import { sha256Hex } from './keys.js';
 import type { ObjectStore } from './object-store.js';
-import { s3Error, s3ErrorName } from './s3-errors.js';
+import { isNotFound, s3Error, s3ErrorName } from './s3-errors.js';
 import { isReadable } from './verify.js';
 
 export interface RestoreOptions {
@@ -37,7 +37,7 @@ export async function readArchiveObjects(
   /** SHA-256 each key should have (from the index): a replaced current version is skipped for the original one. */
   expected?: ReadonlyMap<string, string>,
 ): Promise<ReadOutcome> {
-  let pending = await requestRestores(s3, store, keys, options);
+  let pending = await requestRestores(s3, store, keys, options, expected);
   const deadline = Date.now() + options.waitTimeoutMs;
   while (pending.length > 0 && options.wait && Date.now() < deadline) {
     await sleep(options.pollMs);
@@ -54,12 +54,18 @@ export async function readArchiveObjects(
   for (const key of keys) {
     let bytes: Buffer;
     try {
-      bytes = await store.get(key);
       const want = expected?.get(key);
-      if (want && sha256Hex(bytes) !== want) {
+      // A delete marker on top (a DELETE without a version id, which Object Lock allows): the recorded version is below it.
+      const current = await store.get(key).catch((err: unknown) => {
+        if (want && isNotFound(err)) return undefined;
+        throw err;
+      });
+      if (want && (current === undefined || sha256Hex(current) !== want)) {
         const original = await originalVersion(s3, store, key, want, options);
         if (original === 'pending') return { pending: [key] };
         bytes = original;
+      } else {
+        bytes = current!;
       }
     } catch (err) {
       throw s3Error(`GET s3://${store.bucket}/${key}`, err);
@@ -94,11 +100,15 @@ async function originalVersion(s3: S3Client, store: ObjectStore, key: string, sh
   throw Object.assign(new Error(`no version of ${key} has the SHA-256 the index recorded`), { name: 'ArchiveObjectChanged', $metadata: { httpStatusCode: 409 } });
 }
 
-/** Issues RestoreObject for every archived, unrestored object; returns the keys not readable yet. */
-async function requestRestores(s3: S3Client, store: ObjectStore, keys: readonly string[], options: RestoreOptions): Promise<string[]> {
+/**
+ * Issues RestoreObject for every archived, unrestored object; returns the keys not readable yet. A key without a
+ * current version (deleted: a delete marker on top) whose SHA-256 is `expected` is left to originalVersion.
+ */
+async function requestRestores(s3: S3Client, store: ObjectStore, keys: readonly string[], options: RestoreOptions, expected: ReadonlyMap<string, string> | undefined): Promise<string[]> {
   const pending: string[] = [];
   for (const key of keys) {
     const head = await store.head(key);
+    if (!head && expected?.has(key)) continue;
     if (!head) throw s3Error(`HEAD s3://${store.bucket}/${key}`, Object.assign(new Error('object listed by the index is missing'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }));
     if (isReadable(head.storageClass, head.restore)) continue;
     if (head.restore === undefined) {
