@@ -5,6 +5,7 @@ import { loadEndpoints } from '../../core/endpoints.js';
 import { isAuditlineError } from '../../core/errors.js';
 import { applyRevealed, ArchiveIndex, ObjectStore, piiFields, renderReplay, replayExecution, type ReplaySource } from '../../consumers/archiver/index.js';
 import { loadMasterKey, MIN_REASON_LENGTH } from '../../consumers/tokenizer/index.js';
+import { loadRetention, retentionDaysFor } from '../../infra/retention.js';
 import { UsageError } from '../exit.js';
 import { ARCHIVE_EXIT, restoreOptions } from './archive.js';
 import { QUERY_EXIT } from './query.js';
@@ -49,7 +50,9 @@ export function registerReplay(program: Command): void {
       try {
         let outcome;
         try {
-          outcome = await replayExecution({ clickhouse, database, s3, store: new ObjectStore(s3, endpoints.s3.bucket), index: new ArchiveIndex(clickhouse, database) }, executionId, opts.source as ReplaySource, restore);
+          // Past the hot store's PII column TTLs, `auto` reads the archive, which still holds the input and step data.
+          const piiRetentionDays = retentionDaysFor(loadRetention(process.env.AUDITLINE_RETENTION_FILE?.trim() || undefined), 'pii');
+          outcome = await replayExecution({ clickhouse, database, s3, store: new ObjectStore(s3, endpoints.s3.bucket), index: new ArchiveIndex(clickhouse, database), piiRetentionDays }, executionId, opts.source as ReplaySource, restore);
         } catch (err) {
           if (!isAuditlineError(err, 'EXECUTION_NOT_FOUND')) throw err;
           say(`auditline: ${err.message}`);
