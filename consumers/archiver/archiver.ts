@@ -248,15 +248,15 @@ export class Archiver {
     const sha256 = sha256Hex(body);
     // Never counted from before now: the Kafka timestamp is the producer's clock (CreateTime), and one that runs years
     // behind would ask for a date already past (an object deletable at once; S3 refuses a past date). The date is not
-    // part of the key or the bytes: a retry finds the object there (HEAD) and leaves it as it is.
-    const retainUntil = this.settings.objectLock ? retentionDate(Math.max(file.maxTimestamp, this.now()), this.settings.retentionDays) : undefined;
+    // part of the key or the bytes: a retry finds the object there (HEAD) and leaves it as it is. Taken at each attempt:
+    // an upload that waited out an S3 outage is locked from when it is stored, not from when the roll began.
     const put = await this.retry('upload', partition, () =>
       this.deps.store.putOnce({
         key,
         body,
         sha256,
         storageClass: this.settings.storageClass,
-        retainUntil,
+        retainUntil: this.settings.objectLock ? retentionDate(Math.max(file.maxTimestamp, this.now()), this.settings.retentionDays) : undefined,
         contentType: ARCHIVE_CONTENT_TYPE,
         metadata: { records: String(file.records), 'schema-id': String(file.writer.id) },
       }),
