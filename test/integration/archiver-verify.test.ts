@@ -126,12 +126,18 @@ test('an object deleted or replaced before a digest was signed: no digest signs 
   await archiveRound(a, 2);
   assert.ok((await listVersions(a.bucket, 'digests/')).length > 0, 'digests written again');
 
+  // No digest vouches for the replaced object: not listed, or pending within the grace period when no later object of
+  // its partition is listed (the second round's executions may all land in the other partition).
+  const unsigned = (r: VerifyReport) => {
+    assert.ok(kinds(r).includes(`not_listed ${replaced}`) || r.pending.includes(replaced), `${replaced} is signed:\n${kinds(r).join('\n')}`);
+    return kinds(r).filter((k) => k !== `not_listed ${replaced}`);
+  };
   const chainsOnly = await verify(a);
-  assert.deepEqual(kinds(chainsOnly), [`missing ${deleted}`, `not_listed ${replaced}`, `overwritten ${replaced}`], 'no digest vouches for the replaced object; the delete marker shows the deletion');
+  assert.deepEqual(unsigned(chainsOnly), [`missing ${deleted}`, `overwritten ${replaced}`], 'the delete marker shows the deletion, the versions the replacement');
   const index = await new ArchiveIndex(client, a.database).allObjects();
   assert.ok(index.has(deleted) && index.has(replaced));
   const withIndex = await verify(a, undefined, index);
-  assert.deepEqual(kinds(withIndex), [`index_mismatch ${replaced}`, `missing ${deleted}`, `not_listed ${replaced}`, `overwritten ${replaced}`]);
+  assert.deepEqual(unsigned(withIndex), [`index_mismatch ${replaced}`, `missing ${deleted}`, `overwritten ${replaced}`]);
   assert.ok(withIndex.indexedChecked >= objects.length, `indexed objects checked: ${withIndex.indexedChecked}`);
 
   // Objects written after the last digest are pending (grace of an hour), as in verify() above.
