@@ -16,9 +16,11 @@ export interface DispatcherOptions {
  */
 export class Dispatcher {
   private readonly wakeup = new Signal();
-  private readonly idle = new Signal();
+  /** Notified whenever a batch was settled. */
+  private readonly progress = new Signal();
+  /** Events whose batch was handed over and settled, counted in queue order (RecordQueue.pushed). */
+  private settled = 0;
   private flushing = 0;
-  private inFlight = false;
   /** What the loop is waiting for, so that a push wakes it only when that push ends the wait. */
   private waitingFor: 'events' | 'linger' | undefined;
   private stopped = false;
@@ -44,12 +46,18 @@ export class Dispatcher {
     if (this.waitingFor === 'events' || (this.waitingFor === 'linger' && this.full())) this.wakeup.notify();
   }
 
-  /** Resolves once every event queued so far was handed over and settled, skipping the linger wait. */
+  /**
+   * Resolves once every event queued so far was handed over and settled,
+   * skipping the linger wait. Events queued after this call are not waited
+   * for: under steady traffic from other workflows the queue may never run
+   * empty, and a flush must still end.
+   */
   async drain(): Promise<void> {
+    const target = this.queue.pushed;
     this.flushing += 1;
     this.wakeup.notify();
     try {
-      while (this.queue.total > 0 || this.inFlight) await this.idle.wait();
+      while (this.settled < target) await this.progress.wait();
     } finally {
       this.flushing -= 1;
     }
@@ -65,7 +73,6 @@ export class Dispatcher {
   private async run(): Promise<void> {
     for (;;) {
       if (this.queue.size === 0) {
-        this.idle.notify();
         if (this.stopped) return;
         await this.waitFor('events');
         continue;
@@ -77,14 +84,14 @@ export class Dispatcher {
         continue;
       }
       const batch = this.queue.take(this.options.maxBatchEvents, this.options.maxBatchBytes);
-      this.inFlight = true;
       try {
         await this.deliver(batch);
       } catch (err) {
         // deliver settles every acknowledgement itself; this only guards against a bug leaving callers hanging.
         for (const r of batch) r.ack.reject(err);
       } finally {
-        this.inFlight = false;
+        this.settled += batch.length;
+        this.progress.notify();
       }
     }
   }

@@ -28,6 +28,7 @@ export class RecordQueue {
   private admitted: QueuedRecord[] = [];
   private admittedBytes = 0;
   private waiting: QueuedRecord[] = [];
+  private pushedCount = 0;
 
   constructor(
     private readonly maxEvents: number,
@@ -40,6 +41,7 @@ export class RecordQueue {
   push(record: QueuedRecord): boolean {
     if (this.waiting.length >= this.maxWaiting) return false;
     this.waiting.push(record);
+    this.pushedCount += 1;
     this.admit();
     return true;
   }
@@ -58,6 +60,11 @@ export class RecordQueue {
     this.admittedBytes -= bytes;
     this.admit();
     return batch;
+  }
+
+  /** Events ever queued (refused pushes not counted): take() hands them out in this order. */
+  get pushed(): number {
+    return this.pushedCount;
   }
 
   /** Admitted events (those a batch may take). */

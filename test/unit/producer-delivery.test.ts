@@ -259,3 +259,26 @@ test('Kafka down and the spool failing: AUDIT_UNAVAILABLE carries both errors as
   assert.match(String(entry.fields.spoolError), /spool write failed/);
   assert.ok(!JSON.stringify(logged).includes(secret) && !err.message.includes(secret), 'no payload values');
 });
+
+test('flush (dispatcher drain) resolves once the events queued before it are settled, though other workflows keep recording', async () => {
+  // Each send waits for a gate, so the test decides when Kafka answers; events keep arriving while one is in flight.
+  const gates: (() => void)[] = [];
+  const p = await pipeline('broker', { lingerMs: 0, latency: () => new Promise<void>((resolve) => gates.push(resolve)) });
+  const first = p.send('before-flush');
+  await settle('the first batch in flight', () => gates.length === 1);
+  let drained = false;
+  const drain = p.dispatcher.drain().then(() => (drained = true));
+  const later: Promise<Settlement>[] = [p.send('after-flush-1')];
+  gates.shift()!();
+  assert.equal(await first, 'delivered');
+  await settle('the next batch in flight', () => gates.length === 1);
+  later.push(p.send('after-flush-2'));
+  await settle('flush resolved: everything recorded before it was delivered', () => drained);
+  while (gates.length > 0 || p.kafka.acked.flat().length < 3) {
+    gates.shift()?.();
+    await flush();
+  }
+  await drain;
+  assert.deepEqual(await Promise.all(later), ['delivered', 'delivered']);
+  await p.stop();
+});
