@@ -50,15 +50,18 @@ export class SpoolReplayer {
   }
 
   /**
-   * Tries now (skipping any backoff) and resolves when the spool is empty,
-   * when an attempt made after this call failed, or after `timeoutMs`.
+   * Tries now (skipping any backoff) and resolves when the events spooled
+   * before this call were acknowledged (events spooled later are not
+   * waited for: under steady traffic the spool may never run empty), when
+   * an attempt made after this call failed, or after `timeoutMs`.
    */
   async drain(timeoutMs: number): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     const failuresBefore = this.failures;
+    const target = this.spool.acknowledgedEvents + this.spool.pendingEvents;
     this.kick.notify();
     this.data.notify();
-    while (this.spool.pendingEvents > 0 && this.failures === failuresBefore && !this.stopped) {
+    while (this.spool.acknowledgedEvents < target && this.failures === failuresBefore && !this.stopped) {
       const left = deadline - performance.now();
       if (left <= 0) return;
       await this.progress.wait(left);
@@ -120,6 +123,7 @@ export class SpoolReplayer {
       this.metrics.lost(1, 'rejected');
       this.metrics.spooled(-1);
       this.logger.error({ file, error: errorMessage(err) }, 'Kafka refused a spooled audit event; moved it to a rejected file');
+      this.progress.notify();
     } catch (moveErr) {
       this.logger.error({ error: errorMessage(moveErr) }, 'cannot move a refused audit event out of the spool');
       await this.kick.wait(this.backoff, { unref: true });

@@ -67,6 +67,7 @@ export class Spool {
   private readonly segments: Segment[] = [];
   private counter = 0;
   private pendingCount = 0;
+  private acknowledgedCount = 0;
   private lock: Promise<unknown> = Promise.resolve();
   private closed = false;
   private readonly segmentBytes: number;
@@ -97,6 +98,15 @@ export class Spool {
   /** Events written and not yet acknowledged by Kafka. */
   get pendingEvents(): number {
     return this.pendingCount;
+  }
+
+  /**
+   * Events committed (acknowledged by Kafka, or quarantined) since the spool
+   * opened. Commits follow the write order, so the events pending now are
+   * all acknowledged once this grew by pendingEvents.
+   */
+  get acknowledgedEvents(): number {
+    return this.acknowledgedCount;
   }
 
   /**
@@ -166,6 +176,7 @@ export class Spool {
       segment.cursor = batch.end;
       segment.pending -= batch.records.length;
       this.pendingCount -= batch.records.length;
+      this.acknowledgedCount += batch.records.length;
       if (segment.cursor < segment.size) {
         await this.savePosition(segment, batch.endCrc);
         return;

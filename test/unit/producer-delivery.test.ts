@@ -282,3 +282,21 @@ test('flush (dispatcher drain) resolves once the events queued before it are set
   assert.deepEqual(await Promise.all(later), ['delivered', 'delivered']);
   await p.stop();
 });
+
+test("the replayer's drain (flush) ends once what the spool held was acknowledged, though newer events keep being spooled", async () => {
+  const gates: (() => void)[] = [];
+  const p = await pipeline('spool', { lingerMs: 0, latency: () => new Promise<void>((resolve) => gates.push(resolve)) });
+  assert.equal(await p.send('spooled-before'), 'spooled');
+  await settle('the replay of the first event in flight', () => gates.length === 1);
+  let drained = false;
+  const drain = p.replayer.drain(60_000).then(() => (drained = true));
+  assert.equal(await p.send('spooled-after'), 'spooled');
+  gates.shift()!();
+  await settle('the replay of the newer event in flight', () => gates.length === 1);
+  await settle('drain resolved: what the spool held when it was called reached Kafka', () => drained);
+  assert.deepEqual(p.kafka.acked.flat(), ['spooled-before']);
+  gates.shift()!();
+  await settle('the newer event replayed', () => p.spool.pendingEvents === 0);
+  await drain;
+  await p.stop();
+});
