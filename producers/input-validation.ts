@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pathSegment } from './json-text.js';
 import { invalidInput } from './producer-errors.js';
 import type { DecisionInput, FinishOptions, FinishStatus, RecordStepInput, StartExecutionInput, StepOptions } from './types.js';
 
@@ -84,7 +85,8 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
-  const path = [...issue.path, ...keys.slice(0, 1)].map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+  // Keys are named only when they look like field names: an unknown key can be data (a map keyed by e-mail addresses).
+  const path = [...issue.path, ...keys.slice(0, 1)].map((p) => (typeof p === 'number' ? `[${p}]` : pathSegment(String(p)))).join('');
   const message = issue.code === 'unrecognized_keys' ? 'unknown property' : issue.message;
   const required = issue.code === 'invalid_type' && valueAt(value, issue.path) === undefined;
   throw invalidInput(`${where}${path}`, required ? 'required' : message);

@@ -60,7 +60,7 @@ export function findProblem(root: unknown): { path: string; reason: string } | u
     if (ancestors.includes(value)) return { path, reason: 'circular reference' };
     ancestors.push(value);
     try {
-      const entries: [string, unknown][] = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v]) : Object.entries(value).map(([k, v]) => [segment(k), v]);
+      const entries: [string, unknown][] = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v]) : Object.entries(value).map(([k, v]) => [pathSegment(k), v]);
       for (const [seg, child] of entries) {
         const found = visit(child, `${path}${seg}`);
         if (found) return found;
@@ -73,6 +73,10 @@ export function findProblem(root: unknown): { path: string; reason: string } | u
   return visit(root, '');
 }
 
-function segment(key: string): string {
+/**
+ * One member of a path in an error message: `.key` for a field name, `[*]`
+ * for a key that looks like data (not an identifier), which must not leak.
+ */
+export function pathSegment(key: string): string {
   return /^[A-Za-z_$][A-Za-z0-9_$]{0,63}$/.test(key) ? `.${key}` : '[*]';
 }

@@ -121,6 +121,12 @@ test('bad input fails with PRODUCER_INVALID_INPUT before anything is recorded, a
   await assert.rejects(host.startExecution({ ...START, trigger: 'carrier-pigeon' } as never), (e) => code('PRODUCER_INVALID_INPUT', /startExecution\.trigger: must be one of webhook/)(e) && !(e as Error).message.includes('carrier'));
   await assert.rejects(host.startExecution({ ...START, executionId: 'not-a-uuid' }), code('PRODUCER_INVALID_INPUT', /executionId: must be a UUID/));
   await assert.rejects(host.startExecution({ ...START, extra: 1 } as never), code('PRODUCER_INVALID_INPUT', /startExecution\.extra: unknown property/));
+  // A key that is data (a map keyed by e-mail addresses spread into the call) is not named in the message.
+  await assert.rejects(host.startExecution({ ...START, 'ann@example.com': 1 } as never), (e) => code('PRODUCER_INVALID_INPUT', /startExecution\[\*\]: unknown property/)(e) && !(e as Error).message.includes('ann@'));
+  await assert.rejects(
+    host.startExecution({ ...START, triggeredBy: { kind: 'user', id: 'u1', 'ann@example.com': true } } as never),
+    (e) => code('PRODUCER_INVALID_INPUT', /startExecution\.triggeredBy\[\*\]: unknown property/)(e) && !(e as Error).message.includes('ann@') && !JSON.stringify((e as AuditlineError).details).includes('ann@'),
+  );
   const circular: Record<string, unknown> = {};
   circular.self = circular;
   await assert.rejects(host.startExecution({ ...START, input: circular }), code('PRODUCER_INVALID_INPUT', /circular reference at startExecution\.input\.self/));
