@@ -245,12 +245,20 @@ export class Spool {
   private async claimOrphans(): Promise<void> {
     const dir = this.options.dir;
     const names = await readdir(dir);
+    const mine = `${process.pid}-${this.options.instanceId}`;
+    // An earlier open of this producer that failed part-way (ready() is retried) may have claimed segments under
+    // its name: they are not live, so they are claimed again, and this spool's new files are numbered above them.
+    for (const name of names) {
+      const number = name.startsWith(`${mine}-`) ? /^\d{6,}/.exec(name.slice(mine.length + 1)) : null;
+      if (number) this.counter = Math.max(this.counter, Number(number[0]));
+    }
     const owners = new Map<string, { segments: { name: string; number: number }[]; firstSeen: number }>();
     let unverified = 0;
     for (const name of names) {
       const orphan = orphanSegment(dir, name);
-      if (orphan?.state === 'unverified') unverified += 1;
-      if (orphan?.state !== 'dead') continue;
+      const state = orphan?.owner === mine ? 'dead' : orphan?.state;
+      if (state === 'unverified') unverified += 1;
+      if (!orphan || state !== 'dead') continue;
       const info = await stat(path.join(dir, name)).catch(() => undefined);
       if (!info) continue;
       const owner = owners.get(orphan.owner) ?? { segments: [], firstSeen: Infinity };
@@ -271,7 +279,7 @@ export class Spool {
           if (!whole) break; // taken by another producer: so are the owner's later ones
           claimed.push(target);
         }
-        if (whole) await unlink(ownerFile(dir, owner)).catch(noop);
+        if (whole && owner !== mine) await unlink(ownerFile(dir, owner)).catch(noop);
       } finally {
         await unlink(claimMarker(dir, owner)).catch(noop);
       }

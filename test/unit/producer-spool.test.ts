@@ -1,7 +1,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, fstatSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, fstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -435,4 +435,26 @@ test('a producer records its boot and start time in an owner file while it has a
   await drainAll(next);
   await next.close();
   assert.deepEqual(readdirSync(dir), []);
+});
+
+test('an open that failed after claiming a dead producer\'s segments (one of them could not be read) leaves nothing stranded: the retry by the same producer replays them and appends to new files', async () => {
+  const dir = tmp();
+  const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+  const dead = `${deadPid}-${randomUUID()}`;
+  writeFileSync(path.join(dir, `${dead}-000001.spool`), encodeRecords([rec(1), rec(2)]));
+  // Stands for a claimed segment that cannot be opened (an I/O error): a directory under a segment's name.
+  mkdirSync(path.join(dir, `${dead}-000002.spool`));
+  const instanceId = randomUUID();
+  await assert.rejects(open(dir, { instanceId }), (e) => isAuditlineError(e, 'SPOOL_FAILED'));
+  // The cause goes away (it was claimed, so it is under this producer's name now); ready() tries again.
+  const unreadable = readdirSync(dir).filter((f) => f.startsWith(`${process.pid}-${instanceId}-`) && statSync(path.join(dir, f)).isDirectory());
+  assert.equal(unreadable.length, 1, readdirSync(dir).join(' '));
+  rmSync(path.join(dir, unreadable[0]!), { recursive: true });
+
+  const retry = await open(dir, { instanceId });
+  assert.equal(retry.pendingEvents, 2, 'the claimed records are replayed by the retry, not left under its name unseen');
+  await retry.append([rec(4)]);
+  assert.deepEqual(values(await drainAll(retry)), ['value-1-x', 'value-2-xx', 'value-4-xxxx']);
+  await retry.close();
+  assert.deepEqual(spoolFiles(dir), []);
 });
