@@ -20,6 +20,23 @@ export interface EngineOptions {
 }
 
 const MAX_MISSING = 100;
+/** How far behind the newest hit of a threshold window a hit is kept beyond the window, for events delivered late (docs/alerts.md, "Rules"). */
+export const LATE_HITS_MS = 60 * 60_000;
+
+/**
+ * The first `count` or more hits (sorted by time) spanning less than `windowMs` that include the hit of `eventId`, or
+ * undefined. Only windows with the new hit need checking: without it none reached `count` (it would have fired).
+ */
+function windowWith<H extends [number, ...unknown[]]>(hits: H[], eventId: string, windowMs: number, count: number): H[] | undefined {
+  const at = hits.findIndex((h) => h[2] === eventId);
+  for (let first = 0, last = 0; first <= at; first++) {
+    if (hits[at]![0] - hits[first]![0] >= windowMs) continue;
+    last = Math.max(last, at);
+    while (last + 1 < hits.length && hits[last + 1]![0] - hits[first]![0] < windowMs) last++;
+    if (last - first + 1 >= count) return hits.slice(first, last + 1);
+  }
+  return undefined;
+}
 /** How long the gap tracker of a complete execution (final event seen, nothing missing) outlives it: long enough for redeliveries after a rebalance. */
 export const FINISHED_GAP_TTL_MS = 10 * 60_000;
 
@@ -69,17 +86,21 @@ export class PartitionEngine {
         if (w.hits.some((h) => h[2] === s.event_id) || w.fired?.includes(s.event_id)) return []; // a redelivered signal
         w.hits.push([s.event_time, s.execution_id, s.event_id, s.workflow_id]);
         w.hits.sort((a, b) => a[0] - b[0]);
+        // Events of one key come from every partition of audit.events: one that lags delivers older events after
+        // newer ones. Hits are kept LATE_HITS_MS beyond the window behind the newest, so a late event still counts with
+        // the events around it (by event time), not only with those in the window that ends at the newest.
         const newest = w.hits[w.hits.length - 1]![0];
-        w.hits = w.hits.filter((h) => h[0] > newest - rule.windowMs);
+        w.hits = w.hits.filter((h) => h[0] > newest - rule.windowMs - LATE_HITS_MS);
         w.touched = now;
-        if (w.hits.length < rule.count) {
+        const hits = windowWith(w.hits, s.event_id, rule.windowMs, rule.count);
+        if (!hits) {
           this.put(k, w);
           return [];
         }
         // The window starts over after firing: the next alert needs `count` new events, and the events of this one,
-        // delivered again (a retried batch), do not count again.
-        const hits = w.hits;
-        this.put(k, { t: 'window', touched: now, hits: [], fired: hits.map((h) => h[2]) });
+        // delivered again (a retried batch), do not count again. Hits outside it (older or newer) were in no alert and stay.
+        const firedIds = new Set(hits.map((h) => h[2]));
+        this.put(k, { t: 'window', touched: now, hits: w.hits.filter((h) => !firedIds.has(h[2])), fired: [...firedIds] });
         return this.fire(
           rule,
           s.key,
@@ -90,7 +111,7 @@ export class PartitionEngine {
             event_ids: hits.map((h) => h[2]),
             workflow_ids: [...new Set(hits.map((h) => h[3]))],
             first_event_time: hits[0]![0],
-            last_event_time: newest,
+            last_event_time: hits[hits.length - 1]![0],
             window_ms: rule.windowMs,
             threshold: rule.count,
             published_ms: s.published_ms,

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { FINISHED_GAP_TTL_MS, PartitionEngine } from '../../consumers/alerts/engine.js';
+import { FINISHED_GAP_TTL_MS, LATE_HITS_MS, PartitionEngine } from '../../consumers/alerts/engine.js';
 import { PiiDetector } from '../../consumers/alerts/pii.js';
 import { eventSignals, type Signal } from '../../consumers/alerts/signals.js';
 import { parseRules, type Rule } from '../../consumers/alerts/index.js';
@@ -67,6 +67,18 @@ test('threshold: fires at the count within the window, once, then starts over; a
   // Events further apart than the window never reach the count.
   const sparse = run([], now).engine;
   for (const t of [0, 11, 22, 33].map((m) => now - 60 * 60_000 + m * 60_000)) assert.equal(run(fail('WF-3', t), now, sparse).alerts.filter((x) => x.rule === 'thr').length, 0);
+});
+
+test('threshold: events arriving after a newer one still count with the events around them; later than LATE_HITS_MS they do not', () => {
+  const now = Date.now();
+  const fail = (wf: string, t: number) => execution([(o) => finished('failed', { ...o, workflowId: wf, time: t })]);
+  const engine = run(fail('WF-L', now), now).engine;
+  assert.equal(run(fail('WF-L', now - 30 * 60_000), now, engine).alerts.length, 0);
+  assert.equal(run(fail('WF-L', now - 28 * 60_000), now, engine).alerts.length, 0);
+  const fired = run(fail('WF-L', now - 21 * 60_000), now, engine).alerts.filter((x) => x.rule === 'thr');
+  assert.deepEqual(fired.map((a) => [a.event_count, a.evidence.first_event_time, a.evidence.last_event_time]), [[3, now - 30 * 60_000, now - 21 * 60_000]]);
+  const tooLate = run(fail('WF-M', now), now).engine;
+  for (const m of [2, 1, 0.5]) assert.equal(run(fail('WF-M', now - LATE_HITS_MS - 10 * 60_000 - m * 60_000), now, tooLate).alerts.length, 0, 'beyond the horizon: not kept');
 });
 
 test('throttling suppresses repeats for the same rule and key, not for other keys', () => {
