@@ -123,7 +123,10 @@ export class PartitionEngine {
       case 'absence': {
         const k = `a|${id}`;
         if (rule.start) {
-          if (s.role === 'start') this.put(k, { t: 'open', touched: now, deadline: s.event_time + rule.withinMs, start: s.event_time, event: s.event_id, workflow: s.workflow_id });
+          // The deadline counts from the execution's first start: a later event matching start too (a step, when start
+          // tests the workflow alone) does not move it.
+          const open = this.entries.get(k) as Extract<Entry, { t: 'open' }> | undefined;
+          if (s.role === 'start' && (!open || s.event_time < open.start)) this.put(k, { t: 'open', touched: now, deadline: s.event_time + rule.withinMs, start: s.event_time, event: s.event_id, workflow: s.workflow_id });
           else if (s.role === 'end') this.drop(k);
         } else {
           const prev = this.entries.get(k) as Extract<Entry, { t: 'seen' }> | undefined;

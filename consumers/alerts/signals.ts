@@ -61,9 +61,10 @@ export function eventSignals(event: AuditEvent, rules: readonly Rule[], detector
       }
       case 'absence': {
         if (rule.start && rule.end) {
-          if (matches(view, rule.start)) emit(rule, event.execution_id, 'start');
-          // An end only matters to executions whose start matched: the start's envelope conditions must hold too.
-          else if (matches(view, rule.end) && matches(view, envelope(rule.start))) emit(rule, event.execution_id, 'end');
+          // An end only matters to executions whose start matched: the start's envelope conditions must hold too. An
+          // event matching both (a start on the workflow alone, an end on the finish) ends the execution.
+          if (matches(view, rule.end) && matches(view, envelope(rule.start))) emit(rule, event.execution_id, 'end');
+          else if (matches(view, rule.start)) emit(rule, event.execution_id, 'start');
         } else if (matches(view, rule.where)) {
           const key = view[rule.key];
           if (key !== undefined) emit(rule, key, 'seen');
