@@ -99,6 +99,8 @@ const ruleSchema = z.discriminatedUnion(
         const perExecution = r.start !== undefined || r.end !== undefined;
         if (perExecution && (r.start === undefined || r.end === undefined)) ctx.addIssue({ code: 'custom', path: [r.start ? 'end' : 'start'], message: 'start and end go together' });
         if (perExecution && r.key !== undefined && r.key !== 'execution_id') ctx.addIssue({ code: 'custom', path: ['key'], message: 'a start/end rule is per execution; key must be execution_id or absent' });
+        // Ignored there, it would make a rule meant for one workflow watch every workflow.
+        if (perExecution && r.where !== undefined) ctx.addIssue({ code: 'custom', path: ['where'], message: 'a start/end rule tests its events with start and end; put the conditions there (where is for a silence rule, with key)' });
         if (!perExecution && r.key === undefined) ctx.addIssue({ code: 'custom', path: ['key'], message: 'required: the key that must keep sending (e.g. producer.service), or start and end' });
       }),
     z.strictObject({ ...base, kind: z.literal('gap'), where: conditions.default({}), grace: duration.default(30_000) }).superRefine((r, ctx) => {
