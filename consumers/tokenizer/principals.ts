@@ -69,12 +69,21 @@ export function loadPrincipalDirectory(file: string, setting = 'AUDITLINE_REVEAL
     throw new AuditlineError('CONFIG_INVALID', `invalid setting ${setting}: ${file}: ${issue.path.join('.')}: ${issue.message}`, { details: { setting } });
   }
   const osUsers = new Map<string, string>();
+  // A digest listed twice would make its token the principal listed last, with that one's roles: refused like an OS user.
+  const tokens = new Map<string, string>();
   const principals = new Map<string, { roles: string[]; osUsers: string[]; tokenSha256: string[] }>();
   for (const [name, p] of Object.entries(result.data.principals)) {
     for (const u of p.os_users) {
       if (osUsers.has(u)) throw new AuditlineError('CONFIG_INVALID', `invalid setting ${setting}: OS user ${u} is listed for both ${osUsers.get(u)} and ${name}`, { details: { setting } });
       osUsers.set(u, name);
     }
+    p.token_sha256.forEach((h, i) => {
+      const holder = tokens.get(h);
+      if (holder !== undefined) {
+        throw new AuditlineError('CONFIG_INVALID', `invalid setting ${setting}: ${file}: principals.${name}.token_sha256.${i}: the same token digest is listed for both ${holder} and ${name}`, { details: { setting } });
+      }
+      tokens.set(h, name);
+    });
     principals.set(name, { roles: p.roles, osUsers: p.os_users, tokenSha256: p.token_sha256 });
   }
   return { principals };

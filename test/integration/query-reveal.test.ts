@@ -148,6 +148,20 @@ test('authenticated callers: with a principals file the role must be held by the
   );
 });
 
+test('one token digest listed for two principals is refused: the token does not silently act as the last one listed (legal) and reveal a successful execution', { timeout: 60_000 }, async () => {
+  const file = path.join(tempDir('reveal-principals-dup'), 'principals.yaml');
+  const token = 'eng-token-0123456789abcdef';
+  // A copy-paste slip: the engineer's token digest under the legal principal too.
+  writeFileSync(file, `principals:\n  eng-1:\n    roles: [engineering]\n    token_sha256: [${tokenDigest(token)}]\n  legal-1:\n    roles: [legal]\n    token_sha256: [${tokenDigest(token)}]\n`, { mode: 0o600 });
+  const before = (await records(succeeded)).length;
+  const asLegal = await runCli(['reveal', idOf(succeeded), '--role', 'legal', '--reason', reason, '--format', 'json'], { ...env, AUDITLINE_REVEAL_PRINCIPALS_FILE: file, AUDITLINE_REVEAL_TOKEN: token });
+  assert.ok(!asLegal.stdout.includes(canaryValues(succeeded)[0]!), 'nothing revealed');
+  assert.equal(asLegal.code, 2, asLegal.stderr);
+  assert.match(asLegal.stderr, /AUDITLINE_REVEAL_PRINCIPALS_FILE: .*token_sha256.*the same token digest is listed for both eng-1 and legal-1/);
+  assert.ok(!asLegal.stderr.includes(tokenDigest(token)), 'the message does not show the digest');
+  assert.equal((await records(succeeded)).length, before, 'a configuration error, before anything is read or recorded');
+});
+
 test('an execution whose outcomes disagree (a second ExecutionFinished saying failed) is "conflicting": a failed-only role is refused, a role for any status is not', { timeout: 60_000 }, async () => {
   const ok = piiExecution({ status: 'success' });
   await tokenizeAndStore(ok);
