@@ -61,19 +61,31 @@ export type Rule = MatchRule | ThresholdRule | AbsenceRule | GapRule;
 export type RuleKind = Rule['kind'];
 
 const duration = z.string().refine((v) => parseDuration(v) !== undefined, 'must be a duration such as 30s, 10m, 2h or 1d').transform((v) => parseDuration(v)!);
-const value = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+// Event fields are text: an unquoted YAML number or boolean (0042 read as 42, 1.10 as 1.1, True as true) would be
+// compared as another text than the one written, and the rule would never fire.
+const NOT_TEXT = 'must be text: put the value in quotes (YAML reads an unquoted 0042 as the number 42, 1.10 as 1.1, True as true)';
 const conditions = z
-  .record(z.string(), z.union([value, z.array(value).min(1, 'must list at least one value')]))
+  .record(z.string(), z.unknown())
   .superRefine((obj, ctx) => {
     for (const [k, v] of Object.entries(obj)) {
       if (!(CONDITION_FIELDS as readonly string[]).includes(k)) {
         ctx.addIssue({ code: 'custom', path: [k], message: `unknown field; use one of ${CONDITION_FIELDS.join(', ')}` });
         continue;
       }
+      if (Array.isArray(v) && v.length === 0) {
+        ctx.addIssue({ code: 'custom', path: [k], message: 'must list at least one value' });
+        continue;
+      }
+      const values = Array.isArray(v) ? (v as unknown[]) : [v];
+      const notText = values.findIndex((x) => typeof x !== 'string');
+      if (notText >= 0) {
+        ctx.addIssue({ code: 'custom', path: Array.isArray(v) ? [k, notText] : [k], message: NOT_TEXT });
+        continue;
+      }
       // A misspelt value (ExecutionFinishd, failure) would load and never match.
       const allowed = conditionValues(k as ConditionField);
       if (!allowed) continue;
-      for (const value of Array.isArray(v) ? v : [v]) {
+      for (const value of values as string[]) {
         if (!allowed.includes(value)) ctx.addIssue({ code: 'custom', path: [k], message: `${JSON.stringify(value)} is not a possible ${k}; use one of ${allowed.join(', ')}` });
       }
     }

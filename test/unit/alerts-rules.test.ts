@@ -42,6 +42,10 @@ test('errors name the rule and the field', () => {
   refused(`${head}    kind: sometimes\n`, /rule "r1".*field kind/);
   refused(`${head}    kind: absence\n    within: 5m\n`, /rule "r1".*field key: required/);
   refused(`${head}    kind: absence\n    within: 5m\n    start: { event: ExecutionStarted }\n`, /rule "r1".*field end: start and end go together/);
+  // Unquoted numbers and booleans are not the text written: the rule would compare 42 with the workflow id 0042.
+  refused(`${head}    kind: match\n    where: { workflow_id: 0042 }\n`, /rule "r1".*field where.workflow_id: must be text: put the value in quotes/);
+  refused(`${head}    kind: match\n    where: { step_name: [charge, 1.10] }\n`, /rule "r1".*field where.step_name.1: must be text/);
+  assert.deepEqual((rulesOf(`${head}    kind: match\n    where: { workflow_id: "0042" }\n`)[0] as { where: object }).where, { workflow_id: ['0042'] });
   // `where` belongs to silence rules: on a start/end rule it was dropped, and the rule watched every workflow.
   refused(`${head}    kind: absence\n    within: 5m\n    start: { event: ExecutionStarted }\n    end: { event: ExecutionFinished }\n    where: { workflow_id: WF-1 }\n`, /rule "r1".*field where: a start\/end rule tests its events with start and end/);
   refused(`${head}    kind: gap\n    where: { event: StepFinished }\n`, /rule "r1".*field where.event: a gap rule checks all events of an execution; where may only test fields every event of it shares \(workflow_id, producer.service, producer.host\)/);
