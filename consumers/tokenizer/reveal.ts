@@ -5,6 +5,13 @@ import { callerRefusal, type RevealCaller } from './principals.js';
 import { openValues, piiAad } from './crypto.js';
 import type { SubjectKeyStore } from './key-store.js';
 import { BUNDLE_ID_CHARS, rewriteTokens, type PiiToken } from './pii-format.js';
+import { CONFLICTING_STATUS } from '../hotstore/queries.js';
+import { enumSymbols } from '../../schemas/index.js';
+
+/** The statuses a policy can name: the execution outcomes, `running` (no outcome yet) and `conflicting` (outcomes disagree). */
+function policyStatuses(): string[] {
+  return [...enumSymbols('ExecutionStatus'), 'running', CONFLICTING_STATUS];
+}
 
 /** Which roles may reveal, and for executions of which status (`any` or a list such as `failed`). */
 export type RevealPolicy = Readonly<Record<string, 'any' | readonly string[]>>;
@@ -26,7 +33,17 @@ export function parseRevealPolicy(text: string, setting = 'AUDITLINE_REVEAL_POLI
     if (!m) {
       throw new AuditlineError('CONFIG_INVALID', `invalid setting ${setting}: entry ${JSON.stringify(entry)} is not role:any or role:status|status`, { details: { setting } });
     }
-    policy[m[1]!] = m[2] === 'any' ? 'any' : m[2]!.split('|');
+    // A role named twice, or a misspelt status, would leave the policy to whichever entry came last, or to a rule
+    // that never matches: both are refused.
+    if (Object.prototype.hasOwnProperty.call(policy, m[1]!)) {
+      throw new AuditlineError('CONFIG_INVALID', `invalid setting ${setting}: role ${m[1]} is named twice`, { details: { setting } });
+    }
+    const statuses = m[2] === 'any' ? [] : m[2]!.split('|');
+    const unknown = statuses.find((st) => !policyStatuses().includes(st));
+    if (unknown !== undefined) {
+      throw new AuditlineError('CONFIG_INVALID', `invalid setting ${setting}: entry ${JSON.stringify(entry)}: ${JSON.stringify(unknown)} is not an execution status (${policyStatuses().join(', ')}, or any)`, { details: { setting } });
+    }
+    policy[m[1]!] = m[2] === 'any' ? 'any' : statuses;
   }
   if (Object.keys(policy).length === 0) throw new AuditlineError('CONFIG_INVALID', `invalid setting ${setting}: names no role`, { details: { setting } });
   return policy;

@@ -425,6 +425,9 @@ test('every free-text field is a string field of the schema outside the pii clas
 test('reveal: policy by role and status, every attempt logged, cleartext restored exactly, erased keys leave tokens', async () => {
   assert.deepEqual(parseRevealPolicy('engineering:failed|partial, compliance:any'), { engineering: ['failed', 'partial'], compliance: 'any' });
   assert.throws(() => parseRevealPolicy('engineering'), /AUDITLINE_REVEAL_POLICY/);
+  // Appended to widen or narrow: the policy would be whichever entry came last.
+  assert.throws(() => parseRevealPolicy('engineering:failed,compliance:any,engineering:any'), /AUDITLINE_REVEAL_POLICY: role engineering is named twice/);
+  assert.throws(() => parseRevealPolicy('engineering:faild'), /"faild" is not an execution status \(success, failed, partial, unknown, running, conflicting, or any\)/);
   const base = { principal: 'u-7', purpose: 'INC-1234 reproduce failure', executionId: 'e1' };
   assert.deepEqual(decideReveal(DEFAULT_REVEAL_POLICY, { ...base, role: 'engineering', status: 'failed' }), { allowed: true });
   assert.match((decideReveal(DEFAULT_REVEAL_POLICY, { ...base, role: 'engineering', status: 'success' }) as { reason: string }).reason, /only FAILED executions; execution e1 is success/);
