@@ -24,7 +24,7 @@ export function registerAccessReview(program: Command): void {
       const format = parseReportFormat(opts.format);
       const label = opts.quarter ?? quarterOf(Date.now());
       const period = quarterPeriod(label);
-      if (!period) throw new UsageError(`--quarter ${JSON.stringify(opts.quarter)}: expected YYYYQn, e.g. 2026Q4`);
+      if (!period) throw new UsageError(`--quarter ${JSON.stringify(opts.quarter)}: expected YYYYQn from 1900Q1 to 2299Q4, e.g. 2026Q4`);
       const requester = identifyNamedCaller(opts.as);
       const policy = loadRevealPolicy();
       const { reportRoles } = loadComplianceSettings();

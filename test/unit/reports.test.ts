@@ -22,6 +22,11 @@ test('periods: a date-only --to includes its day, a date-time --to is exclusive,
   assert.match(resolvePeriod({ from: '2026-07-02', to: '2026-07-01' }) as string, /after/);
   assert.match(resolvePeriod({ quarter: '2026Q5' }) as string, /YYYYQn/);
   assert.match(resolvePeriod({ quarter: '2026Q1', from: '2026-01-01' }) as string, /not both/);
+  // The period ends at the latest at the end of 2299-12-31, the last day ClickHouse stores.
+  assert.deepEqual(resolvePeriod({ from: '2299-12-01', to: '2299-12-31' }), { from: Date.UTC(2299, 11, 1), to: Date.UTC(2300, 0, 1) });
+  assert.deepEqual(resolvePeriod({ quarter: '1900Q1' }), { from: Date.UTC(1900, 0, 1), to: Date.UTC(1900, 3, 1) });
+  assert.match(resolvePeriod({ from: '2026-01-01', to: '2300-01-01' }) as string, /^--to "2300-01-01": periods lie within 1900-01-01\.\.2299-12-31/);
+  assert.match(resolvePeriod({ quarter: '2300Q1' }) as string, /YYYYQn.*1900-01-01\.\.2299-12-31/);
 });
 
 test('report requests: only the configured roles, with a principal and a reason', () => {
