@@ -84,6 +84,11 @@ export async function accessReview(input: ReviewInput): Promise<AccessReview> {
     });
   }
   for (const h of ch.holdings) {
+    if (h.revoke) {
+      // Access taken away: nothing to use, so neither UNUSED nor UNKNOWN_USE.
+      rows.push(holdingRow(h, null, '', '', 'partial revoke: narrows a wider grant of the same holder'));
+      continue;
+    }
     if (!queryLog.available) {
       rows.push(holdingRow(h, null, '', 'UNKNOWN_USE', 'no query log to count reads'));
       continue;
