@@ -69,6 +69,9 @@ async function kafkaRows({ retention, admin, topicPrefix = '' }: PlanDeps): Prom
   return wanted.map((t): EnforcementRow => {
     const config = described.get(t.name)?.config as Record<string, string> | undefined;
     const actual = config?.['retention.ms'];
+    // retention.ms deletes only under cleanup.policy `delete` (alone or with `compact`); compaction alone keeps each key's latest record for ever.
+    const policy = config?.['cleanup.policy'];
+    const deletes = policy === undefined || policy.split(',').map((p) => p.trim()).includes('delete');
     const topicSetting = retention.requirements[t.setting] ? t.setting : `topics.${t.setting}`;
     return {
       store: 'kafka',
@@ -76,8 +79,8 @@ async function kafkaRows({ retention, admin, topicPrefix = '' }: PlanDeps): Prom
       enforced_by: 'retention.ms',
       requirement: topicSetting,
       expected: String(t.ms),
-      actual: actual ?? 'topic missing',
-      status: actual === undefined ? 'MISSING' : Number(actual) === t.ms ? 'ok' : 'DIFFERS',
+      actual: actual === undefined ? 'topic missing' : deletes ? actual : `${actual} (cleanup.policy ${policy}: nothing is deleted by age)`,
+      status: actual === undefined ? 'MISSING' : Number(actual) === t.ms && deletes ? 'ok' : 'DIFFERS',
     };
   });
 }

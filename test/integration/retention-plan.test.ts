@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DeleteBucketCommand } from '@aws-sdk/client-s3';
+import kafkajs from 'kafkajs';
 import { createS3 } from '../../core/clients/s3.js';
 import { applyTopics, auditTopics, DEFAULT_LAYOUT } from '../../infra/kafka/topics.js';
 import { loadRetention } from '../../infra/retention.js';
@@ -95,4 +96,27 @@ test('S3 unreachable is a failure of the check (exit 1), not a difference; a buc
   assert.equal(missing.code, 8, missing.stderr);
   const rows = (JSON.parse(missing.stdout) as RetentionPlan).enforcement.filter((r) => r.store === 's3');
   assert.deepEqual(rows.map((r) => r.status), ['MISSING']);
+});
+
+// retention.ms deletes nothing on a topic whose cleanup.policy lacks `delete` (compaction keeps each key's latest record
+// for ever): the plan compared retention.ms alone and said ok for an audit.raw that keeps cleartext PII indefinitely.
+test('retention plan flags a topic whose cleanup.policy does not delete by age, though its retention.ms matches', { timeout: 90_000 }, async () => {
+  const raw = auditTopics(retention, layout).find((t) => t.name === `${prefix}audit.raw`)!;
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    // alterConfigs replaces the topic's dynamic configs: restate them all, with compaction instead of deletion.
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: raw.name, configEntries: Object.entries({ ...raw.config, 'cleanup.policy': 'compact' }).map(([name, value]) => ({ name, value })) }],
+    });
+  } finally {
+    await admin.disconnect();
+  }
+  const r = await plan();
+  assert.equal(r.code, 8, r.stderr);
+  const row = r.plan.enforcement.find((x) => x.object === `topic ${raw.name}`)!;
+  assert.equal(row.status, 'DIFFERS', JSON.stringify(row));
+  assert.match(row.actual, /^86400000 \(cleanup\.policy compact: nothing is deleted by age\)$/);
+  assert.deepEqual(r.plan.enforcement.filter((x) => x.store === 'kafka' && x.status !== 'ok').map((x) => x.object), [`topic ${raw.name}`]);
 });
