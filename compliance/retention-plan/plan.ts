@@ -95,15 +95,17 @@ async function clickhouseRows({ retention, clickhouse, database, migrationsDir }
     const cls = classOf[d.variable];
     const requirement = cls ? `${retention.dataClasses[cls]} (data class ${cls})` : d.variable;
     const rules = onServer.get(d.table);
-    const actual = rules?.find((r) => r.column === d.column)?.days;
+    const rule = rules?.find((r) => r.column === d.column);
+    const actual = rule?.days;
+    const beyond = rule?.beyond !== undefined ? `, then ${rule.beyond} (not a deletion of every row)` : '';
     return {
       store: 'clickhouse',
       object: `${database}.${d.table}`,
       enforced_by: d.column ? `TTL of column ${d.column}` : 'table TTL',
       requirement,
       expected: expected === undefined ? 'unknown variable' : days(expected),
-      actual: rules === undefined ? 'table missing' : actual === undefined ? 'no TTL' : days(actual),
-      status: rules === undefined ? 'MISSING' : actual === undefined ? 'DIFFERS' : Math.abs(actual - (expected ?? NaN)) < 1e-9 ? 'ok' : 'DIFFERS',
+      actual: rules === undefined ? 'table missing' : actual === undefined ? 'no TTL' : `${days(actual)}${beyond}`,
+      status: rules === undefined ? 'MISSING' : actual === undefined || beyond !== '' ? 'DIFFERS' : Math.abs(actual - (expected ?? NaN)) < 1e-9 ? 'ok' : 'DIFFERS',
     };
   });
 }

@@ -9,6 +9,11 @@ export interface TtlRule {
   table: string;
   column?: string;
   days: number;
+  /**
+   * A table TTL that does more or less than delete every row at that age, as the server states it after the
+   * interval (`WHERE workflow_id = 'x'`, `TO DISK 'cold'`, a second rule): the rows it keeps outlive the retention.
+   */
+  beyond?: string;
 }
 
 /** A TTL the migrations declare, with the migration variable that sets its days (`ttl_days_pii` ...). */
@@ -59,6 +64,7 @@ export function declaredTtls(migrationsDir: string): DeclaredTtl[] {
 
 const UNIT_DAYS: Record<string, number> = { Second: 1 / 86_400, Minute: 1 / 1_440, Hour: 1 / 24, Day: 1, Week: 7, Month: 30, Quarter: 91, Year: 365 };
 const INTERVAL = /toInterval(Second|Minute|Hour|Day|Week|Month|Quarter|Year)\((\d+)\)|INTERVAL\s+(\d+)\s+(SECOND|MINUTE|HOUR|DAY|WEEK|MONTH|QUARTER|YEAR)/i;
+const INTERVALS = new RegExp(INTERVAL.source, 'gi');
 
 function intervalDays(expr: string): number | undefined {
   const m = INTERVAL.exec(expr);
@@ -83,7 +89,12 @@ export function serverTtls(table: string, createTableQuery: string): TtlRule[] {
   }
   const t = /\bTTL\b(.*?)(?:\bSETTINGS\b|$)/s.exec(engine);
   const days = t ? intervalDays(t[1]!) : undefined;
-  if (days !== undefined) out.push({ table, days });
+  if (days !== undefined) {
+    // What follows the last interval: nothing (or DELETE) for a TTL that deletes every row; else a WHERE, a move, another rule.
+    const last = [...t![1]!.matchAll(INTERVALS)].at(-1)!;
+    const rest = t![1]!.slice(last.index + last[0].length).trim().replace(/^DELETE\b\s*/i, '');
+    out.push(rest === '' ? { table, days } : { table, days, beyond: rest });
+  }
   return out;
 }
 
@@ -112,8 +123,9 @@ export async function syncTtls(client: ClickHouseClient, options: { database: st
     const rules = onServer.get(d.table);
     const wanted = Number(variables[d.variable]);
     if (!rules || !Number.isFinite(wanted)) continue;
-    const actual = rules.find((r) => r.column === d.column)?.days;
-    if (actual !== undefined && Math.abs(actual - wanted) < 1e-9) continue;
+    const rule = rules.find((r) => r.column === d.column);
+    const actual = rule?.days;
+    if (actual !== undefined && Math.abs(actual - wanted) < 1e-9 && rule?.beyond === undefined) continue;
     const what = `ttl of ${d.table}${d.column ? `.${d.column}` : ''}`;
     const expression = render(d.expression, variables, what);
     const statement = d.column

@@ -4,7 +4,10 @@ import { DeleteBucketCommand } from '@aws-sdk/client-s3';
 import kafkajs from 'kafkajs';
 import { createS3 } from '../../core/clients/s3.js';
 import { applyTopics, auditTopics, DEFAULT_LAYOUT } from '../../infra/kafka/topics.js';
+import { DEFAULT_MIGRATIONS_DIR } from '../../infra/clickhouse/migrate.js';
+import { syncTtls } from '../../infra/clickhouse/ttl.js';
 import { loadRetention } from '../../infra/retention.js';
+import { migrationVariables } from '../../infra/setup.js';
 import { bootstrapBucket } from '../../infra/s3/bootstrap.js';
 import type { EnforcementRow, RetentionPlan } from '../../compliance/index.js';
 import { uniqueName } from '../helpers/names.js';
@@ -119,4 +122,24 @@ test('retention plan flags a topic whose cleanup.policy does not delete by age, 
   assert.equal(row.status, 'DIFFERS', JSON.stringify(row));
   assert.match(row.actual, /^86400000 \(cleanup\.policy compact: nothing is deleted by age\)$/);
   assert.deepEqual(r.plan.enforcement.filter((x) => x.store === 'kafka' && x.status !== 'ok').map((x) => x.object), [`topic ${raw.name}`]);
+});
+
+// The plan read the days of a table TTL and nothing else: a TTL that deletes only some rows (`DELETE WHERE`) or moves
+// them instead of deleting them (`TO DISK`) read as "90 days, ok" while rows outlived the retention.
+test('retention plan flags a table TTL that does not delete every row at its age (WHERE, TO DISK)', { timeout: 90_000 }, async () => {
+  await client.command({ query: `ALTER TABLE ${database}.execution_results MODIFY TTL toDateTime(event_time) + INTERVAL 90 DAY DELETE WHERE workflow_id = 'none'` });
+  await client.command({ query: `ALTER TABLE ${database}.steps MODIFY TTL toDateTime(event_time) + INTERVAL 90 DAY TO DISK 'default'` });
+  const r = await plan();
+  assert.equal(r.code, 8, r.stderr);
+  const row = (table: string) => r.plan.enforcement.find((x) => x.object === `${database}.${table}` && x.enforced_by === 'table TTL')!;
+  assert.deepEqual([row('execution_results').status, row('execution_results').actual], ['DIFFERS', "90 days, then WHERE workflow_id = 'none' (not a deletion of every row)"]);
+  assert.deepEqual([row('steps').status, row('steps').actual], ['DIFFERS', "90 days, then TO DISK 'default' (not a deletion of every row)"]);
+  assert.equal(row('decisions').status, 'ok');
+
+  // `setup` (syncTtls) restates such a TTL as the migrations declare it, though its days are the settings'.
+  const changed = await syncTtls(client, { database, dir: DEFAULT_MIGRATIONS_DIR, variables: migrationVariables(retention) });
+  assert.ok(changed.includes('execution_results') && changed.includes('steps'), changed.join(', '));
+  const again = await plan();
+  const rowAgain = (table: string) => again.plan.enforcement.find((x) => x.object === `${database}.${table}` && x.enforced_by === 'table TTL')!;
+  assert.deepEqual([rowAgain('execution_results').status, rowAgain('steps').status], ['ok', 'ok']);
 });

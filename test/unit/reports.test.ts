@@ -73,6 +73,11 @@ test('TTLs: the migrations declare one per table and per PII column, as the late
     { table: 'executions', column: 'input', days: 30 },
     { table: 'executions', days: 0.5 },
   ]);
+  // A table TTL that keeps some rows (WHERE) or moves them (TO DISK, a second rule) says so; the interval inside our own expression does not.
+  const engine = (ttl: string) => `CREATE TABLE db.t (\`d\` DateTime) ENGINE = MergeTree ORDER BY d TTL ${ttl} SETTINGS index_granularity = 8192`;
+  assert.deepEqual(serverTtls('t', engine("d + toIntervalDay(90) WHERE w = 'none'")), [{ table: 't', days: 90, beyond: "WHERE w = 'none'" }]);
+  assert.deepEqual(serverTtls('t', engine("d + toIntervalDay(90), d + toIntervalDay(1) TO DISK 'cold'")), [{ table: 't', days: 90, beyond: "TO DISK 'cold'" }]);
+  assert.deepEqual(serverTtls('t', engine("toDateTime(least(greatest(d, indexed_at), toDateTime64('2106-02-07 00:00:00', 3, 'UTC') - toIntervalDay(2557))) + toIntervalDay(2557)")), [{ table: 't', days: 2557 }]);
 });
 
 test('access review: uses outside the role are named, refusals within it are not', () => {
