@@ -42,10 +42,22 @@ export function renderRows(rows: readonly Record<string, unknown>[], columns: re
   if (format === 'csv') {
     return [columns.map(csvText).join(','), ...rows.map((r) => columns.map((c) => csvText(cell(r[c]))).join(','))].join('\r\n') + '\r\n';
   }
-  const text = rows.map((r) => columns.map((c) => cell(r[c]).replace(/\r?\n/g, '\\n')));
+  const text = rows.map((r) => columns.map((c) => terminalText(cell(r[c]))));
   const widths = columns.map((c, i) => Math.max(c.length, ...text.map((t) => t[i]!.length)));
   const line = (cells: readonly string[]) => cells.map((s, i) => s.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(columns.map((c) => c.toUpperCase())), ...text.map(line)].join('\n') + '\n';
+}
+
+/**
+ * Text of a table cell as a terminal shows it: line breaks as `\\n`, other control characters (C0, DEL, C1) as
+ * `\\xNN` and bidirectional overrides as `\\uNNNN`. Producer text (an error message) reaches the terminal of
+ * whoever runs the command: an escape sequence or a carriage return could clear the screen or rewrite a row.
+ */
+function terminalText(s: string): string {
+  return s
+    .replace(/\r?\n/g, '\\n')
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+    .replace(/[\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 }
 
 function parseFormat(value: string): OutputFormat {
@@ -103,7 +115,7 @@ export function registerQuery(program: Command): void {
     .description('query the hot store (ClickHouse): failed executions, inputs and decision path of an execution')
     .addHelpText(
       'after',
-      `\nTimes are UTC, written as ISO 8601 (2026-12-07T19:06:46.496Z). CSV cells that a spreadsheet would run as a formula (=, +, -, @) start with '.\nExit codes: 0 rows printed, 1 failure, 2 wrong usage, ${QUERY_EXIT.noMatch} nothing matches, ${QUERY_EXIT.unknownExecution} unknown execution id.\nSQL of every query: docs/hotstore.md.`,
+      `\nTimes are UTC, written as ISO 8601 (2026-12-07T19:06:46.496Z). CSV cells that a spreadsheet would run as a formula (=, +, -, @) start with '; table cells show control characters escaped (\\xNN).\nExit codes: 0 rows printed, 1 failure, 2 wrong usage, ${QUERY_EXIT.noMatch} nothing matches, ${QUERY_EXIT.unknownExecution} unknown execution id.\nSQL of every query: docs/hotstore.md.`,
     );
 
   query

@@ -230,3 +230,20 @@ test('a batch whose events span more than 100 months (a backfill) is written in 
   const old = Array.from({ length: 110 }, (_, i) => buildExecution({ workflowId: 'WF-BACKFILL', status: 'success', startedAgoMs: (i + 1) * 31 * DAY, now, steps: [{ name: 'a', status: 'success' }] }));
   assert.deepEqual(await writer.write(rowsOf(old.flat(), 10_000)), { rejected: [] });
 });
+
+// Table output wrote producer text to the terminal as it was: an error message with escape sequences or a carriage
+// return could clear the screen, rewrite a row or hide the failure from whoever ran `query failed`.
+test('`auditline query --format table` writes control characters of producer text escaped, never to the terminal', async () => {
+  const G = buildExecution({ workflowId: 'WF-ESC', status: 'failed', startedAgoMs: 2 * MIN, steps: [{ name: 'fetch', status: 'failed' }] });
+  const finished = unwrapPayload(G[G.length - 1]!.payload);
+  assert.equal(finished.kind, 'ExecutionFinished');
+  (finished.value as ExecutionFinished).error!.message = 'boom\u001b[2J\u001b[H\rall good\u0007 \u202eevil';
+  assert.deepEqual(await writer.write(rowsOf(G, 400)), { rejected: [] });
+  const table = await auditline('query', 'failed', '--workflow', 'WF-ESC', '--since', '1h');
+  assert.equal(table.code, 0, table.stderr);
+  assert.doesNotMatch(table.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/, JSON.stringify(table.stdout));
+  assert.ok(table.stdout.includes('boom\\x1b[2J\\x1b[H\\x0dall good\\x07 \\u202eevil'), JSON.stringify(table.stdout));
+  // JSON and CSV carry the value exactly (they are for programs).
+  const json = await auditline('query', 'failed', '--workflow', 'WF-ESC', '--since', '1h', '--format', 'json');
+  assert.equal((JSON.parse(json.stdout) as { error_message: string }[])[0]!.error_message, 'boom\u001b[2J\u001b[H\rall good\u0007 \u202eevil');
+});
