@@ -119,7 +119,8 @@ ORDER BY d.execution_id, d.sequence, d.event_id`,
     filters: ['workflow', 'subject'],
     piiColumns: ['error_message'],
     keptFor: 'internal',
-    // execution_status is the execution's outcome over all its results ('conflicting' when two disagree), not this
+    // One row per execution, its latest failed result in the period (two ExecutionFinished events, each its own event id,
+    // would otherwise count it twice). execution_status is the execution's outcome over all its results ('conflicting' when two disagree), not this
     // row's: a reveal rule bound to failed executions must not pass for a successful one with a forged failed result.
     sql: (db, f) => `SELECT
     x.execution_id AS execution_id, x.workflow_id AS workflow_id, x.end_time AS end_time, x.duration_ms AS duration_ms,
@@ -128,6 +129,8 @@ FROM
 (
     SELECT * FROM ${db}.execution_results FINAL
     WHERE status = 'failed' AND ${period('end_time')} ${workflowClause(f)} ${subjectClause(db, f)}
+    ORDER BY execution_id, end_time DESC, event_id DESC
+    LIMIT 1 BY execution_id
 ) AS x
 LEFT JOIN
 (

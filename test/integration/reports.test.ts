@@ -342,3 +342,24 @@ test('a report reveals by the execution outcome over all its results: engineerin
     await client.command({ query: `ALTER TABLE ${database}.execution_results DELETE WHERE event_id = {id:String}`, query_params: { id: `${x2}-forged` }, clickhouse_settings: { mutations_sync: '2' } });
   }
 });
+
+// Two failed results of one execution (a producer that sent ExecutionFinished twice, each its own event) were two rows
+// of the failures report: the execution counted twice in the rows, per workflow and per error type, its duration summed twice.
+test('the failures report lists an execution once, with its latest failed result in the period', { timeout: 60_000 }, async () => {
+  const { x2 } = data.ids;
+  await seed(client, database, 'execution_results', [
+    { execution_id: x2, workflow_id: 'WF-A', status: 'failed', end_time: T(HOUR + 2_700), duration_ms: 2_700, output: '{}', error_type: 'Timeout', error_message: 'upstream took too long again', event_id: `${x2}-again`, event_time: T(HOUR + 2_700), sequence: 11 },
+  ]);
+  try {
+    const p = resolvePeriod({ from: period[1], to: period[3] }) as Period;
+    const failures: Record<string, unknown>[] = [];
+    for await (const batch of reportDocument(reportKind('failures')!, { from: p.from, to: p.to, workflows: [], subjects: [] }, { client, database, header: [] }).rows) failures.push(...batch);
+    assert.deepEqual(
+      failures.map((f) => [f.execution_id, f.duration_ms, f.error_message, f.execution_status]),
+      [[x2, 2_700, 'upstream took too long again', 'failed']],
+      'one row for x2, its later failed result',
+    );
+  } finally {
+    await client.command({ query: `ALTER TABLE ${database}.execution_results DELETE WHERE event_id = {id:String}`, query_params: { id: `${x2}-again` }, clickhouse_settings: { mutations_sync: '2' } });
+  }
+});
