@@ -41,6 +41,8 @@ export interface RetentionSettings {
   dataClasses: Record<'pii' | 'sox' | 'internal', string>;
   /** Resolved retention of each topic in milliseconds. */
   topicRetentionMs: Record<string, number>;
+  /** Where each topic's retention comes from: `topics.<t>.retention_hours`, or `<requirement> (topics.<t>.retention_from)`. */
+  topicRetentionSource: Record<string, string>;
 }
 
 export const DEFAULT_RETENTION_FILE = assetPath('infra', 'retention.yaml');
@@ -90,11 +92,13 @@ export function loadRetention(file: string = DEFAULT_RETENTION_FILE): RetentionS
     }
   }
   const topicRetentionMs: Record<string, number> = {};
+  const topicRetentionSource: Record<string, string> = {};
   for (const [topic, t] of Object.entries(s.topics)) {
     topicRetentionMs[topic] =
       t.retention_hours !== undefined ? t.retention_hours * HOUR_MS : known(t.retention_from!, `topics.${topic}.retention_from`).retention_days * DAY_MS;
+    topicRetentionSource[topic] = t.retention_hours !== undefined ? `topics.${topic}.retention_hours` : `${t.retention_from!} (topics.${topic}.retention_from)`;
   }
-  return { file, requirements: s.requirements, dataClasses: s.data_classes, topicRetentionMs };
+  return { file, requirements: s.requirements, dataClasses: s.data_classes, topicRetentionMs, topicRetentionSource };
 }
 
 /** Retention in days of the requirement that governs a data class. */

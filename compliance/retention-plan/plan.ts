@@ -72,12 +72,11 @@ async function kafkaRows({ retention, admin, topicPrefix = '' }: PlanDeps): Prom
     // retention.ms deletes only under cleanup.policy `delete` (alone or with `compact`); compaction alone keeps each key's latest record for ever.
     const policy = config?.['cleanup.policy'];
     const deletes = policy === undefined || policy.split(',').map((p) => p.trim()).includes('delete');
-    const topicSetting = retention.requirements[t.setting] ? t.setting : `topics.${t.setting}`;
     return {
       store: 'kafka',
       object: `topic ${t.name}`,
       enforced_by: 'retention.ms',
-      requirement: topicSetting,
+      requirement: retention.topicRetentionSource[t.setting] ?? `topics.${t.setting}`,
       expected: String(t.ms),
       actual: actual === undefined ? 'topic missing' : deletes ? actual : `${actual} (cleanup.policy ${policy}: nothing is deleted by age)`,
       status: actual === undefined ? 'MISSING' : Number(actual) === t.ms && deletes ? 'ok' : 'DIFFERS',

@@ -59,12 +59,13 @@ test('retention plan reads every store back, matches the settings, then flags a 
     ['operational', 'Engineering', 90, 'open'],
   ]);
   const by = (store: string) => before.plan.enforcement.filter((r) => r.store === store);
-  assert.deepEqual(by('kafka').map((r) => [r.object, r.actual]), [
-    [`topic ${prefix}audit.raw`, String(24 * 3_600_000)],
-    [`topic ${prefix}audit.events`, String(168 * 3_600_000)],
-    [`topic ${prefix}audit.dlq`, String(30 * 86_400_000)],
-    [`topic ${prefix}audit.alerts.signals`, String(24 * 3_600_000)],
-    [`topic ${prefix}audit.alerts.outbox`, String(168 * 3_600_000)],
+  // The requirement column names where the value comes from: the hours of `topics:`, or the requirement of retention_from.
+  assert.deepEqual(by('kafka').map((r) => [r.object, r.requirement, r.actual]), [
+    [`topic ${prefix}audit.raw`, 'topics.audit.raw.retention_hours', String(24 * 3_600_000)],
+    [`topic ${prefix}audit.events`, 'topics.audit.events.retention_hours', String(168 * 3_600_000)],
+    [`topic ${prefix}audit.dlq`, 'gdpr (topics.audit.dlq.retention_from)', String(30 * 86_400_000)],
+    [`topic ${prefix}audit.alerts.signals`, 'topics.audit.alerts.signals.retention_hours', String(24 * 3_600_000)],
+    [`topic ${prefix}audit.alerts.outbox`, 'topics.audit.alerts.outbox.retention_hours', String(168 * 3_600_000)],
   ]);
   const executionsTtl = by('clickhouse').find((r) => r.object === `${database}.executions` && r.enforced_by === 'table TTL')!;
   assert.deepEqual([executionsTtl.expected, executionsTtl.actual, executionsTtl.status], ['90 days', '90 days', 'ok']);
