@@ -1,11 +1,16 @@
 import { ClickHouseError, type ClickHouseClient } from '@clickhouse/client';
 import { AuditlineError, errorMessage } from '../core/errors.js';
 
+/** ClickHouse error types of a server that is overloaded or interrupted, not refusing the request: worth a retry. */
+const TRANSIENT_TYPES = new Set(['TIMEOUT_EXCEEDED', 'SOCKET_TIMEOUT', 'NETWORK_ERROR', 'MEMORY_LIMIT_EXCEEDED', 'TOO_MANY_SIMULTANEOUS_QUERIES', 'TOO_MANY_PARTS', 'QUERY_WAS_CANCELLED', 'ABORTED']);
+
 /**
  * Maps a ClickHouse failure of the compliance commands: a missing table is
- * STORE_NOT_INITIALIZED (migrations not applied), anything else
- * CLICKHOUSE_UNAVAILABLE. Messages name the step and the ClickHouse error
- * type, never the server's text (it may quote parameters).
+ * STORE_NOT_INITIALIZED (migrations not applied); a server that answered
+ * and refused (credentials, grants, a parameter) QUERY_FAILED, as for the
+ * hot store queries; no answer, or an overloaded server,
+ * CLICKHOUSE_UNAVAILABLE (retriable). Messages name the step and the
+ * ClickHouse error type, never the server's text (it may quote parameters).
  */
 export function complianceStoreError(what: string, err: unknown): AuditlineError {
   if (err instanceof AuditlineError) return err;
@@ -14,7 +19,8 @@ export function complianceStoreError(what: string, err: unknown): AuditlineError
     if (type === 'UNKNOWN_TABLE' || type === 'UNKNOWN_DATABASE') {
       return new AuditlineError('STORE_NOT_INITIALIZED', `${what}: a table is missing (${type}); run \`npx auditline setup\` to apply the ClickHouse migrations`, { cause: err });
     }
-    return new AuditlineError('CLICKHOUSE_UNAVAILABLE', `${what}: ClickHouse error ${type} (code ${err.code})`, { retriable: true, cause: err });
+    if (TRANSIENT_TYPES.has(type)) return new AuditlineError('CLICKHOUSE_UNAVAILABLE', `${what}: ClickHouse error ${type} (code ${err.code})`, { retriable: true, cause: err });
+    return new AuditlineError('QUERY_FAILED', `${what}: ClickHouse error ${type} (code ${err.code})`, { cause: err });
   }
   return new AuditlineError('CLICKHOUSE_UNAVAILABLE', `${what}: ${errorMessage(err)}`, { retriable: true, cause: err });
 }
