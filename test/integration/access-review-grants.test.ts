@@ -11,11 +11,11 @@ import { createClickHouse } from '../../core/clients/clickhouse.js';
 import { assetPath } from '../../core/paths.js';
 import { localConfigXml } from '../../infra/clickhouse/access-xml.js';
 import { migrate } from '../../infra/clickhouse/migrate.js';
-import { portInUse } from '../../infra/local-stack/processes.js';
 import { clickhouseDir } from '../../infra/local-stack/provision.js';
 import { loadStackSettings } from '../../infra/local-stack/settings.js';
 import { loadRetention } from '../../infra/retention.js';
 import { migrationVariables } from '../../infra/setup.js';
+import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 /**
@@ -49,14 +49,7 @@ let client: ClickHouseClient;
 
 before(async () => {
   const settings = loadStackSettings();
-  let port: number | undefined;
-  for (const p of [29640, 29641, 29642, 29643, 29644]) {
-    if (!(await portInUse(p))) {
-      port = p;
-      break;
-    }
-  }
-  assert.ok(port !== undefined, 'a free port for the private ClickHouse');
+  const port = await freePort();
   const dir = tempDir('access-review-grants');
   mkdirSync(path.join(dir, 'data'));
   writeFileSync(path.join(dir, 'users.xml'), USERS_XML, { mode: 0o600 });
