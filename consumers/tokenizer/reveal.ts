@@ -119,8 +119,11 @@ export function decideReveal(
 /**
  * Reveals the cleartext of tokenized fields of one execution, if the policy
  * allows the principal's role for the execution's status. Every attempt,
- * allowed or refused, is written to the access log first; if that write
- * fails, nothing is revealed (the error is thrown). Values whose subject
+ * allowed or refused, is written to the access log before anything is
+ * returned; if that write fails, nothing is revealed (the error is thrown).
+ * An allowed attempt whose key lookup fails (ClickHouse down) throws before
+ * its record is written: nothing was revealed, and no record says it was
+ * tried. Values whose subject
  * key was erased or expired stay tokenized and are counted as
  * unrecoverable; when no value at all can be decrypted the outcome is
  * `unrecoverable`.
