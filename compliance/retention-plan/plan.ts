@@ -8,7 +8,7 @@ import { retentionDaysFor, type RetentionSettings } from '../../infra/retention.
 import { lifecycleRules, readBucketState } from '../../infra/s3/bootstrap.js';
 import { migrationVariables } from '../../infra/setup.js';
 import { queryRows } from '../clickhouse.js';
-import { declaredTtls, serverTtls } from '../../infra/clickhouse/ttl.js';
+import { declaredTtls, serverTtls, ttlEnforces } from '../../infra/clickhouse/ttl.js';
 
 export type PlanStatus = 'ok' | 'DIFFERS' | 'MISSING';
 
@@ -104,7 +104,7 @@ async function clickhouseRows({ retention, clickhouse, database, migrationsDir }
       requirement,
       expected: expected === undefined ? 'unknown variable' : days(expected),
       actual: rules === undefined ? 'table missing' : actual === undefined ? 'no TTL' : `${days(actual)}${beyond}`,
-      status: rules === undefined ? 'MISSING' : actual === undefined || beyond !== '' ? 'DIFFERS' : Math.abs(actual - (expected ?? NaN)) < 1e-9 ? 'ok' : 'DIFFERS',
+      status: rules === undefined ? 'MISSING' : ttlEnforces(rule, expected ?? NaN) ? 'ok' : 'DIFFERS',
     };
   });
 }

@@ -99,6 +99,15 @@ export function serverTtls(table: string, createTableQuery: string): TtlRule[] {
 }
 
 /**
+ * Whether a TTL on the server enforces `days`: it deletes every row (or
+ * empties the column) at that age, no later and no more selectively. What
+ * `retention plan` reports as ok and `setup` leaves as it is.
+ */
+export function ttlEnforces(rule: TtlRule | undefined, days: number): boolean {
+  return rule !== undefined && rule.beyond === undefined && Math.abs(rule.days - days) < 1e-9;
+}
+
+/**
  * Brings the TTLs of the migrated tables to the retention settings: every
  * TTL a migration declares whose days on the server differ from the
  * settings' is restated with `ALTER TABLE ... MODIFY TTL` (table) or
@@ -123,9 +132,7 @@ export async function syncTtls(client: ClickHouseClient, options: { database: st
     const rules = onServer.get(d.table);
     const wanted = Number(variables[d.variable]);
     if (!rules || !Number.isFinite(wanted)) continue;
-    const rule = rules.find((r) => r.column === d.column);
-    const actual = rule?.days;
-    if (actual !== undefined && Math.abs(actual - wanted) < 1e-9 && rule?.beyond === undefined) continue;
+    if (ttlEnforces(rules.find((r) => r.column === d.column), wanted)) continue;
     const what = `ttl of ${d.table}${d.column ? `.${d.column}` : ''}`;
     const expression = render(d.expression, variables, what);
     const statement = d.column
