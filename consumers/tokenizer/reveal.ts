@@ -28,6 +28,7 @@ export const MIN_REASON_LENGTH = 8;
  */
 export function parseRevealPolicy(text: string, setting = 'AUDITLINE_REVEAL_POLICY'): RevealPolicy {
   const policy: Record<string, 'any' | string[]> = {};
+  const known = policyStatuses();
   for (const entry of text.split(',').map((s) => s.trim()).filter(Boolean)) {
     const m = /^([a-z][a-z0-9_-]{0,63}):(any|[a-z]+(?:\|[a-z]+)*)$/.exec(entry);
     if (!m) {
@@ -39,9 +40,9 @@ export function parseRevealPolicy(text: string, setting = 'AUDITLINE_REVEAL_POLI
       throw new AuditlineError('CONFIG_INVALID', `invalid setting ${setting}: role ${m[1]} is named twice`, { details: { setting } });
     }
     const statuses = m[2] === 'any' ? [] : m[2]!.split('|');
-    const unknown = statuses.find((st) => !policyStatuses().includes(st));
+    const unknown = statuses.find((st) => !known.includes(st));
     if (unknown !== undefined) {
-      throw new AuditlineError('CONFIG_INVALID', `invalid setting ${setting}: entry ${JSON.stringify(entry)}: ${JSON.stringify(unknown)} is not an execution status (${policyStatuses().join(', ')}, or any)`, { details: { setting } });
+      throw new AuditlineError('CONFIG_INVALID', `invalid setting ${setting}: entry ${JSON.stringify(entry)}: ${JSON.stringify(unknown)} is not an execution status (${known.join(', ')}, or any)`, { details: { setting } });
     }
     policy[m[1]!] = m[2] === 'any' ? 'any' : statuses;
   }
