@@ -283,20 +283,30 @@ test('flush (dispatcher drain) resolves once the events queued before it are set
   await p.stop();
 });
 
+/**
+ * Waits until `done()` holds, failing naming `what` after `timeoutMs` of real time: for steps that pass through the
+ * spool's files (writes, position saves), whose I/O takes real time however few turns of the event loop it needs.
+ */
+async function settleOnDisk(what: string, done: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!done() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1));
+  assert.ok(done(), `${what}: did not happen within ${timeoutMs} ms`);
+}
+
 test("the replayer's drain (flush) ends once what the spool held was acknowledged, though newer events keep being spooled", async () => {
   const gates: (() => void)[] = [];
   const p = await pipeline('spool', { lingerMs: 0, latency: () => new Promise<void>((resolve) => gates.push(resolve)) });
   assert.equal(await p.send('spooled-before'), 'spooled');
-  await settle('the replay of the first event in flight', () => gates.length === 1);
+  await settleOnDisk('the replay of the first event in flight', () => gates.length === 1);
   let drained = false;
   const drain = p.replayer.drain(60_000).then(() => (drained = true));
   assert.equal(await p.send('spooled-after'), 'spooled');
   gates.shift()!();
-  await settle('the replay of the newer event in flight', () => gates.length === 1);
-  await settle('drain resolved: what the spool held when it was called reached Kafka', () => drained);
+  await settleOnDisk('the replay of the newer event in flight', () => gates.length === 1);
+  await settleOnDisk('drain resolved: what the spool held when it was called reached Kafka', () => drained);
   assert.deepEqual(p.kafka.acked.flat(), ['spooled-before']);
   gates.shift()!();
-  await settle('the newer event replayed', () => p.spool.pendingEvents === 0);
+  await settleOnDisk('the newer event replayed', () => p.spool.pendingEvents === 0);
   await drain;
   await p.stop();
 });
